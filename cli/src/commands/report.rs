@@ -1,0 +1,62 @@
+//! `pacer report`: plan vs actual per rep × month × bucket, as a table for people or
+//! as JSON / CSV for programs (the engine's shared output format).
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use pacer_engine::output::{report_csv, report_json};
+use pacer_projections::bucket::Bucket;
+use pacer_projections::report::{report, ReportQuery};
+use pacer_projections::time::Month;
+
+use super::{open_existing_log, rebuild_state};
+use crate::{human, Context, Format};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The month (YYYY-MM). Default: the month of the latest clock_tick.
+    #[arg(long, value_parser = |s: &str| Month::parse(s).map_err(|e| e.to_string()))]
+    month: Option<Month>,
+    /// Only this rep.
+    #[arg(long)]
+    rep: Option<String>,
+    /// Only this team.
+    #[arg(long)]
+    team: Option<String>,
+    /// Only this bucket (total, new_customer, retention, geo:<region>, product:<line>,
+    /// account:<customer>, activity:<kind>).
+    #[arg(long, value_parser = |s: &str| Bucket::parse(s).map_err(|e| e.to_string()))]
+    bucket: Option<Bucket>,
+    /// Compute the report from the log's first N events only.
+    #[arg(long)]
+    as_of_seq: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, args.as_of_seq)?;
+    let month = match args.month.or(state.current_month()) {
+        Some(m) => m,
+        None => bail!("the log has no clock_tick yet, so there is no current month: pass --month YYYY-MM or run `pacer tick`"),
+    };
+    let query = ReportQuery {
+        rep: args.rep,
+        team: args.team,
+        bucket: args.bucket,
+    };
+    let rows = report(&state, month, &query);
+    let text = match args.format {
+        Format::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&report_json(&rows)).context("rendering JSON")?;
+            s.push('\n');
+            s
+        }
+        Format::Csv => report_csv(&rows),
+        Format::Table => human::report_table(&rows),
+    };
+    super::write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}

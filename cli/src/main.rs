@@ -1,0 +1,122 @@
+//! `pacer`: the command-line front end of the engine.
+//!
+//! Each subcommand opens the log in `--data-dir`, does one job and exits: `demo`
+//! builds a demo organisation, `ingest` appends JSON Lines events, `tick` appends a
+//! `clock_tick`, `report` shows plan vs actual, `log` exports the stored events. This
+//! is the only crate that reads the wall clock (for `recorded_at` and default ticks)
+//! and the only one that uses `anyhow`.
+
+mod commands;
+mod human;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use pacer_engine::Config;
+
+/// Pacer: plan vs actual for sales teams, from an append-only event log.
+#[derive(Parser, Debug)]
+#[command(name = "pacer", version, about, long_about = None)]
+struct Cli {
+    /// Where the event log lives.
+    #[arg(
+        long,
+        global = true,
+        env = "PACER_DATA_DIR",
+        default_value = "./pacer-data"
+    )]
+    data_dir: PathBuf,
+
+    /// Configuration file (TOML). Default: ./pacer.toml when it exists.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate a realistic demo organisation into a fresh data dir and summarise it.
+    #[command(
+        after_help = "Example:\n  pacer demo --reps 40 --seed 7 --now 2026-11-18T15:00:00Z --data-dir ./demo-data"
+    )]
+    Demo(commands::demo::Args),
+    /// Append events from JSON Lines files (`-` reads standard input).
+    #[command(
+        after_help = "Example:\n  pacer ingest hubspot-export.jsonl finance-plan.jsonl\n  \
+                            cat events.jsonl | pacer ingest -\n\n\
+                            Exit status: 0 when every line was stored or was a duplicate, 3 when some were rejected."
+    )]
+    Ingest(commands::ingest::Args),
+    /// Append a clock_tick: time only moves when a tick is logged.
+    #[command(after_help = "Example:\n  pacer tick\n  pacer tick --at 2026-11-18T09:00:00Z")]
+    Tick(commands::tick::Args),
+    /// Plan vs actual per rep, month and bucket.
+    #[command(
+        after_help = "Examples:\n  pacer report\n  pacer report --team north --bucket total\n  \
+                            pacer report --month 2026-10 --rep ana --format json\n  pacer report --as-of-seq 5000 --format csv"
+    )]
+    Report(commands::report::Args),
+    /// Export the stored events as JSON Lines, with seq and recorded_at.
+    #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
+    Log(commands::log::Args),
+}
+
+/// Output formats of `report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// What every command gets: where the data is and how the org is configured.
+pub struct Context {
+    pub data_dir: PathBuf,
+    pub config: Config,
+}
+
+fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    match explicit {
+        Some(path) => Ok(Config::load(path)?),
+        None => {
+            let default = Path::new("pacer.toml");
+            if default.exists() {
+                Config::load(default).context("loading the default config ./pacer.toml")
+            } else {
+                Ok(Config::default())
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context {
+        config: load_config(cli.config.as_deref())?,
+        data_dir: cli.data_dir,
+    };
+    match cli.command {
+        Command::Demo(args) => commands::demo::run(&ctx, args),
+        Command::Ingest(args) => commands::ingest::run(&ctx, args),
+        Command::Tick(args) => commands::tick::run(&ctx, args),
+        Command::Report(args) => commands::report::run(&ctx, args),
+        Command::Log(args) => commands::log::run(&ctx, args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if commands::is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,665 @@
+//! The demo organisation: a deterministic generator of a realistic sales history,
+//! used by `pacer demo`, by tests and by benchmarks.
+//!
+//! For a seed and a "now" it builds reps in teams, regions and product lines; a
+//! 24-month top-down plan that started 12 months before now (and a mid-year revision);
+//! and the history since: deals opened, moved, won and lost, renewals, expansions,
+//! contractions and churn, activities and customer ratings, with seasonality, a
+//! product-heavy rep, a rep who neglects new business and a few reps clearly off
+//! plan. Deals that would close after "now" are still open: that is the pipeline.
+//! The history ends with a `clock_tick` at "now". Nothing here reads the clock.
+
+use chrono_tz::Tz;
+use pacer_projections::bucket::Bucket;
+use pacer_projections::event::*;
+use pacer_projections::money::{Currency, Money};
+use pacer_projections::time::{Date, Month, Timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct DemoSpec {
+    pub reps: usize,
+    pub seed: u64,
+    pub now: Timestamp,
+    pub timezone: Tz,
+    pub currency: Currency,
+}
+
+/// The generated organisation's shape, for the summary and for tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DemoRep {
+    pub id: String,
+    pub team: String,
+    /// Performance against plan the generator aimed for, in percent.
+    pub performance_pct: u32,
+}
+
+/// A generated history: events in the order they are ingested.
+#[derive(Clone, Debug)]
+pub struct Demo {
+    pub events: Vec<Event>,
+    pub reps: Vec<DemoRep>,
+}
+
+const TEAMS: [(&str, &str, &str); 5] = [
+    ("north", "Maria Keller", "emea"),
+    ("south", "Luis Ortega", "emea"),
+    ("east", "Priya Nair", "apac"),
+    ("west", "Sam Carter", "amer"),
+    ("central", "Ingrid Olsen", "amer"),
+];
+const PRODUCTS: [&str; 4] = ["analytics", "platform", "insights", "connect"];
+/// Default product mix of a plan, in percent (same order as PRODUCTS).
+const PRODUCT_MIX_PCT: [i64; 4] = [35, 30, 20, 15];
+const FIRST_NAMES: [&str; 48] = [
+    "ana", "ben", "chloe", "dev", "elena", "farid", "grace", "hugo", "ines", "jonas", "kira",
+    "liam", "mila", "noah", "olga", "pablo", "quinn", "rosa", "sven", "tara", "umar", "vera",
+    "wes", "xena", "yusuf", "zoe", "arjun", "bea", "carl", "dana", "emil", "fay", "gus", "hana",
+    "ivan", "jade", "kai", "lena", "marc", "nina", "omar", "pia", "raj", "sara", "tom", "ula",
+    "vik", "wen",
+];
+/// Month-of-year seasonality in percent (January first): a strong quarter end and
+/// December, a quiet summer.
+const SEASONALITY_PCT: [i64; 12] = [80, 90, 115, 95, 100, 115, 85, 80, 105, 100, 105, 130];
+/// Activities planned per month at 100% (kind, count).
+const ACTIVITY_PLAN: [(&str, i64); 4] =
+    [("call", 60), ("meeting", 20), ("demo", 8), ("proposal", 5)];
+
+struct Rep {
+    id: String,
+    name: String,
+    team: usize,
+    region: &'static str,
+    /// Monthly quota in major units of the currency.
+    quota: i64,
+    performance_pct: i64,
+    new_share_pct: i64,
+    product_weights: [u32; 4],
+    rating_base: u8,
+}
+
+/// Builds events with deterministic ids and timestamps.
+struct Builder {
+    rng: ChaCha8Rng,
+    tz: Tz,
+    currency: Currency,
+    today: Date,
+    now: Timestamp,
+    /// (occurred_at, generation order, event).
+    out: Vec<(Timestamp, u64, Event)>,
+    counter: u64,
+}
+
+impl Builder {
+    fn at(&mut self, day: Date, hour_from: u32, hour_to: u32) -> Timestamp {
+        let hour = self.rng.gen_range(hour_from..hour_to);
+        let minute = self.rng.gen_range(0..60i64);
+        Timestamp::from_micros(day.at_local_hour(hour, self.tz).micros() + minute * 60_000_000)
+    }
+
+    fn push(&mut self, occurred_at: Timestamp, id: String, body: EventBody) {
+        if occurred_at > self.now {
+            return;
+        }
+        self.counter += 1;
+        let source = match body {
+            EventBody::PlanPublished(_) => "finance",
+            EventBody::RepRegistered(_) | EventBody::RepReassigned(_) => "hris",
+            EventBody::CustomerRated(_) => "survey",
+            _ => "crm",
+        };
+        self.out.push((
+            occurred_at,
+            self.counter,
+            Event {
+                event_id: id,
+                source: source.into(),
+                occurred_at,
+                body,
+            },
+        ));
+    }
+
+    fn money(&self, major: i64) -> Money {
+        Money::new(major * 10i64.pow(self.currency.exponent()), self.currency)
+    }
+
+    /// A random working day of `month`.
+    fn working_day(&mut self, month: Month) -> Date {
+        let days: Vec<Date> = month.days().filter(|d| d.is_working_day()).collect();
+        days[self.rng.gen_range(0..days.len())]
+    }
+
+    fn pick_product(&mut self, weights: &[u32; 4]) -> &'static str {
+        let total: u32 = weights.iter().sum();
+        let mut x = self.rng.gen_range(0..total);
+        for (i, w) in weights.iter().enumerate() {
+            if x < *w {
+                return PRODUCTS[i];
+            }
+            x -= w;
+        }
+        PRODUCTS[0]
+    }
+}
+
+/// Generates the demo history.
+pub fn generate(spec: &DemoSpec) -> Demo {
+    let today = spec.now.local_date(spec.timezone);
+    let now_month = today.month();
+    let horizon_start = now_month.plus(-12);
+    let mut b = Builder {
+        rng: ChaCha8Rng::seed_from_u64(spec.seed),
+        tz: spec.timezone,
+        currency: spec.currency,
+        today,
+        now: spec.now,
+        out: Vec::new(),
+        counter: 0,
+    };
+    let reps = make_reps(&mut b.rng, spec.reps.max(1));
+    let setup_day = horizon_start.first_day().add_days(-120);
+    for r in &reps {
+        let (team, manager, _) = TEAMS[r.team];
+        let at = b.at(setup_day, 9, 10);
+        let start_month = horizon_start.plus(-b.rng.gen_range(3..36));
+        b.push(
+            at,
+            format!("hris-{}-registered", r.id),
+            EventBody::RepRegistered(RepRegistered {
+                rep: r.id.clone(),
+                name: r.name.clone(),
+                team: team.into(),
+                manager: manager.into(),
+                region: Some(r.region.into()),
+                start_month: Some(start_month),
+            }),
+        );
+    }
+    // Version 1: the top-down plan for the whole horizon, published before it starts.
+    let plan_day = horizon_start.first_day().add_days(-10);
+    let v1 = plan_lines(&reps, horizon_start, horizon_start, spec.currency, 100);
+    let at = b.at(plan_day, 9, 10);
+    b.push(
+        at,
+        "finance-plan-v1".into(),
+        plan_event(
+            1,
+            PlanBasis::TopDown,
+            horizon_start,
+            horizon_start,
+            spec.currency,
+            v1,
+        ),
+    );
+    // Version 2: a revision half-way through, 5% up from its effective month on.
+    let revision_from = horizon_start.plus(7);
+    if revision_from <= now_month {
+        let v2 = plan_lines(&reps, horizon_start, revision_from, spec.currency, 105);
+        let at = b.at(revision_from.first_day().add_days(-5), 9, 10);
+        b.push(
+            at,
+            "finance-plan-v2".into(),
+            plan_event(
+                2,
+                PlanBasis::Revision,
+                horizon_start,
+                revision_from,
+                spec.currency,
+                v2,
+            ),
+        );
+    }
+    // One rep moves team half-way through.
+    if reps.len() > 5 {
+        let mover = &reps[reps.len() / 2];
+        let to = (mover.team + 1) % TEAMS.len().min(reps.len());
+        let effective = horizon_start.plus(6);
+        let at = b.at(effective.first_day().add_days(-3), 9, 10);
+        b.push(
+            at,
+            format!("hris-{}-reassigned", mover.id),
+            EventBody::RepReassigned(RepReassigned {
+                rep: mover.id.clone(),
+                team: Some(TEAMS[to].0.into()),
+                manager: Some(TEAMS[to].1.into()),
+                region: None,
+                effective_month: effective,
+            }),
+        );
+    }
+    for r in &reps {
+        for k in 0..=13 {
+            let month = horizon_start.plus(k);
+            history_month(&mut b, r, month, revision_from);
+        }
+        // The rep's bottom-up commit for this month and the next.
+        for (i, month) in [now_month, now_month.plus(1)].into_iter().enumerate() {
+            let target = monthly_target(r, month, if month >= revision_from { 105 } else { 100 });
+            let commit = target * (r.performance_pct + b.rng.gen_range(-5..10)) / 100;
+            let day = today.add_days(-(b.rng.gen_range(1..5) + 7 * i as i32));
+            let at = b.at(day.min(today), 9, 12);
+            b.push(
+                at,
+                format!("crm-{}-commit-{month}", r.id),
+                EventBody::ForecastSubmitted(ForecastSubmitted {
+                    rep: r.id.clone(),
+                    month,
+                    amount: b.money(commit.max(0)),
+                    category: Some(ForecastCategory::Commit),
+                }),
+            );
+        }
+    }
+    b.out.sort_by_key(|(t, n, _)| (*t, *n));
+    let mut events: Vec<Event> = b.out.into_iter().map(|(_, _, e)| e).collect();
+    events.push(Event {
+        event_id: format!("pacer-tick-{}", spec.now.to_rfc3339()),
+        source: "pacer".into(),
+        occurred_at: spec.now,
+        body: EventBody::ClockTick,
+    });
+    let reps = reps
+        .iter()
+        .map(|r| DemoRep {
+            id: r.id.clone(),
+            team: TEAMS[r.team].0.into(),
+            performance_pct: r.performance_pct as u32,
+        })
+        .collect();
+    Demo { events, reps }
+}
+
+fn make_reps(rng: &mut ChaCha8Rng, n: usize) -> Vec<Rep> {
+    let teams = TEAMS.len().min(n);
+    (0..n)
+        .map(|i| {
+            let first = FIRST_NAMES[i % FIRST_NAMES.len()];
+            let id = if i < FIRST_NAMES.len() {
+                first.to_owned()
+            } else {
+                format!("{first}{}", i / FIRST_NAMES.len() + 1)
+            };
+            let team = i % teams;
+            let mut name = first.to_owned();
+            name[..1].make_ascii_uppercase();
+            // A few reps clearly off plan; one product-heavy; one who neglects new business.
+            let performance_pct = match i {
+                3 | 17 | 29 => rng.gen_range(45..62),
+                _ => rng.gen_range(88..118),
+            };
+            let product_weights = if i == 8 {
+                [85, 5, 5, 5]
+            } else {
+                [35, 30, 20, 15]
+            };
+            let new_share_pct = if i == 12 { 12 } else { rng.gen_range(40..60) };
+            Rep {
+                id,
+                name: format!(
+                    "{name} {}",
+                    ["Silva", "Meyer", "Chen", "Okafor", "Novak", "Rossi"][i % 6]
+                ),
+                team,
+                region: TEAMS[team].2,
+                quota: rng.gen_range(60..140) * 1000,
+                performance_pct,
+                new_share_pct,
+                product_weights,
+                rating_base: if performance_pct < 70 { 3 } else { 4 },
+            }
+        })
+        .collect()
+}
+
+/// A rep's revenue target for a month, in major units, at `level_pct` of the base plan.
+fn monthly_target(r: &Rep, month: Month, level_pct: i64) -> i64 {
+    r.quota * SEASONALITY_PCT[month.month_of_year() as usize - 1] / 100 * level_pct / 100
+}
+
+fn plan_lines(
+    reps: &[Rep],
+    horizon_start: Month,
+    from: Month,
+    currency: Currency,
+    level_pct: i64,
+) -> Vec<PlanLine> {
+    let unit = 10i64.pow(currency.exponent());
+    let mut lines = Vec::new();
+    for r in reps {
+        for k in 0..PlanPublished::HORIZON_MONTHS {
+            let month = horizon_start.plus(k);
+            if month < from {
+                continue;
+            }
+            let total = monthly_target(r, month, level_pct) * unit;
+            let mut line = |bucket: Bucket, target: i64| {
+                lines.push(PlanLine {
+                    rep: r.id.clone(),
+                    month,
+                    bucket,
+                    target,
+                })
+            };
+            line(Bucket::Total, total);
+            let new = total / 2;
+            line(Bucket::NewCustomer, new);
+            line(Bucket::Retention, total - new);
+            line(Bucket::Geo(r.region.into()), total);
+            let mut left = total;
+            for (i, p) in PRODUCTS.iter().enumerate() {
+                let share = if i + 1 == PRODUCTS.len() {
+                    left
+                } else {
+                    total * PRODUCT_MIX_PCT[i] / 100
+                };
+                left -= share;
+                line(Bucket::Product((*p).into()), share);
+            }
+            for (kind, count) in ACTIVITY_PLAN {
+                line(Bucket::Activity(kind.into()), count * level_pct / 100);
+            }
+        }
+    }
+    lines
+}
+
+fn plan_event(
+    version: u32,
+    basis: PlanBasis,
+    horizon_start: Month,
+    effective_from: Month,
+    currency: Currency,
+    lines: Vec<PlanLine>,
+) -> EventBody {
+    EventBody::PlanPublished(PlanPublished {
+        plan: "demo-plan".into(),
+        version,
+        basis,
+        horizon_start,
+        effective_from,
+        currency,
+        lines,
+    })
+}
+
+/// One rep's month: won and lost deals (and their openings), retention movements,
+/// activities and ratings. Events after "now" are not emitted; deals that would close
+/// after "now" stay open.
+fn history_month(b: &mut Builder, r: &Rep, month: Month, revision_from: Month) {
+    let level = if month >= revision_from { 105 } else { 100 };
+    let target = monthly_target(r, month, level);
+    let noise = b.rng.gen_range(85..116);
+    let revenue = target * r.performance_pct / 100 * noise / 100;
+    let new_revenue = revenue * r.new_share_pct / 100;
+    let existing_revenue = revenue - new_revenue;
+    let tag = format!("{}-{month}", r.id);
+
+    // New business: 1-4 won deals, and about as many lost.
+    let wins = b.rng.gen_range(1..5);
+    for (i, amount) in split_amount(&mut b.rng, new_revenue, wins)
+        .into_iter()
+        .enumerate()
+    {
+        deal(
+            b,
+            r,
+            month,
+            &format!("{tag}-n{i}"),
+            CustomerKind::New,
+            amount,
+            true,
+        );
+    }
+    // Existing customers: an upsell deal, renewals, an expansion, and some losses.
+    let upsell = existing_revenue * 35 / 100;
+    deal(
+        b,
+        r,
+        month,
+        &format!("{tag}-x0"),
+        CustomerKind::Existing,
+        upsell,
+        true,
+    );
+    let churn = if b.rng.gen_range(0..3) == 0 {
+        existing_revenue * b.rng.gen_range(3..12) / 100
+    } else {
+        0
+    };
+    let contraction = if b.rng.gen_range(0..2) == 0 {
+        existing_revenue * b.rng.gen_range(2..6) / 100
+    } else {
+        0
+    };
+    let renewals = existing_revenue - upsell + churn + contraction;
+    let expansion = renewals * 20 / 100;
+    let movements = [
+        (RetentionKind::Renewed, renewals - expansion),
+        (RetentionKind::Expanded, expansion),
+        (RetentionKind::Contracted, contraction),
+        (RetentionKind::Churned, churn),
+    ];
+    for (j, (kind, amount)) in movements.into_iter().enumerate() {
+        if amount <= 0 {
+            continue;
+        }
+        let day = b.working_day(month);
+        let at = b.at(day, 9, 17);
+        let product = b.pick_product(&r.product_weights);
+        let account = format!("cust-{}-{}", r.id, b.rng.gen_range(1..40));
+        let money = b.money(amount);
+        b.push(
+            at,
+            format!("crm-{tag}-{}-{j}", kind.as_str()),
+            EventBody::Retention(
+                kind,
+                RetentionChange {
+                    rep: r.id.clone(),
+                    account,
+                    product: Some(product.into()),
+                    region: Some(r.region.into()),
+                    amount: money,
+                    effective_on: day,
+                },
+            ),
+        );
+    }
+    let losses = b.rng.gen_range(1..4);
+    for i in 0..losses {
+        let amount = b.rng.gen_range(5..40) * 1000;
+        let kind = if i % 2 == 0 {
+            CustomerKind::New
+        } else {
+            CustomerKind::Existing
+        };
+        deal(b, r, month, &format!("{tag}-l{i}"), kind, amount, false);
+    }
+
+    // Activities: the off-plan reps do fewer of them.
+    for (kind, planned) in ACTIVITY_PLAN.into_iter().chain([("email", 30)]) {
+        let count = planned * r.performance_pct.min(110) / 100 * b.rng.gen_range(85..116) / 100;
+        for i in 0..count {
+            let day = b.working_day(month);
+            let at = b.at(day, 8, 18);
+            b.push(
+                at,
+                format!("crm-{tag}-{kind}-{i}"),
+                EventBody::ActivityLogged(ActivityLogged {
+                    rep: r.id.clone(),
+                    kind: kind.into(),
+                    account: None,
+                    deal: None,
+                }),
+            );
+        }
+    }
+    // Customer ratings: two a month.
+    for i in 0..2 {
+        let day = b.working_day(month);
+        let at = b.at(day, 10, 16);
+        let mut score = || (r.rating_base as i32 + b.rng.gen_range(-1..=1)).clamp(1, 5) as u8;
+        let scores = [score(), score(), score(), score()];
+        b.push(
+            at,
+            format!("survey-{tag}-{i}"),
+            EventBody::CustomerRated(CustomerRated {
+                rep: r.id.clone(),
+                account: format!("cust-{}-{}", r.id, i + 1),
+                listening: scores[0],
+                trust: scores[1],
+                problem_solving: scores[2],
+                responsiveness: scores[3],
+            }),
+        );
+    }
+}
+
+/// Splits `total` into `n` random positive parts (whole hundreds) that add up to it.
+fn split_amount(rng: &mut ChaCha8Rng, total: i64, n: usize) -> Vec<i64> {
+    if total <= 0 || n == 0 {
+        return Vec::new();
+    }
+    let weights: Vec<i64> = (0..n).map(|_| rng.gen_range(1..10)).collect();
+    let sum: i64 = weights.iter().sum();
+    let mut parts: Vec<i64> = weights
+        .iter()
+        .map(|w| total * w / sum / 100 * 100)
+        .collect();
+    let assigned: i64 = parts.iter().sum();
+    parts[0] += total - assigned;
+    parts.into_iter().filter(|p| *p > 0).collect()
+}
+
+/// A deal's life: opened weeks before it closes, a stage change, then won or lost.
+/// A deal whose close date is after today is still open (with a probability).
+fn deal(
+    b: &mut Builder,
+    r: &Rep,
+    month: Month,
+    id: &str,
+    kind: CustomerKind,
+    amount: i64,
+    wins: bool,
+) {
+    if amount <= 0 {
+        return;
+    }
+    let close = b.working_day(month);
+    let opened = close.add_days(-b.rng.gen_range(14..90));
+    let product = b.pick_product(&r.product_weights);
+    let account = match kind {
+        CustomerKind::New => format!("prospect-{id}"),
+        CustomerKind::Existing => format!("cust-{}-{}", r.id, b.rng.gen_range(1..40)),
+    };
+    let money = b.money(amount);
+    let open_probability = if wins {
+        b.rng.gen_range(4..9) * 10
+    } else {
+        b.rng.gen_range(1..4) * 10
+    };
+    let at = b.at(opened, 9, 12);
+    b.push(
+        at,
+        format!("crm-{id}-opened"),
+        EventBody::DealOpened(DealOpened {
+            deal: id.into(),
+            rep: r.id.clone(),
+            account: account.clone(),
+            customer_kind: kind,
+            product: Some(product.into()),
+            region: Some(r.region.into()),
+            amount: money,
+            expected_close: close,
+            probability: Percent::from_hundredths(20 * 100),
+        }),
+    );
+    let middle = opened.add_days((close.to_naive() - opened.to_naive()).num_days() as i32 / 2);
+    let at = b.at(middle, 9, 17);
+    b.push(
+        at,
+        format!("crm-{id}-stage"),
+        EventBody::DealStageChanged(DealStageChanged {
+            deal: id.into(),
+            stage: if wins {
+                "proposal".into()
+            } else {
+                "qualification".into()
+            },
+            probability: Percent::from_hundredths(open_probability * 100),
+            amount: None,
+            expected_close: None,
+        }),
+    );
+    if close > b.today {
+        return;
+    }
+    let at = b.at(close, 14, 17);
+    let body = if wins {
+        EventBody::DealWon(DealWon {
+            deal: id.into(),
+            rep: r.id.clone(),
+            account,
+            customer_kind: kind,
+            product: Some(product.into()),
+            region: Some(r.region.into()),
+            amount: money,
+            closed_on: close,
+            splits: Vec::new(),
+        })
+    } else {
+        let reason = ["price", "competitor", "no decision", "timing"][b.rng.gen_range(0..4)];
+        EventBody::DealLost(DealLost {
+            deal: id.into(),
+            reason: Some(reason.into()),
+        })
+    };
+    let suffix = if wins { "won" } else { "lost" };
+    b.push(at, format!("crm-{id}-{suffix}"), body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(seed: u64) -> DemoSpec {
+        DemoSpec {
+            reps: 12,
+            seed,
+            now: Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap(),
+            timezone: chrono_tz::UTC,
+            currency: Currency::from_code("EUR").unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_history() {
+        let a = generate(&spec(7));
+        let b = generate(&spec(7));
+        assert_eq!(a.events, b.events);
+        let c = generate(&spec(8));
+        assert_ne!(a.events, c.events);
+    }
+
+    #[test]
+    fn nothing_happens_after_now_and_ids_are_unique() {
+        let d = generate(&spec(1));
+        let now = spec(1).now;
+        assert!(d.events.iter().all(|e| e.occurred_at <= now));
+        assert!(matches!(
+            d.events.last().unwrap().body,
+            EventBody::ClockTick
+        ));
+        let mut ids: Vec<&str> = d.events.iter().map(|e| e.event_id.as_str()).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "event ids are unique");
+        assert!(d
+            .events
+            .windows(2)
+            .all(|w| w[0].occurred_at <= w[1].occurred_at));
+    }
+}

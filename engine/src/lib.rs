@@ -1,0 +1,21 @@
+//! Pacer's engine: everything between the outside world and the pure model.
+//!
+//! It decodes the public JSON schema ([`wire`]), checks it against the deployment's
+//! rules ([`validate`]), keeps the durable append-only log ([`log`]), runs ingest in
+//! the brief's order ([`ingest`]), loads configuration ([`config`]), rebuilds the
+//! projections from the log ([`replay`]), renders shared output ([`output`]) and
+//! generates realistic demo organisations ([`demo`]).
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod ingest;
+pub mod log;
+pub mod output;
+pub mod replay;
+pub mod validate;
+pub mod wire;
+
+pub use config::Config;
+pub use error::{ConfigError, IngestError, LogError, RejectKind, Rejection};
+pub use log::Log;

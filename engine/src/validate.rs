@@ -1,0 +1,136 @@
+//! Validation: the rules an event must meet beyond its shape, which depend on the
+//! deployment (the reporting currency) or on the event as a whole (plan lines inside
+//! the horizon, no duplicate plan line, split shares summing to 100%).
+//!
+//! Runs after [`crate::wire::decode`] and before the log: decode → validate → dedupe
+//! → append → flush → ack.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pacer_projections::event::{Event, EventBody, PlanPublished, Split};
+use pacer_projections::money::{Currency, Money};
+
+use crate::error::{RejectKind, Rejection};
+
+/// What validation needs to know about the deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// The reporting currency; amounts in any other are rejected until an FX rate
+    /// can convert them.
+    pub currency: Currency,
+}
+
+/// Checks one decoded event against the rules.
+pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
+    let money = |m: &Money, field: &str| check_currency(m.currency, rules, field);
+    match &ev.body {
+        EventBody::PlanPublished(p) => validate_plan(p, rules),
+        EventBody::ForecastSubmitted(f) => money(&f.amount, "currency"),
+        EventBody::DealOpened(d) => money(&d.amount, "currency"),
+        EventBody::DealStageChanged(d) => {
+            d.amount.as_ref().map_or(Ok(()), |a| money(a, "currency"))
+        }
+        EventBody::DealWon(d) => {
+            money(&d.amount, "currency")?;
+            validate_splits(&d.splits)
+        }
+        EventBody::Retention(_, r) => money(&r.amount, "currency"),
+        EventBody::RepRegistered(_)
+        | EventBody::RepReassigned(_)
+        | EventBody::RepDeparted(_)
+        | EventBody::DealLost(_)
+        | EventBody::ActivityLogged(_)
+        | EventBody::CustomerRated(_)
+        | EventBody::EventVoided(_)
+        | EventBody::AlertAcknowledged(_)
+        | EventBody::ClockTick => Ok(()),
+    }
+}
+
+fn check_currency(c: Currency, rules: &Rules, field: &str) -> Result<(), Rejection> {
+    if c == rules.currency {
+        return Ok(());
+    }
+    Err(Rejection::new(
+        RejectKind::UnsupportedCurrency,
+        field,
+        format!(
+            "{:?} is not the reporting currency {:?}, and no FX rate is known to convert it",
+            c.code(),
+            rules.currency.code()
+        ),
+    ))
+}
+
+fn validate_plan(p: &PlanPublished, rules: &Rules) -> Result<(), Rejection> {
+    check_currency(p.currency, rules, "currency")?;
+    if !p.covers(p.effective_from) {
+        return Err(Rejection::new(
+            RejectKind::InvalidValue,
+            "effective_from",
+            format!(
+                "{} is outside the plan's 24-month horizon {}..{}",
+                p.effective_from,
+                p.horizon_start,
+                p.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1)
+            ),
+        ));
+    }
+    let mut seen: BTreeMap<(&str, _, &_), usize> = BTreeMap::new();
+    for (i, l) in p.lines.iter().enumerate() {
+        if !p.covers(l.month) {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                format!("lines[{i}].month"),
+                format!(
+                    "{} is outside the plan's 24-month horizon {}..{}",
+                    l.month,
+                    p.horizon_start,
+                    p.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1)
+                ),
+            ));
+        }
+        if let Some(j) = seen.insert((l.rep.as_str(), l.month, &l.bucket), i) {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                format!("lines[{i}]"),
+                format!(
+                    "repeats lines[{j}] (rep {:?}, month {}, bucket {})",
+                    l.rep, l.month, l.bucket
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_splits(splits: &[Split]) -> Result<(), Rejection> {
+    if splits.is_empty() {
+        return Ok(());
+    }
+    let mut reps = BTreeSet::new();
+    for (i, s) in splits.iter().enumerate() {
+        if !reps.insert(s.rep.as_str()) {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                format!("splits[{i}].rep"),
+                format!("{:?} appears twice in the splits", s.rep),
+            ));
+        }
+    }
+    let total: u32 = splits
+        .iter()
+        .map(|s| u32::from(s.percent.hundredths()))
+        .sum();
+    if total != 10_000 {
+        return Err(Rejection::new(
+            RejectKind::InvalidValue,
+            "splits",
+            format!(
+                "the percents sum to {}, not 100",
+                pacer_projections::money::format_decimal(i64::from(total), 2)
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,793 @@
+//! The public JSON schema, both ways: [`decode`] turns one JSON event into a typed
+//! [`Event`] (never panicking, naming the field and the value when it cannot), and
+//! [`encode`] / [`encode_recorded`] turn typed events back into the same JSON.
+//!
+//! Decoding checks shape and value ranges only; rules that depend on the deployment
+//! (the reporting currency) are in [`crate::validate`]. Unknown fields are ignored:
+//! CRMs add fields. Amounts are decimal strings or JSON numbers, both parsed exactly
+//! (serde_json keeps a number's text with `arbitrary_precision`).
+
+use pacer_projections::bucket::Bucket;
+use pacer_projections::event::*;
+use pacer_projections::money::{format_decimal, parse_decimal, Currency, Money};
+use pacer_projections::time::{Date, Month, Timestamp};
+use serde_json::{json, Map, Value};
+
+use crate::error::{RejectKind, Rejection};
+
+/// Size limits on one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Any event but a plan.
+    pub event_bytes_max: usize,
+    /// A `plan_published` (up to `plan_lines_max` lines of rep × month × bucket).
+    pub plan_bytes_max: usize,
+    pub id_bytes_max: usize,
+    pub plan_lines_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            event_bytes_max: 64 * 1024,
+            plan_bytes_max: 16 * 1024 * 1024,
+            id_bytes_max: 256,
+            plan_lines_max: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The most bytes any event may have (a plan's limit).
+    pub fn bytes_max(&self) -> usize {
+        self.event_bytes_max.max(self.plan_bytes_max)
+    }
+}
+
+fn too_large(bytes: usize, limit: usize) -> Rejection {
+    Rejection::new(
+        RejectKind::TooLarge,
+        "event",
+        format!("{bytes} bytes is over the limit of {limit} bytes"),
+    )
+}
+
+/// Decodes one event from its JSON bytes. Events are limited to `event_bytes_max`,
+/// plans to `plan_bytes_max`.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Event, Rejection> {
+    if bytes.len() > limits.bytes_max() {
+        return Err(too_large(bytes.len(), limits.bytes_max()));
+    }
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Rejection::new(
+            RejectKind::MalformedJson,
+            "event",
+            format!("not valid JSON: {e}"),
+        )
+    })?;
+    let event = decode_value(&value, limits)?;
+    let limit = match event.body {
+        EventBody::PlanPublished(_) => limits.plan_bytes_max,
+        _ => limits.event_bytes_max,
+    };
+    if bytes.len() > limit {
+        return Err(too_large(bytes.len(), limit));
+    }
+    Ok(event)
+}
+
+/// Decodes one event from a parsed JSON value.
+pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> {
+    let map = value.as_object().ok_or_else(|| {
+        Rejection::new(
+            RejectKind::MalformedJson,
+            "event",
+            format!("expected a JSON object, got {}", describe(value)),
+        )
+    })?;
+    let o = Obj {
+        map,
+        path: String::new(),
+        limits,
+    };
+    let event_id = o.id("event_id")?;
+    let source = o.id("source")?;
+    let occurred_at = o.timestamp("occurred_at")?;
+    let type_name = o.str("type")?;
+    let body = match type_name {
+        "rep_registered" => EventBody::RepRegistered(RepRegistered {
+            rep: o.id("rep")?,
+            name: o.text("name")?,
+            team: o.id("team")?,
+            manager: o.id("manager")?,
+            region: o.opt_id("region")?,
+            start_month: o.opt_month("start_month")?,
+        }),
+        "rep_reassigned" => EventBody::RepReassigned(RepReassigned {
+            rep: o.id("rep")?,
+            team: o.opt_id("team")?,
+            manager: o.opt_id("manager")?,
+            region: o.opt_id("region")?,
+            effective_month: o.month("effective_month")?,
+        }),
+        "rep_departed" => EventBody::RepDeparted(RepDeparted {
+            rep: o.id("rep")?,
+            effective_month: o.month("effective_month")?,
+        }),
+        "plan_published" => EventBody::PlanPublished(o.plan()?),
+        "forecast_submitted" => EventBody::ForecastSubmitted(ForecastSubmitted {
+            rep: o.id("rep")?,
+            month: o.month("month")?,
+            amount: o.non_negative_money("amount", "currency")?,
+            category: o.opt_choice(
+                "category",
+                &[
+                    ("commit", ForecastCategory::Commit),
+                    ("best_case", ForecastCategory::BestCase),
+                ],
+            )?,
+        }),
+        "deal_opened" => EventBody::DealOpened(DealOpened {
+            deal: o.id("deal")?,
+            rep: o.id("rep")?,
+            account: o.id("account")?,
+            customer_kind: o.customer_kind()?,
+            product: o.opt_id("product")?,
+            region: o.opt_id("region")?,
+            amount: o.non_negative_money("amount", "currency")?,
+            expected_close: o.date("expected_close")?,
+            probability: o.opt_percent("probability")?,
+        }),
+        "deal_stage_changed" => EventBody::DealStageChanged(DealStageChanged {
+            deal: o.id("deal")?,
+            stage: o.id("stage")?,
+            probability: o.opt_percent("probability")?,
+            amount: match o.get("amount") {
+                None => None,
+                Some(_) => Some(o.non_negative_money("amount", "currency")?),
+            },
+            expected_close: o.opt_date("expected_close")?,
+        }),
+        "deal_won" => EventBody::DealWon(DealWon {
+            deal: o.id("deal")?,
+            rep: o.id("rep")?,
+            account: o.id("account")?,
+            customer_kind: o.customer_kind()?,
+            product: o.opt_id("product")?,
+            region: o.opt_id("region")?,
+            amount: o.non_negative_money("amount", "currency")?,
+            closed_on: o.date("closed_on")?,
+            splits: o.splits()?,
+        }),
+        "deal_lost" => EventBody::DealLost(DealLost {
+            deal: o.id("deal")?,
+            reason: o.opt_text("reason")?,
+        }),
+        "activity_logged" => EventBody::ActivityLogged(ActivityLogged {
+            rep: o.id("rep")?,
+            kind: o.id("kind")?,
+            account: o.opt_id("account")?,
+            deal: o.opt_id("deal")?,
+        }),
+        "renewed" | "expanded" | "contracted" | "churned" => {
+            let kind = RetentionKind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == type_name)
+                .expect("the match arm lists exactly the retention kinds");
+            EventBody::Retention(
+                kind,
+                RetentionChange {
+                    rep: o.id("rep")?,
+                    account: o.id("account")?,
+                    product: o.opt_id("product")?,
+                    region: o.opt_id("region")?,
+                    amount: o.non_negative_money("amount", "currency")?,
+                    effective_on: o.date("effective_on")?,
+                },
+            )
+        }
+        "customer_rated" => EventBody::CustomerRated(CustomerRated {
+            rep: o.id("rep")?,
+            account: o.id("account")?,
+            listening: o.score("listening")?,
+            trust: o.score("trust")?,
+            problem_solving: o.score("problem_solving")?,
+            responsiveness: o.score("responsiveness")?,
+        }),
+        "event_voided" => EventBody::EventVoided(EventVoided {
+            voided_event_id: o.id("voided_event_id")?,
+            reason: o.opt_text("reason")?,
+        }),
+        "alert_acknowledged" => EventBody::AlertAcknowledged(AlertAcknowledged {
+            alert_id: o.id("alert_id")?,
+            by: o.id("by")?,
+            note: o.opt_text("note")?,
+        }),
+        "clock_tick" => EventBody::ClockTick,
+        other => {
+            return Err(Rejection::new(
+                RejectKind::UnknownType,
+                "type",
+                format!(
+                    "unknown event type {other:?} (known: {})",
+                    EventBody::TYPE_NAMES.join(", ")
+                ),
+            ))
+        }
+    };
+    Ok(Event {
+        event_id,
+        source,
+        occurred_at,
+        body,
+    })
+}
+
+/// A short description of a JSON value for error messages: its type and, for
+/// scalars, the value itself (truncated).
+fn describe(v: &Value) -> String {
+    let quoted = |s: String| {
+        if s.chars().count() > 60 {
+            format!("{}…", s.chars().take(60).collect::<String>())
+        } else {
+            s
+        }
+    };
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {}", quoted(n.to_string())),
+        Value::String(s) => format!("the string {}", quoted(format!("{s:?}"))),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// A JSON object being decoded, with its path for error messages.
+struct Obj<'a> {
+    map: &'a Map<String, Value>,
+    path: String,
+    limits: &'a Limits,
+}
+
+impl<'a> Obj<'a> {
+    fn field(&self, name: &str) -> String {
+        format!("{}{name}", self.path)
+    }
+
+    fn missing(&self, name: &str) -> Rejection {
+        Rejection::new(
+            RejectKind::MissingField,
+            self.field(name),
+            "required field is missing",
+        )
+    }
+
+    fn wrong(&self, name: &str, expected: &str, got: &Value) -> Rejection {
+        Rejection::new(
+            RejectKind::WrongType,
+            self.field(name),
+            format!("expected {expected}, got {}", describe(got)),
+        )
+    }
+
+    fn invalid(&self, name: &str, reason: impl Into<String>) -> Rejection {
+        Rejection::new(RejectKind::InvalidValue, self.field(name), reason)
+    }
+
+    /// A present, non-null value.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|v| !v.is_null())
+    }
+
+    fn required(&self, name: &str) -> Result<&'a Value, Rejection> {
+        match self.map.get(name) {
+            None => Err(self.missing(name)),
+            Some(Value::Null) => Err(self.wrong(name, "a value", &Value::Null)),
+            Some(v) => Ok(v),
+        }
+    }
+
+    fn str(&self, name: &str) -> Result<&'a str, Rejection> {
+        let v = self.required(name)?;
+        v.as_str().ok_or_else(|| self.wrong(name, "a string", v))
+    }
+
+    fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.wrong(name, "a string", v)),
+        }
+    }
+
+    fn check_id(&self, name: &str, s: &str) -> Result<String, Rejection> {
+        if s.trim().is_empty() {
+            return Err(self.invalid(
+                name,
+                format!("{s:?} is empty; an id needs at least one visible character"),
+            ));
+        }
+        if s.len() > self.limits.id_bytes_max {
+            return Err(Rejection::new(
+                RejectKind::TooLarge,
+                self.field(name),
+                format!(
+                    "{} bytes is over the limit of {} bytes for an id",
+                    s.len(),
+                    self.limits.id_bytes_max
+                ),
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(self.invalid(name, format!("{s:?} contains control characters")));
+        }
+        Ok(s.to_owned())
+    }
+
+    /// An identifier: a non-empty string of at most `id_bytes_max` bytes.
+    fn id(&self, name: &str) -> Result<String, Rejection> {
+        let s = self.str(name)?;
+        self.check_id(name, s)
+    }
+
+    fn opt_id(&self, name: &str) -> Result<Option<String>, Rejection> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => self.check_id(name, s).map(Some),
+        }
+    }
+
+    /// Free text (a name, a note, a reason): bounded by the event size only.
+    fn text(&self, name: &str) -> Result<String, Rejection> {
+        self.str(name).map(str::to_owned)
+    }
+
+    fn opt_text(&self, name: &str) -> Result<Option<String>, Rejection> {
+        self.opt_str(name).map(|o| o.map(str::to_owned))
+    }
+
+    fn timestamp(&self, name: &str) -> Result<Timestamp, Rejection> {
+        let s = self.str(name)?;
+        Timestamp::parse_rfc3339(s).map_err(|e| self.invalid(name, e.to_string()))
+    }
+
+    fn date(&self, name: &str) -> Result<Date, Rejection> {
+        let s = self.str(name)?;
+        Date::parse(s).map_err(|e| self.invalid(name, e.to_string()))
+    }
+
+    fn opt_date(&self, name: &str) -> Result<Option<Date>, Rejection> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => Date::parse(s)
+                .map(Some)
+                .map_err(|e| self.invalid(name, e.to_string())),
+        }
+    }
+
+    fn month(&self, name: &str) -> Result<Month, Rejection> {
+        let s = self.str(name)?;
+        Month::parse(s).map_err(|e| self.invalid(name, e.to_string()))
+    }
+
+    fn opt_month(&self, name: &str) -> Result<Option<Month>, Rejection> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => Month::parse(s)
+                .map(Some)
+                .map_err(|e| self.invalid(name, e.to_string())),
+        }
+    }
+
+    /// The text of a decimal given as a string or a JSON number.
+    fn decimal_text(&self, name: &str) -> Result<String, Rejection> {
+        match self.required(name)? {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(self.wrong(name, "a decimal string or a number", other)),
+        }
+    }
+
+    fn currency(&self, name: &str) -> Result<Currency, Rejection> {
+        let s = self.str(name)?;
+        Currency::from_code(s).map_err(|e| self.invalid(name, e.to_string()))
+    }
+
+    fn money(&self, amount: &str, currency: &str) -> Result<Money, Rejection> {
+        let text = self.decimal_text(amount)?;
+        let currency = self.currency(currency)?;
+        let minor = currency
+            .parse_minor(&text)
+            .map_err(|e| self.invalid(amount, format!("{e} in {currency}")))?;
+        Ok(Money::new(minor, currency))
+    }
+
+    fn non_negative_money(&self, amount: &str, currency: &str) -> Result<Money, Rejection> {
+        let m = self.money(amount, currency)?;
+        if m.minor < 0 {
+            return Err(self.invalid(
+                amount,
+                format!(
+                    "{:?} is negative; the event type gives the direction",
+                    m.to_decimal_string()
+                ),
+            ));
+        }
+        Ok(m)
+    }
+
+    fn percent(&self, name: &str) -> Result<Percent, Rejection> {
+        let text = self.decimal_text(name)?;
+        let hundredths = parse_decimal(&text, 2).map_err(|e| self.invalid(name, e.to_string()))?;
+        u16::try_from(hundredths)
+            .ok()
+            .and_then(Percent::from_hundredths)
+            .ok_or_else(|| self.invalid(name, format!("{text} is outside 0–100")))
+    }
+
+    fn opt_percent(&self, name: &str) -> Result<Option<Percent>, Rejection> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.percent(name).map(Some),
+        }
+    }
+
+    fn score(&self, name: &str) -> Result<u8, Rejection> {
+        let v = self.required(name)?;
+        let Value::Number(n) = v else {
+            return Err(self.wrong(name, "a whole number from 1 to 5", v));
+        };
+        match n.as_u64() {
+            Some(s @ 1..=5) => Ok(s as u8),
+            _ => Err(self.invalid(name, format!("{n} is not a whole number from 1 to 5"))),
+        }
+    }
+
+    fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)]) -> Result<T, Rejection> {
+        let s = self.str(name)?;
+        self.pick(name, s, options)
+    }
+
+    fn opt_choice<T: Copy>(
+        &self,
+        name: &str,
+        options: &[(&str, T)],
+    ) -> Result<Option<T>, Rejection> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => self.pick(name, s, options).map(Some),
+        }
+    }
+
+    fn pick<T: Copy>(&self, name: &str, s: &str, options: &[(&str, T)]) -> Result<T, Rejection> {
+        options
+            .iter()
+            .find(|(k, _)| *k == s)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(k, _)| *k).collect();
+                self.invalid(name, format!("{s:?} is not one of {}", names.join(", ")))
+            })
+    }
+
+    fn customer_kind(&self) -> Result<CustomerKind, Rejection> {
+        self.choice(
+            "customer_kind",
+            &[
+                ("new", CustomerKind::New),
+                ("existing", CustomerKind::Existing),
+            ],
+        )
+    }
+
+    fn u32(&self, name: &str) -> Result<u32, Rejection> {
+        let v = self.required(name)?;
+        let Value::Number(n) = v else {
+            return Err(self.wrong(name, "a whole number", v));
+        };
+        n.as_u64()
+            .and_then(|x| u32::try_from(x).ok())
+            .ok_or_else(|| {
+                self.invalid(
+                    name,
+                    format!("{n} is not a whole number from 0 to {}", u32::MAX),
+                )
+            })
+    }
+
+    fn array(&self, name: &str) -> Result<&'a Vec<Value>, Rejection> {
+        let v = self.required(name)?;
+        v.as_array().ok_or_else(|| self.wrong(name, "an array", v))
+    }
+
+    /// The object at `items[i]` of an array field.
+    fn item(&self, name: &str, i: usize, v: &'a Value) -> Result<Obj<'a>, Rejection> {
+        let path = format!("{}{name}[{i}].", self.path);
+        let map = v.as_object().ok_or_else(|| {
+            Rejection::new(
+                RejectKind::WrongType,
+                format!("{}{name}[{i}]", self.path),
+                format!("expected an object, got {}", describe(v)),
+            )
+        })?;
+        Ok(Obj {
+            map,
+            path,
+            limits: self.limits,
+        })
+    }
+
+    fn splits(&self) -> Result<Vec<Split>, Rejection> {
+        if self.get("splits").is_none() {
+            return Ok(Vec::new());
+        }
+        let items = self.array("splits")?;
+        let mut out = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            let s = self.item("splits", i, v)?;
+            out.push(Split {
+                rep: s.id("rep")?,
+                percent: s.percent("percent")?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn plan(&self) -> Result<PlanPublished, Rejection> {
+        let plan = self.id("plan")?;
+        let version = self.u32("version")?;
+        let basis = self.choice(
+            "basis",
+            &[
+                ("top_down", PlanBasis::TopDown),
+                ("bottom_up", PlanBasis::BottomUp),
+                ("revision", PlanBasis::Revision),
+            ],
+        )?;
+        let horizon_start = self.month("horizon_start")?;
+        let effective_from = self.month("effective_from")?;
+        let currency = self.currency("currency")?;
+        let items = self.array("lines")?;
+        if items.len() > self.limits.plan_lines_max {
+            return Err(Rejection::new(
+                RejectKind::TooLarge,
+                self.field("lines"),
+                format!(
+                    "{} lines is over the limit of {} lines",
+                    items.len(),
+                    self.limits.plan_lines_max
+                ),
+            ));
+        }
+        let mut lines = Vec::with_capacity(items.len());
+        for (i, v) in items.iter().enumerate() {
+            let l = self.item("lines", i, v)?;
+            let bucket_text = l.str("bucket")?;
+            let bucket =
+                Bucket::parse(bucket_text).map_err(|e| l.invalid("bucket", e.to_string()))?;
+            let target_text = l.decimal_text("target")?;
+            let scale = if bucket.is_activity() {
+                0
+            } else {
+                currency.exponent()
+            };
+            let target = parse_decimal(&target_text, scale).map_err(|e| {
+                let unit = if bucket.is_activity() {
+                    "activities are counted in whole numbers".to_owned()
+                } else {
+                    format!("in {currency}")
+                };
+                l.invalid("target", format!("{e} ({unit})"))
+            })?;
+            if target < 0 {
+                return Err(l.invalid(
+                    "target",
+                    format!("{target_text:?} is negative; a plan target is at least 0"),
+                ));
+            }
+            lines.push(PlanLine {
+                rep: l.id("rep")?,
+                month: l.month("month")?,
+                bucket,
+                target,
+            });
+        }
+        Ok(PlanPublished {
+            plan,
+            version,
+            basis,
+            horizon_start,
+            effective_from,
+            currency,
+            lines,
+        })
+    }
+}
+
+/// A money amount as the wire writes it: a decimal string with the currency's digits.
+fn amount(m: &Money) -> Value {
+    Value::String(m.to_decimal_string())
+}
+
+fn percent(p: Percent) -> Value {
+    serde_json::from_str(&p.to_decimal_string())
+        .expect("a percent's decimal string is a JSON number")
+}
+
+/// Inserts optional fields only when present, so encode(decode(x)) has no nulls.
+fn put_opt(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        map.insert(key.to_owned(), v);
+    }
+}
+
+fn s(v: &str) -> Value {
+    Value::String(v.to_owned())
+}
+
+fn opt_s(v: &Option<String>) -> Option<Value> {
+    v.as_deref().map(s)
+}
+
+/// Encodes an event as the public JSON schema (the inverse of [`decode`]).
+pub fn encode(ev: &Event) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("event_id".into(), s(&ev.event_id));
+    m.insert("source".into(), s(&ev.source));
+    m.insert("occurred_at".into(), s(&ev.occurred_at.to_rfc3339()));
+    m.insert("type".into(), s(ev.body.type_name()));
+    let fields = match &ev.body {
+        EventBody::RepRegistered(e) => {
+            let mut f = json!({"rep": e.rep, "name": e.name, "team": e.team, "manager": e.manager});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "region", opt_s(&e.region));
+            put_opt(o, "start_month", e.start_month.map(|m| s(&m.to_string())));
+            f
+        }
+        EventBody::RepReassigned(e) => {
+            let mut f = json!({"rep": e.rep, "effective_month": e.effective_month.to_string()});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "team", opt_s(&e.team));
+            put_opt(o, "manager", opt_s(&e.manager));
+            put_opt(o, "region", opt_s(&e.region));
+            f
+        }
+        EventBody::RepDeparted(e) => {
+            json!({"rep": e.rep, "effective_month": e.effective_month.to_string()})
+        }
+        EventBody::PlanPublished(p) => {
+            let lines: Vec<Value> = p
+                .lines
+                .iter()
+                .map(|l| {
+                    let scale = if l.bucket.is_activity() { 0 } else { p.currency.exponent() };
+                    json!({"rep": l.rep, "month": l.month.to_string(), "bucket": l.bucket.to_string(),
+                           "target": format_decimal(l.target, scale)})
+                })
+                .collect();
+            json!({"plan": p.plan, "version": p.version, "basis": p.basis.as_str(),
+                   "horizon_start": p.horizon_start.to_string(), "effective_from": p.effective_from.to_string(),
+                   "currency": p.currency.code(), "lines": lines})
+        }
+        EventBody::ForecastSubmitted(e) => {
+            let mut f = json!({"rep": e.rep, "month": e.month.to_string(), "amount": amount(&e.amount),
+                               "currency": e.amount.currency.code()});
+            put_opt(
+                f.as_object_mut().expect("object literal"),
+                "category",
+                e.category.map(|c| s(c.as_str())),
+            );
+            f
+        }
+        EventBody::DealOpened(e) => {
+            let mut f = json!({"deal": e.deal, "rep": e.rep, "account": e.account,
+                               "customer_kind": e.customer_kind.as_str(), "amount": amount(&e.amount),
+                               "currency": e.amount.currency.code(), "expected_close": e.expected_close.to_string()});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "product", opt_s(&e.product));
+            put_opt(o, "region", opt_s(&e.region));
+            put_opt(o, "probability", e.probability.map(percent));
+            f
+        }
+        EventBody::DealStageChanged(e) => {
+            let mut f = json!({"deal": e.deal, "stage": e.stage});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "probability", e.probability.map(percent));
+            put_opt(o, "amount", e.amount.as_ref().map(amount));
+            put_opt(
+                o,
+                "currency",
+                e.amount.as_ref().map(|a| s(a.currency.code())),
+            );
+            put_opt(
+                o,
+                "expected_close",
+                e.expected_close.map(|d| s(&d.to_string())),
+            );
+            f
+        }
+        EventBody::DealWon(e) => {
+            let mut f = json!({"deal": e.deal, "rep": e.rep, "account": e.account,
+                               "customer_kind": e.customer_kind.as_str(), "amount": amount(&e.amount),
+                               "currency": e.amount.currency.code(), "closed_on": e.closed_on.to_string()});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "product", opt_s(&e.product));
+            put_opt(o, "region", opt_s(&e.region));
+            if !e.splits.is_empty() {
+                let splits: Vec<Value> = e
+                    .splits
+                    .iter()
+                    .map(|sp| json!({"rep": sp.rep, "percent": percent(sp.percent)}))
+                    .collect();
+                o.insert("splits".into(), Value::Array(splits));
+            }
+            f
+        }
+        EventBody::DealLost(e) => {
+            let mut f = json!({"deal": e.deal});
+            put_opt(
+                f.as_object_mut().expect("object literal"),
+                "reason",
+                opt_s(&e.reason),
+            );
+            f
+        }
+        EventBody::ActivityLogged(e) => {
+            let mut f = json!({"rep": e.rep, "kind": e.kind});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "account", opt_s(&e.account));
+            put_opt(o, "deal", opt_s(&e.deal));
+            f
+        }
+        EventBody::Retention(_, e) => {
+            let mut f = json!({"rep": e.rep, "account": e.account, "amount": amount(&e.amount),
+                               "currency": e.amount.currency.code(), "effective_on": e.effective_on.to_string()});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "product", opt_s(&e.product));
+            put_opt(o, "region", opt_s(&e.region));
+            f
+        }
+        EventBody::CustomerRated(e) => {
+            json!({"rep": e.rep, "account": e.account, "listening": e.listening,
+            "trust": e.trust, "problem_solving": e.problem_solving, "responsiveness": e.responsiveness})
+        }
+        EventBody::EventVoided(e) => {
+            let mut f = json!({"voided_event_id": e.voided_event_id});
+            put_opt(
+                f.as_object_mut().expect("object literal"),
+                "reason",
+                opt_s(&e.reason),
+            );
+            f
+        }
+        EventBody::AlertAcknowledged(e) => {
+            let mut f = json!({"alert_id": e.alert_id, "by": e.by});
+            put_opt(
+                f.as_object_mut().expect("object literal"),
+                "note",
+                opt_s(&e.note),
+            );
+            f
+        }
+        EventBody::ClockTick => json!({}),
+    };
+    if let Value::Object(f) = fields {
+        m.extend(f);
+    }
+    m
+}
+
+/// Encodes a stored event: the public schema plus the engine's `seq` and `recorded_at`.
+pub fn encode_recorded(rec: &Recorded) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("seq".into(), Value::from(rec.seq));
+    m.insert("recorded_at".into(), s(&rec.recorded_at.to_rfc3339()));
+    m.extend(encode(&rec.event));
+    m
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,293 @@
+//! Buckets and the one function that maps an event to its signed bucket contributions.
+//!
+//! Every revenue movement (a won deal, a renewal, a churn...) lands in exactly five
+//! buckets of one rep and month: `total`, `geo:<region>`, `product:<line>`,
+//! `account:<customer>` and one of `new_customer` / `retention`. That is what keeps the
+//! brief's invariants true by construction: `new_customer + retention == total`, and
+//! the `geo:*` and `product:*` buckets each sum to `total`.
+
+use std::fmt;
+
+use chrono_tz::Tz;
+
+use crate::error::ParseError;
+use crate::event::{CustomerKind, Event, EventBody, Split};
+use crate::money::div_round_half_away;
+use crate::time::Month;
+
+/// The region or product line of a movement that names none.
+pub const UNASSIGNED: &str = "unassigned";
+
+/// A bucket of a rep's monthly plan. The variant order is the order of the bucket
+/// names as strings, so sorting buckets sorts their names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode)]
+pub enum Bucket {
+    Account(String),
+    Activity(String),
+    Geo(String),
+    NewCustomer,
+    Product(String),
+    Retention,
+    Total,
+}
+
+impl Bucket {
+    /// Parses a bucket name (`total`, `geo:emea`, `activity:meeting`, ...).
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let bad = || ParseError::Bucket {
+            value: s.to_owned(),
+        };
+        let named = |rest: &str, f: fn(String) -> Bucket| {
+            if rest.is_empty() || rest.trim() != rest {
+                Err(bad())
+            } else {
+                Ok(f(rest.to_owned()))
+            }
+        };
+        match s {
+            "total" => Ok(Bucket::Total),
+            "new_customer" => Ok(Bucket::NewCustomer),
+            "retention" => Ok(Bucket::Retention),
+            _ => match s.split_once(':') {
+                Some(("geo", rest)) => named(rest, Bucket::Geo),
+                Some(("product", rest)) => named(rest, Bucket::Product),
+                Some(("account", rest)) => named(rest, Bucket::Account),
+                Some(("activity", rest)) => named(rest, Bucket::Activity),
+                _ => Err(bad()),
+            },
+        }
+    }
+
+    /// Activity buckets count events; every other bucket holds minor units of money.
+    pub fn is_activity(&self) -> bool {
+        matches!(self, Bucket::Activity(_))
+    }
+
+    /// The buckets a manager reads first.
+    pub fn is_main(&self) -> bool {
+        matches!(
+            self,
+            Bucket::Total | Bucket::NewCustomer | Bucket::Retention
+        )
+    }
+}
+
+impl fmt::Display for Bucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Bucket::Total => f.write_str("total"),
+            Bucket::NewCustomer => f.write_str("new_customer"),
+            Bucket::Retention => f.write_str("retention"),
+            Bucket::Geo(r) => write!(f, "geo:{r}"),
+            Bucket::Product(p) => write!(f, "product:{p}"),
+            Bucket::Account(a) => write!(f, "account:{a}"),
+            Bucket::Activity(k) => write!(f, "activity:{k}"),
+        }
+    }
+}
+
+/// A signed amount added to one bucket of one rep's month.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, bincode::Encode, bincode::Decode)]
+pub struct Contribution {
+    pub rep: String,
+    pub month: Month,
+    pub bucket: Bucket,
+    pub delta: i64,
+}
+
+/// A movement of revenue, before it is spread over buckets.
+#[derive(Clone, Copy, Debug)]
+pub struct Movement<'a> {
+    pub rep: &'a str,
+    pub month: Month,
+    pub account: &'a str,
+    pub customer_kind: CustomerKind,
+    pub product: Option<&'a str>,
+    pub region: Option<&'a str>,
+    /// Signed minor units.
+    pub amount: i64,
+}
+
+impl Movement<'_> {
+    /// The five bucket contributions of this movement.
+    pub fn contributions(&self, out: &mut Vec<Contribution>) {
+        let c = |bucket: Bucket| Contribution {
+            rep: self.rep.to_owned(),
+            month: self.month,
+            bucket,
+            delta: self.amount,
+        };
+        out.push(c(Bucket::Total));
+        out.push(c(Bucket::Geo(self.region.unwrap_or(UNASSIGNED).to_owned())));
+        out.push(c(Bucket::Product(
+            self.product.unwrap_or(UNASSIGNED).to_owned(),
+        )));
+        out.push(c(Bucket::Account(self.account.to_owned())));
+        out.push(c(match self.customer_kind {
+            CustomerKind::New => Bucket::NewCustomer,
+            CustomerKind::Existing => Bucket::Retention,
+        }));
+    }
+}
+
+/// The bucket contributions of one event: what it adds to (or removes from) the
+/// actuals. Activities count in the month of `occurred_at` in the organisation's zone
+/// `tz`; won deals in the month of `closed_on`; retention movements in the month of
+/// `effective_on`. Events that move no actuals contribute nothing.
+pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
+    let mut out = Vec::new();
+    match &event.body {
+        EventBody::DealWon(won) => {
+            let shares = split_shares(won.amount.minor, &won.splits);
+            let reps: Vec<&str> = if won.splits.is_empty() {
+                vec![won.rep.as_str()]
+            } else {
+                won.splits.iter().map(|s| s.rep.as_str()).collect()
+            };
+            for (rep, amount) in reps.into_iter().zip(shares) {
+                Movement {
+                    rep,
+                    month: won.closed_on.month(),
+                    account: &won.account,
+                    customer_kind: won.customer_kind,
+                    product: won.product.as_deref(),
+                    region: won.region.as_deref(),
+                    amount,
+                }
+                .contributions(&mut out);
+            }
+        }
+        EventBody::Retention(kind, change) => Movement {
+            rep: &change.rep,
+            month: change.effective_on.month(),
+            account: &change.account,
+            customer_kind: CustomerKind::Existing,
+            product: change.product.as_deref(),
+            region: change.region.as_deref(),
+            amount: kind.sign() * change.amount.minor,
+        }
+        .contributions(&mut out),
+        EventBody::ActivityLogged(a) => out.push(Contribution {
+            rep: a.rep.clone(),
+            month: event.occurred_at.local_date(tz).month(),
+            bucket: Bucket::Activity(a.kind.clone()),
+            delta: 1,
+        }),
+        EventBody::RepRegistered(_)
+        | EventBody::RepReassigned(_)
+        | EventBody::RepDeparted(_)
+        | EventBody::PlanPublished(_)
+        | EventBody::ForecastSubmitted(_)
+        | EventBody::DealOpened(_)
+        | EventBody::DealStageChanged(_)
+        | EventBody::DealLost(_)
+        | EventBody::CustomerRated(_)
+        | EventBody::EventVoided(_)
+        | EventBody::AlertAcknowledged(_)
+        | EventBody::ClockTick => {}
+    }
+    out
+}
+
+/// Splits `amount` by the given shares so that the parts add up to `amount` exactly:
+/// each part is rounded down, then the minor units left over go one each to the parts
+/// with the largest remainders (the earlier split first on a tie). With no splits the
+/// whole amount is one part.
+pub fn split_shares(amount: i64, splits: &[Split]) -> Vec<i64> {
+    if splits.is_empty() {
+        return vec![amount];
+    }
+    let total_hundredths: i128 = splits
+        .iter()
+        .map(|s| i128::from(s.percent.hundredths()))
+        .sum();
+    if total_hundredths == 0 {
+        // Validation rejects this; stay total-preserving regardless.
+        let mut parts = vec![0; splits.len()];
+        parts[0] = amount;
+        return parts;
+    }
+    let mut parts = Vec::with_capacity(splits.len());
+    let mut remainders = Vec::with_capacity(splits.len());
+    for s in splits {
+        let exact = i128::from(amount) * i128::from(s.percent.hundredths());
+        let floor = exact.div_euclid(total_hundredths);
+        parts.push(floor as i64);
+        remainders.push(exact.rem_euclid(total_hundredths));
+    }
+    let mut left = amount - parts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by(|a, b| remainders[*b].cmp(&remainders[*a]).then(a.cmp(b)));
+    for i in order.into_iter().cycle() {
+        if left <= 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+/// `amount × probability`, rounded half away from zero: an open deal's weight in a
+/// pipeline forecast.
+pub fn weighted(amount: i64, probability_hundredths: u16) -> i64 {
+    div_round_half_away(
+        i128::from(amount) * i128::from(probability_hundredths),
+        10_000,
+    ) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Percent;
+
+    #[test]
+    fn bucket_names_round_trip_and_sort_as_strings() {
+        let names = [
+            "account:acme",
+            "activity:call",
+            "geo:emea",
+            "new_customer",
+            "product:analytics",
+            "retention",
+            "total",
+        ];
+        let mut buckets: Vec<Bucket> = names
+            .iter()
+            .rev()
+            .map(|n| Bucket::parse(n).unwrap())
+            .collect();
+        buckets.sort();
+        let back: Vec<String> = buckets.iter().map(|b| b.to_string()).collect();
+        assert_eq!(back, names);
+        for bad in ["Total", "geo:", "geo", "region:emea", "activity: call", ""] {
+            assert!(Bucket::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    fn split(rep: &str, hundredths: u16) -> Split {
+        Split {
+            rep: rep.into(),
+            percent: Percent::from_hundredths(hundredths).unwrap(),
+        }
+    }
+
+    #[test]
+    fn split_shares_add_up_exactly() {
+        let thirds = [split("a", 3333), split("b", 3333), split("c", 3334)];
+        let parts = split_shares(100, &thirds);
+        assert_eq!(parts.iter().sum::<i64>(), 100);
+        assert_eq!(parts, vec![33, 33, 34]);
+        let halves = [split("a", 5000), split("b", 5000)];
+        assert_eq!(split_shares(101, &halves), vec![51, 50]);
+        assert_eq!(split_shares(7, &[]), vec![7]);
+    }
+
+    #[test]
+    fn weighting_rounds_half_away_from_zero() {
+        assert_eq!(weighted(1_000_000, 2500), 250_000);
+        assert_eq!(weighted(5, 5000), 3);
+        assert_eq!(weighted(3, 3333), 1);
+    }
+}

@@ -1,0 +1,24 @@
+//! Pacer's pure model of a sales organisation: the typed events, the buckets they
+//! contribute to, the fold that turns the log into state, and the plan-vs-actual
+//! figures (variance, attainment, pace, forecast) computed from that state.
+//!
+//! This crate does no I/O, reads no clock and spawns nothing. Time arrives inside
+//! events; configuration arrives as arguments. Given the same events it always
+//! produces the same state and the same figures, which is what lets the engine
+//! rebuild everything from the log byte for byte.
+
+pub mod bucket;
+pub mod error;
+pub mod event;
+pub mod money;
+pub mod report;
+pub mod state;
+pub mod time;
+
+pub use bucket::{contributions, Bucket, Contribution};
+pub use error::ParseError;
+pub use event::{Event, EventBody, Recorded};
+pub use money::{Currency, Money, Ratio};
+pub use report::{report, Pace, ReportQuery, ReportRow};
+pub use state::{OrgConfig, State};
+pub use time::{Date, Month, Timestamp};

@@ -1,0 +1,683 @@
+//! The fold: `State::apply(&mut state, &recorded)` for every event of the log, in
+//! log order. Everything a report shows is computed from this state.
+//!
+//! The state keeps facts, not conclusions: actuals per rep × month × bucket (the sum
+//! of contributions), each deal's history of facts (its open/won/lost status is derived
+//! from them), the plan book, the org timeline, forecasts, ratings and acknowledgements.
+//! What it remembers per event id is only what a later `event_voided` needs to undo.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono_tz::Tz;
+
+use crate::bucket::{contributions, Bucket, Contribution};
+use crate::event::{
+    AlertAcknowledged, CustomerKind, DealOpened, DealStageChanged, Event, EventBody,
+    ForecastCategory, Percent, PlanBasis, PlanPublished, Recorded, RepRegistered,
+};
+use crate::money::Currency;
+use crate::time::{Date, Month, Timestamp};
+
+/// The team (and manager) of a rep the log never registered.
+pub const UNASSIGNED_TEAM: &str = "unassigned";
+
+/// The organisation settings the model needs. An argument, never a global.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgConfig {
+    pub timezone: Tz,
+    /// The reporting currency: every amount in the state is in its minor units.
+    pub currency: Currency,
+    /// 1 = January.
+    pub fiscal_year_start_month: u32,
+}
+
+/// Who a rep is, as of some month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepInfo {
+    pub name: String,
+    pub team: String,
+    pub manager: String,
+    pub region: Option<String>,
+}
+
+/// A rep's org record: the registration and every reassignment, by effective month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rep {
+    pub id: String,
+    pub registered: bool,
+    pub start_month: Option<Month>,
+    pub departed: Option<Month>,
+    /// The base record (from registration), then changes effective from a month,
+    /// sorted by month, log order within a month.
+    base: RepInfo,
+    changes: Vec<(Month, RepChange)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RepChange {
+    team: Option<String>,
+    manager: Option<String>,
+    region: Option<String>,
+}
+
+impl Rep {
+    fn unregistered(id: &str) -> Self {
+        Rep {
+            id: id.to_owned(),
+            registered: false,
+            start_month: None,
+            departed: None,
+            base: RepInfo {
+                name: id.to_owned(),
+                team: UNASSIGNED_TEAM.to_owned(),
+                manager: UNASSIGNED_TEAM.to_owned(),
+                region: None,
+            },
+            changes: Vec::new(),
+        }
+    }
+
+    /// The rep's record as of `month` (reassignments effective after it do not apply).
+    pub fn at(&self, month: Month) -> RepInfo {
+        let mut info = self.base.clone();
+        for (m, change) in &self.changes {
+            if *m > month {
+                break;
+            }
+            if let Some(t) = &change.team {
+                info.team.clone_from(t);
+            }
+            if let Some(mg) = &change.manager {
+                info.manager.clone_from(mg);
+            }
+            if change.region.is_some() {
+                info.region.clone_from(&change.region);
+            }
+        }
+        info
+    }
+
+    /// The rep's record as of the latest reassignment.
+    pub fn latest(&self) -> RepInfo {
+        match self.changes.last() {
+            Some((m, _)) => self.at(*m),
+            None => self.base.clone(),
+        }
+    }
+}
+
+/// One published plan version, its lines indexed by month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanVersion {
+    pub seq: u64,
+    pub event_id: String,
+    pub source: String,
+    pub recorded_at: Timestamp,
+    pub plan: String,
+    pub version: u32,
+    pub basis: PlanBasis,
+    pub horizon_start: Month,
+    pub effective_from: Month,
+    pub currency: Currency,
+    pub lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>>,
+}
+
+impl PlanVersion {
+    fn governs(&self, month: Month) -> bool {
+        self.effective_from <= month && {
+            let k = self.horizon_start.months_until(month);
+            (0..PlanPublished::HORIZON_MONTHS).contains(&k)
+        }
+    }
+}
+
+/// Every published plan version, in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanBook {
+    versions: Vec<PlanVersion>,
+}
+
+impl PlanBook {
+    pub fn versions(&self) -> &[PlanVersion] {
+        &self.versions
+    }
+
+    /// The version that sets the plan for `month`: the last one in the log whose
+    /// `effective_from` is not after the month and whose 24-month horizon covers it.
+    pub fn governing(&self, month: Month) -> Option<&PlanVersion> {
+        self.versions.iter().rev().find(|v| v.governs(month))
+    }
+
+    /// The plan lines of `month` (rep, bucket → target); empty when no plan governs it.
+    pub fn lines(&self, month: Month) -> impl Iterator<Item = (&(String, Bucket), &i64)> {
+        self.governing(month)
+            .and_then(|v| v.lines.get(&month))
+            .into_iter()
+            .flatten()
+    }
+
+    pub fn target(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
+        self.governing(month)
+            .and_then(|v| v.lines.get(&month))
+            .and_then(|l| l.get(&(rep.to_owned(), bucket.clone())))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// What one event said about a deal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DealFact {
+    Opened {
+        opened: DealOpened,
+        opened_on: Date,
+    },
+    StageChanged(DealStageChanged),
+    Won {
+        rep: String,
+        amount: i64,
+        closed_on: Date,
+    },
+    Lost {
+        reason: Option<String>,
+        lost_on: Date,
+    },
+}
+
+/// Where a deal stands, derived from its facts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DealStatus {
+    Open,
+    Won,
+    Lost,
+}
+
+/// A deal as its non-voided facts describe it, when a `deal_opened` is among them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DealView {
+    pub deal: String,
+    pub rep: String,
+    pub account: String,
+    pub customer_kind: CustomerKind,
+    pub product: Option<String>,
+    pub region: Option<String>,
+    /// Minor units of the reporting currency.
+    pub amount: i64,
+    pub expected_close: Date,
+    pub probability: Option<Percent>,
+    pub stage: Option<String>,
+    pub opened_on: Date,
+    pub status: DealStatus,
+    /// The date it was won or lost.
+    pub closed_on: Option<Date>,
+}
+
+/// A deal's facts in log order: (event id, fact).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deal {
+    facts: Vec<(String, DealFact)>,
+}
+
+impl Deal {
+    pub fn facts(&self) -> impl Iterator<Item = &DealFact> {
+        self.facts.iter().map(|(_, f)| f)
+    }
+
+    /// The deal's current shape, or `None` when the log has no (non-voided) opening.
+    ///
+    /// Facts may arrive out of order (a CRM retries, a webhook overtakes another), so
+    /// the view does not depend on it: the latest opening gives the deal's shape,
+    /// stage changes then apply in log order, and the latest won or lost fact, if any,
+    /// closes it. A closed deal stays closed unless that fact is voided.
+    pub fn view(&self, deal: &str) -> Option<DealView> {
+        let (opened, opened_on) = self.facts.iter().rev().find_map(|(_, f)| match f {
+            DealFact::Opened { opened, opened_on } => Some((opened, *opened_on)),
+            _ => None,
+        })?;
+        let mut v = DealView {
+            deal: deal.to_owned(),
+            rep: opened.rep.clone(),
+            account: opened.account.clone(),
+            customer_kind: opened.customer_kind,
+            product: opened.product.clone(),
+            region: opened.region.clone(),
+            amount: opened.amount.minor,
+            expected_close: opened.expected_close,
+            probability: opened.probability,
+            stage: None,
+            opened_on,
+            status: DealStatus::Open,
+            closed_on: None,
+        };
+        for (_, fact) in &self.facts {
+            match fact {
+                DealFact::Opened { .. } => {}
+                DealFact::StageChanged(c) => {
+                    v.stage = Some(c.stage.clone());
+                    if c.probability.is_some() {
+                        v.probability = c.probability;
+                    }
+                    if let Some(a) = c.amount {
+                        v.amount = a.minor;
+                    }
+                    if let Some(d) = c.expected_close {
+                        v.expected_close = d;
+                    }
+                }
+                DealFact::Won {
+                    amount, closed_on, ..
+                } => {
+                    v.status = DealStatus::Won;
+                    v.amount = *amount;
+                    v.closed_on = Some(*closed_on);
+                }
+                DealFact::Lost { lost_on, .. } => {
+                    v.status = DealStatus::Lost;
+                    v.closed_on = Some(*lost_on);
+                }
+            }
+        }
+        Some(v)
+    }
+}
+
+/// One customer rating of a rep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rating {
+    pub event_id: String,
+    pub account: String,
+    pub month: Month,
+    pub scores: [u8; 4],
+}
+
+/// A bottom-up commit: the latest `forecast_submitted` per rep, month and category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forecast {
+    pub event_id: String,
+    pub amount: i64,
+}
+
+/// An alert acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub by: String,
+    pub note: Option<String>,
+    pub at: Timestamp,
+    pub seq: u64,
+}
+
+/// What an event left behind that a void must undo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Undo {
+    /// Bucket contributions, and the won deal the event was a fact of.
+    Contributions(Vec<Contribution>, Option<String>),
+    DealFact(String),
+    Rating(String),
+    Forecast(String, Month, Option<ForecastCategory>),
+}
+
+/// Whether an `event_voided` can undo events of this type: the ones that move
+/// actuals, deals, ratings or forecasts.
+pub fn is_voidable(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::ForecastSubmitted(_)
+            | EventBody::DealOpened(_)
+            | EventBody::DealStageChanged(_)
+            | EventBody::DealWon(_)
+            | EventBody::DealLost(_)
+            | EventBody::ActivityLogged(_)
+            | EventBody::Retention(..)
+            | EventBody::CustomerRated(_)
+    )
+}
+
+/// The whole projected state. Build it with [`State::new`], feed it the log with
+/// [`State::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    cfg: OrgConfig,
+    now: Option<Timestamp>,
+    last_seq: u64,
+    events: u64,
+    reps: BTreeMap<String, Rep>,
+    plans: PlanBook,
+    actuals: BTreeMap<(String, Month), BTreeMap<Bucket, i64>>,
+    deals: BTreeMap<String, Deal>,
+    ratings: BTreeMap<String, Vec<Rating>>,
+    forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
+    acks: BTreeMap<String, Ack>,
+    undo: HashMap<String, Undo>,
+    voided: HashSet<String>,
+}
+
+impl State {
+    pub fn new(cfg: OrgConfig) -> Self {
+        State {
+            cfg,
+            now: None,
+            last_seq: 0,
+            events: 0,
+            reps: BTreeMap::new(),
+            plans: PlanBook::default(),
+            actuals: BTreeMap::new(),
+            deals: BTreeMap::new(),
+            ratings: BTreeMap::new(),
+            forecasts: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            undo: HashMap::new(),
+            voided: HashSet::new(),
+        }
+    }
+
+    /// Folds one recorded event into the state. Never fails: the engine validated the
+    /// event before it was stored.
+    pub fn apply(&mut self, rec: &Recorded) {
+        self.last_seq = self.last_seq.max(rec.seq);
+        self.events += 1;
+        let ev = &rec.event;
+        if is_voidable(&ev.body) && self.voided.contains(&ev.event_id) {
+            // Voided before it arrived (a CRM's undo can overtake the event): it counts
+            // for nothing.
+            return;
+        }
+        if let Some(rep) = ev.body.rep() {
+            self.rep_entry(rep);
+        }
+        let tz = self.cfg.timezone;
+        match &ev.body {
+            EventBody::RepRegistered(r) => self.register(r),
+            EventBody::RepReassigned(r) => {
+                let rep = self.rep_entry(&r.rep);
+                let change = RepChange {
+                    team: r.team.clone(),
+                    manager: r.manager.clone(),
+                    region: r.region.clone(),
+                };
+                let at = rep
+                    .changes
+                    .partition_point(|(m, _)| *m <= r.effective_month);
+                rep.changes.insert(at, (r.effective_month, change));
+            }
+            EventBody::RepDeparted(r) => self.rep_entry(&r.rep).departed = Some(r.effective_month),
+            EventBody::PlanPublished(p) => self.publish(rec, p),
+            EventBody::ForecastSubmitted(f) => {
+                let key = (f.rep.clone(), f.month, f.category);
+                self.forecasts.entry(key).or_default().push(Forecast {
+                    event_id: ev.event_id.clone(),
+                    amount: f.amount.minor,
+                });
+                self.undo.insert(
+                    ev.event_id.clone(),
+                    Undo::Forecast(f.rep.clone(), f.month, f.category),
+                );
+            }
+            EventBody::DealOpened(o) => {
+                let fact = DealFact::Opened {
+                    opened: o.clone(),
+                    opened_on: ev.occurred_at.local_date(tz),
+                };
+                self.deal_fact(ev, &o.deal, fact);
+            }
+            EventBody::DealStageChanged(c) => {
+                self.deal_fact(ev, &c.deal, DealFact::StageChanged(c.clone()))
+            }
+            EventBody::DealWon(w) => {
+                self.add_contributions(ev, tz, Some(&w.deal));
+                let fact = DealFact::Won {
+                    rep: w.rep.clone(),
+                    amount: w.amount.minor,
+                    closed_on: w.closed_on,
+                };
+                self.deal_fact(ev, &w.deal, fact);
+                for s in &w.splits {
+                    self.rep_entry(&s.rep);
+                }
+            }
+            EventBody::DealLost(l) => {
+                let fact = DealFact::Lost {
+                    reason: l.reason.clone(),
+                    lost_on: ev.occurred_at.local_date(tz),
+                };
+                self.deal_fact(ev, &l.deal, fact);
+            }
+            EventBody::ActivityLogged(_) | EventBody::Retention(..) => {
+                self.add_contributions(ev, tz, None)
+            }
+            EventBody::CustomerRated(r) => {
+                self.ratings.entry(r.rep.clone()).or_default().push(Rating {
+                    event_id: ev.event_id.clone(),
+                    account: r.account.clone(),
+                    month: ev.occurred_at.local_date(tz).month(),
+                    scores: r.scores(),
+                });
+                self.undo
+                    .insert(ev.event_id.clone(), Undo::Rating(r.rep.clone()));
+            }
+            EventBody::EventVoided(v) => self.void(&v.voided_event_id),
+            EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
+                self.acks.entry(alert_id.clone()).or_insert(Ack {
+                    by: by.clone(),
+                    note: note.clone(),
+                    at: ev.occurred_at,
+                    seq: rec.seq,
+                });
+            }
+            EventBody::ClockTick => {
+                // Time only moves forward: a late tick does not turn the clock back.
+                self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
+            }
+        }
+    }
+
+    fn rep_entry(&mut self, rep: &str) -> &mut Rep {
+        if !self.reps.contains_key(rep) {
+            self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
+        }
+        self.reps.get_mut(rep).expect("inserted above")
+    }
+
+    fn register(&mut self, r: &RepRegistered) {
+        let rep = self.rep_entry(&r.rep);
+        rep.registered = true;
+        rep.start_month = r.start_month;
+        rep.base = RepInfo {
+            name: r.name.clone(),
+            team: r.team.clone(),
+            manager: r.manager.clone(),
+            region: r.region.clone(),
+        };
+    }
+
+    fn publish(&mut self, rec: &Recorded, p: &PlanPublished) {
+        let mut lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>> = BTreeMap::new();
+        for l in &p.lines {
+            lines
+                .entry(l.month)
+                .or_default()
+                .insert((l.rep.clone(), l.bucket.clone()), l.target);
+        }
+        self.plans.versions.push(PlanVersion {
+            seq: rec.seq,
+            event_id: rec.event.event_id.clone(),
+            source: rec.event.source.clone(),
+            recorded_at: rec.recorded_at,
+            plan: p.plan.clone(),
+            version: p.version,
+            basis: p.basis,
+            horizon_start: p.horizon_start,
+            effective_from: p.effective_from,
+            currency: p.currency,
+            lines,
+        });
+    }
+
+    fn add_contributions(&mut self, ev: &Event, tz: Tz, deal: Option<&str>) {
+        let contribs = contributions(ev, tz);
+        for c in &contribs {
+            self.add_to_bucket(c, 1);
+        }
+        self.undo.insert(
+            ev.event_id.clone(),
+            Undo::Contributions(contribs, deal.map(str::to_owned)),
+        );
+    }
+
+    fn add_to_bucket(&mut self, c: &Contribution, sign: i64) {
+        let month = self.actuals.entry((c.rep.clone(), c.month)).or_default();
+        let slot = month.entry(c.bucket.clone()).or_insert(0);
+        // Wrapping, not saturating: adding then removing is exact even at the edge of
+        // the i64 range, so a void always undoes its event and the invariants hold.
+        *slot = slot.wrapping_add(sign.wrapping_mul(c.delta));
+        if *slot == 0 {
+            // Canonical state: a bucket that sums to zero is as if it had never moved.
+            month.remove(&c.bucket);
+            if month.is_empty() {
+                self.actuals.remove(&(c.rep.clone(), c.month));
+            }
+        }
+    }
+
+    fn deal_fact(&mut self, ev: &Event, deal: &str, fact: DealFact) {
+        self.deals
+            .entry(deal.to_owned())
+            .or_default()
+            .facts
+            .push((ev.event_id.clone(), fact));
+        if !matches!(ev.body, EventBody::DealWon(_)) {
+            self.undo
+                .insert(ev.event_id.clone(), Undo::DealFact(deal.to_owned()));
+        }
+    }
+
+    /// Removes exactly what the voided event contributed. Voiding an event that has not
+    /// arrived yet makes it count for nothing when it does. Org, plan, void, ack and
+    /// tick events cannot be voided (plans are revised by publishing a new version).
+    fn void(&mut self, target: &str) {
+        if !self.voided.insert(target.to_owned()) {
+            return;
+        }
+        match self.undo.remove(target) {
+            Some(Undo::Contributions(contribs, deal)) => {
+                for c in &contribs {
+                    self.add_to_bucket(c, -1);
+                }
+                if let Some(deal) = deal {
+                    self.remove_deal_fact(&deal, target);
+                }
+            }
+            Some(Undo::DealFact(deal)) => self.remove_deal_fact(&deal, target),
+            Some(Undo::Rating(rep)) => {
+                if let Some(list) = self.ratings.get_mut(&rep) {
+                    list.retain(|r| r.event_id != target);
+                }
+            }
+            Some(Undo::Forecast(rep, month, category)) => {
+                if let Some(list) = self.forecasts.get_mut(&(rep, month, category)) {
+                    list.retain(|f| f.event_id != target);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn remove_deal_fact(&mut self, deal: &str, event_id: &str) {
+        if let Some(d) = self.deals.get_mut(deal) {
+            d.facts.retain(|(id, _)| id != event_id);
+            if d.facts.is_empty() {
+                self.deals.remove(deal);
+            }
+        }
+    }
+
+    // ---- read side ----
+
+    pub fn config(&self) -> &OrgConfig {
+        &self.cfg
+    }
+
+    /// The latest `clock_tick`: "now". `None` before the first tick.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// The month of "now" in the organisation's zone.
+    pub fn current_month(&self) -> Option<Month> {
+        self.now.map(|t| t.local_date(self.cfg.timezone).month())
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// How many events were folded.
+    pub fn events_applied(&self) -> u64 {
+        self.events
+    }
+
+    pub fn reps(&self) -> &BTreeMap<String, Rep> {
+        &self.reps
+    }
+
+    /// The rep's record as of `month`; reps the log never registered are in team
+    /// `unassigned`.
+    pub fn rep_at(&self, rep: &str, month: Month) -> RepInfo {
+        match self.reps.get(rep) {
+            Some(r) => r.at(month),
+            None => Rep::unregistered(rep).base,
+        }
+    }
+
+    pub fn plans(&self) -> &PlanBook {
+        &self.plans
+    }
+
+    /// The actual of one bucket of a rep's month.
+    pub fn actual(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
+        self.actuals
+            .get(&(rep.to_owned(), month))
+            .and_then(|m| m.get(bucket))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// All non-zero actuals, by rep and month.
+    pub fn actuals(&self) -> &BTreeMap<(String, Month), BTreeMap<Bucket, i64>> {
+        &self.actuals
+    }
+
+    pub fn deals(&self) -> &BTreeMap<String, Deal> {
+        &self.deals
+    }
+
+    /// Every deal that has been opened, as it stands now, in deal-id order.
+    pub fn deal_views(&self) -> impl Iterator<Item = DealView> + '_ {
+        self.deals.iter().filter_map(|(id, d)| d.view(id))
+    }
+
+    pub fn ratings(&self, rep: &str) -> &[Rating] {
+        self.ratings.get(rep).map_or(&[], Vec::as_slice)
+    }
+
+    /// The latest non-voided commit of a rep for a month and category.
+    pub fn forecast(
+        &self,
+        rep: &str,
+        month: Month,
+        category: Option<ForecastCategory>,
+    ) -> Option<i64> {
+        self.forecasts
+            .get(&(rep.to_owned(), month, category))
+            .and_then(|l| l.last())
+            .map(|f| f.amount)
+    }
+
+    pub fn acks(&self) -> &BTreeMap<String, Ack> {
+        &self.acks
+    }
+
+    /// Whether an `event_voided` has named this id (whether or not it could undo it).
+    pub fn is_voided(&self, event_id: &str) -> bool {
+        self.voided.contains(event_id)
+    }
+}

@@ -1,0 +1,333 @@
+//! Time as data: instants, calendar dates, calendar months and the working-day
+//! calendar that pace is measured against.
+//!
+//! Nothing here reads the wall clock. An instant enters the model only inside an
+//! event (`occurred_at`, a `clock_tick`), and local dates are derived from it with the
+//! organisation's time zone, which is passed in as an argument.
+
+use std::fmt;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc, Weekday};
+use chrono_tz::Tz;
+
+use crate::error::ParseError;
+
+/// An instant, as microseconds since the Unix epoch (UTC).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_micros(micros: i64) -> Self {
+        Timestamp(micros)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    pub fn from_utc(t: DateTime<Utc>) -> Self {
+        Timestamp(t.timestamp_micros())
+    }
+
+    /// Parses an RFC 3339 instant (`2026-11-03T10:00:00Z`, `2026-11-03T11:00:00+01:00`).
+    pub fn parse_rfc3339(s: &str) -> Result<Self, ParseError> {
+        let t = DateTime::parse_from_rfc3339(s).map_err(|e| ParseError::Time {
+            value: s.to_owned(),
+            reason: e.to_string(),
+        })?;
+        // Keep every local date of the instant inside the years months can name.
+        if !(2..=9998).contains(&t.with_timezone(&Utc).year()) {
+            return Err(ParseError::Time {
+                value: s.to_owned(),
+                reason: "year out of range (0002 to 9998)".into(),
+            });
+        }
+        Ok(Timestamp(t.timestamp_micros()))
+    }
+
+    pub fn to_utc(self) -> DateTime<Utc> {
+        // Every i64 count of microseconds is inside chrono's range.
+        DateTime::from_timestamp_micros(self.0).expect("i64 microseconds are within chrono's range")
+    }
+
+    /// RFC 3339 in UTC, with fractional seconds only when there are any.
+    pub fn to_rfc3339(self) -> String {
+        self.to_utc().to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// RFC 3339 in the given zone, with its offset (`2026-11-20T17:00:00+01:00`).
+    pub fn to_rfc3339_in(self, tz: Tz) -> String {
+        self.to_utc()
+            .with_timezone(&tz)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// The calendar date of this instant in the given zone.
+    pub fn local_date(self, tz: Tz) -> Date {
+        Date::from_naive(self.to_utc().with_timezone(&tz).date_naive())
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// A calendar date, stored as days since 0001-01-01 (chrono's "days from CE").
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct Date(i32);
+
+impl Date {
+    pub fn from_naive(d: NaiveDate) -> Self {
+        Date(d.num_days_from_ce())
+    }
+
+    pub fn from_ymd(year: i32, month: u32, day: u32) -> Option<Self> {
+        NaiveDate::from_ymd_opt(year, month, day).map(Date::from_naive)
+    }
+
+    pub fn to_naive(self) -> NaiveDate {
+        NaiveDate::from_num_days_from_ce_opt(self.0)
+            .expect("a Date is only built from a valid NaiveDate")
+    }
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let b = s.as_bytes();
+        let shaped = b.len() == 10
+            && b.iter().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    *c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) if shaped && d.year() >= 1 => Ok(Date::from_naive(d)),
+            _ => Err(ParseError::Date {
+                value: s.to_owned(),
+            }),
+        }
+    }
+
+    pub fn month(self) -> Month {
+        let d = self.to_naive();
+        Month::new(d.year(), d.month()).expect("a valid date has a valid month")
+    }
+
+    pub fn weekday(self) -> Weekday {
+        self.to_naive().weekday()
+    }
+
+    pub fn is_working_day(self) -> bool {
+        !matches!(self.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    pub fn add_days(self, days: i32) -> Self {
+        Date(self.0 + days)
+    }
+
+    /// The instant at `hour:00` local time on this date in `tz` (the earliest one when
+    /// the local time is ambiguous, the first valid one after a gap).
+    pub fn at_local_hour(self, hour: u32, tz: Tz) -> Timestamp {
+        let naive = self
+            .to_naive()
+            .and_hms_opt(hour, 0, 0)
+            .expect("hour is below 24");
+        let mut probe = naive;
+        loop {
+            if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+                return Timestamp::from_utc(t.with_timezone(&Utc));
+            }
+            // A DST gap: move forward until the local time exists.
+            probe += Duration::minutes(15);
+        }
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_naive().format("%Y-%m-%d"))
+    }
+}
+
+/// A calendar month, stored as `year * 12 + (month - 1)` so that months order and
+/// add like integers.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct Month(i32);
+
+impl Month {
+    /// `month` is 1-based (January is 1).
+    pub fn new(year: i32, month: u32) -> Option<Self> {
+        if !(1..=12).contains(&month) || !(1..=9999).contains(&year) {
+            return None;
+        }
+        Some(Month(year * 12 + month as i32 - 1))
+    }
+
+    /// Parses `YYYY-MM`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let err = || ParseError::Month {
+            value: s.to_owned(),
+        };
+        let b = s.as_bytes();
+        if b.len() != 7
+            || b[4] != b'-'
+            || !b
+                .iter()
+                .enumerate()
+                .all(|(i, c)| i == 4 || c.is_ascii_digit())
+        {
+            return Err(err());
+        }
+        let year: i32 = s[..4].parse().map_err(|_| err())?;
+        let month: u32 = s[5..].parse().map_err(|_| err())?;
+        Month::new(year, month).ok_or_else(err)
+    }
+
+    pub fn year(self) -> i32 {
+        self.0.div_euclid(12)
+    }
+
+    /// 1-based month of the year.
+    pub fn month_of_year(self) -> u32 {
+        self.0.rem_euclid(12) as u32 + 1
+    }
+
+    pub fn index(self) -> i32 {
+        self.0
+    }
+
+    pub fn plus(self, months: i32) -> Self {
+        Month(self.0 + months)
+    }
+
+    /// Number of months from `self` to `later` (negative when `later` is earlier).
+    pub fn months_until(self, later: Month) -> i32 {
+        later.0 - self.0
+    }
+
+    pub fn first_day(self) -> Date {
+        Date::from_ymd(self.year(), self.month_of_year(), 1)
+            .expect("the first of a valid month exists")
+    }
+
+    pub fn last_day(self) -> Date {
+        self.plus(1).first_day().add_days(-1)
+    }
+
+    pub fn days(self) -> impl Iterator<Item = Date> {
+        let first = self.first_day();
+        let n = self.last_day().0 - first.0 + 1;
+        (0..n).map(move |i| first.add_days(i))
+    }
+
+    /// Working days (Monday to Friday) in the whole month.
+    pub fn working_days(self) -> u32 {
+        self.days().filter(|d| d.is_working_day()).count() as u32
+    }
+
+    /// Working days of the month up to and including `today` (which should be in it).
+    pub fn working_days_through(self, today: Date) -> u32 {
+        self.days()
+            .filter(|d| *d <= today && d.is_working_day())
+            .count() as u32
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year(), self.month_of_year())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_parse_and_display_round_trip() {
+        let m = Month::parse("2026-11").unwrap();
+        assert_eq!(m.year(), 2026);
+        assert_eq!(m.month_of_year(), 11);
+        assert_eq!(m.to_string(), "2026-11");
+        assert_eq!(m.plus(2).to_string(), "2027-01");
+        for bad in [
+            "2026-13", "2026-00", "2026-1", "26-11", "2026/11", "2026-1a", "",
+        ] {
+            assert!(Month::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn date_parse_rejects_loose_forms() {
+        assert_eq!(Date::parse("2026-11-03").unwrap().to_string(), "2026-11-03");
+        for bad in [
+            "2026-02-30",
+            "2026-11-3",
+            "03/11/2026",
+            "2026-11-03T00:00:00Z",
+            "0000-06-15",
+            "2026-11- 3",
+            "+026-11-03",
+        ] {
+            assert!(Date::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn working_days_of_november_2026() {
+        // November 2026 starts on a Sunday: 21 working days.
+        let m = Month::parse("2026-11").unwrap();
+        assert_eq!(m.working_days(), 21);
+        let wed = Date::parse("2026-11-18").unwrap();
+        assert_eq!(m.working_days_through(wed), 13);
+        let sun = Date::parse("2026-11-01").unwrap();
+        assert_eq!(m.working_days_through(sun), 0);
+    }
+
+    #[test]
+    fn local_date_uses_the_zone() {
+        let t = Timestamp::parse_rfc3339("2026-11-30T23:30:00Z").unwrap();
+        assert_eq!(t.local_date(chrono_tz::UTC).to_string(), "2026-11-30");
+        assert_eq!(
+            t.local_date(chrono_tz::Europe::Berlin).to_string(),
+            "2026-12-01"
+        );
+        assert_eq!(
+            t.local_date(chrono_tz::America::New_York).to_string(),
+            "2026-11-30"
+        );
+    }
+
+    #[test]
+    fn timestamps_outside_the_calendar_are_rejected() {
+        for bad in [
+            "0000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:00:00Z",
+        ] {
+            assert!(
+                Timestamp::parse_rfc3339(bad).is_err(),
+                "{bad} should not parse"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamp_renders_in_utc_and_with_offset() {
+        let t = Timestamp::parse_rfc3339("2026-11-03T11:00:00+01:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-03T10:00:00Z");
+        assert_eq!(
+            t.to_rfc3339_in(chrono_tz::Europe::Berlin),
+            "2026-11-03T11:00:00+01:00"
+        );
+    }
+}
