@@ -375,3 +375,60 @@ fn demo_is_deterministic_and_never_overwrites_real_data() {
     assert!(stderr(&o).contains("did not create"), "{}", stderr(&o));
     assert_eq!(log_events(&real).len(), 1);
 }
+
+#[test]
+fn a_log_keeps_the_currency_it_was_created_with() {
+    let (tmp, data) = setup();
+    ok(run(&data, &["ingest", "events.jsonl"]));
+    std::fs::write(tmp.path().join("jpy.toml"), "[org]\ncurrency = \"JPY\"\n").unwrap();
+    for args in [
+        &["report", "--config", "jpy.toml"][..],
+        &["ingest", "--config", "jpy.toml", "events.jsonl"],
+    ] {
+        let o = run(&data, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("org.currency") && err.contains("EUR") && err.contains("JPY"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        log_events(&data).len(),
+        7,
+        "nothing was appended under the wrong currency"
+    );
+}
+
+#[test]
+fn ingest_opens_every_file_before_storing_anything() {
+    let (_tmp, data) = setup();
+    let o = run(&data, &["ingest", "events.jsonl", "missing.jsonl"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("missing.jsonl"), "{}", stderr(&o));
+    assert!(!data.join("conf").exists() || log_events(&data).is_empty());
+}
+
+#[test]
+fn a_demo_log_that_received_real_events_is_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(run(
+        &data,
+        &["demo", "--reps", "2", "--now", "2026-11-18T15:00:00Z"],
+    ));
+    std::fs::write(
+        tmp.path().join("one.jsonl"),
+        SCENARIO.lines().next().unwrap().replace("EUR", "USD"),
+    )
+    .unwrap();
+    ok(run(&data, &["ingest", "one.jsonl"]));
+    let before = log_events(&data).len();
+    let o = run(
+        &data,
+        &["demo", "--reps", "2", "--now", "2026-11-18T15:00:00Z"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("did not create"), "{}", stderr(&o));
+    assert_eq!(log_events(&data).len(), before);
+}

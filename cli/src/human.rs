@@ -123,6 +123,7 @@ struct Line {
     plan: i64,
     actual: i64,
     expected: i64,
+    projected: i64,
     forecast: i64,
     new_plan: i64,
     new_actual: i64,
@@ -137,6 +138,7 @@ impl Line {
         self.plan += o.plan;
         self.actual += o.actual;
         self.expected += o.expected;
+        self.projected += o.projected;
         self.forecast += o.forecast;
         self.new_plan += o.new_plan;
         self.new_actual += o.new_actual;
@@ -159,6 +161,7 @@ pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> St
                 line.plan = r.plan;
                 line.actual = r.actual;
                 line.expected = r.expected_to_date.unwrap_or(r.plan);
+                line.projected = r.projection.unwrap_or(r.actual);
                 line.forecast = r.forecast.unwrap_or(r.actual);
             }
             Bucket::NewCustomer => (line.new_plan, line.new_actual) = (r.plan, r.actual),
@@ -172,18 +175,21 @@ pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> St
     let mut out = String::new();
     if let Some(p) = pace {
         out.push_str(&format!(
-            "{} · today {} · working day {} of {} · amounts in {}\n\n",
+            "{} · today {} · working day {} of {} · amounts in {}\n\
+             attainment is month to date against the whole month's plan; pace gap is actual \
+             minus the plan's share to date; projected is the run rate's month-end attainment; \
+             forecast adds open deals due this month, weighted by probability\n\n",
             p.month, p.today, p.days_worked, p.days_in_month, currency
         ));
     }
     let money = |m: i64| whole_money(m, currency);
     for (team, reps) in &teams {
-        let manager = reps
+        let managers: std::collections::BTreeSet<String> = reps
             .keys()
-            .next()
             .map(|rep| state.rep_at(rep, rows[0].month).manager)
-            .unwrap_or_default();
-        out.push_str(&format!("Team {team} (manager: {manager})\n"));
+            .collect();
+        let managers: Vec<String> = managers.into_iter().collect();
+        out.push_str(&format!("Team {team} (manager: {})\n", managers.join(", ")));
         let mut t = new_table(&[
             "rep",
             "plan",
@@ -191,6 +197,7 @@ pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> St
             "variance",
             "attainment",
             "pace gap",
+            "projected",
             "forecast",
             "new cust.",
             "retention",
@@ -205,6 +212,7 @@ pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> St
                 right(money(l.actual - l.plan)),
                 right(percent(Ratio::new(l.actual, l.plan))),
                 right(money(l.actual - l.expected)),
+                right(percent(Ratio::new(l.projected, l.plan))),
                 right(money(l.forecast)),
                 right(percent(Ratio::new(l.new_actual, l.new_plan))),
                 right(percent(Ratio::new(l.ret_actual, l.ret_plan))),

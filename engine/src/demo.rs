@@ -178,39 +178,49 @@ pub fn generate(spec: &DemoSpec) -> Demo {
             }),
         );
     }
-    // Version 1: the top-down plan for the whole horizon, published before it starts.
-    let plan_day = horizon_start.first_day().add_days(-10);
-    let v1 = plan_lines(&reps, horizon_start, horizon_start, spec.currency, 100);
-    let at = b.at(plan_day, 9, 10);
-    b.push(
-        at,
-        "finance-plan-v1".into(),
-        plan_event(
+    // Version 1: the top-down plan for the whole horizon, published before it starts;
+    // version 2: a revision half-way through, 5% up from its effective month on. Each
+    // is published as one `plan_published` per month (effective from that month, in
+    // month order), so a plan for many reps stays within the per-event line limit.
+    let revision_from = horizon_start.plus(7);
+    let versions = [
+        (
             1,
             PlanBasis::TopDown,
             horizon_start,
-            horizon_start,
-            spec.currency,
-            v1,
+            horizon_start.first_day().add_days(-10),
+            100,
         ),
-    );
-    // Version 2: a revision half-way through, 5% up from its effective month on.
-    let revision_from = horizon_start.plus(7);
-    if revision_from <= now_month {
-        let v2 = plan_lines(&reps, horizon_start, revision_from, spec.currency, 105);
-        let at = b.at(revision_from.first_day().add_days(-5), 9, 10);
-        b.push(
-            at,
-            "finance-plan-v2".into(),
-            plan_event(
-                2,
-                PlanBasis::Revision,
-                horizon_start,
-                revision_from,
-                spec.currency,
-                v2,
-            ),
-        );
+        (
+            2,
+            PlanBasis::Revision,
+            revision_from,
+            revision_from.first_day().add_days(-5),
+            105,
+        ),
+    ];
+    for (version, basis, from, day, level_pct) in versions {
+        let at = day.at_local_hour(9, spec.timezone);
+        for k in 0..PlanPublished::HORIZON_MONTHS {
+            let month = horizon_start.plus(k);
+            if month < from {
+                continue;
+            }
+            let lines = plan_lines(&reps, month, spec.currency, level_pct);
+            b.push(
+                at,
+                format!("finance-plan-v{version}-{month}"),
+                EventBody::PlanPublished(PlanPublished {
+                    plan: "demo-plan".into(),
+                    version,
+                    basis,
+                    horizon_start,
+                    effective_from: month,
+                    currency: spec.currency,
+                    lines,
+                }),
+            );
+        }
     }
     // One rep moves team half-way through.
     if reps.len() > 5 {
@@ -319,70 +329,40 @@ fn monthly_target(r: &Rep, month: Month, level_pct: i64) -> i64 {
     r.quota * SEASONALITY_PCT[month.month_of_year() as usize - 1] / 100 * level_pct / 100
 }
 
-fn plan_lines(
-    reps: &[Rep],
-    horizon_start: Month,
-    from: Month,
-    currency: Currency,
-    level_pct: i64,
-) -> Vec<PlanLine> {
+/// The plan lines of one month for every rep, at `level_pct` of the base plan.
+fn plan_lines(reps: &[Rep], month: Month, currency: Currency, level_pct: i64) -> Vec<PlanLine> {
     let unit = 10i64.pow(currency.exponent());
     let mut lines = Vec::new();
     for r in reps {
-        for k in 0..PlanPublished::HORIZON_MONTHS {
-            let month = horizon_start.plus(k);
-            if month < from {
-                continue;
-            }
-            let total = monthly_target(r, month, level_pct) * unit;
-            let mut line = |bucket: Bucket, target: i64| {
-                lines.push(PlanLine {
-                    rep: r.id.clone(),
-                    month,
-                    bucket,
-                    target,
-                })
+        let total = monthly_target(r, month, level_pct) * unit;
+        let mut line = |bucket: Bucket, target: i64| {
+            lines.push(PlanLine {
+                rep: r.id.clone(),
+                month,
+                bucket,
+                target,
+            })
+        };
+        line(Bucket::Total, total);
+        let new = total / 2;
+        line(Bucket::NewCustomer, new);
+        line(Bucket::Retention, total - new);
+        line(Bucket::Geo(r.region.into()), total);
+        let mut left = total;
+        for (i, p) in PRODUCTS.iter().enumerate() {
+            let share = if i + 1 == PRODUCTS.len() {
+                left
+            } else {
+                total * PRODUCT_MIX_PCT[i] / 100
             };
-            line(Bucket::Total, total);
-            let new = total / 2;
-            line(Bucket::NewCustomer, new);
-            line(Bucket::Retention, total - new);
-            line(Bucket::Geo(r.region.into()), total);
-            let mut left = total;
-            for (i, p) in PRODUCTS.iter().enumerate() {
-                let share = if i + 1 == PRODUCTS.len() {
-                    left
-                } else {
-                    total * PRODUCT_MIX_PCT[i] / 100
-                };
-                left -= share;
-                line(Bucket::Product((*p).into()), share);
-            }
-            for (kind, count) in ACTIVITY_PLAN {
-                line(Bucket::Activity(kind.into()), count * level_pct / 100);
-            }
+            left -= share;
+            line(Bucket::Product((*p).into()), share);
+        }
+        for (kind, count) in ACTIVITY_PLAN {
+            line(Bucket::Activity(kind.into()), count * level_pct / 100);
         }
     }
     lines
-}
-
-fn plan_event(
-    version: u32,
-    basis: PlanBasis,
-    horizon_start: Month,
-    effective_from: Month,
-    currency: Currency,
-    lines: Vec<PlanLine>,
-) -> EventBody {
-    EventBody::PlanPublished(PlanPublished {
-        plan: "demo-plan".into(),
-        version,
-        basis,
-        horizon_start,
-        effective_from,
-        currency,
-        lines,
-    })
 }
 
 /// One rep's month: won and lost deals (and their openings), retention movements,

@@ -79,6 +79,15 @@ pub enum LogError {
         doing: &'static str,
         source: sled::Error,
     },
+    #[error("an earlier append to the log at {path} failed part-way; reopen the log before appending again")]
+    Poisoned { path: PathBuf },
+    #[error("the log at {path} was created with {key} = {stored:?}, but the configuration says {configured:?}; use the configuration the log was created with")]
+    OrgMismatch {
+        path: PathBuf,
+        key: &'static str,
+        stored: String,
+        configured: String,
+    },
     #[error("log record at seq {seq} is corrupt: {reason}")]
     Corrupt { seq: u64, reason: String },
     #[error("cannot encode the event {event_id:?} for the log: {reason}")]

@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use pacer_projections::event::{Event, Recorded};
+use pacer_projections::state::OrgConfig;
 use pacer_projections::time::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -51,6 +52,8 @@ pub struct Log {
     ids: sled::Tree,
     meta: sled::Tree,
     next_seq: u64,
+    /// Set when an append failed part-way; see [`Log::append_batch`].
+    poisoned: bool,
 }
 
 impl Log {
@@ -90,6 +93,7 @@ impl Log {
             ids,
             meta,
             next_seq,
+            poisoned: false,
         })
     }
 
@@ -100,6 +104,32 @@ impl Log {
     /// The seq of the last stored event (0 for an empty log).
     pub fn last_seq(&self) -> u64 {
         self.next_seq - 1
+    }
+
+    /// Binds the log to an organisation's reporting currency and time zone: the first
+    /// time, they are recorded; afterwards a different configuration is refused, since
+    /// the stored amounts are minor units of that currency and months are cut in that
+    /// zone.
+    pub fn bind_org(&mut self, org: &OrgConfig) -> Result<(), LogError> {
+        let wanted = [
+            ("org.currency", org.currency.code().to_owned()),
+            ("org.timezone", org.timezone.name().to_owned()),
+        ];
+        for (key, value) in &wanted {
+            match self.meta(key)? {
+                Some(stored) if stored != *value => {
+                    return Err(LogError::OrgMismatch {
+                        path: self.path.clone(),
+                        key,
+                        stored,
+                        configured: value.clone(),
+                    })
+                }
+                Some(_) => {}
+                None => self.set_meta(key, value)?,
+            }
+        }
+        Ok(())
     }
 
     /// The seq an event id is stored under.
@@ -152,6 +182,11 @@ impl Log {
         batch: Vec<Event>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Appended>, LogError> {
+        if self.poisoned {
+            return Err(LogError::Poisoned {
+                path: self.path.clone(),
+            });
+        }
         let mut outcome = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
         let mut id_batch = sled::Batch::default();
@@ -190,6 +225,10 @@ impl Log {
         if pending.is_empty() {
             return Ok(outcome);
         }
+        // From here a failure leaves memory and disk in doubt (written but maybe not
+        // flushed): refuse further appends until the log is reopened, so nothing
+        // unflushed is ever reported as stored, nor a seq used twice.
+        self.poisoned = true;
         (&self.events, &self.ids)
             .transaction(|(events, ids)| {
                 events.apply_batch(&event_batch)?;
@@ -205,6 +244,7 @@ impl Log {
             })?;
         self.flush()?;
         self.next_seq = seq;
+        self.poisoned = false;
         Ok(outcome)
     }
 
@@ -346,6 +386,7 @@ fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
 mod tests {
     use super::*;
     use pacer_projections::event::EventBody;
+    use pacer_projections::money::Currency;
 
     fn tick(id: &str) -> Event {
         Event {
@@ -389,6 +430,34 @@ mod tests {
         let from2: Vec<u64> = log.iter_from(2).map(|r| r.unwrap().seq).collect();
         assert_eq!(from2, [2, 3]);
         assert_eq!(log.get(3).unwrap().unwrap().recorded_at, at());
+    }
+
+    #[test]
+    fn the_log_remembers_its_currency_and_time_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let eur = Currency::from_code("EUR").unwrap();
+        let org = |currency, timezone| OrgConfig {
+            timezone,
+            currency,
+            fiscal_year_start_month: 1,
+        };
+        let mut log = Log::open(dir.path()).unwrap();
+        log.bind_org(&org(eur, chrono_tz::UTC)).unwrap();
+        log.bind_org(&org(eur, chrono_tz::UTC)).unwrap();
+        let jpy = Currency::from_code("JPY").unwrap();
+        let err = log
+            .bind_org(&org(jpy, chrono_tz::UTC))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EUR") && err.contains("JPY"), "{err}");
+        let err = log
+            .bind_org(&org(eur, chrono_tz::Europe::Berlin))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("UTC") && err.contains("Europe/Berlin"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -20,9 +20,14 @@ pub struct Rules {
     pub currency: Currency,
 }
 
+/// The largest amount one event may carry, in minor units (10^15: ten trillion
+/// dollars in cents). Far beyond any real deal, and low enough that sums of
+/// billions of events stay inside an `i64`.
+pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000_000;
+
 /// Checks one decoded event against the rules.
 pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
-    let money = |m: &Money, field: &str| check_currency(m.currency, rules, field);
+    let money = |m: &Money, field: &str| check_money(m, rules, field);
     match &ev.body {
         EventBody::PlanPublished(p) => validate_plan(p, rules),
         EventBody::ForecastSubmitted(f) => money(&f.amount, "currency"),
@@ -45,6 +50,22 @@ pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
         | EventBody::AlertAcknowledged(_)
         | EventBody::ClockTick => Ok(()),
     }
+}
+
+fn check_money(m: &Money, rules: &Rules, field: &str) -> Result<(), Rejection> {
+    check_currency(m.currency, rules, field)?;
+    if m.minor.unsigned_abs() > AMOUNT_MINOR_MAX as u64 {
+        return Err(Rejection::new(
+            RejectKind::InvalidValue,
+            "amount",
+            format!(
+                "{:?} is over the limit of {} per event",
+                m.to_decimal_string(),
+                m.currency.format_minor(AMOUNT_MINOR_MAX)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_currency(c: Currency, rules: &Rules, field: &str) -> Result<(), Rejection> {
@@ -87,6 +108,16 @@ fn validate_plan(p: &PlanPublished, rules: &Rules) -> Result<(), Rejection> {
                     l.month,
                     p.horizon_start,
                     p.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1)
+                ),
+            ));
+        }
+        if l.target > AMOUNT_MINOR_MAX {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                format!("lines[{i}].target"),
+                format!(
+                    "{} is over the limit of {AMOUNT_MINOR_MAX} minor units or activities",
+                    l.target
                 ),
             ));
         }

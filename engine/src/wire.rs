@@ -8,6 +8,7 @@
 //! (serde_json keeps a number's text with `arbitrary_precision`).
 
 use pacer_projections::bucket::Bucket;
+use pacer_projections::error::ParseError;
 use pacer_projections::event::*;
 use pacer_projections::money::{format_decimal, parse_decimal, Currency, Money};
 use pacer_projections::time::{Date, Month, Timestamp};
@@ -321,6 +322,12 @@ impl<'a> Obj<'a> {
                 ),
             ));
         }
+        if s.trim() != s {
+            return Err(self.invalid(
+                name,
+                format!("{s:?} has leading or trailing spaces; ids are compared exactly"),
+            ));
+        }
         if s.chars().any(char::is_control) {
             return Err(self.invalid(name, format!("{s:?} contains control characters")));
         }
@@ -349,37 +356,47 @@ impl<'a> Obj<'a> {
         self.opt_str(name).map(|o| o.map(str::to_owned))
     }
 
-    fn timestamp(&self, name: &str) -> Result<Timestamp, Rejection> {
+    /// A string field parsed into a domain value; the parser's message names the value.
+    fn parsed<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Result<T, ParseError>,
+    ) -> Result<T, Rejection> {
         let s = self.str(name)?;
-        Timestamp::parse_rfc3339(s).map_err(|e| self.invalid(name, e.to_string()))
+        parse(s).map_err(|e| self.invalid(name, e.to_string()))
+    }
+
+    fn opt_parsed<T>(
+        &self,
+        name: &str,
+        parse: fn(&str) -> Result<T, ParseError>,
+    ) -> Result<Option<T>, Rejection> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(s) => parse(s)
+                .map(Some)
+                .map_err(|e| self.invalid(name, e.to_string())),
+        }
+    }
+
+    fn timestamp(&self, name: &str) -> Result<Timestamp, Rejection> {
+        self.parsed(name, Timestamp::parse_rfc3339)
     }
 
     fn date(&self, name: &str) -> Result<Date, Rejection> {
-        let s = self.str(name)?;
-        Date::parse(s).map_err(|e| self.invalid(name, e.to_string()))
+        self.parsed(name, Date::parse)
     }
 
     fn opt_date(&self, name: &str) -> Result<Option<Date>, Rejection> {
-        match self.opt_str(name)? {
-            None => Ok(None),
-            Some(s) => Date::parse(s)
-                .map(Some)
-                .map_err(|e| self.invalid(name, e.to_string())),
-        }
+        self.opt_parsed(name, Date::parse)
     }
 
     fn month(&self, name: &str) -> Result<Month, Rejection> {
-        let s = self.str(name)?;
-        Month::parse(s).map_err(|e| self.invalid(name, e.to_string()))
+        self.parsed(name, Month::parse)
     }
 
     fn opt_month(&self, name: &str) -> Result<Option<Month>, Rejection> {
-        match self.opt_str(name)? {
-            None => Ok(None),
-            Some(s) => Month::parse(s)
-                .map(Some)
-                .map_err(|e| self.invalid(name, e.to_string())),
-        }
+        self.opt_parsed(name, Month::parse)
     }
 
     /// The text of a decimal given as a string or a JSON number.

@@ -11,6 +11,8 @@ pub enum ParseError {
     Time { value: String, reason: String },
     #[error("{value:?} is not a date (YYYY-MM-DD)")]
     Date { value: String },
+    #[error("{value:?} is not an ISO week (YYYY-Www, such as 2026-W47)")]
+    Week { value: String },
     #[error("{value:?} is not a month (YYYY-MM)")]
     Month { value: String },
     #[error("{value:?} is not an ISO-4217 currency with a minor unit")]

@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Timelike, Utc, Weekday,
+};
 use chrono_tz::Tz;
 
 use crate::error::ParseError;
@@ -62,6 +64,21 @@ impl Timestamp {
         self.to_utc()
             .with_timezone(&tz)
             .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// When an alert raised at this instant is due: the end (17:00 local) of this
+    /// week's Friday when raised Monday to Friday morning; of next week's Friday when
+    /// raised on Friday from 12:00, Saturday or Sunday.
+    pub fn act_by(self, tz: Tz) -> Timestamp {
+        let local = self.to_utc().with_timezone(&tz);
+        let date = Date::from_naive(local.date_naive());
+        let weekday = local.weekday().num_days_from_monday() as i32; // Monday = 0
+        let to_friday = match weekday {
+            0..=3 => 4 - weekday,
+            4 if local.hour() < 12 => 0,
+            _ => 11 - weekday, // Friday afternoon → +7, Saturday → +6, Sunday → +5
+        };
+        date.add_days(to_friday).at_local_hour(17, tz)
     }
 
     /// The calendar date of this instant in the given zone.
@@ -124,6 +141,15 @@ impl Date {
         self.to_naive().weekday()
     }
 
+    /// The ISO 8601 week this date belongs to.
+    pub fn iso_week(self) -> IsoWeek {
+        let w = self.to_naive().iso_week();
+        IsoWeek {
+            year: w.year(),
+            week: w.week(),
+        }
+    }
+
     pub fn is_working_day(self) -> bool {
         !matches!(self.weekday(), Weekday::Sat | Weekday::Sun)
     }
@@ -153,6 +179,47 @@ impl Date {
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_naive().format("%Y-%m-%d"))
+    }
+}
+
+/// An ISO 8601 week (`2026-W47`): weeks start on Monday, and week 1 is the one with
+/// the year's first Thursday, so a year has 52 or 53 weeks.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct IsoWeek {
+    pub year: i32,
+    pub week: u32,
+}
+
+impl IsoWeek {
+    /// Parses `YYYY-Www`.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let err = || ParseError::Week {
+            value: s.to_owned(),
+        };
+        let (year, week) = s.split_once("-W").ok_or_else(err)?;
+        if year.len() != 4 || week.len() != 2 {
+            return Err(err());
+        }
+        let year: i32 = year.parse().map_err(|_| err())?;
+        let week: u32 = week.parse().map_err(|_| err())?;
+        NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(err)?;
+        Ok(IsoWeek { year, week })
+    }
+
+    /// The Monday that starts the week.
+    pub fn monday(self) -> Date {
+        Date::from_naive(
+            NaiveDate::from_isoywd_opt(self.year, self.week, Weekday::Mon)
+                .expect("an IsoWeek is only built for a week that exists"),
+        )
+    }
+}
+
+impl fmt::Display for IsoWeek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-W{:02}", self.year, self.week)
     }
 }
 
@@ -305,6 +372,79 @@ mod tests {
             t.local_date(chrono_tz::America::New_York).to_string(),
             "2026-11-30"
         );
+    }
+
+    fn act_by(at: &str, tz: Tz) -> String {
+        Timestamp::parse_rfc3339(at)
+            .unwrap()
+            .act_by(tz)
+            .to_rfc3339_in(tz)
+    }
+
+    #[test]
+    fn act_by_is_the_end_of_this_or_next_friday() {
+        let utc = chrono_tz::UTC;
+        // Wednesday → this Friday.
+        assert_eq!(act_by("2026-11-18T09:00:00Z", utc), "2026-11-20T17:00:00Z");
+        // Monday morning → this Friday.
+        assert_eq!(act_by("2026-11-16T00:00:00Z", utc), "2026-11-20T17:00:00Z");
+        // Friday morning → today; Friday afternoon → next Friday.
+        assert_eq!(act_by("2026-11-20T11:59:00Z", utc), "2026-11-20T17:00:00Z");
+        assert_eq!(act_by("2026-11-20T12:00:00Z", utc), "2026-11-27T17:00:00Z");
+        // Weekend → next Friday.
+        assert_eq!(act_by("2026-11-21T10:00:00Z", utc), "2026-11-27T17:00:00Z");
+        assert_eq!(act_by("2026-11-22T23:59:00Z", utc), "2026-11-27T17:00:00Z");
+        // A week that spans a month end.
+        assert_eq!(act_by("2026-12-29T10:00:00Z", utc), "2027-01-01T17:00:00Z");
+    }
+
+    #[test]
+    fn act_by_uses_the_org_time_zone() {
+        // Friday 11:30 UTC is 12:30 in Berlin: already the afternoon there.
+        let berlin = chrono_tz::Europe::Berlin;
+        assert_eq!(
+            act_by("2026-11-20T11:30:00Z", berlin),
+            "2026-11-27T17:00:00+01:00"
+        );
+        // Sunday 23:30 UTC is Monday morning in Tokyo: this week's Friday.
+        let tokyo = chrono_tz::Asia::Tokyo;
+        assert_eq!(
+            act_by("2026-11-22T23:30:00Z", tokyo),
+            "2026-11-27T17:00:00+09:00"
+        );
+        // Saturday 03:00 UTC is still Friday evening in New York: next Friday.
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            act_by("2026-11-21T03:00:00Z", ny),
+            "2026-11-27T17:00:00-05:00"
+        );
+    }
+
+    #[test]
+    fn iso_weeks_including_week_53() {
+        let w = Date::parse("2026-11-18").unwrap().iso_week();
+        assert_eq!(w.to_string(), "2026-W47");
+        assert_eq!(w.monday().to_string(), "2026-11-16");
+        // 2026 has 53 ISO weeks: 31 December 2026 is a Thursday.
+        assert_eq!(
+            Date::parse("2026-12-31").unwrap().iso_week().to_string(),
+            "2026-W53"
+        );
+        assert_eq!(
+            Date::parse("2027-01-03").unwrap().iso_week().to_string(),
+            "2026-W53"
+        );
+        assert_eq!(
+            Date::parse("2027-01-04").unwrap().iso_week().to_string(),
+            "2027-W01"
+        );
+        assert_eq!(
+            IsoWeek::parse("2026-W53").unwrap().monday().to_string(),
+            "2026-12-28"
+        );
+        for bad in ["2027-W53", "2026-W00", "2026W47", "2026-W7", "26-W47"] {
+            assert!(IsoWeek::parse(bad).is_err(), "{bad} should not parse");
+        }
     }
 
     #[test]

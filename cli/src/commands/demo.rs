@@ -12,16 +12,13 @@ use pacer_engine::Log;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Timestamp;
 
-use super::{progress_bar, rebuild_state, tick::parse_instant, wall_clock};
+use super::{progress_bar, rebuild_state, tick::parse_instant, wall_clock, DEMO_MARK};
 use crate::{human, Context};
-
-/// The `created_by` mark of a demo log: only such a log is replaced by a new demo.
-const DEMO_MARK: &str = "pacer demo";
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Number of reps (in up to 5 teams).
-    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Number of reps (in up to 5 teams), 1 to 2000.
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=2_000))]
     reps: u32,
     /// Random seed: the same seed and --now give the same organisation.
     #[arg(long, default_value_t = 42)]
@@ -65,6 +62,10 @@ fn prepare_data_dir(ctx: &Context) -> anyhow::Result<()> {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     prepare_data_dir(ctx)?;
     let now = args.now.unwrap_or_else(wall_clock);
+    let year = now.local_date(ctx.config.org.timezone).month().year();
+    if !(1900..=9000).contains(&year) {
+        bail!("--now {now} is outside the years 1900 to 9000 that a demo history can span");
+    }
     let spec = DemoSpec {
         reps: args.reps as usize,
         seed: args.seed,
@@ -100,7 +101,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let rows = report(&state, month, &ReportQuery::default());
     let teams: std::collections::BTreeSet<&str> =
         demo.reps.iter().map(|r| r.team.as_str()).collect();
-    println!(
+    crate::say!(
         "Demo organisation: {} reps in {} teams, {} events stored in {} (seed {}, now {}).\n",
         demo.reps.len(),
         teams.len(),
@@ -108,9 +109,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         ctx.data_dir.display(),
         args.seed,
         now
-    );
-    print!("{}", human::team_summary(&state, &rows, state.pace()));
+    )?;
+    super::write_stdout(&human::team_summary(&state, &rows, state.pace()))?;
     let dir = ctx.data_dir.display();
-    println!("Next: pacer report --data-dir {dir} --team north   ·   pacer log --data-dir {dir} --limit 5");
+    crate::say!("Next: pacer report --data-dir {dir} --team north   ·   pacer log --data-dir {dir} --limit 5")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,14 +2,14 @@
 //! line as `FILE:LINE: <field>: <reason>` on stderr while the good lines are stored.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use pacer_engine::ingest::{read_lines, too_long, Ingest, Line, ReadLinesError, BATCH_EVENTS_MAX};
 
-use super::{open_log, wall_clock};
+use super::{open_log_for_append, wall_clock};
 use crate::Context;
 
 /// Exit status when some lines were rejected.
@@ -26,10 +26,9 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
-    let mut log = open_log(ctx)?;
-    let mut clock = wall_clock;
-    let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, args.batch_events_max);
-    let line_bytes_max = ctx.config.limits.bytes_max();
+    // Open every file first: a typo in the last name should not leave the first
+    // files half ingested.
+    let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::with_capacity(args.files.len());
     for file in &args.files {
         let name = file.display().to_string();
         let reader: Box<dyn BufRead> = if name == "-" {
@@ -39,13 +38,22 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 File::open(file).with_context(|| format!("cannot open {name}"))?,
             ))
         };
+        inputs.push((name, reader));
+    }
+    let mut log = open_log_for_append(ctx)?;
+    let mut clock = wall_clock;
+    let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, args.batch_events_max);
+    let line_bytes_max = ctx.config.limits.bytes_max();
+    let mut stderr = std::io::stderr().lock();
+    for (name, reader) in inputs {
         let result = read_lines(reader, line_bytes_max, |line_no, line| {
             let rejection = match line {
                 Line::Text(bytes) => ingest.push(&bytes)?,
                 Line::TooLong { bytes } => Some(ingest.reject(too_long(bytes, line_bytes_max))),
             };
             if let Some(r) = rejection {
-                eprintln!("{name}:{line_no}: {r}");
+                // A closed stderr must not stop the ingest.
+                let _ = writeln!(stderr, "{name}:{line_no}: {r}");
             }
             Ok::<(), pacer_engine::LogError>(())
         });
@@ -60,10 +68,12 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let stats = ingest.finish()?;
-    println!(
+    crate::say!(
         "accepted {}, duplicate {}, rejected {}",
-        stats.accepted, stats.duplicates, stats.rejected
-    );
+        stats.accepted,
+        stats.duplicates,
+        stats.rejected
+    )?;
     Ok(if stats.rejected > 0 {
         ExitCode::from(EXIT_REJECTED)
     } else {

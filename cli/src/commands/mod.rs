@@ -23,11 +23,28 @@ pub fn wall_clock() -> Timestamp {
     Timestamp::from_utc(chrono::Utc::now())
 }
 
-/// Opens the log in the data dir, creating it when it does not exist.
+/// The `created_by` mark of a log that only `pacer demo` has written to: only such a
+/// log may be replaced by a new demo.
+pub const DEMO_MARK: &str = "pacer demo";
+
+/// Opens the log in the data dir, creating it when it does not exist, bound to the
+/// configured currency and time zone.
 pub fn open_log(ctx: &Context) -> anyhow::Result<Log> {
     std::fs::create_dir_all(&ctx.data_dir)
         .with_context(|| format!("cannot create the data dir {}", ctx.data_dir.display()))?;
-    Ok(Log::open(&ctx.data_dir)?)
+    let mut log = Log::open(&ctx.data_dir)?;
+    log.bind_org(&ctx.config.org)?;
+    Ok(log)
+}
+
+/// Opens the log for appending events that are not the demo's: from now on a new
+/// demo will refuse to replace it.
+pub fn open_log_for_append(ctx: &Context) -> anyhow::Result<Log> {
+    let mut log = open_log(ctx)?;
+    if log.meta("created_by")?.as_deref() != Some("pacer") {
+        log.set_meta("created_by", "pacer")?;
+    }
+    Ok(log)
 }
 
 /// A progress bar on stderr for `len` steps (drawn only on a terminal).
@@ -76,7 +93,17 @@ pub fn open_existing_log(ctx: &Context) -> anyhow::Result<Log> {
             ctx.data_dir.display()
         );
     }
-    Ok(Log::open(&ctx.data_dir)?)
+    let mut log = Log::open(&ctx.data_dir)?;
+    log.bind_org(&ctx.config.org)?;
+    Ok(log)
+}
+
+/// Writes a line to stdout (see [`write_stdout`]).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 /// Writes to stdout; a closed pipe surfaces as an error that `main` treats as done.

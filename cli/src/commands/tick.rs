@@ -6,7 +6,7 @@ use pacer_engine::log::Appended;
 use pacer_projections::event::{Event, EventBody};
 use pacer_projections::time::Timestamp;
 
-use super::{open_log, wall_clock};
+use super::{open_log_for_append, wall_clock};
 use crate::Context;
 
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,7 @@ pub fn parse_instant(s: &str) -> Result<Timestamp, String> {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let recorded_at = wall_clock();
     let at = args.at.unwrap_or(recorded_at);
-    let mut log = open_log(ctx)?;
+    let mut log = open_log_for_append(ctx)?;
     let tick = Event {
         // The same instant ticked twice is one tick.
         event_id: format!("pacer-tick-{}", at.to_rfc3339()),
@@ -32,9 +32,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         body: EventBody::ClockTick,
     };
     match log.append_batch(vec![tick], recorded_at)?.first() {
-        Some(Appended::Stored(seq)) => println!("clock_tick at {at} stored as seq {seq}"),
+        Some(Appended::Stored(seq)) => crate::say!("clock_tick at {at} stored as seq {seq}")?,
         Some(Appended::Duplicate(seq)) => {
-            println!("clock_tick at {at} was already stored as seq {seq}")
+            crate::say!("clock_tick at {at} was already stored as seq {seq}")?
         }
         None => unreachable!("a batch of one has one outcome"),
     }

@@ -1981,3 +1981,25 @@ fn dates_and_timestamps_before_the_year_1_are_rejected() {
         "\"0000-01-01T00:00:00Z\"",
     );
 }
+
+#[test]
+fn ids_with_surrounding_spaces_are_rejected() {
+    let v = set(&example("deal_won"), "region", json!("emea "));
+    assert_rejects(&v, RejectKind::InvalidValue, "region", "\"emea \"");
+    let v = set(&example("activity_logged"), "rep", json!(" ana"));
+    assert_rejects(&v, RejectKind::InvalidValue, "rep", "\" ana\"");
+}
+
+#[test]
+fn amounts_over_the_per_event_limit_are_rejected() {
+    let rules = Rules {
+        currency: Currency::from_code("EUR").unwrap(),
+    };
+    let ok_amount = set(&example("deal_won"), "amount", json!("10000000000000.00"));
+    validate(&ok(&ok_amount), &rules).unwrap();
+    let too_big = set(&example("deal_won"), "amount", json!("10000000000000.01"));
+    let r = validate(&ok(&too_big), &rules).unwrap_err();
+    assert_eq!(r.kind, RejectKind::InvalidValue);
+    assert_eq!(r.field, "amount");
+    assert!(r.reason.contains("10000000000000.01"), "{}", r.reason);
+}
