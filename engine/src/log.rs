@@ -14,7 +14,7 @@
 //! the database is flushed once, and only then does [`Log::append_batch`] return.
 //! What it returned as stored survives a crash (kill -9) and is never doubled.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use pacer_projections::event::{Event, Recorded};
@@ -115,6 +115,7 @@ impl Log {
             ("org.currency", org.currency.code().to_owned()),
             ("org.timezone", org.timezone.name().to_owned()),
         ];
+        let mut recorded = false;
         for (key, value) in &wanted {
             match self.meta(key)? {
                 Some(stored) if stored != *value => {
@@ -126,8 +127,19 @@ impl Log {
                     })
                 }
                 Some(_) => {}
-                None => self.set_meta(key, value)?,
+                None => {
+                    self.meta
+                        .insert(key, value.as_str())
+                        .map_err(|source| LogError::Storage {
+                            doing: "writing metadata",
+                            source,
+                        })?;
+                    recorded = true;
+                }
             }
+        }
+        if recorded {
+            self.flush()?;
         }
         Ok(())
     }
@@ -190,20 +202,16 @@ impl Log {
         let mut outcome = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
         let mut id_batch = sled::Batch::default();
-        let mut in_batch: HashSet<String> = HashSet::new();
-        let mut pending: Vec<(String, u64)> = Vec::new();
+        // Ids stored by this batch, with their seqs: duplicates inside the batch.
+        let mut in_batch: HashMap<String, u64> = HashMap::new();
         let mut seq = self.next_seq;
         for event in batch {
             if let Some(existing) = self.seq_of(&event.event_id)? {
                 outcome.push(Appended::Duplicate(existing));
                 continue;
             }
-            if !in_batch.insert(event.event_id.clone()) {
-                let first = pending
-                    .iter()
-                    .find(|(id, _)| *id == event.event_id)
-                    .map_or(0, |(_, s)| *s);
-                outcome.push(Appended::Duplicate(first));
+            if let Some(first) = in_batch.get(&event.event_id) {
+                outcome.push(Appended::Duplicate(*first));
                 continue;
             }
             let rec = Recorded {
@@ -218,11 +226,11 @@ impl Log {
                 })?;
             event_batch.insert(&seq.to_be_bytes(), frame(&payload));
             id_batch.insert(rec.event.event_id.as_bytes(), &seq.to_be_bytes());
-            pending.push((rec.event.event_id, seq));
+            in_batch.insert(rec.event.event_id, seq);
             outcome.push(Appended::Stored(seq));
             seq += 1;
         }
-        if pending.is_empty() {
+        if in_batch.is_empty() {
             return Ok(outcome);
         }
         // From here a failure leaves memory and disk in doubt (written but maybe not

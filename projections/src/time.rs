@@ -49,9 +49,15 @@ impl Timestamp {
         Ok(Timestamp(t.timestamp_micros()))
     }
 
+    /// This instant in chrono's terms. Instants parsed from text lie in the years 2
+    /// to 9998; one built from raw microseconds beyond chrono's range (about ±262 000
+    /// years) is clamped to that range rather than panicking.
     pub fn to_utc(self) -> DateTime<Utc> {
-        // Every i64 count of microseconds is inside chrono's range.
-        DateTime::from_timestamp_micros(self.0).expect("i64 microseconds are within chrono's range")
+        DateTime::from_timestamp_micros(self.0).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
     }
 
     /// RFC 3339 in UTC, with fractional seconds only when there are any.

@@ -32,6 +32,11 @@ pub const DEMO_MARK: &str = "pacer demo";
 pub fn open_log(ctx: &Context) -> anyhow::Result<Log> {
     std::fs::create_dir_all(&ctx.data_dir)
         .with_context(|| format!("cannot create the data dir {}", ctx.data_dir.display()))?;
+    open_bound(ctx)
+}
+
+/// Opens the log in the data dir and binds it to the configured currency and zone.
+fn open_bound(ctx: &Context) -> anyhow::Result<Log> {
     let mut log = Log::open(&ctx.data_dir)?;
     log.bind_org(&ctx.config.org)?;
     Ok(log)
@@ -93,9 +98,7 @@ pub fn open_existing_log(ctx: &Context) -> anyhow::Result<Log> {
             ctx.data_dir.display()
         );
     }
-    let mut log = Log::open(&ctx.data_dir)?;
-    log.bind_org(&ctx.config.org)?;
-    Ok(log)
+    open_bound(ctx)
 }
 
 /// Writes a line to stdout (see [`write_stdout`]).
