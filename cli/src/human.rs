@@ -3,32 +3,18 @@
 
 use std::collections::BTreeMap;
 
+use chrono_tz::Tz;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Table};
-use pacer_engine::output::amount_text;
+pub use pacer_engine::output::group_thousands;
+use pacer_engine::output::{amount_text, productivity_cells};
+use pacer_projections::alerts::{AlertView, Status};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::money::{format_decimal, Currency, Ratio};
+use pacer_projections::productivity::Productivity;
 use pacer_projections::report::{Pace, ReportRow};
 use pacer_projections::state::State;
-
-/// `"-1234567.89"` → `"-1,234,567.89"`.
-pub fn group_thousands(s: &str) -> String {
-    let (sign, rest) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
-    let (int, frac) = rest
-        .split_once('.')
-        .map_or((rest, None), |(i, f)| (i, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
+use pacer_projections::time::Timestamp;
 
 /// Money in whole units of the currency, grouped (`1,234,568`), rounded half away
 /// from zero.
@@ -228,6 +214,147 @@ pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> St
         out.push_str("\n\n");
     }
     out
+}
+
+/// Alerts as a table per rep: focus first, then watch, then the rest.
+pub fn alerts_table(views: &[AlertView<'_>], currency: Currency, tz: Tz) -> String {
+    if views.is_empty() {
+        return "no alerts match\n".into();
+    }
+    let mut by_rep: BTreeMap<&str, Vec<&AlertView<'_>>> = BTreeMap::new();
+    for v in views {
+        by_rep.entry(v.alert.rep.as_str()).or_default().push(v);
+    }
+    let mut out = String::new();
+    for (rep, mut list) in by_rep {
+        list.sort_by_key(|v| (!v.focus, v.status, v.alert.order));
+        let first = list[0];
+        out.push_str(&format!(
+            "{rep} · team {} · manager {}\n",
+            first.team, first.manager
+        ));
+        let mut t = new_table(&[
+            "", "severity", "rule", "bucket", "month", "at stake", "act by", "alert",
+        ]);
+        for v in list {
+            let a = v.alert;
+            let tag = match (v.status, v.focus) {
+                (Status::Open | Status::Acknowledged, true) => "FOCUS",
+                (Status::Open | Status::Acknowledged, false) => "watch",
+                (Status::Resolved, _) => "resolved",
+                (Status::Superseded, _) => "superseded",
+            };
+            let tag = if v.status == Status::Acknowledged {
+                format!("{tag} (ack)")
+            } else {
+                tag.to_owned()
+            };
+            t.add_row(vec![
+                Cell::new(tag),
+                Cell::new(a.severity.as_str()),
+                Cell::new(a.rule().as_str()),
+                Cell::new(
+                    a.finding
+                        .bucket
+                        .as_ref()
+                        .map_or("-".to_owned(), ToString::to_string),
+                ),
+                right(a.finding.month.to_string()),
+                right(whole_money(a.finding.money_at_stake, currency)),
+                right(local_short(a.act_by, tz)),
+                Cell::new(a.id.clone()),
+            ]);
+        }
+        out.push_str(&t.to_string());
+        out.push('\n');
+        for v in views.iter().filter(|v| v.alert.rep == rep) {
+            if v.alert.is_standing() {
+                out.push_str(&format!(
+                    "  {}: {}\n    → {}\n",
+                    v.alert.id, v.alert.finding.message, v.alert.finding.suggested_action
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `Fri 2026-11-20 17:00` in the organisation's zone.
+pub fn local_short(t: Timestamp, tz: Tz) -> String {
+    t.to_utc()
+        .with_timezone(&tz)
+        .format("%a %Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// The productivity view as one table.
+pub fn productivity_table(rows: &[Productivity], currency: Currency) -> String {
+    if rows.is_empty() {
+        return "no rep has a plan, a deal or an activity in that month\n".into();
+    }
+    let mut t = new_table(&[
+        "rep",
+        "team",
+        "won",
+        "lost",
+        "win rate",
+        "avg won deal",
+        "median cycle",
+        "coverage",
+        "activities/won",
+    ]);
+    for p in rows {
+        let cells = productivity_cells(p, currency);
+        let text = |i: usize| cells[i].clone().unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            Cell::new(&p.rep),
+            right(p.team.clone()),
+            right(p.won_deals.to_string()),
+            right(p.lost_deals.to_string()),
+            right(percent(p.win_rate())),
+            right(
+                p.average_won()
+                    .map_or("-".into(), |v| whole_money(v, currency)),
+            ),
+            right(cells[8].clone().map_or("-".into(), |d| format!("{d} d"))),
+            right(
+                p.coverage()
+                    .map_or("-".into(), |r| format!("{}×", r.to_decimal_string(2))),
+            ),
+            right(text(13)),
+        ]);
+    }
+    format!(
+        "{} · how they sell (coverage: open pipeline closing this month ÷ plan not yet booked)\n{t}\n",
+        rows[0].month
+    )
+}
+
+/// Focus alerts one line each: rep, severity, rule, bucket, money at stake, act_by.
+pub fn focus_list(views: &[AlertView<'_>], state: &State) -> String {
+    let org = state.config();
+    let mut t = new_table(&[
+        "rep", "team", "severity", "rule", "bucket", "at stake", "act by",
+    ]);
+    for v in views {
+        let a = v.alert;
+        t.add_row(vec![
+            Cell::new(&a.rep),
+            right(v.team.clone()),
+            right(a.severity.as_str().to_owned()),
+            right(a.rule().as_str().to_owned()),
+            right(
+                a.finding
+                    .bucket
+                    .as_ref()
+                    .map_or("-".to_owned(), ToString::to_string),
+            ),
+            right(whole_money(a.finding.money_at_stake, org.currency)),
+            right(local_short(a.act_by, org.timezone)),
+        ]);
+    }
+    format!("{t}\n\n")
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Each subcommand opens the log in `--data-dir`, does one job and exits: `demo`
 //! builds a demo organisation, `ingest` appends JSON Lines events, `tick` appends a
-//! `clock_tick`, `report` shows plan vs actual, `log` exports the stored events. This
+//! `clock_tick`, `report` shows plan vs actual, `alerts` lists variance alerts, `ack`
+//! acknowledges one, `digest` writes a manager's week, `log` exports the stored events. This
 //! is the only crate that reads the wall clock (for `recorded_at` and default ticks)
 //! and the only one that uses `anyhow`.
 
@@ -57,9 +58,26 @@ enum Command {
     /// Plan vs actual per rep, month and bucket.
     #[command(
         after_help = "Examples:\n  pacer report\n  pacer report --team north --bucket total\n  \
-                            pacer report --month 2026-10 --rep ana --format json\n  pacer report --as-of-seq 5000 --format csv"
+                            pacer report --month 2026-10 --rep ana --format json\n  pacer report --as-of-seq 5000 --format csv\n  \
+                            pacer report --view productivity --team north"
     )]
     Report(commands::report::Args),
+    /// Variance alerts: what each rep is slipping on, focus first, with act_by.
+    #[command(
+        after_help = "Examples:\n  pacer alerts\n  pacer alerts --team north\n  \
+                            pacer alerts --rep ana --status all --format json"
+    )]
+    Alerts(commands::alerts::Args),
+    /// Acknowledge an alert (appends alert_acknowledged to the log).
+    #[command(
+        after_help = "Example:\n  pacer ack al-3f9c0e1a2b4d5c6e7f80 --by maria --note \"pipeline review on Tuesday\""
+    )]
+    Ack(commands::ack::Args),
+    /// A manager's weekly digest: per rep, focus items, pace, pipeline moves and the reason to talk.
+    #[command(
+        after_help = "Examples:\n  pacer digest --team north\n  pacer digest --manager \"Maria Keller\" --week 2026-W47 --format markdown"
+    )]
+    Digest(commands::digest::Args),
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
@@ -104,6 +122,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tick(args) => commands::tick::run(&ctx, args),
         Command::Report(args) => commands::report::run(&ctx, args),
         Command::Log(args) => commands::log::run(&ctx, args),
+        Command::Alerts(args) => commands::alerts::run(&ctx, args),
+        Command::Ack(args) => commands::ack::run(&ctx, args),
+        Command::Digest(args) => commands::digest::run(&ctx, args),
     }
 }
 

@@ -7,11 +7,26 @@
 //! timezone = "Europe/Berlin"      # IANA name; default "UTC"
 //! currency = "EUR"                # reporting currency; default "USD"
 //! fiscal_year_start_month = 4     # 1-12; default 1
+//!
+//! [alerts]
+//! max_focus_per_rep = 2           # focus items per rep; the rest are "watch"
+//!
+//! [alerts.behind_pace]            # one table per rule; every key is optional
+//! enabled = true
+//! severity = "warning"            # info | warning | critical
+//! below_pct = 90                  # projected attainment below this → alert
+//! critical_below_pct = 70         # below this → critical (false: never)
+//! min_working_days = 3
 //! ```
+//!
+//! The other rules and their keys are listed in README.md ("Alerts"); thresholds are
+//! exact decimals (a TOML integer, float or string, at most two decimals).
 
 use std::path::Path;
 
-use pacer_projections::money::Currency;
+use pacer_projections::alerts::{AlertConfig, Severity};
+use pacer_projections::event::Percent;
+use pacer_projections::money::{parse_decimal, Currency};
 use pacer_projections::state::OrgConfig;
 use serde::Deserialize;
 
@@ -37,6 +52,63 @@ impl Default for Config {
 struct RawConfig {
     #[serde(default)]
     org: RawOrg,
+    #[serde(default)]
+    alerts: RawAlerts,
+}
+
+/// A threshold as written: an integer, a float (read back through its shortest
+/// decimal form, so `3.5` is exactly 3.5) or a decimal string; `false` switches a
+/// critical threshold off.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawNum {
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Bool(bool),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    max_focus_per_rep: Option<i64>,
+    #[serde(default)]
+    behind_pace: RawRule,
+    #[serde(default)]
+    activity_behind: RawRule,
+    #[serde(default)]
+    product_concentration: RawRule,
+    #[serde(default)]
+    customer_mix: RawRule,
+    #[serde(default)]
+    low_coverage: RawRule,
+    #[serde(default)]
+    report_card_drop: RawRule,
+    #[serde(default)]
+    month_missed: RawRule,
+}
+
+/// Every key any rule takes; [`apply_rule`] refuses the ones a rule does not.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    enabled: Option<bool>,
+    severity: Option<String>,
+    below_pct: Option<RawNum>,
+    critical_below_pct: Option<RawNum>,
+    above_pct: Option<RawNum>,
+    critical_above_pct: Option<RawNum>,
+    target_new_pct: Option<RawNum>,
+    tolerance_pct: Option<RawNum>,
+    critical_tolerance_pct: Option<RawNum>,
+    min_ratio: Option<RawNum>,
+    critical_min_ratio: Option<RawNum>,
+    below_score: Option<RawNum>,
+    critical_below_score: Option<RawNum>,
+    min_working_days: Option<i64>,
+    min_open_deals: Option<i64>,
+    window_months: Option<i64>,
+    min_ratings: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +184,7 @@ impl Config {
                 timezone,
                 currency,
                 fiscal_year_start_month: fiscal as u32,
+                alerts: alert_config(raw.alerts)?,
             },
             limits: Limits::default(),
         })
@@ -123,6 +196,424 @@ impl Config {
             currency: self.org.currency,
         }
     }
+}
+
+/// Hundredths from a threshold as written; `Ok(None)` for `false`.
+fn hundredths(key: &str, v: &RawNum) -> Result<Option<i64>, String> {
+    let text = match v {
+        RawNum::Int(i) => i.to_string(),
+        RawNum::Float(f) => f.to_string(),
+        RawNum::Text(t) => t.clone(),
+        RawNum::Bool(false) => return Ok(None),
+        RawNum::Bool(true) => {
+            return Err(format!(
+                "{key}: true is not a threshold (a number, or false for none)"
+            ))
+        }
+    };
+    parse_decimal(&text, 2)
+        .map(Some)
+        .map_err(|_| format!("{key}: {text:?} is not a decimal number with at most two decimals"))
+}
+
+fn percent(key: &str, v: &RawNum) -> Result<Option<Percent>, String> {
+    match hundredths(key, v)? {
+        None => Ok(None),
+        Some(h) => u16::try_from(h)
+            .ok()
+            .and_then(Percent::from_hundredths)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "{key}: {} is not a percentage from 0 to 100",
+                    format_hundredths(h)
+                )
+            }),
+    }
+}
+
+fn ratio(key: &str, v: &RawNum, max: i64) -> Result<Option<u32>, String> {
+    match hundredths(key, v)? {
+        None => Ok(None),
+        Some(h) if (0..=max).contains(&h) => Ok(Some(h as u32)),
+        Some(h) => Err(format!(
+            "{key}: {} is not from 0 to {}",
+            format_hundredths(h),
+            format_hundredths(max)
+        )),
+    }
+}
+
+fn format_hundredths(h: i64) -> String {
+    pacer_projections::money::format_decimal(h, 2)
+}
+
+fn count(key: &str, v: i64, max: i64) -> Result<u32, String> {
+    if (0..=max).contains(&v) {
+        Ok(v as u32)
+    } else {
+        Err(format!("{key}: {v} is not a whole number from 0 to {max}"))
+    }
+}
+
+/// The settings of one rule, as written, checked key by key.
+struct RuleKeys<'a> {
+    rule: &'a str,
+    raw: RawRule,
+}
+
+impl RuleKeys<'_> {
+    fn key(&self, name: &str) -> String {
+        format!("alerts.{}.{name}", self.rule)
+    }
+
+    fn enabled(&self, default: bool) -> bool {
+        self.raw.enabled.unwrap_or(default)
+    }
+
+    fn severity(&self, default: Severity) -> Result<Severity, String> {
+        match &self.raw.severity {
+            None => Ok(default),
+            Some(s) => Severity::parse(s).ok_or_else(|| {
+                format!(
+                    "{}: {s:?} is not info, warning or critical",
+                    self.key("severity")
+                )
+            }),
+        }
+    }
+
+    /// A required threshold: `false` is refused.
+    fn pct(&self, name: &str, v: &Option<RawNum>, default: Percent) -> Result<Percent, String> {
+        match v {
+            None => Ok(default),
+            Some(v) => percent(&self.key(name), v)?.ok_or_else(|| {
+                format!(
+                    "{}: false is not allowed here (a percentage)",
+                    self.key(name)
+                )
+            }),
+        }
+    }
+
+    /// An optional (critical) threshold: `false` switches it off.
+    fn opt_pct(
+        &self,
+        name: &str,
+        v: &Option<RawNum>,
+        default: Option<Percent>,
+    ) -> Result<Option<Percent>, String> {
+        match v {
+            None => Ok(default),
+            Some(v) => percent(&self.key(name), v),
+        }
+    }
+
+    fn ratio(&self, name: &str, v: &Option<RawNum>, default: u32, max: i64) -> Result<u32, String> {
+        match v {
+            None => Ok(default),
+            Some(v) => ratio(&self.key(name), v, max)?
+                .ok_or_else(|| format!("{}: false is not allowed here (a number)", self.key(name))),
+        }
+    }
+
+    fn opt_ratio(
+        &self,
+        name: &str,
+        v: &Option<RawNum>,
+        default: Option<u32>,
+        max: i64,
+    ) -> Result<Option<u32>, String> {
+        match v {
+            None => Ok(default),
+            Some(v) => ratio(&self.key(name), v, max),
+        }
+    }
+
+    fn count(&self, name: &str, v: Option<i64>, default: u32, max: i64) -> Result<u32, String> {
+        v.map_or(Ok(default), |v| count(&self.key(name), v, max))
+    }
+
+    /// Refuses keys that this rule does not take.
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        let r = &self.raw;
+        let present = [
+            ("below_pct", r.below_pct.is_some()),
+            ("critical_below_pct", r.critical_below_pct.is_some()),
+            ("above_pct", r.above_pct.is_some()),
+            ("critical_above_pct", r.critical_above_pct.is_some()),
+            ("target_new_pct", r.target_new_pct.is_some()),
+            ("tolerance_pct", r.tolerance_pct.is_some()),
+            ("critical_tolerance_pct", r.critical_tolerance_pct.is_some()),
+            ("min_ratio", r.min_ratio.is_some()),
+            ("critical_min_ratio", r.critical_min_ratio.is_some()),
+            ("below_score", r.below_score.is_some()),
+            ("critical_below_score", r.critical_below_score.is_some()),
+            ("min_working_days", r.min_working_days.is_some()),
+            ("min_open_deals", r.min_open_deals.is_some()),
+            ("window_months", r.window_months.is_some()),
+            ("min_ratings", r.min_ratings.is_some()),
+        ];
+        match present.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            Some((k, _)) => Err(format!(
+                "{}: not a setting of {} (it takes enabled, severity, {})",
+                self.key(k),
+                self.rule,
+                allowed.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A critical threshold must be at least as strict as the alert's own threshold.
+fn stricter<T: PartialOrd + Copy>(
+    key: &str,
+    critical: Option<T>,
+    threshold: T,
+    lower_is_stricter: bool,
+) -> Result<(), String> {
+    match critical {
+        Some(c)
+            if (lower_is_stricter && c > threshold) || (!lower_is_stricter && c < threshold) =>
+        {
+            Err(format!(
+                "{key}: the critical threshold must be {} the alert threshold",
+                if lower_is_stricter {
+                    "at or below"
+                } else {
+                    "at or above"
+                }
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The alert settings: the brief's defaults, overridden key by key.
+fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
+    const DAYS_MAX: i64 = 23;
+    const DEALS_MAX: i64 = 1_000_000;
+    let mut cfg = AlertConfig::default();
+    if let Some(n) = raw.max_focus_per_rep {
+        cfg.max_focus_per_rep = count("alerts.max_focus_per_rep", n, 100)?;
+    }
+
+    let k = RuleKeys {
+        rule: "behind_pace",
+        raw: raw.behind_pace,
+    };
+    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
+    let d = &cfg.behind_pace;
+    let c = pacer_projections::alerts::config::BehindPace {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
+        critical_below_pct: k.opt_pct(
+            "critical_below_pct",
+            &k.raw.critical_below_pct,
+            d.critical_below_pct,
+        )?,
+        min_working_days: k.count(
+            "min_working_days",
+            k.raw.min_working_days,
+            d.min_working_days,
+            DAYS_MAX,
+        )?,
+    };
+    stricter(
+        &k.key("critical_below_pct"),
+        c.critical_below_pct,
+        c.below_pct,
+        true,
+    )?;
+    cfg.behind_pace = c;
+
+    let k = RuleKeys {
+        rule: "activity_behind",
+        raw: raw.activity_behind,
+    };
+    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
+    let d = &cfg.activity_behind;
+    let c = pacer_projections::alerts::config::ActivityBehind {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
+        critical_below_pct: k.opt_pct(
+            "critical_below_pct",
+            &k.raw.critical_below_pct,
+            d.critical_below_pct,
+        )?,
+        min_working_days: k.count(
+            "min_working_days",
+            k.raw.min_working_days,
+            d.min_working_days,
+            DAYS_MAX,
+        )?,
+    };
+    stricter(
+        &k.key("critical_below_pct"),
+        c.critical_below_pct,
+        c.below_pct,
+        true,
+    )?;
+    cfg.activity_behind = c;
+
+    let k = RuleKeys {
+        rule: "product_concentration",
+        raw: raw.product_concentration,
+    };
+    k.only(&["above_pct", "critical_above_pct", "min_open_deals"])?;
+    let d = &cfg.product_concentration;
+    let c = pacer_projections::alerts::config::ProductConcentration {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        above_pct: k.pct("above_pct", &k.raw.above_pct, d.above_pct)?,
+        critical_above_pct: k.opt_pct(
+            "critical_above_pct",
+            &k.raw.critical_above_pct,
+            d.critical_above_pct,
+        )?,
+        min_open_deals: k.count(
+            "min_open_deals",
+            k.raw.min_open_deals,
+            d.min_open_deals,
+            DEALS_MAX,
+        )?,
+    };
+    stricter(
+        &k.key("critical_above_pct"),
+        c.critical_above_pct,
+        c.above_pct,
+        false,
+    )?;
+    cfg.product_concentration = c;
+
+    let k = RuleKeys {
+        rule: "customer_mix",
+        raw: raw.customer_mix,
+    };
+    k.only(&[
+        "target_new_pct",
+        "tolerance_pct",
+        "critical_tolerance_pct",
+        "min_open_deals",
+    ])?;
+    let d = &cfg.customer_mix;
+    let c = pacer_projections::alerts::config::CustomerMix {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        target_new_pct: k.pct("target_new_pct", &k.raw.target_new_pct, d.target_new_pct)?,
+        tolerance_pct: k.pct("tolerance_pct", &k.raw.tolerance_pct, d.tolerance_pct)?,
+        critical_tolerance_pct: k.opt_pct(
+            "critical_tolerance_pct",
+            &k.raw.critical_tolerance_pct,
+            d.critical_tolerance_pct,
+        )?,
+        min_open_deals: k.count(
+            "min_open_deals",
+            k.raw.min_open_deals,
+            d.min_open_deals,
+            DEALS_MAX,
+        )?,
+    };
+    stricter(
+        &k.key("critical_tolerance_pct"),
+        c.critical_tolerance_pct,
+        c.tolerance_pct,
+        false,
+    )?;
+    cfg.customer_mix = c;
+
+    let k = RuleKeys {
+        rule: "low_coverage",
+        raw: raw.low_coverage,
+    };
+    k.only(&["min_ratio", "critical_min_ratio"])?;
+    let d = &cfg.low_coverage;
+    let c = pacer_projections::alerts::config::LowCoverage {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        min_ratio: k.ratio("min_ratio", &k.raw.min_ratio, d.min_ratio, 100_000)?,
+        critical_min_ratio: k.opt_ratio(
+            "critical_min_ratio",
+            &k.raw.critical_min_ratio,
+            d.critical_min_ratio,
+            100_000,
+        )?,
+    };
+    stricter(
+        &k.key("critical_min_ratio"),
+        c.critical_min_ratio,
+        c.min_ratio,
+        true,
+    )?;
+    cfg.low_coverage = c;
+
+    let k = RuleKeys {
+        rule: "report_card_drop",
+        raw: raw.report_card_drop,
+    };
+    k.only(&[
+        "below_score",
+        "critical_below_score",
+        "window_months",
+        "min_ratings",
+    ])?;
+    let d = &cfg.report_card_drop;
+    let c = pacer_projections::alerts::config::ReportCardDrop {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_score: k.ratio("below_score", &k.raw.below_score, d.below_score, 500)?,
+        critical_below_score: k.opt_ratio(
+            "critical_below_score",
+            &k.raw.critical_below_score,
+            d.critical_below_score,
+            500,
+        )?,
+        window_months: k
+            .count("window_months", k.raw.window_months, d.window_months, 24)?
+            .max(1),
+        min_ratings: k.count("min_ratings", k.raw.min_ratings, d.min_ratings, DEALS_MAX)?,
+    };
+    if k.raw.window_months == Some(0) {
+        return Err(format!(
+            "{}: 0 is not a whole number from 1 to 24",
+            k.key("window_months")
+        ));
+    }
+    stricter(
+        &k.key("critical_below_score"),
+        c.critical_below_score,
+        c.below_score,
+        true,
+    )?;
+    cfg.report_card_drop = c;
+
+    let k = RuleKeys {
+        rule: "month_missed",
+        raw: raw.month_missed,
+    };
+    k.only(&["below_pct", "critical_below_pct"])?;
+    let d = &cfg.month_missed;
+    let c = pacer_projections::alerts::config::MonthMissed {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
+        critical_below_pct: k.opt_pct(
+            "critical_below_pct",
+            &k.raw.critical_below_pct,
+            d.critical_below_pct,
+        )?,
+    };
+    stricter(
+        &k.key("critical_below_pct"),
+        c.critical_below_pct,
+        c.below_pct,
+        true,
+    )?;
+    cfg.month_missed = c;
+    Ok(cfg)
 }
 
 #[cfg(test)]
@@ -166,5 +657,97 @@ mod tests {
         );
         let e = Config::parse("[org]\nfiscal_year_start_month = \"april\"\n").unwrap_err();
         assert!(e.contains("fiscal_year_start_month"), "{e}");
+    }
+
+    #[test]
+    fn alert_defaults_are_the_briefs() {
+        let c = Config::parse("").unwrap();
+        let a = &c.org.alerts;
+        assert_eq!(a.max_focus_per_rep, 2);
+        assert_eq!(a.behind_pace.below_pct.hundredths(), 9_000);
+        assert_eq!(a.product_concentration.above_pct.hundredths(), 7_000);
+        assert_eq!(a.customer_mix.target_new_pct.hundredths(), 5_000);
+        assert_eq!(a.low_coverage.min_ratio, 300);
+        assert_eq!(a.month_missed.severity, Severity::Info);
+        assert!(a.report_card_drop.enabled);
+    }
+
+    #[test]
+    fn alert_settings_are_read_exactly() {
+        let c = Config::parse(
+            "[alerts]\nmax_focus_per_rep = 1\n\
+             [alerts.behind_pace]\nbelow_pct = 85.5\ncritical_below_pct = false\nseverity = \"critical\"\n\
+             [alerts.low_coverage]\nmin_ratio = \"2.5\"\n\
+             [alerts.report_card_drop]\nbelow_score = 3.75\nenabled = false\n",
+        )
+        .unwrap();
+        let a = &c.org.alerts;
+        assert_eq!(a.max_focus_per_rep, 1);
+        assert_eq!(a.behind_pace.below_pct.hundredths(), 8_550);
+        assert_eq!(a.behind_pace.critical_below_pct, None);
+        assert_eq!(a.behind_pace.severity, Severity::Critical);
+        assert_eq!(a.low_coverage.min_ratio, 250);
+        assert_eq!(a.report_card_drop.below_score, 375);
+        assert!(!a.report_card_drop.enabled);
+    }
+
+    #[test]
+    fn bad_alert_settings_name_the_key_and_value() {
+        for (text, key, value) in [
+            (
+                "[alerts.behind_pace]\nbelow_pct = 120\n",
+                "alerts.behind_pace.below_pct",
+                "120",
+            ),
+            (
+                "[alerts.behind_pace]\nbelow_pct = 90.125\n",
+                "alerts.behind_pace.below_pct",
+                "90.125",
+            ),
+            (
+                "[alerts.behind_pace]\nseverity = \"loud\"\n",
+                "alerts.behind_pace.severity",
+                "loud",
+            ),
+            (
+                "[alerts.behind_pace]\nabove_pct = 10\n",
+                "alerts.behind_pace.above_pct",
+                "behind_pace",
+            ),
+            (
+                "[alerts.behind_pace]\ncritical_below_pct = 95\n",
+                "alerts.behind_pace.critical_below_pct",
+                "at or below",
+            ),
+            (
+                "[alerts.product_concentration]\ncritical_above_pct = 60\n",
+                "critical_above_pct",
+                "at or above",
+            ),
+            (
+                "[alerts.report_card_drop]\nwindow_months = 0\n",
+                "alerts.report_card_drop.window_months",
+                "0",
+            ),
+            (
+                "[alerts.report_card_drop]\nbelow_score = 6\n",
+                "alerts.report_card_drop.below_score",
+                "6",
+            ),
+            (
+                "[alerts]\nmax_focus_per_rep = -1\n",
+                "alerts.max_focus_per_rep",
+                "-1",
+            ),
+            ("[alerts.behind_pac]\n", "behind_pac", ""),
+            (
+                "[alerts.low_coverage]\nmin_ratio = false\n",
+                "alerts.low_coverage.min_ratio",
+                "false",
+            ),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(key) && e.contains(value), "{text}: {e}");
+        }
     }
 }

@@ -245,6 +245,14 @@ pub fn generate(spec: &DemoSpec) -> Demo {
             let month = horizon_start.plus(k);
             history_month(&mut b, r, month, revision_from);
         }
+        // Early-stage opportunities for the next two months: what gives a healthy
+        // rep about 3× coverage of next month's plan (and a thin one less).
+        for (ahead, share) in [
+            (1, b.rng.gen_range(120..300)),
+            (2, b.rng.gen_range(80..200)),
+        ] {
+            early_pipeline(&mut b, r, now_month.plus(ahead), share);
+        }
         // The rep's bottom-up commit for this month and the next.
         for (i, month) in [now_month, now_month.plus(1)].into_iter().enumerate() {
             let target = monthly_target(r, month, if month >= revision_from { 105 } else { 100 });
@@ -492,6 +500,52 @@ fn history_month(b: &mut Builder, r: &Rep, month: Month, revision_from: Month) {
                 trust: scores[1],
                 problem_solving: scores[2],
                 responsiveness: scores[3],
+            }),
+        );
+    }
+}
+
+/// Open opportunities at an early stage, expected to close in `month`, worth about
+/// `share_pct` of the rep's target for it, opened in the last few weeks.
+fn early_pipeline(b: &mut Builder, r: &Rep, month: Month, share_pct: i64) {
+    let target = monthly_target(r, month, 105);
+    let n = b.rng.gen_range(2..6);
+    for (i, amount) in split_amount(&mut b.rng, target * share_pct / 100, n)
+        .into_iter()
+        .enumerate()
+    {
+        if amount <= 0 {
+            continue;
+        }
+        let id = format!("{}-{month}-e{i}", r.id);
+        let kind = if b.rng.gen_range(0..100) < r.new_share_pct {
+            CustomerKind::New
+        } else {
+            CustomerKind::Existing
+        };
+        let account = match kind {
+            CustomerKind::New => format!("prospect-{id}"),
+            CustomerKind::Existing => format!("cust-{}-{}", r.id, b.rng.gen_range(1..40)),
+        };
+        let opened = b.today.add_days(-b.rng.gen_range(1..40));
+        let at = b.at(opened, 9, 17);
+        let product = b.pick_product(&r.product_weights);
+        let money = b.money(amount);
+        let close = b.working_day(month);
+        let probability = Percent::from_hundredths(b.rng.gen_range(1..4) * 1000);
+        b.push(
+            at,
+            format!("crm-{id}-opened"),
+            EventBody::DealOpened(DealOpened {
+                deal: id,
+                rep: r.id.clone(),
+                account,
+                customer_kind: kind,
+                product: Some(product.into()),
+                region: Some(r.region.into()),
+                amount: money,
+                expected_close: close,
+                probability,
             }),
         );
     }

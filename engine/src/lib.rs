@@ -3,11 +3,13 @@
 //! It decodes the public JSON schema ([`wire`]), checks it against the deployment's
 //! rules ([`validate`]), keeps the durable append-only log ([`log`]), runs ingest in
 //! the brief's order ([`ingest`]), loads configuration ([`config`]), rebuilds the
-//! projections from the log ([`replay`]), renders shared output ([`output`]) and
-//! generates realistic demo organisations ([`demo`]).
+//! projections from the log ([`replay`]), renders shared output ([`output`], and the
+//! weekly [`digest`] as JSON, text or Markdown) and generates realistic demo
+//! organisations ([`demo`]).
 
 pub mod config;
 pub mod demo;
+pub mod digest;
 pub mod error;
 pub mod ingest;
 pub mod log;

@@ -448,6 +448,7 @@ mod tests {
             timezone,
             currency,
             fiscal_year_start_month: 1,
+            alerts: Default::default(),
         };
         let mut log = Log::open(dir.path()).unwrap();
         log.bind_org(&org(eur, chrono_tz::UTC)).unwrap();

@@ -4,9 +4,32 @@
 //! Money is a decimal string with the currency's digits, activity counts are integer
 //! strings, attainment is a JSON number with four decimals (exact, from integers).
 
-use pacer_projections::money::format_decimal;
+use chrono_tz::Tz;
+use pacer_projections::alerts::AlertView;
+use pacer_projections::money::{format_decimal, Currency};
+use pacer_projections::productivity::Productivity;
 use pacer_projections::report::ReportRow;
+use pacer_projections::time::Timestamp;
 use serde_json::{Map, Value};
+
+/// `"-1234567.89"` → `"-1,234,567.89"`.
+pub fn group_thousands(s: &str) -> String {
+    let (sign, rest) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
 
 /// The report's field names, in output order.
 pub const REPORT_FIELDS: [&str; 12] = [
@@ -57,6 +80,17 @@ pub fn report_cells(row: &ReportRow) -> [Option<String>; 12] {
     ]
 }
 
+/// An exact decimal string as a JSON number without trailing zeros (0.1250 → 0.125,
+/// 1.0000 → 1).
+pub fn decimal_number(text: &str) -> Value {
+    let trimmed = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    };
+    serde_json::from_str(trimmed).expect("a decimal string is a JSON number")
+}
+
 /// The report as a JSON array of row objects.
 pub fn report_json(rows: &[ReportRow]) -> Value {
     let list = rows
@@ -66,15 +100,7 @@ pub fn report_json(rows: &[ReportRow]) -> Value {
             for (name, cell) in REPORT_FIELDS.iter().zip(report_cells(row)) {
                 let v = match (name, cell) {
                     (_, None) => Value::Null,
-                    (&"attainment", Some(text)) => {
-                        // As a JSON number, without trailing zeros (0.1250 → 0.125, 1.0000 → 1).
-                        let trimmed = if text.contains('.') {
-                            text.trim_end_matches('0').trim_end_matches('.')
-                        } else {
-                            &text
-                        };
-                        serde_json::from_str(trimmed).expect("a decimal string is a JSON number")
-                    }
+                    (&"attainment", Some(text)) => decimal_number(&text),
                     (_, Some(text)) => Value::String(text),
                 };
                 m.insert((*name).to_owned(), v);
@@ -92,6 +118,207 @@ pub fn report_csv(rows: &[ReportRow]) -> String {
         .expect("writing to memory cannot fail");
     for row in rows {
         let cells = report_cells(row);
+        w.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))
+            .expect("writing to memory cannot fail");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
+        .expect("CSV of UTF-8 cells is UTF-8")
+}
+
+/// The alert listing's field names, in output order: the fields first, then
+/// what a manager or an on-call engineer also needs.
+pub const ALERT_FIELDS: [&str; 29] = [
+    "alert_id",
+    "rule",
+    "severity",
+    "status",
+    "focus",
+    "rep",
+    "team",
+    "manager",
+    "month",
+    "bucket",
+    "plan",
+    "actual",
+    "expected_to_date",
+    "forecast",
+    "gap",
+    "money_at_stake",
+    "message",
+    "suggested_action",
+    "raised_at",
+    "act_by",
+    "week",
+    "pipeline",
+    "score",
+    "currency",
+    "escalated_at",
+    "resolved_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "acknowledgement_note",
+];
+
+/// One alert as a JSON object with [`ALERT_FIELDS`]: money as decimal strings in the
+/// reporting currency (activity figures as whole counts, scores with two decimals),
+/// times as RFC 3339 with the organisation's offset.
+pub fn alert_object(view: &AlertView<'_>, currency: Currency, tz: Tz) -> Value {
+    let a = view.alert;
+    let f = &a.finding;
+    let scale = match &f.bucket {
+        Some(b) if b.is_activity() => 0,
+        _ => currency.exponent(),
+    };
+    let amount =
+        |v: Option<i64>| v.map_or(Value::Null, |v| Value::String(format_decimal(v, scale)));
+    let money = |v: Option<i64>| {
+        v.map_or(Value::Null, |v| {
+            Value::String(format_decimal(v, currency.exponent()))
+        })
+    };
+    let time = |t: Option<Timestamp>| t.map_or(Value::Null, |t| Value::String(t.to_rfc3339_in(tz)));
+    let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
+    let closed_at = a.closed.map(|(t, _)| t);
+    let values: [Value; 29] = [
+        Value::String(a.id.clone()),
+        Value::String(f.rule.as_str().to_owned()),
+        Value::String(a.severity.as_str().to_owned()),
+        Value::String(view.status.as_str().to_owned()),
+        Value::Bool(view.focus),
+        Value::String(a.rep.clone()),
+        Value::String(view.team.clone()),
+        Value::String(view.manager.clone()),
+        Value::String(f.month.to_string()),
+        f.bucket
+            .as_ref()
+            .map_or(Value::Null, |b| Value::String(b.to_string())),
+        amount(f.figures.plan),
+        amount(f.figures.actual),
+        amount(f.figures.expected_to_date),
+        money(f.figures.forecast),
+        if f.figures.score.is_some() {
+            f.figures
+                .gap
+                .map_or(Value::Null, |g| Value::String(format_decimal(g, 2)))
+        } else {
+            amount(f.figures.gap)
+        },
+        money(Some(f.money_at_stake)),
+        Value::String(f.message.clone()),
+        Value::String(f.suggested_action.clone()),
+        time(Some(a.raised_at)),
+        time(Some(a.act_by)),
+        Value::String(a.week.to_string()),
+        money(f.figures.pipeline),
+        f.figures
+            .score
+            .map_or(Value::Null, |s| Value::String(format_decimal(s, 2))),
+        Value::String(currency.code().to_owned()),
+        time(a.escalated_at),
+        time(closed_at),
+        text(view.ack.map(|k| k.by.as_str())),
+        time(view.ack.map(|k| k.at)),
+        text(view.ack.and_then(|k| k.note.as_deref())),
+    ];
+    let mut m = Map::new();
+    for (name, v) in ALERT_FIELDS.iter().zip(values) {
+        m.insert((*name).to_owned(), v);
+    }
+    Value::Object(m)
+}
+
+/// Alerts as a JSON array, in the order given.
+pub fn alerts_json(views: &[AlertView<'_>], currency: Currency, tz: Tz) -> Value {
+    Value::Array(
+        views
+            .iter()
+            .map(|v| alert_object(v, currency, tz))
+            .collect(),
+    )
+}
+
+/// The productivity view's field names, in output order.
+pub const PRODUCTIVITY_FIELDS: [&str; 15] = [
+    "rep",
+    "team",
+    "month",
+    "won_deals",
+    "lost_deals",
+    "win_rate",
+    "won_amount",
+    "average_won_deal",
+    "median_cycle_days",
+    "open_pipeline",
+    "remaining_plan",
+    "coverage",
+    "activities",
+    "activities_per_won_deal",
+    "currency",
+];
+
+/// A productivity row's fields as text (`None` for null), in
+/// [`PRODUCTIVITY_FIELDS`] order. Ratios have four decimals (win rate, coverage) or
+/// two (activities per won deal); the median cycle is in days with one decimal.
+pub fn productivity_cells(p: &Productivity, currency: Currency) -> [Option<String>; 15] {
+    let money = |v: i64| Some(format_decimal(v, currency.exponent()));
+    [
+        Some(p.rep.clone()),
+        Some(p.team.clone()),
+        Some(p.month.to_string()),
+        Some(p.won_deals.to_string()),
+        Some(p.lost_deals.to_string()),
+        p.win_rate().map(|r| r.to_decimal_string(4)),
+        money(p.won_amount),
+        p.average_won().and_then(money),
+        p.median_cycle_half_days().map(|h| format_decimal(h * 5, 1)),
+        money(p.open_pipeline),
+        money(p.remaining_plan),
+        p.coverage().map(|r| r.to_decimal_string(4)),
+        Some(p.activities.to_string()),
+        p.activities_per_won().map(|r| r.to_decimal_string(2)),
+        Some(currency.code().to_owned()),
+    ]
+}
+
+/// The productivity view as a JSON array: counts and ratios as numbers, money and
+/// days as decimal strings.
+pub fn productivity_json(rows: &[Productivity], currency: Currency) -> Value {
+    const NUMBERS: [&str; 6] = [
+        "won_deals",
+        "lost_deals",
+        "win_rate",
+        "coverage",
+        "activities",
+        "activities_per_won_deal",
+    ];
+    Value::Array(
+        rows.iter()
+            .map(|p| {
+                let mut m = Map::new();
+                for (name, cell) in PRODUCTIVITY_FIELDS
+                    .iter()
+                    .zip(productivity_cells(p, currency))
+                {
+                    let v = match cell {
+                        None => Value::Null,
+                        Some(text) if NUMBERS.contains(name) => decimal_number(&text),
+                        Some(text) => Value::String(text),
+                    };
+                    m.insert((*name).to_owned(), v);
+                }
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// The productivity view as CSV with a header row.
+pub fn productivity_csv(rows: &[Productivity], currency: Currency) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(PRODUCTIVITY_FIELDS)
+        .expect("writing to memory cannot fail");
+    for p in rows {
+        let cells = productivity_cells(p, currency);
         w.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))
             .expect("writing to memory cannot fail");
     }

@@ -38,8 +38,12 @@ impl Percent {
     pub const ZERO: Percent = Percent(0);
 
     /// `hundredths` must be at most 10 000.
-    pub fn from_hundredths(hundredths: u16) -> Option<Self> {
-        (hundredths <= 10_000).then_some(Percent(hundredths))
+    pub const fn from_hundredths(hundredths: u16) -> Option<Self> {
+        if hundredths <= 10_000 {
+            Some(Percent(hundredths))
+        } else {
+            None
+        }
     }
 
     pub fn hundredths(self) -> u16 {

@@ -7,10 +7,13 @@
 //! produces the same state and the same figures, which is what lets the engine
 //! rebuild everything from the log byte for byte.
 
+pub mod alerts;
 pub mod bucket;
+pub mod digest;
 pub mod error;
 pub mod event;
 pub mod money;
+pub mod productivity;
 pub mod report;
 pub mod state;
 pub mod time;

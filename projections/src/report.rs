@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::bucket::{weighted, Bucket, Contribution, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
-use crate::state::{DealStatus, State};
+use crate::state::State;
 use crate::time::{Date, Month};
 
 /// How far through its month "today" is, in working days.
@@ -67,9 +67,21 @@ impl State {
     /// Probability-weighted open pipeline per rep and bucket for deals expected to
     /// close in `month`, each deal's weight rounded on its own.
     pub fn weighted_pipeline(&self, month: Month) -> BTreeMap<(String, Bucket), i64> {
+        let mut out = BTreeMap::new();
+        for rep in self.reps_with_open_deals() {
+            for (bucket, v) in self.weighted_pipeline_of(rep, month) {
+                out.insert((rep.clone(), bucket), v);
+            }
+        }
+        out
+    }
+
+    /// One rep's probability-weighted open pipeline per bucket for deals expected to
+    /// close in `month`.
+    pub fn weighted_pipeline_of(&self, rep: &str, month: Month) -> BTreeMap<Bucket, i64> {
         let mut contribs: Vec<Contribution> = Vec::new();
-        for d in self.deal_views() {
-            if d.status != DealStatus::Open || d.expected_close.month() != month {
+        for d in self.open_deals(rep) {
+            if d.expected_close.month() != month {
                 continue;
             }
             let hundredths = d.probability.map_or(0, |p| p.hundredths());
@@ -84,9 +96,9 @@ impl State {
             }
             .contributions(&mut contribs);
         }
-        let mut out: BTreeMap<(String, Bucket), i64> = BTreeMap::new();
+        let mut out: BTreeMap<Bucket, i64> = BTreeMap::new();
         for c in contribs {
-            let slot = out.entry((c.rep, c.bucket)).or_insert(0);
+            let slot = out.entry(c.bucket).or_insert(0);
             *slot = slot.saturating_add(c.delta);
         }
         out

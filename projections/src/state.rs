@@ -6,10 +6,12 @@
 //! from them), the plan book, the org timeline, forecasts, ratings and acknowledgements.
 //! What it remembers per event id is only what a later `event_voided` needs to undo.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono_tz::Tz;
 
+use crate::alerts::rules::findings;
+use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{contributions, Bucket, Contribution};
 use crate::event::{
     AlertAcknowledged, CustomerKind, DealOpened, DealStageChanged, Event, EventBody,
@@ -29,6 +31,8 @@ pub struct OrgConfig {
     pub currency: Currency,
     /// 1 = January.
     pub fiscal_year_start_month: u32,
+    /// The alert rules' thresholds, severities and the focus limit.
+    pub alerts: AlertConfig,
 }
 
 /// Who a rep is, as of some month.
@@ -156,6 +160,23 @@ impl PlanBook {
             .flatten()
     }
 
+    /// One rep's plan lines for `month`, in bucket order.
+    pub fn rep_lines<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> impl Iterator<Item = (&'a Bucket, i64)> + 'a {
+        let rep = rep.to_owned();
+        // `account:` with an empty name sorts before every bucket a line can hold.
+        let from = (rep.clone(), Bucket::Account(String::new()));
+        self.governing(month)
+            .and_then(|v| v.lines.get(&month))
+            .into_iter()
+            .flat_map(move |lines| lines.range(from.clone()..))
+            .take_while(move |((r, _), _)| *r == rep)
+            .map(|((_, b), t)| (b, *t))
+    }
+
     pub fn target(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
         self.governing(month)
             .and_then(|v| v.lines.get(&month))
@@ -172,7 +193,11 @@ pub enum DealFact {
         opened: DealOpened,
         opened_on: Date,
     },
-    StageChanged(DealStageChanged),
+    StageChanged {
+        change: DealStageChanged,
+        /// The local date of the change's `occurred_at`.
+        on: Date,
+    },
     Won {
         rep: String,
         amount: i64,
@@ -182,6 +207,18 @@ pub enum DealFact {
         reason: Option<String>,
         lost_on: Date,
     },
+}
+
+impl DealFact {
+    /// The date the fact took effect in the organisation's zone.
+    pub fn date(&self) -> Date {
+        match self {
+            DealFact::Opened { opened_on, .. } => *opened_on,
+            DealFact::StageChanged { on, .. } => *on,
+            DealFact::Won { closed_on, .. } => *closed_on,
+            DealFact::Lost { lost_on, .. } => *lost_on,
+        }
+    }
 }
 
 /// Where a deal stands, derived from its facts.
@@ -230,7 +267,23 @@ impl Deal {
     /// stage changes then apply in log order, and the latest won or lost fact, if any,
     /// closes it. A closed deal stays closed unless that fact is voided.
     pub fn view(&self, deal: &str) -> Option<DealView> {
-        let (opened, opened_on) = self.facts.iter().rev().find_map(|(_, f)| match f {
+        self.view_where(deal, |_| true)
+    }
+
+    /// The deal as it stood at the end of `day`: only facts dated on or before it
+    /// count (opened on, changed on, closed on). The digest compares weeks with it.
+    pub fn view_through(&self, deal: &str, day: Date) -> Option<DealView> {
+        self.view_where(deal, |d| d <= day)
+    }
+
+    fn view_where(&self, deal: &str, keep: impl Fn(Date) -> bool) -> Option<DealView> {
+        let facts: Vec<&DealFact> = self
+            .facts
+            .iter()
+            .map(|(_, f)| f)
+            .filter(|f| keep(f.date()))
+            .collect();
+        let (opened, opened_on) = facts.iter().rev().find_map(|f| match f {
             DealFact::Opened { opened, opened_on } => Some((opened, *opened_on)),
             _ => None,
         })?;
@@ -249,10 +302,10 @@ impl Deal {
             status: DealStatus::Open,
             closed_on: None,
         };
-        for (_, fact) in &self.facts {
+        for fact in facts {
             match fact {
                 DealFact::Opened { .. } => {}
-                DealFact::StageChanged(c) => {
+                DealFact::StageChanged { change: c, .. } => {
                     v.stage = Some(c.stage.clone());
                     if c.probability.is_some() {
                         v.probability = c.probability;
@@ -306,6 +359,27 @@ pub struct Ack {
     pub seq: u64,
 }
 
+/// Which reps' alerts an event may change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Touched {
+    None,
+    Reps(Vec<String>),
+    All,
+}
+
+impl Touched {
+    fn union(self, other: Touched) -> Touched {
+        match (self, other) {
+            (Touched::All, _) | (_, Touched::All) => Touched::All,
+            (Touched::None, t) | (t, Touched::None) => t,
+            (Touched::Reps(mut a), Touched::Reps(b)) => {
+                a.extend(b);
+                Touched::Reps(a)
+            }
+        }
+    }
+}
+
 /// What an event left behind that a void must undo.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Undo {
@@ -344,9 +418,16 @@ pub struct State {
     plans: PlanBook,
     actuals: BTreeMap<(String, Month), BTreeMap<Bucket, i64>>,
     deals: BTreeMap<String, Deal>,
+    /// Index kept in step with `deals` (refreshed on every deal fact and void): each
+    /// opened deal's current view, the deals each rep owns and which of them are open.
+    /// It is how alerts read one rep's pipeline without scanning every deal.
+    views: BTreeMap<String, DealView>,
+    deals_by_rep: BTreeMap<String, BTreeSet<String>>,
+    open_by_rep: BTreeMap<String, BTreeSet<String>>,
     ratings: BTreeMap<String, Vec<Rating>>,
     forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
     acks: BTreeMap<String, Ack>,
+    alert_book: AlertBook,
     undo: HashMap<String, Undo>,
     voided: HashSet<String>,
 }
@@ -362,9 +443,13 @@ impl State {
             plans: PlanBook::default(),
             actuals: BTreeMap::new(),
             deals: BTreeMap::new(),
+            views: BTreeMap::new(),
+            deals_by_rep: BTreeMap::new(),
+            open_by_rep: BTreeMap::new(),
             ratings: BTreeMap::new(),
             forecasts: BTreeMap::new(),
             acks: BTreeMap::new(),
+            alert_book: AlertBook::default(),
             undo: HashMap::new(),
             voided: HashSet::new(),
         }
@@ -375,12 +460,14 @@ impl State {
     pub fn apply(&mut self, rec: &Recorded) {
         self.last_seq = self.last_seq.max(rec.seq);
         self.events += 1;
+        self.alert_book.begin_event();
         let ev = &rec.event;
         if is_voidable(&ev.body) && self.voided.contains(&ev.event_id) {
             // Voided before it arrived (a CRM's undo can overtake the event): it counts
             // for nothing.
             return;
         }
+        let (before, deal_after) = self.touched_before(ev);
         if let Some(rep) = ev.body.rep() {
             self.rep_entry(rep);
         }
@@ -420,7 +507,11 @@ impl State {
                 self.deal_fact(ev, &o.deal, fact);
             }
             EventBody::DealStageChanged(c) => {
-                self.deal_fact(ev, &c.deal, DealFact::StageChanged(c.clone()))
+                let fact = DealFact::StageChanged {
+                    change: c.clone(),
+                    on: ev.occurred_at.local_date(tz),
+                };
+                self.deal_fact(ev, &c.deal, fact)
             }
             EventBody::DealWon(w) => {
                 self.add_contributions(ev, tz, Some(&w.deal));
@@ -456,17 +547,126 @@ impl State {
             }
             EventBody::EventVoided(v) => self.void(&v.voided_event_id),
             EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
-                self.acks.entry(alert_id.clone()).or_insert(Ack {
-                    by: by.clone(),
-                    note: note.clone(),
-                    at: ev.occurred_at,
-                    seq: rec.seq,
-                });
+                if !self.acks.contains_key(alert_id) {
+                    self.acks.insert(
+                        alert_id.clone(),
+                        Ack {
+                            by: by.clone(),
+                            note: note.clone(),
+                            at: ev.occurred_at,
+                            seq: rec.seq,
+                        },
+                    );
+                    self.alert_book.acknowledged(alert_id);
+                }
             }
             EventBody::ClockTick => {
                 // Time only moves forward: a late tick does not turn the clock back.
                 self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
             }
+        }
+        let mut touched = before.union(self.touched_after(ev));
+        if let Some(rep) = deal_after
+            .and_then(|d| self.views.get(&d))
+            .map(|v| v.rep.clone())
+        {
+            touched = touched.union(Touched::Reps(vec![rep]));
+        }
+        self.evaluate_alerts(touched, rec.seq);
+    }
+
+    /// The reps an event may change the alerts of, as the state stood before it; and
+    /// for a void, the deal whose owner after the void must be looked at too (voiding
+    /// an opening can hand the deal back to an earlier owner).
+    fn touched_before(&self, ev: &Event) -> (Touched, Option<String>) {
+        let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
+        if let EventBody::EventVoided(v) = &ev.body {
+            let deal = match self.undo.get(&v.voided_event_id) {
+                Some(Undo::Contributions(_, deal)) => deal.clone(),
+                Some(Undo::DealFact(deal)) => Some(deal.clone()),
+                _ => None,
+            };
+            return (self.touched_by_void(&v.voided_event_id), deal);
+        }
+        let touched = match &ev.body {
+            EventBody::PlanPublished(_) => Touched::All,
+            EventBody::ClockTick => {
+                let tz = self.cfg.timezone;
+                let new_day = |old: Timestamp| {
+                    let now = old.max(ev.occurred_at);
+                    now.local_date(tz) != old.local_date(tz)
+                        || crate::alerts::alert_week(now, tz) != crate::alerts::alert_week(old, tz)
+                        || self.alert_book.earliest_act_by().is_some_and(|t| t < now)
+                };
+                match self.now {
+                    None => Touched::All,
+                    Some(old) if new_day(old) => Touched::All,
+                    Some(_) => Touched::None,
+                }
+            }
+            EventBody::DealOpened(o) => Touched::Reps(deal_rep(&o.deal).into_iter().collect()),
+            EventBody::DealWon(w) => Touched::Reps(deal_rep(&w.deal).into_iter().collect()),
+            _ => Touched::None,
+        };
+        (touched, None)
+    }
+
+    /// The reps whose figures a void of `target` changes, as the state stands before it.
+    fn touched_by_void(&self, target: &str) -> Touched {
+        let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
+        match self.undo.get(target) {
+            Some(Undo::Contributions(contribs, deal)) => Touched::Reps(
+                contribs
+                    .iter()
+                    .map(|c| c.rep.clone())
+                    .chain(deal.as_deref().and_then(deal_rep))
+                    .collect(),
+            ),
+            Some(Undo::DealFact(deal)) => Touched::Reps(deal_rep(deal).into_iter().collect()),
+            Some(Undo::Rating(rep)) | Some(Undo::Forecast(rep, ..)) => {
+                Touched::Reps(vec![rep.clone()])
+            }
+            None => Touched::None,
+        }
+    }
+
+    /// The reps an event may change the alerts of, as the state stands after it.
+    fn touched_after(&self, ev: &Event) -> Touched {
+        let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
+        let mut reps: Vec<String> = ev.body.rep().map(str::to_owned).into_iter().collect();
+        match &ev.body {
+            EventBody::DealStageChanged(c) => reps.extend(deal_rep(&c.deal)),
+            EventBody::DealLost(l) => reps.extend(deal_rep(&l.deal)),
+            EventBody::DealOpened(o) => reps.extend(deal_rep(&o.deal)),
+            EventBody::DealWon(w) => {
+                reps.extend(deal_rep(&w.deal));
+                reps.extend(w.splits.iter().map(|s| s.rep.clone()));
+            }
+            _ => {}
+        }
+        Touched::Reps(reps)
+    }
+
+    /// Re-evaluates the alert rules for the touched reps (nothing before the first
+    /// `clock_tick`: without "now" there is no pace).
+    fn evaluate_alerts(&mut self, touched: Touched, seq: u64) {
+        let Some(now) = self.now else {
+            return;
+        };
+        let reps: Vec<String> = match touched {
+            Touched::None => return,
+            Touched::All => self.reps.keys().cloned().collect(),
+            Touched::Reps(mut reps) => {
+                reps.sort();
+                reps.dedup();
+                reps
+            }
+        };
+        let tz = self.cfg.timezone;
+        for rep in reps {
+            let found = findings(self, &rep, now, &self.cfg.alerts);
+            self.alert_book
+                .reconcile(&rep, found, now, seq, tz, &self.acks);
         }
     }
 
@@ -548,6 +748,37 @@ impl State {
             self.undo
                 .insert(ev.event_id.clone(), Undo::DealFact(deal.to_owned()));
         }
+        self.refresh_deal(deal);
+    }
+
+    /// Brings the deal index up to date with the deal's facts.
+    fn refresh_deal(&mut self, deal: &str) {
+        fn unlink(index: &mut BTreeMap<String, BTreeSet<String>>, rep: &str, deal: &str) {
+            if let Some(set) = index.get_mut(rep) {
+                set.remove(deal);
+                if set.is_empty() {
+                    index.remove(rep);
+                }
+            }
+        }
+        if let Some(old) = self.views.remove(deal) {
+            unlink(&mut self.deals_by_rep, &old.rep, deal);
+            unlink(&mut self.open_by_rep, &old.rep, deal);
+        }
+        let Some(view) = self.deals.get(deal).and_then(|d| d.view(deal)) else {
+            return;
+        };
+        self.deals_by_rep
+            .entry(view.rep.clone())
+            .or_default()
+            .insert(deal.to_owned());
+        if view.status == DealStatus::Open {
+            self.open_by_rep
+                .entry(view.rep.clone())
+                .or_default()
+                .insert(deal.to_owned());
+        }
+        self.views.insert(deal.to_owned(), view);
     }
 
     /// Removes exactly what the voided event contributed. Voiding an event that has not
@@ -588,6 +819,7 @@ impl State {
                 self.deals.remove(deal);
             }
         }
+        self.refresh_deal(deal);
     }
 
     // ---- read side ----
@@ -651,8 +883,36 @@ impl State {
     }
 
     /// Every deal that has been opened, as it stands now, in deal-id order.
-    pub fn deal_views(&self) -> impl Iterator<Item = DealView> + '_ {
-        self.deals.iter().filter_map(|(id, d)| d.view(id))
+    pub fn deal_views(&self) -> impl Iterator<Item = &DealView> + '_ {
+        self.views.values()
+    }
+
+    /// One deal as it stands now (`None` until it has been opened).
+    pub fn deal_view(&self, deal: &str) -> Option<&DealView> {
+        self.views.get(deal)
+    }
+
+    /// The rep's open deals, in deal-id order.
+    pub fn open_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = &'a DealView> + 'a {
+        self.open_by_rep
+            .get(rep)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.views.get(d))
+    }
+
+    /// Every deal the rep owns (open, won or lost), in deal-id order.
+    pub fn rep_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = &'a DealView> + 'a {
+        self.deals_by_rep
+            .get(rep)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| self.views.get(d))
+    }
+
+    /// Reps that own at least one open deal, in order.
+    pub fn reps_with_open_deals(&self) -> impl Iterator<Item = &String> + '_ {
+        self.open_by_rep.keys()
     }
 
     pub fn ratings(&self, rep: &str) -> &[Rating] {
@@ -674,6 +934,11 @@ impl State {
 
     pub fn acks(&self) -> &BTreeMap<String, Ack> {
         &self.acks
+    }
+
+    /// Every alert the fold has raised, and which stand.
+    pub fn alert_book(&self) -> &AlertBook {
+        &self.alert_book
     }
 
     /// Whether an `event_voided` has named this id (whether or not it could undo it).

@@ -164,6 +164,11 @@ impl Date {
         Date(self.0 + days)
     }
 
+    /// Days from `earlier` to this date (negative when `earlier` is later).
+    pub fn days_since(self, earlier: Date) -> i32 {
+        self.0 - earlier.0
+    }
+
     /// The instant at `hour:00` local time on this date in `tz` (the earliest one when
     /// the local time is ambiguous, the first valid one after a gap).
     pub fn at_local_hour(self, hour: u32, tz: Tz) -> Timestamp {
@@ -212,6 +217,11 @@ impl IsoWeek {
         let week: u32 = week.parse().map_err(|_| err())?;
         NaiveDate::from_isoywd_opt(year, week, Weekday::Mon).ok_or_else(err)?;
         Ok(IsoWeek { year, week })
+    }
+
+    /// The week before.
+    pub fn previous(self) -> IsoWeek {
+        self.monday().add_days(-7).iso_week()
     }
 
     /// The Monday that starts the week.

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono_tz::Tz;
+use pacer_projections::alerts::alert_id;
+use pacer_projections::alerts::rules::findings;
 use pacer_projections::bucket::{contributions, Bucket};
 use pacer_projections::event::{
     ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealLost, DealOpened,
@@ -67,6 +69,7 @@ fn berlin() -> OrgConfig {
         timezone: chrono_tz::Europe::Berlin,
         currency: eur(),
         fiscal_year_start_month: 1,
+        alerts: Default::default(),
     }
 }
 
@@ -75,6 +78,7 @@ fn utc() -> OrgConfig {
         timezone: chrono_tz::UTC,
         currency: eur(),
         fiscal_year_start_month: 1,
+        alerts: Default::default(),
     }
 }
 
@@ -593,6 +597,41 @@ fn config() -> ProptestConfig {
 
 proptest! {
     #![proptest_config(config())]
+
+    /// After any log, every rep's standing alerts are exactly the conditions that hold
+    /// for that rep now (so the fold re-evaluated every rep an event touched), each
+    /// alert's id is the hash of its rule, rep, bucket, month and week, and no rep has
+    /// more than `max_focus_per_rep` focus items.
+    #[test]
+    fn standing_alerts_are_exactly_the_conditions_that_hold_now(log in event_log()) {
+        let state = fold(berlin(), &log);
+        let book = state.alert_book();
+        for a in book.iter() {
+            prop_assert_eq!(&a.id, &alert_id(&a.finding.key(), &a.rep, a.week));
+        }
+        if let Some(now) = state.now() {
+            let cfg = &state.config().alerts;
+            for rep in state.reps().keys() {
+                let want: Vec<_> = findings(&state, rep, now, cfg).iter().map(|f| f.key()).collect();
+                let mut have: Vec<_> = book
+                    .iter()
+                    .filter(|a| a.rep == *rep && a.is_standing())
+                    .map(|a| a.finding.key())
+                    .collect();
+                have.sort();
+                prop_assert_eq!(have, want, "rep {}", rep);
+            }
+            let focus = book.focus(cfg);
+            let mut per_rep: BTreeMap<&str, u32> = BTreeMap::new();
+            for a in book.iter().filter(|a| focus.contains(&a.id)) {
+                prop_assert!(a.is_standing());
+                *per_rep.entry(a.rep.as_str()).or_default() += 1;
+            }
+            prop_assert!(per_rep.values().all(|n| *n <= cfg.max_focus_per_rep));
+        } else {
+            prop_assert_eq!(book.iter().count(), 0);
+        }
+    }
 
     /// new_customer + retention == total; geo:* and product:* each sum to total; and
     /// every report is sorted by rep then bucket name, with variance = A − P.

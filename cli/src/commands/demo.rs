@@ -9,6 +9,7 @@ use pacer_engine::demo::{generate, DemoSpec};
 use pacer_engine::ingest::{Ingest, BATCH_EVENTS_MAX};
 use pacer_engine::wire::encode;
 use pacer_engine::Log;
+use pacer_projections::alerts::{alert_views, AlertQuery, AlertView};
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Timestamp;
 
@@ -111,7 +112,20 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         now
     )?;
     super::write_stdout(&human::team_summary(&state, &rows, state.pace()))?;
+    let focus: Vec<AlertView<'_>> = alert_views(&state, &AlertQuery::default())
+        .into_iter()
+        .filter(|v| v.focus)
+        .collect();
+    crate::say!(
+        "\nFocus alerts ({} open, at most {} per rep):",
+        focus.len(),
+        ctx.config.org.alerts.max_focus_per_rep
+    )?;
+    super::write_stdout(&human::focus_list(&focus, &state))?;
     let dir = ctx.data_dir.display();
-    crate::say!("Next: pacer report --data-dir {dir} --team north   ·   pacer log --data-dir {dir} --limit 5")?;
+    crate::say!(
+        "Next: pacer alerts --data-dir {dir} --team north   ·   pacer digest --data-dir {dir} --team north   ·   \
+         pacer report --data-dir {dir} --view productivity"
+    )?;
     Ok(ExitCode::SUCCESS)
 }

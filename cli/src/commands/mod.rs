@@ -1,7 +1,10 @@
 //! One module per subcommand, plus what they share: opening the log, the wall
 //! clock, and rebuilding the projections with a progress bar.
 
+pub mod ack;
+pub mod alerts;
 pub mod demo;
+pub mod digest;
 pub mod ingest;
 pub mod log;
 pub mod report;

@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use pacer_engine::output::{report_csv, report_json};
+use pacer_engine::output::{productivity_csv, productivity_json, report_csv, report_json};
 use pacer_projections::bucket::Bucket;
+use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Month;
 
@@ -30,8 +31,19 @@ pub struct Args {
     /// Compute the report from the log's first N events only.
     #[arg(long)]
     as_of_seq: Option<u64>,
+    /// plan-vs-actual (per bucket) or productivity (how each rep sells: win rate,
+    /// average won deal, median sales cycle, coverage, activities per won deal).
+    #[arg(long, value_enum, default_value_t = View::PlanVsActual)]
+    view: View,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+/// What the report shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum View {
+    PlanVsActual,
+    Productivity,
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -46,6 +58,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         team: args.team,
         bucket: args.bucket,
     };
+    if args.view == View::Productivity {
+        if query.bucket.is_some() {
+            bail!("--bucket does not apply to --view productivity (it covers the whole month of each rep)");
+        }
+        let rows = productivity(&state, month, &query);
+        let currency = state.config().currency;
+        let text = match args.format {
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&productivity_json(&rows, currency))
+                    .context("rendering JSON")?;
+                s.push('\n');
+                s
+            }
+            Format::Csv => productivity_csv(&rows, currency),
+            Format::Table => human::productivity_table(&rows, currency),
+        };
+        super::write_stdout(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let rows = report(&state, month, &query);
     let text = match args.format {
         Format::Json => {

@@ -1,0 +1,319 @@
+//! The alert book: every alert ever raised, and the life of each one.
+//!
+//! After each event the fold hands the book the findings of the reps the event
+//! touched (every rep on a new day, a new alert week or a plan), and the book
+//! reconciles them with the alerts that stand:
+//! - a finding with no standing alert raises one, with an id hashed from rule, rep,
+//!   bucket, month and alert week; if that id was resolved earlier the same week, it
+//!   reopens instead (the id, and so `act_by`, stay the same);
+//! - a finding for a standing alert updates its figures; a severity above the highest
+//!   it reached escalates it (and is said again, unless it was acknowledged);
+//! - a standing alert with no finding resolves itself;
+//! - a standing alert of an earlier week whose `act_by` has passed and whose finding
+//!   still holds is superseded by the new week's alert (a new id, a new `act_by`).
+//!
+//! The alert week is the ISO week of `act_by`: an alert raised on Friday afternoon or
+//! at the weekend belongs to the next week, the one it is due in. So a condition that
+//! first shows on Saturday and is still there on Monday is one alert, not two.
+//!
+//! What changed with the last event is kept in `changes` for whoever publishes them.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use crate::state::Ack;
+use crate::time::{IsoWeek, Timestamp};
+
+use super::config::{AlertConfig, Rule, Severity};
+use super::rules::{Finding, FindingKey};
+
+/// How an alert stopped standing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closure {
+    /// Its condition cleared.
+    Resolved,
+    /// A new week's alert took over its condition.
+    Superseded,
+}
+
+/// One alert and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    pub id: String,
+    pub rep: String,
+    /// The ISO week of `act_by`.
+    pub week: IsoWeek,
+    /// The latest finding: its figures are current while the alert stands.
+    pub finding: Finding,
+    /// The highest severity the alert has reached.
+    pub severity: Severity,
+    pub raised_at: Timestamp,
+    pub raised_seq: u64,
+    pub act_by: Timestamp,
+    /// When the alert last escalated.
+    pub escalated_at: Option<Timestamp>,
+    /// When and how it stopped standing; `None` while it stands.
+    pub closed: Option<(Timestamp, Closure)>,
+    /// Raise order across the book (0, 1, 2...): the order alerts are listed in.
+    pub order: u64,
+}
+
+impl Alert {
+    pub fn rule(&self) -> Rule {
+        self.finding.rule
+    }
+
+    /// Open or acknowledged: its condition holds.
+    pub fn is_standing(&self) -> bool {
+        self.closed.is_none()
+    }
+}
+
+/// A change to an alert that its subscribers should hear about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Raised,
+    Escalated,
+    Reopened,
+    Resolved,
+    Superseded,
+    Acknowledged,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Raised => "raised",
+            Change::Escalated => "escalated",
+            Change::Reopened => "reopened",
+            Change::Resolved => "resolved",
+            Change::Superseded => "superseded",
+            Change::Acknowledged => "acknowledged",
+        }
+    }
+}
+
+/// Every alert, by id, and which stand for each rep.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertBook {
+    alerts: BTreeMap<String, Alert>,
+    /// Ids in raise order.
+    order: Vec<String>,
+    /// The standing alert of each rep for each finding key.
+    standing: BTreeMap<String, BTreeMap<FindingKey, String>>,
+    /// What the last event changed, in the order it happened.
+    changes: Vec<(String, Change)>,
+}
+
+/// The week an alert raised at `now` belongs to: the ISO week of its `act_by`.
+pub fn alert_week(now: Timestamp, tz: Tz) -> IsoWeek {
+    now.act_by(tz).local_date(tz).iso_week()
+}
+
+/// The deterministic id of an alert: the same rule, rep, bucket, month and week give
+/// the same id, in every process and every rebuild.
+pub fn alert_id(key: &FindingKey, rep: &str, week: IsoWeek) -> String {
+    let (rule, bucket, month) = key;
+    let bucket = bucket.as_ref().map(ToString::to_string).unwrap_or_default();
+    let mut h = Sha256::new();
+    for part in [
+        rule.as_str(),
+        rep,
+        &bucket,
+        &month.to_string(),
+        &week.to_string(),
+    ] {
+        h.update(part.as_bytes());
+        // A separator that no id can contain keeps ("a", "bc") apart from ("ab", "c").
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..10].iter().map(|b| format!("{b:02x}")).collect();
+    format!("al-{hex}")
+}
+
+impl AlertBook {
+    /// Forgets the changes of the previous event.
+    pub fn begin_event(&mut self) {
+        self.changes.clear();
+    }
+
+    /// What the last event changed: (alert id, change), in order.
+    pub fn changes(&self) -> &[(String, Change)] {
+        &self.changes
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Alert> {
+        self.alerts.get(id)
+    }
+
+    /// Every alert in raise order.
+    pub fn iter(&self) -> impl Iterator<Item = &Alert> + '_ {
+        self.order.iter().filter_map(|id| self.alerts.get(id))
+    }
+
+    /// The reps that have a standing alert.
+    pub fn reps_with_standing(&self) -> impl Iterator<Item = &String> + '_ {
+        self.standing.keys()
+    }
+
+    /// The earliest `act_by` of a standing alert: when it passes, the book must look
+    /// again even if nothing else happened.
+    pub fn earliest_act_by(&self) -> Option<Timestamp> {
+        self.standing
+            .values()
+            .flat_map(|m| m.values())
+            .filter_map(|id| self.alerts.get(id))
+            .map(|a| a.act_by)
+            .min()
+    }
+
+    /// Records that an acknowledgement arrived for `id`.
+    pub fn acknowledged(&mut self, id: &str) {
+        if self.alerts.contains_key(id) {
+            self.changes.push((id.to_owned(), Change::Acknowledged));
+        }
+    }
+
+    /// Reconciles one rep's standing alerts with the rep's findings at `now`.
+    pub fn reconcile(
+        &mut self,
+        rep: &str,
+        findings: Vec<Finding>,
+        now: Timestamp,
+        seq: u64,
+        tz: Tz,
+        acks: &BTreeMap<String, Ack>,
+    ) {
+        let week = alert_week(now, tz);
+        let mut before = self.standing.remove(rep).unwrap_or_default();
+        let mut after = BTreeMap::new();
+        for finding in findings {
+            let key = finding.key();
+            let id = match before.remove(&key) {
+                Some(id) => {
+                    let a = self
+                        .alerts
+                        .get_mut(&id)
+                        .expect("a standing id is in the book");
+                    if a.week == week || now <= a.act_by {
+                        let escalated = finding.severity > a.severity;
+                        a.finding = finding;
+                        if escalated {
+                            a.severity = a.finding.severity;
+                            a.escalated_at = Some(now);
+                            if !acks.contains_key(&id) {
+                                self.changes.push((id.clone(), Change::Escalated));
+                            }
+                        }
+                        id
+                    } else {
+                        a.closed = Some((now, Closure::Superseded));
+                        self.changes.push((id, Change::Superseded));
+                        self.raise(rep, key.clone(), finding, week, now, seq, tz, acks)
+                    }
+                }
+                None => self.raise(rep, key.clone(), finding, week, now, seq, tz, acks),
+            };
+            after.insert(key, id);
+        }
+        for id in before.into_values() {
+            let a = self
+                .alerts
+                .get_mut(&id)
+                .expect("a standing id is in the book");
+            a.closed = Some((now, Closure::Resolved));
+            self.changes.push((id, Change::Resolved));
+        }
+        if !after.is_empty() {
+            self.standing.insert(rep.to_owned(), after);
+        }
+    }
+
+    /// Raises the week's alert for a finding, or reopens it if it was resolved earlier
+    /// in the week. Returns its id.
+    #[allow(clippy::too_many_arguments)]
+    fn raise(
+        &mut self,
+        rep: &str,
+        key: FindingKey,
+        finding: Finding,
+        week: IsoWeek,
+        now: Timestamp,
+        seq: u64,
+        tz: Tz,
+        acks: &BTreeMap<String, Ack>,
+    ) -> String {
+        let id = alert_id(&key, rep, week);
+        if let Some(a) = self.alerts.get_mut(&id) {
+            // Resolved earlier this week and back again: the same alert, reopened. An
+            // acknowledged alert is not raised again this week.
+            let escalated = finding.severity > a.severity;
+            if escalated {
+                a.severity = finding.severity;
+                a.escalated_at = Some(now);
+            }
+            a.finding = finding;
+            a.closed = None;
+            if !acks.contains_key(&id) {
+                self.changes.push((id.clone(), Change::Reopened));
+            }
+            return id;
+        }
+        let order = self.order.len() as u64;
+        self.alerts.insert(
+            id.clone(),
+            Alert {
+                id: id.clone(),
+                rep: rep.to_owned(),
+                week,
+                severity: finding.severity,
+                finding,
+                raised_at: now,
+                raised_seq: seq,
+                act_by: now.act_by(tz),
+                escalated_at: None,
+                closed: None,
+                order,
+            },
+        );
+        self.order.push(id.clone());
+        self.changes.push((id.clone(), Change::Raised));
+        id
+    }
+
+    /// The ids of the standing alerts that are `focus`: per rep, at most
+    /// `max_focus_per_rep`, ranked by money at stake (rear-view rules after all others,
+    /// then higher severity, the broader bucket, the earlier raised). The rest are
+    /// `watch`.
+    pub fn focus(&self, cfg: &AlertConfig) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for ids in self.standing.values() {
+            let mut ranked: Vec<&Alert> =
+                ids.values().filter_map(|id| self.alerts.get(id)).collect();
+            ranked.sort_by(|a, b| {
+                (
+                    a.rule().is_rear_view(),
+                    b.finding.money_at_stake,
+                    b.severity,
+                    a.order,
+                )
+                    .cmp(&(
+                        b.rule().is_rear_view(),
+                        a.finding.money_at_stake,
+                        a.severity,
+                        b.order,
+                    ))
+            });
+            out.extend(
+                ranked
+                    .into_iter()
+                    .take(cfg.max_focus_per_rep as usize)
+                    .map(|a| a.id.clone()),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,258 @@
+//! The alert rules' settings: thresholds, severities and switches, with the brief's
+//! defaults. The engine reads them from `[alerts.<rule>]` in the config file and
+//! passes them in; nothing here reads a file.
+//!
+//! Every threshold is an exact integer: percentages in hundredths of a percent
+//! ([`Percent`]), coverage ratios and rating scores in hundredths (3× = 300,
+//! 3.5 of 5 = 350).
+
+use std::fmt;
+
+use crate::event::Percent;
+
+/// How loudly an alert speaks. Ordered: `Info < Warning < Critical`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Severity::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The brief's alert rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    BehindPace,
+    ActivityBehind,
+    ProductConcentration,
+    CustomerMix,
+    LowCoverage,
+    ReportCardDrop,
+    MonthMissed,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 7] = [
+        Rule::BehindPace,
+        Rule::ActivityBehind,
+        Rule::ProductConcentration,
+        Rule::CustomerMix,
+        Rule::LowCoverage,
+        Rule::ReportCardDrop,
+        Rule::MonthMissed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::BehindPace => "behind_pace",
+            Rule::ActivityBehind => "activity_behind",
+            Rule::ProductConcentration => "product_concentration",
+            Rule::CustomerMix => "customer_mix",
+            Rule::LowCoverage => "low_coverage",
+            Rule::ReportCardDrop => "report_card_drop",
+            Rule::MonthMissed => "month_missed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Rule::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Rear-view rules look at a month that is over: they rank after every rule about
+    /// a month that can still be saved, whatever their money at stake.
+    pub fn is_rear_view(self) -> bool {
+        self == Rule::MonthMissed
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `behind_pace`: the projected month-end attainment of a money bucket (the larger of
+/// the run-rate projection and the pipeline forecast) is below `below_pct` of plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BehindPace {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub below_pct: Percent,
+    /// Below this the alert is critical; `None`: never.
+    pub critical_below_pct: Option<Percent>,
+    /// Silent before this many working days of the month have passed: a run rate
+    /// of one day says nothing.
+    pub min_working_days: u32,
+}
+
+/// `activity_behind`: an activity bucket's actual is below `below_pct` of its
+/// expected-to-date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityBehind {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub below_pct: Percent,
+    pub critical_below_pct: Option<Percent>,
+    pub min_working_days: u32,
+}
+
+/// `product_concentration`: one product line holds more than `above_pct` of the rep's
+/// open pipeline (face value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductConcentration {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub above_pct: Percent,
+    pub critical_above_pct: Option<Percent>,
+    /// With fewer open deals a share says nothing (one deal is always 100%).
+    pub min_open_deals: u32,
+}
+
+/// `customer_mix`: the new-customer share of the open pipeline is outside
+/// `target_new_pct ± tolerance_pct`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerMix {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub target_new_pct: Percent,
+    pub tolerance_pct: Percent,
+    /// Outside target ± this the alert is critical.
+    pub critical_tolerance_pct: Option<Percent>,
+    pub min_open_deals: u32,
+}
+
+/// `low_coverage`: open pipeline expected to close next month is below
+/// `min_ratio` × next month's remaining total plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LowCoverage {
+    pub enabled: bool,
+    pub severity: Severity,
+    /// Hundredths: 300 = 3×.
+    pub min_ratio: u32,
+    pub critical_min_ratio: Option<u32>,
+}
+
+/// `report_card_drop`: the rep's average customer rating over the last
+/// `window_months` months is below `below_score`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportCardDrop {
+    pub enabled: bool,
+    pub severity: Severity,
+    /// Hundredths of a point on the 1–5 scale: 350 = 3.5.
+    pub below_score: u32,
+    pub critical_below_score: Option<u32>,
+    pub window_months: u32,
+    pub min_ratings: u32,
+}
+
+/// `month_missed`: last month's total closed below `below_pct` of plan. Rear-view:
+/// it stands through the following month, at the lowest priority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MonthMissed {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub below_pct: Percent,
+    pub critical_below_pct: Option<Percent>,
+}
+
+/// Every rule's settings and the focus limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertConfig {
+    /// At most this many unresolved alerts per rep are `focus`; the rest are `watch`.
+    pub max_focus_per_rep: u32,
+    pub behind_pace: BehindPace,
+    pub activity_behind: ActivityBehind,
+    pub product_concentration: ProductConcentration,
+    pub customer_mix: CustomerMix,
+    pub low_coverage: LowCoverage,
+    pub report_card_drop: ReportCardDrop,
+    pub month_missed: MonthMissed,
+}
+
+/// `pct` whole percent as a [`Percent`] (for the defaults).
+const fn pct(whole: u16) -> Percent {
+    match Percent::from_hundredths(whole * 100) {
+        Some(p) => p,
+        None => panic!("a default percentage is at most 100"),
+    }
+}
+
+impl Default for AlertConfig {
+    /// The brief's defaults: behind pace under 90% projected, product concentration
+    /// over 70%, a 50/50 customer mix, 3× coverage, at most 2 focus items.
+    fn default() -> Self {
+        AlertConfig {
+            max_focus_per_rep: 2,
+            behind_pace: BehindPace {
+                enabled: true,
+                severity: Severity::Warning,
+                below_pct: pct(90),
+                critical_below_pct: Some(pct(70)),
+                min_working_days: 3,
+            },
+            activity_behind: ActivityBehind {
+                enabled: true,
+                severity: Severity::Warning,
+                below_pct: pct(80),
+                critical_below_pct: Some(pct(50)),
+                min_working_days: 3,
+            },
+            product_concentration: ProductConcentration {
+                enabled: true,
+                severity: Severity::Warning,
+                above_pct: pct(70),
+                critical_above_pct: Some(pct(90)),
+                min_open_deals: 3,
+            },
+            customer_mix: CustomerMix {
+                enabled: true,
+                severity: Severity::Warning,
+                target_new_pct: pct(50),
+                tolerance_pct: pct(20),
+                critical_tolerance_pct: Some(pct(40)),
+                min_open_deals: 3,
+            },
+            low_coverage: LowCoverage {
+                enabled: true,
+                severity: Severity::Warning,
+                min_ratio: 300,
+                critical_min_ratio: Some(100),
+            },
+            report_card_drop: ReportCardDrop {
+                enabled: true,
+                severity: Severity::Warning,
+                below_score: 350,
+                critical_below_score: Some(250),
+                window_months: 3,
+                min_ratings: 2,
+            },
+            month_missed: MonthMissed {
+                enabled: true,
+                severity: Severity::Info,
+                below_pct: pct(100),
+                critical_below_pct: None,
+            },
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Variance alerts: the brief's rules, the life of an alert (raised, escalated,
+//! resolved, superseded by the next week's), the focus limit, and the read-side view
+//! every front end lists alerts through.
+//!
+//! Alerts are part of the fold: `State::apply` evaluates the rules for the reps an
+//! event touched (all reps on each new day, alert week or plan) and reconciles the
+//! book. Time comes only from `clock_tick` events, so a rebuild from the log raises
+//! the same alerts, in the same order, with the same ids and the same `act_by`.
+//!
+//! - `config`: rules, severities and their settings, with the brief's defaults.
+//! - `rules`: the conditions, their figures, money at stake and suggested actions.
+//! - `book`: alert ids, weeks, the state machine and the focus ranking.
+
+pub mod book;
+pub mod config;
+pub mod rules;
+
+pub use book::{alert_id, alert_week, Alert, AlertBook, Change, Closure};
+pub use config::{AlertConfig, Rule, Severity};
+pub use rules::{Figures, Finding};
+
+use crate::state::{Ack, State};
+
+/// Where an alert stands, for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Open,
+    Acknowledged,
+    Resolved,
+    Superseded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Acknowledged => "acknowledged",
+            Status::Resolved => "resolved",
+            Status::Superseded => "superseded",
+        }
+    }
+}
+
+/// Which alerts a listing shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Standing and not acknowledged.
+    #[default]
+    Open,
+    /// Standing and acknowledged.
+    Acknowledged,
+    /// No longer standing: resolved, or superseded by the next week's alert.
+    Resolved,
+    All,
+}
+
+impl StatusFilter {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(StatusFilter::Open),
+            "acknowledged" => Some(StatusFilter::Acknowledged),
+            "resolved" => Some(StatusFilter::Resolved),
+            "all" => Some(StatusFilter::All),
+            _ => None,
+        }
+    }
+
+    fn admits(self, s: Status) -> bool {
+        match self {
+            StatusFilter::Open => s == Status::Open,
+            StatusFilter::Acknowledged => s == Status::Acknowledged,
+            StatusFilter::Resolved => matches!(s, Status::Resolved | Status::Superseded),
+            StatusFilter::All => true,
+        }
+    }
+}
+
+/// What a listing covers.
+#[derive(Clone, Debug, Default)]
+pub struct AlertQuery {
+    pub status: StatusFilter,
+    pub team: Option<String>,
+    pub manager: Option<String>,
+    pub rep: Option<String>,
+}
+
+/// An alert as a manager reads it: the alert, its status, focus, and the rep's team
+/// and manager as of now.
+#[derive(Clone, Debug)]
+pub struct AlertView<'a> {
+    pub alert: &'a Alert,
+    pub status: Status,
+    /// Standing and among the rep's top `max_focus_per_rep`.
+    pub focus: bool,
+    pub team: String,
+    pub manager: String,
+    pub ack: Option<&'a Ack>,
+}
+
+/// The alerts a query selects, in raise order.
+pub fn alert_views<'a>(state: &'a State, query: &AlertQuery) -> Vec<AlertView<'a>> {
+    let focus = state.alert_book().focus(&state.config().alerts);
+    let month = state.current_month();
+    state
+        .alert_book()
+        .iter()
+        .filter(|a| query.rep.as_ref().is_none_or(|r| *r == a.rep))
+        .filter_map(|a| {
+            let ack = state.acks().get(&a.id);
+            let status = match (a.closed, ack) {
+                (Some((_, Closure::Resolved)), _) => Status::Resolved,
+                (Some((_, Closure::Superseded)), _) => Status::Superseded,
+                (None, Some(_)) => Status::Acknowledged,
+                (None, None) => Status::Open,
+            };
+            if !query.status.admits(status) {
+                return None;
+            }
+            let info = state.rep_at(&a.rep, month.unwrap_or(a.finding.month));
+            if query.team.as_ref().is_some_and(|t| *t != info.team)
+                || query.manager.as_ref().is_some_and(|m| *m != info.manager)
+            {
+                return None;
+            }
+            Some(AlertView {
+                alert: a,
+                status,
+                focus: focus.contains(&a.id),
+                team: info.team,
+                manager: info.manager,
+                ack,
+            })
+        })
+        .collect()
+}

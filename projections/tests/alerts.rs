@@ -1,0 +1,1263 @@
+//! The alert rules on both sides of every threshold, switched off, silent without
+//! inputs; and the life of an alert: raised once, escalated, resolved, reopened,
+//! superseded by the next week's, acknowledged; the focus limit and promotion.
+//!
+//! Every expected figure is worked out by hand in the comments. The org is in UTC
+//! unless a test says otherwise; 2026-11 has 21 working days and Wednesday
+//! 2026-11-18 is the 13th of them, so f = 13/21 there.
+
+use pacer_projections::alerts::{
+    alert_id, alert_views, Alert, AlertConfig, AlertQuery, Change, Closure, Rule, Severity, Status,
+    StatusFilter,
+};
+use pacer_projections::bucket::Bucket;
+use pacer_projections::event::{
+    ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealLost, DealOpened,
+    DealStageChanged, DealWon, Event, EventBody, Percent, PlanBasis, PlanLine, PlanPublished,
+    Recorded, RepDeparted, RepRegistered,
+};
+use pacer_projections::money::{Currency, Money};
+use pacer_projections::state::{OrgConfig, State};
+use pacer_projections::time::{Date, IsoWeek, Month, Timestamp};
+
+fn eur() -> Currency {
+    Currency::from_code("EUR").unwrap()
+}
+
+fn month(s: &str) -> Month {
+    Month::parse(s).unwrap()
+}
+
+fn ts(s: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(s).unwrap()
+}
+
+/// A log under construction and the configuration it is folded with.
+struct Log {
+    events: Vec<Recorded>,
+    org: OrgConfig,
+}
+
+impl Log {
+    fn new() -> Self {
+        Log::with(AlertConfig::default())
+    }
+
+    fn with(alerts: AlertConfig) -> Self {
+        let mut log = Log {
+            events: Vec::new(),
+            org: OrgConfig {
+                timezone: chrono_tz::UTC,
+                currency: eur(),
+                fiscal_year_start_month: 1,
+                alerts,
+            },
+        };
+        log.add(
+            "2026-10-01T08:00:00Z",
+            EventBody::RepRegistered(RepRegistered {
+                rep: "ana".into(),
+                name: "Ana Silva".into(),
+                team: "north".into(),
+                manager: "maria".into(),
+                region: Some("emea".into()),
+                start_month: None,
+            }),
+        );
+        log
+    }
+
+    fn add(&mut self, at: &str, body: EventBody) -> &mut Self {
+        let id = format!("e{}", self.events.len() + 1);
+        self.add_id(&id, at, body)
+    }
+
+    fn add_id(&mut self, id: &str, at: &str, body: EventBody) -> &mut Self {
+        let seq = self.events.len() as u64 + 1;
+        self.events.push(Recorded {
+            seq,
+            recorded_at: ts(at),
+            event: Event {
+                event_id: id.into(),
+                source: "test".into(),
+                occurred_at: ts(at),
+                body,
+            },
+        });
+        self
+    }
+
+    fn tick(&mut self, at: &str) -> &mut Self {
+        self.add(at, EventBody::ClockTick)
+    }
+
+    /// Plan lines (rep ana) for one month, published effective from that month (so
+    /// each month's plan is its own version).
+    fn plan(&mut self, m: &str, lines: &[(&str, i64)]) -> &mut Self {
+        let version = self.events.len() as u32;
+        self.add(
+            "2026-10-01T09:00:00Z",
+            EventBody::PlanPublished(PlanPublished {
+                plan: "fy27".into(),
+                version,
+                basis: PlanBasis::TopDown,
+                horizon_start: month("2026-10"),
+                effective_from: month(m),
+                currency: eur(),
+                lines: lines
+                    .iter()
+                    .map(|(bucket, target)| PlanLine {
+                        rep: "ana".into(),
+                        month: month(m),
+                        bucket: Bucket::parse(bucket).unwrap(),
+                        target: *target,
+                    })
+                    .collect(),
+            }),
+        )
+    }
+
+    fn state(&self) -> State {
+        let mut s = State::new(self.org.clone());
+        for r in &self.events {
+            s.apply(r);
+        }
+        s
+    }
+}
+
+fn won(deal: &str, minor: i64, closed_on: &str, kind: CustomerKind) -> EventBody {
+    EventBody::DealWon(DealWon {
+        deal: deal.into(),
+        rep: "ana".into(),
+        account: "acme".into(),
+        customer_kind: kind,
+        product: Some("analytics".into()),
+        region: Some("emea".into()),
+        amount: Money::new(minor, eur()),
+        closed_on: Date::parse(closed_on).unwrap(),
+        splits: Vec::new(),
+    })
+}
+
+fn opened(
+    deal: &str,
+    minor: i64,
+    close: &str,
+    probability: u16,
+    product: &str,
+    kind: CustomerKind,
+) -> EventBody {
+    EventBody::DealOpened(DealOpened {
+        deal: deal.into(),
+        rep: "ana".into(),
+        account: format!("acct-{deal}"),
+        customer_kind: kind,
+        product: Some(product.into()),
+        region: Some("emea".into()),
+        amount: Money::new(minor, eur()),
+        expected_close: Date::parse(close).unwrap(),
+        probability: Percent::from_hundredths(probability * 100),
+    })
+}
+
+fn activity(kind: &str) -> EventBody {
+    EventBody::ActivityLogged(ActivityLogged {
+        rep: "ana".into(),
+        kind: kind.into(),
+        account: None,
+        deal: None,
+    })
+}
+
+fn rated(scores: [u8; 4]) -> EventBody {
+    EventBody::CustomerRated(CustomerRated {
+        rep: "ana".into(),
+        account: "acme".into(),
+        listening: scores[0],
+        trust: scores[1],
+        problem_solving: scores[2],
+        responsiveness: scores[3],
+    })
+}
+
+fn ack(alert_id: &str) -> EventBody {
+    EventBody::AlertAcknowledged(AlertAcknowledged {
+        alert_id: alert_id.into(),
+        by: "maria".into(),
+        note: Some("talked on Monday".into()),
+    })
+}
+
+/// The standing alerts of one rule.
+fn standing(state: &State, rule: Rule) -> Vec<Alert> {
+    state
+        .alert_book()
+        .iter()
+        .filter(|a| a.rule() == rule && a.is_standing())
+        .cloned()
+        .collect()
+}
+
+fn one(state: &State, rule: Rule) -> Alert {
+    let list = standing(state, rule);
+    assert_eq!(list.len(), 1, "{rule}: {list:#?}");
+    list.into_iter().next().unwrap()
+}
+
+/// Ana's November: total plan 100 000.00 and the won amount given, ticked on
+/// Wednesday 2026-11-18 (f = 13/21).
+fn pace_case(won_minor: i64) -> Log {
+    let mut log = Log::new();
+    log.plan("2026-11", &[("total", 10_000_000)]);
+    if won_minor > 0 {
+        log.add(
+            "2026-11-10T10:00:00Z",
+            won("d1", won_minor, "2026-11-10", CustomerKind::New),
+        );
+    }
+    log.tick("2026-11-18T09:00:00Z");
+    log
+}
+
+// ---------------------------------------------------------------------------
+// behind_pace
+// ---------------------------------------------------------------------------
+
+#[test]
+fn behind_pace_fires_below_90_percent_projected_and_not_at_it() {
+    // Run rate = A × 21/13. A = 55 714.29: 5 571 429 × 21 / 13 = 9 000 000.69 → 90 000.01,
+    // not below 90%. A = 55 714.28: 5 571 428 × 21 / 13 = 8 999 999.08 → 89 999.99.
+    assert!(standing(&pace_case(5_571_429).state(), Rule::BehindPace).is_empty());
+    let a = one(&pace_case(5_571_428).state(), Rule::BehindPace);
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.bucket, Some(Bucket::Total));
+    assert_eq!(a.finding.month, month("2026-11"));
+    assert_eq!(a.finding.figures.plan, Some(10_000_000));
+    assert_eq!(a.finding.figures.actual, Some(5_571_428));
+    // Expected to date: 10 000 000 × 13 / 21 = 6 190 476.19 → 6 190 476.
+    assert_eq!(a.finding.figures.expected_to_date, Some(6_190_476));
+    assert_eq!(a.finding.figures.gap, Some(5_571_428 - 6_190_476));
+    // Shortfall: plan − projected = 10 000 000 − 8 999 999 = 1 000 001 (10 000.01).
+    assert_eq!(a.finding.money_at_stake, 1_000_001);
+    // The percentage is cut, not rounded, so it never reads as the threshold itself.
+    assert!(
+        a.finding
+            .message
+            .contains("projected at 89.99% of plan for 2026-11: 89999.99 of 100000.00"),
+        "{}",
+        a.finding.message
+    );
+}
+
+#[test]
+fn behind_pace_is_critical_below_70_percent() {
+    // 4 333 333 × 21 / 13 = 6 999 999.46 → 6 999 999 < 7 000 000: critical.
+    // 4 333 334 × 21 / 13 = 7 000 001.08 → 7 000 001: warning.
+    assert_eq!(
+        one(&pace_case(4_333_333).state(), Rule::BehindPace).severity,
+        Severity::Critical
+    );
+    assert_eq!(
+        one(&pace_case(4_333_334).state(), Rule::BehindPace).severity,
+        Severity::Warning
+    );
+}
+
+#[test]
+fn behind_pace_counts_the_weighted_pipeline_as_forecast() {
+    // Actual 40 000.00 runs at 64 615.38; a 60 000.00 deal at 90% closing this month
+    // makes the forecast 40 000 + 54 000 = 94 000.00 ≥ 90%: silent.
+    let mut log = pace_case(4_000_000);
+    log.add(
+        "2026-11-18T10:00:00Z",
+        opened(
+            "d2",
+            6_000_000,
+            "2026-11-27",
+            90,
+            "analytics",
+            CustomerKind::New,
+        ),
+    );
+    assert!(standing(&log.state(), Rule::BehindPace).is_empty());
+    // At 80% the forecast is 88 000.00: below 90%, warning; at stake 12 000.00.
+    let mut log = pace_case(4_000_000);
+    log.add(
+        "2026-11-18T10:00:00Z",
+        opened(
+            "d2",
+            6_000_000,
+            "2026-11-27",
+            80,
+            "analytics",
+            CustomerKind::New,
+        ),
+    );
+    let a = one(&log.state(), Rule::BehindPace);
+    assert_eq!(a.finding.figures.forecast, Some(8_800_000));
+    assert_eq!(a.finding.money_at_stake, 1_200_000);
+    // The finding is a warning now; the alert keeps the critical it was raised with at
+    // the tick, before the deal was opened (run rate 64 615.38 < 70%).
+    assert_eq!(a.finding.severity, Severity::Warning);
+    assert_eq!(a.severity, Severity::Critical);
+}
+
+#[test]
+fn behind_pace_waits_for_three_working_days_and_can_be_switched_off() {
+    // Nothing booked. Tuesday 2026-11-03 is working day 2: silent. Wednesday the 4th
+    // is day 3: critical (projected 0).
+    let mut log = Log::new();
+    log.plan("2026-11", &[("total", 10_000_000)]);
+    log.tick("2026-11-03T09:00:00Z");
+    assert!(standing(&log.state(), Rule::BehindPace).is_empty());
+    log.tick("2026-11-04T09:00:00Z");
+    assert_eq!(
+        one(&log.state(), Rule::BehindPace).severity,
+        Severity::Critical
+    );
+
+    let mut off = AlertConfig::default();
+    off.behind_pace.enabled = false;
+    let mut log2 = Log::with(off);
+    log2.events = log.events.clone();
+    assert!(standing(&log2.state(), Rule::BehindPace).is_empty());
+}
+
+#[test]
+fn no_plan_means_no_pace_alert() {
+    let mut log = Log::new();
+    log.tick("2026-11-18T09:00:00Z");
+    let s = log.state();
+    assert!(standing(&s, Rule::BehindPace).is_empty());
+    assert!(standing(&s, Rule::ActivityBehind).is_empty());
+    assert!(standing(&s, Rule::LowCoverage).is_empty());
+    assert!(standing(&s, Rule::MonthMissed).is_empty());
+}
+
+#[test]
+fn a_bucket_that_is_the_whole_plan_does_not_repeat_the_total() {
+    // geo:emea has the same plan as total (one region); product:analytics is half.
+    let mut log = Log::new();
+    log.plan(
+        "2026-11",
+        &[
+            ("total", 10_000_000),
+            ("geo:emea", 10_000_000),
+            ("product:analytics", 5_000_000),
+        ],
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    let buckets: Vec<Option<Bucket>> = standing(&log.state(), Rule::BehindPace)
+        .into_iter()
+        .map(|a| a.finding.bucket)
+        .collect();
+    assert_eq!(
+        buckets,
+        vec![
+            Some(Bucket::Product("analytics".into())),
+            Some(Bucket::Total)
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// activity_behind
+// ---------------------------------------------------------------------------
+
+fn meetings(n: usize) -> Log {
+    let mut log = Log::new();
+    log.plan(
+        "2026-11",
+        &[("total", 10_000_000), ("activity:meeting", 21)],
+    );
+    for _ in 0..n {
+        log.add("2026-11-10T10:00:00Z", activity("meeting"));
+    }
+    // Enough revenue that behind_pace stays out of the way.
+    log.add(
+        "2026-11-10T10:00:00Z",
+        won("d1", 9_000_000, "2026-11-10", CustomerKind::New),
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    log
+}
+
+#[test]
+fn activity_behind_compares_with_expected_to_date() {
+    // Expected: 21 × 13/21 = 13. Below 80% of it is below 10.4: 11 is fine, 10 is not.
+    assert!(standing(&meetings(11).state(), Rule::ActivityBehind).is_empty());
+    let a = one(&meetings(10).state(), Rule::ActivityBehind);
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.bucket, Some(Bucket::Activity("meeting".into())));
+    assert_eq!(a.finding.figures.expected_to_date, Some(13));
+    assert_eq!(a.finding.figures.gap, Some(-3));
+    // Revenue at risk: total plan × (13 − 10) / 21 = 1 428 571.43 → 1 428 571.
+    assert_eq!(a.finding.money_at_stake, 1_428_571);
+    // Below 50% (6.5): 6 is critical, 7 a warning.
+    assert_eq!(
+        one(&meetings(6).state(), Rule::ActivityBehind).severity,
+        Severity::Critical
+    );
+    assert_eq!(
+        one(&meetings(7).state(), Rule::ActivityBehind).severity,
+        Severity::Warning
+    );
+
+    let mut off = AlertConfig::default();
+    off.activity_behind.enabled = false;
+    let mut log = Log::with(off);
+    log.events = meetings(2).events;
+    assert!(standing(&log.state(), Rule::ActivityBehind).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// product_concentration and customer_mix
+// ---------------------------------------------------------------------------
+
+/// Open deals closing in December (so no pace rule reacts), ticked on 2026-11-18.
+fn pipeline(deals: &[(i64, &str, CustomerKind)], alerts: AlertConfig) -> State {
+    let mut log = Log::with(alerts);
+    for (i, (minor, product, kind)) in deals.iter().enumerate() {
+        log.add(
+            "2026-11-02T10:00:00Z",
+            opened(&format!("p{i}"), *minor, "2026-12-15", 50, product, *kind),
+        );
+    }
+    log.tick("2026-11-18T09:00:00Z");
+    log.state()
+}
+
+fn products(amounts: &[(i64, &str)]) -> State {
+    let deals: Vec<(i64, &str, CustomerKind)> = amounts
+        .iter()
+        .map(|(a, p)| (*a, *p, CustomerKind::New))
+        .collect();
+    let mut cfg = AlertConfig::default();
+    cfg.customer_mix.enabled = false;
+    pipeline(&deals, cfg)
+}
+
+#[test]
+fn product_concentration_fires_above_70_percent() {
+    // 71% analytics: 7 100 of 10 000. At stake: 7 100.00 − 70% × 10 000.00 = 100.00.
+    let s = products(&[
+        (710_000, "analytics"),
+        (200_000, "platform"),
+        (90_000, "connect"),
+    ]);
+    let a = one(&s, Rule::ProductConcentration);
+    assert_eq!(a.finding.bucket, Some(Bucket::Product("analytics".into())));
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.money_at_stake, 10_000);
+    assert_eq!(a.finding.figures.pipeline, Some(1_000_000));
+    // Exactly 70% is not over the threshold.
+    let s = products(&[
+        (700_000, "analytics"),
+        (200_000, "platform"),
+        (100_000, "connect"),
+    ]);
+    assert!(standing(&s, Rule::ProductConcentration).is_empty());
+    // Over 90%: critical; exactly 90%: a warning.
+    let s = products(&[
+        (910_000, "analytics"),
+        (50_000, "platform"),
+        (40_000, "connect"),
+    ]);
+    assert_eq!(
+        one(&s, Rule::ProductConcentration).severity,
+        Severity::Critical
+    );
+    let s = products(&[
+        (900_000, "analytics"),
+        (50_000, "platform"),
+        (50_000, "connect"),
+    ]);
+    assert_eq!(
+        one(&s, Rule::ProductConcentration).severity,
+        Severity::Warning
+    );
+}
+
+#[test]
+fn product_concentration_needs_three_open_deals_and_a_named_line() {
+    // Two deals: a share says nothing yet.
+    let s = products(&[(900_000, "analytics"), (100_000, "platform")]);
+    assert!(standing(&s, Rule::ProductConcentration).is_empty());
+    // No pipeline at all.
+    assert!(standing(&products(&[]), Rule::ProductConcentration).is_empty());
+    // Switched off.
+    let mut cfg = AlertConfig::default();
+    cfg.customer_mix.enabled = false;
+    cfg.product_concentration.enabled = false;
+    let s = pipeline(
+        &[
+            (900_000, "analytics", CustomerKind::New),
+            (50_000, "platform", CustomerKind::New),
+            (50_000, "connect", CustomerKind::New),
+        ],
+        cfg,
+    );
+    assert!(standing(&s, Rule::ProductConcentration).is_empty());
+}
+
+fn mix(new_minor: i64, existing_minor: i64) -> State {
+    let mut cfg = AlertConfig::default();
+    cfg.product_concentration.enabled = false;
+    pipeline(
+        &[
+            (new_minor, "analytics", CustomerKind::New),
+            (existing_minor / 2, "platform", CustomerKind::Existing),
+            (
+                existing_minor - existing_minor / 2,
+                "connect",
+                CustomerKind::Existing,
+            ),
+        ],
+        cfg,
+    )
+}
+
+#[test]
+fn customer_mix_fires_outside_50_plus_or_minus_20() {
+    // 30% and 70% new are inside the band; 29% and 71% are outside.
+    assert!(standing(&mix(300_000, 700_000), Rule::CustomerMix).is_empty());
+    assert!(standing(&mix(700_000, 300_000), Rule::CustomerMix).is_empty());
+    let low = one(&mix(290_000, 710_000), Rule::CustomerMix);
+    assert_eq!(low.severity, Severity::Warning);
+    // Outside the band by 30% × 10 000.00 − 2 900.00 = 100.00.
+    assert_eq!(low.finding.money_at_stake, 10_000);
+    assert!(low.finding.suggested_action.contains("new logos"));
+    let high = one(&mix(710_000, 290_000), Rule::CustomerMix);
+    assert!(high.finding.suggested_action.contains("existing customers"));
+    // Beyond ± 40: critical (9% new); 10% is a warning.
+    assert_eq!(
+        one(&mix(90_000, 910_000), Rule::CustomerMix).severity,
+        Severity::Critical
+    );
+    assert_eq!(
+        one(&mix(100_000, 900_000), Rule::CustomerMix).severity,
+        Severity::Warning
+    );
+}
+
+#[test]
+fn customer_mix_can_be_switched_off() {
+    let mut cfg = AlertConfig::default();
+    cfg.product_concentration.enabled = false;
+    cfg.customer_mix.enabled = false;
+    let s = pipeline(
+        &[
+            (900_000, "analytics", CustomerKind::New),
+            (50_000, "platform", CustomerKind::New),
+            (50_000, "connect", CustomerKind::New),
+        ],
+        cfg,
+    );
+    assert!(standing(&s, Rule::CustomerMix).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// low_coverage
+// ---------------------------------------------------------------------------
+
+fn coverage(pipeline_minor: i64) -> State {
+    let mut cfg = AlertConfig::default();
+    cfg.product_concentration.enabled = false;
+    cfg.customer_mix.enabled = false;
+    let mut log = Log::with(cfg);
+    log.plan("2026-12", &[("total", 1_000_000)]);
+    if pipeline_minor > 0 {
+        log.add(
+            "2026-11-02T10:00:00Z",
+            opened(
+                "c1",
+                pipeline_minor,
+                "2026-12-10",
+                30,
+                "analytics",
+                CustomerKind::New,
+            ),
+        );
+    }
+    // A deal closing in January does not cover December.
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened(
+            "c2",
+            9_000_000,
+            "2027-01-10",
+            30,
+            "analytics",
+            CustomerKind::New,
+        ),
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    log.state()
+}
+
+#[test]
+fn low_coverage_fires_below_three_times_next_months_plan() {
+    // December plan 10 000.00: 30 000.00 of pipeline is 3×, enough.
+    assert!(standing(&coverage(3_000_000), Rule::LowCoverage).is_empty());
+    let a = one(&coverage(2_999_999), Rule::LowCoverage);
+    assert_eq!(a.finding.month, month("2026-12"));
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.figures.pipeline, Some(2_999_999));
+    // Below 1×: critical; exactly 1× is a warning.
+    assert_eq!(
+        one(&coverage(999_999), Rule::LowCoverage).severity,
+        Severity::Critical
+    );
+    assert_eq!(
+        one(&coverage(1_000_000), Rule::LowCoverage).severity,
+        Severity::Warning
+    );
+    // At stake with no pipeline: the whole remaining plan; with 15 000.00, 10 000 − 5 000.
+    assert_eq!(
+        one(&coverage(0), Rule::LowCoverage).finding.money_at_stake,
+        1_000_000
+    );
+    assert_eq!(
+        one(&coverage(1_500_000), Rule::LowCoverage)
+            .finding
+            .money_at_stake,
+        500_000
+    );
+}
+
+// ---------------------------------------------------------------------------
+// report_card_drop
+// ---------------------------------------------------------------------------
+
+fn ratings(list: &[(&str, [u8; 4])]) -> State {
+    let mut log = Log::new();
+    for (at, scores) in list {
+        log.add(at, rated(*scores));
+    }
+    log.tick("2026-11-18T09:00:00Z");
+    log.state()
+}
+
+#[test]
+fn report_card_drop_fires_below_3_5() {
+    // (3+3+4+3 + 4+3+3+4) / 8 = 3.375 → 3.38 < 3.5.
+    let a = one(
+        &ratings(&[
+            ("2026-11-02T10:00:00Z", [3, 3, 4, 3]),
+            ("2026-11-03T10:00:00Z", [4, 3, 3, 4]),
+        ]),
+        Rule::ReportCardDrop,
+    );
+    assert_eq!(a.finding.figures.score, Some(338));
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.bucket, None);
+    // Trust is the weakest: (3 + 3) / 2 = 3.
+    assert!(
+        a.finding.message.contains("weakest: trust 3"),
+        "{}",
+        a.finding.message
+    );
+    // Exactly 3.5 is fine.
+    let s = ratings(&[
+        ("2026-11-02T10:00:00Z", [3, 4, 3, 4]),
+        ("2026-11-03T10:00:00Z", [4, 3, 4, 3]),
+    ]);
+    assert!(standing(&s, Rule::ReportCardDrop).is_empty());
+    // Below 2.5 is critical: (2+2+3+2 + 2+3+2+3) / 8 = 2.375.
+    let s = ratings(&[
+        ("2026-11-02T10:00:00Z", [2, 2, 3, 2]),
+        ("2026-11-03T10:00:00Z", [2, 3, 2, 3]),
+    ]);
+    assert_eq!(one(&s, Rule::ReportCardDrop).severity, Severity::Critical);
+}
+
+#[test]
+fn report_card_drop_needs_two_ratings_in_the_window() {
+    // One rating, however bad, is not yet a trend.
+    assert!(standing(
+        &ratings(&[("2026-11-02T10:00:00Z", [1, 1, 1, 1])]),
+        Rule::ReportCardDrop
+    )
+    .is_empty());
+    // August is outside the three-month window (September to November).
+    let s = ratings(&[
+        ("2026-08-20T10:00:00Z", [1, 1, 1, 1]),
+        ("2026-11-02T10:00:00Z", [1, 1, 1, 1]),
+    ]);
+    assert!(standing(&s, Rule::ReportCardDrop).is_empty());
+    let s = ratings(&[
+        ("2026-09-20T10:00:00Z", [1, 1, 1, 1]),
+        ("2026-11-02T10:00:00Z", [1, 1, 1, 1]),
+    ]);
+    assert_eq!(one(&s, Rule::ReportCardDrop).severity, Severity::Critical);
+}
+
+// ---------------------------------------------------------------------------
+// month_missed
+// ---------------------------------------------------------------------------
+
+fn october(won_minor: i64, alerts: AlertConfig) -> State {
+    let mut log = Log::with(alerts);
+    log.plan("2026-10", &[("total", 1_000_000)]);
+    log.add(
+        "2026-10-20T10:00:00Z",
+        won("o1", won_minor, "2026-10-20", CustomerKind::New),
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    log.state()
+}
+
+#[test]
+fn month_missed_reports_last_month_below_plan() {
+    assert!(standing(
+        &october(1_000_000, AlertConfig::default()),
+        Rule::MonthMissed
+    )
+    .is_empty());
+    let a = one(&october(999_999, AlertConfig::default()), Rule::MonthMissed);
+    assert_eq!(a.finding.month, month("2026-10"));
+    assert_eq!(a.severity, Severity::Info);
+    assert_eq!(a.finding.money_at_stake, 1);
+    let mut off = AlertConfig::default();
+    off.month_missed.enabled = false;
+    assert!(standing(&october(0, off), Rule::MonthMissed).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// The life of an alert
+// ---------------------------------------------------------------------------
+
+#[test]
+fn an_alert_is_raised_once_and_its_figures_follow_the_events() {
+    let mut log = pace_case(5_000_000);
+    let first = one(&log.state(), Rule::BehindPace);
+    assert_eq!(
+        first.id,
+        alert_id(
+            &(Rule::BehindPace, Some(Bucket::Total), month("2026-11")),
+            "ana",
+            IsoWeek::parse("2026-W47").unwrap()
+        )
+    );
+    assert_eq!(first.act_by, ts("2026-11-20T17:00:00Z"));
+    assert_eq!(first.raised_at, ts("2026-11-18T09:00:00Z"));
+    // A small win the same day: still behind, the same alert, new figures, no change
+    // to announce.
+    log.add(
+        "2026-11-18T11:00:00Z",
+        won("d9", 100_000, "2026-11-18", CustomerKind::New),
+    );
+    let s = log.state();
+    let again = one(&s, Rule::BehindPace);
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.raised_at, first.raised_at);
+    assert_eq!(again.finding.figures.actual, Some(5_100_000));
+    assert!(
+        s.alert_book().changes().is_empty(),
+        "{:?}",
+        s.alert_book().changes()
+    );
+    assert_eq!(s.alert_book().iter().count(), 1);
+}
+
+#[test]
+fn an_alert_is_raised_again_in_its_week_only_when_it_escalates() {
+    // 50 000.00 runs at 5 000 000 × 21/13 = 8 076 923 (80.8%): a warning.
+    let mut log = pace_case(5_000_000);
+    let id = one(&log.state(), Rule::BehindPace).id;
+    // Lose revenue: the won deal is voided, projected 0 → critical.
+    log.add(
+        "2026-11-18T12:00:00Z",
+        EventBody::EventVoided(pacer_projections::event::EventVoided {
+            voided_event_id: "e3".into(),
+            reason: None,
+        }),
+    );
+    let s = log.state();
+    let a = one(&s, Rule::BehindPace);
+    assert_eq!(a.id, id);
+    assert_eq!(a.severity, Severity::Critical);
+    // Times are the engine's "now": the latest clock_tick, not the event's own time.
+    assert_eq!(a.escalated_at, Some(ts("2026-11-18T09:00:00Z")));
+    assert_eq!(s.alert_book().changes(), &[(id.clone(), Change::Escalated)]);
+    // Back up to a warning: no new announcement, the alert keeps its peak.
+    log.add(
+        "2026-11-18T13:00:00Z",
+        won("d2", 5_000_000, "2026-11-18", CustomerKind::New),
+    );
+    let s = log.state();
+    let a = one(&s, Rule::BehindPace);
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.finding.severity, Severity::Warning);
+    assert!(s.alert_book().changes().is_empty());
+}
+
+#[test]
+fn an_alert_resolves_itself_and_reopens_under_the_same_id_that_week() {
+    let mut log = pace_case(5_000_000);
+    let id = one(&log.state(), Rule::BehindPace).id;
+    log.add(
+        "2026-11-18T11:00:00Z",
+        won("d2", 4_000_000, "2026-11-18", CustomerKind::New),
+    );
+    let s = log.state();
+    assert!(standing(&s, Rule::BehindPace).is_empty());
+    let a = s.alert_book().get(&id).unwrap();
+    assert_eq!(
+        a.closed,
+        Some((ts("2026-11-18T09:00:00Z"), Closure::Resolved))
+    );
+    assert_eq!(s.alert_book().changes(), &[(id.clone(), Change::Resolved)]);
+    let views = alert_views(
+        &s,
+        &AlertQuery {
+            status: StatusFilter::Resolved,
+            ..AlertQuery::default()
+        },
+    );
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].status, Status::Resolved);
+    // The deal is voided: behind again, the same alert reopens.
+    log.add(
+        "2026-11-18T12:00:00Z",
+        EventBody::EventVoided(pacer_projections::event::EventVoided {
+            voided_event_id: "e5".into(),
+            reason: None,
+        }),
+    );
+    let s = log.state();
+    assert_eq!(one(&s, Rule::BehindPace).id, id);
+    assert_eq!(s.alert_book().changes(), &[(id.clone(), Change::Reopened)]);
+    assert_eq!(s.alert_book().iter().count(), 1);
+}
+
+#[test]
+fn a_new_week_with_the_condition_still_true_raises_a_new_alert() {
+    let mut log = pace_case(5_000_000);
+    let old = one(&log.state(), Rule::BehindPace);
+    // Monday 2026-11-23: W48. Still behind (A = 50 000.00 at day 16 of 21 runs at
+    // 65 625.00).
+    log.tick("2026-11-23T09:00:00Z");
+    let s = log.state();
+    let new = one(&s, Rule::BehindPace);
+    assert_ne!(new.id, old.id);
+    assert_eq!(new.week, IsoWeek::parse("2026-W48").unwrap());
+    assert_eq!(new.act_by, ts("2026-11-27T17:00:00Z"));
+    assert_eq!(
+        s.alert_book().get(&old.id).unwrap().closed,
+        Some((ts("2026-11-23T09:00:00Z"), Closure::Superseded))
+    );
+    assert_eq!(
+        s.alert_book().changes(),
+        &[
+            (old.id.clone(), Change::Superseded),
+            (new.id.clone(), Change::Raised)
+        ]
+    );
+}
+
+#[test]
+fn friday_afternoon_alerts_belong_to_next_week_and_carry_over_the_weekend() {
+    // Raised Friday 2026-11-20 at 13:00: due next Friday, in W48.
+    let mut log = Log::new();
+    log.plan("2026-11", &[("total", 10_000_000)]);
+    log.tick("2026-11-20T13:00:00Z");
+    let a = one(&log.state(), Rule::BehindPace);
+    assert_eq!(a.week, IsoWeek::parse("2026-W48").unwrap());
+    assert_eq!(a.act_by, ts("2026-11-27T17:00:00Z"));
+    // Saturday and Monday: the same alert.
+    log.tick("2026-11-21T10:00:00Z");
+    log.tick("2026-11-23T09:00:00Z");
+    let s = log.state();
+    assert_eq!(one(&s, Rule::BehindPace).id, a.id);
+    assert_eq!(s.alert_book().iter().count(), 1);
+}
+
+#[test]
+fn a_friday_morning_alert_stands_until_its_act_by_then_the_next_week_takes_over() {
+    let mut log = Log::new();
+    log.plan("2026-11", &[("total", 10_000_000)]);
+    log.tick("2026-11-20T09:00:00Z");
+    let a = one(&log.state(), Rule::BehindPace);
+    assert_eq!(a.act_by, ts("2026-11-20T17:00:00Z"));
+    // 14:00: past noon, but the alert is still due at 17:00 today: it stands.
+    log.tick("2026-11-20T14:00:00Z");
+    assert_eq!(one(&log.state(), Rule::BehindPace).id, a.id);
+    // 17:30: its act_by has passed; next week's alert takes over.
+    log.tick("2026-11-20T17:30:00Z");
+    let b = one(&log.state(), Rule::BehindPace);
+    assert_ne!(b.id, a.id);
+    assert_eq!(b.act_by, ts("2026-11-27T17:00:00Z"));
+}
+
+#[test]
+fn acknowledged_alerts_stay_acknowledged_and_are_not_raised_again_that_week() {
+    let mut log = pace_case(5_000_000);
+    let id = one(&log.state(), Rule::BehindPace).id;
+    log.add("2026-11-18T10:00:00Z", ack(&id));
+    let s = log.state();
+    assert_eq!(
+        s.alert_book().changes(),
+        &[(id.clone(), Change::Acknowledged)]
+    );
+    let v = alert_views(
+        &s,
+        &AlertQuery {
+            status: StatusFilter::Acknowledged,
+            ..AlertQuery::default()
+        },
+    );
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].ack.unwrap().by, "maria");
+    assert!(
+        alert_views(&s, &AlertQuery::default()).is_empty(),
+        "not open any more"
+    );
+    // Escalation after the acknowledgement: no announcement, still acknowledged.
+    log.add(
+        "2026-11-18T12:00:00Z",
+        EventBody::EventVoided(pacer_projections::event::EventVoided {
+            voided_event_id: "e3".into(),
+            reason: None,
+        }),
+    );
+    let s = log.state();
+    assert!(s.alert_book().changes().is_empty());
+    assert_eq!(one(&s, Rule::BehindPace).severity, Severity::Critical);
+    let v = alert_views(
+        &s,
+        &AlertQuery {
+            status: StatusFilter::All,
+            ..AlertQuery::default()
+        },
+    );
+    assert_eq!(v[0].status, Status::Acknowledged);
+    // The next week's alert is a new one, open.
+    log.tick("2026-11-23T09:00:00Z");
+    let s = log.state();
+    let v = alert_views(&s, &AlertQuery::default());
+    assert_eq!(v.len(), 1);
+    assert_ne!(v[0].alert.id, id);
+    assert_eq!(v[0].status, Status::Open);
+}
+
+#[test]
+fn the_focus_limit_ranks_by_money_at_stake_and_promotes_when_one_resolves() {
+    // Plans: total 100 000 (nothing booked: at stake 100 000.00), product:analytics
+    // 60 000 and product:platform 30 000, activity:call 21 (none logged: at stake
+    // 100 000.00 × 13/21 = 61 904.76). October missed by 200 000.00, but rear-view
+    // alerts rank last.
+    let mut log = Log::new();
+    log.plan("2026-10", &[("total", 20_000_000)]);
+    log.plan(
+        "2026-11",
+        &[
+            ("total", 10_000_000),
+            ("product:analytics", 6_000_000),
+            ("product:platform", 3_000_000),
+            ("activity:call", 21),
+        ],
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    let s = log.state();
+    let focus: Vec<(Rule, Option<Bucket>)> = alert_views(&s, &AlertQuery::default())
+        .into_iter()
+        .filter(|v| v.focus)
+        .map(|v| (v.alert.rule(), v.alert.finding.bucket.clone()))
+        .collect();
+    assert_eq!(
+        focus,
+        vec![
+            (Rule::BehindPace, Some(Bucket::Total)),
+            (Rule::ActivityBehind, Some(Bucket::Activity("call".into()))),
+        ]
+    );
+    assert_eq!(alert_views(&s, &AlertQuery::default()).len(), 5);
+    // Calls catch up (13 of 13 expected): the activity alert resolves and analytics
+    // (60 000.00 at stake) is promoted.
+    for _ in 0..13 {
+        log.add("2026-11-18T10:00:00Z", activity("call"));
+    }
+    let s = log.state();
+    let focus: Vec<Option<Bucket>> = alert_views(&s, &AlertQuery::default())
+        .into_iter()
+        .filter(|v| v.focus)
+        .map(|v| v.alert.finding.bucket.clone())
+        .collect();
+    assert_eq!(
+        focus,
+        vec![
+            Some(Bucket::Product("analytics".into())),
+            Some(Bucket::Total)
+        ]
+    );
+}
+
+#[test]
+fn max_focus_per_rep_is_configurable() {
+    let mut log = Log::with(AlertConfig {
+        max_focus_per_rep: 1,
+        ..AlertConfig::default()
+    });
+    log.plan("2026-11", &[("total", 10_000_000), ("activity:call", 21)]);
+    log.tick("2026-11-18T09:00:00Z");
+    let s = log.state();
+    let views = alert_views(&s, &AlertQuery::default());
+    assert_eq!(views.len(), 2);
+    assert_eq!(views.iter().filter(|v| v.focus).count(), 1);
+}
+
+#[test]
+fn a_departed_rep_has_no_standing_alerts() {
+    let mut log = pace_case(0);
+    assert_eq!(standing(&log.state(), Rule::BehindPace).len(), 1);
+    log.add(
+        "2026-11-18T10:00:00Z",
+        EventBody::RepDeparted(RepDeparted {
+            rep: "ana".into(),
+            effective_month: month("2026-11"),
+        }),
+    );
+    assert!(standing(&log.state(), Rule::BehindPace).is_empty());
+}
+
+#[test]
+fn a_deal_lost_or_moved_changes_the_alerts_of_its_rep() {
+    // Forecast: 50 000 won + 60 000 × 80% = 98 000: fine. The deal is lost → behind.
+    let mut log = pace_case(5_000_000);
+    log.add(
+        "2026-11-18T10:00:00Z",
+        opened(
+            "d2",
+            6_000_000,
+            "2026-11-27",
+            80,
+            "analytics",
+            CustomerKind::New,
+        ),
+    );
+    assert!(standing(&log.state(), Rule::BehindPace).is_empty());
+    log.add(
+        "2026-11-18T11:00:00Z",
+        EventBody::DealLost(DealLost {
+            deal: "d2".into(),
+            reason: None,
+        }),
+    );
+    assert_eq!(standing(&log.state(), Rule::BehindPace).len(), 1);
+    // The same with a deal pushed into December by a stage change.
+    let mut log = pace_case(5_000_000);
+    log.add(
+        "2026-11-18T10:00:00Z",
+        opened(
+            "d2",
+            6_000_000,
+            "2026-11-27",
+            80,
+            "analytics",
+            CustomerKind::New,
+        ),
+    );
+    log.add(
+        "2026-11-18T11:00:00Z",
+        EventBody::DealStageChanged(DealStageChanged {
+            deal: "d2".into(),
+            stage: "negotiation".into(),
+            probability: None,
+            amount: None,
+            expected_close: Some(Date::parse("2026-12-04").unwrap()),
+        }),
+    );
+    assert_eq!(standing(&log.state(), Rule::BehindPace).len(), 1);
+}
+
+#[test]
+fn alerts_follow_the_org_time_zone() {
+    // Friday 2026-11-20 10:30 UTC is 11:30 in Berlin (morning) but 19:30 in Tokyo
+    // (afternoon): due this Friday in Berlin, next Friday in Tokyo.
+    for (tz, act_by) in [
+        (chrono_tz::Europe::Berlin, "2026-11-20T16:00:00Z"),
+        (chrono_tz::Asia::Tokyo, "2026-11-27T08:00:00Z"),
+    ] {
+        let mut log = Log::new();
+        log.org.timezone = tz;
+        log.plan("2026-11", &[("total", 10_000_000)]);
+        log.tick("2026-11-20T10:30:00Z");
+        assert_eq!(
+            one(&log.state(), Rule::BehindPace).act_by,
+            ts(act_by),
+            "{tz}"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_raised_before_the_first_tick() {
+    let mut log = Log::new();
+    log.plan("2026-11", &[("total", 10_000_000)]);
+    log.add("2026-11-10T10:00:00Z", activity("call"));
+    assert_eq!(log.state().alert_book().iter().count(), 0);
+}
+
+// ---------------------------------------------------------------------------
+// The digest's pipeline change and the productivity median
+// ---------------------------------------------------------------------------
+
+fn moved(deal: &str, close: &str) -> EventBody {
+    EventBody::DealStageChanged(DealStageChanged {
+        deal: deal.into(),
+        stage: "negotiation".into(),
+        probability: None,
+        amount: None,
+        expected_close: Some(Date::parse(close).unwrap()),
+    })
+}
+
+#[test]
+fn the_digest_counts_the_weeks_pipeline_moves() {
+    use pacer_projections::digest::{digest, Audience, Deals};
+    let new = CustomerKind::New;
+    let mut log = Log::new();
+    // Week 47 is Monday 16 to Sunday 22 November.
+    log.add(
+        "2026-11-17T10:00:00Z",
+        opened("a", 100_000, "2026-11-30", 50, "x", new),
+    );
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened("b", 200_000, "2026-11-17", 50, "x", new),
+    );
+    log.add("2026-11-17T15:00:00Z", won("b", 250_000, "2026-11-17", new));
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened("c", 300_000, "2026-11-20", 50, "x", new),
+    );
+    log.add(
+        "2026-11-18T08:00:00Z",
+        EventBody::DealLost(DealLost {
+            deal: "c".into(),
+            reason: None,
+        }),
+    );
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened("d", 400_000, "2026-11-25", 50, "x", new),
+    );
+    log.add("2026-11-17T11:00:00Z", moved("d", "2026-12-04"));
+    // Moved out the week before: not this week's news.
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened("e", 500_000, "2026-11-25", 50, "x", new),
+    );
+    log.add("2026-11-10T11:00:00Z", moved("e", "2026-12-04"));
+    // Opened last week.
+    log.add(
+        "2026-11-12T10:00:00Z",
+        opened("f", 600_000, "2026-11-30", 50, "x", new),
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    let s = log.state();
+    let d = digest(
+        &s,
+        &Audience::Team("north".into()),
+        IsoWeek::parse("2026-W47").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(d.reps.len(), 1);
+    let p = d.reps[0].pipeline;
+    assert_eq!(
+        p.opened,
+        Deals {
+            count: 1,
+            amount: 100_000
+        }
+    );
+    assert_eq!(
+        p.won,
+        Deals {
+            count: 1,
+            amount: 250_000
+        }
+    );
+    assert_eq!(
+        p.lost,
+        Deals {
+            count: 1,
+            amount: 300_000
+        }
+    );
+    assert_eq!(
+        p.moved_out,
+        Deals {
+            count: 1,
+            amount: 400_000
+        }
+    );
+    // The week before: f opened, e moved out (b, c, d were opened on 2 November).
+    let d = digest(
+        &s,
+        &Audience::Manager("maria".into()),
+        IsoWeek::parse("2026-W46").unwrap(),
+    )
+    .unwrap();
+    let p = d.reps[0].pipeline;
+    assert_eq!(
+        p.opened,
+        Deals {
+            count: 1,
+            amount: 600_000
+        }
+    );
+    assert_eq!(
+        p.moved_out,
+        Deals {
+            count: 1,
+            amount: 500_000
+        }
+    );
+    assert_eq!(p.won, Deals::default());
+    // Another manager's digest has nobody in it.
+    assert!(digest(
+        &s,
+        &Audience::Manager("luis".into()),
+        IsoWeek::parse("2026-W47").unwrap()
+    )
+    .unwrap()
+    .reps
+    .is_empty());
+}
+
+#[test]
+fn the_median_sales_cycle_of_an_even_count_is_the_mean_of_the_middle_two() {
+    use pacer_projections::productivity::productivity;
+    use pacer_projections::report::ReportQuery;
+    let new = CustomerKind::New;
+    let mut log = Log::new();
+    // Cycles: 3, 10, 12 and 30 days → median (10 + 12) / 2 = 11 days = 22 half days.
+    // A fifth deal of 9 days makes the count odd: the median is then 10 days.
+    for (deal, opened_on, won_on) in [
+        ("a", "2026-11-02", "2026-11-05"),
+        ("b", "2026-11-01", "2026-11-11"),
+        ("c", "2026-11-01", "2026-11-13"),
+        ("d", "2026-10-14", "2026-11-13"),
+    ] {
+        log.add(
+            &format!("{opened_on}T10:00:00Z"),
+            opened(deal, 100, won_on, 50, "x", new),
+        );
+        log.add(&format!("{won_on}T10:00:00Z"), won(deal, 100, won_on, new));
+    }
+    log.tick("2026-11-18T09:00:00Z");
+    let rows = productivity(&log.state(), month("2026-11"), &ReportQuery::default());
+    assert_eq!(rows[0].cycle_days, vec![3, 10, 12, 30]);
+    assert_eq!(rows[0].median_cycle_half_days(), Some(22));
+    log.add(
+        "2026-11-02T10:00:00Z",
+        opened("e", 100, "2026-11-11", 50, "x", new),
+    );
+    log.add("2026-11-11T10:00:00Z", won("e", 100, "2026-11-11", new));
+    let rows = productivity(&log.state(), month("2026-11"), &ReportQuery::default());
+    assert_eq!(rows[0].median_cycle_half_days(), Some(20));
+    assert_eq!(rows[0].won_deals, 5);
+}

@@ -1,0 +1,457 @@
+//! Alerts, acknowledgements, the weekly digest and the productivity view, end to end
+//! through the real `pacer` binary. Expected figures are worked out by hand.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::{json, Value};
+
+/// November 2026 in EUR, Berlin time: ana has a plan of 100 000.00 and 40 meetings,
+/// December 90 000.50; she has won 12 500.00, holds one open deal and logged one
+/// meeting. The tick is Wednesday the 18th, 10:00 in Berlin (working day 13 of 21).
+const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
+{"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"activity:meeting","target":"40"},{"rep":"ana","month":"2026-12","bucket":"total","target":"90000.50"}]}
+{"event_id":"hs-1","source":"hubspot","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d-17","account":"acme","customer_kind":"new","product":"analytics","region":"emea","amount":"12500.00","currency":"EUR","closed_on":"2026-11-03"}
+{"event_id":"hs-2","source":"hubspot","occurred_at":"2026-11-04T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d-18","account":"beta","customer_kind":"existing","product":"platform","amount":10000,"currency":"EUR","expected_close":"2026-11-25","probability":25}
+{"event_id":"hs-3","source":"hubspot","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting","account":"acme"}
+{"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
+"#;
+
+const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n";
+
+fn setup(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join(name);
+    std::fs::write(tmp.path().join("pacer.toml"), CONFIG).unwrap();
+    std::fs::write(tmp.path().join("events.jsonl"), EVENTS).unwrap();
+    (tmp, data)
+}
+
+fn json_of(data: &Path, args: &[&str]) -> Value {
+    serde_json::from_str(&ok(run(data, args))).unwrap()
+}
+
+fn alerts(data: &Path, status: &str) -> Vec<Value> {
+    json_of(data, &["alerts", "--status", status, "--format", "json"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn alerts_name_the_rep_the_figures_the_action_and_act_by() {
+    let (_tmp, data) = setup("data");
+    ok(run(&data, &["ingest", "events.jsonl"]));
+    let list = alerts(&data, "open");
+    let rules: Vec<(&str, &str, bool)> = list
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap(),
+                a["bucket"].as_str().unwrap(),
+                a["focus"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // At stake: behind_pace total 79 807.69 (below), low_coverage December 90 000.50
+    // (no pipeline at all), activity_behind 100 000 × (25 − 1)/40 = 60 000.00. The two
+    // largest are focus, the activity is watch.
+    assert_eq!(
+        rules,
+        [
+            ("behind_pace", "total", true),
+            ("activity_behind", "activity:meeting", false),
+            ("low_coverage", "total", true),
+        ]
+    );
+    let pace = &list[0];
+    // Run rate: 12 500.00 × 21/13 = 20 192.3077 → 20 192.31; the forecast is
+    // 12 500 + 25% × 10 000 = 15 000.00, so the projection is the run rate: 20.19%,
+    // below 70%: critical. At stake: 100 000 − 20 192.31. Expected: 100 000 × 13/21.
+    let id = pace["alert_id"].as_str().unwrap();
+    assert!(id.starts_with("al-") && id.len() == 23, "{id}");
+    assert_eq!(
+        pace,
+        &json!({
+            "alert_id": id,
+            "rule": "behind_pace",
+            "severity": "critical",
+            "status": "open",
+            "focus": true,
+            "rep": "ana",
+            "team": "north",
+            "manager": "maria",
+            "month": "2026-11",
+            "bucket": "total",
+            "plan": "100000.00",
+            "actual": "12500.00",
+            "expected_to_date": "61904.76",
+            "forecast": "15000.00",
+            "gap": "-49404.76",
+            "money_at_stake": "79807.69",
+            "message": "total is projected at 20.19% of plan for 2026-11: 20192.31 of 100000.00 (actual 12500.00, 61904.76 expected by today, forecast 15000.00)",
+            "suggested_action": "Go through every deal Ana Silva can still close in 2026-11: 79807.69 more is needed; pull deals forward and add pipeline.",
+            "raised_at": "2026-11-18T10:00:00+01:00",
+            "act_by": "2026-11-20T17:00:00+01:00",
+            "week": "2026-W47",
+            "pipeline": null,
+            "score": null,
+            "currency": "EUR",
+            "escalated_at": null,
+            "resolved_at": null,
+            "acknowledged_by": null,
+            "acknowledged_at": null,
+            "acknowledgement_note": null
+        })
+    );
+    // Activity figures are counts: 40 × 13/21 = 24.76 → 25 expected, 1 logged.
+    let meetings = &list[1];
+    assert_eq!(meetings["plan"], "40");
+    assert_eq!(meetings["actual"], "1");
+    assert_eq!(meetings["expected_to_date"], "25");
+    assert_eq!(meetings["gap"], "-24");
+    assert_eq!(meetings["money_at_stake"], "60000.00");
+    let coverage = &list[2];
+    assert_eq!(coverage["month"], "2026-12");
+    assert_eq!(coverage["pipeline"], "0.00");
+    assert_eq!(coverage["money_at_stake"], "90000.50");
+
+    // Filters.
+    assert_eq!(
+        json_of(&data, &["alerts", "--team", "south", "--format", "json"]),
+        json!([])
+    );
+    assert_eq!(
+        json_of(&data, &["alerts", "--rep", "ana", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // The table for people shows focus first, then watch, with the action.
+    let table = ok(run(&data, &["alerts"]));
+    let focus_at = table.find("FOCUS").unwrap();
+    let watch_at = table.find("watch").unwrap();
+    assert!(focus_at < watch_at, "{table}");
+    assert!(
+        table.contains("→ Go through every deal Ana Silva"),
+        "{table}"
+    );
+}
+
+#[test]
+fn acknowledgements_survive_restarts_and_a_rebuild_gives_the_same_alerts() {
+    let (tmp, data) = setup("data");
+    ok(run(&data, &["ingest", "events.jsonl"]));
+    // Time moves on: Thursday, then Monday of the next week (a new alert per
+    // condition; last week's are superseded).
+    ok(run(&data, &["tick", "--at", "2026-11-19T09:00:00Z"]));
+    let open = alerts(&data, "open");
+    let pace_id = open[0]["alert_id"].as_str().unwrap().to_owned();
+    let out = ok(run(
+        &data,
+        &[
+            "ack",
+            &pace_id,
+            "--by",
+            "maria",
+            "--note",
+            "pipeline review on Friday",
+        ],
+    ));
+    assert!(out.contains(&format!("acknowledged {pace_id}")), "{out}");
+    // A second acknowledgement changes nothing.
+    let out = ok(run(&data, &["ack", &pace_id, "--by", "someone else"]));
+    assert!(out.contains("already acknowledged by maria"), "{out}");
+    // An unknown id is a clear error, and appends nothing.
+    let before = log_events(&data).len();
+    let o = run(&data, &["ack", "al-00000000000000000000", "--by", "maria"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("no alert with id \"al-00000000000000000000\""),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(log_events(&data).len(), before);
+
+    // In a new process (every command is one): acknowledged, with who and the note.
+    let acked = alerts(&data, "acknowledged");
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0]["alert_id"], pace_id.as_str());
+    assert_eq!(acked[0]["acknowledged_by"], "maria");
+    assert_eq!(
+        acked[0]["acknowledgement_note"],
+        "pipeline review on Friday"
+    );
+    assert!(alerts(&data, "open")
+        .iter()
+        .all(|a| a["alert_id"] != pace_id.as_str()));
+
+    ok(run(&data, &["tick", "--at", "2026-11-23T09:00:00Z"]));
+    let all = alerts(&data, "all");
+    let statuses: Vec<(&str, &str)> = all
+        .iter()
+        .map(|a| (a["week"].as_str().unwrap(), a["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("2026-W47", "superseded"),
+            ("2026-W47", "superseded"),
+            ("2026-W47", "superseded"),
+            ("2026-W48", "open"),
+            ("2026-W48", "open"),
+            ("2026-W48", "open"),
+        ]
+    );
+    // The acknowledgement is kept on last week's alert.
+    assert_eq!(all[0]["acknowledged_by"], "maria");
+    let resolved = alerts(&data, "resolved");
+    assert_eq!(resolved.len(), 3);
+
+    // The same log, rebuilt from scratch in one go, gives the same bytes.
+    let live = ok(run(
+        &data,
+        &["alerts", "--status", "all", "--format", "json"],
+    ));
+    let again = ok(run(
+        &data,
+        &["alerts", "--status", "all", "--format", "json"],
+    ));
+    assert_eq!(live, again);
+    let export: String = ok(run(&data, &["log"]));
+    std::fs::write(tmp.path().join("export.jsonl"), export).unwrap();
+    let copy = tmp.path().join("copy");
+    ok(run(&copy, &["ingest", "export.jsonl"]));
+    let rebuilt = ok(run(
+        &copy,
+        &["alerts", "--status", "all", "--format", "json"],
+    ));
+    assert_eq!(live, rebuilt);
+}
+
+#[test]
+fn a_bad_alert_setting_stops_with_the_key_and_value() {
+    let (tmp, data) = setup("data");
+    std::fs::write(
+        tmp.path().join("pacer.toml"),
+        format!("{CONFIG}\n[alerts.behind_pace]\nbelow_pct = 190\n"),
+    )
+    .unwrap();
+    let o = run(&data, &["ingest", "events.jsonl"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("alerts.behind_pace.below_pct: 190.00 is not a percentage from 0 to 100"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn switching_a_rule_off_in_the_config_silences_it() {
+    let (tmp, data) = setup("data");
+    std::fs::write(
+        tmp.path().join("pacer.toml"),
+        format!("{CONFIG}\n[alerts.low_coverage]\nenabled = false\n[alerts.activity_behind]\nenabled = false\n"),
+    )
+    .unwrap();
+    ok(run(&data, &["ingest", "events.jsonl"]));
+    let rules: Vec<Value> = alerts(&data, "all")
+        .iter()
+        .map(|a| a["rule"].clone())
+        .collect();
+    assert_eq!(rules, [json!("behind_pace")]);
+}
+
+/// Won, lost and open deals and activities in November, for the productivity view.
+const SELLING: &str = r#"{"event_id":"p-plan","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"}]}
+{"event_id":"o1","source":"crm","occurred_at":"2026-10-20T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d1","account":"a","customer_kind":"new","amount":"12500","currency":"EUR","expected_close":"2026-11-03"}
+{"event_id":"w1","source":"crm","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d1","account":"a","customer_kind":"new","amount":"12500","currency":"EUR","closed_on":"2026-11-03"}
+{"event_id":"o2","source":"crm","occurred_at":"2026-11-01T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d2","account":"b","customer_kind":"new","amount":"7500","currency":"EUR","expected_close":"2026-11-10"}
+{"event_id":"w2","source":"crm","occurred_at":"2026-11-10T10:00:00Z","type":"deal_won","rep":"ana","deal":"d2","account":"b","customer_kind":"new","amount":"7500","currency":"EUR","closed_on":"2026-11-10"}
+{"event_id":"o3","source":"crm","occurred_at":"2026-10-01T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d3","account":"c","customer_kind":"existing","amount":"10000","currency":"EUR","expected_close":"2026-11-12"}
+{"event_id":"w3","source":"crm","occurred_at":"2026-11-12T10:00:00Z","type":"deal_won","rep":"ana","deal":"d3","account":"c","customer_kind":"existing","amount":"10000","currency":"EUR","closed_on":"2026-11-12"}
+{"event_id":"o4","source":"crm","occurred_at":"2026-10-05T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d4","account":"d","customer_kind":"new","amount":"5000","currency":"EUR","expected_close":"2026-11-20"}
+{"event_id":"l4","source":"crm","occurred_at":"2026-11-13T10:00:00Z","type":"deal_lost","deal":"d4","reason":"price"}
+{"event_id":"o5","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d5","account":"e","customer_kind":"new","amount":"10000","currency":"EUR","expected_close":"2026-11-25","probability":40}
+{"event_id":"c1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call"}
+{"event_id":"c2","source":"crm","occurred_at":"2026-11-05T11:00:00Z","type":"activity_logged","rep":"ana","kind":"call"}
+{"event_id":"c3","source":"crm","occurred_at":"2026-11-06T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting"}
+{"event_id":"c4","source":"crm","occurred_at":"2026-11-09T10:00:00Z","type":"activity_logged","rep":"ana","kind":"demo"}
+{"event_id":"c5","source":"crm","occurred_at":"2026-11-10T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call"}
+{"event_id":"c6","source":"crm","occurred_at":"2026-11-11T10:00:00Z","type":"activity_logged","rep":"ana","kind":"proposal"}
+{"event_id":"t","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
+"#;
+
+#[test]
+fn productivity_shows_how_a_rep_sells() {
+    let (tmp, data) = setup("data");
+    std::fs::write(tmp.path().join("selling.jsonl"), SELLING).unwrap();
+    ok(run(&data, &["ingest", "selling.jsonl"]));
+    let rows = json_of(
+        &data,
+        &["report", "--view", "productivity", "--format", "json"],
+    );
+    // Won d1 (opened 20 Oct, won 3 Nov: 14 days), d2 (1 → 10 Nov: 9 days), d3 (1 Oct →
+    // 12 Nov: 42 days); lost d4. Win rate 3/4; average (12 500 + 7 500 + 10 000)/3;
+    // median cycle 14 days. Remaining plan 100 000 − 30 000 = 70 000, open pipeline
+    // closing in November 10 000: coverage 1/7 = 0.1429. 6 activities / 3 won = 2.
+    assert_eq!(
+        rows,
+        json!([{
+            "rep": "ana", "team": "unassigned", "month": "2026-11",
+            "won_deals": 3, "lost_deals": 1, "win_rate": 0.75,
+            "won_amount": "30000.00", "average_won_deal": "10000.00",
+            "median_cycle_days": "14.0",
+            "open_pipeline": "10000.00", "remaining_plan": "70000.00", "coverage": 0.1429,
+            "activities": 6, "activities_per_won_deal": 2,
+            "currency": "EUR"
+        }])
+    );
+    let csv = ok(run(
+        &data,
+        &["report", "--view", "productivity", "--format", "csv"],
+    ));
+    assert_eq!(
+        csv,
+        "rep,team,month,won_deals,lost_deals,win_rate,won_amount,average_won_deal,median_cycle_days,open_pipeline,remaining_plan,coverage,activities,activities_per_won_deal,currency\n\
+         ana,unassigned,2026-11,3,1,0.7500,30000.00,10000.00,14.0,10000.00,70000.00,0.1429,6,2.00,EUR\n"
+    );
+    let table = ok(run(&data, &["report", "--view", "productivity"]));
+    assert!(
+        table.contains("75.0%") && table.contains("14.0 d"),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_digest_of_a_demo_team_agrees_with_its_alerts_and_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let demo = ok(run(
+        &data,
+        &[
+            "demo",
+            "--reps",
+            "12",
+            "--seed",
+            "7",
+            "--now",
+            "2026-11-18T15:00:00Z",
+        ],
+    ));
+    let digest = json_of(&data, &["digest", "--team", "north", "--format", "json"]);
+    assert_eq!(digest["team"], "north");
+    assert_eq!(digest["week"], "2026-W47");
+    let all = alerts(&data, "all");
+    let report = json_of(&data, &["report", "--team", "north", "--format", "json"]);
+    let report = report.as_array().unwrap();
+
+    // The demo's summary lists every open focus alert.
+    let open_focus = all
+        .iter()
+        .filter(|a| a["focus"] == true && a["status"] == "open")
+        .count();
+    assert!(open_focus > 0);
+    assert!(
+        demo.contains(&format!(
+            "Focus alerts ({open_focus} open, at most 2 per rep)"
+        )),
+        "{demo}"
+    );
+
+    let reps = digest["reps"].as_array().unwrap();
+    let mut team_reps: Vec<&str> = report.iter().map(|r| r["rep"].as_str().unwrap()).collect();
+    team_reps.dedup();
+    let digest_reps: Vec<&str> = reps.iter().map(|r| r["rep"].as_str().unwrap()).collect();
+    assert_eq!(digest_reps, team_reps);
+    for r in reps {
+        let rep = r["rep"].as_str().unwrap();
+        let ids = |list: &Value| -> Vec<String> {
+            let mut v: Vec<String> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let expect = |focus: bool| -> Vec<String> {
+            let mut v: Vec<String> = all
+                .iter()
+                .filter(|a| a["rep"] == rep && a["status"] == "open" && a["focus"] == focus)
+                .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&r["focus"]), expect(true), "{rep} focus");
+        assert_eq!(ids(&r["watch"]), expect(false), "{rep} watch");
+        assert!(r["focus"].as_array().unwrap().len() <= 2);
+        // Pace: the rep's total, new_customer and retention rows of the report.
+        let main: Vec<&Value> = report
+            .iter()
+            .filter(|row| {
+                row["rep"] == rep
+                    && ["new_customer", "retention", "total"]
+                        .contains(&row["bucket"].as_str().unwrap())
+            })
+            .collect();
+        let pace: Vec<&Value> = r["pace"].as_array().unwrap().iter().collect();
+        assert_eq!(pace, main, "{rep} pace");
+        // The reason names the top focus item, or says the rep is on track.
+        let reason = r["reason"].as_str().unwrap();
+        match r["focus"].as_array().unwrap().first() {
+            Some(top) => {
+                assert_eq!(r["status"], "needs_attention");
+                assert!(
+                    reason.starts_with(top["rule"].as_str().unwrap()),
+                    "{reason}"
+                );
+                // Focus items come by money at stake, rear-view (month_missed) last.
+                let rank = |a: &Value| {
+                    let minor: i64 = a["money_at_stake"]
+                        .as_str()
+                        .unwrap()
+                        .replace('.', "")
+                        .parse()
+                        .unwrap();
+                    (a["rule"] == "month_missed", -minor)
+                };
+                let ranks: Vec<_> = r["focus"].as_array().unwrap().iter().map(rank).collect();
+                let mut sorted = ranks.clone();
+                sorted.sort();
+                assert_eq!(ranks, sorted, "{rep}");
+            }
+            None if r["watch"].as_array().unwrap().is_empty() => {
+                assert_eq!(r["status"], "on_track");
+                assert!(reason.starts_with("On track"), "{reason}");
+            }
+            None => assert!(reason.starts_with("Nothing urgent"), "{reason}"),
+        }
+    }
+    // The text and Markdown forms carry every rep and the reason line.
+    let text = ok(run(&data, &["digest", "--team", "north"]));
+    let md = ok(run(
+        &data,
+        &[
+            "digest", "--team", "north", "--format", "markdown", "--week", "2026-W47",
+        ],
+    ));
+    for r in reps {
+        let name = r["name"].as_str().unwrap();
+        assert!(
+            text.contains(name) && md.contains(&format!("## {name}")),
+            "{name}"
+        );
+        assert!(text.contains(r["reason"].as_str().unwrap()));
+    }
+    // An unknown team is an error that lists the known ones.
+    let o = run(&data, &["digest", "--team", "nowhere"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("known: "), "{}", stderr(&o));
+}
