@@ -1261,3 +1261,35 @@ fn the_median_sales_cycle_of_an_even_count_is_the_mean_of_the_middle_two() {
     assert_eq!(rows[0].median_cycle_half_days(), Some(20));
     assert_eq!(rows[0].won_deals, 5);
 }
+
+#[test]
+fn a_week_53_alert_spans_the_month_end_and_the_month_closes_under_it() {
+    // Tuesday 2026-12-29 is in 2026-W53, which runs to Sunday 3 January 2027. Nothing
+    // booked against December's 10 000.00: behind pace, due Friday 1 January.
+    let mut log = Log::new();
+    log.plan("2026-12", &[("total", 1_000_000)]);
+    log.tick("2026-12-29T09:00:00Z");
+    let a = one(&log.state(), Rule::BehindPace);
+    assert_eq!(a.week, IsoWeek::parse("2026-W53").unwrap());
+    assert_eq!(a.act_by, ts("2027-01-01T17:00:00Z"));
+    assert_eq!(
+        a.id,
+        alert_id(
+            &(Rule::BehindPace, Some(Bucket::Total), month("2026-12")),
+            "ana",
+            IsoWeek::parse("2026-W53").unwrap()
+        )
+    );
+    // Friday 1 January, morning: a new month in the same alert week. December's pace
+    // alert resolves (its month is over) and the rear-view month_missed takes over.
+    log.tick("2027-01-01T09:00:00Z");
+    let s = log.state();
+    assert!(standing(&s, Rule::BehindPace).is_empty());
+    assert_eq!(
+        s.alert_book().get(&a.id).unwrap().closed.map(|c| c.1),
+        Some(Closure::Resolved)
+    );
+    let missed = one(&s, Rule::MonthMissed);
+    assert_eq!(missed.finding.month, month("2026-12"));
+    assert_eq!(missed.week, IsoWeek::parse("2026-W53").unwrap());
+}
