@@ -24,6 +24,7 @@
 
 use std::path::Path;
 
+use pacer_projections::alerts::config::PaceRule;
 use pacer_projections::alerts::{AlertConfig, Severity};
 use pacer_projections::event::Percent;
 use pacer_projections::money::{parse_decimal, Currency};
@@ -390,74 +391,48 @@ fn stricter<T: PartialOrd + Copy>(
     }
 }
 
+/// `behind_pace` or `activity_behind`: the defaults `d`, overridden key by key.
+fn pace_rule(rule: &str, raw: RawRule, d: &PaceRule) -> Result<PaceRule, String> {
+    let k = RuleKeys { rule, raw };
+    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
+    let c = PaceRule {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
+        critical_below_pct: k.opt_pct(
+            "critical_below_pct",
+            &k.raw.critical_below_pct,
+            d.critical_below_pct,
+        )?,
+        min_working_days: k.count(
+            "min_working_days",
+            k.raw.min_working_days,
+            d.min_working_days,
+            DAYS_MAX,
+        )?,
+    };
+    stricter(
+        &k.key("critical_below_pct"),
+        c.critical_below_pct,
+        c.below_pct,
+        true,
+    )?;
+    Ok(c)
+}
+
+/// The most working days a month can have.
+const DAYS_MAX: i64 = 23;
+
 /// The alert settings: the brief's defaults, overridden key by key.
 fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
-    const DAYS_MAX: i64 = 23;
     const DEALS_MAX: i64 = 1_000_000;
     let mut cfg = AlertConfig::default();
     if let Some(n) = raw.max_focus_per_rep {
         cfg.max_focus_per_rep = count("alerts.max_focus_per_rep", n, 100)?;
     }
 
-    let k = RuleKeys {
-        rule: "behind_pace",
-        raw: raw.behind_pace,
-    };
-    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
-    let d = &cfg.behind_pace;
-    let c = pacer_projections::alerts::config::BehindPace {
-        enabled: k.enabled(d.enabled),
-        severity: k.severity(d.severity)?,
-        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
-        critical_below_pct: k.opt_pct(
-            "critical_below_pct",
-            &k.raw.critical_below_pct,
-            d.critical_below_pct,
-        )?,
-        min_working_days: k.count(
-            "min_working_days",
-            k.raw.min_working_days,
-            d.min_working_days,
-            DAYS_MAX,
-        )?,
-    };
-    stricter(
-        &k.key("critical_below_pct"),
-        c.critical_below_pct,
-        c.below_pct,
-        true,
-    )?;
-    cfg.behind_pace = c;
-
-    let k = RuleKeys {
-        rule: "activity_behind",
-        raw: raw.activity_behind,
-    };
-    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
-    let d = &cfg.activity_behind;
-    let c = pacer_projections::alerts::config::ActivityBehind {
-        enabled: k.enabled(d.enabled),
-        severity: k.severity(d.severity)?,
-        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
-        critical_below_pct: k.opt_pct(
-            "critical_below_pct",
-            &k.raw.critical_below_pct,
-            d.critical_below_pct,
-        )?,
-        min_working_days: k.count(
-            "min_working_days",
-            k.raw.min_working_days,
-            d.min_working_days,
-            DAYS_MAX,
-        )?,
-    };
-    stricter(
-        &k.key("critical_below_pct"),
-        c.critical_below_pct,
-        c.below_pct,
-        true,
-    )?;
-    cfg.activity_behind = c;
+    cfg.behind_pace = pace_rule("behind_pace", raw.behind_pace, &cfg.behind_pace)?;
+    cfg.activity_behind = pace_rule("activity_behind", raw.activity_behind, &cfg.activity_behind)?;
 
     let k = RuleKeys {
         rule: "product_concentration",

@@ -92,10 +92,13 @@ impl fmt::Display for Rule {
     }
 }
 
-/// `behind_pace`: the projected month-end attainment of a money bucket (the larger of
-/// the run-rate projection and the pipeline forecast) is below `below_pct` of plan.
+/// A rule that compares an actual with where it should be by today: `behind_pace`
+/// (the projected month-end attainment of a money bucket — the larger of the
+/// run-rate projection and the pipeline forecast — is below `below_pct` of plan) and
+/// `activity_behind` (an activity bucket's actual is below `below_pct` of its
+/// expected-to-date).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BehindPace {
+pub struct PaceRule {
     pub enabled: bool,
     pub severity: Severity,
     pub below_pct: Percent,
@@ -103,17 +106,6 @@ pub struct BehindPace {
     pub critical_below_pct: Option<Percent>,
     /// Silent before this many working days of the month have passed: a run rate
     /// of one day says nothing.
-    pub min_working_days: u32,
-}
-
-/// `activity_behind`: an activity bucket's actual is below `below_pct` of its
-/// expected-to-date.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActivityBehind {
-    pub enabled: bool,
-    pub severity: Severity,
-    pub below_pct: Percent,
-    pub critical_below_pct: Option<Percent>,
     pub min_working_days: u32,
 }
 
@@ -181,8 +173,8 @@ pub struct MonthMissed {
 pub struct AlertConfig {
     /// At most this many unresolved alerts per rep are `focus`; the rest are `watch`.
     pub max_focus_per_rep: u32,
-    pub behind_pace: BehindPace,
-    pub activity_behind: ActivityBehind,
+    pub behind_pace: PaceRule,
+    pub activity_behind: PaceRule,
     pub product_concentration: ProductConcentration,
     pub customer_mix: CustomerMix,
     pub low_coverage: LowCoverage,
@@ -204,14 +196,14 @@ impl Default for AlertConfig {
     fn default() -> Self {
         AlertConfig {
             max_focus_per_rep: 2,
-            behind_pace: BehindPace {
+            behind_pace: PaceRule {
                 enabled: true,
                 severity: Severity::Warning,
                 below_pct: pct(90),
                 critical_below_pct: Some(pct(70)),
                 min_working_days: 3,
             },
-            activity_behind: ActivityBehind {
+            activity_behind: PaceRule {
                 enabled: true,
                 severity: Severity::Warning,
                 below_pct: pct(80),
