@@ -12,24 +12,7 @@ use pacer_projections::report::ReportRow;
 use pacer_projections::time::Timestamp;
 use serde_json::{Map, Value};
 
-/// `"-1234567.89"` → `"-1,234,567.89"`.
-pub fn group_thousands(s: &str) -> String {
-    let (sign, rest) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
-    let (int, frac) = rest
-        .split_once('.')
-        .map_or((rest, None), |(i, f)| (i, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
-}
+pub use pacer_projections::money::group_thousands;
 
 /// The report's field names, in output order.
 pub const REPORT_FIELDS: [&str; 12] = [

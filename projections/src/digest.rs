@@ -10,8 +10,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::alerts::{alert_views, AlertQuery, AlertView, Status, StatusFilter};
+use crate::alerts::{alert_views, rank_key, AlertQuery, AlertView, Status, StatusFilter};
 use crate::bucket::Bucket;
+use crate::money::group_thousands;
 use crate::report::{report, ReportQuery, ReportRow};
 use crate::state::{DealStatus, State};
 use crate::time::{Date, IsoWeek, Month, Timestamp};
@@ -143,15 +144,8 @@ pub fn digest<'a>(state: &'a State, audience: &Audience, week: IsoWeek) -> Optio
                 resolved += 1;
             }
         }
-        let rank = |v: &AlertView<'_>| {
-            (
-                v.alert.rule().is_rear_view(),
-                -v.alert.finding.money_at_stake,
-                v.alert.order,
-            )
-        };
-        focus.sort_by_key(rank);
-        watch.sort_by_key(rank);
+        focus.sort_by_key(|v| rank_key(v.alert));
+        watch.sort_by_key(|v| rank_key(v.alert));
         let pace: Vec<ReportRow> = report(
             state,
             month,
@@ -242,7 +236,15 @@ fn pipeline_change(state: &State, rep: &str, first: Date, last: Date) -> Pipelin
 /// The one line a manager reads first.
 fn reason(d: &RepDigest<'_>, state: &State, month: Month) -> String {
     let cur = state.config().currency;
+    let money = |minor: i64| {
+        format!(
+            "{} {}",
+            group_thousands(&cur.format_minor(minor)),
+            cur.code()
+        )
+    };
     if let Some(top) = d.focus.first() {
+        let a = top.alert;
         let more = d.focus.len() - 1;
         let tail = if more > 0 {
             format!(
@@ -252,30 +254,48 @@ fn reason(d: &RepDigest<'_>, state: &State, month: Month) -> String {
         } else {
             String::new()
         };
+        let stake = if a.finding.money_at_stake > 0 {
+            format!(", {} at stake", money(a.finding.money_at_stake))
+        } else {
+            String::new()
+        };
         return format!(
-            "{}: {} at stake. {}{tail}",
-            top.alert.rule(),
-            cur.format_minor(top.alert.finding.money_at_stake),
-            top.alert.finding.suggested_action
+            "{}{stake}. {}{tail}",
+            a.rule().label(),
+            a.finding.suggested_action
         );
     }
     if let Some(top) = d.watch.first() {
         return format!(
-            "Nothing urgent; watch {}: {}",
-            top.alert.rule(),
+            "Nothing urgent; keep an eye on {}: {}",
+            top.alert.rule().label().to_lowercase(),
             top.alert.finding.message
         );
     }
-    match d.pace.iter().find(|r| r.bucket == Bucket::Total) {
-        Some(r) if r.plan > 0 => format!(
-            "On track: {} of {} booked{}; recognise it and ask what would add more.",
-            cur.format_minor(r.actual),
-            cur.format_minor(r.plan),
-            match r.projection {
-                Some(p) => format!(", heading for {}", cur.format_minor(p)),
-                None => String::new(),
-            }
-        ),
-        _ => format!("Nothing flagged, but there is no plan for {month}: agree one with finance."),
+    let Some(r) = d
+        .pace
+        .iter()
+        .find(|r| r.bucket == Bucket::Total && r.plan > 0)
+    else {
+        return format!(
+            "Nothing flagged, but there is no plan for {month}: agree one with finance."
+        );
+    };
+    let booked = format!("{} of {} booked", money(r.actual), money(r.plan));
+    let min_days = state.config().alerts.behind_pace.min_working_days;
+    match (state.pace(), r.projection) {
+        (Some(p), Some(run_rate)) if p.days_worked >= min_days => {
+            // The projection the behind_pace rule judges: the larger of run rate and
+            // pipeline forecast.
+            let projected = r.forecast.map_or(run_rate, |f| f.max(run_rate));
+            format!(
+                "On track: {booked}, heading for {}; recognise it and ask what would add more.",
+                money(projected)
+            )
+        }
+        (Some(_), _) => {
+            format!("Too early in {month} to judge pace: {booked}; nothing flagged yet.")
+        }
+        (None, _) => format!("Nothing flagged: {booked}."),
     }
 }

@@ -690,6 +690,10 @@ impl State {
     }
 
     fn publish(&mut self, rec: &Recorded, p: &PlanPublished) {
+        // A rep with a plan is a rep the alert rules look at, registered or not.
+        for l in &p.lines {
+            self.rep_entry(&l.rep);
+        }
         let mut lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>> = BTreeMap::new();
         for l in &p.lines {
             lines

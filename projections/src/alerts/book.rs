@@ -107,6 +107,26 @@ pub struct AlertBook {
     changes: Vec<(String, Change)>,
 }
 
+/// How alerts rank for focus, best first: rear-view rules after all others, then
+/// more money at stake, higher severity, the broader bucket, the earlier raised.
+pub fn rank_key(
+    a: &Alert,
+) -> (
+    bool,
+    std::cmp::Reverse<i64>,
+    std::cmp::Reverse<Severity>,
+    u8,
+    u64,
+) {
+    (
+        a.rule().is_rear_view(),
+        std::cmp::Reverse(a.finding.money_at_stake),
+        std::cmp::Reverse(a.severity),
+        a.finding.breadth_rank(),
+        a.order,
+    )
+}
+
 /// The week an alert raised at `now` belongs to: the ISO week of its `act_by`.
 pub fn alert_week(now: Timestamp, tz: Tz) -> IsoWeek {
     now.act_by(tz).local_date(tz).iso_week()
@@ -293,20 +313,7 @@ impl AlertBook {
         for ids in self.standing.values() {
             let mut ranked: Vec<&Alert> =
                 ids.values().filter_map(|id| self.alerts.get(id)).collect();
-            ranked.sort_by(|a, b| {
-                (
-                    a.rule().is_rear_view(),
-                    b.finding.money_at_stake,
-                    b.severity,
-                    a.order,
-                )
-                    .cmp(&(
-                        b.rule().is_rear_view(),
-                        a.finding.money_at_stake,
-                        a.severity,
-                        b.order,
-                    ))
-            });
+            ranked.sort_by_key(|a| rank_key(a));
             out.extend(
                 ranked
                     .into_iter()

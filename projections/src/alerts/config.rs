@@ -79,6 +79,19 @@ impl Rule {
         Rule::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
+    /// The rule's name for people ("Behind pace").
+    pub fn label(self) -> &'static str {
+        match self {
+            Rule::BehindPace => "Behind pace",
+            Rule::ActivityBehind => "Activity behind",
+            Rule::ProductConcentration => "Product concentration",
+            Rule::CustomerMix => "Customer mix",
+            Rule::LowCoverage => "Low coverage",
+            Rule::ReportCardDrop => "Report card drop",
+            Rule::MonthMissed => "Month missed",
+        }
+    }
+
     /// Rear-view rules look at a month that is over: they rank after every rule about
     /// a month that can still be saved, whatever their money at stake.
     pub fn is_rear_view(self) -> bool {

@@ -15,7 +15,7 @@ pub mod book;
 pub mod config;
 pub mod rules;
 
-pub use book::{alert_id, alert_week, Alert, AlertBook, Change, Closure};
+pub use book::{alert_id, alert_week, rank_key, Alert, AlertBook, Change, Closure};
 pub use config::{AlertConfig, Rule, Severity};
 pub use rules::{Figures, Finding};
 

@@ -108,6 +108,12 @@ fn trim(s: String) -> String {
     }
 }
 
+/// The sum of the positive amounts, saturating: a pipeline of many deals at the
+/// amount cap cannot overflow.
+fn sum(amounts: impl Iterator<Item = i64>) -> i64 {
+    amounts.fold(0i64, |acc, a| acc.saturating_add(a.max(0)))
+}
+
 /// `value < pct × base`, exactly.
 fn below(value: i64, pct: Percent, base: i64) -> bool {
     i128::from(value) * 10_000 < i128::from(pct.hundredths()) * i128::from(base)
@@ -134,6 +140,7 @@ pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> 
     let ctx = Ctx {
         state,
         rep,
+        week_month: crate::alerts::alert_week(now, tz).monday().month(),
         name: state.rep_at(rep, month).name,
         currency: state.config().currency,
         pace,
@@ -179,6 +186,10 @@ struct Ctx<'a> {
     currency: Currency,
     pace: Pace,
     month: Month,
+    /// The month of the alert week's Monday: the month of the rules that are about the
+    /// pipeline or the customers rather than a month's plan, so that a month turning
+    /// mid-week does not raise their alerts again.
+    week_month: Month,
     /// This month's plan lines.
     plan: BTreeMap<Bucket, i64>,
     open: Vec<&'a DealView>,
@@ -195,18 +206,26 @@ impl Ctx<'_> {
             return;
         }
         let weighted = self.state.weighted_pipeline_of(self.rep, self.month);
-        let total_plan = self.plan.get(&Bucket::Total).copied();
+        let figures = |bucket: &Bucket, plan: i64| {
+            let actual = self.state.actual(self.rep, self.month, bucket);
+            let forecast = actual.saturating_add(weighted.get(bucket).copied().unwrap_or(0));
+            (plan, actual, forecast)
+        };
+        let total = self
+            .plan
+            .get(&Bucket::Total)
+            .map(|&p| figures(&Bucket::Total, p));
         for (bucket, &plan) in &self.plan {
             if bucket.is_activity() || plan <= 0 {
                 continue;
             }
-            if *bucket != Bucket::Total && Some(plan) == total_plan {
-                // The bucket is the whole plan (a rep with one region, say): its alert
-                // would only repeat the total's.
+            let (plan, actual, forecast) = figures(bucket, plan);
+            if *bucket != Bucket::Total && Some((plan, actual, forecast)) == total {
+                // The bucket is the whole of the total (a rep with one region, say):
+                // same plan, same actual, same forecast. Its alert would only repeat
+                // the total's.
                 continue;
             }
-            let actual = self.state.actual(self.rep, self.month, bucket);
-            let forecast = actual.saturating_add(weighted.get(bucket).copied().unwrap_or(0));
             let run_rate = self.pace.run_rate_projection(actual);
             let projected = run_rate.map_or(forecast, |r| r.max(forecast));
             if !below(projected, c.below_pct, plan) {
@@ -324,14 +343,15 @@ impl Ctx<'_> {
 
     fn product_concentration(&self, cfg: &AlertConfig, out: &mut Vec<Finding>) {
         let c = &cfg.product_concentration;
-        let total: i64 = self.open.iter().map(|d| d.amount.max(0)).sum();
+        let total = sum(self.open.iter().map(|d| d.amount));
         if self.open.len() < c.min_open_deals as usize || total <= 0 {
             return;
         }
         let mut by_product: BTreeMap<&str, i64> = BTreeMap::new();
         for d in &self.open {
             let product = d.product.as_deref().unwrap_or(UNASSIGNED);
-            *by_product.entry(product).or_insert(0) += d.amount.max(0);
+            let slot = by_product.entry(product).or_insert(0);
+            *slot = slot.saturating_add(d.amount.max(0));
         }
         // The largest named line; the first by name on a tie. Deals without a product
         // are no line of their own.
@@ -352,7 +372,7 @@ impl Ctx<'_> {
         out.push(Finding {
             rule: Rule::ProductConcentration,
             bucket: Some(Bucket::Product(product.to_owned())),
-            month: self.month,
+            month: self.week_month,
             severity: if critical { Severity::Critical } else { c.severity },
             figures: Figures {
                 actual: Some(top),
@@ -377,16 +397,15 @@ impl Ctx<'_> {
 
     fn customer_mix(&self, cfg: &AlertConfig, out: &mut Vec<Finding>) {
         let c = &cfg.customer_mix;
-        let total: i64 = self.open.iter().map(|d| d.amount.max(0)).sum();
+        let total = sum(self.open.iter().map(|d| d.amount));
         if self.open.len() < c.min_open_deals as usize || total <= 0 {
             return;
         }
-        let new: i64 = self
+        let new = sum(self
             .open
             .iter()
             .filter(|d| d.customer_kind == CustomerKind::New)
-            .map(|d| d.amount.max(0))
-            .sum();
+            .map(|d| d.amount));
         let target = i64::from(c.target_new_pct.hundredths());
         let band = |tol: Percent| {
             let tol = i64::from(tol.hundredths());
@@ -409,7 +428,7 @@ impl Ctx<'_> {
         out.push(Finding {
             rule: Rule::CustomerMix,
             bucket: Some(Bucket::NewCustomer),
-            month: self.month,
+            month: self.week_month,
             severity: if critical { Severity::Critical } else { c.severity },
             figures: Figures {
                 plan: Some(target_amount),
@@ -420,7 +439,7 @@ impl Ctx<'_> {
             },
             money_at_stake: off_band,
             message: format!(
-                "new customers are {}% of the open pipeline ({} of {}); the target is {}% ± {}",
+                "new customers are {}% of the open pipeline ({} of {}); the target is {}% ± {} points",
                 percent_text(new, total),
                 self.money(new),
                 self.money(total),
@@ -452,12 +471,11 @@ impl Ctx<'_> {
         if plan <= 0 || remaining <= 0 || c.min_ratio == 0 {
             return;
         }
-        let pipeline: i64 = self
+        let pipeline = sum(self
             .open
             .iter()
             .filter(|d| d.expected_close.month() == next)
-            .map(|d| d.amount.max(0))
-            .sum();
+            .map(|d| d.amount));
         let short_of =
             |ratio: u32| i128::from(pipeline) * 100 < i128::from(ratio) * i128::from(remaining);
         if !short_of(c.min_ratio) {
@@ -486,7 +504,11 @@ impl Ctx<'_> {
             money_at_stake: uncovered,
             message: format!(
                 "{next} is covered {}× by open pipeline: {} against {} of plan still open (needs {}×)",
-                hundredths_text(mul_div_round(pipeline, 100, remaining)),
+                // Cut toward zero: 2.999× reads 2.99×, never the 3× it falls short of.
+                hundredths_text(
+                    i64::try_from(i128::from(pipeline) * 100 / i128::from(remaining))
+                        .unwrap_or(i64::MAX)
+                ),
                 self.money(pipeline),
                 self.money(remaining),
                 hundredths_text(ratio)
@@ -519,12 +541,18 @@ impl Ctx<'_> {
                 *s += i64::from(v);
             }
         }
-        let score = mul_div_round(sums.iter().sum(), 100, 4 * n);
+        let total: i64 = sums.iter().sum();
+        // Exactly: total ÷ 4n against the threshold, before any rounding; the score
+        // shown is cut toward zero the same way (3.495 reads 3.49, not 3.5).
+        let score = total * 100 / (4 * n);
         let threshold = i64::from(c.below_score);
-        if score >= threshold {
+        let below_score = |t: i64| i128::from(total) * 100 < i128::from(t) * i128::from(4 * n);
+        if !below_score(threshold) {
             return;
         }
-        let critical = c.critical_below_score.is_some_and(|t| score < i64::from(t));
+        let critical = c
+            .critical_below_score
+            .is_some_and(|t| below_score(i64::from(t)));
         // The weakest dimension; the first in report-card order on a tie.
         let (weakest, weakest_sum) = DIMENSIONS
             .iter()
@@ -543,7 +571,7 @@ impl Ctx<'_> {
         out.push(Finding {
             rule: Rule::ReportCardDrop,
             bucket: None,
-            month: self.month,
+            month: self.week_month,
             severity: if critical { Severity::Critical } else { c.severity },
             figures: Figures {
                 score: Some(score),
