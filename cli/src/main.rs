@@ -3,7 +3,8 @@
 //! Each subcommand opens the log in `--data-dir`, does one job and exits: `demo`
 //! builds a demo organisation, `ingest` appends JSON Lines events, `tick` appends a
 //! `clock_tick`, `report` shows plan vs actual, `alerts` lists variance alerts, `ack`
-//! acknowledges one, `digest` writes a manager's week, `log` exports the stored events. This
+//! acknowledges one, `digest` writes a manager's week, `log` exports the stored events,
+//! `serve` runs the NATS service and `publish` puts events onto JetStream. This
 //! is the only crate that reads the wall clock (for `recorded_at` and default ticks)
 //! and the only one that uses `anyhow`.
 
@@ -78,6 +79,19 @@ enum Command {
         after_help = "Examples:\n  pacer digest --team north\n  pacer digest --manager \"Maria Keller\" --week 2026-W47 --format markdown"
     )]
     Digest(commands::digest::Args),
+    /// Run the service: JetStream in, the log, alerts, digests and queries out.
+    #[command(
+        after_help = "Examples:\n  pacer serve --nats nats://127.0.0.1:4222 --metrics-addr 127.0.0.1:9464\n  \
+                            pacer serve --nats nats://a:4222,nats://b:4222 --creds /etc/pacer/pacer.creds\n\n\
+                            Stops cleanly on SIGTERM or SIGINT: the batch in hand is stored and acked first."
+    )]
+    Serve(commands::serve::Args),
+    /// Publish JSON Lines events to JetStream (Nats-Msg-Id = event_id), waiting for each ack.
+    #[command(
+        after_help = "Example:\n  pacer publish events.jsonl --nats nats://127.0.0.1:4222\n\n\
+                            Exit status: 0 when every line was published, 3 when some were over the size limit."
+    )]
+    Publish(commands::publish::Args),
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
@@ -125,6 +139,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(args) => commands::alerts::run(&ctx, args),
         Command::Ack(args) => commands::ack::run(&ctx, args),
         Command::Digest(args) => commands::digest::run(&ctx, args),
+        Command::Serve(args) => commands::serve::run(&ctx, args),
+        Command::Publish(args) => commands::publish::run(&ctx, args),
     }
 }
 

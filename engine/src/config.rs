@@ -22,7 +22,7 @@
 //! The other rules and their keys are listed in README.md ("Alerts"); thresholds are
 //! exact decimals (a TOML integer, float or string, at most two decimals).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use pacer_projections::alerts::config::PaceRule;
 use pacer_projections::alerts::{AlertConfig, Severity};
@@ -40,6 +40,82 @@ use crate::wire::Limits;
 pub struct Config {
     pub org: OrgConfig,
     pub limits: Limits,
+    /// How `pacer serve` and `pacer publish` reach NATS.
+    pub nats: NatsConfig,
+    /// How `pacer serve` consumes, ticks and publishes.
+    pub serve: ServeConfig,
+}
+
+/// `[nats]`: the connection and the streams. Command-line flags override each key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NatsConfig {
+    /// One URL, or several for a cluster.
+    pub urls: Vec<String>,
+    pub creds: Option<PathBuf>,
+    /// A file holding an nkey seed.
+    pub nkey: Option<PathBuf>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    /// A PEM file of root certificates to trust (and TLS required).
+    pub tls_ca: Option<PathBuf>,
+    /// Every subject starts with it: `<prefix>.events.>`, `<prefix>.alerts.>`...
+    pub subject_prefix: String,
+    /// JetStream's duplicate window on `Nats-Msg-Id` for the streams Pacer creates.
+    pub duplicate_window_s: u64,
+    pub replicas: u32,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            urls: vec!["nats://127.0.0.1:4222".into()],
+            creds: None,
+            nkey: None,
+            user: None,
+            password: None,
+            token: None,
+            tls_ca: None,
+            subject_prefix: "pacer".into(),
+            duplicate_window_s: 24 * 3600,
+            replicas: 1,
+        }
+    }
+}
+
+/// `[serve]`: the consumer's bounds, the clock tick, the weekly digest, metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Messages taken from the consumer and appended with one flush.
+    pub batch_events_max: usize,
+    /// The consumer's `max_ack_pending`: messages delivered but not yet acked.
+    pub acks_pending_max: i64,
+    /// How long NATS waits for an ack before redelivering.
+    pub ack_wait_s: u64,
+    /// A `clock_tick` is appended this often (and once at start-up); 0: never, for
+    /// deployments where ticks arrive as events from elsewhere (a scheduler, tests).
+    pub tick_interval_s: u64,
+    /// The weekly digest goes out at this weekday and local time (org time zone).
+    pub digest_weekday: chrono::Weekday,
+    pub digest_hour: u32,
+    pub digest_minute: u32,
+    /// `/metrics` and `/healthz` listen here when set.
+    pub metrics_addr: Option<String>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            batch_events_max: 1000,
+            acks_pending_max: 20_000,
+            ack_wait_s: 30,
+            tick_interval_s: 15 * 60,
+            digest_weekday: chrono::Weekday::Mon,
+            digest_hour: 7,
+            digest_minute: 0,
+            metrics_addr: None,
+        }
+    }
 }
 
 impl Default for Config {
@@ -55,6 +131,39 @@ struct RawConfig {
     org: RawOrg,
     #[serde(default)]
     alerts: RawAlerts,
+    #[serde(default)]
+    nats: RawNats,
+    #[serde(default)]
+    serve: RawServe,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNats {
+    urls: Option<Vec<String>>,
+    creds: Option<PathBuf>,
+    nkey: Option<PathBuf>,
+    user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+    tls_ca: Option<PathBuf>,
+    subject_prefix: Option<String>,
+    duplicate_window_s: Option<i64>,
+    replicas: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServe {
+    batch_events_max: Option<i64>,
+    acks_pending_max: Option<i64>,
+    ack_wait_s: Option<i64>,
+    tick_interval_s: Option<i64>,
+    /// `monday` ... `sunday`.
+    digest_weekday: Option<String>,
+    /// `HH:MM`, local time.
+    digest_time: Option<String>,
+    metrics_addr: Option<String>,
 }
 
 /// A threshold as written: an integer, a float (read back through its shortest
@@ -188,6 +297,8 @@ impl Config {
                 alerts: alert_config(raw.alerts)?,
             },
             limits: Limits::default(),
+            nats: nats_config(raw.nats)?,
+            serve: serve_config(raw.serve)?,
         })
     }
 
@@ -197,6 +308,101 @@ impl Config {
             currency: self.org.currency,
         }
     }
+}
+
+/// Whether a subject prefix is usable: dot-separated tokens of letters, digits, `-`
+/// and `_`.
+pub fn valid_subject_prefix(p: &str) -> bool {
+    !p.is_empty()
+        && p.split('.').all(|t| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn nats_config(raw: RawNats) -> Result<NatsConfig, String> {
+    let d = NatsConfig::default();
+    let urls = raw.urls.unwrap_or(d.urls);
+    if urls.is_empty() || urls.iter().any(|u| u.trim().is_empty()) {
+        return Err(format!(
+            "nats.urls: {urls:?} must list at least one server URL"
+        ));
+    }
+    let subject_prefix = raw.subject_prefix.unwrap_or(d.subject_prefix);
+    if !valid_subject_prefix(&subject_prefix) {
+        return Err(format!(
+            "nats.subject_prefix: {subject_prefix:?} is not dot-separated tokens of letters, digits, - and _"
+        ));
+    }
+    Ok(NatsConfig {
+        urls,
+        creds: raw.creds,
+        nkey: raw.nkey,
+        user: raw.user,
+        password: raw.password,
+        token: raw.token,
+        tls_ca: raw.tls_ca,
+        subject_prefix,
+        duplicate_window_s: raw
+            .duplicate_window_s
+            .map_or(Ok(d.duplicate_window_s), |v| {
+                count("nats.duplicate_window_s", v, 30 * 24 * 3600).map(u64::from)
+            })?,
+        replicas: raw
+            .replicas
+            .map_or(Ok(d.replicas), |v| count("nats.replicas", v, 5))?
+            .max(1),
+    })
+}
+
+fn serve_config(raw: RawServe) -> Result<ServeConfig, String> {
+    let d = ServeConfig::default();
+    let positive = |key: &str, v: Option<i64>, default: u64, max: i64| -> Result<u64, String> {
+        match v {
+            None => Ok(default),
+            Some(v) if (1..=max).contains(&v) => Ok(v as u64),
+            Some(v) => Err(format!("{key}: {v} is not a whole number from 1 to {max}")),
+        }
+    };
+    let digest_weekday = match raw.digest_weekday {
+        None => d.digest_weekday,
+        Some(w) => w.parse::<chrono::Weekday>().map_err(|_| {
+            format!("serve.digest_weekday: {w:?} is not a weekday (monday ... sunday)")
+        })?,
+    };
+    let (digest_hour, digest_minute) = match raw.digest_time {
+        None => (d.digest_hour, d.digest_minute),
+        Some(t) => chrono::NaiveTime::parse_from_str(&t, "%H:%M")
+            .map(|n| {
+                use chrono::Timelike;
+                (n.hour(), n.minute())
+            })
+            .map_err(|_| format!("serve.digest_time: {t:?} is not a local time HH:MM"))?,
+    };
+    Ok(ServeConfig {
+        batch_events_max: positive(
+            "serve.batch_events_max",
+            raw.batch_events_max,
+            d.batch_events_max as u64,
+            100_000,
+        )? as usize,
+        acks_pending_max: positive(
+            "serve.acks_pending_max",
+            raw.acks_pending_max,
+            d.acks_pending_max as u64,
+            1_000_000,
+        )? as i64,
+        ack_wait_s: positive("serve.ack_wait_s", raw.ack_wait_s, d.ack_wait_s, 3600)?,
+        tick_interval_s: match raw.tick_interval_s {
+            Some(0) => 0,
+            v => positive("serve.tick_interval_s", v, d.tick_interval_s, 7 * 24 * 3600)?,
+        },
+        digest_weekday,
+        digest_hour,
+        digest_minute,
+        metrics_addr: raw.metrics_addr,
+    })
 }
 
 /// Hundredths from a threshold as written; `Ok(None)` for `false`.
@@ -632,6 +838,36 @@ mod tests {
         );
         let e = Config::parse("[org]\nfiscal_year_start_month = \"april\"\n").unwrap_err();
         assert!(e.contains("fiscal_year_start_month"), "{e}");
+    }
+
+    #[test]
+    fn nats_and_serve_sections() {
+        let c = Config::parse(
+            "[nats]\nurls = [\"nats://a:4222\", \"nats://b:4222\"]\nsubject_prefix = \"acme.pacer\"\n\
+             [serve]\ntick_interval_s = 60\ndigest_weekday = \"friday\"\ndigest_time = \"16:30\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.nats.urls.len(), 2);
+        assert_eq!(c.nats.subject_prefix, "acme.pacer");
+        assert_eq!(c.nats.duplicate_window_s, 86_400);
+        assert_eq!(c.serve.tick_interval_s, 60);
+        assert_eq!(c.serve.digest_weekday, chrono::Weekday::Fri);
+        assert_eq!((c.serve.digest_hour, c.serve.digest_minute), (16, 30));
+        for (text, key) in [
+            ("[nats]\nsubject_prefix = \"a..b\"\n", "nats.subject_prefix"),
+            ("[nats]\nsubject_prefix = \"a.*\"\n", "nats.subject_prefix"),
+            ("[nats]\nurls = []\n", "nats.urls"),
+            ("[serve]\ntick_interval_s = -1\n", "serve.tick_interval_s"),
+            (
+                "[serve]\ndigest_weekday = \"someday\"\n",
+                "serve.digest_weekday",
+            ),
+            ("[serve]\ndigest_time = \"25:00\"\n", "serve.digest_time"),
+            ("[serve]\nbatch = 5\n", "batch"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -118,3 +118,35 @@ pub enum IngestError {
     #[error(transparent)]
     Log(#[from] LogError),
 }
+
+/// Operating errors of the NATS side (`pacer serve`, `pacer publish`), each with what
+/// was being done and where.
+#[derive(Debug, Error)]
+pub enum NatsError {
+    #[error("cannot connect to NATS at {urls}: {reason}")]
+    Connect { urls: String, reason: String },
+    #[error("cannot read the NATS credentials in {}: {reason}", path.display())]
+    Credentials { path: PathBuf, reason: String },
+    #[error("JetStream stream {stream}: {doing}: {reason}")]
+    Stream {
+        stream: String,
+        doing: &'static str,
+        reason: String,
+    },
+    #[error("JetStream consumer {consumer}: {doing}: {reason}")]
+    Consumer {
+        consumer: String,
+        doing: &'static str,
+        reason: String,
+    },
+    #[error("publishing to {subject}: {reason}")]
+    Publish { subject: String, reason: String },
+    #[error("the query service: {reason}")]
+    Service { reason: String },
+    #[error("cannot serve HTTP on {addr}: {reason}")]
+    Http { addr: String, reason: String },
+    #[error("cannot read {}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}

@@ -5,7 +5,8 @@
 //! the brief's order ([`ingest`]), loads configuration ([`config`]), rebuilds the
 //! projections from the log ([`replay`]), renders shared output ([`output`], and the
 //! weekly [`digest`] as JSON, text or Markdown) and generates realistic demo
-//! organisations ([`demo`]).
+//! organisations ([`demo`]). [`nats`] is `pacer serve`: JetStream in, alerts, digests
+//! and queries out.
 
 pub mod config;
 pub mod demo;
@@ -13,11 +14,12 @@ pub mod digest;
 pub mod error;
 pub mod ingest;
 pub mod log;
+pub mod nats;
 pub mod output;
 pub mod replay;
 pub mod validate;
 pub mod wire;
 
 pub use config::Config;
-pub use error::{ConfigError, IngestError, LogError, RejectKind, Rejection};
+pub use error::{ConfigError, IngestError, LogError, NatsError, RejectKind, Rejection};
 pub use log::Log;

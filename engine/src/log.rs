@@ -259,9 +259,14 @@ impl Log {
     /// The stored events from `from_seq` on, in seq order. A record that fails its
     /// CRC or does not decode ends the iteration with an error naming its seq.
     pub fn iter_from(&self, from_seq: u64) -> LogIter {
-        LogIter {
-            inner: self.events.range(from_seq.to_be_bytes()..),
-            failed: false,
+        self.reader().iter_from(from_seq)
+    }
+
+    /// A read-only handle that other threads can hold while this one appends (for
+    /// queries that page through the log).
+    pub fn reader(&self) -> LogReader {
+        LogReader {
+            events: self.events.clone(),
         }
     }
 
@@ -274,6 +279,22 @@ impl Log {
                 doing: "reading a record",
                 source,
             }),
+        }
+    }
+}
+
+/// A read-only view of the stored events; see [`Log::reader`].
+#[derive(Clone)]
+pub struct LogReader {
+    events: sled::Tree,
+}
+
+impl LogReader {
+    /// See [`Log::iter_from`].
+    pub fn iter_from(&self, from_seq: u64) -> LogIter {
+        LogIter {
+            inner: self.events.range(from_seq.to_be_bytes()..),
+            failed: false,
         }
     }
 }

@@ -7,7 +7,9 @@ pub mod demo;
 pub mod digest;
 pub mod ingest;
 pub mod log;
+pub mod publish;
 pub mod report;
+pub mod serve;
 pub mod tick;
 
 use std::io::ErrorKind;

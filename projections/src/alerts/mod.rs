@@ -100,36 +100,45 @@ pub struct AlertView<'a> {
 /// The alerts a query selects, in raise order.
 pub fn alert_views<'a>(state: &'a State, query: &AlertQuery) -> Vec<AlertView<'a>> {
     let focus = state.alert_book().focus(&state.config().alerts);
-    let month = state.current_month();
     state
         .alert_book()
         .iter()
         .filter(|a| query.rep.as_ref().is_none_or(|r| *r == a.rep))
-        .filter_map(|a| {
-            let ack = state.acks().get(&a.id);
-            let status = match (a.closed, ack) {
-                (Some((_, Closure::Resolved)), _) => Status::Resolved,
-                (Some((_, Closure::Superseded)), _) => Status::Superseded,
-                (None, Some(_)) => Status::Acknowledged,
-                (None, None) => Status::Open,
-            };
-            if !query.status.admits(status) {
-                return None;
-            }
-            let info = state.rep_at(&a.rep, month.unwrap_or(a.finding.month));
-            if query.team.as_ref().is_some_and(|t| *t != info.team)
-                || query.manager.as_ref().is_some_and(|m| *m != info.manager)
-            {
-                return None;
-            }
-            Some(AlertView {
-                alert: a,
-                status,
-                focus: focus.contains(&a.id),
-                team: info.team,
-                manager: info.manager,
-                ack,
-            })
+        .map(|a| view(state, a, focus.contains(&a.id)))
+        .filter(|v| {
+            query.status.admits(v.status)
+                && query.team.as_ref().is_none_or(|t| *t == v.team)
+                && query.manager.as_ref().is_none_or(|m| *m == v.manager)
         })
         .collect()
+}
+
+/// One alert as a manager reads it, by id; `focus` is the book's current focus set
+/// (`AlertBook::focus`), computed once for many lookups.
+pub fn alert_view<'a>(
+    state: &'a State,
+    id: &str,
+    focus: &std::collections::BTreeSet<String>,
+) -> Option<AlertView<'a>> {
+    let a = state.alert_book().get(id)?;
+    Some(view(state, a, focus.contains(id)))
+}
+
+fn view<'a>(state: &'a State, a: &'a Alert, focus: bool) -> AlertView<'a> {
+    let ack = state.acks().get(&a.id);
+    let status = match (a.closed, ack) {
+        (Some((_, Closure::Resolved)), _) => Status::Resolved,
+        (Some((_, Closure::Superseded)), _) => Status::Superseded,
+        (None, Some(_)) => Status::Acknowledged,
+        (None, None) => Status::Open,
+    };
+    let info = state.rep_at(&a.rep, state.current_month().unwrap_or(a.finding.month));
+    AlertView {
+        alert: a,
+        status,
+        focus,
+        team: info.team,
+        manager: info.manager,
+        ack,
+    }
 }

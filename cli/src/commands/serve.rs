@@ -1,0 +1,212 @@
+//! `pacer serve`: the running service. Rebuilds the projections from the log, then
+//! consumes events from JetStream, appends clock ticks, publishes alerts and digests,
+//! answers queries, and serves metrics, until SIGTERM or SIGINT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use pacer_engine::config::NatsConfig;
+use pacer_engine::nats::metrics::{serve_http, Metrics};
+use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
+use pacer_engine::nats::query::{serve_queries, QueryContext};
+use pacer_engine::nats::{connect, ensure_streams, Subjects};
+use tokio::sync::watch;
+
+use super::{open_log_for_append, wall_clock};
+use crate::Context;
+
+/// How to reach NATS; each flag overrides the `[nats]` key of the same name.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NatsArgs {
+    /// Server URL; repeat (or separate with commas) for a cluster.
+    #[arg(long = "nats", value_delimiter = ',')]
+    urls: Vec<String>,
+    /// A NATS credentials file (JWT and nkey seed).
+    #[arg(long)]
+    creds: Option<PathBuf>,
+    /// A file holding an nkey seed.
+    #[arg(long)]
+    nkey: Option<PathBuf>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long, env = "PACER_NATS_PASSWORD", hide_env_values = true)]
+    password: Option<String>,
+    #[arg(long, env = "PACER_NATS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM root certificates to trust; TLS becomes required.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// The first token(s) of every subject.
+    #[arg(long)]
+    subject_prefix: Option<String>,
+}
+
+impl NatsArgs {
+    /// The configuration with these flags applied.
+    pub fn apply(&self, base: &NatsConfig) -> anyhow::Result<NatsConfig> {
+        let mut c = base.clone();
+        if !self.urls.is_empty() {
+            c.urls = self.urls.clone();
+        }
+        if self.creds.is_some() {
+            c.creds.clone_from(&self.creds);
+        }
+        if self.nkey.is_some() {
+            c.nkey.clone_from(&self.nkey);
+        }
+        if self.user.is_some() {
+            c.user.clone_from(&self.user);
+        }
+        if self.password.is_some() {
+            c.password.clone_from(&self.password);
+        }
+        if self.token.is_some() {
+            c.token.clone_from(&self.token);
+        }
+        if self.tls_ca.is_some() {
+            c.tls_ca.clone_from(&self.tls_ca);
+        }
+        if let Some(p) = &self.subject_prefix {
+            anyhow::ensure!(
+                pacer_engine::config::valid_subject_prefix(p),
+                "--subject-prefix: {p:?} is not dot-separated tokens of letters, digits, - and _"
+            );
+            c.subject_prefix.clone_from(p);
+        }
+        Ok(c)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Serve /metrics and /healthz on this address (host:port).
+    #[arg(long)]
+    metrics_addr: Option<String>,
+}
+
+/// A runtime for the NATS commands: two worker threads, as the machine has two cores.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = ctx.config.clone();
+    config.nats = args.nats.apply(&config.nats)?;
+    if args.metrics_addr.is_some() {
+        config.serve.metrics_addr.clone_from(&args.metrics_addr);
+    }
+    runtime()?.block_on(serve(ctx, config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("pacer serve: stopping: finishing the batch in hand");
+        let _ = stop_tx.send(true);
+    });
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = &config.serve.metrics_addr {
+        serve_http(addr, Arc::clone(&metrics)).await?;
+        eprintln!("pacer serve: metrics on http://{addr}/metrics, readiness on /healthz");
+    }
+    let log = open_log_for_append(ctx)?;
+    let total = log.last_seq();
+    eprintln!("pacer serve: rebuilding the projections from {total} events");
+    let started = Instant::now();
+    let mut next_report = 100_000;
+    let rebuilt = tokio::task::block_in_place(|| {
+        rebuild_for_serve(&log, &config, |seq| {
+            if seq >= next_report {
+                eprintln!("pacer serve: rebuilt {seq} of {total} events");
+                next_report += 100_000;
+            }
+        })
+    })?;
+    let (state, published_seq, pending) =
+        (rebuilt.state, rebuilt.published_seq, rebuilt.unpublished);
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "pacer serve: rebuilt {} events in {secs:.2} s ({:.0} events/s)",
+        state.events_applied(),
+        state.events_applied() as f64 / secs.max(1e-9)
+    );
+    let subjects = Subjects::new(&config.nats.subject_prefix);
+    let client = connect(&config.nats, "pacer serve").await?;
+    metrics.set_client(client.clone());
+    let js = async_nats::jetstream::new(client.clone());
+    let mut stop = stop_rx.clone();
+    loop {
+        match ensure_streams(&js, &config.nats, &subjects).await {
+            Ok(()) => break,
+            Err(e) => {
+                eprintln!("pacer serve: {e}; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    let state = Arc::new(RwLock::new(state));
+    let _service = serve_queries(
+        client.clone(),
+        &subjects,
+        QueryContext {
+            state: Arc::clone(&state),
+            log: log.reader(),
+        },
+    )
+    .await?;
+    eprintln!(
+        "pacer serve: consuming {} on {} (queries on {}.*)",
+        subjects.events_all(),
+        config.nats.urls.join(","),
+        subjects.query_group()
+    );
+    let mut pipeline = Pipeline::new(
+        log,
+        state,
+        config,
+        js,
+        Arc::clone(&metrics),
+        Box::new(wall_clock),
+        published_seq,
+    );
+    pipeline.queue_unpublished(pending);
+    metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    pipeline.run(stop_rx).await?;
+    client.flush().await.ok();
+    eprintln!("pacer serve: stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! What an operator watches: Prometheus metrics (`/metrics`, text format from the
+//! `prometheus-client` crate) and readiness (`/healthz`: ready only after the rebuild
+//! and while the NATS connection is up).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_nats::connection::State as ConnectionState;
+use async_nats::Client;
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::error::NatsError;
+
+type Labels = Vec<(String, String)>;
+
+/// Every metric `pacer serve` keeps.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub accepted: Counter,
+    pub duplicates: Counter,
+    pub rejected: Family<Labels, Counter>,
+    pub batch_events: Histogram,
+    pub flush_seconds: Histogram,
+    pub consumer_pending: Gauge,
+    pub alerts: Family<Labels, Gauge>,
+    pub alerts_published: Counter,
+    /// The rebuild is done and the pipeline runs.
+    pub ready: AtomicBool,
+    client: Mutex<Option<Client>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let m = Metrics {
+            registry: Mutex::new(Registry::with_prefix("pacer")),
+            accepted: Counter::default(),
+            duplicates: Counter::default(),
+            rejected: Family::default(),
+            batch_events: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
+            flush_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
+            consumer_pending: Gauge::default(),
+            alerts: Family::default(),
+            alerts_published: Counter::default(),
+            ready: AtomicBool::new(false),
+            client: Mutex::new(None),
+        };
+        {
+            let mut r = m.registry.lock().expect("not poisoned");
+            r.register(
+                "events_accepted",
+                "Events appended to the log",
+                m.accepted.clone(),
+            );
+            r.register(
+                "events_duplicate",
+                "Events whose event_id was already in the log",
+                m.duplicates.clone(),
+            );
+            r.register(
+                "events_rejected",
+                "Events sent to the dead-letter stream, by reason",
+                m.rejected.clone(),
+            );
+            r.register(
+                "batch_events",
+                "Messages per consumed batch",
+                m.batch_events.clone(),
+            );
+            r.register(
+                "flush_seconds",
+                "Time to append and flush one batch",
+                m.flush_seconds.clone(),
+            );
+            r.register(
+                "consumer_pending",
+                "Messages on the stream not yet delivered to the engine",
+                m.consumer_pending.clone(),
+            );
+            r.register("alerts", "Alerts by rule and status", m.alerts.clone());
+            r.register(
+                "alerts_published",
+                "Alert changes published to NATS",
+                m.alerts_published.clone(),
+            );
+        }
+        m
+    }
+
+    /// Counts a rejection under its reason slug.
+    pub fn rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
+    }
+
+    /// Replaces the alert gauges with fresh counts by (rule, status).
+    pub fn set_alerts(&self, counts: &BTreeMap<(String, String), i64>) {
+        self.alerts.clear();
+        for ((rule, status), n) in counts {
+            self.alerts
+                .get_or_create(&vec![
+                    ("rule".to_owned(), rule.clone()),
+                    ("status".to_owned(), status.clone()),
+                ])
+                .set(*n);
+        }
+    }
+
+    /// The NATS client whose connection `/healthz` reports.
+    pub fn set_client(&self, client: Client) {
+        *self.client.lock().expect("not poisoned") = Some(client);
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry.lock().expect("not poisoned"))
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    /// `Ok` when ready, else why not.
+    pub fn health(&self) -> Result<(), &'static str> {
+        if !self.ready.load(Ordering::SeqCst) {
+            return Err("rebuilding the projections");
+        }
+        match &*self.client.lock().expect("not poisoned") {
+            Some(c) if c.connection_state() == ConnectionState::Connected => Ok(()),
+            Some(_) => Err("NATS connection down"),
+            None => Err("not connected to NATS yet"),
+        }
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `addr` until the process ends.
+pub async fn serve_http(addr: &str, metrics: Arc<Metrics>) -> Result<(), NatsError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| NatsError::Http {
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|AxumState(m): AxumState<Arc<Metrics>>| async move {
+                (
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.render(),
+                )
+            }),
+        )
+        .route(
+            "/healthz",
+            get(|AxumState(m): AxumState<Arc<Metrics>>| async move {
+                match m.health() {
+                    Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+                    Err(why) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("not ready: {why}\n"),
+                    ),
+                }
+            }),
+        )
+        .with_state(metrics);
+    let addr = addr.to_owned();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            eprintln!("pacer serve: the metrics server on {addr} stopped: {e}");
+        }
+    });
+    Ok(())
+}

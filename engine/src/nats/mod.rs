@@ -1,0 +1,214 @@
+//! Pacer on NATS: `pacer serve` consumes events from JetStream into the log and
+//! publishes alerts, digests and query answers; `pacer publish` is the small client
+//! that puts events onto the stream.
+//!
+//! - this module: connecting (with every usual auth option), the subjects, and the
+//!   JetStream streams Pacer needs (created or extended, never shrunk or deleted).
+//! - `pipeline`: the consumer loop, in the brief's order (decode → validate → dedupe
+//!   → append → flush → ack), the clock tick, alert and digest publishing.
+//! - `query`: request/reply queries on the NATS service API.
+//! - `metrics`: Prometheus `/metrics` and `/healthz`.
+//! - `publish`: `pacer publish FILE.jsonl`.
+//!
+//! Debian's nats-server is 2.9, so the client speaks the 2.9 JetStream API (the
+//! `async-nats` server_2_10+ features are off).
+
+pub mod metrics;
+pub mod pipeline;
+pub mod publish;
+pub mod query;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::{Client, ConnectOptions};
+
+use crate::config::NatsConfig;
+use crate::error::NatsError;
+
+/// The stream events arrive on.
+pub const EVENTS_STREAM: &str = "PACER_EVENTS";
+/// The stream alerts and digests are published to.
+pub const ALERTS_STREAM: &str = "PACER_ALERTS";
+/// The stream rejected input is kept on, so that a dead letter is never lost.
+pub const DLQ_STREAM: &str = "PACER_DLQ";
+/// The engine's durable consumer on the events stream.
+pub const CONSUMER: &str = "pacer-engine";
+/// The header that carries the reason of a dead letter.
+pub const ERROR_HEADER: &str = "Pacer-Error";
+
+/// The subjects under one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subjects {
+    pub prefix: String,
+}
+
+impl Subjects {
+    pub fn new(prefix: &str) -> Self {
+        Subjects {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// `<prefix>.events.<type>`.
+    pub fn event(&self, event_type: &str) -> String {
+        format!("{}.events.{}", self.prefix, token(event_type))
+    }
+
+    pub fn events_all(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    /// `<prefix>.alerts.<team>.<rep>`.
+    pub fn alert(&self, team: &str, rep: &str) -> String {
+        format!("{}.alerts.{}.{}", self.prefix, token(team), token(rep))
+    }
+
+    /// `<prefix>.digest.<team>`.
+    pub fn digest(&self, team: &str) -> String {
+        format!("{}.digest.{}", self.prefix, token(team))
+    }
+
+    /// `<prefix>.dlq.<reason>`.
+    pub fn dlq(&self, reason: &str) -> String {
+        format!("{}.dlq.{}", self.prefix, token(reason))
+    }
+
+    /// `<prefix>.query`: the group of the query endpoints.
+    pub fn query_group(&self) -> String {
+        format!("{}.query", self.prefix)
+    }
+}
+
+/// A name as one subject token: characters a token cannot hold (`.`, `*`, `>`,
+/// white space) become `_`; an empty name becomes `_`.
+pub fn token(name: &str) -> String {
+    let t: String = name
+        .chars()
+        .map(|c| {
+            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if t.is_empty() {
+        "_".into()
+    } else {
+        t
+    }
+}
+
+/// Connects with the configured servers and credentials. The client reconnects by
+/// itself for as long as the process runs; the first connection is retried too, so
+/// the engine can start before NATS.
+pub async fn connect(cfg: &NatsConfig, name: &str) -> Result<Client, NatsError> {
+    let mut opts = ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connection_timeout(Duration::from_secs(5));
+    if let Some(path) = &cfg.creds {
+        opts = opts
+            .credentials_file(path)
+            .await
+            .map_err(|e| NatsError::Credentials {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+    }
+    if let Some(path) = &cfg.nkey {
+        let seed = std::fs::read_to_string(path).map_err(|e| NatsError::Credentials {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        opts = opts.nkey(seed.trim().to_owned());
+    }
+    if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
+        opts = opts.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(token) = &cfg.token {
+        opts = opts.token(token.clone());
+    }
+    if let Some(ca) = &cfg.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    opts.connect(cfg.urls.as_slice())
+        .await
+        .map_err(|e| NatsError::Connect {
+            urls: cfg.urls.join(","),
+            reason: e.to_string(),
+        })
+}
+
+/// Creates the streams Pacer needs, or extends existing ones with the subjects they
+/// lack. An existing stream keeps its limits, storage and everything else: Pacer
+/// never deletes or shrinks a stream (it may be someone else's).
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+    subjects: &Subjects,
+) -> Result<(), NatsError> {
+    let p = &subjects.prefix;
+    let window = Duration::from_secs(cfg.duplicate_window_s.max(1));
+    let wanted = [
+        (EVENTS_STREAM, vec![subjects.events_all()]),
+        (
+            ALERTS_STREAM,
+            vec![format!("{p}.alerts.>"), format!("{p}.digest.>")],
+        ),
+        (DLQ_STREAM, vec![format!("{p}.dlq.>")]),
+    ];
+    for (name, subjects) in wanted {
+        ensure_stream(js, name, subjects, window, cfg.replicas as usize).await?;
+    }
+    Ok(())
+}
+
+async fn ensure_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subjects: Vec<String>,
+    duplicate_window: Duration,
+    replicas: usize,
+) -> Result<(), NatsError> {
+    let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Stream {
+        stream: name.to_owned(),
+        doing,
+        reason: e.to_string(),
+    };
+    match js.get_stream(name).await {
+        Ok(mut existing) => {
+            let info = existing
+                .info()
+                .await
+                .map_err(|e| err("reading the stream", &e))?;
+            let mut config = info.config.clone();
+            let missing: Vec<String> = subjects
+                .into_iter()
+                .filter(|s| !config.subjects.contains(s))
+                .collect();
+            if !missing.is_empty() {
+                config.subjects.extend(missing);
+                js.update_stream(config)
+                    .await
+                    .map_err(|e| err("adding subjects to the stream", &e))?;
+            }
+            Ok(())
+        }
+        Err(_) => {
+            js.create_stream(stream::Config {
+                name: name.to_owned(),
+                subjects,
+                storage: stream::StorageType::File,
+                duplicate_window,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating the stream", &e))?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The engine's main loop: JetStream in, the log, the projections, alerts out.
+//!
+//! For each batch taken from the durable pull consumer: decode and validate every
+//! message (a bad one goes, as it came, to `<prefix>.dlq.<reason>` with the error in
+//! a `Pacer-Error` header, and is terminated once the dead-letter stream has it);
+//! dedupe by `event_id`, append, **one flush, then ack** every message of the batch.
+//! Only then are the stored events folded into the projections and the alert changes
+//! they caused published (through JetStream, with a `Nats-Msg-Id` made of the alert
+//! id, the change and the event's seq, so a restart that publishes them again is
+//! deduplicated by the stream).
+//!
+//! A `clock_tick` is appended every `tick_interval_s` through the same path, and the
+//! weekly digest is published when a tick crosses the configured weekday and local
+//! time. Which alert changes have been published is remembered in the log's meta
+//! (`nats.published_seq`); on start-up the rebuild publishes whatever came after it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use pacer_projections::alerts::{alert_view, Change};
+use pacer_projections::digest::{digest, Audience};
+use pacer_projections::event::{Event, EventBody, Recorded};
+use pacer_projections::state::State;
+use pacer_projections::time::{IsoWeek, Timestamp};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::metrics::Metrics;
+use super::{Subjects, CONSUMER, ERROR_HEADER, EVENTS_STREAM};
+use crate::config::Config;
+use crate::error::{NatsError, Rejection};
+use crate::ingest::too_long;
+use crate::log::{Appended, Log};
+use crate::output::alert_object;
+use crate::validate::validate;
+use crate::wire::decode;
+
+/// The meta key of the last seq whose alert changes JetStream has acknowledged.
+const PUBLISHED_SEQ: &str = "nats.published_seq";
+
+/// The longest pause between retries when NATS is away.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// A message for the alerts stream, waiting for its PubAck.
+#[derive(Clone, Debug)]
+struct Outgoing {
+    subject: String,
+    msg_id: String,
+    payload: Bytes,
+    /// The seq of the event that caused it.
+    seq: u64,
+}
+
+/// The running engine.
+pub struct Pipeline {
+    log: Log,
+    state: Arc<RwLock<State>>,
+    config: Config,
+    subjects: Subjects,
+    js: jetstream::Context,
+    metrics: Arc<Metrics>,
+    clock: Box<dyn FnMut() -> Timestamp + Send>,
+    outbox: VecDeque<Outgoing>,
+    /// Everything up to this seq has had its alert changes acknowledged by JetStream.
+    published_seq: u64,
+    published_seq_saved: u64,
+    last_saved: Instant,
+    alerts_dirty: bool,
+    last_counted: Instant,
+}
+
+/// Rebuilds the projections from the log, collecting the alert changes of events after
+/// `published_seq` (the ones a crash may have kept from being published).
+pub fn rebuild_for_serve(
+    log: &Log,
+    config: &Config,
+    mut progress: impl FnMut(u64),
+) -> Result<Rebuilt, NatsError> {
+    let published_seq = log
+        .meta(PUBLISHED_SEQ)?
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut state = State::new(config.org.clone());
+    let mut pending = Vec::new();
+    for rec in log.iter_from(1) {
+        let rec = rec?;
+        state.apply(&rec);
+        if rec.seq > published_seq && !state.alert_book().changes().is_empty() {
+            pending.push((rec.seq, state.alert_book().changes().to_vec()));
+        }
+        progress(rec.seq);
+    }
+    Ok(Rebuilt {
+        state,
+        published_seq,
+        unpublished: pending,
+    })
+}
+
+/// The projections rebuilt for `pacer serve`, and what the last run may not have
+/// published.
+pub struct Rebuilt {
+    pub state: State,
+    /// Alert changes up to this seq are known to be published.
+    pub published_seq: u64,
+    /// The alert changes of each later event, by seq.
+    pub unpublished: Vec<Unpublished>,
+}
+
+/// One event's alert changes: (seq, [(alert id, change)]).
+pub type Unpublished = (u64, Vec<(String, Change)>);
+
+impl Pipeline {
+    /// Wraps a log whose projections are already rebuilt into `state`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        log: Log,
+        state: Arc<RwLock<State>>,
+        config: Config,
+        js: jetstream::Context,
+        metrics: Arc<Metrics>,
+        clock: Box<dyn FnMut() -> Timestamp + Send>,
+        published_seq: u64,
+    ) -> Self {
+        let subjects = Subjects::new(&config.nats.subject_prefix);
+        Pipeline {
+            log,
+            state,
+            config,
+            subjects,
+            js,
+            metrics,
+            clock,
+            outbox: VecDeque::new(),
+            published_seq,
+            published_seq_saved: published_seq,
+            last_saved: Instant::now(),
+            alerts_dirty: true,
+            last_counted: Instant::now() - Duration::from_secs(60),
+        }
+    }
+
+    /// Queues the changes the rebuild found unpublished. Their payloads describe the
+    /// alerts as they stand now (the figures of that moment are gone); their ids are
+    /// the ones the first attempt used, so JetStream drops what it already has.
+    pub fn queue_unpublished(&mut self, pending: Vec<Unpublished>) {
+        let state = Arc::clone(&self.state);
+        let state = state.read().expect("not poisoned");
+        for (seq, changes) in pending {
+            self.queue_changes(&state, seq, &changes);
+        }
+    }
+
+    fn queue_changes(&mut self, state: &State, seq: u64, changes: &[(String, Change)]) {
+        if changes.is_empty() {
+            return;
+        }
+        let focus = state.alert_book().focus(&state.config().alerts);
+        let org = state.config();
+        for (id, change) in changes {
+            let Some(view) = alert_view(state, id, &focus) else {
+                continue;
+            };
+            let mut obj = alert_object(&view, org.currency, org.timezone);
+            if let Value::Object(m) = &mut obj {
+                m.insert("change".into(), Value::String(change.as_str().to_owned()));
+                m.insert("seq".into(), Value::from(seq));
+            }
+            self.outbox.push_back(Outgoing {
+                subject: self.subjects.alert(&view.team, &view.alert.rep),
+                msg_id: format!("{id}:{}:{seq}", change.as_str()),
+                payload: Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialise")),
+                seq,
+            });
+        }
+        self.alerts_dirty = true;
+    }
+
+    /// Folds stored events into the projections and queues what they changed.
+    fn apply(&mut self, records: Vec<Recorded>) {
+        let state = Arc::clone(&self.state);
+        let mut state = state.write().expect("not poisoned");
+        for rec in records {
+            let before = state.now();
+            state.apply(&rec);
+            let changes = state.alert_book().changes().to_vec();
+            self.queue_changes(&state, rec.seq, &changes);
+            if matches!(rec.event.body, EventBody::ClockTick) {
+                self.queue_digests(&state, before, rec.seq);
+            }
+            if self.outbox.is_empty() {
+                self.published_seq = self.published_seq.max(rec.seq);
+            }
+        }
+    }
+
+    /// When the latest tick crossed this week's digest time, queues each team's digest.
+    fn queue_digests(&mut self, state: &State, before: Option<Timestamp>, seq: u64) {
+        let (Some(before), Some(now)) = (before, state.now()) else {
+            return;
+        };
+        let tz = state.config().timezone;
+        let s = &self.config.serve;
+        let week = now.local_date(tz).iso_week();
+        let day = week
+            .monday()
+            .add_days(s.digest_weekday.num_days_from_monday() as i32);
+        let slot = Timestamp::from_micros(
+            day.at_local_hour(s.digest_hour, tz).micros() + i64::from(s.digest_minute) * 60_000_000,
+        );
+        if !(before < slot && slot <= now) {
+            return;
+        }
+        let month = now.local_date(tz).month();
+        let teams: BTreeSet<String> = state
+            .reps()
+            .values()
+            .filter(|r| r.registered && r.departed.is_none_or(|d| d > month))
+            .map(|r| r.at(month).team)
+            .collect();
+        for team in teams {
+            if let Some(d) = digest(state, &Audience::Team(team.clone()), week) {
+                let json = crate::digest::digest_json(&d, state.config().currency, tz);
+                self.outbox.push_back(Outgoing {
+                    subject: self.subjects.digest(&team),
+                    msg_id: digest_msg_id(&team, week),
+                    payload: Bytes::from(serde_json::to_vec(&json).expect("JSON values serialise")),
+                    seq,
+                });
+            }
+        }
+    }
+
+    /// Publishes the outbox in order, waiting for each PubAck (pipelined); stops at the
+    /// first failure and keeps the rest for the next try.
+    async fn flush_outbox(&mut self) {
+        const WINDOW: usize = 256;
+        while !self.outbox.is_empty() {
+            let take = self.outbox.len().min(WINDOW);
+            let mut acks = Vec::with_capacity(take);
+            for out in self.outbox.iter().take(take) {
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", out.msg_id.as_str());
+                match self
+                    .js
+                    .publish_with_headers(out.subject.clone(), headers, out.payload.clone())
+                    .await
+                {
+                    Ok(ack) => acks.push(ack),
+                    Err(e) => {
+                        eprintln!(
+                            "pacer serve: publishing to {} failed, will retry: {e}",
+                            out.subject
+                        );
+                        break;
+                    }
+                }
+            }
+            let mut done = 0;
+            for ack in acks {
+                match ack.await {
+                    Ok(_) => done += 1,
+                    Err(e) => {
+                        eprintln!("pacer serve: no acknowledgement for an alert, will retry: {e}");
+                        break;
+                    }
+                }
+            }
+            for _ in 0..done {
+                if let Some(out) = self.outbox.pop_front() {
+                    self.metrics.alerts_published.inc();
+                    if self.outbox.front().is_none_or(|next| next.seq > out.seq) {
+                        self.published_seq = self.published_seq.max(out.seq);
+                    }
+                }
+            }
+            if done < take {
+                return;
+            }
+        }
+        let last = self.state.read().expect("not poisoned").last_seq();
+        self.published_seq = self.published_seq.max(last);
+    }
+
+    /// Remembers how far alert publishing got, at most once a second (a crash re-sends
+    /// the rest, and the stream's duplicate window drops what it already has).
+    fn save_published_seq(&mut self, force: bool) -> Result<(), NatsError> {
+        if self.published_seq > self.published_seq_saved
+            && (force || self.last_saved.elapsed() >= Duration::from_secs(1))
+        {
+            self.log
+                .set_meta(PUBLISHED_SEQ, &self.published_seq.to_string())?;
+            self.published_seq_saved = self.published_seq;
+            self.last_saved = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Appends events and flushes; returns what was stored, as records.
+    fn append(&mut self, events: Vec<Event>) -> Result<Vec<Recorded>, NatsError> {
+        let recorded_at = (self.clock)();
+        let started = Instant::now();
+        let outcomes =
+            tokio::task::block_in_place(|| self.log.append_batch(events.clone(), recorded_at))?;
+        self.metrics
+            .flush_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let mut stored = Vec::new();
+        for (outcome, event) in outcomes.into_iter().zip(events) {
+            match outcome {
+                Appended::Stored(seq) => {
+                    self.metrics.accepted.inc();
+                    stored.push(Recorded {
+                        seq,
+                        recorded_at,
+                        event,
+                    });
+                }
+                Appended::Duplicate(_) => {
+                    self.metrics.duplicates.inc();
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Appends a `clock_tick` at the wall clock's now.
+    fn tick(&mut self) -> Result<(), NatsError> {
+        let at = (self.clock)();
+        let tick = Event {
+            event_id: format!("pacer-tick-{}", at.to_rfc3339()),
+            source: "pacer-serve".into(),
+            occurred_at: at,
+            body: EventBody::ClockTick,
+        };
+        let stored = self.append(vec![tick])?;
+        self.apply(stored);
+        Ok(())
+    }
+
+    /// One batch of messages, in the brief's order.
+    async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
+        self.metrics.batch_events.observe(messages.len() as f64);
+        let limits = self.config.limits;
+        let rules = self.config.rules();
+        let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
+        for msg in messages {
+            let checked = if msg.payload.len() > limits.bytes_max() {
+                Err(too_long(msg.payload.len(), limits.bytes_max()))
+            } else {
+                decode(&msg.payload, &limits).and_then(|ev| validate(&ev, &rules).map(|()| ev))
+            };
+            match checked {
+                Ok(ev) => good.push((ev, msg)),
+                Err(rejection) => self.dead_letter(msg, &rejection).await?,
+            }
+        }
+        if good.is_empty() {
+            return Ok(());
+        }
+        let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
+        let stored = self.append(events)?;
+        // Durable: now, and only now, every message of the batch is acknowledged.
+        for msg in &messages {
+            if let Err(e) = msg.ack().await {
+                // The event is in the log; a redelivery will be a duplicate.
+                eprintln!(
+                    "pacer serve: an ack was not sent ({e}); the redelivery will be deduplicated"
+                );
+            }
+        }
+        self.apply(stored);
+        Ok(())
+    }
+
+    /// Sends a rejected message to the dead-letter stream, then terminates it.
+    async fn dead_letter(
+        &mut self,
+        msg: jetstream::Message,
+        rejection: &Rejection,
+    ) -> Result<(), NatsError> {
+        let subject = self.subjects.dlq(rejection.kind.slug());
+        let mut headers = HeaderMap::new();
+        let reason = rejection.to_string().replace(['\r', '\n'], " ");
+        headers.insert(ERROR_HEADER, reason.as_str());
+        if let Ok(info) = msg.info() {
+            // A redelivered bad message is dead-lettered once.
+            let id = format!("dlq:{}:{}", info.stream, info.stream_sequence);
+            headers.insert("Nats-Msg-Id", id.as_str());
+        }
+        let publish = |e: &dyn std::fmt::Display| NatsError::Publish {
+            subject: subject.clone(),
+            reason: e.to_string(),
+        };
+        self.js
+            .publish_with_headers(subject.clone(), headers, msg.payload.clone())
+            .await
+            .map_err(|e| publish(&e))?
+            .await
+            .map_err(|e| publish(&e))?;
+        self.metrics.rejected(rejection.kind.slug());
+        if let Err(e) = msg.ack_with(AckKind::Term).await {
+            eprintln!("pacer serve: a dead-lettered message was not terminated ({e}); it will come back and be dead-lettered once more under the same id");
+        }
+        Ok(())
+    }
+
+    /// Counts alerts by rule and status for the gauges (at most once a second).
+    fn count_alerts(&mut self) {
+        if !self.alerts_dirty || self.last_counted.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let state = self.state.read().expect("not poisoned");
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for v in pacer_projections::alerts::alert_views(
+            &state,
+            &pacer_projections::alerts::AlertQuery {
+                status: pacer_projections::alerts::StatusFilter::All,
+                ..Default::default()
+            },
+        ) {
+            *counts
+                .entry((
+                    v.alert.rule().as_str().to_owned(),
+                    v.status.as_str().to_owned(),
+                ))
+                .or_default() += 1;
+        }
+        drop(state);
+        self.metrics.set_alerts(&counts);
+        self.alerts_dirty = false;
+        self.last_counted = Instant::now();
+    }
+
+    /// Runs until `shutdown` turns true: then takes what was already fetched, stores
+    /// and acks it, publishes what it can, and returns.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), NatsError> {
+        let consumer = loop {
+            match self.consumer().await {
+                Ok(c) => break c,
+                Err(e) => {
+                    eprintln!("pacer serve: {e}; retrying");
+                    if wait_or_shutdown(&mut shutdown, Duration::from_secs(1)).await {
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        let ticking = self.config.serve.tick_interval_s > 0;
+        // Without ticks of its own, the engine waits a year between looks at the clock.
+        let tick_every = Duration::from_secs(if ticking {
+            self.config.serve.tick_interval_s
+        } else {
+            365 * 24 * 3600
+        });
+        if ticking {
+            self.tick()?;
+        }
+        let mut next_tick = tokio::time::Instant::now() + tick_every;
+        let mut backoff = Duration::from_millis(100);
+        let mut last_info = Instant::now() - Duration::from_secs(60);
+        let batch_max = self.config.serve.batch_events_max;
+        'outer: loop {
+            let mut messages = match consumer
+                .stream()
+                .max_messages_per_batch(batch_max)
+                .heartbeat(Duration::from_secs(5))
+                .expires(Duration::from_secs(30))
+                .messages()
+                .await
+            {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!(
+                        "pacer serve: cannot pull from {CONSUMER} ({e}); retrying in {backoff:?}"
+                    );
+                    if wait_or_shutdown(&mut shutdown, backoff).await {
+                        break 'outer;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            };
+            loop {
+                self.flush_outbox().await;
+                self.save_published_seq(false)?;
+                self.count_alerts();
+                if last_info.elapsed() >= Duration::from_secs(5) {
+                    last_info = Instant::now();
+                    let mut c = consumer.clone();
+                    if let Ok(info) = c.info().await {
+                        self.metrics.consumer_pending.set(info.num_pending as i64);
+                    }
+                }
+                let next = tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => {
+                        // Stop fetching; store and ack what is already here, and what
+                        // was on its way (a short grace, at most one batch).
+                        let mut batch = Vec::new();
+                        let grace = tokio::time::Instant::now() + Duration::from_millis(300);
+                        while batch.len() < batch_max {
+                            match tokio::time::timeout_at(grace, messages.next()).await {
+                                Ok(Some(Ok(m))) => batch.push(m),
+                                _ => break,
+                            }
+                        }
+                        if !batch.is_empty() {
+                            self.handle(batch).await?;
+                        }
+                        break 'outer;
+                    }
+                    _ = tokio::time::sleep_until(next_tick) => {
+                        if ticking {
+                            self.tick()?;
+                        }
+                        next_tick = tokio::time::Instant::now() + tick_every;
+                        continue;
+                    }
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(first)) => {
+                        backoff = Duration::from_millis(100);
+                        let mut batch = vec![first];
+                        while batch.len() < batch_max {
+                            match messages.next().now_or_never() {
+                                Some(Some(Ok(m))) => batch.push(m),
+                                _ => break,
+                            }
+                        }
+                        if let Err(e) = self.handle(batch).await {
+                            if matches!(e, NatsError::Log(_)) {
+                                return Err(e);
+                            }
+                            eprintln!("pacer serve: {e}; the batch will be redelivered");
+                            if wait_or_shutdown(&mut shutdown, backoff).await {
+                                break 'outer;
+                            }
+                            backoff = (backoff * 2).min(BACKOFF_MAX);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("pacer serve: pulling messages: {e}; retrying in {backoff:?}");
+                        if wait_or_shutdown(&mut shutdown, backoff).await {
+                            break 'outer;
+                        }
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        continue 'outer;
+                    }
+                    None => continue 'outer,
+                }
+            }
+        }
+        self.flush_outbox().await;
+        self.save_published_seq(true)?;
+        Ok(())
+    }
+
+    async fn consumer(&self) -> Result<PullConsumer, NatsError> {
+        let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
+            consumer: CONSUMER.to_owned(),
+            doing,
+            reason: e.to_string(),
+        };
+        let stream = self
+            .js
+            .get_stream(EVENTS_STREAM)
+            .await
+            .map_err(|e| err("finding the events stream", &e))?;
+        stream
+            .get_or_create_consumer(
+                CONSUMER,
+                pull::Config {
+                    durable_name: Some(CONSUMER.to_owned()),
+                    ack_policy: AckPolicy::Explicit,
+                    ack_wait: Duration::from_secs(self.config.serve.ack_wait_s),
+                    max_ack_pending: self.config.serve.acks_pending_max,
+                    filter_subject: self.subjects.events_all(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| err("creating the durable consumer", &e))
+    }
+}
+
+/// The `Nats-Msg-Id` of a team's digest for a week: published once per week.
+pub fn digest_msg_id(team: &str, week: IsoWeek) -> String {
+    format!("digest:{team}:{week}")
+}
+
+/// Sleeps for `d`; `true` when shutdown was asked for meanwhile.
+async fn wait_or_shutdown(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = shutdown.changed() => true,
+        _ = tokio::time::sleep(d) => false,
+    }
+}

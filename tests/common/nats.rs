@@ -1,0 +1,267 @@
+//! A real `nats-server` for the tests (JetStream on, its own store dir, a free
+//! loopback port), which a test can kill -9 and restart on the same store; and a
+//! `pacer serve` process the test can stop, kill and restart.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::consumer::pull;
+
+/// The nats-server binary: Debian's package installs it in /usr/sbin.
+pub fn nats_server_bin() -> PathBuf {
+    for p in [
+        "/usr/sbin/nats-server",
+        "/usr/bin/nats-server",
+        "/usr/local/bin/nats-server",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("nats-server is not installed: run `apt-get install -y nats-server` (.ci/run does)");
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A nats-server with JetStream, owned by the test.
+pub struct NatsServer {
+    pub port: u16,
+    store: PathBuf,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub fn start(store: &Path) -> Self {
+        let mut s = NatsServer {
+            port: free_port(),
+            store: store.to_owned(),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.store.with_extension("log")).expect("log file");
+        let child = Command::new(nats_server_bin())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        wait_for_port(self.port, "nats-server");
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no goodbye, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// Starts again on the same port and store.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `pacer serve` process.
+pub struct Serve {
+    pub data: PathBuf,
+    pub config: PathBuf,
+    pub url: String,
+    pub metrics_port: u16,
+    pub child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Serve {
+    /// Starts `pacer serve` and waits until `/healthz` says ready.
+    pub fn start(data: &Path, config: &Path, url: &str) -> Self {
+        let mut s = Serve {
+            data: data.to_owned(),
+            config: config.to_owned(),
+            url: url.to_owned(),
+            metrics_port: free_port(),
+            child: None,
+            log: data.with_extension("serve.log"),
+        };
+        s.spawn();
+        s.wait_ready();
+        s
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(super::pacer_bin())
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--nats", &self.url])
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", self.metrics_port),
+            ])
+            .env_remove("PACER_DATA_DIR")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("pacer serve starts");
+        self.child = Some(child);
+    }
+
+    /// What the process wrote to stderr so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(self.metrics_port, "/healthz")
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pacer serve did not get ready:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.metrics_port, "/metrics").unwrap_or_default()
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    /// SIGTERM; returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let pid = c.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = c.try_wait().expect("wait works") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                c.kill().ok();
+                panic!("pacer serve did not stop on SIGTERM:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A plain HTTP/1.1 GET on the loopback; the whole response, or `None`.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The engine's consumer, as the server sees it: (pending, ack pending, delivered
+/// stream seq, acked stream seq floor).
+pub async fn consumer_state(js: &async_nats::jetstream::Context) -> Option<(u64, usize, u64, u64)> {
+    let stream = js.get_stream("PACER_EVENTS").await.ok()?;
+    let mut consumer = stream
+        .get_consumer::<pull::Config>("pacer-engine")
+        .await
+        .ok()?;
+    let info = consumer.info().await.ok()?;
+    Some((
+        info.num_pending,
+        info.num_ack_pending,
+        info.delivered.stream_sequence,
+        info.ack_floor.stream_sequence,
+    ))
+}
+
+/// Waits until the engine has consumed and acked everything on the stream.
+pub async fn wait_drained(js: &async_nats::jetstream::Context, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some((0, 0, delivered, _)) = consumer_state(js).await {
+            let mut stream = js.get_stream("PACER_EVENTS").await.expect("stream");
+            let last = stream.info().await.expect("info").state.last_sequence;
+            if delivered >= last {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not drain the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

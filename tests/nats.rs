@@ -1,0 +1,449 @@
+//! `pacer serve` against a real nats-server that each test starts on a free port with
+//! its own JetStream store: alerts to subscribers, queries like the CLI, the
+//! dead-letter stream, duplicates, kill -9 of the engine and of the broker, SIGTERM.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use bytes::Bytes;
+use common::nats::*;
+use common::*;
+use futures::StreamExt;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+/// EUR, Berlin; no ticks of the engine's own: time comes from the events, so the
+/// expected alerts do not depend on the day the test runs.
+const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\n";
+
+/// The scenario of tests/alerts.rs: ana far behind plan on Wednesday 2026-11-18.
+const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
+{"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"activity:meeting","target":"40"},{"rep":"ana","month":"2026-12","bucket":"total","target":"90000.50"}]}
+{"event_id":"hs-1","source":"hubspot","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d-17","account":"acme","customer_kind":"new","product":"analytics","region":"emea","amount":"12500.00","currency":"EUR","closed_on":"2026-11-03"}
+{"event_id":"hs-2","source":"hubspot","occurred_at":"2026-11-04T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d-18","account":"beta","customer_kind":"existing","product":"platform","amount":10000,"currency":"EUR","expected_close":"2026-11-25","probability":25}
+{"event_id":"hs-3","source":"hubspot","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting","account":"acme"}
+{"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
+"#;
+
+struct Setup {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    data: PathBuf,
+    config: PathBuf,
+    nats: NatsServer,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_owned();
+    let config = dir.join("pacer.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let nats = NatsServer::start(&dir.join("jetstream"));
+    Setup {
+        data: dir.join("data"),
+        dir,
+        config,
+        nats,
+        _tmp: tmp,
+    }
+}
+
+fn pacer_with(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
+    pacer(data)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("pacer runs")
+}
+
+async fn connect_js(url: &str) -> (async_nats::Client, jetstream::Context) {
+    let client = async_nats::connect(url).await.expect("the test connects");
+    (client.clone(), jetstream::new(client))
+}
+
+/// `n` activity events for 50 reps in November 2026, ids `{tag}-{i}`.
+fn activities(tag: &str, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{tag}-{i}");
+            let line = format!(
+                r#"{{"event_id":"{id}","source":"crm","occurred_at":"2026-11-{:02}T{:02}:{:02}:00Z","type":"activity_logged","rep":"rep{}","kind":"call"}}"#,
+                2 + i % 20,
+                8 + i % 10,
+                i % 60,
+                i % 50
+            );
+            (id, line)
+        })
+        .collect()
+}
+
+/// Publishes every (msg id, payload) to `pacer.events.activity_logged`, retrying what
+/// is not acknowledged (the broker may be down) with the same `Nats-Msg-Id`.
+async fn publish_all(js: &jetstream::Context, items: &[(Option<String>, String)]) {
+    for chunk in items.chunks(256) {
+        let mut todo: Vec<&(Option<String>, String)> = chunk.iter().collect();
+        while !todo.is_empty() {
+            let mut acks = Vec::new();
+            for item in &todo {
+                let mut headers = async_nats::HeaderMap::new();
+                if let Some(id) = &item.0 {
+                    headers.insert("Nats-Msg-Id", id.as_str());
+                }
+                let sent = js
+                    .publish_with_headers(
+                        "pacer.events.activity_logged",
+                        headers,
+                        Bytes::from(item.1.clone()),
+                    )
+                    .await;
+                acks.push((*item, sent));
+            }
+            let mut failed = Vec::new();
+            for (item, sent) in acks {
+                match sent {
+                    Ok(ack) => {
+                        if ack.await.is_err() {
+                            failed.push(item);
+                        }
+                    }
+                    Err(_) => failed.push(item),
+                }
+            }
+            if !failed.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            todo = failed;
+        }
+    }
+}
+
+/// The event ids in the log, checking that none is there twice.
+fn stored_ids(s: &Setup) -> BTreeSet<String> {
+    let out = ok(pacer_with(&s.config, &s.data, &["log"]));
+    let mut ids = BTreeSet::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let id = v["event_id"].as_str().unwrap().to_owned();
+        assert!(ids.insert(id.clone()), "{id} is in the log twice");
+    }
+    ids
+}
+
+async fn request(client: &async_nats::Client, subject: &str, body: &str) -> Value {
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(subject.to_owned(), Bytes::from(body.to_owned())),
+    )
+    .await
+    .expect("the query answers in time")
+    .expect("the query answers");
+    serde_json::from_slice(&reply.payload).expect("the answer is JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_like_the_cli() {
+    let s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
+    let mut dlq = client.subscribe("pacer.dlq.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    let bad = "{\"event_id\":\"bad-1\",\"source\":\"crm\",\"type\":\"deal_won\"}\nnot json\n";
+    std::fs::write(s.dir.join("events.jsonl"), format!("{EVENTS}{bad}")).unwrap();
+    let out = ok(pacer_with(
+        &s.config,
+        &s.data,
+        &[
+            "publish",
+            s.dir.join("events.jsonl").to_str().unwrap(),
+            "--nats",
+            &s.nats.url(),
+        ],
+    ));
+    assert_eq!(out.trim(), "published 8, duplicate 0, too long 0");
+
+    // The alerts of the scenario: behind_pace, activity_behind, low_coverage for ana.
+    let mut raised = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while raised.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, alerts.next())
+            .await
+            .expect("alerts arrive in time")
+            .unwrap();
+        assert_eq!(msg.subject.as_str(), "pacer.alerts.north.ana");
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(v["change"], "raised");
+        let id = msg
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("Nats-Msg-Id")
+            .unwrap()
+            .to_string();
+        assert!(id.starts_with(v["alert_id"].as_str().unwrap()), "{id}");
+        raised.insert(v["rule"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        raised,
+        BTreeSet::from([
+            "activity_behind".into(),
+            "behind_pace".into(),
+            "low_coverage".into()
+        ])
+    );
+
+    // Both bad lines are dead letters with their reason; the stream went on.
+    let mut letters = Vec::new();
+    for _ in 0..2 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), dlq.next())
+            .await
+            .expect("dead letters arrive")
+            .unwrap();
+        let reason = msg
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("Pacer-Error")
+            .unwrap()
+            .to_string();
+        letters.push((msg.subject.to_string(), reason, msg.payload.clone()));
+    }
+    letters.sort();
+    assert_eq!(letters[0].0, "pacer.dlq.malformed_json");
+    assert_eq!(letters[0].2, Bytes::from("not json"));
+    assert_eq!(letters[1].0, "pacer.dlq.missing_field");
+    assert!(letters[1].1.contains("occurred_at"), "{}", letters[1].1);
+    assert!(serve
+        .metrics()
+        .contains("pacer_events_rejected_total{reason=\"missing_field\"} 1"));
+
+    // Queries answer with the CLI's JSON; errors are JSON too.
+    let report = request(&client, "pacer.query.report", "").await;
+    let all_alerts = request(&client, "pacer.query.alerts", r#"{"status":"all"}"#).await;
+    let digest = request(&client, "pacer.query.digest", r#"{"team":"north"}"#).await;
+    assert_eq!(digest["reps"][0]["rep"], "ana");
+    let page = request(&client, "pacer.query.log", r#"{"from_seq":2,"limit":2}"#).await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][0]["event_id"], "fy27-v1");
+    assert_eq!(page["next_from_seq"], 4);
+    let err = request(&client, "pacer.query.report", r#"{"month":"2026-13"}"#).await;
+    assert!(
+        err["error"].as_str().unwrap().starts_with("month:"),
+        "{err}"
+    );
+    let err = request(&client, "pacer.query.alerts", "[1]").await;
+    assert!(err["error"].is_string(), "{err}");
+
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let cli_report: Value = serde_json::from_str(&ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["report", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(report, cli_report);
+    let cli_alerts: Value = serde_json::from_str(&ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["alerts", "--status", "all", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(all_alerts, cli_alerts);
+
+    // A restart rebuilds and publishes nothing twice.
+    let published = js
+        .get_stream("PACER_ALERTS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
+    assert_eq!(published, 3);
+    let _serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let quiet = tokio::time::timeout(Duration::from_secs(2), alerts.next()).await;
+    assert!(quiet.is_err(), "an alert was published again: {quiet:?}");
+    let again = js
+        .get_stream("PACER_ALERTS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages;
+    assert_eq!(again, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivered_duplicates_are_stored_once() {
+    let s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    let events = activities("dup", 10_000);
+    // Every tenth event again, without a Nats-Msg-Id: the stream keeps it, the engine
+    // must drop it by event_id.
+    let mut items: Vec<(Option<String>, String)> = events
+        .iter()
+        .map(|(id, l)| (Some(id.clone()), l.clone()))
+        .collect();
+    items.extend(events.iter().step_by(10).map(|(_, l)| (None, l.clone())));
+    publish_all(&js, &items).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    assert_eq!(serve.stop(), Some(0));
+    let ids = stored_ids(&s);
+    let want: BTreeSet<String> = events.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, want);
+    assert!(serve.output().contains("stopped cleanly"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_engine_loses_nothing_and_doubles_nothing() {
+    let seed: u64 = std::env::var("PACER_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20261122);
+    eprintln!("kill_9 seed: {seed} (set PACER_TEST_SEED to replay)");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    let events = activities("crash", 100_000);
+    let items: Vec<(Option<String>, String)> = events
+        .iter()
+        .map(|(id, l)| (Some(id.clone()), l.clone()))
+        .collect();
+    let publisher = {
+        let js = js.clone();
+        tokio::spawn(async move { publish_all(&js, &items).await })
+    };
+    let mut kills_mid_stream = 0;
+    while kills_mid_stream < 5 {
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(200..1200))).await;
+        let delivered = consumer_state(&js).await.map_or(0, |c| c.2);
+        serve.kill();
+        if delivered > 0 && !publisher.is_finished() {
+            kills_mid_stream += 1;
+        } else if publisher.is_finished() && kills_mid_stream < 5 {
+            // Published faster than the kills: the backlog is still mid-stream.
+            let (pending, _, _, _) = consumer_state(&js).await.unwrap_or((0, 0, 0, 0));
+            if pending > 0 {
+                kills_mid_stream += 1;
+            }
+        }
+        serve.spawn();
+        if publisher.is_finished()
+            && consumer_state(&js)
+                .await
+                .is_some_and(|c| c.0 == 0 && c.1 == 0)
+        {
+            break;
+        }
+    }
+    publisher.await.unwrap();
+    serve.wait_ready();
+    wait_drained(&js, Duration::from_secs(180)).await;
+    assert!(
+        kills_mid_stream >= 5,
+        "only {kills_mid_stream} kills landed mid-stream"
+    );
+
+    // The live projections equal a rebuild from the log.
+    let client = async_nats::connect(s.nats.url()).await.unwrap();
+    let live = request(&client, "pacer.query.report", r#"{"month":"2026-11"}"#).await;
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let rebuilt: Value = serde_json::from_str(&ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["report", "--month", "2026-11", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(live, rebuilt);
+    let ids = stored_ids(&s);
+    let want: BTreeSet<String> = events.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 100_000);
+    assert_eq!(ids, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_broker_loses_no_acknowledged_event() {
+    let mut s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    let events = activities("broker", 20_000);
+    let (first, second) = events.split_at(8_000);
+    let items = |list: &[(String, String)]| -> Vec<(Option<String>, String)> {
+        list.iter()
+            .map(|(id, l)| (Some(id.clone()), l.clone()))
+            .collect()
+    };
+    publish_all(&js, &items(first)).await;
+    // Mid-stream: the engine is consuming what was published when the broker dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer_state(&js).await.map_or(0, |c| c.2) == 0 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.nats.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    s.nats.restart();
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    publish_all(&js, &items(second)).await;
+    wait_drained(&js, Duration::from_secs(180)).await;
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let want: BTreeSet<String> = events.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(stored_ids(&s), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stores_and_acks_what_was_fetched() {
+    let s = setup();
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    // The streams exist once the engine has run; start it, stop it, then publish.
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    assert_eq!(serve.stop(), Some(0));
+    let events = activities("term", 20_000);
+    let items: Vec<(Option<String>, String)> = events
+        .iter()
+        .map(|(id, l)| (Some(id.clone()), l.clone()))
+        .collect();
+    publish_all(&js, &items).await;
+    serve.spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while consumer_state(&js).await.map_or(0, |c| c.2) < 1_000 {
+        assert!(Instant::now() < deadline, "{}", serve.output());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let (pending, ack_pending, _, acked) = consumer_state(&js).await.unwrap();
+    // Everything the engine took is stored and acked: the acked prefix is exactly the
+    // log. What the server had sent but the engine had not yet taken (at most one
+    // pull batch) is redelivered to the next run.
+    let stored = stored_ids(&s).len() as u64;
+    assert_eq!(
+        stored, acked,
+        "every stored message is acked, every acked one stored"
+    );
+    assert!(
+        ack_pending <= 500,
+        "{ack_pending} messages in flight at the stop"
+    );
+    assert!(
+        pending + ack_pending as u64 > 0,
+        "the test stopped the engine mid-stream"
+    );
+    // The rest is consumed by the next run.
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    wait_drained(&js, Duration::from_secs(120)).await;
+    assert_eq!(serve.stop(), Some(0));
+    assert_eq!(stored_ids(&s).len(), 20_000);
+}
