@@ -18,14 +18,16 @@ use serde_json::Value;
 
 /// EUR, Berlin; no ticks of the engine's own: time comes from the events, so the
 /// expected alerts do not depend on the day the test runs.
-const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\n";
+const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\ndigest_weekday = \"wednesday\"\ndigest_time = \"09:00\"\n";
 
-/// The scenario of tests/alerts.rs: ana far behind plan on Wednesday 2026-11-18.
+/// The scenario of tests/alerts.rs: ana far behind plan, ticked on Tuesday and on
+/// Wednesday 2026-11-18 at 10:00 Berlin time, past the digest time (Wednesday 09:00).
 const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
 {"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"activity:meeting","target":"40"},{"rep":"ana","month":"2026-12","bucket":"total","target":"90000.50"}]}
 {"event_id":"hs-1","source":"hubspot","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d-17","account":"acme","customer_kind":"new","product":"analytics","region":"emea","amount":"12500.00","currency":"EUR","closed_on":"2026-11-03"}
 {"event_id":"hs-2","source":"hubspot","occurred_at":"2026-11-04T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d-18","account":"beta","customer_kind":"existing","product":"platform","amount":10000,"currency":"EUR","expected_close":"2026-11-25","probability":25}
 {"event_id":"hs-3","source":"hubspot","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting","account":"acme"}
+{"event_id":"t-0","source":"pacer","occurred_at":"2026-11-17T09:00:00Z","type":"clock_tick"}
 {"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
 "#;
 
@@ -153,6 +155,7 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
     let (client, js) = connect_js(&s.nats.url()).await;
     let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
     let mut dlq = client.subscribe("pacer.dlq.>").await.unwrap();
+    let mut digests = client.subscribe("pacer.digest.>").await.unwrap();
     client.flush().await.unwrap();
 
     let bad = "{\"event_id\":\"bad-1\",\"source\":\"crm\",\"type\":\"deal_won\"}\nnot json\n";
@@ -167,7 +170,7 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
             &s.nats.url(),
         ],
     ));
-    assert_eq!(out.trim(), "published 8, duplicate 0, too long 0");
+    assert_eq!(out.trim(), "published 9, duplicate 0, too long 0");
 
     // The alerts of the scenario: behind_pace, activity_behind, low_coverage for ana.
     let mut raised = BTreeSet::new();
@@ -225,6 +228,17 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
         .metrics()
         .contains("pacer_events_rejected_total{reason=\"missing_field\"} 1"));
 
+    // The tick that crossed Wednesday 09:00 published north's weekly digest.
+    let msg = tokio::time::timeout(Duration::from_secs(10), digests.next())
+        .await
+        .expect("the digest arrives")
+        .unwrap();
+    assert_eq!(msg.subject.as_str(), "pacer.digest.north");
+    let d: Value = serde_json::from_slice(&msg.payload).unwrap();
+    assert_eq!(d["week"], "2026-W47");
+    assert_eq!(d["reps"][0]["rep"], "ana");
+    assert_eq!(d["reps"][0]["focus"].as_array().unwrap().len(), 2);
+
     // Queries answer with the CLI's JSON; errors are JSON too.
     let report = request(&client, "pacer.query.report", "").await;
     let all_alerts = request(&client, "pacer.query.alerts", r#"{"status":"all"}"#).await;
@@ -268,7 +282,8 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
         .unwrap()
         .state
         .messages;
-    assert_eq!(published, 3);
+    // Three alerts raised on Tuesday (the same ones stand on Wednesday) and the digest.
+    assert_eq!(published, 4);
     let _serve = Serve::start(&s.data, &s.config, &s.nats.url());
     let quiet = tokio::time::timeout(Duration::from_secs(2), alerts.next()).await;
     assert!(quiet.is_err(), "an alert was published again: {quiet:?}");
@@ -281,7 +296,27 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
         .unwrap()
         .state
         .messages;
-    assert_eq!(again, 3);
+    assert_eq!(again, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_ticks_the_clock_on_its_own() {
+    let s = setup();
+    std::fs::write(
+        &s.config,
+        CONFIG.replace("tick_interval_s = 0", "tick_interval_s = 1"),
+    )
+    .unwrap();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(serve.stop(), Some(0));
+    let out = ok(pacer_with(&s.config, &s.data, &["log"]));
+    let ticks = out
+        .lines()
+        .filter(|l| l.contains("\"clock_tick\"") && l.contains("\"pacer-serve\""))
+        .count();
+    // One at start-up, then one a second.
+    assert!((2..=5).contains(&ticks), "{ticks} ticks:\n{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
