@@ -92,6 +92,11 @@ enum Command {
                             Exit status: 0 when every line was published, 3 when some were over the size limit."
     )]
     Publish(commands::publish::Args),
+    /// Rebuild every projection from the log, report events/s, optionally verify.
+    #[command(
+        after_help = "Examples:\n  pacer replay --verify\n  pacer replay --to 2026-10-31T23:59:59Z\n  pacer replay --to-seq 50000 --verify"
+    )]
+    Replay(commands::replay::Args),
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
@@ -140,6 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ack(args) => commands::ack::run(&ctx, args),
         Command::Digest(args) => commands::digest::run(&ctx, args),
         Command::Serve(args) => commands::serve::run(&ctx, args),
+        Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }
 }

@@ -25,7 +25,7 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
-    let state = rebuild_state(ctx, &log, None)?;
+    let state = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
     let Some(alert) = state.alert_book().get(&args.alert_id) else {
         bail!(
             "no alert with id {:?} in {} (`pacer alerts --status all` lists them)",

@@ -25,9 +25,8 @@ pub struct Args {
     /// Only this rep.
     #[arg(long)]
     rep: Option<String>,
-    /// Compute from the log's first N events only.
-    #[arg(long)]
-    as_of_seq: Option<u64>,
+    #[command(flatten)]
+    as_of: super::AsOf,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
 }
@@ -46,7 +45,7 @@ fn parse_status(s: &str) -> Result<StatusFilter, String> {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
-    let state = rebuild_state(ctx, &log, args.as_of_seq)?;
+    let state = rebuild_state(ctx, &log, args.as_of.cut())?;
     let query = AlertQuery {
         status: args.status,
         team: args.team,

@@ -95,7 +95,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let stats = ingest.finish()?;
     bar.finish_and_clear();
-    let state = rebuild_state(ctx, &log, None)?;
+    let state = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
     let month = state
         .current_month()
         .expect("the demo ends with a clock_tick");

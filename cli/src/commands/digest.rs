@@ -26,9 +26,8 @@ pub struct Args {
     /// Friday afternoon and at the weekend, the next week).
     #[arg(long, value_parser = |s: &str| IsoWeek::parse(s).map_err(|e| e.to_string()))]
     week: Option<IsoWeek>,
-    /// Compute from the log's first N events only.
-    #[arg(long)]
-    as_of_seq: Option<u64>,
+    #[command(flatten)]
+    as_of: super::AsOf,
     #[arg(long, value_enum, default_value_t = DigestFormat::Text)]
     format: DigestFormat,
 }
@@ -42,7 +41,7 @@ pub enum DigestFormat {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
-    let state = rebuild_state(ctx, &log, args.as_of_seq)?;
+    let state = rebuild_state(ctx, &log, args.as_of.cut())?;
     let audience = match (args.team, args.manager) {
         (Some(t), _) => Audience::Team(t),
         (None, Some(m)) => Audience::Manager(m),

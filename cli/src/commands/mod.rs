@@ -8,6 +8,7 @@ pub mod digest;
 pub mod ingest;
 pub mod log;
 pub mod publish;
+pub mod replay;
 pub mod report;
 pub mod serve;
 pub mod tick;
@@ -16,7 +17,7 @@ use std::io::ErrorKind;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use pacer_engine::replay::rebuild;
+use pacer_engine::replay::{rebuild, Cut};
 use pacer_engine::Log;
 use pacer_projections::state::State;
 use pacer_projections::time::Timestamp;
@@ -69,15 +70,41 @@ pub fn progress_bar(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Rebuilds the projections from the log (up to `to_seq`), with a progress bar on
-/// long logs.
-pub fn rebuild_state(ctx: &Context, log: &Log, to_seq: Option<u64>) -> anyhow::Result<State> {
-    let total = to_seq.map_or(log.last_seq(), |n| n.min(log.last_seq()));
+/// "As of" for every command that reports: the log as it was after event N, or what
+/// Pacer had recorded by a moment.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct AsOf {
+    /// Compute from the log's first N events only.
+    #[arg(long, conflicts_with = "as_of")]
+    as_of_seq: Option<u64>,
+    /// Compute from the events recorded at or before this moment (RFC 3339): what
+    /// Pacer knew then, even about earlier months.
+    #[arg(long, value_parser = tick::parse_instant)]
+    as_of: Option<pacer_projections::time::Timestamp>,
+}
+
+impl AsOf {
+    pub fn cut(self) -> Cut {
+        match (self.as_of_seq, self.as_of) {
+            (Some(n), _) => Cut::ToSeq(n),
+            (None, Some(t)) => Cut::RecordedBy(t),
+            (None, None) => Cut::All,
+        }
+    }
+}
+
+/// Rebuilds the projections from the part of the log `cut` admits, with a progress
+/// bar on long logs.
+pub fn rebuild_state(ctx: &Context, log: &Log, cut: Cut) -> anyhow::Result<State> {
+    let total = match cut {
+        Cut::ToSeq(n) => n.min(log.last_seq()),
+        _ => log.last_seq(),
+    };
     let bar = progress_bar(total, "rebuilding");
     if total < 200_000 {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let state = rebuild(log, &ctx.config.org, to_seq, |seq| {
+    let state = rebuild(log, &ctx.config.org, cut, |seq| {
         if seq % 4096 == 0 {
             bar.set_position(seq);
         }

@@ -28,9 +28,8 @@ pub struct Args {
     /// account:<customer>, activity:<kind>).
     #[arg(long, value_parser = |s: &str| Bucket::parse(s).map_err(|e| e.to_string()))]
     bucket: Option<Bucket>,
-    /// Compute the report from the log's first N events only.
-    #[arg(long)]
-    as_of_seq: Option<u64>,
+    #[command(flatten)]
+    as_of: super::AsOf,
     /// plan-vs-actual (per bucket) or productivity (how each rep sells: win rate,
     /// average won deal, median sales cycle, coverage, activities per won deal).
     #[arg(long, value_enum, default_value_t = View::PlanVsActual)]
@@ -48,7 +47,7 @@ pub enum View {
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
-    let state = rebuild_state(ctx, &log, args.as_of_seq)?;
+    let state = rebuild_state(ctx, &log, args.as_of.cut())?;
     let month = match args.month.or(state.current_month()) {
         Some(m) => m,
         None => bail!("the log has no clock_tick yet, so there is no current month: pass --month YYYY-MM or run `pacer tick`"),
