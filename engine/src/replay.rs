@@ -74,9 +74,8 @@ pub struct Verified {
 /// the first disagreement as an error message.
 pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Verified, String> {
     let mut again = State::new(org.clone());
-    let mut expected_seq = 1;
     let mut events = 0;
-    for rec in log.iter_from(1) {
+    for (expected_seq, rec) in (1u64..).zip(log.iter_from(1)) {
         let rec = rec.map_err(|e| e.to_string())?;
         if rec.seq != expected_seq {
             return Err(format!(
@@ -84,7 +83,6 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Ver
                 rec.seq
             ));
         }
-        expected_seq += 1;
         match log.seq_of(&rec.event.event_id).map_err(|e| e.to_string())? {
             Some(s) if s == rec.seq => {}
             other => {
