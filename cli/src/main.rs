@@ -97,6 +97,9 @@ enum Command {
         after_help = "Examples:\n  pacer replay --verify\n  pacer replay --to 2026-10-31T23:59:59Z\n  pacer replay --to-seq 50000 --verify"
     )]
     Replay(commands::replay::Args),
+    /// Finance: publish a plan file, show, compare and list versions, the commit gap.
+    #[command(subcommand)]
+    Plan(commands::plan::PlanCommand),
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
@@ -146,6 +149,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Digest(args) => commands::digest::run(&ctx, args),
         Command::Serve(args) => commands::serve::run(&ctx, args),
         Command::Replay(args) => commands::replay::run(&ctx, args),
+        Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }
 }

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod log;
 pub mod nats;
 pub mod output;
+pub mod plan_file;
 pub mod replay;
 pub mod validate;
 pub mod wire;

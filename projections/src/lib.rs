@@ -13,6 +13,7 @@ pub mod digest;
 pub mod error;
 pub mod event;
 pub mod money;
+pub mod plan;
 pub mod productivity;
 pub mod report;
 pub mod state;

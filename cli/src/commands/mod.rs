@@ -7,6 +7,7 @@ pub mod demo;
 pub mod digest;
 pub mod ingest;
 pub mod log;
+pub mod plan;
 pub mod publish;
 pub mod replay;
 pub mod report;

@@ -1,0 +1,562 @@
+//! `pacer plan`: finance's commands. `publish` validates a plan file (every problem
+//! with its row and column; nothing published unless all is valid) and appends
+//! `plan_published`; `show` prints a version as the same CSV; `history` lists the
+//! published versions; `diff` compares two versions; `gap` sets the top-down plan
+//! beside the reps' commits and the pipeline forecast.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use pacer_engine::ingest::Ingest;
+use pacer_engine::output::group_thousands;
+use pacer_engine::plan_file::{read_plan_csv, write_plan_csv, PlanRules};
+use pacer_engine::replay::Cut;
+use pacer_engine::wire::encode;
+use pacer_projections::bucket::Bucket;
+use pacer_projections::event::{Event, EventBody, PlanBasis, PlanPublished};
+use pacer_projections::money::format_decimal;
+use pacer_projections::plan::{as_plan_lines, diff, gap, latest, version_lines};
+use pacer_projections::time::Month;
+use serde_json::{json, Value};
+
+use super::{open_existing_log, open_log_for_append, rebuild_state, wall_clock};
+use crate::Context;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum PlanCommand {
+    /// Validate a plan file (CSV: rep,month,bucket,target) and publish it.
+    #[command(
+        after_help = "Example:\n  pacer plan publish fy27.csv --plan fy27 --version 2 --basis revision --effective-from 2027-02\n\n\
+                            Every problem is reported with its row and column; nothing is published unless the whole file is valid."
+    )]
+    Publish(PublishArgs),
+    /// Print a version's lines as the CSV `publish` reads.
+    Show(ShowArgs),
+    /// The published versions: basis, author, effective month, lines, total.
+    History(FormatArgs),
+    /// What changed between two versions, per rep, month and bucket, with totals.
+    Diff(DiffArgs),
+    /// Top-down plan vs the reps' commits vs the pipeline forecast, per rep, team and org.
+    Gap(GapArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    file: PathBuf,
+    /// The plan's id.
+    #[arg(long)]
+    plan: String,
+    #[arg(long)]
+    version: u32,
+    #[arg(long, default_value = "top_down", value_parser = parse_basis)]
+    basis: PlanBasis,
+    /// The first month this version governs (YYYY-MM).
+    #[arg(long, value_parser = parse_month)]
+    effective_from: Month,
+    /// The first month of the 24-month horizon. Default: --effective-from.
+    #[arg(long, value_parser = parse_month)]
+    horizon_start: Option<Month>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Default: the plan published last.
+    #[arg(long)]
+    plan: Option<String>,
+    /// Default: the version published last.
+    #[arg(long)]
+    version: Option<u32>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Csv)]
+    format: PlanFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FormatArgs {
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    format: PlanFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    before: u32,
+    after: u32,
+    /// Default: the plan published last.
+    #[arg(long)]
+    plan: Option<String>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    format: PlanFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct GapArgs {
+    /// Default: the month of the latest clock_tick.
+    #[arg(long, value_parser = parse_month)]
+    month: Option<Month>,
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    format: PlanFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+fn parse_month(s: &str) -> Result<Month, String> {
+    Month::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_basis(s: &str) -> Result<PlanBasis, String> {
+    [PlanBasis::TopDown, PlanBasis::BottomUp, PlanBasis::Revision]
+        .into_iter()
+        .find(|b| b.as_str() == s)
+        .ok_or_else(|| format!("{s:?} is not top_down, bottom_up or revision"))
+}
+
+pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlanCommand::Publish(a) => publish(ctx, a),
+        PlanCommand::Show(a) => show(ctx, a),
+        PlanCommand::History(a) => history(ctx, a),
+        PlanCommand::Diff(a) => plan_diff(ctx, a),
+        PlanCommand::Gap(a) => plan_gap(ctx, a),
+    }
+}
+
+fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
+    let bytes =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    let mut log = open_log_for_append(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let registered: BTreeSet<String> = state
+        .reps()
+        .iter()
+        .filter(|(_, r)| r.registered)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let horizon_start = a.horizon_start.unwrap_or(a.effective_from);
+    let last = horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1);
+    if a.effective_from < horizon_start || a.effective_from > last {
+        bail!(
+            "--effective-from {} is outside the horizon {horizon_start}..{last}",
+            a.effective_from
+        );
+    }
+    let currency = ctx.config.org.currency;
+    let rules = PlanRules {
+        currency,
+        registered: &registered,
+        horizon_start,
+        lines_max: ctx.config.limits.plan_lines_max,
+    };
+    let lines = match read_plan_csv(&bytes, &rules) {
+        Ok(lines) => lines,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", a.file.display());
+            }
+            bail!(
+                "{} problem{} in {}: nothing was published",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                a.file.display()
+            );
+        }
+    };
+    let n = lines.len();
+    let now = wall_clock();
+    let event = Event {
+        event_id: format!("plan-{}-v{}-{}", a.plan, a.version, a.effective_from),
+        source: "pacer-plan".into(),
+        occurred_at: now,
+        body: EventBody::PlanPublished(PlanPublished {
+            plan: a.plan.clone(),
+            version: a.version,
+            basis: a.basis,
+            horizon_start,
+            effective_from: a.effective_from,
+            currency,
+            lines,
+        }),
+    };
+    let bytes = serde_json::to_vec(&encode(&event)).context("encoding the plan")?;
+    let mut clock = move || now;
+    let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, 1);
+    if let Some(r) = ingest.push(&bytes)? {
+        bail!("the plan was rejected: {r}");
+    }
+    let stats = ingest.finish()?;
+    if stats.accepted == 1 {
+        crate::say!(
+            "published plan {} version {} ({}) effective from {}: {n} lines",
+            a.plan,
+            a.version,
+            a.basis.as_str(),
+            a.effective_from
+        )?;
+    } else {
+        crate::say!(
+            "plan {} version {} effective from {} was already published (event {})",
+            a.plan,
+            a.version,
+            a.effective_from,
+            event.event_id
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let Some((last_plan, last_version)) = latest(&state) else {
+        bail!("no plan has been published yet (pacer plan publish)");
+    };
+    let plan = a.plan.unwrap_or(last_plan);
+    let version = a.version.unwrap_or(last_version);
+    let lines = version_lines(&state, &plan, version);
+    if lines.is_empty() {
+        bail!("plan {plan:?} has no version {version}");
+    }
+    let currency = state.config().currency;
+    let lines = as_plan_lines(&lines);
+    let text = match a.format {
+        PlanFormat::Csv | PlanFormat::Table => write_plan_csv(&lines, currency),
+        PlanFormat::Json => {
+            let rows: Vec<Value> = lines
+                .iter()
+                .map(|l| {
+                    let scale = if l.bucket.is_activity() { 0 } else { currency.exponent() };
+                    json!({"rep": l.rep, "month": l.month.to_string(), "bucket": l.bucket.to_string(),
+                           "target": format_decimal(l.target, scale)})
+                })
+                .collect();
+            json_text(
+                &json!({"plan": plan, "version": version, "currency": currency.code(), "lines": rows}),
+            )?
+        }
+    };
+    super::write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_text(v: &Value) -> anyhow::Result<String> {
+    let mut s = serde_json::to_string_pretty(v).context("rendering JSON")?;
+    s.push('\n');
+    Ok(s)
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header(header.iter().map(|h| Cell::new(*h)));
+    t
+}
+
+fn right(s: String) -> Cell {
+    Cell::new(s).set_alignment(CellAlignment::Right)
+}
+
+fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header)
+        .expect("writing to memory cannot fail");
+    for r in rows {
+        w.write_record(r).expect("writing to memory cannot fail");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
+        .expect("CSV of UTF-8 cells is UTF-8")
+}
+
+/// Rows as a table, CSV or a JSON array of objects (all values strings). In the
+/// table, the `money` columns are right-aligned with grouped thousands.
+fn render(
+    header: &[&str],
+    rows: &[Vec<String>],
+    money: &[usize],
+    format: PlanFormat,
+) -> anyhow::Result<String> {
+    Ok(match format {
+        PlanFormat::Csv => csv_text(header, rows),
+        PlanFormat::Json => json_text(&Value::Array(
+            rows.iter()
+                .map(|r| {
+                    Value::Object(
+                        header
+                            .iter()
+                            .zip(r)
+                            .map(|(h, v)| ((*h).to_owned(), Value::String(v.clone())))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        ))?,
+        PlanFormat::Table => {
+            let mut t = table(header);
+            for r in rows {
+                t.add_row(r.iter().enumerate().map(|(i, v)| {
+                    if money.contains(&i) {
+                        right(group_thousands(v))
+                    } else {
+                        Cell::new(v)
+                    }
+                }));
+            }
+            format!("{t}\n")
+        }
+    })
+}
+
+fn history(ctx: &Context, a: FormatArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let tz = state.config().timezone;
+    let currency = state.config().currency;
+    let rows: Vec<Vec<String>> = state
+        .plans()
+        .versions()
+        .iter()
+        .map(|v| {
+            let lines: usize = v.lines.values().map(|m| m.len()).sum();
+            let total: i64 = v
+                .lines
+                .values()
+                .flat_map(|m| m.iter())
+                .filter(|((_, b), _)| *b == Bucket::Total)
+                .fold(0i64, |a, (_, t)| a.saturating_add(*t));
+            vec![
+                v.plan.clone(),
+                v.version.to_string(),
+                v.basis.as_str().to_owned(),
+                v.effective_from.to_string(),
+                format!(
+                    "{}..{}",
+                    v.horizon_start,
+                    v.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1)
+                ),
+                lines.to_string(),
+                format_decimal(total, currency.exponent()),
+                v.source.clone(),
+                v.recorded_at.to_rfc3339_in(tz),
+                v.seq.to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        crate::say!("no plan has been published yet")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let header = [
+        "plan",
+        "version",
+        "basis",
+        "effective_from",
+        "horizon",
+        "lines",
+        "total",
+        "author",
+        "recorded_at",
+        "seq",
+    ];
+    super::write_stdout(&render(&header, &rows, &[6], a.format)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_diff(ctx: &Context, a: DiffArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let Some((last_plan, _)) = latest(&state) else {
+        bail!("no plan has been published yet");
+    };
+    let plan = a.plan.unwrap_or(last_plan);
+    let before = version_lines(&state, &plan, a.before);
+    let after = version_lines(&state, &plan, a.after);
+    for (v, lines) in [(a.before, &before), (a.after, &after)] {
+        if lines.is_empty() {
+            bail!("plan {plan:?} has no version {v}");
+        }
+    }
+    // A revision may plan only some months: compare the months both versions plan, and
+    // say which months only one of them has.
+    let months =
+        |lines: &std::collections::BTreeMap<(String, Month, Bucket), i64>| -> BTreeSet<Month> {
+            lines.keys().map(|(_, m, _)| *m).collect()
+        };
+    let (mb, ma) = (months(&before), months(&after));
+    let both: BTreeSet<Month> = mb.intersection(&ma).copied().collect();
+    if both.is_empty() {
+        bail!(
+            "versions {} and {} of plan {plan:?} plan no month in common",
+            a.before,
+            a.after
+        );
+    }
+    for (v, only) in [
+        (a.before, mb.difference(&ma)),
+        (a.after, ma.difference(&mb)),
+    ] {
+        let only: Vec<String> = only.map(ToString::to_string).collect();
+        if !only.is_empty() {
+            eprintln!("only version {v} plans {}: not compared", only.join(", "));
+        }
+    }
+    let before: std::collections::BTreeMap<_, _> = before
+        .into_iter()
+        .filter(|((_, m, _), _)| both.contains(m))
+        .collect();
+    let after: std::collections::BTreeMap<_, _> = after
+        .into_iter()
+        .filter(|((_, m, _), _)| both.contains(m))
+        .collect();
+    let currency = state.config().currency;
+    let amount = |b: &Bucket, v: i64| {
+        format_decimal(
+            v,
+            if b.is_activity() {
+                0
+            } else {
+                currency.exponent()
+            },
+        )
+    };
+    let rows = diff(&before, &after);
+    let mut out: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.rep.clone(),
+                r.month.to_string(),
+                r.bucket.to_string(),
+                amount(&r.bucket, r.before),
+                amount(&r.bucket, r.after),
+                amount(&r.bucket, r.change()),
+            ]
+        })
+        .collect();
+    // Totals of the `total` bucket: per month, then overall.
+    let mut per_month: std::collections::BTreeMap<Month, (i64, i64)> = Default::default();
+    for (lines, first) in [(&before, true), (&after, false)] {
+        for ((_, m, b), t) in lines.iter() {
+            if *b == Bucket::Total {
+                let e = per_month.entry(*m).or_default();
+                if first {
+                    e.0 = e.0.saturating_add(*t);
+                } else {
+                    e.1 = e.1.saturating_add(*t);
+                }
+            }
+        }
+    }
+    let (mut all_before, mut all_after) = (0i64, 0i64);
+    for (m, (b, af)) in &per_month {
+        all_before = all_before.saturating_add(*b);
+        all_after = all_after.saturating_add(*af);
+        if b != af {
+            out.push(vec![
+                "TOTAL".into(),
+                m.to_string(),
+                "total".into(),
+                amount(&Bucket::Total, *b),
+                amount(&Bucket::Total, *af),
+                amount(&Bucket::Total, af.saturating_sub(*b)),
+            ]);
+        }
+    }
+    out.push(vec![
+        "TOTAL".into(),
+        "all".into(),
+        "total".into(),
+        amount(&Bucket::Total, all_before),
+        amount(&Bucket::Total, all_after),
+        amount(&Bucket::Total, all_after.saturating_sub(all_before)),
+    ]);
+    let header = [
+        "rep",
+        "month",
+        "bucket",
+        &format!("v{}", a.before),
+        &format!("v{}", a.after),
+        "change",
+    ];
+    let header: Vec<&str> = header.iter().map(|s| s.as_ref()).collect();
+    super::write_stdout(&render(&header, &out, &[3, 4, 5], a.format)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_gap(ctx: &Context, a: GapArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let Some(month) = a.month.or(state.current_month()) else {
+        bail!("the log has no clock_tick yet: pass --month YYYY-MM");
+    };
+    let rows = gap(&state, month);
+    let currency = state.config().currency;
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    let opt = |v: Option<i64>| v.map_or_else(String::new, money);
+    let mut out = Vec::new();
+    let push_sum = |label: String,
+                    team: String,
+                    list: &[&pacer_projections::plan::GapRow],
+                    out: &mut Vec<Vec<String>>| {
+        let plan: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.plan));
+        let commits: Vec<i64> = list.iter().filter_map(|r| r.commit).collect();
+        let commit =
+            (!commits.is_empty()).then(|| commits.iter().fold(0i64, |a, c| a.saturating_add(*c)));
+        let actual: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.actual));
+        let forecast: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.forecast));
+        out.push(vec![
+            label,
+            team,
+            money(plan),
+            opt(commit),
+            opt(commit.map(|c| c.saturating_sub(plan))),
+            money(actual),
+            money(forecast),
+            money(forecast.saturating_sub(plan)),
+        ]);
+    };
+    let mut teams: std::collections::BTreeMap<&str, Vec<&pacer_projections::plan::GapRow>> =
+        Default::default();
+    for r in &rows {
+        teams.entry(r.team.as_str()).or_default().push(r);
+    }
+    for (team, list) in &teams {
+        for r in list {
+            out.push(vec![
+                r.rep.clone(),
+                r.team.clone(),
+                money(r.plan),
+                opt(r.commit),
+                opt(r.commit_gap()),
+                money(r.actual),
+                money(r.forecast),
+                money(r.forecast_gap()),
+            ]);
+        }
+        push_sum("TEAM".into(), (*team).to_owned(), list, &mut out);
+    }
+    let all: Vec<&pacer_projections::plan::GapRow> = rows.iter().collect();
+    push_sum("ORG".into(), String::new(), &all, &mut out);
+    let header = [
+        "rep",
+        "team",
+        "plan",
+        "commit",
+        "commit_gap",
+        "actual",
+        "forecast",
+        "forecast_gap",
+    ];
+    if a.format == PlanFormat::Table {
+        crate::say!(
+            "{month} · top-down plan vs bottom-up commit vs pipeline forecast ({})",
+            currency.code()
+        )?;
+    }
+    super::write_stdout(&render(&header, &out, &[2, 3, 4, 5, 6, 7], a.format)?)?;
+    Ok(ExitCode::SUCCESS)
+}

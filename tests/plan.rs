@@ -1,0 +1,191 @@
+//! Finance's plan commands end to end: a plan file published and read back by the
+//! report, every problem of a bad file with its row and column (and nothing
+//! published), history, diff and the commit gap. Figures are worked out by hand.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::{json, Value};
+
+const REPS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria"}
+{"event_id":"r-ben","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ben","name":"Ben Okoro","team":"south","manager":"luis"}
+{"event_id":"c-ana","source":"crm","occurred_at":"2026-11-02T08:00:00Z","type":"forecast_submitted","rep":"ana","month":"2026-11","amount":"900","currency":"EUR","category":"commit"}
+{"event_id":"w-ana","source":"crm","occurred_at":"2026-11-03T08:00:00Z","type":"deal_won","rep":"ana","deal":"d1","account":"a","customer_kind":"new","amount":"300","currency":"EUR","closed_on":"2026-11-03"}
+{"event_id":"o-ben","source":"crm","occurred_at":"2026-11-03T08:00:00Z","type":"deal_opened","rep":"ben","deal":"d2","account":"b","customer_kind":"new","amount":"1000","currency":"EUR","expected_close":"2026-11-20","probability":40}
+{"event_id":"t","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
+"#;
+
+const V1: &str = "rep,month,bucket,target
+ana,2026-11,total,1000.00
+ana,2026-11,new_customer,600.00
+ana,2026-11,retention,400.00
+ana,2026-11,activity:call,40
+ben,2026-11,total,2000.00
+ana,2026-12,total,1100.00
+ben,2026-12,total,2100.00
+";
+
+fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    std::fs::write(tmp.path().join("reps.jsonl"), REPS).unwrap();
+    std::fs::write(tmp.path().join("v1.csv"), V1).unwrap();
+    let data = tmp.path().join("data");
+    ok(run(&data, &["ingest", "reps.jsonl"]));
+    (tmp, data)
+}
+
+fn publish(
+    data: &Path,
+    file: &str,
+    version: &str,
+    from: &str,
+    basis: &str,
+) -> std::process::Output {
+    run(
+        data,
+        &[
+            "plan",
+            "publish",
+            file,
+            "--plan",
+            "fy27",
+            "--version",
+            version,
+            "--effective-from",
+            from,
+            "--horizon-start",
+            "2026-11",
+            "--basis",
+            basis,
+        ],
+    )
+}
+
+#[test]
+fn a_published_plan_file_is_what_the_report_and_show_give_back() {
+    let (_tmp, data) = setup();
+    let out = ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
+    assert_eq!(
+        out.trim(),
+        "published plan fy27 version 1 (top_down) effective from 2026-11: 7 lines"
+    );
+    let rows: Value = serde_json::from_str(&ok(run(
+        &data,
+        &["report", "--rep", "ana", "--format", "json"],
+    )))
+    .unwrap();
+    let plan_of = |bucket: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["bucket"] == bucket)
+            .unwrap()["plan"]
+            .clone()
+    };
+    assert_eq!(plan_of("total"), json!("1000.00"));
+    assert_eq!(plan_of("new_customer"), json!("600.00"));
+    assert_eq!(plan_of("activity:call"), json!("40"));
+    // `plan show` prints the same lines, sorted: it can be edited and published again.
+    let shown = ok(run(&data, &["plan", "show"]));
+    let mut want: Vec<&str> = V1.lines().skip(1).collect();
+    want.sort();
+    let got: Vec<&str> = shown.lines().skip(1).collect();
+    assert_eq!(got, want);
+    // The same file and version again is one plan, not two.
+    let out = ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
+    assert!(out.contains("already published"), "{out}");
+}
+
+#[test]
+fn a_bad_plan_file_names_every_row_and_column_and_publishes_nothing() {
+    let (tmp, data) = setup();
+    let bad = "rep,month,bucket,target
+zed,2026-11,total,10
+ana,2026-11,total,1000.001
+ana,2026-11,new_customer,600
+ana,2026-11,retention,300
+ana,2028-11,total,5
+";
+    std::fs::write(tmp.path().join("bad.csv"), bad).unwrap();
+    let before = log_events(&data).len();
+    let o = publish(&data, "bad.csv", "1", "2026-11", "top_down");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "bad.csv: row 2, column rep: \"zed\" is not a registered rep (rep_registered first)",
+            "bad.csv: row 3, column target: \"1000.001\" is not an exact amount in EUR (at most 2 decimals, no separators)",
+            "bad.csv: row 6, column month: 2028-11 is outside the plan's 24-month horizon 2026-11..2028-10",
+            "bad.csv: column bucket: ana, 2026-11: new_customer + retention are planned (rows 4, 5) but there is no total line",
+            "error: 4 problems in bad.csv: nothing was published",
+        ]
+    );
+    assert_eq!(log_events(&data).len(), before);
+}
+
+#[test]
+fn history_diff_and_gap() {
+    let (tmp, data) = setup();
+    ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
+    // A revision from December: ana up 100, ben down 50.
+    let v2 = "rep,month,bucket,target\nana,2026-12,total,1200.00\nben,2026-12,total,2050.00\n";
+    std::fs::write(tmp.path().join("v2.csv"), v2).unwrap();
+    ok(publish(&data, "v2.csv", "2", "2026-12", "revision"));
+    let history: Value =
+        serde_json::from_str(&ok(run(&data, &["plan", "history", "--format", "json"]))).unwrap();
+    let versions: Vec<(&str, &str, &str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap(),
+                v["basis"].as_str().unwrap(),
+                v["effective_from"].as_str().unwrap(),
+                v["total"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            ("1", "top_down", "2026-11", "6200.00"),
+            ("2", "revision", "2026-12", "3250.00")
+        ]
+    );
+    assert_eq!(history[0]["author"], "pacer-plan");
+
+    // Only December is in both versions; November is not compared.
+    let o = run(&data, &["plan", "diff", "1", "2", "--format", "csv"]);
+    assert!(
+        stderr(&o).contains("only version 1 plans 2026-11: not compared"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        ok(o),
+        "rep,month,bucket,v1,v2,change\n\
+         ana,2026-12,total,1100.00,1200.00,100.00\n\
+         ben,2026-12,total,2100.00,2050.00,-50.00\n\
+         TOTAL,2026-12,total,3200.00,3250.00,50.00\n\
+         TOTAL,all,total,3200.00,3250.00,50.00\n"
+    );
+
+    // November: ana plans 1000, commits 900 (gap −100), has 300 won, no pipeline;
+    // ben plans 2000, no commit, 1000 open at 40%: forecast 400 (gap −1600).
+    let gap = ok(run(&data, &["plan", "gap", "--format", "csv"]));
+    assert_eq!(
+        gap,
+        "rep,team,plan,commit,commit_gap,actual,forecast,forecast_gap\n\
+         ana,north,1000.00,900.00,-100.00,300.00,300.00,-700.00\n\
+         TEAM,north,1000.00,900.00,-100.00,300.00,300.00,-700.00\n\
+         ben,south,2000.00,,,0.00,400.00,-1600.00\n\
+         TEAM,south,2000.00,,,0.00,400.00,-1600.00\n\
+         ORG,,3000.00,900.00,-2100.00,300.00,700.00,-2300.00\n"
+    );
+}
