@@ -189,3 +189,76 @@ fn history_diff_and_gap() {
          ORG,,3000.00,900.00,-2100.00,300.00,700.00,-2300.00\n"
     );
 }
+
+#[test]
+fn amounts_in_other_currencies_count_at_their_months_rate_and_splits_add_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    let data = tmp.path().join("data");
+    let events = r#"{"event_id":"fx-usd-11","source":"finance","occurred_at":"2026-11-01T08:00:00Z","type":"fx_rate_set","currency":"USD","month":"2026-11","rate":"0.9234"}
+{"event_id":"w1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"deal_won","rep":"ana","deal":"d1","account":"acme","customer_kind":"new","amount":"1000.01","currency":"USD","closed_on":"2026-11-05","splits":[{"rep":"ana","percent":"33.33"},{"rep":"ben","percent":"66.67"}]}
+{"event_id":"w2","source":"crm","occurred_at":"2026-12-02T10:00:00Z","type":"deal_won","rep":"ana","deal":"d2","account":"acme","customer_kind":"new","amount":"50","currency":"USD","closed_on":"2026-12-02"}
+{"event_id":"w3","source":"crm","occurred_at":"2026-11-06T10:00:00Z","type":"renewed","rep":"ana","account":"beta","amount":"1000","currency":"JPY","effective_on":"2026-11-06"}
+"#;
+    std::fs::write(tmp.path().join("fx.jsonl"), events).unwrap();
+    let o = run(&data, &["ingest", "fx.jsonl"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o).trim(), "accepted 2, duplicate 0, rejected 2");
+    let err = stderr(&o);
+    assert!(
+        err.contains("fx.jsonl:3: currency: \"USD\" is not the reporting currency \"EUR\", and no fx_rate_set gives its rate for 2026-12"),
+        "{err}"
+    );
+    assert!(err.contains("fx.jsonl:4: currency: \"JPY\""), "{err}");
+    // 1000.01 USD × 0.9234 = 923.409234 → 923.41 EUR (92 341 cents), split 33.33 /
+    // 66.67: 30 777.2553 and 61 563.7447 cents; the leftover cent goes to the larger
+    // remainder: ana 307.77, ben 615.64, together exactly the deal.
+    let rows: Value = serde_json::from_str(&ok(run(
+        &data,
+        &[
+            "report", "--month", "2026-11", "--bucket", "total", "--format", "json",
+        ],
+    )))
+    .unwrap();
+    let actual: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["rep"].as_str().unwrap(), r["actual"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actual, [("ana", "307.77"), ("ben", "615.64")]);
+    // With a rate for December (and for JPY), the rejected lines go in.
+    let more = r#"{"event_id":"fx-usd-12","source":"finance","occurred_at":"2026-12-01T08:00:00Z","type":"fx_rate_set","currency":"USD","month":"2026-12","rate":"0.95"}
+{"event_id":"fx-jpy-11","source":"finance","occurred_at":"2026-11-01T08:00:00Z","type":"fx_rate_set","currency":"JPY","month":"2026-11","rate":"0.0061"}
+"#;
+    std::fs::write(tmp.path().join("rates.jsonl"), more).unwrap();
+    ok(run(&data, &["ingest", "rates.jsonl"]));
+    let o = run(&data, &["ingest", "fx.jsonl"]);
+    assert_eq!(stdout(&o).trim(), "accepted 2, duplicate 2, rejected 0");
+    let dec: Value = serde_json::from_str(&ok(run(
+        &data,
+        &[
+            "report", "--month", "2026-12", "--rep", "ana", "--bucket", "total", "--format", "json",
+        ],
+    )))
+    .unwrap();
+    // 50 USD × 0.95 = 47.50 EUR.
+    assert_eq!(dec[0]["actual"], "47.50");
+    let nov: Value = serde_json::from_str(&ok(run(
+        &data,
+        &[
+            "report",
+            "--month",
+            "2026-11",
+            "--rep",
+            "ana",
+            "--bucket",
+            "retention",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    // ¥1000 × 0.0061 = 6.10 EUR.
+    assert_eq!(nov[0]["actual"], "6.10");
+}

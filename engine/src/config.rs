@@ -302,10 +302,12 @@ impl Config {
         })
     }
 
-    /// The validation rules this configuration implies.
-    pub fn rules(&self) -> Rules {
+    /// The validation rules this configuration implies, with the rates known so far.
+    pub fn rules<'a>(&self, fx: &'a pacer_projections::fx::FxTable) -> Rules<'a> {
         Rules {
             currency: self.org.currency,
+            timezone: self.org.timezone,
+            fx,
         }
     }
 }

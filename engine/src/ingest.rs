@@ -8,7 +8,8 @@
 
 use std::io::{BufRead, Read};
 
-use pacer_projections::event::Event;
+use pacer_projections::event::{Event, EventBody};
+use pacer_projections::fx::FxTable;
 use pacer_projections::time::Timestamp;
 
 use crate::config::Config;
@@ -39,6 +40,8 @@ pub struct Ingest<'a> {
     batch_events_max: usize,
     pending: Vec<Event>,
     stats: IngestStats,
+    /// The rates of the log and of the events pushed so far (read on the first push).
+    fx: Option<FxTable>,
 }
 
 impl<'a> Ingest<'a> {
@@ -57,16 +60,25 @@ impl<'a> Ingest<'a> {
             batch_events_max: batch_events_max.max(1),
             pending: Vec::new(),
             stats: IngestStats::default(),
+            fx: None,
         }
     }
 
     /// Decodes and validates one event; a valid one joins the batch (appended when
     /// the batch is full), a bad one is counted and returned as the reason.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Rejection>, LogError> {
+        if self.fx.is_none() {
+            self.fx = Some(crate::replay::fx_table(self.log)?);
+        }
+        let fx = self.fx.get_or_insert_with(FxTable::default);
         let checked = decode(bytes, &self.config.limits)
-            .and_then(|ev| validate(&ev, &self.config.rules()).map(|()| ev));
+            .and_then(|ev| validate(&ev, &self.config.rules(fx)).map(|()| ev));
         match checked {
             Ok(ev) => {
+                if let EventBody::FxRateSet(r) = &ev.body {
+                    // Later lines of the same input may use it.
+                    fx.set(r.currency, r.month, r.rate);
+                }
                 self.pending.push(ev);
                 if self.pending.len() >= self.batch_events_max {
                     self.flush()?;

@@ -2,6 +2,8 @@
 //! start-up, for a report "as of" an earlier moment, or to verify a live state.
 
 use pacer_projections::bucket::Bucket;
+use pacer_projections::event::EventBody;
+use pacer_projections::fx::FxTable;
 use pacer_projections::state::{OrgConfig, State};
 use pacer_projections::time::Timestamp;
 
@@ -57,6 +59,18 @@ pub fn rebuild(
         }
     }
     Ok(state)
+}
+
+/// The exchange rates the log has set, in log order (a later rate for the same
+/// currency and month replaces an earlier one), as validation needs them.
+pub fn fx_table(log: &Log) -> Result<FxTable, LogError> {
+    let mut fx = FxTable::default();
+    for rec in log.iter_from(1) {
+        if let EventBody::FxRateSet(r) = rec?.event.body {
+            fx.set(r.currency, r.month, r.rate);
+        }
+    }
+    Ok(fx)
 }
 
 /// What `verify` checked, for the operator.

@@ -7,17 +7,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono_tz::Tz;
 use pacer_projections::event::{Event, EventBody, PlanPublished, Split};
+use pacer_projections::fx::{normalize, FxTable};
 use pacer_projections::money::{Currency, Money};
 
 use crate::error::{RejectKind, Rejection};
 
-/// What validation needs to know about the deployment.
+/// What validation needs to know about the deployment and the log so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rules {
-    /// The reporting currency; amounts in any other are rejected until an FX rate
-    /// can convert them.
+pub struct Rules<'a> {
+    /// The reporting currency; an amount in any other needs an `fx_rate_set` for its
+    /// month.
     pub currency: Currency,
+    /// The org time zone (the month of an amount dated only by `occurred_at`).
+    pub timezone: Tz,
+    /// The rates known so far.
+    pub fx: &'a FxTable,
 }
 
 /// The largest amount one event may carry, in minor units (10^15: ten trillion
@@ -25,8 +31,40 @@ pub struct Rules {
 /// billions of events stay inside an `i64`.
 pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000_000;
 
-/// Checks one decoded event against the rules.
+/// Checks one decoded event against the rules: amounts within the cap, in the
+/// reporting currency or convertible at their month's rate (and within the cap once
+/// converted), plans inside their horizon, splits summing to 100%.
 pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
+    // The cap first, on the amounts as sent: it also keeps conversion inside i128.
+    for m in amounts(ev) {
+        check_cap(m)?;
+    }
+    if let EventBody::FxRateSet(r) = &ev.body {
+        if r.currency == rules.currency {
+            return Err(Rejection::new(
+                RejectKind::InvalidValue,
+                "currency",
+                format!(
+                    "{:?} is the reporting currency: it needs no rate",
+                    r.currency.code()
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let converted = normalize(ev, rules.currency, rules.timezone, rules.fx).map_err(|m| {
+        Rejection::new(
+            RejectKind::UnsupportedCurrency,
+            m.field,
+            format!(
+                "{:?} is not the reporting currency {:?}, and no fx_rate_set gives its rate for {}",
+                m.currency.code(),
+                rules.currency.code(),
+                m.month
+            ),
+        )
+    })?;
+    let ev: &Event = &converted;
     let money = |m: &Money, field: &str| check_money(m, rules, field);
     match &ev.body {
         EventBody::PlanPublished(p) => validate_plan(p, rules),
@@ -48,12 +86,24 @@ pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
         | EventBody::CustomerRated(_)
         | EventBody::EventVoided(_)
         | EventBody::AlertAcknowledged(_)
-        | EventBody::ClockTick => Ok(()),
+        | EventBody::ClockTick
+        | EventBody::FxRateSet(_) => Ok(()),
     }
 }
 
-fn check_money(m: &Money, rules: &Rules, field: &str) -> Result<(), Rejection> {
-    check_currency(m.currency, rules, field)?;
+/// The amounts an event carries.
+fn amounts(ev: &Event) -> Vec<&Money> {
+    match &ev.body {
+        EventBody::ForecastSubmitted(f) => vec![&f.amount],
+        EventBody::DealOpened(d) => vec![&d.amount],
+        EventBody::DealStageChanged(d) => d.amount.iter().collect(),
+        EventBody::DealWon(d) => vec![&d.amount],
+        EventBody::Retention(_, r) => vec![&r.amount],
+        _ => Vec::new(),
+    }
+}
+
+fn check_cap(m: &Money) -> Result<(), Rejection> {
     if m.minor.unsigned_abs() > AMOUNT_MINOR_MAX as u64 {
         return Err(Rejection::new(
             RejectKind::InvalidValue,
@@ -68,6 +118,12 @@ fn check_money(m: &Money, rules: &Rules, field: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// A converted amount: in the reporting currency, and within the cap there too.
+fn check_money(m: &Money, rules: &Rules, field: &str) -> Result<(), Rejection> {
+    check_currency(m.currency, rules, field)?;
+    check_cap(m)
+}
+
 fn check_currency(c: Currency, rules: &Rules, field: &str) -> Result<(), Rejection> {
     if c == rules.currency {
         return Ok(());
@@ -76,7 +132,7 @@ fn check_currency(c: Currency, rules: &Rules, field: &str) -> Result<(), Rejecti
         RejectKind::UnsupportedCurrency,
         field,
         format!(
-            "{:?} is not the reporting currency {:?}, and no FX rate is known to convert it",
+            "{:?} is not the reporting currency {:?} (plans are published in the reporting currency)",
             c.code(),
             rules.currency.code()
         ),

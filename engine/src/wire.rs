@@ -205,6 +205,14 @@ pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> 
             note: o.opt_text("note")?,
         }),
         "clock_tick" => EventBody::ClockTick,
+        "fx_rate_set" => EventBody::FxRateSet(FxRateSet {
+            currency: o.currency("currency")?,
+            month: o.month("month")?,
+            rate: {
+                let text = o.decimal_text("rate")?;
+                FxRate::parse(&text).map_err(|e| o.invalid("rate", e.to_string()))?
+            },
+        }),
         other => {
             return Err(Rejection::new(
                 RejectKind::UnknownType,
@@ -790,6 +798,10 @@ pub fn encode(ev: &Event) -> Map<String, Value> {
             f
         }
         EventBody::ClockTick => json!({}),
+        EventBody::FxRateSet(e) => {
+            json!({"currency": e.currency.code(), "month": e.month.to_string(),
+                                          "rate": e.rate.to_decimal_string()})
+        }
     };
     if let Value::Object(f) = fields {
         m.extend(f);

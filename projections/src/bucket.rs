@@ -184,7 +184,8 @@ pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
         | EventBody::CustomerRated(_)
         | EventBody::EventVoided(_)
         | EventBody::AlertAcknowledged(_)
-        | EventBody::ClockTick => {}
+        | EventBody::ClockTick
+        | EventBody::FxRateSet(_) => {}
     }
     out
 }

@@ -19,6 +19,8 @@ pub enum ParseError {
     Currency { value: String },
     #[error("{value:?} is not an exact amount: {reason}")]
     Decimal { value: String, reason: String },
+    #[error("{value:?} is not a positive exchange rate with at most ten decimals")]
+    Rate { value: String },
     #[error("{value:?} is not a bucket (total, new_customer, retention, geo:<region>, product:<line>, account:<customer>, activity:<kind>)")]
     Bucket { value: String },
 }

@@ -183,6 +183,51 @@ pub struct PlanLine {
     pub target: i64,
 }
 
+/// An exchange rate, exact: ten decimals, stored as an integer (1.0825 = 10 825 000 000).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, bincode::Encode, bincode::Decode,
+)]
+pub struct FxRate(i64);
+
+impl FxRate {
+    /// Decimal places a rate keeps.
+    pub const SCALE: u32 = 10;
+
+    /// A positive rate in units of 10^-10.
+    pub fn from_scaled(scaled: i64) -> Option<Self> {
+        (scaled > 0).then_some(FxRate(scaled))
+    }
+
+    pub fn scaled(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a positive decimal with at most ten decimals ("1.0825", "0.0061").
+    pub fn parse(s: &str) -> Result<Self, crate::error::ParseError> {
+        crate::money::parse_decimal(s, Self::SCALE)
+            .ok()
+            .and_then(Self::from_scaled)
+            .ok_or_else(|| crate::error::ParseError::Rate {
+                value: s.to_owned(),
+            })
+    }
+
+    /// The shortest exact decimal ("1.0825").
+    pub fn to_decimal_string(self) -> String {
+        let s = crate::money::format_decimal(self.0, Self::SCALE);
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    }
+}
+
+/// `fx_rate_set`: amounts in `currency` for `month` count at `rate` units of the
+/// reporting currency per unit.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct FxRateSet {
+    pub currency: Currency,
+    pub month: Month,
+    pub rate: FxRate,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct PlanPublished {
     pub plan: String,
@@ -334,11 +379,13 @@ pub enum EventBody {
     EventVoided(EventVoided),
     AlertAcknowledged(AlertAcknowledged),
     ClockTick,
+    /// Last, so that the stored encoding of every earlier variant is unchanged.
+    FxRateSet(FxRateSet),
 }
 
 impl EventBody {
     /// Every `type` name on the wire, in schema order.
-    pub const TYPE_NAMES: [&'static str; 18] = [
+    pub const TYPE_NAMES: [&'static str; 19] = [
         "rep_registered",
         "rep_reassigned",
         "rep_departed",
@@ -357,6 +404,7 @@ impl EventBody {
         "event_voided",
         "alert_acknowledged",
         "clock_tick",
+        "fx_rate_set",
     ];
 
     /// The `type` of this event on the wire.
@@ -377,6 +425,7 @@ impl EventBody {
             EventBody::EventVoided(_) => "event_voided",
             EventBody::AlertAcknowledged(_) => "alert_acknowledged",
             EventBody::ClockTick => "clock_tick",
+            EventBody::FxRateSet(_) => "fx_rate_set",
         }
     }
 
@@ -397,7 +446,8 @@ impl EventBody {
             | EventBody::DealLost(_)
             | EventBody::EventVoided(_)
             | EventBody::AlertAcknowledged(_)
-            | EventBody::ClockTick => None,
+            | EventBody::ClockTick
+            | EventBody::FxRateSet(_) => None,
         }
     }
 }

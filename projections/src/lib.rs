@@ -12,6 +12,7 @@ pub mod bucket;
 pub mod digest;
 pub mod error;
 pub mod event;
+pub mod fx;
 pub mod money;
 pub mod plan;
 pub mod productivity;

@@ -17,6 +17,7 @@ use crate::event::{
     AlertAcknowledged, CustomerKind, DealOpened, DealStageChanged, Event, EventBody,
     ForecastCategory, Percent, PlanBasis, PlanPublished, Recorded, RepRegistered,
 };
+use crate::fx::FxTable;
 use crate::money::Currency;
 use crate::time::{Date, Month, Timestamp};
 
@@ -428,6 +429,8 @@ pub struct State {
     forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
     acks: BTreeMap<String, Ack>,
     alert_book: AlertBook,
+    /// Exchange rates from `fx_rate_set`, by currency and month.
+    fx: FxTable,
     undo: HashMap<String, Undo>,
     voided: HashSet<String>,
 }
@@ -450,6 +453,7 @@ impl State {
             forecasts: BTreeMap::new(),
             acks: BTreeMap::new(),
             alert_book: AlertBook::default(),
+            fx: FxTable::default(),
             undo: HashMap::new(),
             voided: HashSet::new(),
         }
@@ -461,7 +465,18 @@ impl State {
         self.last_seq = self.last_seq.max(rec.seq);
         self.events += 1;
         self.alert_book.begin_event();
-        let ev = &rec.event;
+        let normalized = match crate::fx::normalize(
+            &rec.event,
+            self.cfg.currency,
+            self.cfg.timezone,
+            &self.fx,
+        ) {
+            Ok(ev) => ev,
+            // The engine checks the rate before it stores an event; should a log hold
+            // one without it, the event stays out rather than count in a wrong currency.
+            Err(_) => return,
+        };
+        let ev: &Event = &normalized;
         if is_voidable(&ev.body) && self.voided.contains(&ev.event_id) {
             // Voided before it arrived (a CRM's undo can overtake the event): it counts
             // for nothing.
@@ -560,6 +575,7 @@ impl State {
                     self.alert_book.acknowledged(alert_id);
                 }
             }
+            EventBody::FxRateSet(r) => self.fx.set(r.currency, r.month, r.rate),
             EventBody::ClockTick => {
                 // Time only moves forward: a late tick does not turn the clock back.
                 self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
@@ -938,6 +954,11 @@ impl State {
 
     pub fn acks(&self) -> &BTreeMap<String, Ack> {
         &self.acks
+    }
+
+    /// The exchange rates known so far.
+    pub fn fx(&self) -> &FxTable {
+        &self.fx
     }
 
     /// Every alert the fold has raised, and which stand.

@@ -348,16 +348,23 @@ impl Pipeline {
     async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
         self.metrics.batch_events.observe(messages.len() as f64);
         let limits = self.config.limits;
-        let rules = self.config.rules();
+        let mut fx = self.state.read().expect("not poisoned").fx().clone();
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
         for msg in messages {
             let checked = if msg.payload.len() > limits.bytes_max() {
                 Err(too_long(msg.payload.len(), limits.bytes_max()))
             } else {
-                decode(&msg.payload, &limits).and_then(|ev| validate(&ev, &rules).map(|()| ev))
+                decode(&msg.payload, &limits)
+                    .and_then(|ev| validate(&ev, &self.config.rules(&fx)).map(|()| ev))
             };
             match checked {
-                Ok(ev) => good.push((ev, msg)),
+                Ok(ev) => {
+                    if let EventBody::FxRateSet(r) = &ev.body {
+                        // Later messages of the batch may use it.
+                        fx.set(r.currency, r.month, r.rate);
+                    }
+                    good.push((ev, msg))
+                }
                 Err(rejection) => self.dead_letter(msg, &rejection).await?,
             }
         }

@@ -1,6 +1,7 @@
 use super::*;
 
 use crate::validate::{validate, Rules};
+use pacer_projections::fx::FxTable;
 
 // ---------------------------------------------------------------------------------
 // Helpers
@@ -210,6 +211,7 @@ fn body_example(type_name: &str) -> &'static str {
         "event_voided" => r#"{"voided_event_id":"hs-9911","reason":"entered twice"}"#,
         "alert_acknowledged" => r#"{"alert_id":"a-1f3","by":"mia","note":"talked on Monday"}"#,
         "clock_tick" => "{}",
+        "fx_rate_set" => r#"{"currency":"USD","month":"2026-11","rate":"0.9234"}"#,
         other => panic!("no example for {other}"),
     }
 }
@@ -228,8 +230,8 @@ fn examples() -> Vec<Value> {
 
 #[test]
 fn every_type_name_has_an_example_that_decodes_validates_and_round_trips() {
-    assert_eq!(EventBody::TYPE_NAMES.len(), 18);
-    let rules = Rules { currency: eur() };
+    assert_eq!(EventBody::TYPE_NAMES.len(), 19);
+    let rules = rules_in(eur());
     for name in EventBody::TYPE_NAMES {
         let v = example(name);
         let ev = ok(&v);
@@ -1623,8 +1625,19 @@ fn the_first_problem_in_schema_order_is_reported() {
 // 3. Validation against the deployment's rules
 // ---------------------------------------------------------------------------------
 
-fn rules() -> Rules {
-    Rules { currency: eur() }
+/// No exchange rates: the log has set none.
+static NO_FX: FxTable = FxTable::new();
+
+fn rules_in(currency: Currency) -> Rules<'static> {
+    Rules {
+        currency,
+        timezone: chrono_tz::UTC,
+        fx: &NO_FX,
+    }
+}
+
+fn rules() -> Rules<'static> {
+    rules_in(eur())
 }
 
 fn invalid(v: &Value) -> Rejection {
@@ -1643,15 +1656,7 @@ fn valid_events_pass_validation() {
         "deal_stage_changed",
         r#"{"deal":"d","stage":"s"}"#,
     ));
-    assert_eq!(
-        validate(
-            &ev,
-            &Rules {
-                currency: cur("JPY")
-            }
-        ),
-        Ok(())
-    );
+    assert_eq!(validate(&ev, &rules_in(cur("JPY"))), Ok(()));
     // Horizon edges: the first and the 24th month.
     let v = event_json(
         "plan_published",
@@ -1682,15 +1687,7 @@ fn a_currency_other_than_the_reporting_one_is_unsupported() {
     }
     // The same event passes under a USD deployment.
     let ev = ok(&set(&example("deal_won"), "currency", json!("USD")));
-    assert_eq!(
-        validate(
-            &ev,
-            &Rules {
-                currency: cur("USD")
-            }
-        ),
-        Ok(())
-    );
+    assert_eq!(validate(&ev, &rules_in(cur("USD"))), Ok(()));
 }
 
 #[test]
@@ -1992,9 +1989,7 @@ fn ids_with_surrounding_spaces_are_rejected() {
 
 #[test]
 fn amounts_over_the_per_event_limit_are_rejected() {
-    let rules = Rules {
-        currency: Currency::from_code("EUR").unwrap(),
-    };
+    let rules = rules_in(Currency::from_code("EUR").unwrap());
     let ok_amount = set(&example("deal_won"), "amount", json!("10000000000000.00"));
     validate(&ok(&ok_amount), &rules).unwrap();
     let too_big = set(&example("deal_won"), "amount", json!("10000000000000.01"));
@@ -2002,4 +1997,50 @@ fn amounts_over_the_per_event_limit_are_rejected() {
     assert_eq!(r.kind, RejectKind::InvalidValue);
     assert_eq!(r.field, "amount");
     assert!(r.reason.contains("10000000000000.01"), "{}", r.reason);
+}
+
+#[test]
+fn fx_rates_are_positive_exact_decimals_for_another_currency() {
+    let v = example("fx_rate_set");
+    let ev = ok(&v);
+    assert_eq!(
+        ev.body,
+        EventBody::FxRateSet(FxRateSet {
+            currency: cur("USD"),
+            month: Month::parse("2026-11").unwrap(),
+            rate: FxRate::from_scaled(9_234_000_000).unwrap(),
+        })
+    );
+    assert_eq!(
+        ok(&set(&v, "rate", json!(1.5))).body.type_name(),
+        "fx_rate_set"
+    );
+    for bad in ["0", "-0.5", "1,05", "0.00000000001", "abc"] {
+        assert_rejects(
+            &set(&v, "rate", json!(bad)),
+            RejectKind::InvalidValue,
+            "rate",
+            bad,
+        );
+    }
+    assert_rejects(
+        &set(&v, "currency", json!("XXX")),
+        RejectKind::InvalidValue,
+        "currency",
+        "XXX",
+    );
+    assert_rejects(
+        &set(&v, "month", json!("2026-13")),
+        RejectKind::InvalidValue,
+        "month",
+        "2026-13",
+    );
+    // A rate for the reporting currency means nothing.
+    let r = invalid(&set(&v, "currency", json!("EUR")));
+    assert_rejection(
+        &r,
+        RejectKind::InvalidValue,
+        "currency",
+        "reporting currency",
+    );
 }
