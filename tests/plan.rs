@@ -262,3 +262,201 @@ fn amounts_in_other_currencies_count_at_their_months_rate_and_splits_add_up() {
     // ¥1000 × 0.0061 = 6.10 EUR.
     assert_eq!(nov[0]["actual"], "6.10");
 }
+
+/// One plan line: (rep, month, bucket, minor units or count).
+type Row = (String, String, String, i64);
+
+/// Parses a plan CSV into rows.
+fn plan_rows(csv: &str, digits: u32) -> Vec<Row> {
+    csv.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let scale = if f[2].starts_with("activity:") {
+                0
+            } else {
+                digits
+            };
+            let (int, frac) = f[3].split_once('.').unwrap_or((f[3], ""));
+            let minor = int.parse::<i64>().unwrap() * 10i64.pow(scale)
+                + if frac.is_empty() {
+                    0
+                } else {
+                    frac.parse::<i64>().unwrap()
+                };
+            (f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), minor)
+        })
+        .collect()
+}
+
+#[test]
+fn a_drafted_plan_adds_up_at_every_level_and_round_trips_through_publish() {
+    // Awkward totals: a prime number of yen, a prime number of cents; 7 reps.
+    for (currency, digits, target, minor) in [
+        ("JPY", 0, "1000003", 1_000_003i64),
+        ("EUR", 2, "9999.83", 999_983),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("pacer.toml"),
+            format!("[org]\ncurrency = \"{currency}\"\n"),
+        )
+        .unwrap();
+        let data = tmp.path().join("data");
+        ok(run(
+            &data,
+            &[
+                "demo",
+                "--reps",
+                "7",
+                "--seed",
+                "5",
+                "--now",
+                "2026-11-18T15:00:00Z",
+            ],
+        ));
+        let out = ok(run(
+            &data,
+            &[
+                "plan",
+                "draft",
+                "--start",
+                "2026-12",
+                "--target",
+                target,
+                "--ramp",
+                "25,50,75,100",
+                "--out",
+                "draft.csv",
+            ],
+        ));
+        assert!(
+            out.contains(&format!(
+                ": {target} {currency} over 24 months from 2026-12 for 7 reps"
+            )),
+            "{out}"
+        );
+        let csv = std::fs::read_to_string(tmp.path().join("draft.csv")).unwrap();
+        let rows = plan_rows(&csv, digits);
+        let sum =
+            |f: &dyn Fn(&Row) -> bool| -> i64 { rows.iter().filter(|r| f(r)).map(|r| r.3).sum() };
+        assert_eq!(
+            sum(&|r| r.2 == "total"),
+            minor,
+            "{currency}: the months add up to the target"
+        );
+        let cells: std::collections::BTreeSet<(String, String)> =
+            rows.iter().map(|r| (r.0.clone(), r.1.clone())).collect();
+        assert_eq!(cells.len(), 7 * 24, "{currency}: every rep has every month");
+        for (rep, month) in &cells {
+            let of = |f: &dyn Fn(&str) -> bool| sum(&|r| r.0 == *rep && r.1 == *month && f(&r.2));
+            let total = of(&|b| b == "total");
+            assert_eq!(
+                of(&|b| b == "new_customer" || b == "retention"),
+                total,
+                "{rep} {month}"
+            );
+            assert_eq!(of(&|b| b.starts_with("geo:")), total, "{rep} {month} geo");
+            assert_eq!(
+                of(&|b| b.starts_with("product:")),
+                total,
+                "{rep} {month} product"
+            );
+        }
+        // Published as it is, the report shows the same targets.
+        ok(run(
+            &data,
+            &[
+                "plan",
+                "publish",
+                "draft.csv",
+                "--plan",
+                "fy27",
+                "--version",
+                "1",
+                "--effective-from",
+                "2026-12",
+            ],
+        ));
+        let report: Value = serde_json::from_str(&ok(run(
+            &data,
+            &["report", "--month", "2027-03", "--format", "json"],
+        )))
+        .unwrap();
+        for r in report.as_array().unwrap() {
+            let (rep, bucket) = (r["rep"].as_str().unwrap(), r["bucket"].as_str().unwrap());
+            let drafted = rows
+                .iter()
+                .find(|d| d.0 == rep && d.1 == "2027-03" && d.2 == bucket)
+                .map_or(0, |d| d.3);
+            let scale = if bucket.starts_with("activity:") {
+                0
+            } else {
+                digits
+            };
+            let plan: Vec<&str> = r["plan"].as_str().unwrap().split('.').collect();
+            let planned = plan[0].parse::<i64>().unwrap() * 10i64.pow(scale)
+                + plan.get(1).map_or(0, |f| f.parse::<i64>().unwrap());
+            assert_eq!(planned, drafted, "{currency} {rep} {bucket}");
+        }
+    }
+}
+
+#[test]
+fn a_seasonality_file_must_give_twelve_months_summing_to_100() {
+    let (tmp, data) = setup();
+    std::fs::write(
+        tmp.path().join("season.csv"),
+        "month,percent\n1,10\n2,10\n3,10\n4,10\n5,10\n6,10\n7,10\n8,10\n9,5\n10,5\n11,5\n12,4.99\n",
+    )
+    .unwrap();
+    let o = run(
+        &data,
+        &[
+            "plan",
+            "draft",
+            "--start",
+            "2026-12",
+            "--target",
+            "1000",
+            "--seasonality",
+            "season.csv",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("the percentages sum to 99.99, not 100"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        tmp.path().join("season.csv"),
+        "month,percent\n1,10\n2,10\n3,10\n4,10\n5,10\n6,10\n7,10\n8,10\n9,5\n10,5\n11,5\n12,5\n",
+    )
+    .unwrap();
+    let out = ok(run(
+        &data,
+        &[
+            "plan",
+            "draft",
+            "--start",
+            "2027-01",
+            "--months",
+            "12",
+            "--target",
+            "1000",
+            "--seasonality",
+            "season.csv",
+            "--allocate",
+            "even",
+        ],
+    ));
+    let rows = plan_rows(&out, 2);
+    // January: 10% of 1000.00 = 100.00, shared evenly by ana and ben.
+    let jan: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.1 == "2027-01" && r.2 == "total")
+        .map(|r| r.3)
+        .collect();
+    assert_eq!(jan, [5_000, 5_000]);
+}

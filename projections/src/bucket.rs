@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use crate::error::ParseError;
 use crate::event::{CustomerKind, Event, EventBody, Split};
-use crate::money::div_round_half_away;
+use crate::money::{div_round_half_away, largest_remainder};
 use crate::time::Month;
 
 /// The region or product line of a movement that names none.
@@ -198,35 +198,11 @@ pub fn split_shares(amount: i64, splits: &[Split]) -> Vec<i64> {
     if splits.is_empty() {
         return vec![amount];
     }
-    let total_hundredths: i128 = splits
+    let weights: Vec<i128> = splits
         .iter()
         .map(|s| i128::from(s.percent.hundredths()))
-        .sum();
-    if total_hundredths == 0 {
-        // Validation rejects this; stay total-preserving regardless.
-        let mut parts = vec![0; splits.len()];
-        parts[0] = amount;
-        return parts;
-    }
-    let mut parts = Vec::with_capacity(splits.len());
-    let mut remainders = Vec::with_capacity(splits.len());
-    for s in splits {
-        let exact = i128::from(amount) * i128::from(s.percent.hundredths());
-        let floor = exact.div_euclid(total_hundredths);
-        parts.push(floor as i64);
-        remainders.push(exact.rem_euclid(total_hundredths));
-    }
-    let mut left = amount - parts.iter().sum::<i64>();
-    let mut order: Vec<usize> = (0..splits.len()).collect();
-    order.sort_by(|a, b| remainders[*b].cmp(&remainders[*a]).then(a.cmp(b)));
-    for i in order.into_iter().cycle() {
-        if left <= 0 {
-            break;
-        }
-        parts[i] += 1;
-        left -= 1;
-    }
-    parts
+        .collect();
+    largest_remainder(amount, &weights)
 }
 
 /// `amount × probability`, rounded half away from zero: an open deal's weight in a

@@ -10,6 +10,7 @@
 pub mod alerts;
 pub mod bucket;
 pub mod digest;
+pub mod draft;
 pub mod error;
 pub mod event;
 pub mod fx;

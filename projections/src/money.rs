@@ -204,6 +204,39 @@ pub fn group_thousands(s: &str) -> String {
     }
 }
 
+/// Splits `amount` in proportion to `weights` so that the parts add up to `amount`
+/// exactly: each part is rounded down, then the units left over go one each to the
+/// parts with the largest remainders (the earlier part first on a tie). With no
+/// weight at all, the first part takes everything (there must be at least one part).
+pub fn largest_remainder(amount: i64, weights: &[i128]) -> Vec<i64> {
+    let n = weights.len();
+    assert!(n > 0, "largest_remainder needs at least one part");
+    let total: i128 = weights.iter().map(|w| (*w).max(0)).sum();
+    if total == 0 {
+        let mut parts = vec![0; n];
+        parts[0] = amount;
+        return parts;
+    }
+    let mut parts = Vec::with_capacity(n);
+    let mut remainders = Vec::with_capacity(n);
+    for w in weights {
+        let exact = i128::from(amount) * (*w).max(0);
+        parts.push(exact.div_euclid(total) as i64);
+        remainders.push(exact.rem_euclid(total));
+    }
+    let mut left = amount - parts.iter().sum::<i64>();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| remainders[*b].cmp(&remainders[*a]).then(a.cmp(b)));
+    for i in order.into_iter().cycle() {
+        if left <= 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
 /// An exact ratio of two integers (attainment = actual / plan).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ratio {

@@ -33,6 +33,12 @@ pub enum PlanCommand {
                             Every problem is reported with its row and column; nothing is published unless the whole file is valid."
     )]
     Publish(PublishArgs),
+    /// Draft a top-down plan from the log's history (CSV, ready for `publish`).
+    #[command(
+        after_help = "Examples:\n  pacer plan draft --start 2027-01 --growth 12 --out fy27.csv\n  \
+                            pacer plan draft --start 2027-01 --months 12 --target 2400000 --allocate even --seasonality flat --ramp 25,50,75,100"
+    )]
+    Draft(DraftArgs),
     /// Print a version's lines as the CSV `publish` reads.
     Show(ShowArgs),
     /// The published versions: basis, author, effective month, lines, total.
@@ -59,6 +65,42 @@ pub struct PublishArgs {
     /// The first month of the 24-month horizon. Default: --effective-from.
     #[arg(long, value_parser = parse_month)]
     horizon_start: Option<Month>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("size").required(true).args(["target", "growth"])))]
+pub struct DraftArgs {
+    /// The first month of the plan (YYYY-MM).
+    #[arg(long, value_parser = parse_month)]
+    start: Month,
+    /// How many months, 1 to 24.
+    #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i32).range(1..=24))]
+    months: i32,
+    /// The organisation's total over the whole horizon, in the reporting currency.
+    #[arg(long)]
+    target: Option<String>,
+    /// Or: the trailing 12 months' bookings grown by this percentage (per year).
+    #[arg(long, allow_hyphen_values = true)]
+    growth: Option<String>,
+    #[arg(long, value_enum, default_value_t = AllocateArg::Trailing12)]
+    allocate: AllocateArg,
+    /// history, flat, or a CSV file `month,percent` (12 rows, percents summing to 100).
+    #[arg(long, default_value = "history")]
+    seasonality: String,
+    /// Percent of a full share in a new rep's first months, e.g. 25,50,75,100.
+    #[arg(long, value_delimiter = ',')]
+    ramp: Vec<i64>,
+    /// Write the plan here (CSV) instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AllocateArg {
+    Even,
+    PriorYear,
+    #[value(name = "trailing-12")]
+    Trailing12,
 }
 
 #[derive(clap::Args, Debug)]
@@ -120,6 +162,7 @@ fn parse_basis(s: &str) -> Result<PlanBasis, String> {
 pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PlanCommand::Publish(a) => publish(ctx, a),
+        PlanCommand::Draft(a) => draft_plan(ctx, a),
         PlanCommand::Show(a) => show(ctx, a),
         PlanCommand::History(a) => history(ctx, a),
         PlanCommand::Diff(a) => plan_diff(ctx, a),
@@ -558,5 +601,140 @@ fn plan_gap(ctx: &Context, a: GapArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     super::write_stdout(&render(&header, &out, &[2, 3, 4, 5, 6, 7], a.format)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Twelve month-of-year weights from `month,percent` rows summing to exactly 100.
+fn read_seasonality(path: &std::path::Path) -> anyhow::Result<[i64; 12]> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_slice());
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    if header != ["month", "percent"] {
+        bail!(
+            "{}: row 1: the header is {:?}; it must be month,percent",
+            path.display(),
+            header.join(",")
+        );
+    }
+    let mut w: [Option<i64>; 12] = [None; 12];
+    for (i, rec) in reader.records().enumerate() {
+        let row = i + 2;
+        let rec = rec.with_context(|| format!("{}: row {row}", path.display()))?;
+        let m: usize = match rec.get(0).and_then(|m| m.parse().ok()) {
+            Some(m @ 1..=12) => m,
+            _ => bail!(
+                "{}: row {row}, column month: {:?} is not a month number 1-12",
+                path.display(),
+                rec.get(0).unwrap_or("")
+            ),
+        };
+        let pct = rec.get(1).unwrap_or("");
+        let v = pacer_projections::money::parse_decimal(pct, 2)
+            .ok()
+            .filter(|v| *v >= 0)
+            .with_context(|| format!("{}: row {row}, column percent: {pct:?} is not a percentage with at most two decimals", path.display()))?;
+        if w[m - 1].replace(v).is_some() {
+            bail!("{}: row {row}: month {m} is given twice", path.display());
+        }
+    }
+    let missing: Vec<String> = (1..=12)
+        .filter(|m| w[m - 1].is_none())
+        .map(|m| m.to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{}: months {} are missing",
+            path.display(),
+            missing.join(", ")
+        );
+    }
+    let w = w.map(|v| v.unwrap_or(0));
+    let sum: i64 = w.iter().sum();
+    if sum != 10_000 {
+        bail!(
+            "{}: the percentages sum to {}, not 100",
+            path.display(),
+            format_decimal(sum, 2)
+        );
+    }
+    Ok(w)
+}
+
+fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
+    use pacer_projections::draft::{draft, Allocate, DraftSpec, Seasonality, Total};
+    let log = open_existing_log(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let currency = state.config().currency;
+    let total = match (&a.target, &a.growth) {
+        (Some(t), _) => Total::Target(
+            currency
+                .parse_minor(t)
+                .ok()
+                .filter(|v| *v >= 0)
+                .with_context(|| {
+                    format!(
+                        "--target {t:?} is not a non-negative exact amount in {}",
+                        currency.code()
+                    )
+                })?,
+        ),
+        (None, Some(g)) => Total::Growth(
+            pacer_projections::money::parse_decimal(g, 2)
+                .ok()
+                .filter(|v| *v > -10_000)
+                .with_context(|| {
+                    format!(
+                        "--growth {g:?} is not a percentage above -100 with at most two decimals"
+                    )
+                })?,
+        ),
+        (None, None) => unreachable!("clap requires --target or --growth"),
+    };
+    let seasonality = match a.seasonality.as_str() {
+        "history" => Seasonality::History,
+        "flat" => Seasonality::Flat,
+        file => Seasonality::Given(read_seasonality(std::path::Path::new(file))?),
+    };
+    if let Some(bad) = a.ramp.iter().find(|p| !(0..=100).contains(*p)) {
+        bail!("--ramp: {bad} is not a percentage from 0 to 100");
+    }
+    let spec = DraftSpec {
+        start: a.start,
+        months: a.months,
+        total,
+        allocate: match a.allocate {
+            AllocateArg::Even => Allocate::Even,
+            AllocateArg::PriorYear => Allocate::PriorYear,
+            AllocateArg::Trailing12 => Allocate::Trailing12,
+        },
+        seasonality,
+        ramp: a.ramp.clone(),
+    };
+    let lines = draft(&state, &spec).map_err(anyhow::Error::msg)?;
+    let sum: i64 = lines
+        .iter()
+        .filter(|l| l.bucket == Bucket::Total)
+        .fold(0i64, |s, l| s.saturating_add(l.target));
+    let reps: BTreeSet<&str> = lines.iter().map(|l| l.rep.as_str()).collect();
+    let csv = write_plan_csv(&lines, currency);
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, csv)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::say!(
+                "drafted {} lines to {}: {} {} over {} months from {} for {} reps",
+                lines.len(),
+                path.display(),
+                format_decimal(sum, currency.exponent()),
+                currency.code(),
+                a.months,
+                a.start,
+                reps.len()
+            )?;
+        }
+        None => super::write_stdout(&csv)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
