@@ -460,3 +460,91 @@ fn a_seasonality_file_must_give_twelve_months_summing_to_100() {
         .collect();
     assert_eq!(jan, [5_000, 5_000]);
 }
+
+#[test]
+fn a_drafted_workbook_reads_back_as_the_csv_and_the_report_exports_a_sheet_per_month() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    let data = tmp.path().join("data");
+    ok(run(
+        &data,
+        &[
+            "demo",
+            "--reps",
+            "4",
+            "--seed",
+            "9",
+            "--now",
+            "2026-11-18T15:00:00Z",
+        ],
+    ));
+    let draft = [
+        "plan", "draft", "--start", "2026-12", "--months", "3", "--growth", "7.5", "--out",
+    ];
+    let mut csv_args = draft.to_vec();
+    csv_args.push("d.csv");
+    let mut xlsx_args = draft.to_vec();
+    xlsx_args.push("d.xlsx");
+    ok(run(&data, &csv_args));
+    ok(run(&data, &xlsx_args));
+    // The workbook, published, is exactly the CSV.
+    ok(run(
+        &data,
+        &[
+            "plan",
+            "publish",
+            "d.xlsx",
+            "--plan",
+            "fy27",
+            "--version",
+            "1",
+            "--effective-from",
+            "2026-12",
+        ],
+    ));
+    let shown = ok(run(&data, &["plan", "show"]));
+    assert_eq!(
+        shown,
+        std::fs::read_to_string(tmp.path().join("d.csv")).unwrap()
+    );
+
+    // The report workbook: one sheet per month; each sheet's figures are the CSV's.
+    let out = ok(run(
+        &data,
+        &[
+            "report", "--format", "xlsx", "--out", "r.xlsx", "--team", "north",
+        ],
+    ));
+    assert!(out.contains("wrote r.xlsx"), "{out}");
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(tmp.path().join("r.xlsx")).unwrap();
+    let names = book.sheet_names();
+    assert!(
+        names.contains(&"2026-11".to_owned()) && names.contains(&"2027-02".to_owned()),
+        "{names:?}"
+    );
+    let sheet = book.worksheet_range("2026-11").unwrap();
+    let csv = ok(run(
+        &data,
+        &[
+            "report", "--format", "csv", "--team", "north", "--month", "2026-11",
+        ],
+    ));
+    let mut rows = sheet.rows().skip(1);
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let cells = rows.next().expect("a row per CSV line");
+        assert_eq!(cells[0].to_string(), f[0]);
+        assert_eq!(cells[2].to_string(), f[3], "bucket");
+        // plan and actual: the cell's shortest decimal is the exact figure.
+        for (cell, text) in [(&cells[3], f[4]), (&cells[4], f[5])] {
+            let trimmed = if text.contains('.') {
+                text.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                text
+            };
+            assert_eq!(cell.to_string(), trimmed, "{line}");
+        }
+    }
+    assert!(rows.next().is_none());
+}

@@ -111,6 +111,8 @@ pub enum Format {
     Table,
     Json,
     Csv,
+    /// A workbook (needs --out): a sheet per month.
+    Xlsx,
 }
 
 /// What every command gets: where the data is and how the org is configured.

@@ -20,6 +20,7 @@ pub mod plan_file;
 pub mod replay;
 pub mod validate;
 pub mod wire;
+pub mod xlsx;
 
 pub use config::Config;
 pub use error::{ConfigError, IngestError, LogError, NatsError, RejectKind, Rejection};

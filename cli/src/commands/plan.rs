@@ -27,7 +27,7 @@ use crate::Context;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PlanCommand {
-    /// Validate a plan file (CSV: rep,month,bucket,target) and publish it.
+    /// Validate a plan file (CSV or XLSX: rep,month,bucket,target) and publish it.
     #[command(
         after_help = "Example:\n  pacer plan publish fy27.csv --plan fy27 --version 2 --basis revision --effective-from 2027-02\n\n\
                             Every problem is reported with its row and column; nothing is published unless the whole file is valid."
@@ -90,7 +90,8 @@ pub struct DraftArgs {
     /// Percent of a full share in a new rep's first months, e.g. 25,50,75,100.
     #[arg(long, value_delimiter = ',')]
     ramp: Vec<i64>,
-    /// Write the plan here (CSV) instead of standard output.
+    /// Write the plan here (`.csv`, or `.xlsx` for a workbook) instead of standard
+    /// output.
     #[arg(long)]
     out: Option<PathBuf>,
 }
@@ -148,6 +149,12 @@ pub enum PlanFormat {
     Json,
 }
 
+/// Whether a path names a workbook (`.xlsx`).
+fn is_xlsx(path: &std::path::Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+}
+
 fn parse_month(s: &str) -> Result<Month, String> {
     Month::parse(s).map_err(|e| e.to_string())
 }
@@ -171,8 +178,13 @@ pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
-    let bytes =
+    let mut bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    if is_xlsx(&a.file) {
+        bytes = pacer_engine::xlsx::xlsx_to_csv(&bytes)
+            .with_context(|| format!("{}", a.file.display()))?
+            .into_bytes();
+    }
     let mut log = open_log_for_append(ctx)?;
     let state = rebuild_state(ctx, &log, Cut::All)?;
     let registered: BTreeSet<String> = state
@@ -721,7 +733,12 @@ fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
     let csv = write_plan_csv(&lines, currency);
     match &a.out {
         Some(path) => {
-            std::fs::write(path, csv)
+            let bytes = if is_xlsx(path) {
+                pacer_engine::xlsx::plan_xlsx(&lines, currency)?
+            } else {
+                csv.into_bytes()
+            };
+            std::fs::write(path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             crate::say!(
                 "drafted {} lines to {}: {} {} over {} months from {} for {} reps",

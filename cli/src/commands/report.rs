@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
 use pacer_engine::output::{productivity_csv, productivity_json, report_csv, report_json};
+use pacer_engine::xlsx::report_xlsx;
 use pacer_projections::bucket::Bucket;
 use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
@@ -36,6 +37,9 @@ pub struct Args {
     view: View,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Write to this file instead of standard output (required for xlsx).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 /// What the report shows.
@@ -45,9 +49,49 @@ pub enum View {
     Productivity,
 }
 
+/// Writes `bytes` to `--out`, or text to standard output.
+fn emit(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::say!("wrote {}", path.display())
+        }
+        None => super::write_stdout(&String::from_utf8_lossy(bytes)),
+    }
+}
+
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    if args.format == Format::Xlsx && args.out.is_none() {
+        bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
+    }
     let log = open_existing_log(ctx)?;
     let state = rebuild_state(ctx, &log, args.as_of.cut())?;
+    if args.format == Format::Xlsx && args.view == View::PlanVsActual {
+        // A sheet per month: the one asked for, or every month with a plan or actuals.
+        let months: std::collections::BTreeSet<Month> = match args.month {
+            Some(m) => [m].into(),
+            None => state
+                .plans()
+                .versions()
+                .iter()
+                .flat_map(|v| v.lines.keys().copied())
+                .chain(state.actuals().keys().map(|(_, m)| *m))
+                .collect(),
+        };
+        let query = ReportQuery {
+            rep: args.rep.clone(),
+            team: args.team.clone(),
+            bucket: args.bucket.clone(),
+        };
+        let sheets: Vec<(Month, Vec<_>)> = months
+            .into_iter()
+            .map(|m| (m, report(&state, m, &query)))
+            .collect();
+        let book = report_xlsx(&sheets, state.config().currency)?;
+        emit(args.out.as_deref(), &book)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let month = match args.month.or(state.current_month()) {
         Some(m) => m,
         None => bail!("the log has no clock_tick yet, so there is no current month: pass --month YYYY-MM or run `pacer tick`"),
@@ -72,8 +116,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             Format::Csv => productivity_csv(&rows, currency),
             Format::Table => human::productivity_table(&rows, currency),
+            Format::Xlsx => bail!("--view productivity has no xlsx form yet: use --format csv"),
         };
-        super::write_stdout(&text)?;
+        emit(args.out.as_deref(), text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows = report(&state, month, &query);
@@ -86,7 +131,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
         Format::Csv => report_csv(&rows),
         Format::Table => human::report_table(&rows),
+        Format::Xlsx => unreachable!("written above"),
     };
-    super::write_stdout(&text)?;
+    emit(args.out.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
