@@ -100,6 +100,11 @@ enum Command {
     /// Finance: publish a plan file, show, compare and list versions, the commit gap.
     #[command(subcommand)]
     Plan(commands::plan::PlanCommand),
+    /// Measure replay, memory and queries on a generated log (see BENCHMARKS.md).
+    #[command(
+        after_help = "Examples:\n  pacer bench\n  pacer bench --events 200000 --json bench.json"
+    )]
+    Bench(commands::bench::Args),
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
@@ -152,6 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => commands::serve::run(&ctx, args),
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
+        Command::Bench(args) => commands::bench::run(&ctx, args),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }
 }

@@ -155,69 +155,60 @@ impl ReportRow {
 /// Plan vs actual for one month: a row for every bucket that has a plan line or a
 /// non-zero actual, sorted by rep, then bucket name.
 pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow> {
-    let mut cells: BTreeMap<(String, Bucket), (i64, i64)> = BTreeMap::new();
-    for ((rep, bucket), target) in state.plans().lines(month) {
-        cells
-            .entry((rep.clone(), bucket.clone()))
-            .or_insert((0, 0))
-            .0 = *target;
-    }
-    for ((rep, m), buckets) in state.actuals() {
-        if *m != month {
-            continue;
-        }
-        for (bucket, actual) in buckets {
-            cells
-                .entry((rep.clone(), bucket.clone()))
-                .or_insert((0, 0))
-                .1 = *actual;
-        }
-    }
     let pace = state.pace().filter(|p| p.month == month);
-    let pipeline = if pace.is_some() {
-        state.weighted_pipeline(month)
-    } else {
-        BTreeMap::new()
-    };
     let currency = state.config().currency;
-    let mut team_of: BTreeMap<String, String> = BTreeMap::new();
+    // Every rep with a plan line or an actual is a rep the log knows (plans and
+    // contributions register theirs), so the report walks reps, not the whole book.
+    let reps: Vec<&String> = match &query.rep {
+        Some(r) => state.reps().get_key_value(r).map(|(k, _)| k).into_iter().collect(),
+        None => state.reps().keys().collect(),
+    };
     let mut rows = Vec::new();
-    for ((rep, bucket), (plan, actual)) in cells {
-        if query.rep.as_ref().is_some_and(|r| *r != rep)
-            || query.bucket.as_ref().is_some_and(|b| *b != bucket)
-        {
+    for rep in reps {
+        let mut cells: BTreeMap<Bucket, (i64, i64)> = BTreeMap::new();
+        for (bucket, target) in state.plans().rep_lines(rep, month) {
+            cells.entry(bucket.clone()).or_insert((0, 0)).0 = target;
+        }
+        if let Some(buckets) = state.actuals().get(&(rep.clone(), month)) {
+            for (bucket, actual) in buckets {
+                cells.entry(bucket.clone()).or_insert((0, 0)).1 = *actual;
+            }
+        }
+        if let Some(b) = &query.bucket {
+            cells.retain(|k, _| k == b);
+        }
+        if cells.is_empty() {
             continue;
         }
-        let team = team_of
-            .entry(rep.clone())
-            .or_insert_with(|| state.rep_at(&rep, month).team)
-            .clone();
+        let team = state.rep_at(rep, month).team;
         if query.team.as_ref().is_some_and(|t| *t != team) {
             continue;
         }
-        let forecast = match pace {
-            Some(_) if !bucket.is_activity() => Some(
-                actual.saturating_add(
-                    pipeline
-                        .get(&(rep.clone(), bucket.clone()))
-                        .copied()
-                        .unwrap_or(0),
-                ),
-            ),
-            _ => None,
+        let pipeline = if pace.is_some() {
+            state.weighted_pipeline_of(rep, month)
+        } else {
+            BTreeMap::new()
         };
-        rows.push(ReportRow {
-            expected_to_date: pace.map(|p| p.expected_to_date(plan)),
-            projection: pace.and_then(|p| p.run_rate_projection(actual)),
-            forecast,
-            rep,
-            team,
-            month,
-            bucket,
-            plan,
-            actual,
-            currency,
-        });
+        for (bucket, (plan, actual)) in cells {
+            let forecast = match pace {
+                Some(_) if !bucket.is_activity() => Some(
+                    actual.saturating_add(pipeline.get(&bucket).copied().unwrap_or(0)),
+                ),
+                _ => None,
+            };
+            rows.push(ReportRow {
+                expected_to_date: pace.map(|p| p.expected_to_date(plan)),
+                projection: pace.and_then(|p| p.run_rate_projection(actual)),
+                forecast,
+                rep: rep.clone(),
+                team: team.clone(),
+                month,
+                bucket,
+                plan,
+                actual,
+                currency,
+            });
+        }
     }
     rows
 }

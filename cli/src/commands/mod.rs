@@ -3,6 +3,7 @@
 
 pub mod ack;
 pub mod alerts;
+pub mod bench;
 pub mod demo;
 pub mod digest;
 pub mod ingest;

@@ -1,0 +1,214 @@
+//! `pacer bench`: measures the engine against its targets on this machine, side by
+//! side with the raw rates that bound them.
+//!
+//! Measured today, in one run on one generated log:
+//! - **replay**: events/s of a full rebuild of the projections (the fold, alerts
+//!   included), beside events/s of scanning and decoding the same log with no
+//!   projection work;
+//! - **memory**: resident memory the projections take (RSS after the rebuild minus
+//!   before), per rep × month × bucket cell, and the process's peak RSS;
+//! - **queries**: the report for one team and for the whole organisation, p50 / p99.
+//!
+//! The data comes from the demo generator (about 1 800 events per rep and year); the
+//! log is written directly with `append_batch` in large batches (setup, not measured).
+
+use std::path::Path;
+use std::time::Instant;
+
+use pacer_projections::report::{report, ReportQuery};
+use pacer_projections::time::Timestamp;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::demo::{generate, DemoSpec};
+use crate::error::LogError;
+use crate::log::Log;
+use crate::replay::{rebuild, Cut};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchSpec {
+    /// About this many events in the log.
+    pub events: u64,
+    pub seed: u64,
+    /// Repetitions of each query.
+    pub queries: u32,
+}
+
+/// The figures of one run.
+#[derive(Clone, Debug, Default)]
+pub struct Figures {
+    pub cores: usize,
+    pub memory_bytes: u64,
+    pub version: String,
+    pub events: u64,
+    pub reps: usize,
+    pub setup_s: f64,
+    pub scan_events_per_s: f64,
+    pub replay_events_per_s: f64,
+    pub state_bytes: u64,
+    pub cells: u64,
+    pub peak_rss_bytes: u64,
+    pub team_report_us: (f64, f64),
+    pub org_report_us: (f64, f64),
+}
+
+impl Figures {
+    /// Replay ÷ raw scan.
+    pub fn replay_ratio(&self) -> f64 {
+        self.replay_events_per_s / self.scan_events_per_s.max(1e-9)
+    }
+
+    pub fn bytes_per_cell(&self) -> f64 {
+        self.state_bytes as f64 / (self.cells.max(1)) as f64
+    }
+
+    /// The figures as JSON, with the machine and the version.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "machine": {"cores": self.cores, "memory_bytes": self.memory_bytes},
+            "version": self.version,
+            "events": self.events,
+            "reps": self.reps,
+            "setup_seconds": self.setup_s,
+            "replay": {
+                "events_per_second": self.replay_events_per_s.round(),
+                "raw_scan_events_per_second": self.scan_events_per_s.round(),
+                "ratio": (self.replay_ratio() * 1000.0).round() / 1000.0,
+                "target_events_per_second": 2_000_000,
+                "target_ratio": 0.5,
+            },
+            "memory": {
+                "state_bytes": self.state_bytes,
+                "rep_month_bucket_cells": self.cells,
+                "bytes_per_cell": self.bytes_per_cell().round(),
+                "peak_rss_bytes": self.peak_rss_bytes,
+            },
+            "queries": {
+                "team_report_us": {"p50": self.team_report_us.0, "p99": self.team_report_us.1},
+                "org_report_us": {"p50": self.org_report_us.0, "p99": self.org_report_us.1},
+                "target_team_report_p99_us": 1000,
+            },
+        })
+    }
+}
+
+/// A line of `/proc/self/status` or `/proc/meminfo` in bytes (`VmRSS:  1234 kB`).
+fn proc_kb(file: &str, key: &str) -> u64 {
+    std::fs::read_to_string(file)
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// p50 and p99 of `n` timed runs of `f`, in microseconds.
+fn percentiles(n: u32, mut f: impl FnMut()) -> (f64, f64) {
+    let mut us: Vec<f64> = (0..n.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    let at = |q: f64| us[((us.len() - 1) as f64 * q).round() as usize];
+    (
+        (at(0.5) * 10.0).round() / 10.0,
+        (at(0.99) * 10.0).round() / 10.0,
+    )
+}
+
+/// Generates the log in `dir` (which must be empty) and measures.
+pub fn run(
+    dir: &Path,
+    spec: &BenchSpec,
+    config: &Config,
+    mut say: impl FnMut(&str),
+) -> Result<Figures, LogError> {
+    let started = Instant::now();
+    let reps = ((spec.events / 1_800).max(1) as usize).min(20_000);
+    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    say(&format!(
+        "generating about {} events for {reps} reps",
+        spec.events
+    ));
+    let demo = generate(&DemoSpec {
+        reps,
+        seed: spec.seed,
+        now,
+        timezone: config.org.timezone,
+        currency: config.org.currency,
+    });
+    let mut log = Log::open(dir)?;
+    log.bind_org(&config.org)?;
+    let n = demo.events.len() as u64;
+    say(&format!("writing {n} events to the log"));
+    let mut events = demo.events;
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(20_000));
+        log.append_batch(std::mem::replace(&mut events, rest), now)?;
+    }
+    drop(events);
+    let setup_s = started.elapsed().as_secs_f64();
+
+    say("scanning the log (decode only)");
+    let t = Instant::now();
+    let mut scanned = 0u64;
+    for rec in log.iter_from(1) {
+        std::hint::black_box(rec?);
+        scanned += 1;
+    }
+    let scan_s = t.elapsed().as_secs_f64();
+
+    say("replaying the log into the projections");
+    let rss_before = proc_kb("/proc/self/status", "VmRSS:");
+    let t = Instant::now();
+    let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
+    let replay_s = t.elapsed().as_secs_f64();
+    let rss_after = proc_kb("/proc/self/status", "VmRSS:");
+    let cells: u64 = state
+        .actuals()
+        .values()
+        .map(|b| b.len() as u64)
+        .sum::<u64>()
+        + state
+            .plans()
+            .versions()
+            .iter()
+            .flat_map(|v| v.lines.values())
+            .map(|l| l.len() as u64)
+            .sum::<u64>();
+
+    say("timing queries");
+    let month = state.current_month().expect("the demo ends with a tick");
+    let team = ReportQuery {
+        team: Some("north".into()),
+        ..ReportQuery::default()
+    };
+    let team_report_us = percentiles(spec.queries, || {
+        std::hint::black_box(report(&state, month, &team));
+    });
+    let org_report_us = percentiles(spec.queries.div_ceil(4), || {
+        std::hint::black_box(report(&state, month, &ReportQuery::default()));
+    });
+    Ok(Figures {
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        memory_bytes: proc_kb("/proc/meminfo", "MemTotal:"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        events: scanned,
+        reps,
+        setup_s,
+        scan_events_per_s: scanned as f64 / scan_s.max(1e-9),
+        replay_events_per_s: state.events_applied() as f64 / replay_s.max(1e-9),
+        state_bytes: rss_after.saturating_sub(rss_before),
+        cells,
+        peak_rss_bytes: proc_kb("/proc/self/status", "VmHWM:"),
+        team_report_us,
+        org_report_us,
+    })
+}
