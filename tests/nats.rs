@@ -191,7 +191,13 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
             .get("Nats-Msg-Id")
             .unwrap()
             .to_string();
-        assert!(id.starts_with(v["alert_id"].as_str().unwrap()), "{id}");
+        assert!(
+            id.starts_with(&format!(
+                "pacer:{}:raised:",
+                v["alert_id"].as_str().unwrap()
+            )),
+            "{id}"
+        );
         raised.insert(v["rule"].as_str().unwrap().to_owned());
     }
     assert_eq!(
@@ -481,4 +487,19 @@ async fn sigterm_stores_and_acks_what_was_fetched() {
     wait_drained(&js, Duration::from_secs(120)).await;
     assert_eq!(serve.stop(), Some(0));
     assert_eq!(stored_ids(&s).len(), 20_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_nats_is_away_still_exits_cleanly() {
+    let mut s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    s.nats.kill();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }

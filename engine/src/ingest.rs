@@ -76,8 +76,13 @@ impl<'a> Ingest<'a> {
         match checked {
             Ok(ev) => {
                 if let EventBody::FxRateSet(r) = &ev.body {
-                    // Later lines of the same input may use it.
-                    fx.set(r.currency, r.month, r.rate);
+                    // Later lines of the same input may use it, unless it is a
+                    // duplicate that will not be stored (then it must not count).
+                    let fresh = self.log.seq_of(&ev.event_id)?.is_none()
+                        && !self.pending.iter().any(|p| p.event_id == ev.event_id);
+                    if fresh {
+                        fx.set(r.currency, r.month, r.rate);
+                    }
                 }
                 self.pending.push(ev);
                 if self.pending.len() >= self.batch_events_max {

@@ -54,6 +54,9 @@ pub struct Log {
     next_seq: u64,
     /// Set when an append failed part-way; see [`Log::append_batch`].
     poisoned: bool,
+    /// The latest `recorded_at` stored: a batch is never recorded before it, even when
+    /// the wall clock steps back, so "as recorded by T" is always a prefix of the log.
+    last_recorded_at: Option<Timestamp>,
 }
 
 impl Log {
@@ -80,11 +83,14 @@ impl Log {
                 db.flush().map_err(open_err)?;
             }
         }
-        let next_seq = match events.last().map_err(open_err)? {
-            Some((k, _)) => {
-                seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })? + 1
+        let (next_seq, last_recorded_at) = match events.last().map_err(open_err)? {
+            Some((k, v)) => {
+                let seq = seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+                // A damaged last record is reported by whoever reads it (replay names
+                // its seq); opening the log must still work, to inspect it.
+                (seq + 1, decode_record(seq, &v).ok().map(|r| r.recorded_at))
             }
-            None => 1,
+            None => (1, None),
         };
         Ok(Log {
             path: dir.to_owned(),
@@ -94,7 +100,13 @@ impl Log {
             meta,
             next_seq,
             poisoned: false,
+            last_recorded_at,
         })
+    }
+
+    /// The `recorded_at` of the latest stored event.
+    pub fn last_recorded_at(&self) -> Option<Timestamp> {
+        self.last_recorded_at
     }
 
     pub fn path(&self) -> &Path {
@@ -188,7 +200,8 @@ impl Log {
 
     /// Appends a batch: duplicates (of stored events or of earlier events in the
     /// batch) are reported and skipped; the rest get consecutive seqs and
-    /// `recorded_at`. Returns only after the batch is flushed to disk.
+    /// `recorded_at` (never earlier than the last batch's). Returns only after the
+    /// batch is flushed to disk.
     pub fn append_batch(
         &mut self,
         batch: Vec<Event>,
@@ -199,6 +212,9 @@ impl Log {
                 path: self.path.clone(),
             });
         }
+        let recorded_at = self
+            .last_recorded_at
+            .map_or(recorded_at, |last| last.max(recorded_at));
         let mut outcome = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
         let mut id_batch = sled::Batch::default();
@@ -252,6 +268,7 @@ impl Log {
             })?;
         self.flush()?;
         self.next_seq = seq;
+        self.last_recorded_at = Some(recorded_at);
         self.poisoned = false;
         Ok(outcome)
     }
@@ -428,6 +445,23 @@ mod tests {
 
     fn at() -> Timestamp {
         Timestamp::parse_rfc3339("2026-11-18T09:00:01Z").unwrap()
+    }
+
+    #[test]
+    fn recorded_at_never_steps_back_even_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let late = Timestamp::parse_rfc3339("2026-11-18T10:00:00Z").unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(vec![tick("a")], late).unwrap();
+            // The wall clock stepped back an hour.
+            log.append_batch(vec![tick("b")], at()).unwrap();
+        }
+        let mut log = Log::open(dir.path()).unwrap();
+        log.append_batch(vec![tick("c")], at()).unwrap();
+        let times: Vec<Timestamp> = log.iter_from(1).map(|r| r.unwrap().recorded_at).collect();
+        assert_eq!(times, vec![late, late, late]);
+        assert_eq!(log.last_recorded_at(), Some(late));
     }
 
     #[test]

@@ -83,15 +83,36 @@ pub fn read_plan_csv(
     let last = rules.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1);
     let mut lines: Vec<(u64, PlanLine)> = Vec::new();
     let mut seen: BTreeMap<(String, Month, Bucket), u64> = BTreeMap::new();
+    // The file line a record starts on, from its byte offset (blank lines and quoted
+    // line breaks count), counting newlines incrementally.
+    let (mut counted_to, mut line) = (0usize, 1u64);
+    let mut line_at = |byte: u64| -> u64 {
+        let mut byte = (byte as usize).min(bytes.len());
+        // A record's position may be that of the blank lines skipped before it.
+        while byte < bytes.len() && (bytes[byte] == b'\n' || bytes[byte] == b'\r') {
+            byte += 1;
+        }
+        if byte >= counted_to {
+            line += bytes[counted_to..byte]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count() as u64;
+            counted_to = byte;
+        }
+        line
+    };
     for (i, record) in reader.records().enumerate() {
-        let row = i as u64 + 2;
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let row = e.position().map_or(i as u64 + 2, |p| line_at(p.byte()));
                 problems.push(problem(Some(row), None, format!("not a CSV row: {e}")));
                 continue;
             }
         };
+        let row = record
+            .position()
+            .map_or(i as u64 + 2, |p| line_at(p.byte()));
         if record.len() != PLAN_COLUMNS.len() {
             problems.push(problem(
                 Some(row),
@@ -392,6 +413,18 @@ mod tests {
                 "column target: ben, 2026-11: the geo:* lines sum to 90.00 but total is 100.00 (rows 11, 12)",
                 "column bucket: ben, 2026-12: new_customer + retention are planned (rows 13) but there is no total line",
             ]
+        );
+    }
+
+    #[test]
+    fn row_numbers_are_the_files_lines_even_after_a_blank_line() {
+        let r = reps();
+        let text = "rep,month,bucket,target\nana,2026-11,total,10\n\nana,2026-11,geo:x,abc\n";
+        let e = read_plan_csv(text.as_bytes(), &rules(&r)).unwrap_err();
+        assert!(
+            e[0].to_string().starts_with("row 4, column target:"),
+            "{}",
+            e[0]
         );
     }
 

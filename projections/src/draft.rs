@@ -99,10 +99,14 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
                 w[(m.month_of_year() - 1) as usize] +=
                     i128::from(b.get(&Bucket::Total).copied().unwrap_or(0).max(0));
             }
-            if w.iter().all(|v| *v == 0) {
+            // A month of the year the history never saw gets the mean of the others
+            // (flat when the history is empty), never a zero plan.
+            let seen: Vec<i128> = w.iter().copied().filter(|v| *v > 0).collect();
+            if seen.is_empty() {
                 [1; 12]
             } else {
-                w
+                let mean = (seen.iter().sum::<i128>() / seen.len() as i128).max(1);
+                w.map(|v| if v > 0 { v } else { mean })
             }
         }
     };
@@ -146,17 +150,26 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
                     Some(v) if *v > 0 => *v,
                     _ => mean,
                 };
-                // Ramp: the k-th month of a rep who started k months before.
-                let ramp = state
+                // Ramp: the k-th month of a rep who started k months before; nothing
+                // before they start.
+                let ramp = match state
                     .reps()
                     .get(r.as_str())
                     .and_then(|rep| rep.start_month)
                     .map(|s| s.months_until(*month))
-                    .filter(|k| *k >= 0 && (*k as usize) < spec.ramp.len())
-                    .map_or(100, |k| spec.ramp[k as usize]);
+                {
+                    Some(k) if k < 0 => 0,
+                    Some(k) if (k as usize) < spec.ramp.len() => spec.ramp[k as usize],
+                    _ => 100,
+                };
                 w * i128::from(ramp)
             })
             .collect();
+        if rep_weights.iter().all(|w| *w == 0) {
+            return Err(format!(
+                "no rep has started by {month} (see their start_month)"
+            ));
+        }
         let shares = largest_remainder(month_total, &rep_weights);
         for (rep, p) in reps.iter().zip(shares) {
             lines.extend(rep_lines(state, rep, *month, p, &trailing));

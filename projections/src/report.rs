@@ -160,7 +160,12 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
     // Every rep with a plan line or an actual is a rep the log knows (plans and
     // contributions register theirs), so the report walks reps, not the whole book.
     let reps: Vec<&String> = match &query.rep {
-        Some(r) => state.reps().get_key_value(r).map(|(k, _)| k).into_iter().collect(),
+        Some(r) => state
+            .reps()
+            .get_key_value(r)
+            .map(|(k, _)| k)
+            .into_iter()
+            .collect(),
         None => state.reps().keys().collect(),
     };
     let mut rows = Vec::new();
@@ -191,9 +196,9 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
         };
         for (bucket, (plan, actual)) in cells {
             let forecast = match pace {
-                Some(_) if !bucket.is_activity() => Some(
-                    actual.saturating_add(pipeline.get(&bucket).copied().unwrap_or(0)),
-                ),
+                Some(_) if !bucket.is_activity() => {
+                    Some(actual.saturating_add(pipeline.get(&bucket).copied().unwrap_or(0)))
+                }
                 _ => None,
             };
             rows.push(ReportRow {

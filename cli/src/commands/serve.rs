@@ -188,7 +188,8 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
     pipeline.run(stop_rx).await?;
-    client.flush().await.ok();
+    // NATS may be away: do not wait for it forever on the way out.
+    let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
 }

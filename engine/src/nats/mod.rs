@@ -26,14 +26,6 @@ use async_nats::{Client, ConnectOptions};
 use crate::config::NatsConfig;
 use crate::error::NatsError;
 
-/// The stream events arrive on.
-pub const EVENTS_STREAM: &str = "PACER_EVENTS";
-/// The stream alerts and digests are published to.
-pub const ALERTS_STREAM: &str = "PACER_ALERTS";
-/// The stream rejected input is kept on, so that a dead letter is never lost.
-pub const DLQ_STREAM: &str = "PACER_DLQ";
-/// The engine's durable consumer on the events stream.
-pub const CONSUMER: &str = "pacer-engine";
 /// The header that carries the reason of a dead letter.
 pub const ERROR_HEADER: &str = "Pacer-Error";
 
@@ -72,6 +64,34 @@ impl Subjects {
     /// `<prefix>.dlq.<reason>`.
     pub fn dlq(&self, reason: &str) -> String {
         format!("{}.dlq.{}", self.prefix, token(reason))
+    }
+
+    /// A stream name for this prefix: `PACER_EVENTS` for the default `pacer`,
+    /// `ACME_PACER_EVENTS` for `acme.pacer`, so deployments sharing an account never
+    /// share a stream.
+    pub fn stream(&self, kind: &str) -> String {
+        let p: String = self
+            .prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{p}_{kind}")
+    }
+
+    /// The stream events arrive on.
+    pub fn events_stream(&self) -> String {
+        self.stream("EVENTS")
+    }
+
+    /// The engine's durable consumer: `pacer-engine` for the default prefix.
+    pub fn consumer(&self) -> String {
+        format!("{}-engine", self.prefix.replace('.', "-"))
     }
 
     /// `<prefix>.query`: the group of the query endpoints.
@@ -153,15 +173,15 @@ pub async fn ensure_streams(
     let p = &subjects.prefix;
     let window = Duration::from_secs(cfg.duplicate_window_s.max(1));
     let wanted = [
-        (EVENTS_STREAM, vec![subjects.events_all()]),
+        (subjects.stream("EVENTS"), vec![subjects.events_all()]),
         (
-            ALERTS_STREAM,
+            subjects.stream("ALERTS"),
             vec![format!("{p}.alerts.>"), format!("{p}.digest.>")],
         ),
-        (DLQ_STREAM, vec![format!("{p}.dlq.>")]),
+        (subjects.stream("DLQ"), vec![format!("{p}.dlq.>")]),
     ];
     for (name, subjects) in wanted {
-        ensure_stream(js, name, subjects, window, cfg.replicas as usize).await?;
+        ensure_stream(js, &name, subjects, window, cfg.replicas as usize).await?;
     }
     Ok(())
 }
@@ -185,6 +205,13 @@ async fn ensure_stream(
                 .await
                 .map_err(|e| err("reading the stream", &e))?;
             let mut config = info.config.clone();
+            if config.duplicate_window < duplicate_window {
+                eprintln!(
+                    "pacer serve: stream {name} keeps Nats-Msg-Id for {:?}, less than the configured {:?}; \
+                     a restart after that long may publish an alert twice (Pacer does not shrink or change streams it finds)",
+                    config.duplicate_window, duplicate_window
+                );
+            }
             let missing: Vec<String> = subjects
                 .into_iter()
                 .filter(|s| !config.subjects.contains(s))

@@ -14,7 +14,7 @@
 //! time. Which alert changes have been published is remembered in the log's meta
 //! (`nats.published_seq`); on start-up the rebuild publishes whatever came after it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::metrics::Metrics;
-use super::{Subjects, CONSUMER, ERROR_HEADER, EVENTS_STREAM};
-use crate::config::Config;
+use super::{Subjects, ERROR_HEADER};
+use crate::config::{Config, ServeConfig};
 use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
 use crate::log::{Appended, Log};
@@ -44,12 +44,19 @@ use crate::wire::decode;
 /// The meta key of the last seq whose alert changes JetStream has acknowledged.
 const PUBLISHED_SEQ: &str = "nats.published_seq";
 
+/// How long an ack may wait for room in the client's buffer (NATS away).
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// At most this many messages wait for publishing before the engine stops taking
+/// new events (NATS refuses alerts; events would only pile up more).
+const OUTBOX_MAX: usize = 100_000;
+
 /// The longest pause between retries when NATS is away.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// A message for the alerts stream, waiting for its PubAck.
 #[derive(Clone, Debug)]
-struct Outgoing {
+pub struct Outgoing {
     subject: String,
     msg_id: String,
     payload: Bytes,
@@ -75,8 +82,10 @@ pub struct Pipeline {
     last_counted: Instant,
 }
 
-/// Rebuilds the projections from the log, collecting the alert changes of events after
-/// `published_seq` (the ones a crash may have kept from being published).
+/// Rebuilds the projections from the log, and re-creates the messages (alert changes
+/// and digests, with their figures of the moment) of events after `published_seq`:
+/// the ones a crash may have kept from being published. Their `Nats-Msg-Id`s are the
+/// ones the first attempt used, so the stream drops what it already has.
 pub fn rebuild_for_serve(
     log: &Log,
     config: &Config,
@@ -86,20 +95,32 @@ pub fn rebuild_for_serve(
         .meta(PUBLISHED_SEQ)?
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0);
+    let subjects = Subjects::new(&config.nats.subject_prefix);
     let mut state = State::new(config.org.clone());
-    let mut pending = Vec::new();
+    let mut unpublished = Vec::new();
     for rec in log.iter_from(1) {
         let rec = rec?;
+        let before = state.now();
         state.apply(&rec);
-        if rec.seq > published_seq && !state.alert_book().changes().is_empty() {
-            pending.push((rec.seq, state.alert_book().changes().to_vec()));
+        if rec.seq > published_seq {
+            let changes = state.alert_book().changes().to_vec();
+            unpublished.extend(changes_out(&state, &subjects, rec.seq, &changes));
+            if matches!(rec.event.body, EventBody::ClockTick) {
+                unpublished.extend(digests_out(
+                    &state,
+                    &subjects,
+                    &config.serve,
+                    before,
+                    rec.seq,
+                ));
+            }
         }
         progress(rec.seq);
     }
     Ok(Rebuilt {
         state,
         published_seq,
-        unpublished: pending,
+        unpublished,
     })
 }
 
@@ -107,14 +128,89 @@ pub fn rebuild_for_serve(
 /// published.
 pub struct Rebuilt {
     pub state: State,
-    /// Alert changes up to this seq are known to be published.
+    /// Messages up to this seq are known to be published.
     pub published_seq: u64,
-    /// The alert changes of each later event, by seq.
-    pub unpublished: Vec<Unpublished>,
+    /// The messages of later events, in seq order.
+    pub unpublished: Vec<Outgoing>,
 }
 
-/// One event's alert changes: (seq, [(alert id, change)]).
-pub type Unpublished = (u64, Vec<(String, Change)>);
+/// The messages announcing one event's alert changes.
+fn changes_out(
+    state: &State,
+    subjects: &Subjects,
+    seq: u64,
+    changes: &[(String, Change)],
+) -> Vec<Outgoing> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let focus = state.alert_book().focus(&state.config().alerts);
+    let org = state.config();
+    let mut out = Vec::new();
+    for (id, change) in changes {
+        let Some(view) = alert_view(state, id, &focus) else {
+            continue;
+        };
+        let mut obj = alert_object(&view, org.currency, org.timezone);
+        if let Value::Object(m) = &mut obj {
+            m.insert("change".into(), Value::String(change.as_str().to_owned()));
+            m.insert("seq".into(), Value::from(seq));
+        }
+        out.push(Outgoing {
+            subject: subjects.alert(&view.team, &view.alert.rep),
+            msg_id: format!("{}:{id}:{}:{seq}", subjects.prefix, change.as_str()),
+            payload: Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialise")),
+            seq,
+        });
+    }
+    out
+}
+
+/// Each team's weekly digest, when the tick that was just folded crossed this week's
+/// digest time (`before` is "now" before the tick).
+fn digests_out(
+    state: &State,
+    subjects: &Subjects,
+    serve: &ServeConfig,
+    before: Option<Timestamp>,
+    seq: u64,
+) -> Vec<Outgoing> {
+    let (Some(before), Some(now)) = (before, state.now()) else {
+        return Vec::new();
+    };
+    let tz = state.config().timezone;
+    let week = now.local_date(tz).iso_week();
+    let day = week
+        .monday()
+        .add_days(serve.digest_weekday.num_days_from_monday() as i32);
+    let slot = Timestamp::from_micros(
+        day.at_local_hour(serve.digest_hour, tz).micros()
+            + i64::from(serve.digest_minute) * 60_000_000,
+    );
+    if !(before < slot && slot <= now) {
+        return Vec::new();
+    }
+    let month = now.local_date(tz).month();
+    let teams: BTreeSet<String> = state
+        .reps()
+        .values()
+        .filter(|r| r.registered && r.departed.is_none_or(|d| d > month))
+        .map(|r| r.at(month).team)
+        .collect();
+    let mut out = Vec::new();
+    for team in teams {
+        if let Some(d) = digest(state, &Audience::Team(team.clone()), week) {
+            let json = crate::digest::digest_json(&d, state.config().currency, tz);
+            out.push(Outgoing {
+                subject: subjects.digest(&team),
+                msg_id: format!("{}:{}", subjects.prefix, digest_msg_id(&team, week)),
+                payload: Bytes::from(serde_json::to_vec(&json).expect("JSON values serialise")),
+                seq,
+            });
+        }
+    }
+    out
+}
 
 impl Pipeline {
     /// Wraps a log whose projections are already rebuilt into `state`.
@@ -146,40 +242,10 @@ impl Pipeline {
         }
     }
 
-    /// Queues the changes the rebuild found unpublished. Their payloads describe the
-    /// alerts as they stand now (the figures of that moment are gone); their ids are
-    /// the ones the first attempt used, so JetStream drops what it already has.
-    pub fn queue_unpublished(&mut self, pending: Vec<Unpublished>) {
-        let state = Arc::clone(&self.state);
-        let state = state.read().expect("not poisoned");
-        for (seq, changes) in pending {
-            self.queue_changes(&state, seq, &changes);
-        }
-    }
-
-    fn queue_changes(&mut self, state: &State, seq: u64, changes: &[(String, Change)]) {
-        if changes.is_empty() {
-            return;
-        }
-        let focus = state.alert_book().focus(&state.config().alerts);
-        let org = state.config();
-        for (id, change) in changes {
-            let Some(view) = alert_view(state, id, &focus) else {
-                continue;
-            };
-            let mut obj = alert_object(&view, org.currency, org.timezone);
-            if let Value::Object(m) = &mut obj {
-                m.insert("change".into(), Value::String(change.as_str().to_owned()));
-                m.insert("seq".into(), Value::from(seq));
-            }
-            self.outbox.push_back(Outgoing {
-                subject: self.subjects.alert(&view.team, &view.alert.rep),
-                msg_id: format!("{id}:{}:{seq}", change.as_str()),
-                payload: Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialise")),
-                seq,
-            });
-        }
+    /// Queues the messages the rebuild found unpublished.
+    pub fn queue_unpublished(&mut self, messages: Vec<Outgoing>) {
         self.alerts_dirty = true;
+        self.outbox.extend(messages);
     }
 
     /// Folds stored events into the projections and queues what they changed.
@@ -190,49 +256,22 @@ impl Pipeline {
             let before = state.now();
             state.apply(&rec);
             let changes = state.alert_book().changes().to_vec();
-            self.queue_changes(&state, rec.seq, &changes);
+            let mut out = changes_out(&state, &self.subjects, rec.seq, &changes);
             if matches!(rec.event.body, EventBody::ClockTick) {
-                self.queue_digests(&state, before, rec.seq);
+                out.extend(digests_out(
+                    &state,
+                    &self.subjects,
+                    &self.config.serve,
+                    before,
+                    rec.seq,
+                ));
             }
+            if !out.is_empty() {
+                self.alerts_dirty = true;
+            }
+            self.outbox.extend(out);
             if self.outbox.is_empty() {
                 self.published_seq = self.published_seq.max(rec.seq);
-            }
-        }
-    }
-
-    /// When the latest tick crossed this week's digest time, queues each team's digest.
-    fn queue_digests(&mut self, state: &State, before: Option<Timestamp>, seq: u64) {
-        let (Some(before), Some(now)) = (before, state.now()) else {
-            return;
-        };
-        let tz = state.config().timezone;
-        let s = &self.config.serve;
-        let week = now.local_date(tz).iso_week();
-        let day = week
-            .monday()
-            .add_days(s.digest_weekday.num_days_from_monday() as i32);
-        let slot = Timestamp::from_micros(
-            day.at_local_hour(s.digest_hour, tz).micros() + i64::from(s.digest_minute) * 60_000_000,
-        );
-        if !(before < slot && slot <= now) {
-            return;
-        }
-        let month = now.local_date(tz).month();
-        let teams: BTreeSet<String> = state
-            .reps()
-            .values()
-            .filter(|r| r.registered && r.departed.is_none_or(|d| d > month))
-            .map(|r| r.at(month).team)
-            .collect();
-        for team in teams {
-            if let Some(d) = digest(state, &Audience::Team(team.clone()), week) {
-                let json = crate::digest::digest_json(&d, state.config().currency, tz);
-                self.outbox.push_back(Outgoing {
-                    subject: self.subjects.digest(&team),
-                    msg_id: digest_msg_id(&team, week),
-                    payload: Bytes::from(serde_json::to_vec(&json).expect("JSON values serialise")),
-                    seq,
-                });
             }
         }
     }
@@ -308,6 +347,8 @@ impl Pipeline {
         let started = Instant::now();
         let outcomes =
             tokio::task::block_in_place(|| self.log.append_batch(events.clone(), recorded_at))?;
+        // The log never records a batch before the previous one.
+        let recorded_at = self.log.last_recorded_at().unwrap_or(recorded_at);
         self.metrics
             .flush_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -350,6 +391,7 @@ impl Pipeline {
         let limits = self.config.limits;
         let mut fx = self.state.read().expect("not poisoned").fx().clone();
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
+        let mut ids: HashSet<String> = HashSet::new();
         for msg in messages {
             let checked = if msg.payload.len() > limits.bytes_max() {
                 Err(too_long(msg.payload.len(), limits.bytes_max()))
@@ -359,13 +401,28 @@ impl Pipeline {
             };
             match checked {
                 Ok(ev) => {
-                    if let EventBody::FxRateSet(r) = &ev.body {
-                        // Later messages of the batch may use it.
+                    // A rate that will be stored counts for the messages after it; a
+                    // duplicate one (already in the log, or earlier in the batch) will
+                    // not be stored, so it must not count either.
+                    let fresh =
+                        ids.insert(ev.event_id.clone()) && self.log.seq_of(&ev.event_id)?.is_none();
+                    if let (true, EventBody::FxRateSet(r)) = (fresh, &ev.body) {
                         fx.set(r.currency, r.month, r.rate);
                     }
                     good.push((ev, msg))
                 }
-                Err(rejection) => self.dead_letter(msg, &rejection).await?,
+                Err(rejection) => {
+                    if let Err(e) = self.dead_letter(&msg, &rejection).await {
+                        // Not dead-lettered: leave this one for later and go on with the
+                        // rest of the batch.
+                        eprintln!("pacer serve: {e}; the rejected message will come back");
+                        let _ = tokio::time::timeout(
+                            ACK_TIMEOUT,
+                            msg.ack_with(AckKind::Nak(Some(Duration::from_secs(5)))),
+                        )
+                        .await;
+                    }
+                }
             }
         }
         if good.is_empty() {
@@ -375,11 +432,15 @@ impl Pipeline {
         let stored = self.append(events)?;
         // Durable: now, and only now, every message of the batch is acknowledged.
         for msg in &messages {
-            if let Err(e) = msg.ack().await {
+            match tokio::time::timeout(ACK_TIMEOUT, msg.ack()).await {
+                Ok(Ok(())) => {}
                 // The event is in the log; a redelivery will be a duplicate.
-                eprintln!(
+                Ok(Err(e)) => eprintln!(
                     "pacer serve: an ack was not sent ({e}); the redelivery will be deduplicated"
-                );
+                ),
+                Err(_) => {
+                    eprintln!("pacer serve: an ack timed out; the redelivery will be deduplicated")
+                }
             }
         }
         self.apply(stored);
@@ -389,7 +450,7 @@ impl Pipeline {
     /// Sends a rejected message to the dead-letter stream, then terminates it.
     async fn dead_letter(
         &mut self,
-        msg: jetstream::Message,
+        msg: &jetstream::Message,
         rejection: &Rejection,
     ) -> Result<(), NatsError> {
         let subject = self.subjects.dlq(rejection.kind.slug());
@@ -412,7 +473,10 @@ impl Pipeline {
             .await
             .map_err(|e| publish(&e))?;
         self.metrics.rejected(rejection.kind.slug());
-        if let Err(e) = msg.ack_with(AckKind::Term).await {
+        if let Err(e) = tokio::time::timeout(ACK_TIMEOUT, msg.ack_with(AckKind::Term))
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()))
+        {
             eprintln!("pacer serve: a dead-lettered message was not terminated ({e}); it will come back and be dead-lettered once more under the same id");
         }
         Ok(())
@@ -485,7 +549,8 @@ impl Pipeline {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!(
-                        "pacer serve: cannot pull from {CONSUMER} ({e}); retrying in {backoff:?}"
+                        "pacer serve: cannot pull from {} ({e}); retrying in {backoff:?}",
+                        self.subjects.consumer()
                     );
                     if wait_or_shutdown(&mut shutdown, backoff).await {
                         break 'outer;
@@ -497,6 +562,24 @@ impl Pipeline {
             loop {
                 self.flush_outbox().await;
                 self.save_published_seq(false)?;
+                if !self.outbox.is_empty() {
+                    // Publishing fails: back off, and stop taking events while the
+                    // outbox is full (they would only add to it).
+                    let full = self.outbox.len() >= OUTBOX_MAX;
+                    if full {
+                        eprintln!(
+                            "pacer serve: {} alert messages wait for NATS; not taking events until they are out",
+                            self.outbox.len()
+                        );
+                    }
+                    if wait_or_shutdown(&mut shutdown, backoff).await {
+                        break 'outer;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    if full {
+                        continue;
+                    }
+                }
                 self.count_alerts();
                 if last_info.elapsed() >= Duration::from_secs(5) {
                     last_info = Instant::now();
@@ -519,7 +602,12 @@ impl Pipeline {
                             }
                         }
                         if !batch.is_empty() {
-                            self.handle(batch).await?;
+                            if let Err(e) = self.handle(batch).await {
+                                if matches!(e, NatsError::Log(_)) {
+                                    return Err(e);
+                                }
+                                eprintln!("pacer serve: {e}; what was not acked will be redelivered");
+                            }
                         }
                         break 'outer;
                     }
@@ -565,27 +653,30 @@ impl Pipeline {
                 }
             }
         }
-        self.flush_outbox().await;
+        // NATS may be away at the stop: publish what can be published in a few seconds;
+        // the rest is re-created from the log at the next start.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.flush_outbox()).await;
         self.save_published_seq(true)?;
         Ok(())
     }
 
     async fn consumer(&self) -> Result<PullConsumer, NatsError> {
+        let name = self.subjects.consumer();
         let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
-            consumer: CONSUMER.to_owned(),
+            consumer: name.clone(),
             doing,
             reason: e.to_string(),
         };
         let stream = self
             .js
-            .get_stream(EVENTS_STREAM)
+            .get_stream(self.subjects.events_stream())
             .await
             .map_err(|e| err("finding the events stream", &e))?;
-        stream
+        let mut consumer: PullConsumer = stream
             .get_or_create_consumer(
-                CONSUMER,
+                &name,
                 pull::Config {
-                    durable_name: Some(CONSUMER.to_owned()),
+                    durable_name: Some(name.clone()),
                     ack_policy: AckPolicy::Explicit,
                     ack_wait: Duration::from_secs(self.config.serve.ack_wait_s),
                     max_ack_pending: self.config.serve.acks_pending_max,
@@ -594,7 +685,23 @@ impl Pipeline {
                 },
             )
             .await
-            .map_err(|e| err("creating the durable consumer", &e))
+            .map_err(|e| err("creating the durable consumer", &e))?;
+        // An existing consumer is returned as it is: make sure it reads our subjects.
+        let info = consumer
+            .info()
+            .await
+            .map_err(|e| err("reading the consumer", &e))?;
+        if info.config.filter_subject != self.subjects.events_all() {
+            return Err(err(
+                "checking the durable consumer",
+                &format!(
+                    "it filters {:?}, not {:?}; delete it or choose another subject prefix",
+                    info.config.filter_subject,
+                    self.subjects.events_all()
+                ),
+            ));
+        }
+        Ok(consumer)
     }
 }
 
