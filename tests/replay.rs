@@ -110,3 +110,41 @@ fn a_report_as_of_a_moment_leaves_out_what_was_recorded_later() {
     let out = json(&data, &["replay", "--verify"]);
     assert!(out.starts_with("replayed 3 events"), "{out}");
 }
+
+/// The benchmark harness at a small scale, so that it cannot rot: it runs, measures
+/// every figure, and writes them as JSON with the machine.
+#[test]
+fn the_bench_harness_runs_at_small_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("unused");
+    let out = ok(run(
+        &data,
+        &[
+            "bench",
+            "--events",
+            "4000",
+            "--queries",
+            "10",
+            "--json",
+            "bench.json",
+        ],
+    ));
+    assert!(out.contains("replay (rebuild the projections)"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("bench.json")).unwrap())
+            .unwrap();
+    assert!(v["events"].as_u64().unwrap() >= 3_000, "{v}");
+    assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
+    for path in [
+        ["replay", "events_per_second"],
+        ["replay", "raw_scan_events_per_second"],
+        ["memory", "rep_month_bucket_cells"],
+        ["queries", "team_report_us"],
+    ] {
+        let f = &v[path[0]][path[1]];
+        assert!(!f.is_null(), "{path:?} missing in {v}");
+    }
+    assert!(v["replay"]["events_per_second"].as_f64().unwrap() > 0.0);
+    // The harness never touches the data dir it was given.
+    assert!(!data.exists());
+}

@@ -159,17 +159,16 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
     let currency = state.config().currency;
     // Every rep with a plan line or an actual is a rep the log knows (plans and
     // contributions register theirs), so the report walks reps, not the whole book.
-    let reps: Vec<&String> = match &query.rep {
-        Some(r) => state
-            .reps()
-            .get_key_value(r)
-            .map(|(k, _)| k)
-            .into_iter()
-            .collect(),
-        None => state.reps().keys().collect(),
+    let reps: Vec<(&String, &crate::state::Rep)> = match &query.rep {
+        Some(r) => state.reps().get_key_value(r).into_iter().collect(),
+        None => state.reps().iter().collect(),
     };
     let mut rows = Vec::new();
-    for rep in reps {
+    for (rep, record) in reps {
+        let team = record.team_at(month);
+        if query.team.as_ref().is_some_and(|t| t != team) {
+            continue;
+        }
         let mut cells: BTreeMap<Bucket, (i64, i64)> = BTreeMap::new();
         for (bucket, target) in state.plans().rep_lines(rep, month) {
             cells.entry(bucket.clone()).or_insert((0, 0)).0 = target;
@@ -185,10 +184,7 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
         if cells.is_empty() {
             continue;
         }
-        let team = state.rep_at(rep, month).team;
-        if query.team.as_ref().is_some_and(|t| *t != team) {
-            continue;
-        }
+        let team = team.to_owned();
         let pipeline = if pace.is_some() {
             state.weighted_pipeline_of(rep, month)
         } else {

@@ -6,7 +6,9 @@
 //! from them), the plan book, the org timeline, forecasts, ratings and acknowledgements.
 //! What it remembers per event id is only what a later `event_voided` needs to undo.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
@@ -100,6 +102,16 @@ impl Rep {
             }
         }
         info
+    }
+
+    /// The rep's team as of `month`, without copying the record.
+    pub fn team_at(&self, month: Month) -> &str {
+        self.changes
+            .iter()
+            .take_while(|(m, _)| *m <= month)
+            .filter_map(|(_, c)| c.team.as_deref())
+            .last()
+            .unwrap_or(&self.base.team)
     }
 
     /// The rep's record as of the latest reassignment.
@@ -454,8 +466,8 @@ impl State {
             acks: BTreeMap::new(),
             alert_book: AlertBook::default(),
             fx: FxTable::default(),
-            undo: HashMap::new(),
-            voided: HashSet::new(),
+            undo: HashMap::default(),
+            voided: HashSet::default(),
         }
     }
 
@@ -482,7 +494,14 @@ impl State {
             // for nothing.
             return;
         }
-        let (before, deal_after) = self.touched_before(ev);
+        // Before the first tick there is no "now" and no alert to evaluate: skip the
+        // bookkeeping of which reps an event touched (a replay's long prefix).
+        let alerts_live = self.now.is_some() || matches!(ev.body, EventBody::ClockTick);
+        let (before, deal_after) = if alerts_live {
+            self.touched_before(ev)
+        } else {
+            (Touched::None, None)
+        };
         if let Some(rep) = ev.body.rep() {
             self.rep_entry(rep);
         }
@@ -580,6 +599,9 @@ impl State {
                 // Time only moves forward: a late tick does not turn the clock back.
                 self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
             }
+        }
+        if !alerts_live {
+            return;
         }
         let mut touched = before.union(self.touched_after(ev));
         if let Some(rep) = deal_after

@@ -1,0 +1,86 @@
+//! Micro-benchmarks of the hot paths: decoding an event, its bucket contributions,
+//! folding events into the state, and a team report. Run: `cargo bench -p pacer-engine`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use pacer_engine::config::Config;
+use pacer_engine::demo::{generate, DemoSpec};
+use pacer_engine::wire::{decode, encode, Limits};
+use pacer_projections::bucket::contributions;
+use pacer_projections::event::Recorded;
+use pacer_projections::report::{report, ReportQuery};
+use pacer_projections::state::State;
+use pacer_projections::time::Timestamp;
+
+fn demo_events(reps: usize) -> Vec<Recorded> {
+    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+    let config = Config::default();
+    let demo = generate(&DemoSpec {
+        reps,
+        seed: 42,
+        now,
+        timezone: config.org.timezone,
+        currency: config.org.currency,
+    });
+    demo.events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| Recorded {
+            seq: i as u64 + 1,
+            recorded_at: now,
+            event,
+        })
+        .collect()
+}
+
+fn hot_paths(c: &mut Criterion) {
+    let events = demo_events(10);
+    let config = Config::default();
+    let won = events
+        .iter()
+        .find(|r| r.event.body.type_name() == "deal_won")
+        .expect("the demo wins deals");
+    let json = serde_json::to_vec(&encode(&won.event)).unwrap();
+    let limits = Limits::default();
+
+    let mut g = c.benchmark_group("event");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode deal_won", |b| {
+        b.iter(|| decode(black_box(&json), &limits).unwrap())
+    });
+    g.bench_function("contributions deal_won", |b| {
+        b.iter(|| contributions(black_box(&won.event), config.org.timezone))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.sample_size(10);
+    g.bench_function(format!("apply {} demo events", events.len()), |b| {
+        b.iter(|| {
+            let mut state = State::new(config.org.clone());
+            for r in &events {
+                state.apply(r);
+            }
+            state
+        })
+    });
+    g.finish();
+
+    let mut state = State::new(config.org.clone());
+    for r in &events {
+        state.apply(r);
+    }
+    let month = state.current_month().unwrap();
+    let team = ReportQuery {
+        team: Some("north".into()),
+        ..ReportQuery::default()
+    };
+    c.bench_function("variance: team report", |b| {
+        b.iter(|| report(black_box(&state), month, &team))
+    });
+}
+
+criterion_group!(benches, hot_paths);
+criterion_main!(benches);
