@@ -140,6 +140,8 @@ fn the_bench_harness_runs_at_small_scale() {
         ["replay", "raw_scan_events_per_second"],
         ["memory", "rep_month_bucket_cells"],
         ["queries", "team_report_us"],
+        ["ingest", "durable_events_per_second"],
+        ["ingest", "raw_consume_events_per_second"],
     ] {
         let f = &v[path[0]][path[1]];
         assert!(!f.is_null(), "{path:?} missing in {v}");

@@ -212,3 +212,241 @@ pub fn run(
         org_report_us,
     })
 }
+
+/// Durable ingest through JetStream, beside the raw rate of consuming and acking the
+/// same messages with no processing.
+#[derive(Clone, Debug, Default)]
+pub struct IngestFigures {
+    pub events: u64,
+    pub durable_events_per_s: f64,
+    pub raw_events_per_s: f64,
+}
+
+impl IngestFigures {
+    pub fn ratio(&self) -> f64 {
+        self.durable_events_per_s / self.raw_events_per_s.max(1e-9)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "events": self.events,
+            "durable_events_per_second": self.durable_events_per_s.round(),
+            "raw_consume_events_per_second": self.raw_events_per_s.round(),
+            "ratio": (self.ratio() * 1000.0).round() / 1000.0,
+            "target_events_per_second": 100_000,
+            "target_ratio": 0.7,
+        })
+    }
+}
+
+/// A nats-server of the bench's own, on a free loopback port, killed on drop.
+pub struct BenchNats {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl BenchNats {
+    /// Starts Debian's nats-server (`/usr/sbin/nats-server`) with JetStream in `store`;
+    /// `None` when it is not installed.
+    pub fn start(store: &Path) -> Option<BenchNats> {
+        let bin = [
+            "/usr/sbin/nats-server",
+            "/usr/bin/nats-server",
+            "/usr/local/bin/nats-server",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        let child = std::process::Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(BenchNats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for BenchNats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Publishes `lines` to `subject_of(line)` with their event ids as `Nats-Msg-Id`,
+/// waiting for every acknowledgement (256 in flight).
+async fn publish_all(
+    js: &async_nats::jetstream::Context,
+    lines: &[(String, bytes::Bytes)],
+) -> Result<(), crate::error::NatsError> {
+    let mut in_flight = std::collections::VecDeque::new();
+    let err = |e: &dyn std::fmt::Display| crate::error::NatsError::Publish {
+        subject: "bench".into(),
+        reason: e.to_string(),
+    };
+    for (subject, payload) in lines {
+        if in_flight.len() >= 256 {
+            let ack: async_nats::jetstream::context::PublishAckFuture =
+                in_flight.pop_front().expect("not empty");
+            ack.await.map_err(|e| err(&e))?;
+        }
+        in_flight.push_back(
+            js.publish(subject.clone(), payload.clone())
+                .await
+                .map_err(|e| err(&e))?,
+        );
+    }
+    while let Some(ack) = in_flight.pop_front() {
+        ack.await.map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// Measures durable ingest of `events` demo events through a real nats-server: the
+/// raw rate first (a stream and a pull consumer that only acks), then the engine's
+/// pipeline (decode, validate, dedupe, append, flush, ack, fold) on a fresh log.
+pub async fn ingest(
+    nats: &BenchNats,
+    dir: &Path,
+    events: u64,
+    config: &Config,
+) -> Result<IngestFigures, crate::error::NatsError> {
+    use async_nats::jetstream::consumer::{pull, AckPolicy};
+    use futures::StreamExt;
+    use std::sync::{Arc, RwLock};
+
+    use crate::nats::{ensure_streams, metrics::Metrics, pipeline::Pipeline, Subjects};
+    use crate::wire::encode;
+
+    let nats_err = |e: &dyn std::fmt::Display| crate::error::NatsError::Connect {
+        urls: nats.url.clone(),
+        reason: e.to_string(),
+    };
+    let client = async_nats::connect(&nats.url)
+        .await
+        .map_err(|e| nats_err(&e))?;
+    let js = async_nats::jetstream::new(client.clone());
+    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    let demo = generate(&DemoSpec {
+        reps: ((events / 1_800).max(1) as usize).min(20_000),
+        seed: 7,
+        now,
+        timezone: config.org.timezone,
+        currency: config.org.currency,
+    });
+    let subjects = Subjects::new("bench");
+    let lines: Vec<(String, bytes::Bytes)> = demo
+        .events
+        .iter()
+        .take(events as usize)
+        .map(|e| {
+            (
+                subjects.event(e.body.type_name()),
+                bytes::Bytes::from(serde_json::to_vec(&encode(e)).expect("JSON values serialise")),
+            )
+        })
+        .collect();
+    let n = lines.len() as u64;
+
+    // Raw: the same messages through a stream and a pull consumer that only acks.
+    let raw_lines: Vec<(String, bytes::Bytes)> = lines
+        .iter()
+        .map(|(s, p)| (s.replacen("bench.", "benchraw.", 1), p.clone()))
+        .collect();
+    let stream = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "BENCH_RAW".into(),
+            subjects: vec!["benchraw.>".into()],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err(&e))?;
+    publish_all(&js, &raw_lines).await?;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("raw".into()),
+            ack_policy: AckPolicy::Explicit,
+            max_ack_pending: 20_000,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| nats_err(&e))?;
+    let started = Instant::now();
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(1_000)
+        .messages()
+        .await
+        .map_err(|e| nats_err(&e))?;
+    let mut seen = 0u64;
+    while seen < n {
+        match messages.next().await {
+            Some(Ok(m)) => {
+                m.ack().await.map_err(|e| nats_err(&e))?;
+                seen += 1;
+            }
+            Some(Err(e)) => return Err(nats_err(&e)),
+            None => break,
+        }
+    }
+    let raw_s = started.elapsed().as_secs_f64();
+    drop(messages);
+
+    // Durable: the engine's pipeline on a fresh log, the events already on the stream.
+    let mut cfg = config.clone();
+    cfg.nats.subject_prefix = "bench".into();
+    cfg.serve.tick_interval_s = 0;
+    ensure_streams(&js, &cfg.nats, &subjects).await?;
+    publish_all(&js, &lines).await?;
+    let mut log = Log::open(dir)?;
+    log.bind_org(&cfg.org)?;
+    let state = Arc::new(RwLock::new(pacer_projections::state::State::new(
+        cfg.org.clone(),
+    )));
+    let pipeline = Pipeline::new(
+        log,
+        Arc::clone(&state),
+        cfg,
+        js.clone(),
+        Arc::new(Metrics::new()),
+        Box::new(move || now),
+        0,
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    // The pipeline and the stopwatch run side by side in this task.
+    let watch = async {
+        loop {
+            let applied = state.read().map_or(0, |s| s.events_applied());
+            if applied >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let _ = stop.send(true);
+        elapsed
+    };
+    let (ran, durable_s) = tokio::join!(pipeline.run(stopped), watch);
+    ran?;
+    Ok(IngestFigures {
+        events: n,
+        durable_events_per_s: n as f64 / durable_s.max(1e-9),
+        raw_events_per_s: n as f64 / raw_s.max(1e-9),
+    })
+}

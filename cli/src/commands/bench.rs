@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
-use pacer_engine::bench::{run as bench, BenchSpec};
+use pacer_engine::bench::{ingest, run as bench, BenchNats, BenchSpec};
 
 use crate::Context;
 
@@ -20,6 +20,10 @@ pub struct Args {
     /// Repetitions of the team report (the org report runs a quarter as often).
     #[arg(long, default_value_t = 400)]
     queries: u32,
+    /// Events for the durable-ingest measurement through a nats-server the bench starts
+    /// itself (0: skip it).
+    #[arg(long, default_value_t = 200_000)]
+    ingest_events: u64,
     /// Also write the figures here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -38,6 +42,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let f = bench(dir.path(), &spec, &ctx.config, |what| {
         eprintln!("bench: {what}")
     })?;
+    let ingest = if args.ingest_events == 0 {
+        None
+    } else {
+        match BenchNats::start(&dir.path().join("jetstream")) {
+            None => {
+                eprintln!("bench: durable ingest skipped: nats-server is not installed (apt-get install nats-server)");
+                None
+            }
+            Some(nats) => {
+                eprintln!(
+                    "bench: durable ingest of {} events through {}",
+                    args.ingest_events, nats.url
+                );
+                let log_dir = dir.path().join("ingest-log");
+                Some(super::serve::runtime()?.block_on(ingest(
+                    &nats,
+                    &log_dir,
+                    args.ingest_events,
+                    &ctx.config,
+                ))?)
+            }
+        }
+    };
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(["measure", "figure", "target"].map(Cell::new));
@@ -83,6 +110,23 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     ] {
         t.add_row(vec![Cell::new(what), right(figure), Cell::new(target)]);
     }
+    if let Some(i) = &ingest {
+        for (what, figure, target) in [
+            (
+                "durable ingest (JetStream → log → fold)",
+                rate(i.durable_events_per_s),
+                "≥ 100 000 events/s",
+            ),
+            ("raw consume + ack", rate(i.raw_events_per_s), ""),
+            (
+                "durable ÷ raw",
+                format!("{:.1}%", i.ratio() * 100.0),
+                "≥ 70%",
+            ),
+        ] {
+            t.add_row(vec![Cell::new(what), right(figure), Cell::new(target)]);
+        }
+    }
     crate::say!(
         "pacer {} · {} events, {} reps · {} cores, {:.1} GiB · setup {:.1} s\n{t}",
         f.version,
@@ -93,7 +137,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         f.setup_s
     )?;
     if let Some(path) = &args.json {
-        let text = serde_json::to_string_pretty(&f.to_json()).context("rendering JSON")?;
+        let mut v = f.to_json();
+        if let (Some(i), serde_json::Value::Object(m)) = (&ingest, &mut v) {
+            m.insert("ingest".into(), i.to_json());
+        }
+        let text = serde_json::to_string_pretty(&v).context("rendering JSON")?;
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
