@@ -403,6 +403,24 @@ fn a_drafted_plan_adds_up_at_every_level_and_round_trips_through_publish() {
 }
 
 #[test]
+fn a_draft_refuses_totals_and_growth_beyond_reason_without_panicking() {
+    let (_tmp, data) = setup();
+    for (args, needle) in [
+        (
+            ["--target", "10000000000000000.01"],
+            "over the 1000000000000000000 minor units",
+        ),
+        (["--growth", "2000000"], "outside -100% to 1 000 000%"),
+    ] {
+        let mut all = vec!["plan", "draft", "--start", "2026-12"];
+        all.extend_from_slice(&args);
+        let o = run(&data, &all);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn a_seasonality_file_must_give_twelve_months_summing_to_100() {
     let (tmp, data) = setup();
     std::fs::write(

@@ -7,14 +7,13 @@ use chrono_tz::Tz;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Table};
 pub use pacer_engine::output::group_thousands;
-use pacer_engine::output::{amount_text, productivity_cells};
+use pacer_engine::output::{amount_text, local_short, percent_text, productivity_cells};
 use pacer_projections::alerts::{AlertView, Status};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::money::{format_decimal, Currency, Ratio};
 use pacer_projections::productivity::Productivity;
 use pacer_projections::report::{Pace, ReportRow};
 use pacer_projections::state::State;
-use pacer_projections::time::Timestamp;
 
 /// Money in whole units of the currency, grouped (`1,234,568`), rounded half away
 /// from zero.
@@ -28,24 +27,14 @@ pub fn whole_money(minor: i64, currency: Currency) -> String {
 
 /// A ratio as a percentage with one decimal (`85.3%`), or `-` when undefined.
 pub fn percent(r: Option<Ratio>) -> String {
-    match r {
-        Some(r) => format!(
-            "{}%",
-            Ratio {
-                num: r.num.saturating_mul(100),
-                den: r.den
-            }
-            .to_decimal_string(1)
-        ),
-        None => "-".into(),
-    }
+    r.map_or_else(|| "-".into(), percent_text)
 }
 
-fn right(s: String) -> Cell {
+pub fn right(s: String) -> Cell {
     Cell::new(s).set_alignment(CellAlignment::Right)
 }
 
-fn new_table(header: &[&str]) -> Table {
+pub fn new_table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header(header.iter().map(|h| Cell::new(*h)));
@@ -278,14 +267,6 @@ pub fn alerts_table(views: &[AlertView<'_>], currency: Currency, tz: Tz) -> Stri
         out.push('\n');
     }
     out
-}
-
-/// `Fri 2026-11-20 17:00` in the organisation's zone.
-pub fn local_short(t: Timestamp, tz: Tz) -> String {
-    t.to_utc()
-        .with_timezone(&tz)
-        .format("%a %Y-%m-%d %H:%M")
-        .to_string()
 }
 
 /// The productivity view as one table.

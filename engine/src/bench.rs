@@ -288,35 +288,6 @@ impl Drop for BenchNats {
     }
 }
 
-/// Publishes `lines` to `subject_of(line)` with their event ids as `Nats-Msg-Id`,
-/// waiting for every acknowledgement (256 in flight).
-async fn publish_all(
-    js: &async_nats::jetstream::Context,
-    lines: &[(String, bytes::Bytes)],
-) -> Result<(), crate::error::NatsError> {
-    let mut in_flight = std::collections::VecDeque::new();
-    let err = |e: &dyn std::fmt::Display| crate::error::NatsError::Publish {
-        subject: "bench".into(),
-        reason: e.to_string(),
-    };
-    for (subject, payload) in lines {
-        if in_flight.len() >= 256 {
-            let ack: async_nats::jetstream::context::PublishAckFuture =
-                in_flight.pop_front().expect("not empty");
-            ack.await.map_err(|e| err(&e))?;
-        }
-        in_flight.push_back(
-            js.publish(subject.clone(), payload.clone())
-                .await
-                .map_err(|e| err(&e))?,
-        );
-    }
-    while let Some(ack) = in_flight.pop_front() {
-        ack.await.map_err(|e| err(&e))?;
-    }
-    Ok(())
-}
-
 /// Measures durable ingest of `events` demo events through a real nats-server: the
 /// raw rate first (a stream and a pull consumer that only acks), then the engine's
 /// pipeline (decode, validate, dedupe, append, flush, ack, fold) on a fresh log.
@@ -330,6 +301,7 @@ pub async fn ingest(
     use futures::StreamExt;
     use std::sync::{Arc, RwLock};
 
+    use crate::nats::publish::{event_message, publish_all, Message};
     use crate::nats::{ensure_streams, metrics::Metrics, pipeline::Pipeline, Subjects};
     use crate::wire::encode;
 
@@ -350,24 +322,17 @@ pub async fn ingest(
         currency: config.org.currency,
     });
     let subjects = Subjects::new("bench");
-    let lines: Vec<(String, bytes::Bytes)> = demo
+    let lines: Vec<Vec<u8>> = demo
         .events
         .iter()
         .take(events as usize)
-        .map(|e| {
-            (
-                subjects.event(e.body.type_name()),
-                bytes::Bytes::from(serde_json::to_vec(&encode(e)).expect("JSON values serialise")),
-            )
-        })
+        .map(|e| serde_json::to_vec(&encode(e)).expect("JSON values serialise"))
         .collect();
     let n = lines.len() as u64;
+    let messages_for =
+        |s: &Subjects| -> Vec<Message> { lines.iter().map(|l| event_message(s, l)).collect() };
 
     // Raw: the same messages through a stream and a pull consumer that only acks.
-    let raw_lines: Vec<(String, bytes::Bytes)> = lines
-        .iter()
-        .map(|(s, p)| (s.replacen("bench.", "benchraw.", 1), p.clone()))
-        .collect();
     let stream = js
         .create_stream(async_nats::jetstream::stream::Config {
             name: "BENCH_RAW".into(),
@@ -376,7 +341,12 @@ pub async fn ingest(
         })
         .await
         .map_err(|e| nats_err(&e))?;
-    publish_all(&js, &raw_lines).await?;
+    publish_all(
+        &js,
+        futures::stream::iter(messages_for(&Subjects::new("benchraw"))),
+        256,
+    )
+    .await?;
     let consumer = stream
         .create_consumer(pull::Config {
             durable_name: Some("raw".into()),
@@ -412,7 +382,7 @@ pub async fn ingest(
     cfg.nats.subject_prefix = "bench".into();
     cfg.serve.tick_interval_s = 0;
     ensure_streams(&js, &cfg.nats, &subjects).await?;
-    publish_all(&js, &lines).await?;
+    publish_all(&js, futures::stream::iter(messages_for(&subjects)), 256).await?;
     let mut log = Log::open(dir)?;
     log.bind_org(&cfg.org)?;
     let state = Arc::new(RwLock::new(pacer_projections::state::State::new(

@@ -9,7 +9,9 @@ use pacer_projections::money::{format_decimal, Currency};
 use pacer_projections::report::ReportRow;
 use serde_json::{json, Map, Value};
 
-use crate::output::{alert_object, group_thousands as group, report_json};
+use crate::output::{
+    alert_object, group_thousands as group, local_short, percent_text, report_json,
+};
 
 fn audience(d: &Digest<'_>) -> (&'static str, String) {
     match &d.audience {
@@ -88,12 +90,7 @@ pub fn digest_json(d: &Digest<'_>, currency: Currency, tz: Tz) -> Value {
 pub fn digest_text(d: &Digest<'_>, currency: Currency, tz: Tz, markdown: bool) -> String {
     let (kind, who) = audience(d);
     let money = |v: i64| group(&format_decimal(v, currency.exponent()));
-    let local = |t: pacer_projections::time::Timestamp| {
-        t.to_utc()
-            .with_timezone(&tz)
-            .format("%a %Y-%m-%d %H:%M")
-            .to_string()
-    };
+    let local = |t| local_short(t, tz);
     let mut out = String::new();
     let h1 = if markdown { "# " } else { "" };
     let h2 = if markdown { "## " } else { "" };
@@ -227,14 +224,7 @@ fn pace_text(row: &ReportRow, money: &dyn Fn(i64) -> String) -> String {
         money(row.plan)
     );
     if let Some(a) = row.attainment() {
-        s.push_str(&format!(
-            " ({}%)",
-            pacer_projections::money::Ratio {
-                num: a.num.saturating_mul(100),
-                den: a.den
-            }
-            .to_decimal_string(1)
-        ));
+        s.push_str(&format!(" ({})", percent_text(a)));
     }
     if let Some(e) = row.expected_to_date {
         s.push_str(&format!(", expected {}", money(e)));

@@ -68,7 +68,7 @@ impl<'a> Ingest<'a> {
     /// the batch is full), a bad one is counted and returned as the reason.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Rejection>, LogError> {
         if self.fx.is_none() {
-            self.fx = Some(crate::replay::fx_table(self.log)?);
+            self.fx = Some(self.log.fx_table()?);
         }
         let fx = self.fx.get_or_insert_with(FxTable::default);
         let checked = decode(bytes, &self.config.limits)

@@ -17,8 +17,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use pacer_projections::event::{Event, Recorded};
+use pacer_projections::event::{Event, EventBody, FxRate, Recorded};
+use pacer_projections::fx::FxTable;
+use pacer_projections::money::Currency;
 use pacer_projections::state::OrgConfig;
+use pacer_projections::time::Month;
 use pacer_projections::time::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -51,6 +54,10 @@ pub struct Log {
     events: sled::Tree,
     ids: sled::Tree,
     meta: sled::Tree,
+    /// `CUR:YYYY-MM` → the latest `fx_rate_set` rate (ten-decimal integer, BE): written
+    /// in the same transaction as the events, so validation reads the rates without
+    /// scanning the log.
+    fx: sled::Tree,
     next_seq: u64,
     /// Set when an append failed part-way; see [`Log::append_batch`].
     poisoned: bool,
@@ -70,6 +77,7 @@ impl Log {
         let events = db.open_tree("events").map_err(open_err)?;
         let ids = db.open_tree("ids").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
+        let fx = db.open_tree("fx").map_err(open_err)?;
         match meta.get("format").map_err(open_err)? {
             Some(f) if f.as_ref() != FORMAT.as_bytes() => {
                 return Err(LogError::Format {
@@ -98,6 +106,7 @@ impl Log {
             events,
             ids,
             meta,
+            fx,
             next_seq,
             poisoned: false,
             last_recorded_at,
@@ -180,6 +189,32 @@ impl Log {
         Ok(v.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
+    /// The exchange rates the log has set (a later rate for the same currency and
+    /// month replaces an earlier one), as validation needs them.
+    pub fn fx_table(&self) -> Result<FxTable, LogError> {
+        let mut table = FxTable::default();
+        for item in self.fx.iter() {
+            let (k, v) = item.map_err(|source| LogError::Storage {
+                doing: "reading exchange rates",
+                source,
+            })?;
+            let bad = |reason: &str| LogError::Corrupt {
+                seq: 0,
+                reason: format!("exchange rate {:?}: {reason}", String::from_utf8_lossy(&k)),
+            };
+            let key = std::str::from_utf8(&k).map_err(|_| bad("not text"))?;
+            let (code, month) = key.split_once(':').ok_or_else(|| bad("no currency"))?;
+            let currency = Currency::from_code(code).map_err(|_| bad("unknown currency"))?;
+            let month = Month::parse(month).map_err(|_| bad("bad month"))?;
+            let scaled = <[u8; 8]>::try_from(v.as_ref())
+                .map(i64::from_be_bytes)
+                .map_err(|_| bad("bad rate"))?;
+            let rate = FxRate::from_scaled(scaled).ok_or_else(|| bad("bad rate"))?;
+            table.set(currency, month, rate);
+        }
+        Ok(table)
+    }
+
     pub fn set_meta(&mut self, key: &str, value: &str) -> Result<(), LogError> {
         self.meta
             .insert(key, value)
@@ -218,6 +253,7 @@ impl Log {
         let mut outcome = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
         let mut id_batch = sled::Batch::default();
+        let mut fx_batch = sled::Batch::default();
         // Ids stored by this batch, with their seqs: duplicates inside the batch.
         let mut in_batch: HashMap<String, u64> = HashMap::new();
         let mut seq = self.next_seq;
@@ -241,6 +277,12 @@ impl Log {
                     reason: e.to_string(),
                 })?;
             event_batch.insert(&seq.to_be_bytes(), frame(&payload));
+            if let EventBody::FxRateSet(r) = &rec.event.body {
+                fx_batch.insert(
+                    format!("{}:{}", r.currency.code(), r.month).as_bytes(),
+                    &r.rate.scaled().to_be_bytes(),
+                );
+            }
             id_batch.insert(rec.event.event_id.as_bytes(), &seq.to_be_bytes());
             in_batch.insert(rec.event.event_id, seq);
             outcome.push(Appended::Stored(seq));
@@ -253,10 +295,11 @@ impl Log {
         // flushed): refuse further appends until the log is reopened, so nothing
         // unflushed is ever reported as stored, nor a seq used twice.
         self.poisoned = true;
-        (&self.events, &self.ids)
-            .transaction(|(events, ids)| {
+        (&self.events, &self.ids, &self.fx)
+            .transaction(|(events, ids, fx)| {
                 events.apply_batch(&event_batch)?;
                 ids.apply_batch(&id_batch)?;
+                fx.apply_batch(&fx_batch)?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -431,8 +474,6 @@ fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pacer_projections::event::EventBody;
-    use pacer_projections::money::Currency;
 
     fn tick(id: &str) -> Event {
         Event {
@@ -445,6 +486,33 @@ mod tests {
 
     fn at() -> Timestamp {
         Timestamp::parse_rfc3339("2026-11-18T09:00:01Z").unwrap()
+    }
+
+    #[test]
+    fn exchange_rates_are_kept_beside_the_events_the_last_one_winning() {
+        let dir = tempfile::tempdir().unwrap();
+        let usd = Currency::from_code("USD").unwrap();
+        let nov = Month::parse("2026-11").unwrap();
+        let rate = |id: &str, r: &str| Event {
+            event_id: id.into(),
+            source: "test".into(),
+            occurred_at: at(),
+            body: EventBody::FxRateSet(pacer_projections::event::FxRateSet {
+                currency: usd,
+                month: nov,
+                rate: FxRate::parse(r).unwrap(),
+            }),
+        };
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(vec![rate("r1", "0.9"), tick("t")], at())
+                .unwrap();
+            log.append_batch(vec![rate("r2", "0.95")], at()).unwrap();
+        }
+        let log = Log::open(dir.path()).unwrap();
+        let table = log.fx_table().unwrap();
+        assert_eq!(table.rate(usd, nov), Some(FxRate::parse("0.95").unwrap()));
+        assert_eq!(table.iter().count(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use chrono_tz::Tz;
 use pacer_projections::alerts::AlertView;
-use pacer_projections::money::{format_decimal, Currency};
+use pacer_projections::money::{format_decimal, Currency, Ratio};
 use pacer_projections::productivity::Productivity;
 use pacer_projections::report::ReportRow;
 use pacer_projections::time::Timestamp;
@@ -94,18 +94,51 @@ pub fn report_json(rows: &[ReportRow]) -> Value {
     Value::Array(list)
 }
 
-/// The report as CSV with a header row; nulls are empty cells.
-pub fn report_csv(rows: &[ReportRow]) -> String {
+/// Rows of text cells as CSV under a header row: the one CSV writer of every front
+/// end.
+pub fn csv_text<R, C>(header: &[&str], rows: impl IntoIterator<Item = R>) -> String
+where
+    R: IntoIterator<Item = C>,
+    C: AsRef<[u8]>,
+{
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(REPORT_FIELDS)
+    w.write_record(header)
         .expect("writing to memory cannot fail");
     for row in rows {
-        let cells = report_cells(row);
-        w.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))
-            .expect("writing to memory cannot fail");
+        w.write_record(row).expect("writing to memory cannot fail");
     }
     String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
         .expect("CSV of UTF-8 cells is UTF-8")
+}
+
+/// Optional cells as CSV cells: nulls are empty.
+fn filled<const N: usize>(cells: [Option<String>; N]) -> [String; N] {
+    cells.map(Option::unwrap_or_default)
+}
+
+/// The report as CSV with a header row; nulls are empty cells.
+pub fn report_csv(rows: &[ReportRow]) -> String {
+    csv_text(&REPORT_FIELDS, rows.iter().map(|r| filled(report_cells(r))))
+}
+
+/// A ratio as a percentage with one decimal (`85.3%`).
+pub fn percent_text(r: Ratio) -> String {
+    format!(
+        "{}%",
+        Ratio {
+            num: r.num.saturating_mul(100),
+            den: r.den
+        }
+        .to_decimal_string(1)
+    )
+}
+
+/// An instant as people read it in the org's zone: `Fri 2026-11-20 17:00`.
+pub fn local_short(t: Timestamp, tz: Tz) -> String {
+    t.to_utc()
+        .with_timezone(&tz)
+        .format("%a %Y-%m-%d %H:%M")
+        .to_string()
 }
 
 /// The alert listing's field names, in output order: the fields first, then
@@ -297,14 +330,8 @@ pub fn productivity_json(rows: &[Productivity], currency: Currency) -> Value {
 
 /// The productivity view as CSV with a header row.
 pub fn productivity_csv(rows: &[Productivity], currency: Currency) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(PRODUCTIVITY_FIELDS)
-        .expect("writing to memory cannot fail");
-    for p in rows {
-        let cells = productivity_cells(p, currency);
-        w.write_record(cells.iter().map(|c| c.as_deref().unwrap_or("")))
-            .expect("writing to memory cannot fail");
-    }
-    String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
-        .expect("CSV of UTF-8 cells is UTF-8")
+    csv_text(
+        &PRODUCTIVITY_FIELDS,
+        rows.iter().map(|p| filled(productivity_cells(p, currency))),
+    )
 }

@@ -317,25 +317,20 @@ fn invariant_problems(lines: &[(u64, PlanLine)], currency: Currency) -> Vec<Plan
 pub fn write_plan_csv(lines: &[PlanLine], currency: Currency) -> String {
     let mut sorted: Vec<&PlanLine> = lines.iter().collect();
     sorted.sort_by(|a, b| (&a.rep, a.month, &a.bucket).cmp(&(&b.rep, b.month, &b.bucket)));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(PLAN_COLUMNS)
-        .expect("writing to memory cannot fail");
-    for l in sorted {
+    let rows = sorted.into_iter().map(|l| {
         let scale = if l.bucket.is_activity() {
             0
         } else {
             currency.exponent()
         };
-        w.write_record([
+        [
             l.rep.clone(),
             l.month.to_string(),
             l.bucket.to_string(),
             format_decimal(l.target, scale),
-        ])
-        .expect("writing to memory cannot fail");
-    }
-    String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
-        .expect("CSV of UTF-8 cells is UTF-8")
+        ]
+    });
+    crate::output::csv_text(&PLAN_COLUMNS, rows)
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! start-up, for a report "as of" an earlier moment, or to verify a live state.
 
 use pacer_projections::bucket::Bucket;
-use pacer_projections::event::EventBody;
-use pacer_projections::fx::FxTable;
+use pacer_projections::event::Recorded;
 use pacer_projections::state::{OrgConfig, State};
 use pacer_projections::time::Timestamp;
 
@@ -47,30 +46,31 @@ pub fn rebuild(
     cut: Cut,
     mut progress: impl FnMut(u64),
 ) -> Result<State, LogError> {
+    rebuild_observed(log, org, cut, |_, rec, _| progress(rec.seq))
+}
+
+/// [`rebuild`], calling `observe(state, record, now_before)` after each folded event:
+/// for those who need what each event changed (alert changes, the tick that crossed
+/// a moment), not only the end state.
+pub fn rebuild_observed(
+    log: &Log,
+    org: &OrgConfig,
+    cut: Cut,
+    mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
+) -> Result<State, LogError> {
     let mut state = State::new(org.clone());
     for rec in log.iter_from(1) {
         let rec = rec?;
         if cut.admits(rec.seq, rec.recorded_at) {
+            let before = state.now();
             state.apply(&rec);
+            observe(&state, &rec, before);
         }
-        progress(rec.seq);
         if cut.ends_after(rec.seq) {
             break;
         }
     }
     Ok(state)
-}
-
-/// The exchange rates the log has set, in log order (a later rate for the same
-/// currency and month replaces an earlier one), as validation needs them.
-pub fn fx_table(log: &Log) -> Result<FxTable, LogError> {
-    let mut fx = FxTable::default();
-    for rec in log.iter_from(1) {
-        if let EventBody::FxRateSet(r) = rec?.event.body {
-            fx.set(r.currency, r.month, r.rate);
-        }
-    }
-    Ok(fx)
 }
 
 /// What `verify` checked, for the operator.

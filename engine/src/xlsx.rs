@@ -18,6 +18,7 @@ use pacer_projections::time::Month;
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use thiserror::Error;
 
+use crate::output::{report_cells, REPORT_FIELDS};
 use crate::plan_file::PLAN_COLUMNS;
 
 /// A workbook that could not be written or read.
@@ -70,18 +71,15 @@ pub fn report_xlsx(
     months: &[(Month, Vec<ReportRow>)],
     currency: Currency,
 ) -> Result<Vec<u8>, SheetError> {
-    const COLUMNS: [&str; 10] = [
-        "rep",
-        "team",
-        "bucket",
-        "plan",
-        "actual",
-        "variance",
-        "attainment",
-        "expected_to_date",
-        "pace_gap",
-        "forecast",
-    ];
+    // The report's own fields and figures (`output::report_cells`), less the month
+    // (the sheet's name) and the currency (the number format).
+    let columns: Vec<(usize, &str)> = REPORT_FIELDS
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(_, f)| *f != "month" && *f != "currency")
+        .collect();
+    let names: Vec<&str> = columns.iter().map(|(_, f)| *f).collect();
     let mut book = Workbook::new();
     let money = money_format(currency.exponent());
     let count = money_format(0);
@@ -89,52 +87,31 @@ pub fn report_xlsx(
     for (month, rows) in months {
         let sheet = book.add_worksheet();
         sheet.set_name(month.to_string()).map_err(writing)?;
-        header(sheet, &COLUMNS)?;
-        sheet.set_column_width(2, 24).map_err(writing)?;
-        for c in 3..COLUMNS.len() as u16 {
+        header(sheet, &names)?;
+        for c in 2..names.len() as u16 {
             sheet.set_column_width(c, 16).map_err(writing)?;
         }
         for (i, r) in rows.iter().enumerate() {
             let row = i as u32 + 1;
-            let (scale, format) = if r.is_activity() {
-                (0, &count)
-            } else {
-                (currency.exponent(), &money)
-            };
-            let mut put = |col: u16, v: Option<i64>| -> Result<(), SheetError> {
-                if let Some(v) = v {
-                    sheet
-                        .write_number_with_format(
-                            row,
-                            col,
-                            number(&format_decimal(v, scale)),
-                            format,
-                        )
-                        .map_err(writing)?;
+            let cells = report_cells(r);
+            let amount_format = if r.is_activity() { &count } else { &money };
+            for (col, (field, name)) in columns.iter().enumerate() {
+                let Some(text) = &cells[*field] else { continue };
+                let col = col as u16;
+                match *name {
+                    "rep" | "team" | "bucket" => sheet.write_string(row, col, text),
+                    "attainment" => {
+                        sheet.write_number_with_format(row, col, number(text), &percent)
+                    }
+                    _ => sheet.write_number_with_format(row, col, number(text), amount_format),
                 }
-                Ok(())
-            };
-            put(3, Some(r.plan))?;
-            put(4, Some(r.actual))?;
-            put(5, Some(r.variance()))?;
-            put(7, r.expected_to_date)?;
-            put(8, r.pace_gap())?;
-            put(9, r.forecast)?;
-            sheet.write_string(row, 0, &r.rep).map_err(writing)?;
-            sheet.write_string(row, 1, &r.team).map_err(writing)?;
-            sheet
-                .write_string(row, 2, r.bucket.to_string())
                 .map_err(writing)?;
-            if let Some(a) = r.attainment() {
-                sheet
-                    .write_number_with_format(row, 6, number(&a.to_decimal_string(4)), &percent)
-                    .map_err(writing)?;
             }
         }
     }
     if months.is_empty() {
         let sheet = book.add_worksheet();
-        header(sheet, &COLUMNS)?;
+        header(sheet, &names)?;
     }
     book.save_to_buffer().map_err(writing)
 }

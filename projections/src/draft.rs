@@ -61,6 +61,13 @@ pub struct DraftSpec {
     pub ramp: Vec<i64>,
 }
 
+/// The largest horizon total a draft takes (10^18 minor units): far beyond any real
+/// plan, and low enough that every product of the splits stays inside an i128.
+pub const TOTAL_MAX: i64 = 1_000_000_000_000_000_000;
+
+/// A growth percentage is at most this many hundredths (1 000 000%).
+pub const GROWTH_MAX: i64 = 100_000_000;
+
 /// Accounts with at least this share of a rep's trailing revenue get a line.
 const KEY_ACCOUNT_SHARE_PCT: i128 = 10;
 
@@ -76,8 +83,19 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
         .map(|(_, b)| b.get(&Bucket::Total).copied().unwrap_or(0))
         .fold(0i64, |a, v| a.saturating_add(v));
     let total = match spec.total {
+        Total::Target(t) if t > TOTAL_MAX => {
+            return Err(format!(
+                "the target is over the {TOTAL_MAX} minor units a plan may hold"
+            ))
+        }
         Total::Target(t) if t >= 0 => t,
         Total::Target(t) => return Err(format!("the target {t} is negative")),
+        Total::Growth(pct) if !(-10_000..=GROWTH_MAX).contains(&pct) => {
+            return Err(format!(
+                "a growth of {}% is outside -100% to 1 000 000%",
+                crate::money::format_decimal(pct, 2)
+            ))
+        }
         Total::Growth(pct) => {
             // Trailing × (1 + pct) × months / 12, rounded once.
             let num =
@@ -86,7 +104,12 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             if org_trailing <= 0 {
                 return Err("--growth needs bookings in the 12 months before --start; the log has none (give --target)".into());
             }
-            i64::try_from(t).map_err(|_| "the grown total is beyond 64 bits".to_owned())?
+            i64::try_from(t)
+                .ok()
+                .filter(|t| *t <= TOTAL_MAX)
+                .ok_or_else(|| {
+                    format!("the grown total is over the {TOTAL_MAX} minor units a plan may hold")
+                })?
         }
     };
     // Months by seasonality.

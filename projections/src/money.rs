@@ -211,6 +211,20 @@ pub fn group_thousands(s: &str) -> String {
 pub fn largest_remainder(amount: i64, weights: &[i128]) -> Vec<i64> {
     let n = weights.len();
     assert!(n > 0, "largest_remainder needs at least one part");
+    // Keep `amount × weight` inside i128 whatever the weights (sums of bookings can be
+    // large): scale them down to at most 2^40 each. The parts still add up exactly.
+    const WEIGHT_MAX: i128 = 1 << 40;
+    let largest = weights.iter().map(|w| (*w).max(0)).max().unwrap_or(0);
+    let scaled: Vec<i128>;
+    let weights = if largest > WEIGHT_MAX {
+        scaled = weights
+            .iter()
+            .map(|w| (*w).max(0) / (largest / WEIGHT_MAX + 1))
+            .collect();
+        &scaled[..]
+    } else {
+        weights
+    };
     let total: i128 = weights.iter().map(|w| (*w).max(0)).sum();
     if total == 0 {
         let mut parts = vec![0; n];
@@ -270,6 +284,23 @@ impl Ratio {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn largest_remainder_adds_up_exactly_even_for_huge_weights() {
+        let parts = largest_remainder(999_983, &[1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(parts.iter().sum::<i64>(), 999_983);
+        assert_eq!(
+            parts,
+            vec![142_855, 142_855, 142_855, 142_855, 142_855, 142_854, 142_854]
+        );
+        let huge = [i128::from(i64::MAX) * 1000, i128::from(i64::MAX) * 3000, 1];
+        let parts = largest_remainder(i64::MAX, &huge);
+        assert_eq!(
+            parts.iter().map(|p| i128::from(*p)).sum::<i128>(),
+            i128::from(i64::MAX)
+        );
+        assert!(parts[1] > parts[0] * 2);
+    }
 
     fn eur() -> Currency {
         Currency::from_code("EUR").unwrap()

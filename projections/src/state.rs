@@ -929,11 +929,6 @@ impl State {
         self.views.values()
     }
 
-    /// One deal as it stands now (`None` until it has been opened).
-    pub fn deal_view(&self, deal: &str) -> Option<&DealView> {
-        self.views.get(deal)
-    }
-
     /// The rep's open deals, in deal-id order.
     pub fn open_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = &'a DealView> + 'a {
         self.open_by_rep

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
+use comfy_table::Cell;
 use pacer_engine::ingest::Ingest;
-use pacer_engine::output::group_thousands;
+use pacer_engine::output::{csv_text, group_thousands};
 use pacer_engine::plan_file::{read_plan_csv, write_plan_csv, PlanRules};
 use pacer_engine::replay::Cut;
 use pacer_engine::wire::encode;
@@ -305,28 +305,6 @@ fn json_text(v: &Value) -> anyhow::Result<String> {
     Ok(s)
 }
 
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY);
-    t.set_header(header.iter().map(|h| Cell::new(*h)));
-    t
-}
-
-fn right(s: String) -> Cell {
-    Cell::new(s).set_alignment(CellAlignment::Right)
-}
-
-fn csv_text(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(header)
-        .expect("writing to memory cannot fail");
-    for r in rows {
-        w.write_record(r).expect("writing to memory cannot fail");
-    }
-    String::from_utf8(w.into_inner().expect("writing to memory cannot fail"))
-        .expect("CSV of UTF-8 cells is UTF-8")
-}
-
 /// Rows as a table, CSV or a JSON array of objects (all values strings). In the
 /// table, the `money` columns are right-aligned with grouped thousands.
 fn render(
@@ -351,11 +329,11 @@ fn render(
                 .collect(),
         ))?,
         PlanFormat::Table => {
-            let mut t = table(header);
+            let mut t = crate::human::new_table(header);
             for r in rows {
                 t.add_row(r.iter().enumerate().map(|(i, v)| {
                     if money.contains(&i) {
-                        right(group_thousands(v))
+                        crate::human::right(group_thousands(v))
                     } else {
                         Cell::new(v)
                     }

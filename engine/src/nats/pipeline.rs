@@ -38,6 +38,7 @@ use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
 use crate::log::{Appended, Log};
 use crate::output::alert_object;
+use crate::replay::{rebuild_observed, Cut};
 use crate::validate::validate;
 use crate::wire::decode;
 
@@ -96,18 +97,18 @@ pub fn rebuild_for_serve(
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(0);
     let subjects = Subjects::new(&config.nats.subject_prefix);
-    let mut state = State::new(config.org.clone());
     let mut unpublished = Vec::new();
-    for rec in log.iter_from(1) {
-        let rec = rec?;
-        let before = state.now();
-        state.apply(&rec);
+    let state = rebuild_observed(log, &config.org, Cut::All, |state, rec, before| {
         if rec.seq > published_seq {
-            let changes = state.alert_book().changes().to_vec();
-            unpublished.extend(changes_out(&state, &subjects, rec.seq, &changes));
+            unpublished.extend(changes_out(
+                state,
+                &subjects,
+                rec.seq,
+                state.alert_book().changes(),
+            ));
             if matches!(rec.event.body, EventBody::ClockTick) {
                 unpublished.extend(digests_out(
-                    &state,
+                    state,
                     &subjects,
                     &config.serve,
                     before,
@@ -116,7 +117,7 @@ pub fn rebuild_for_serve(
             }
         }
         progress(rec.seq);
-    }
+    })?;
     Ok(Rebuilt {
         state,
         published_seq,

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use async_nats::jetstream::{self, context::PublishAckFuture};
 use async_nats::HeaderMap;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::Subjects;
@@ -25,12 +26,12 @@ pub struct PublishStats {
     pub duplicates: u64,
 }
 
-/// Publishes one event line; returns its acknowledgement to await.
-pub async fn publish_line(
-    js: &jetstream::Context,
-    subjects: &Subjects,
-    line: &[u8],
-) -> Result<PublishAckFuture, NatsError> {
+/// A message ready to publish: subject, headers, payload.
+pub type Message = (String, HeaderMap, Bytes);
+
+/// One event line as a message: to `<prefix>.events.<type>` with `Nats-Msg-Id` = its
+/// `event_id` (`unknown` and no id when the line is not a JSON object).
+pub fn event_message(subjects: &Subjects, line: &[u8]) -> Message {
     let parsed: Option<Value> = serde_json::from_slice(line).ok();
     let field = |k: &str| {
         parsed
@@ -44,50 +45,70 @@ pub async fn publish_line(
     if let Some(id) = field("event_id") {
         headers.insert("Nats-Msg-Id", id.as_str());
     }
-    js.publish_with_headers(subject.clone(), headers, Bytes::copy_from_slice(line))
-        .await
-        .map_err(|e| NatsError::Publish {
-            subject,
-            reason: e.to_string(),
-        })
+    (subject, headers, Bytes::copy_from_slice(line))
 }
 
-/// Publishes every line received, keeping at most `in_flight_max` unacknowledged.
+/// Waits for one acknowledgement and counts it.
+async fn settle(
+    (subject, ack): (String, PublishAckFuture),
+    stats: &mut PublishStats,
+) -> Result<(), NatsError> {
+    match ack.await {
+        Ok(a) => {
+            stats.published += 1;
+            if a.duplicate {
+                stats.duplicates += 1;
+            }
+            Ok(())
+        }
+        Err(e) => Err(NatsError::Publish {
+            subject,
+            reason: format!("no acknowledgement: {e}"),
+        }),
+    }
+}
+
+/// Publishes every message of `messages`, keeping at most `in_flight_max`
+/// unacknowledged, and waits for every acknowledgement.
+pub async fn publish_all(
+    js: &jetstream::Context,
+    messages: impl futures::Stream<Item = Message>,
+    in_flight_max: usize,
+) -> Result<PublishStats, NatsError> {
+    use futures::StreamExt;
+    let mut stats = PublishStats::default();
+    let mut in_flight: VecDeque<(String, PublishAckFuture)> = VecDeque::new();
+    let mut messages = std::pin::pin!(messages);
+    while let Some((subject, headers, payload)) = messages.next().await {
+        if in_flight.len() >= in_flight_max.max(1) {
+            if let Some(next) = in_flight.pop_front() {
+                settle(next, &mut stats).await?;
+            }
+        }
+        let ack = js
+            .publish_with_headers(subject.clone(), headers, payload)
+            .await
+            .map_err(|e| NatsError::Publish {
+                subject: subject.clone(),
+                reason: e.to_string(),
+            })?;
+        in_flight.push_back((subject, ack));
+    }
+    while let Some(next) = in_flight.pop_front() {
+        settle(next, &mut stats).await?;
+    }
+    Ok(stats)
+}
+
+/// Publishes every line received (blank lines skipped) as [`event_message`]s.
 pub async fn publish_lines(
     js: &jetstream::Context,
     subjects: &Subjects,
     mut lines: tokio::sync::mpsc::Receiver<Vec<u8>>,
     in_flight_max: usize,
 ) -> Result<PublishStats, NatsError> {
-    let mut stats = PublishStats::default();
-    let mut in_flight: VecDeque<PublishAckFuture> = VecDeque::new();
-    let settle =
-        |ack: Result<jetstream::publish::PublishAck, _>, stats: &mut PublishStats| match ack {
-            Ok(a) => {
-                stats.published += 1;
-                if a.duplicate {
-                    stats.duplicates += 1;
-                }
-                Ok(())
-            }
-            Err(e) => Err(NatsError::Publish {
-                subject: subjects.events_all(),
-                reason: format!("no acknowledgement: {e}"),
-            }),
-        };
-    while let Some(line) = lines.recv().await {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if in_flight.len() >= in_flight_max.max(1) {
-            if let Some(ack) = in_flight.pop_front() {
-                settle(ack.await, &mut stats)?;
-            }
-        }
-        in_flight.push_back(publish_line(js, subjects, &line).await?);
-    }
-    while let Some(ack) = in_flight.pop_front() {
-        settle(ack.await, &mut stats)?;
-    }
-    Ok(stats)
+    let messages = futures::stream::poll_fn(move |cx| lines.poll_recv(cx))
+        .filter(|line| std::future::ready(!line.iter().all(u8::is_ascii_whitespace)))
+        .map(|line| event_message(subjects, &line));
+    publish_all(js, messages, in_flight_max).await
 }

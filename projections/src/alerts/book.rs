@@ -174,11 +174,6 @@ impl AlertBook {
         self.order.iter().filter_map(|id| self.alerts.get(id))
     }
 
-    /// The reps that have a standing alert.
-    pub fn reps_with_standing(&self) -> impl Iterator<Item = &String> + '_ {
-        self.standing.keys()
-    }
-
     /// The earliest `act_by` of a standing alert: when it passes, the book must look
     /// again even if nothing else happened.
     pub fn earliest_act_by(&self) -> Option<Timestamp> {
