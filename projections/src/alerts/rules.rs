@@ -152,27 +152,27 @@ pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> 
             .collect(),
         open: state.open_deals(rep).collect(),
     };
+    // The rules in order, each with its switch (the first cast fixes the type).
+    let checks = [
+        (
+            cfg.behind_pace.enabled,
+            Ctx::behind_pace as fn(&_, &_, &mut _),
+        ),
+        (cfg.activity_behind.enabled, Ctx::activity_behind),
+        (
+            cfg.product_concentration.enabled,
+            Ctx::product_concentration,
+        ),
+        (cfg.customer_mix.enabled, Ctx::customer_mix),
+        (cfg.low_coverage.enabled, Ctx::low_coverage),
+        (cfg.report_card_drop.enabled, Ctx::report_card_drop),
+        (cfg.month_missed.enabled, Ctx::month_missed),
+    ];
     let mut out = Vec::new();
-    if cfg.behind_pace.enabled {
-        ctx.behind_pace(cfg, &mut out);
-    }
-    if cfg.activity_behind.enabled {
-        ctx.activity_behind(cfg, &mut out);
-    }
-    if cfg.product_concentration.enabled {
-        ctx.product_concentration(cfg, &mut out);
-    }
-    if cfg.customer_mix.enabled {
-        ctx.customer_mix(cfg, &mut out);
-    }
-    if cfg.low_coverage.enabled {
-        ctx.low_coverage(cfg, &mut out);
-    }
-    if cfg.report_card_drop.enabled {
-        ctx.report_card_drop(cfg, &mut out);
-    }
-    if cfg.month_missed.enabled {
-        ctx.month_missed(cfg, &mut out);
+    for (enabled, check) in checks {
+        if enabled {
+            check(&ctx, cfg, &mut out);
+        }
     }
     out.sort_by_key(Finding::key);
     out
