@@ -84,13 +84,20 @@ enum Command {
         after_help = "Examples:\n  pacer digest --team north\n  pacer digest --manager \"Maria Keller\" --week 2026-W47 --format markdown"
     )]
     Digest(commands::digest::Args),
-    /// Run the service: JetStream in, the log, alerts, digests and queries out.
+    /// Run the service: with NATS, JetStream in and alerts, digests and queries out; without, one process with webhooks and queries over HTTP.
     #[command(
-        after_help = "Examples:\n  pacer serve --nats nats://127.0.0.1:4222 --metrics-addr 127.0.0.1:9464\n  \
-                            pacer serve --nats nats://a:4222,nats://b:4222 --creds /etc/pacer/pacer.creds\n\n\
+        after_help = "Examples:\n  pacer serve --http 127.0.0.1:8080                  # one process, no broker\n  \
+                            pacer serve --nats nats://127.0.0.1:4222 --metrics-addr 127.0.0.1:9464\n  \
+                            pacer serve --nats nats://a:4222,nats://b:4222 --creds /etc/pacer/pacer.creds --http 0.0.0.0:8080\n\n\
                             Stops cleanly on SIGTERM or SIGINT: the batch in hand is stored and acked first."
     )]
     Serve(commands::serve::Args),
+    /// Run a stateless webhook gateway: CRM webhooks in, events onto JetStream.
+    #[command(
+        after_help = "Example:\n  pacer gateway --nats nats://127.0.0.1:4222 --http 0.0.0.0:8080\n\n\
+                            Run as many as you like behind a load balancer; they share the deal mirror in a JetStream bucket."
+    )]
+    Gateway(commands::gateway::Args),
     /// Publish JSON Lines events to JetStream (Nats-Msg-Id = event_id), waiting for each ack.
     #[command(
         after_help = "Example:\n  pacer publish events.jsonl --nats nats://127.0.0.1:4222\n\n\
@@ -160,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ack(args) => commands::ack::run(&ctx, args),
         Command::Digest(args) => commands::digest::run(&ctx, args),
         Command::Serve(args) => commands::serve::run(&ctx, args),
+        Command::Gateway(args) => commands::gateway::run(&ctx, args),
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),

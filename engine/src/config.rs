@@ -33,6 +33,10 @@ use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::validate::Rules;
+use crate::webhook::hubspot::HubspotConfig;
+use crate::webhook::native::NativeConfig;
+use crate::webhook::pipedrive::PipedriveConfig;
+use crate::webhook::salesforce::SalesforceConfig;
 use crate::wire::Limits;
 
 /// The whole configuration.
@@ -44,12 +48,39 @@ pub struct Config {
     pub nats: NatsConfig,
     /// How `pacer serve` consumes, ticks and publishes.
     pub serve: ServeConfig,
+    /// The HTTP endpoints CRMs call (`pacer serve --http`, `pacer gateway`).
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]` and its `[webhooks.<crm>]` sections; a CRM without a section has no
+/// endpoint (404).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhooksConfig {
+    /// The largest request body taken (413 above it).
+    pub body_bytes_max: usize,
+    pub native: NativeConfig,
+    pub hubspot: Option<HubspotConfig>,
+    pub pipedrive: Option<PipedriveConfig>,
+    pub salesforce: Option<SalesforceConfig>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            body_bytes_max: 1024 * 1024,
+            native: NativeConfig::default(),
+            hubspot: None,
+            pipedrive: None,
+            salesforce: None,
+        }
+    }
 }
 
 /// `[nats]`: the connection and the streams. Command-line flags override each key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NatsConfig {
-    /// One URL, or several for a cluster.
+    /// One URL, or several for a cluster; none: no broker (`pacer serve` runs as one
+    /// process, and the commands that need NATS say so).
     pub urls: Vec<String>,
     pub creds: Option<PathBuf>,
     /// A file holding an nkey seed.
@@ -69,7 +100,7 @@ pub struct NatsConfig {
 impl Default for NatsConfig {
     fn default() -> Self {
         NatsConfig {
-            urls: vec!["nats://127.0.0.1:4222".into()],
+            urls: Vec::new(),
             creds: None,
             nkey: None,
             user: None,
@@ -101,6 +132,8 @@ pub struct ServeConfig {
     pub digest_minute: u32,
     /// `/metrics` and `/healthz` listen here when set.
     pub metrics_addr: Option<String>,
+    /// The webhook endpoints (and, without NATS, the queries) listen here when set.
+    pub http_addr: Option<String>,
 }
 
 impl Default for ServeConfig {
@@ -114,6 +147,7 @@ impl Default for ServeConfig {
             digest_hour: 7,
             digest_minute: 0,
             metrics_addr: None,
+            http_addr: None,
         }
     }
 }
@@ -135,6 +169,18 @@ struct RawConfig {
     nats: RawNats,
     #[serde(default)]
     serve: RawServe,
+    #[serde(default)]
+    webhooks: RawWebhooks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhooks {
+    body_bytes_max: Option<i64>,
+    native: Option<toml::Value>,
+    hubspot: Option<toml::Value>,
+    pipedrive: Option<toml::Value>,
+    salesforce: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +210,7 @@ struct RawServe {
     /// `HH:MM`, local time.
     digest_time: Option<String>,
     metrics_addr: Option<String>,
+    http_addr: Option<String>,
 }
 
 /// A threshold as written: an integer, a float (read back through its shortest
@@ -299,6 +346,7 @@ impl Config {
             limits: Limits::default(),
             nats: nats_config(raw.nats)?,
             serve: serve_config(raw.serve)?,
+            webhooks: webhooks_config(raw.webhooks)?,
         })
     }
 
@@ -325,8 +373,10 @@ pub fn valid_subject_prefix(p: &str) -> bool {
 
 fn nats_config(raw: RawNats) -> Result<NatsConfig, String> {
     let d = NatsConfig::default();
+    // Unset: no broker (`pacer serve` runs as one process); set: at least one URL.
+    let given = raw.urls.is_some();
     let urls = raw.urls.unwrap_or(d.urls);
-    if urls.is_empty() || urls.iter().any(|u| u.trim().is_empty()) {
+    if (given && urls.is_empty()) || urls.iter().any(|u| u.trim().is_empty()) {
         return Err(format!(
             "nats.urls: {urls:?} must list at least one server URL"
         ));
@@ -355,6 +405,33 @@ fn nats_config(raw: RawNats) -> Result<NatsConfig, String> {
             .replicas
             .map_or(Ok(d.replicas), |v| count("nats.replicas", v, 5))?
             .max(1),
+    })
+}
+
+fn webhooks_config(raw: RawWebhooks) -> Result<WebhooksConfig, String> {
+    let d = WebhooksConfig::default();
+    let body_bytes_max = match raw.body_bytes_max {
+        None => d.body_bytes_max,
+        Some(v) if (1024..=64 * 1024 * 1024).contains(&v) => v as usize,
+        Some(v) => {
+            return Err(format!(
+                "webhooks.body_bytes_max: {v} is not a whole number from 1024 to 67108864"
+            ))
+        }
+    };
+    Ok(WebhooksConfig {
+        body_bytes_max,
+        native: raw
+            .native
+            .map(NativeConfig::from_toml)
+            .transpose()?
+            .unwrap_or_default(),
+        hubspot: raw.hubspot.map(HubspotConfig::from_toml).transpose()?,
+        pipedrive: raw.pipedrive.map(PipedriveConfig::from_toml).transpose()?,
+        salesforce: raw
+            .salesforce
+            .map(SalesforceConfig::from_toml)
+            .transpose()?,
     })
 }
 
@@ -404,6 +481,7 @@ fn serve_config(raw: RawServe) -> Result<ServeConfig, String> {
         digest_hour,
         digest_minute,
         metrics_addr: raw.metrics_addr,
+        http_addr: raw.http_addr,
     })
 }
 
@@ -802,6 +880,20 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deploy_example_with_every_webhook_section_parses() {
+        let c = Config::parse(include_str!("../../deploy/pacer.example.toml")).unwrap();
+        assert!(c.webhooks.hubspot.is_some());
+        assert!(c.webhooks.pipedrive.is_some());
+        assert!(c.webhooks.salesforce.is_some());
+        assert!(c.webhooks.native.is_open_to_anyone());
+        assert!(c.nats.urls.is_empty(), "no broker unless configured");
+        let err = Config::parse("[webhooks]\nbody_bytes_max = 10\n").unwrap_err();
+        assert!(err.contains("webhooks.body_bytes_max"), "{err}");
+        let err = Config::parse("[webhooks.zoho]\nuser = \"x\"\n").unwrap_err();
+        assert!(err.contains("zoho"), "{err}");
+    }
 
     #[test]
     fn defaults_apply_to_an_empty_file() {

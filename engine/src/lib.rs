@@ -13,13 +13,16 @@ pub mod config;
 pub mod demo;
 pub mod digest;
 pub mod error;
+pub mod http;
 pub mod ingest;
+pub mod local;
 pub mod log;
 pub mod nats;
 pub mod output;
 pub mod plan_file;
 pub mod replay;
 pub mod validate;
+pub mod webhook;
 pub mod wire;
 pub mod xlsx;
 

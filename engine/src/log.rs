@@ -113,6 +113,17 @@ impl Log {
         })
     }
 
+    /// A tree of the log's database for another durable record kept beside the log
+    /// (the webhook gateway's deal mirror): flushed with it, never part of replay.
+    pub fn side_tree(&self, name: &str) -> Result<sled::Tree, LogError> {
+        self.db
+            .open_tree(format!("side:{name}"))
+            .map_err(|source| LogError::Storage {
+                doing: "opening a side tree",
+                source,
+            })
+    }
+
     /// The `recorded_at` of the latest stored event.
     pub fn last_recorded_at(&self) -> Option<Timestamp> {
         self.last_recorded_at

@@ -5,7 +5,7 @@
 //! Runs after [`crate::wire::decode`] and before the log: decode → validate → dedupe
 //! → append → flush → ack.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono_tz::Tz;
 use pacer_projections::event::{Event, EventBody, PlanPublished, Split};
@@ -24,6 +24,51 @@ pub struct Rules<'a> {
     pub timezone: Tz,
     /// The rates known so far.
     pub fx: &'a FxTable,
+}
+
+/// Validates the events of one batch in order, each as if the earlier ones were
+/// already stored: a rate set earlier in the batch converts the amounts after it; a
+/// duplicate rate (already in the log, or earlier in the batch) will not be stored,
+/// so it does not count either.
+pub struct BatchRules {
+    currency: Currency,
+    timezone: Tz,
+    fx: FxTable,
+    ids: HashSet<String>,
+}
+
+impl BatchRules {
+    /// Starts from the rates the projections know.
+    pub fn new(currency: Currency, timezone: Tz, fx: FxTable) -> Self {
+        BatchRules {
+            currency,
+            timezone,
+            fx,
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Checks the next event of the batch; `is_stored` tells whether an id is in
+    /// the log already.
+    pub fn check<E>(
+        &mut self,
+        ev: &Event,
+        is_stored: impl FnOnce(&str) -> Result<bool, E>,
+    ) -> Result<Result<(), Rejection>, E> {
+        let rules = Rules {
+            currency: self.currency,
+            timezone: self.timezone,
+            fx: &self.fx,
+        };
+        if let Err(r) = validate(ev, &rules) {
+            return Ok(Err(r));
+        }
+        let fresh = self.ids.insert(ev.event_id.clone()) && !is_stored(&ev.event_id)?;
+        if let (true, EventBody::FxRateSet(r)) = (fresh, &ev.body) {
+            self.fx.set(r.currency, r.month, r.rate);
+        }
+        Ok(Ok(()))
+    }
 }
 
 /// The largest amount one event may carry, in minor units (10^15: ten trillion

@@ -103,26 +103,45 @@ impl Drop for NatsServer {
     }
 }
 
-/// A `pacer serve` process.
+/// A `pacer serve` (or `pacer gateway`) process.
 pub struct Serve {
     pub data: PathBuf,
     pub config: PathBuf,
+    /// The NATS URL; empty: none (`pacer serve` runs as one process).
     pub url: String,
+    /// `/healthz` and `/metrics`: `--metrics-addr` of `serve`, `--http` of `gateway`.
     pub metrics_port: u16,
     pub child: Option<Child>,
+    /// `serve` or `gateway`.
+    pub command: &'static str,
+    /// More arguments (`--http 127.0.0.1:PORT`).
+    pub extra: Vec<String>,
     log: PathBuf,
 }
 
 impl Serve {
     /// Starts `pacer serve` and waits until `/healthz` says ready.
     pub fn start(data: &Path, config: &Path, url: &str) -> Self {
+        Serve::start_with("serve", data, config, url, &[])
+    }
+
+    /// Starts `pacer <command>` with more arguments and waits until it is ready.
+    pub fn start_with(
+        command: &'static str,
+        data: &Path,
+        config: &Path,
+        url: &str,
+        extra: &[String],
+    ) -> Self {
         let mut s = Serve {
             data: data.to_owned(),
             config: config.to_owned(),
             url: url.to_owned(),
             metrics_port: free_port(),
             child: None,
-            log: data.with_extension("serve.log"),
+            command,
+            extra: extra.to_vec(),
+            log: data.with_extension(format!("{command}.log")),
         };
         s.spawn();
         s.wait_ready();
@@ -135,17 +154,23 @@ impl Serve {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(super::pacer_bin())
-            .arg("serve")
+        let mut cmd = Command::new(super::pacer_bin());
+        cmd.arg(self.command)
             .arg("--data-dir")
             .arg(&self.data)
             .arg("--config")
-            .arg(&self.config)
-            .args(["--nats", &self.url])
-            .args([
-                "--metrics-addr",
-                &format!("127.0.0.1:{}", self.metrics_port),
-            ])
+            .arg(&self.config);
+        if !self.url.is_empty() {
+            cmd.args(["--nats", &self.url]);
+        }
+        let health = format!("127.0.0.1:{}", self.metrics_port);
+        if self.command == "gateway" {
+            cmd.args(["--http", &health]);
+        } else {
+            cmd.args(["--metrics-addr", &health]);
+        }
+        let child = cmd
+            .args(&self.extra)
             .env_remove("PACER_DATA_DIR")
             .stdout(Stdio::null())
             .stderr(log)

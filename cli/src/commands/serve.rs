@@ -1,6 +1,9 @@
-//! `pacer serve`: the running service. Rebuilds the projections from the log, then
-//! consumes events from JetStream, appends clock ticks, publishes alerts and digests,
-//! answers queries, and serves metrics, until SIGTERM or SIGINT.
+//! `pacer serve`: the running service. Rebuilds the projections from the log, then,
+//! with NATS (`--nats` or `[nats] urls`), consumes events from JetStream, appends
+//! clock ticks, publishes alerts and digests, answers queries, and serves metrics;
+//! `--http` adds the webhook endpoints, which publish to JetStream. Without NATS it
+//! is one process: the webhook endpoints write straight to the log, and the queries
+//! and the live alert stream are served over HTTP. Runs until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,10 +12,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use pacer_engine::config::NatsConfig;
+use pacer_engine::http::{Gateway, Sink};
+use pacer_engine::local::Local;
 use pacer_engine::nats::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
 use pacer_engine::nats::query::{serve_queries, QueryContext};
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
+use pacer_engine::replay::{rebuild, Cut};
+use pacer_engine::webhook::mirror::Mirror;
 use tokio::sync::watch;
 
 use super::{open_log_for_append, wall_clock};
@@ -87,6 +94,10 @@ pub struct Args {
     /// Serve /metrics and /healthz on this address (host:port).
     #[arg(long)]
     metrics_addr: Option<String>,
+    /// Serve the webhook endpoints (and, without NATS, the queries) on this address
+    /// (host:port).
+    #[arg(long)]
+    http: Option<String>,
 }
 
 /// A runtime for the NATS commands: two worker threads, as the machine has two cores.
@@ -104,8 +115,104 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.metrics_addr.is_some() {
         config.serve.metrics_addr.clone_from(&args.metrics_addr);
     }
-    runtime()?.block_on(serve(ctx, config))?;
+    if args.http.is_some() {
+        config.serve.http_addr.clone_from(&args.http);
+    }
+    if config.nats.urls.is_empty() {
+        anyhow::ensure!(
+            config.serve.http_addr.is_some(),
+            "pacer serve without NATS takes its events over HTTP: pass --http ADDR (or set \
+             [serve] http_addr), or --nats URL to consume from JetStream"
+        );
+        runtime()?.block_on(serve_local(ctx, config))?;
+    } else {
+        runtime()?.block_on(serve(ctx, config))?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One process, no broker: webhooks → log → projections → alerts over HTTP.
+async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("pacer serve: stopping: finishing the requests in hand");
+        let _ = stop_tx.send(true);
+    });
+    let metrics = Arc::new(Metrics::new());
+    if let Some(addr) = &config.serve.metrics_addr {
+        serve_http(addr, Arc::clone(&metrics)).await?;
+    }
+    let log = open_log_for_append(ctx)?;
+    let state = rebuild_logged(&log, &config)?;
+    let local = Arc::new(Local::new(
+        log,
+        Arc::new(RwLock::new(state)),
+        config.clone(),
+        Arc::clone(&metrics),
+        Box::new(wall_clock),
+    ));
+    let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
+    let gateway = Arc::new(Gateway {
+        config: config.clone(),
+        mirror,
+        sink: Sink::Local(Arc::clone(&local)),
+        metrics: Arc::clone(&metrics),
+        now_ms: wall_clock_ms,
+    });
+    let addr = config.serve.http_addr.clone().unwrap_or_default();
+    let (bound, server) = pacer_engine::http::serve(&addr, gateway, stop_rx.clone())
+        .await
+        .with_context(|| format!("serving HTTP on {addr}"))?;
+    metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "pacer serve: one process, no broker: webhooks, queries and /v1/alerts/stream on http://{bound}"
+    );
+    let tick_every = config.serve.tick_interval_s;
+    let mut stop = stop_rx;
+    loop {
+        if tick_every > 0 {
+            let local = Arc::clone(&local);
+            tokio::task::block_in_place(|| local.tick())?;
+        }
+        let wait = Duration::from_secs(if tick_every > 0 {
+            tick_every
+        } else {
+            365 * 24 * 3600
+        });
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    eprintln!("pacer serve: stopped cleanly");
+    Ok(())
+}
+
+/// Rebuilds the projections, saying how long it took.
+fn rebuild_logged(
+    log: &pacer_engine::Log,
+    config: &pacer_engine::Config,
+) -> anyhow::Result<pacer_projections::state::State> {
+    let total = log.last_seq();
+    eprintln!("pacer serve: rebuilding the projections from {total} events");
+    let started = Instant::now();
+    let state = tokio::task::block_in_place(|| rebuild(log, &config.org, Cut::All, |_| {}))?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "pacer serve: rebuilt {} events in {secs:.2} s ({:.0} events/s)",
+        state.events_applied(),
+        state.events_applied() as f64 / secs.max(1e-9)
+    );
+    Ok(state)
+}
+
+/// The wall clock in milliseconds since the epoch (signature timestamps).
+pub fn wall_clock_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
@@ -168,6 +275,33 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         },
     )
     .await?;
+    let http_server = match &config.serve.http_addr {
+        Some(addr) => {
+            let mirror = Mirror::kv(
+                &js,
+                &config.nats.subject_prefix,
+                config.nats.replicas as usize,
+            )
+            .await
+            .context("opening the webhook deal mirror")?;
+            let gateway = Arc::new(Gateway {
+                config: config.clone(),
+                mirror,
+                sink: Sink::Nats {
+                    js: js.clone(),
+                    subjects: subjects.clone(),
+                },
+                metrics: Arc::clone(&metrics),
+                now_ms: wall_clock_ms,
+            });
+            let (bound, task) = pacer_engine::http::serve(addr, gateway, stop_rx.clone())
+                .await
+                .with_context(|| format!("serving HTTP on {addr}"))?;
+            eprintln!("pacer serve: webhooks on http://{bound}, published to JetStream");
+            Some(task)
+        }
+        None => None,
+    };
     eprintln!(
         "pacer serve: consuming {} on {} (queries on {}.*)",
         subjects.events_all(),
@@ -188,13 +322,16 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
     pipeline.run(stop_rx).await?;
+    if let Some(task) = http_server {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     // NATS may be away: do not wait for it forever on the way out.
     let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match (
         signal(SignalKind::terminate()),

@@ -124,6 +124,12 @@ pub fn token(name: &str) -> String {
 /// itself for as long as the process runs; the first connection is retried too, so
 /// the engine can start before NATS.
 pub async fn connect(cfg: &NatsConfig, name: &str) -> Result<Client, NatsError> {
+    if cfg.urls.is_empty() {
+        return Err(NatsError::Connect {
+            urls: String::new(),
+            reason: format!("{name} needs a NATS server: pass --nats URL or set [nats] urls"),
+        });
+    }
     let mut opts = ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()

@@ -14,7 +14,7 @@
 //! time. Which alert changes have been published is remembered in the log's meta
 //! (`nats.published_seq`); on start-up the rebuild publishes whatever came after it.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,11 @@ use super::{Subjects, ERROR_HEADER};
 use crate::config::{Config, ServeConfig};
 use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
-use crate::log::{Appended, Log};
+use crate::local::{append_counted, tick_event};
+use crate::log::Log;
 use crate::output::alert_object;
 use crate::replay::{rebuild_observed, Cut};
-use crate::validate::validate;
+use crate::validate::BatchRules;
 use crate::wire::decode;
 
 /// The meta key of the last seq whose alert changes JetStream has acknowledged.
@@ -58,11 +59,11 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// A message for the alerts stream, waiting for its PubAck.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
-    subject: String,
-    msg_id: String,
-    payload: Bytes,
+    pub subject: String,
+    pub msg_id: String,
+    pub payload: Bytes,
     /// The seq of the event that caused it.
-    seq: u64,
+    pub seq: u64,
 }
 
 /// The running engine.
@@ -136,7 +137,7 @@ pub struct Rebuilt {
 }
 
 /// The messages announcing one event's alert changes.
-fn changes_out(
+pub(crate) fn changes_out(
     state: &State,
     subjects: &Subjects,
     seq: u64,
@@ -344,43 +345,16 @@ impl Pipeline {
 
     /// Appends events and flushes; returns what was stored, as records.
     fn append(&mut self, events: Vec<Event>) -> Result<Vec<Recorded>, NatsError> {
-        let recorded_at = (self.clock)();
-        let started = Instant::now();
-        let outcomes =
-            tokio::task::block_in_place(|| self.log.append_batch(events.clone(), recorded_at))?;
-        // The log never records a batch before the previous one.
-        let recorded_at = self.log.last_recorded_at().unwrap_or(recorded_at);
-        self.metrics
-            .flush_seconds
-            .observe(started.elapsed().as_secs_f64());
-        let mut stored = Vec::new();
-        for (outcome, event) in outcomes.into_iter().zip(events) {
-            match outcome {
-                Appended::Stored(seq) => {
-                    self.metrics.accepted.inc();
-                    stored.push(Recorded {
-                        seq,
-                        recorded_at,
-                        event,
-                    });
-                }
-                Appended::Duplicate(_) => {
-                    self.metrics.duplicates.inc();
-                }
-            }
-        }
+        let at = (self.clock)();
+        let (stored, _) = tokio::task::block_in_place(|| {
+            append_counted(&mut self.log, events, at, &self.metrics)
+        })?;
         Ok(stored)
     }
 
     /// Appends a `clock_tick` at the wall clock's now.
     fn tick(&mut self) -> Result<(), NatsError> {
-        let at = (self.clock)();
-        let tick = Event {
-            event_id: format!("pacer-tick-{}", at.to_rfc3339()),
-            source: "pacer-serve".into(),
-            occurred_at: at,
-            body: EventBody::ClockTick,
-        };
+        let tick = tick_event((self.clock)());
         let stored = self.append(vec![tick])?;
         self.apply(stored);
         Ok(())
@@ -390,28 +364,22 @@ impl Pipeline {
     async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
         self.metrics.batch_events.observe(messages.len() as f64);
         let limits = self.config.limits;
-        let mut fx = self.state.read().expect("not poisoned").fx().clone();
+        let fx = self.state.read().expect("not poisoned").fx().clone();
+        let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
-        let mut ids: HashSet<String> = HashSet::new();
         for msg in messages {
             let checked = if msg.payload.len() > limits.bytes_max() {
                 Err(too_long(msg.payload.len(), limits.bytes_max()))
             } else {
-                decode(&msg.payload, &limits)
-                    .and_then(|ev| validate(&ev, &self.config.rules(&fx)).map(|()| ev))
+                match decode(&msg.payload, &limits) {
+                    Ok(ev) => rules
+                        .check(&ev, |id| self.log.seq_of(id).map(|s| s.is_some()))?
+                        .map(|()| ev),
+                    Err(r) => Err(r),
+                }
             };
             match checked {
-                Ok(ev) => {
-                    // A rate that will be stored counts for the messages after it; a
-                    // duplicate one (already in the log, or earlier in the batch) will
-                    // not be stored, so it must not count either.
-                    let fresh =
-                        ids.insert(ev.event_id.clone()) && self.log.seq_of(&ev.event_id)?.is_none();
-                    if let (true, EventBody::FxRateSet(r)) = (fresh, &ev.body) {
-                        fx.set(r.currency, r.month, r.rate);
-                    }
-                    good.push((ev, msg))
-                }
+                Ok(ev) => good.push((ev, msg)),
                 Err(rejection) => {
                     if let Err(e) = self.dead_letter(&msg, &rejection).await {
                         // Not dead-lettered: leave this one for later and go on with the

@@ -1,0 +1,101 @@
+//! `pacer gateway`: the stateless webhook gateway. CRMs call its HTTP endpoints; it
+//! checks, maps and publishes their events to JetStream (answering 2xx only after
+//! the PubAcks), keeping each deal's mirrored properties in a JetStream key-value
+//! bucket so that any number of gateways can run behind a load balancer. The engine
+//! (`pacer serve --nats`) consumes what they publish.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pacer_engine::http::{Gateway, Sink};
+use pacer_engine::nats::metrics::Metrics;
+use pacer_engine::nats::{connect, ensure_streams, Subjects};
+use pacer_engine::webhook::mirror::Mirror;
+use tokio::sync::watch;
+
+use super::serve::{runtime, wait_for_signal, wall_clock_ms, NatsArgs};
+use crate::Context;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    nats: NatsArgs,
+    /// Serve the webhook endpoints on this address (host:port).
+    #[arg(long)]
+    http: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
+    let mut config = ctx.config.clone();
+    config.nats = args.nats.apply(&config.nats)?;
+    if args.http.is_some() {
+        config.serve.http_addr.clone_from(&args.http);
+    }
+    let addr = config
+        .serve
+        .http_addr
+        .clone()
+        .context("pacer gateway needs --http ADDR (or [serve] http_addr)")?;
+    runtime()?.block_on(async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            eprintln!("pacer gateway: stopping: finishing the requests in hand");
+            let _ = stop_tx.send(true);
+        });
+        let client = connect(&config.nats, "pacer gateway").await?;
+        let js = async_nats::jetstream::new(client.clone());
+        let subjects = Subjects::new(&config.nats.subject_prefix);
+        let mut stop = stop_rx.clone();
+        // The streams and the bucket may be created by whichever starts first.
+        let mirror = loop {
+            let ready = async {
+                ensure_streams(&js, &config.nats, &subjects).await?;
+                Mirror::kv(
+                    &js,
+                    &config.nats.subject_prefix,
+                    config.nats.replicas as usize,
+                )
+                .await
+                .context("opening the deal mirror bucket")
+            };
+            match ready.await {
+                Ok(m) => break m,
+                Err(e) => {
+                    eprintln!("pacer gateway: {e:#}; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        let metrics = Arc::new(Metrics::new());
+        metrics.set_client(client.clone());
+        let gateway = Arc::new(Gateway {
+            config: config.clone(),
+            mirror,
+            sink: Sink::Nats { js, subjects },
+            metrics: Arc::clone(&metrics),
+            now_ms: wall_clock_ms,
+        });
+        let (bound, server) = pacer_engine::http::serve(&addr, gateway, stop_rx)
+            .await
+            .with_context(|| format!("serving HTTP on {addr}"))?;
+        metrics
+            .ready
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        eprintln!(
+            "pacer gateway: webhooks on http://{bound}, publishing to {} on {}",
+            config.nats.subject_prefix,
+            config.nats.urls.join(",")
+        );
+        let _ = server.await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
+        eprintln!("pacer gateway: stopped cleanly");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,646 @@
+//! The HTTP side: the webhook endpoints CRMs call, and (one-process mode) the
+//! queries and the live alert stream. Served by `pacer serve --http ADDR` and by the
+//! stateless `pacer gateway --nats URL --http ADDR`.
+//!
+//! A webhook request goes: content type → body (at most `webhooks.body_bytes_max`)
+//! → authentication on the raw bytes → the CRM's parser ([`crate::webhook`]) → the
+//! deal mirror and [`crate::webhook::deal::reconcile`] → decode of every resulting
+//! event → the [`Sink`] (the log and its flush, or JetStream and its PubAcks) → the
+//! deal records, compare-and-set → 2xx. Any failure before the sink has made the
+//! events durable answers with an error status and stores nothing that a retry
+//! would not recompute identically (event ids are deterministic), so a CRM's retry,
+//! minutes or days later, never doubles an event.
+//!
+//! | status | when |
+//! | --- | --- |
+//! | 200 | durable (Salesforce: the SOAP `<Ack>true</Ack>`) |
+//! | 400 | a malformed body or event; the JSON error names the field |
+//! | 401 | a bad or stale signature, wrong credentials, another Salesforce org |
+//! | 404 | a CRM without a `[webhooks.<crm>]` section |
+//! | 413 | over the body limit |
+//! | 415 | the wrong content type |
+//! | 503 | NATS (or the mirror bucket) unreachable: `Retry-After`, and retry |
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use pacer_projections::event::Event;
+use serde_json::{json, Map, Value};
+
+use crate::config::Config;
+use crate::local::{Local, SubmitError};
+use crate::nats::metrics::Metrics;
+use crate::nats::publish::{event_message, publish_all};
+use crate::nats::query::{answer, QueryContext};
+use crate::nats::Subjects;
+use crate::webhook::deal::reconcile;
+use crate::webhook::mirror::{Mirror, MirrorError, Version};
+use crate::webhook::native::Format;
+use crate::webhook::{
+    auth, hubspot, native, pipedrive, rfc3339_of_ms, salesforce, Change, Crm, DealFacts, DealKey,
+    DealRecord, OrgContext, Parsed, WebhookError,
+};
+use crate::wire::decode_value;
+
+/// How long a request waits for JetStream to acknowledge its events before it
+/// answers 503.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the CRM is told to wait before retrying after a 503.
+const RETRY_AFTER_S: u64 = 10;
+
+/// How often a request recomputes when another request changed one of its deals
+/// meanwhile, before it answers 503.
+const CONFLICT_RETRIES_MAX: usize = 5;
+
+/// In-flight publishes per request (NATS mode).
+const IN_FLIGHT_MAX: usize = 256;
+
+/// Where a request's events are made durable.
+// One per process, never per message: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum Sink {
+    /// The log of this process (one-process mode).
+    Local(Arc<Local>),
+    /// JetStream (`pacer serve --nats`, `pacer gateway`); the engine consumes them.
+    Nats {
+        js: jetstream::Context,
+        subjects: Subjects,
+    },
+}
+
+/// Everything a request needs.
+pub struct Gateway {
+    pub config: Config,
+    pub mirror: Mirror,
+    pub sink: Sink,
+    pub metrics: Arc<Metrics>,
+    /// The wall clock in ms, for signature timestamps.
+    pub now_ms: fn() -> i64,
+}
+
+/// A deal's record as a request loaded it.
+struct Loaded {
+    record: DealRecord,
+    version: Version,
+    /// A message of this request was new to it.
+    changed: bool,
+    /// The latest time of this request's messages about it: the events' time.
+    at_ms: i64,
+}
+
+/// What a webhook request came to (the 200 body).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// Events the request made (stored, or acknowledged by JetStream).
+    pub events: usize,
+    /// Of them, already in the log (one-process mode; with NATS the engine counts).
+    pub duplicates: usize,
+    /// Messages seen before (a CRM retry), which changed nothing.
+    pub retried: usize,
+    /// Items that map to no event.
+    pub ignored: usize,
+}
+
+/// The routes: webhooks always; with a local engine also the queries and the live
+/// alert stream; `/healthz` and `/metrics`.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    let limit = gateway.config.webhooks.body_bytes_max;
+    let mut app = Router::new()
+        .route("/v1/events", endpoint(Crm::Native))
+        .route("/webhooks/hubspot", endpoint(Crm::Hubspot))
+        .route("/webhooks/pipedrive", endpoint(Crm::Pipedrive))
+        .route("/webhooks/salesforce", endpoint(Crm::Salesforce))
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics));
+    if matches!(gateway.sink, Sink::Local(_)) {
+        app = app
+            .route("/v1/report", get(report))
+            .route("/v1/alerts", get(alerts))
+            .route("/v1/alerts/stream", get(alert_stream))
+            .route("/v1/digest/{team}", get(digest));
+    }
+    // axum's own default limit would answer 413 before ours could name the limit.
+    app.layer(axum::extract::DefaultBodyLimit::max(
+        limit.saturating_add(1),
+    ))
+    .with_state(gateway)
+}
+
+/// Serves the router on `addr` until `stop` turns true; then finishes the requests
+/// in hand. Returns the bound address and the server's task.
+pub async fn serve(
+    addr: &str,
+    gateway: Arc<Gateway>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), std::io::Error> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    let app = router(gateway);
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            eprintln!("pacer: the HTTP server on {bound} stopped: {e}");
+        }
+    });
+    Ok((bound, task))
+}
+
+type Req = (Method, Uri, HeaderMap, Body);
+
+/// The `POST` route of one CRM's endpoint.
+fn endpoint(crm: Crm) -> axum::routing::MethodRouter<Arc<Gateway>> {
+    post(
+        move |State(g): State<Arc<Gateway>>,
+              method: Method,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Body| async move {
+            let result = g.webhook(crm, (method, uri, headers, body)).await;
+            g.respond(crm, result)
+        },
+    )
+}
+
+impl Gateway {
+    fn org(&self) -> OrgContext {
+        OrgContext {
+            currency: self.config.org.currency,
+            timezone: self.config.org.timezone,
+        }
+    }
+
+    /// One webhook request, checked, parsed and made durable.
+    async fn webhook(
+        &self,
+        crm: Crm,
+        (method, uri, headers, body): Req,
+    ) -> Result<Accepted, WebhookError> {
+        let hooks = &self.config.webhooks;
+        let content_type = auth::header(&headers, "content-type")
+            .unwrap_or("")
+            .to_owned();
+        let mime = crate::webhook::mime_of(&content_type);
+        let expect = |ok: bool, expected: &'static str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(WebhookError::UnsupportedMediaType {
+                    found: content_type.clone(),
+                    expected,
+                })
+            }
+        };
+        let format = match crm {
+            Crm::Native => Some(Format::of(&content_type).ok_or_else(|| {
+                WebhookError::UnsupportedMediaType {
+                    found: content_type.clone(),
+                    expected: "application/json or application/x-ndjson",
+                }
+            })?),
+            Crm::Hubspot | Crm::Pipedrive => {
+                expect(mime == "application/json", "application/json")?;
+                None
+            }
+            Crm::Salesforce => {
+                expect(
+                    mime == "text/xml" || mime == "application/soap+xml",
+                    "text/xml",
+                )?;
+                None
+            }
+        };
+        let body = read_body(&headers, body, hooks.body_bytes_max).await?;
+        let now_ms = (self.now_ms)();
+        let parsed = match crm {
+            Crm::Native => {
+                let cfg = &hooks.native;
+                if !cfg.is_open_to_anyone() {
+                    return Err(WebhookError::Unauthorized(
+                        "no [webhooks.native] secrets or bearer_tokens are configured".into(),
+                    ));
+                }
+                if headers.contains_key("webhook-signature") || cfg.bearer_tokens.is_empty() {
+                    auth::verify_standard_webhook(&cfg.secrets, &headers, &body, now_ms / 1000)?;
+                } else {
+                    auth::verify_bearer(&cfg.bearer_tokens, &headers)?;
+                }
+                native::parse(format.unwrap_or(Format::Json), &body)?
+            }
+            Crm::Hubspot => {
+                let cfg = hooks
+                    .hubspot
+                    .as_ref()
+                    .ok_or(WebhookError::NotConfigured("hubspot"))?;
+                let path = uri.path_and_query().map_or("/", |p| p.as_str());
+                hubspot::verify(
+                    cfg,
+                    method.as_str(),
+                    path,
+                    auth::header(&headers, "host"),
+                    &headers,
+                    &body,
+                    now_ms,
+                )?;
+                hubspot::parse(&body)?
+            }
+            Crm::Pipedrive => {
+                let cfg = hooks
+                    .pipedrive
+                    .as_ref()
+                    .ok_or(WebhookError::NotConfigured("pipedrive"))?;
+                auth::verify_basic(&cfg.user, &cfg.password, &headers)?;
+                pipedrive::parse(cfg, &body, &self.org())?
+            }
+            Crm::Salesforce => {
+                let cfg = hooks
+                    .salesforce
+                    .as_ref()
+                    .ok_or(WebhookError::NotConfigured("salesforce"))?;
+                salesforce::parse(cfg, &body, now_ms)?
+            }
+        };
+        self.accept(crm, &parsed).await
+    }
+
+    /// Reads a deal's facts through its CRM's mapping.
+    fn facts(&self, crm: Crm, record: &DealRecord) -> DealFacts {
+        let hooks = &self.config.webhooks;
+        let org = self.org();
+        match crm {
+            Crm::Hubspot => hooks
+                .hubspot
+                .as_ref()
+                .map(|c| hubspot::facts(c, record, &org)),
+            Crm::Pipedrive => hooks
+                .pipedrive
+                .as_ref()
+                .map(|c| pipedrive::facts(c, record, &org)),
+            Crm::Salesforce => hooks
+                .salesforce
+                .as_ref()
+                .map(|c| salesforce::facts(c, record, &org)),
+            Crm::Native => None,
+        }
+        .unwrap_or_default()
+    }
+
+    /// Turns the changes into events, makes them durable, then stores the deal
+    /// records; recomputes when another request changed a record meanwhile.
+    async fn accept(&self, crm: Crm, parsed: &Parsed) -> Result<Accepted, WebhookError> {
+        for _ in 0..CONFLICT_RETRIES_MAX {
+            let mut records: BTreeMap<DealKey, Loaded> = BTreeMap::new();
+            // Deals in the order the payload first names them.
+            let mut deals: Vec<DealKey> = Vec::new();
+            let mut events: Vec<(String, Value)> = Vec::new();
+            let mut accepted = Accepted {
+                ignored: parsed.ignored,
+                ..Default::default()
+            };
+            // Every change of the batch first, then each deal once: a CRM's batch
+            // order is not the order its properties were set in.
+            for (i, change) in parsed.changes.iter().enumerate() {
+                match change {
+                    Change::Event(v) => events.push((format!("[{i}]"), v.clone())),
+                    Change::Deal(c) => {
+                        if !records.contains_key(&c.key) {
+                            let (record, version) =
+                                self.mirror.load(&c.key).await.map_err(mirror_error)?;
+                            records.insert(
+                                c.key.clone(),
+                                Loaded {
+                                    record,
+                                    version,
+                                    changed: false,
+                                    at_ms: c.at_ms,
+                                },
+                            );
+                            deals.push(c.key.clone());
+                        }
+                        let loaded = records.get_mut(&c.key).expect("just inserted");
+                        if loaded.record.merge(c) {
+                            loaded.changed = true;
+                            loaded.at_ms = loaded.at_ms.max(c.at_ms);
+                        } else {
+                            accepted.retried += 1;
+                        }
+                    }
+                }
+            }
+            for key in &deals {
+                let loaded = records.get_mut(key).expect("loaded above");
+                if !loaded.changed {
+                    continue;
+                }
+                let facts = self.facts(crm, &loaded.record);
+                let at = rfc3339_of_ms(loaded.at_ms).ok_or_else(|| {
+                    WebhookError::bad(
+                        format!("deal {}", key.id()),
+                        format!("time {} ms is out of range", loaded.at_ms),
+                    )
+                })?;
+                let deleted = loaded.record.deleted;
+                let told = &mut loaded.record.told;
+                for ev in reconcile(key, &facts, deleted, told, &at, self.config.org.currency) {
+                    events.push((format!("deal {}", key.id()), ev));
+                }
+            }
+            let mut decoded = Vec::with_capacity(events.len());
+            for (label, v) in &events {
+                let ev = decode_value(v, &self.config.limits).map_err(|r| {
+                    WebhookError::bad(format!("{label}.{}", r.field), r.reason.clone())
+                })?;
+                decoded.push(ev);
+            }
+            accepted.events = decoded.len();
+            accepted.duplicates = self.store(decoded, &events).await?;
+            let mut conflict = false;
+            for (key, l) in &records {
+                if l.changed
+                    && !self
+                        .mirror
+                        .store(key, &l.record, &l.version)
+                        .await
+                        .map_err(mirror_error)?
+                {
+                    conflict = true;
+                }
+            }
+            self.mirror.flush().await.map_err(mirror_error)?;
+            if !conflict {
+                return Ok(accepted);
+            }
+        }
+        Err(WebhookError::Unavailable(
+            "the deals of this request kept changing under other requests".into(),
+        ))
+    }
+
+    /// Makes the events durable; returns how many were duplicates (when known).
+    async fn store(
+        &self,
+        decoded: Vec<Event>,
+        events: &[(String, Value)],
+    ) -> Result<usize, WebhookError> {
+        if decoded.is_empty() {
+            return Ok(0);
+        }
+        match &self.sink {
+            Sink::Local(local) => {
+                let local = Arc::clone(local);
+                match tokio::task::block_in_place(|| local.submit(decoded)) {
+                    Ok(s) => Ok(s.duplicates),
+                    Err(SubmitError::Rejected { index, rejection }) => Err(WebhookError::bad(
+                        format!("{}.{}", events[index].0, rejection.field),
+                        rejection.reason,
+                    )),
+                    Err(SubmitError::Log(e)) => Err(WebhookError::Internal(e.to_string())),
+                }
+            }
+            Sink::Nats { js, subjects } => {
+                let messages: Vec<_> = events
+                    .iter()
+                    .map(|(_, v)| {
+                        let bytes = serde_json::to_vec(v).expect("JSON values serialise");
+                        event_message(subjects, &bytes)
+                    })
+                    .collect();
+                let publish = publish_all(js, futures::stream::iter(messages), IN_FLIGHT_MAX);
+                match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+                    Ok(Ok(stats)) => Ok(stats.duplicates as usize),
+                    Ok(Err(e)) => Err(WebhookError::Unavailable(e.to_string())),
+                    Err(_) => Err(WebhookError::Unavailable(format!(
+                        "JetStream did not acknowledge the events within {} s",
+                        PUBLISH_TIMEOUT.as_secs()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// The response for a webhook request, counted.
+    fn respond(&self, crm: Crm, result: Result<Accepted, WebhookError>) -> Response {
+        let status = match &result {
+            Ok(_) => StatusCode::OK,
+            Err(e) => status_of(e),
+        };
+        let m = &self.metrics;
+        m.webhook_requests
+            .get_or_create(&vec![
+                ("crm".to_owned(), crm.as_str().to_owned()),
+                ("status".to_owned(), status.as_u16().to_string()),
+            ])
+            .inc();
+        if let Ok(a) = &result {
+            let by_crm = vec![("crm".to_owned(), crm.as_str().to_owned())];
+            m.webhook_events
+                .get_or_create(&by_crm)
+                .inc_by(a.events as u64);
+            m.webhook_ignored
+                .get_or_create(&by_crm)
+                .inc_by(a.ignored as u64);
+            m.webhook_retried
+                .get_or_create(&by_crm)
+                .inc_by(a.retried as u64);
+        }
+        if let Err(e) = &result {
+            if status.is_server_error() {
+                eprintln!("pacer: {} webhook: {e}", crm.as_str());
+            }
+        }
+        let mut response = match (crm, result) {
+            (Crm::Salesforce, Ok(_)) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                salesforce::ACK_RESPONSE,
+            )
+                .into_response(),
+            (Crm::Salesforce, Err(e)) => (
+                status,
+                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                salesforce::fault_response(&e.to_string()),
+            )
+                .into_response(),
+            (_, Ok(a)) => (
+                StatusCode::OK,
+                axum::Json(json!({
+                    "events": a.events, "duplicates": a.duplicates,
+                    "retried": a.retried, "ignored": a.ignored,
+                })),
+            )
+                .into_response(),
+            (_, Err(e)) => {
+                let mut body = json!({"error": e.to_string()});
+                if let WebhookError::BadRequest { field, .. } = &e {
+                    body["field"] = json!(field);
+                }
+                (status, axum::Json(body)).into_response()
+            }
+        };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                RETRY_AFTER_S
+                    .to_string()
+                    .parse()
+                    .expect("digits are a header value"),
+            );
+        }
+        response
+    }
+}
+
+/// The HTTP status of a refusal.
+pub fn status_of(e: &WebhookError) -> StatusCode {
+    match e {
+        WebhookError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        WebhookError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+        WebhookError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        WebhookError::NotConfigured(_) => StatusCode::NOT_FOUND,
+        WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        WebhookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn mirror_error(e: MirrorError) -> WebhookError {
+    match e {
+        MirrorError::Unavailable { .. } => WebhookError::Unavailable(e.to_string()),
+        _ => WebhookError::Internal(e.to_string()),
+    }
+}
+
+/// The body, refused early by its `Content-Length` and in any case past `limit`.
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<bytes::Bytes, WebhookError> {
+    let too_large = WebhookError::TooLarge { limit_bytes: limit };
+    let declared = auth::header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large);
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large)
+}
+
+async fn health(State(g): State<Arc<Gateway>>) -> Response {
+    match g.metrics.health() {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        g.metrics.render(),
+    )
+        .into_response()
+}
+
+fn local(g: &Gateway) -> &Arc<Local> {
+    match &g.sink {
+        Sink::Local(l) => l,
+        Sink::Nats { .. } => unreachable!("query routes exist only with a local engine"),
+    }
+}
+
+/// A query's answer over HTTP: the CLI's JSON, or 400 with `{"error"}`.
+fn query(g: &Gateway, name: &str, params: Map<String, Value>) -> Response {
+    let local = local(g);
+    let ctx = QueryContext {
+        state: Arc::clone(local.state()),
+        log: local.reader(),
+    };
+    let body = serde_json::to_vec(&Value::Object(params)).expect("JSON values serialise");
+    let out = answer(name, &body, &ctx);
+    let status = if out.get("error").is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(out)).into_response()
+}
+
+fn params(q: BTreeMap<String, String>) -> Map<String, Value> {
+    q.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+}
+
+/// `GET /v1/report?month=&rep=&team=&bucket=&view=`.
+async fn report(
+    State(g): State<Arc<Gateway>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    query(&g, "report", params(q))
+}
+
+/// `GET /v1/alerts?status=&team=&manager=&rep=`.
+async fn alerts(
+    State(g): State<Arc<Gateway>>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    query(&g, "alerts", params(q))
+}
+
+/// `GET /v1/digest/<team>?week=`.
+async fn digest(
+    State(g): State<Arc<Gateway>>,
+    Path(team): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut p = params(q);
+    p.insert("team".into(), Value::String(team));
+    query(&g, "digest", p)
+}
+
+/// `GET /v1/alerts/stream`: server-sent events, one `alert` event per alert change
+/// (`id` its message id, `data` its JSON); `lagged` says how many a slow reader
+/// missed (read them with `GET /v1/alerts`).
+async fn alert_stream(
+    State(g): State<Arc<Gateway>>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = local(&g).subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| {
+        Ok(match item {
+            Ok(msg) => SseEvent::default()
+                .event("alert")
+                .id(msg.id)
+                .data(String::from_utf8_lossy(&msg.json)),
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                SseEvent::default().event("lagged").data(n.to_string())
+            }
+        })
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

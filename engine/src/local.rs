@@ -1,0 +1,194 @@
+//! The one-process engine: `pacer serve` without a broker. Events arrive over HTTP
+//! (the webhook endpoints of [`crate::http`]) and go straight into the log, in the
+//! brief's order: decode → validate → dedupe → append → flush, and only then is the
+//! request answered. The projections fold them at once, and each alert change is
+//! sent to the live subscribers of `GET /v1/alerts/stream`.
+//!
+//! Appends are serialised by one mutex around the log: a request's events are one
+//! batch with one flush, and requests queue for the lock.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use bytes::Bytes;
+use pacer_projections::event::{Event, EventBody, Recorded};
+use pacer_projections::state::State;
+use pacer_projections::time::Timestamp;
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::error::{LogError, Rejection};
+use crate::log::{Appended, Log};
+use crate::nats::metrics::Metrics;
+use crate::nats::pipeline::changes_out;
+use crate::nats::Subjects;
+use crate::validate::BatchRules;
+
+/// Alert changes waiting for slow live subscribers; a subscriber that falls further
+/// behind is told how many it missed.
+pub const STREAM_BACKLOG_MAX: usize = 1024;
+
+/// Why a batch was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The event at `index` breaks a rule; nothing of the batch was stored.
+    #[error("event {index}: {rejection}")]
+    Rejected { index: usize, rejection: Rejection },
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// What a stored batch came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Submitted {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+/// One alert change for live subscribers: its id and its JSON (the same object
+/// `pacer serve` publishes on `<prefix>.alerts.<team>.<rep>`).
+#[derive(Clone, Debug)]
+pub struct AlertMessage {
+    pub id: String,
+    pub json: Bytes,
+}
+
+/// The log, the projections and the live alert feed of one process.
+pub struct Local {
+    log: Mutex<Log>,
+    state: Arc<RwLock<State>>,
+    config: Config,
+    subjects: Subjects,
+    alerts: broadcast::Sender<AlertMessage>,
+    metrics: Arc<Metrics>,
+    clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
+}
+
+impl Local {
+    /// Wraps a log whose projections are already rebuilt into `state`.
+    pub fn new(
+        log: Log,
+        state: Arc<RwLock<State>>,
+        config: Config,
+        metrics: Arc<Metrics>,
+        clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
+    ) -> Self {
+        let (alerts, _) = broadcast::channel(STREAM_BACKLOG_MAX);
+        Local {
+            log: Mutex::new(log),
+            subjects: Subjects::new(&config.nats.subject_prefix),
+            state,
+            config,
+            alerts,
+            metrics,
+            clock,
+        }
+    }
+
+    pub fn state(&self) -> &Arc<RwLock<State>> {
+        &self.state
+    }
+
+    /// A live feed of alert changes from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertMessage> {
+        self.alerts.subscribe()
+    }
+
+    /// A tree of the log's database for a side record (the deal mirror).
+    pub fn side_tree(&self, name: &str) -> Result<sled::Tree, LogError> {
+        self.log.lock().expect("not poisoned").side_tree(name)
+    }
+
+    /// A reader of the log, for the queries.
+    pub fn reader(&self) -> crate::log::LogReader {
+        self.log.lock().expect("not poisoned").reader()
+    }
+
+    /// Validates every event, then stores them all with one flush, or none: the
+    /// first rule broken rejects the batch. Blocking (disk): call it off the async
+    /// workers, or through [`tokio::task::block_in_place`].
+    pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
+        let mut log = self.log.lock().expect("not poisoned");
+        let fx = self.state.read().expect("not poisoned").fx().clone();
+        let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
+        for (index, ev) in events.iter().enumerate() {
+            if let Err(rejection) = rules.check(ev, |id| log.seq_of(id).map(|s| s.is_some()))? {
+                self.metrics.rejected(rejection.kind.slug());
+                return Err(SubmitError::Rejected { index, rejection });
+            }
+        }
+        let (stored, duplicates) = append_counted(&mut log, events, (self.clock)(), &self.metrics)?;
+        let out = Submitted {
+            stored: stored.len(),
+            duplicates,
+        };
+        // Still under the log's lock, so the fold sees events in seq order.
+        self.apply(stored);
+        Ok(out)
+    }
+
+    /// Appends a `clock_tick` at the wall clock's now.
+    pub fn tick(&self) -> Result<(), SubmitError> {
+        self.submit(vec![tick_event((self.clock)())]).map(|_| ())
+    }
+
+    fn apply(&self, records: Vec<Recorded>) {
+        let mut state = self.state.write().expect("not poisoned");
+        for rec in records {
+            state.apply(&rec);
+            let changes = state.alert_book().changes().to_vec();
+            for out in changes_out(&state, &self.subjects, rec.seq, &changes) {
+                // No subscriber is not an error: the alert is in the book anyway.
+                let _ = self.alerts.send(AlertMessage {
+                    id: out.msg_id,
+                    json: out.payload,
+                });
+            }
+        }
+    }
+}
+
+/// The `clock_tick` a running engine appends at `at`.
+pub fn tick_event(at: Timestamp) -> Event {
+    Event {
+        event_id: format!("pacer-tick-{}", at.to_rfc3339()),
+        source: "pacer-serve".into(),
+        occurred_at: at,
+        body: EventBody::ClockTick,
+    }
+}
+
+/// Appends and flushes a batch, counting it in the metrics; returns the stored
+/// events as records (in seq order) and how many were duplicates.
+pub fn append_counted(
+    log: &mut Log,
+    events: Vec<Event>,
+    recorded_at: Timestamp,
+    metrics: &Metrics,
+) -> Result<(Vec<Recorded>, usize), LogError> {
+    let started = std::time::Instant::now();
+    let outcomes = log.append_batch(events.clone(), recorded_at)?;
+    // The log never records a batch before the previous one.
+    let recorded_at = log.last_recorded_at().unwrap_or(recorded_at);
+    metrics
+        .flush_seconds
+        .observe(started.elapsed().as_secs_f64());
+    let mut stored = Vec::new();
+    let mut duplicates = 0;
+    for (outcome, event) in outcomes.into_iter().zip(events) {
+        match outcome {
+            Appended::Stored(seq) => {
+                metrics.accepted.inc();
+                stored.push(Recorded {
+                    seq,
+                    recorded_at,
+                    event,
+                });
+            }
+            Appended::Duplicate(_) => {
+                metrics.duplicates.inc();
+                duplicates += 1;
+            }
+        }
+    }
+    Ok((stored, duplicates))
+}

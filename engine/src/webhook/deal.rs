@@ -1,0 +1,354 @@
+//! The one place where what a CRM knows about a deal becomes Pacer events:
+//! [`reconcile`] compares a deal's [`DealFacts`] with what Pacer has been [`Told`] and
+//! emits the events that close the gap, in wire JSON.
+//!
+//! - Open, not yet told: `deal_opened` once rep, amount and expected close are known
+//!   (account and customer kind fall back as the adapter's mapping says).
+//! - Open and told: `deal_stage_changed` when stage, probability, amount or expected
+//!   close differ from what was last told.
+//! - Won: `deal_won` once rep, amount and a close date are known; a won deal whose
+//!   figures change is corrected by voiding the `deal_won` and telling the new one.
+//! - Lost: `deal_lost` (of a deal Pacer knew).
+//! - Reopened (won or lost, then open again), or deleted: `event_voided` of the
+//!   standing `deal_won` / `deal_lost`; a deleted open deal is lost.
+
+use serde_json::{json, Map, Value};
+
+use super::{DealFacts, DealKey, DealStatus, OpenTold, Told, WonTold};
+use pacer_projections::money::Currency;
+
+/// The events that bring Pacer from `told` to `facts` (updating `told`), stamped
+/// `occurred_at` (RFC 3339).
+pub fn reconcile(
+    key: &DealKey,
+    facts: &DealFacts,
+    deleted: bool,
+    told: &mut Told,
+    occurred_at: &str,
+    org_currency: Currency,
+) -> Vec<Value> {
+    let mut out = Emitter {
+        key,
+        occurred_at,
+        events: Vec::new(),
+    };
+    let crm = key.crm.as_str();
+    let deal = key.id();
+    if deleted {
+        if let Some(won) = told.won.take() {
+            out.void(told, &won.event_id, &format!("deal deleted in {crm}"));
+        } else if told.opened && told.lost.is_none() {
+            let id = out.push(
+                told,
+                "deal_lost",
+                json!({"deal": deal, "reason": format!("deal deleted in {crm}")}),
+            );
+            told.lost = Some(id);
+        }
+        return out.events;
+    }
+    let currency = facts
+        .currency
+        .clone()
+        .unwrap_or_else(|| org_currency.code().to_owned());
+    match facts.status {
+        DealStatus::Won => {
+            if let Some(lost) = told.lost.take() {
+                out.void(told, &lost, &format!("won after all in {crm}"));
+            }
+            let Some(want) = won_of(facts, &currency) else {
+                return out.events;
+            };
+            if let Some(old) = &told.won {
+                if same_won(old, &want) {
+                    return out.events;
+                }
+                let old = old.event_id.clone();
+                out.void(told, &old, &format!("corrected in {crm}"));
+            }
+            let mut fields = json!({
+                "deal": deal, "rep": want.rep, "account": want.account,
+                "customer_kind": want.customer_kind, "amount": want.amount,
+                "currency": want.currency, "closed_on": want.closed_on,
+            });
+            optional(&mut fields, "product", &want.product);
+            optional(&mut fields, "region", &want.region);
+            let id = out.push(told, "deal_won", fields);
+            told.won = Some(WonTold {
+                event_id: id,
+                ..want
+            });
+        }
+        DealStatus::Lost => {
+            let had_won = told.won.take();
+            if let Some(won) = &had_won {
+                out.void(told, &won.event_id, &format!("lost after all in {crm}"));
+            }
+            if told.lost.is_none() && (told.opened || had_won.is_some()) {
+                let mut fields = json!({"deal": deal});
+                optional(&mut fields, "reason", &facts.lost_reason);
+                told.lost = Some(out.push(told, "deal_lost", fields));
+            }
+        }
+        DealStatus::Open => {
+            if let Some(won) = told.won.take() {
+                out.void(told, &won.event_id, &format!("reopened in {crm}"));
+            }
+            if let Some(lost) = told.lost.take() {
+                out.void(told, &lost, &format!("reopened in {crm}"));
+            }
+            let (Some(amount), Some(expected_close)) = (&facts.amount, &facts.expected_close)
+            else {
+                return out.events;
+            };
+            let now = OpenTold {
+                stage: facts.stage.clone(),
+                probability: facts.probability,
+                amount: amount.clone(),
+                currency: currency.clone(),
+                expected_close: expected_close.clone(),
+            };
+            if !told.opened {
+                let (Some(rep), Some(account), Some(kind)) =
+                    (&facts.rep, &facts.account, &facts.customer_kind)
+                else {
+                    return out.events;
+                };
+                let mut fields = json!({
+                    "deal": deal, "rep": rep, "account": account, "customer_kind": kind,
+                    "amount": amount, "currency": currency, "expected_close": expected_close,
+                });
+                optional(&mut fields, "product", &facts.product);
+                optional(&mut fields, "region", &facts.region);
+                if let Some(p) = facts.probability {
+                    fields["probability"] = json!(p);
+                }
+                out.push(told, "deal_opened", fields);
+                told.opened = true;
+                told.open = Some(now);
+            } else if told.open.as_ref() != Some(&now) {
+                let mut fields = json!({
+                    "deal": deal,
+                    "stage": now.stage.clone().unwrap_or_else(|| "open".into()),
+                    "amount": now.amount, "currency": now.currency,
+                    "expected_close": now.expected_close,
+                });
+                if let Some(p) = now.probability {
+                    fields["probability"] = json!(p);
+                }
+                out.push(told, "deal_stage_changed", fields);
+                told.open = Some(now);
+            }
+        }
+    }
+    out.events
+}
+
+/// The `deal_won` the facts call for, once enough is known.
+fn won_of(facts: &DealFacts, currency: &str) -> Option<WonTold> {
+    Some(WonTold {
+        event_id: String::new(),
+        rep: facts.rep.clone()?,
+        account: facts.account.clone()?,
+        customer_kind: facts.customer_kind.clone()?,
+        product: facts.product.clone(),
+        region: facts.region.clone(),
+        amount: facts.amount.clone()?,
+        currency: currency.to_owned(),
+        closed_on: facts
+            .closed_on
+            .clone()
+            .or_else(|| facts.expected_close.clone())?,
+    })
+}
+
+fn same_won(a: &WonTold, b: &WonTold) -> bool {
+    WonTold {
+        event_id: String::new(),
+        ..a.clone()
+    } == WonTold {
+        event_id: String::new(),
+        ..b.clone()
+    }
+}
+
+fn optional(fields: &mut Value, name: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        fields[name] = json!(v);
+    }
+}
+
+struct Emitter<'a> {
+    key: &'a DealKey,
+    occurred_at: &'a str,
+    events: Vec<Value>,
+}
+
+impl Emitter<'_> {
+    /// Adds an event with the deal's next id; returns the id.
+    fn push(&mut self, told: &mut Told, kind: &str, fields: Value) -> String {
+        told.n += 1;
+        let id = format!("{}:{}:{kind}", self.key.id(), told.n);
+        let mut ev = Map::new();
+        ev.insert("event_id".into(), json!(id));
+        ev.insert("source".into(), json!(self.key.crm.as_str()));
+        ev.insert("occurred_at".into(), json!(self.occurred_at));
+        ev.insert("type".into(), json!(kind));
+        if let Value::Object(f) = fields {
+            ev.extend(f);
+        }
+        self.events.push(Value::Object(ev));
+        id
+    }
+
+    fn void(&mut self, told: &mut Told, event_id: &str, reason: &str) {
+        self.push(
+            told,
+            "event_voided",
+            json!({"voided_event_id": event_id, "reason": reason}),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::Crm;
+
+    fn key() -> DealKey {
+        DealKey {
+            crm: Crm::Hubspot,
+            tenant: "62515".into(),
+            deal: "17".into(),
+        }
+    }
+
+    fn open_facts() -> DealFacts {
+        DealFacts {
+            rep: Some("ana".into()),
+            account: Some("acme".into()),
+            customer_kind: Some("new".into()),
+            amount: Some("12500".into()),
+            expected_close: Some("2026-11-20".into()),
+            stage: Some("qualified".into()),
+            probability: Some(40),
+            ..Default::default()
+        }
+    }
+
+    fn types(events: &[Value]) -> Vec<String> {
+        events
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    const EUR: fn() -> Currency = || Currency::from_code("EUR").unwrap();
+
+    #[test]
+    fn opens_once_enough_is_known_then_tells_changes_only() {
+        let mut told = Told::default();
+        let mut facts = open_facts();
+        facts.amount = None;
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        facts.amount = Some("12500".into());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&evs), ["deal_opened"]);
+        assert_eq!(evs[0]["event_id"], "hubspot:62515:17:1:deal_opened");
+        assert_eq!(evs[0]["deal"], "hubspot:62515:17");
+        assert_eq!(evs[0]["currency"], "EUR");
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        facts.stage = Some("proposal".into());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&evs), ["deal_stage_changed"]);
+        assert_eq!(evs[0]["stage"], "proposal");
+    }
+
+    #[test]
+    fn won_then_reopened_voids_the_win_and_a_correction_retells_it() {
+        let mut told = Told::default();
+        let mut facts = open_facts();
+        reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        facts.status = DealStatus::Won;
+        facts.closed_on = Some("2026-11-03".into());
+        let won = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&won), ["deal_won"]);
+        assert_eq!(won[0]["closed_on"], "2026-11-03");
+        facts.amount = Some("13000".into());
+        let fixed = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&fixed), ["event_voided", "deal_won"]);
+        assert_eq!(fixed[0]["voided_event_id"], won[0]["event_id"]);
+        facts.status = DealStatus::Open;
+        let reopened = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&reopened), ["event_voided", "deal_stage_changed"]);
+        assert_eq!(reopened[0]["voided_event_id"], fixed[1]["event_id"]);
+    }
+
+    #[test]
+    fn lost_and_deleted() {
+        let mut told = Told::default();
+        let mut facts = open_facts();
+        // A deal Pacer never heard of is not lost.
+        facts.status = DealStatus::Lost;
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        facts.status = DealStatus::Open;
+        reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        facts.status = DealStatus::Lost;
+        facts.lost_reason = Some("budget".into());
+        let lost = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&lost), ["deal_lost"]);
+        assert_eq!(lost[0]["reason"], "budget");
+        let mut told2 = Told::default();
+        facts.status = DealStatus::Open;
+        reconcile(&key(), &facts, false, &mut told2, "t", EUR());
+        let deleted = reconcile(&key(), &facts, true, &mut told2, "t", EUR());
+        assert_eq!(types(&deleted), ["deal_lost"]);
+        assert!(reconcile(&key(), &facts, true, &mut told2, "t", EUR()).is_empty());
+    }
+
+    #[test]
+    fn every_emitted_event_decodes() {
+        let mut told = Told::default();
+        let mut facts = open_facts();
+        let mut all = reconcile(
+            &key(),
+            &facts,
+            false,
+            &mut told,
+            "2026-11-03T10:00:00Z",
+            EUR(),
+        );
+        facts.stage = Some("proposal".into());
+        all.extend(reconcile(
+            &key(),
+            &facts,
+            false,
+            &mut told,
+            "2026-11-03T10:00:00Z",
+            EUR(),
+        ));
+        facts.status = DealStatus::Won;
+        all.extend(reconcile(
+            &key(),
+            &facts,
+            false,
+            &mut told,
+            "2026-11-03T10:00:00Z",
+            EUR(),
+        ));
+        facts.status = DealStatus::Lost;
+        all.extend(reconcile(
+            &key(),
+            &facts,
+            false,
+            &mut told,
+            "2026-11-03T10:00:00Z",
+            EUR(),
+        ));
+        assert_eq!(all.len(), 5);
+        for ev in all {
+            crate::wire::decode_value(&ev, &crate::wire::Limits::default())
+                .unwrap_or_else(|e| panic!("{ev}: {e}"));
+        }
+    }
+}

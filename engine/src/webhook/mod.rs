@@ -1,0 +1,428 @@
+//! CRM webhooks: turning what HubSpot, Pipedrive, Salesforce and Pacer's own JSON
+//! say into Pacer events, with no I/O of its own (the HTTP side is [`crate::http`]).
+//!
+//! A CRM says things about a deal a piece at a time: HubSpot one property per
+//! message, Pipedrive and Salesforce the whole record each time, never in a
+//! guaranteed order, and again on every retry. Each adapter ([`hubspot`],
+//! [`pipedrive`], [`salesforce`], [`native`]) parses its payload into [`Change`]s:
+//! either a finished Pacer event, or a [`DealChange`] (properties of one deal, with the
+//! time the CRM gives them). The deal's properties are kept in a [`DealRecord`] (the
+//! mirror, see [`mirror`]): a property is only replaced by a newer one, so a late or
+//! repeated message changes nothing. The adapter reads its [`DealFacts`] off the
+//! mirror through its configured mapping, and one function, [`deal::reconcile`],
+//! compares them with what Pacer has already been told ([`Told`]) and emits the
+//! events that close the gap: `deal_opened` once enough is known, `deal_stage_changed`,
+//! `deal_won`, `deal_lost`, and `event_voided` when a won or lost deal is reopened.
+//!
+//! Event ids are `<crm>:<tenant>:<deal>:<n>:<type>`, `n` counting the events told
+//! about that deal: a retry that recomputes from the same record makes the same ids,
+//! and the log drops them as duplicates.
+
+pub mod auth;
+pub mod deal;
+pub mod hubspot;
+pub mod mirror;
+pub mod native;
+pub mod pipedrive;
+pub mod salesforce;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono_tz::Tz;
+use pacer_projections::money::Currency;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+/// How many dedupe keys of recent messages a deal's record remembers.
+pub const SEEN_MAX: usize = 64;
+
+/// The CRMs Pacer has an endpoint for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Crm {
+    Native,
+    Hubspot,
+    Pipedrive,
+    Salesforce,
+}
+
+impl Crm {
+    /// The name used in event ids, `source`, config sections and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Crm::Native => "native",
+            Crm::Hubspot => "hubspot",
+            Crm::Pipedrive => "pipedrive",
+            Crm::Salesforce => "salesforce",
+        }
+    }
+}
+
+/// Why a webhook request was refused; each maps to one HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum WebhookError {
+    /// 401: a missing, bad or stale signature, or wrong credentials.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 400: the body is not what this endpoint takes. `field` is its path in the
+    /// payload (`[2].occurredAt`, `meta.action`, `Notification[0].sObject.Amount`).
+    #[error("{field}: {reason}")]
+    BadRequest { field: String, reason: String },
+    /// 415: the wrong `Content-Type`.
+    #[error("content type {found:?} is not accepted here; send {expected}")]
+    UnsupportedMediaType {
+        found: String,
+        expected: &'static str,
+    },
+    /// 413: the body is over the configured limit.
+    #[error("the body is over the limit of {limit_bytes} bytes")]
+    TooLarge { limit_bytes: usize },
+    /// 404: the endpoint of a CRM the configuration does not set up.
+    #[error("the {0} webhook is not configured (add a [webhooks.{0}] section)")]
+    NotConfigured(&'static str),
+    /// 503: the events could not be made durable now (NATS away); retry later.
+    #[error("unavailable, retry later: {0}")]
+    Unavailable(String),
+    /// 500: the engine failed (the log, the mirror).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl WebhookError {
+    pub fn bad(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        WebhookError::BadRequest {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Identifies one deal of one CRM account: the mirror's key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DealKey {
+    pub crm: Crm,
+    /// The CRM account: HubSpot's portalId, Pipedrive's company_id, Salesforce's
+    /// OrganizationId.
+    pub tenant: String,
+    /// The CRM's id of the deal.
+    pub deal: String,
+}
+
+impl DealKey {
+    /// `<crm>:<tenant>:<deal>`: the prefix of the ids of events about this deal, and
+    /// the deal's id in Pacer.
+    pub fn id(&self) -> String {
+        format!("{}:{}:{}", self.crm.as_str(), self.tenant, self.deal)
+    }
+}
+
+/// One property value as the CRM sent it, with the time it gave it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prop {
+    /// `None`: the CRM cleared it.
+    pub value: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// A deal's properties by the CRM's own names.
+pub type Props = BTreeMap<String, Prop>;
+
+/// What one message says about one deal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DealChange {
+    pub key: DealKey,
+    /// When the CRM says this happened (ms since the epoch).
+    pub at_ms: i64,
+    /// Properties by the CRM's names; `None` clears one.
+    pub props: Vec<(String, Option<String>)>,
+    /// The CRM deleted the deal.
+    pub deleted: bool,
+    /// Identifies the message across retries (HubSpot: portal, subscription, event
+    /// id and time, since `eventId` alone is not unique).
+    pub dedupe: String,
+}
+
+/// One thing a payload says.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// About a deal: goes through the mirror.
+    Deal(DealChange),
+    /// A finished Pacer event in wire JSON (activities, Pacer's own events).
+    Event(Value),
+}
+
+/// A parsed request body.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Parsed {
+    pub changes: Vec<Change>,
+    /// Items that map to no event (a property or object Pacer does not use):
+    /// accepted and counted, not errors.
+    pub ignored: usize,
+}
+
+/// A deal's status in the CRM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DealStatus {
+    #[default]
+    Open,
+    Won,
+    Lost,
+}
+
+/// What the mirror knows about a deal, in Pacer's terms. `None`: not known (yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DealFacts {
+    pub rep: Option<String>,
+    pub account: Option<String>,
+    /// `new` or `existing`.
+    pub customer_kind: Option<String>,
+    pub product: Option<String>,
+    pub region: Option<String>,
+    /// A decimal as the CRM wrote it (`12500`, `12500.0`, `12500.00`).
+    pub amount: Option<String>,
+    /// ISO 4217; `None`: the organisation's currency.
+    pub currency: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub expected_close: Option<String>,
+    pub stage: Option<String>,
+    /// 0–100.
+    pub probability: Option<u8>,
+    pub status: DealStatus,
+    /// `YYYY-MM-DD`; when won. `None`: the expected close date stands in.
+    pub closed_on: Option<String>,
+    pub lost_reason: Option<String>,
+}
+
+/// What Pacer has been told about a deal (the events emitted so far).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    /// Events emitted about the deal: the `n` of the next id is `n + 1`.
+    pub n: u32,
+    pub opened: bool,
+    /// The open deal's figures as last told (`deal_opened` or `deal_stage_changed`).
+    pub open: Option<OpenTold>,
+    /// The standing `deal_won`.
+    pub won: Option<WonTold>,
+    /// The id of the standing `deal_lost`.
+    pub lost: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTold {
+    pub stage: Option<String>,
+    pub probability: Option<u8>,
+    pub amount: String,
+    pub currency: String,
+    pub expected_close: String,
+}
+
+/// A told `deal_won`: its id (to void it) and its figures (to notice a correction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WonTold {
+    pub event_id: String,
+    pub rep: String,
+    pub account: String,
+    pub customer_kind: String,
+    pub product: Option<String>,
+    pub region: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    pub closed_on: String,
+}
+
+/// The mirror's record of one deal.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRecord {
+    pub props: Props,
+    pub deleted: bool,
+    /// Dedupe keys of the latest messages, oldest first (at most [`SEEN_MAX`]).
+    pub seen: VecDeque<String>,
+    pub told: Told,
+}
+
+impl DealRecord {
+    /// Takes in one message about the deal; `false` when it was seen before (a
+    /// retry), and nothing changed. A property is replaced only by a value at least
+    /// as new as the one held, so out-of-order delivery ends in the newest values.
+    pub fn merge(&mut self, change: &DealChange) -> bool {
+        if self.seen.iter().any(|k| k == &change.dedupe) {
+            return false;
+        }
+        if self.seen.len() >= SEEN_MAX {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(change.dedupe.clone());
+        for (name, value) in &change.props {
+            let newer = self.props.get(name).is_none_or(|p| p.at_ms <= change.at_ms);
+            if newer {
+                self.props.insert(
+                    name.clone(),
+                    Prop {
+                        value: value.clone(),
+                        at_ms: change.at_ms,
+                    },
+                );
+            }
+        }
+        if change.deleted {
+            self.deleted = true;
+        }
+        true
+    }
+
+    /// A property's value, if it is set and not blank.
+    pub fn prop(&self, name: &str) -> Option<&str> {
+        self.props
+            .get(name)
+            .and_then(|p| p.value.as_deref())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// What an adapter's mapping needs to know of the organisation.
+#[derive(Clone, Copy, Debug)]
+pub struct OrgContext {
+    /// The reporting currency: a deal's when the CRM names none.
+    pub currency: Currency,
+    /// Dates are taken in this zone (HubSpot's ms timestamps, Salesforce's datetimes).
+    pub timezone: Tz,
+}
+
+/// The mapping every CRM section of the config shares: `[webhooks.<crm>]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mapping {
+    /// CRM owner/user id → Pacer rep. An owner not listed maps to no rep, and the
+    /// deal waits (its events are not emitted) until it is mapped.
+    #[serde(default)]
+    pub owners: BTreeMap<String, String>,
+    /// The CRM property (field) holding the product line, if any.
+    pub product_field: Option<String>,
+    /// The CRM property holding the region, if any.
+    pub region_field: Option<String>,
+    /// The CRM property holding the account (customer), if any.
+    pub account_field: Option<String>,
+    /// The CRM property holding new vs existing customer, if any.
+    pub customer_kind_field: Option<String>,
+    /// Values of `customer_kind_field` that mean a new customer (others: existing).
+    #[serde(default)]
+    pub new_customer_values: Vec<String>,
+    /// `new` or `existing`, when the CRM does not say (default `new`).
+    pub default_customer_kind: Option<String>,
+    /// Stage id → the stage name Pacer shows.
+    #[serde(default)]
+    pub stage_names: BTreeMap<String, String>,
+    /// Stage id → probability (0–100).
+    #[serde(default)]
+    pub stage_probability: BTreeMap<String, u8>,
+    /// Stage ids that mean the deal is won.
+    #[serde(default)]
+    pub won_stages: Vec<String>,
+    /// Stage ids that mean the deal is lost.
+    #[serde(default)]
+    pub lost_stages: Vec<String>,
+}
+
+impl Mapping {
+    /// `new` or `existing` for a CRM value of `customer_kind_field` (`None`: not sent).
+    pub fn customer_kind(&self, value: Option<&str>) -> String {
+        match value {
+            Some(v)
+                if self
+                    .new_customer_values
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(v)) =>
+            {
+                "new".into()
+            }
+            Some(_) => "existing".into(),
+            None => self
+                .default_customer_kind
+                .clone()
+                .unwrap_or_else(|| "new".into()),
+        }
+    }
+
+    /// The name Pacer shows for a stage id: `stage_names`, else the id itself.
+    pub fn stage_name(&self, id: &str) -> String {
+        self.stage_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    /// Checks the values a `[webhooks.<crm>]` section gave; errors name the key.
+    pub fn check(&self, section: &str) -> Result<(), String> {
+        if let Some(k) = &self.default_customer_kind {
+            if k != "new" && k != "existing" {
+                return Err(format!(
+                    "{section}.default_customer_kind: {k:?} is not \"new\" or \"existing\""
+                ));
+            }
+        }
+        for (stage, p) in &self.stage_probability {
+            if *p > 100 {
+                return Err(format!(
+                    "{section}.stage_probability.{stage}: {p} is over 100"
+                ));
+            }
+        }
+        for (owner, rep) in &self.owners {
+            if rep.trim().is_empty() {
+                return Err(format!("{section}.owners.{owner}: the rep is empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The media type of a `Content-Type` value, lowercased, without parameters.
+pub fn mime_of(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// `YYYY-MM-DD` of a time in milliseconds, in the organisation's zone.
+pub fn date_of_ms(ms: i64, tz: Tz) -> Option<String> {
+    let utc = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)?;
+    Some(utc.with_timezone(&tz).format("%Y-%m-%d").to_string())
+}
+
+/// RFC 3339 (UTC, milliseconds) of a time in milliseconds: an event's `occurred_at`.
+pub fn rfc3339_of_ms(ms: i64) -> Option<String> {
+    let utc = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)?;
+    Some(utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+/// Milliseconds of an RFC 3339 time (`2026-11-03T10:00:00Z`, `2026-11-03T10:00:00.000+01:00`).
+pub fn ms_of_rfc3339(text: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Splits a `[webhooks.<crm>]` table into the CRM's own keys (`own_keys`: secrets,
+/// credentials, ids) and the shared [`Mapping`], which refuses any other key. Errors
+/// name the key as `<section>.<key>`.
+pub fn split_section(
+    section: &str,
+    value: toml::Value,
+    own_keys: &[&str],
+) -> Result<(toml::Table, Mapping), String> {
+    let toml::Value::Table(table) = value else {
+        return Err(format!("{section}: must be a table"));
+    };
+    let (own, rest): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(k, _)| own_keys.contains(&k.as_str()));
+    let mapping = Mapping::deserialize(toml::Value::Table(rest))
+        .map_err(|e| format!("{section}: {}", e.to_string().trim_end()))?;
+    mapping.check(section)?;
+    Ok((own, mapping))
+}

@@ -1,0 +1,761 @@
+//! Salesforce Outbound Messages: the SOAP 1.1 `notifications` call a workflow rule
+//! or flow sends when an Opportunity changes, parsed into one [`DealChange`] per
+//! Opportunity (all the fields the outbound message selects, under their API names),
+//! and the mapping of a mirrored Opportunity to [`DealFacts`].
+//!
+//! Salesforce retries a message until it is acknowledged with [`ACK_RESPONSE`], so
+//! each change is deduplicated by its notification `Id`, which stays the same across
+//! retries. Salesforce does not sign the body: a message is taken when its
+//! `OrganizationId` is the configured one, and the endpoint is best kept behind
+//! Salesforce's client certificate or IP ranges.
+//!
+//! The outbound message should select at least `Id`, `Amount`, `CloseDate`,
+//! `StageName`, `IsWon`, `IsClosed`, `OwnerId` and `SystemModstamp` (and `Type`,
+//! `AccountId`, `Probability`, `CurrencyIsoCode` where used). Salesforce sends
+//! nothing when a record is deleted, so deletions do not reach Pacer this way.
+
+use serde::Deserialize;
+
+use super::{
+    Change, Crm, DealChange, DealFacts, DealKey, DealRecord, DealStatus, Mapping, OrgContext,
+    Parsed, WebhookError,
+};
+use pacer_projections::money::Currency;
+
+const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
+const SOBJECT_NS: &str = "urn:sobject.enterprise.soap.sforce.com";
+const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+const SECTION: &str = "webhooks.salesforce";
+/// An Outbound Message carries at most this many notifications.
+const NOTIFICATIONS_MAX: usize = 100;
+/// Bounds the memory a hostile body can take beyond its size.
+const NODES_MAX: u32 = 1_000_000;
+
+/// The answer that tells Salesforce the message was taken (HTTP 200); anything else
+/// makes it retry.
+pub const ACK_RESPONSE: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\">\
+<soapenv:Body><notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\">\
+<Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>";
+
+/// A SOAP 1.1 Fault (`soapenv:Client`) carrying `message`, for a refused message.
+pub fn fault_response(message: &str) -> String {
+    let mut text = String::with_capacity(message.len());
+    for c in message.chars() {
+        match c {
+            '&' => text.push_str("&amp;"),
+            '<' => text.push_str("&lt;"),
+            '>' => text.push_str("&gt;"),
+            '"' => text.push_str("&quot;"),
+            '\'' => text.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry at all.
+            c if (c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}') =>
+            {
+                text.push('\u{FFFD}')
+            }
+            c => text.push(c),
+        }
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+<soapenv:Envelope xmlns:soapenv=\"{SOAP_NS}\"><soapenv:Body><soapenv:Fault>\
+<faultcode>soapenv:Client</faultcode><faultstring>{text}</faultstring>\
+</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
+}
+
+/// `[webhooks.salesforce]`: the organisation, the Opportunity fields read, and the
+/// shared [`Mapping`] (with Salesforce defaults: customer kind from `Type`, account
+/// from `AccountId`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SalesforceConfig {
+    /// The organisation whose messages are accepted (15 or 18 characters; compared by
+    /// the first 15, which is the id).
+    pub organization_id: String,
+    pub mapping: Mapping,
+    /// Default `Amount`.
+    pub amount_field: String,
+    /// Default `CloseDate`.
+    pub close_date_field: String,
+    /// Default `StageName`.
+    pub stage_field: String,
+    /// Default `OwnerId`.
+    pub owner_field: String,
+    /// Default `CurrencyIsoCode` (sent by multi-currency organisations only).
+    pub currency_field: String,
+    /// The datetime a change is stamped with. Default `SystemModstamp`; then
+    /// `LastModifiedDate`, then the time the message was received.
+    pub modified_field: String,
+    /// The field holding why a deal was lost, if any (default none).
+    pub lost_reason_field: Option<String>,
+}
+
+/// The keys of the section that are not the shared [`Mapping`]'s.
+const OWN_KEYS: &[&str] = &[
+    "organization_id",
+    "amount_field",
+    "close_date_field",
+    "stage_field",
+    "owner_field",
+    "currency_field",
+    "modified_field",
+    "lost_reason_field",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Own {
+    organization_id: Option<String>,
+    amount_field: Option<String>,
+    close_date_field: Option<String>,
+    stage_field: Option<String>,
+    owner_field: Option<String>,
+    currency_field: Option<String>,
+    modified_field: Option<String>,
+    lost_reason_field: Option<String>,
+}
+
+impl SalesforceConfig {
+    /// Reads `[webhooks.salesforce]`; errors name the key
+    /// (`webhooks.salesforce.organization_id: ...`).
+    pub fn from_toml(value: toml::Value) -> Result<Self, String> {
+        let (own, mut mapping) = super::split_section(SECTION, value, OWN_KEYS)?;
+        let own = Own::deserialize(toml::Value::Table(own))
+            .map_err(|e| format!("{SECTION}: {}", e.to_string().trim_end()))?;
+        let organization_id = own.organization_id.ok_or_else(|| {
+            format!("{SECTION}.organization_id: missing; set the Salesforce organisation id (Setup → Company Information)")
+        })?;
+        if org15(&organization_id).is_none() {
+            return Err(format!(
+                "{SECTION}.organization_id: {organization_id:?} is not a Salesforce id (15 or 18 letters and digits)"
+            ));
+        }
+        let field = |key: &str, value: Option<String>, default: &str| match value {
+            Some(v) if v.trim().is_empty() => {
+                Err(format!("{SECTION}.{key}: the field name is empty"))
+            }
+            Some(v) => Ok(v.trim().to_owned()),
+            None => Ok(default.to_owned()),
+        };
+        let lost_reason_field = match own.lost_reason_field {
+            Some(v) => Some(field("lost_reason_field", Some(v), "")?),
+            None => None,
+        };
+        mapping
+            .customer_kind_field
+            .get_or_insert_with(|| "Type".into());
+        mapping
+            .account_field
+            .get_or_insert_with(|| "AccountId".into());
+        if mapping.new_customer_values.is_empty() {
+            mapping.new_customer_values = vec!["New Customer".into()];
+        }
+        Ok(SalesforceConfig {
+            organization_id: organization_id.trim().to_owned(),
+            mapping,
+            amount_field: field("amount_field", own.amount_field, "Amount")?,
+            close_date_field: field("close_date_field", own.close_date_field, "CloseDate")?,
+            stage_field: field("stage_field", own.stage_field, "StageName")?,
+            owner_field: field("owner_field", own.owner_field, "OwnerId")?,
+            currency_field: field("currency_field", own.currency_field, "CurrencyIsoCode")?,
+            modified_field: field("modified_field", own.modified_field, "SystemModstamp")?,
+            lost_reason_field,
+        })
+    }
+}
+
+/// The 15-character form of a Salesforce id given in its 15- or 18-character form.
+fn org15(id: &str) -> Option<&str> {
+    let id = id.trim();
+    let ok = matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    ok.then(|| &id[..15])
+}
+
+/// An element's own text (its text children, joined).
+fn text_of(node: roxmltree::Node) -> String {
+    node.children()
+        .filter(|c| c.is_text())
+        .filter_map(|c| c.text())
+        .collect()
+}
+
+/// The first child element named `name` in `ns`.
+fn child<'a, 'i>(
+    node: roxmltree::Node<'a, 'i>,
+    ns: &str,
+    name: &str,
+) -> Option<roxmltree::Node<'a, 'i>> {
+    node.children().find(|c| c.has_tag_name((ns, name)))
+}
+
+/// Whether an `sObject` is an Opportunity (`xsi:type="sf:Opportunity"`).
+fn is_opportunity(sobject: roxmltree::Node) -> bool {
+    let Some(ty) = sobject.attribute((XSI_NS, "type")) else {
+        return false;
+    };
+    let (prefix, local) = match ty.trim().split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, ty.trim()),
+    };
+    local == "Opportunity" && sobject.lookup_namespace_uri(prefix) == Some(SOBJECT_NS)
+}
+
+/// Parses an Outbound Message: one [`Change::Deal`] per Opportunity notification, the
+/// others counted as ignored. `received_ms` stamps changes without a modified time.
+pub fn parse(
+    cfg: &SalesforceConfig,
+    body: &[u8],
+    received_ms: i64,
+) -> Result<Parsed, WebhookError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| WebhookError::bad("body", format!("not UTF-8 ({e})")))?;
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: NODES_MAX,
+    };
+    let doc = roxmltree::Document::parse_with_options(text, options)
+        .map_err(|e| WebhookError::bad("body", format!("not well-formed XML: {e}")))?;
+    let envelope = doc.root_element();
+    if !envelope.has_tag_name((SOAP_NS, "Envelope")) {
+        return Err(WebhookError::bad(
+            "Envelope",
+            format!(
+                "the root element is {:?}; an Outbound Message is a SOAP 1.1 Envelope ({SOAP_NS})",
+                envelope.tag_name().name()
+            ),
+        ));
+    }
+    let soap_body = child(envelope, SOAP_NS, "Body")
+        .ok_or_else(|| WebhookError::bad("Envelope.Body", "missing"))?;
+    let notifications = child(soap_body, OUTBOUND_NS, "notifications").ok_or_else(|| {
+        WebhookError::bad(
+            "notifications",
+            format!("the SOAP Body holds no notifications element of {OUTBOUND_NS}"),
+        )
+    })?;
+    let org_id = child(notifications, OUTBOUND_NS, "OrganizationId")
+        .map(text_of)
+        .ok_or_else(|| WebhookError::bad("notifications.OrganizationId", "missing"))?;
+    let tenant = org15(&cfg.organization_id).unwrap_or(&cfg.organization_id);
+    if org15(&org_id) != Some(tenant) {
+        return Err(WebhookError::Unauthorized(format!(
+            "OrganizationId {:?} is not the configured organisation",
+            org_id.trim()
+        )));
+    }
+    let items: Vec<_> = notifications
+        .children()
+        .filter(|c| c.has_tag_name((OUTBOUND_NS, "Notification")))
+        .collect();
+    if items.len() > NOTIFICATIONS_MAX {
+        return Err(WebhookError::bad(
+            "notifications.Notification",
+            format!(
+                "{} notifications; a message carries at most {NOTIFICATIONS_MAX}",
+                items.len()
+            ),
+        ));
+    }
+    let mut parsed = Parsed::default();
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("notifications.Notification[{i}]");
+        let bad = |field: &str, reason: String| WebhookError::bad(format!("{path}{field}"), reason);
+        let id = child(item, OUTBOUND_NS, "Id").map(text_of);
+        let id = id.ok_or_else(|| bad(".Id", "missing".into()))?;
+        let id = id.trim();
+        if id.is_empty() || id.chars().any(char::is_control) {
+            return Err(bad(".Id", format!("{id:?} is not a notification id")));
+        }
+        let sobject = child(item, OUTBOUND_NS, "sObject");
+        let sobject = sobject.ok_or_else(|| bad(".sObject", "missing".into()))?;
+        if !is_opportunity(sobject) {
+            parsed.ignored += 1;
+            continue;
+        }
+        let mut props = Vec::new();
+        for field in sobject.children().filter(|c| c.is_element()) {
+            let nil = matches!(field.attribute((XSI_NS, "nil")), Some("true" | "1"));
+            let value = Some(text_of(field)).filter(|v| !nil && !v.trim().is_empty());
+            props.push((field.tag_name().name().to_owned(), value));
+        }
+        let get = |name: &str| {
+            props
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.as_deref())
+        };
+        let deal = get("Id").map(str::trim).unwrap_or_default();
+        if deal.is_empty() {
+            return Err(bad(".sObject.Id", "missing".into()));
+        }
+        if org15(deal).is_none() {
+            let reason = format!("{deal:?} is not a Salesforce id (15 or 18 letters and digits)");
+            return Err(bad(".sObject.Id", reason));
+        }
+        let mut at_ms = received_ms;
+        for name in [cfg.modified_field.as_str(), "LastModifiedDate"] {
+            if let Some(t) = get(name) {
+                let reason = || format!("{t:?} is not an ISO 8601 datetime");
+                at_ms = super::ms_of_rfc3339(t)
+                    .ok_or_else(|| bad(&format!(".sObject.{name}"), reason()))?;
+                break;
+            }
+        }
+        let key = DealKey {
+            crm: Crm::Salesforce,
+            tenant: tenant.to_owned(),
+            deal: deal.to_owned(),
+        };
+        parsed.changes.push(Change::Deal(DealChange {
+            key,
+            at_ms,
+            props,
+            deleted: false,
+            dedupe: format!("notification:{id}"),
+        }));
+    }
+    Ok(parsed)
+}
+
+/// A decimal as plain digits: Salesforce writes doubles from 10^7 up (and below
+/// 10^-3) in E notation (`1.25E7`), which Pacer's amounts do not take. `None`: not a
+/// number.
+fn plain_decimal(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (m, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= 40)?),
+        None => (t, 0),
+    };
+    let (sign, m) = match m.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", m.strip_prefix('+').unwrap_or(m)),
+    };
+    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || m.ends_with('.') || !digits(int) || !digits(frac) {
+        return None;
+    }
+    if exp == 0 {
+        return Some(format!("{sign}{m}"));
+    }
+    // Zeros either side, so the point moves within the digits.
+    let pad = "0".repeat(exp.unsigned_abs() as usize);
+    let all = format!("{pad}{int}{frac}{pad}");
+    let point = (pad.len() + int.len()).checked_add_signed(exp as isize)?;
+    let (i, f) = all.split_at(point);
+    let (i, f) = (i.trim_start_matches('0'), f.trim_end_matches('0'));
+    let i = if i.is_empty() { "0" } else { i };
+    Some(if f.is_empty() {
+        format!("{sign}{i}")
+    } else {
+        format!("{sign}{i}.{f}")
+    })
+}
+
+/// An Amount as Pacer takes it: as written when it is a plain decimal that fits the
+/// currency; E notation spelled out; zeros past the currency's digits dropped
+/// (`12500.0` in JPY is `12500`). Anything else as is, for validation to refuse.
+fn amount_text(text: &str, exponent: Option<u32>) -> String {
+    let Some(mut plain) = plain_decimal(text) else {
+        return text.to_owned();
+    };
+    if let (Some(exponent), Some(dot)) = (exponent, plain.find('.')) {
+        while plain.len() - dot - 1 > exponent as usize && plain.ends_with('0') {
+            plain.pop();
+        }
+        if plain.ends_with('.') {
+            plain.pop();
+        }
+    }
+    plain
+}
+
+/// A percent from Salesforce's `Probability` (`"10.0"`, `"25.5"` → 26): rounded half
+/// up, clamped to 0–100, without floats.
+fn percent(text: &str) -> Option<u8> {
+    let plain = plain_decimal(text)?;
+    if plain.starts_with('-') {
+        return Some(0);
+    }
+    let plain = plain.trim_start_matches('+');
+    let (int, frac) = plain.split_once('.').unwrap_or((plain, ""));
+    let int = int.trim_start_matches('0');
+    let whole: u32 = if int.len() > 3 {
+        1000
+    } else {
+        int.parse().unwrap_or(0)
+    };
+    let up = u32::from(frac.as_bytes().first().is_some_and(|d| *d >= b'5'));
+    u8::try_from((whole + up).min(100)).ok()
+}
+
+/// `"true"` / `"1"`: a Salesforce checkbox that is ticked.
+fn ticked(value: Option<&str>) -> bool {
+    value.is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The Pacer rep of a Salesforce User id, matching configured ids of either length.
+fn rep_of(mapping: &Mapping, owner: &str) -> Option<String> {
+    if let Some(rep) = mapping.owners.get(owner) {
+        return Some(rep.clone());
+    }
+    let short = org15(owner)?;
+    mapping
+        .owners
+        .iter()
+        .find(|(id, _)| org15(id) == Some(short))
+        .map(|(_, rep)| rep.clone())
+}
+
+/// What the mirrored Opportunity says, in Pacer's terms (see the module's mapping).
+pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
+    let m = &cfg.mapping;
+    let field = |name: &Option<String>| {
+        name.as_deref()
+            .and_then(|n| record.prop(n))
+            .map(str::to_owned)
+    };
+    let stage_id = record.prop(&cfg.stage_field);
+    let currency = record.prop(&cfg.currency_field).map(str::to_owned);
+    let exponent = match &currency {
+        Some(code) => Currency::from_code(code).ok().map(|c| c.exponent()),
+        None => Some(org.currency.exponent()),
+    };
+    let in_stages = |list: &[String]| stage_id.is_some_and(|s| list.iter().any(|w| w == s));
+    let won = ticked(record.prop("IsWon")) || in_stages(&m.won_stages);
+    let lost = !won && (ticked(record.prop("IsClosed")) || in_stages(&m.lost_stages));
+    let status = match (won, lost) {
+        (true, _) => DealStatus::Won,
+        (false, true) => DealStatus::Lost,
+        _ => DealStatus::Open,
+    };
+    let close = record.prop(&cfg.close_date_field).map(str::to_owned);
+    DealFacts {
+        rep: record.prop(&cfg.owner_field).and_then(|o| rep_of(m, o)),
+        account: Some(field(&m.account_field).unwrap_or_else(|| "unassigned".into())),
+        customer_kind: Some(
+            m.customer_kind(
+                m.customer_kind_field
+                    .as_deref()
+                    .and_then(|f| record.prop(f)),
+            ),
+        ),
+        product: field(&m.product_field),
+        region: field(&m.region_field),
+        amount: record
+            .prop(&cfg.amount_field)
+            .map(|a| amount_text(a, exponent)),
+        currency,
+        expected_close: close.clone(),
+        stage: stage_id.map(|s| m.stage_name(s)),
+        probability: stage_id
+            .and_then(|s| m.stage_probability.get(s).copied())
+            .or_else(|| record.prop("Probability").and_then(percent)),
+        status,
+        closed_on: if won { close } else { None },
+        lost_reason: field(&cfg.lost_reason_field),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::deal::reconcile;
+    use serde_json::Value;
+    use std::collections::BTreeMap;
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!(
+                "../../../tests/fixtures/webhooks/salesforce/",
+                $name
+            ))
+        };
+    }
+    const PROSPECTING: &str = fixture!("opportunity_prospecting.xml");
+    const CLOSED_WON: &str = fixture!("opportunity_closed_won.xml");
+    const REOPENED: &str = fixture!("opportunity_reopened.xml");
+    const BATCH: &str = fixture!("batch_three.xml");
+    const NO_ID: &str = fixture!("notification_without_id.xml");
+    const RECEIVED: i64 = 1_790_000_000_000;
+
+    fn cfg() -> SalesforceConfig {
+        let toml = r#"organization_id = "00D5g000004EXAM"
+            owners = { "0055g00000AbCdE" = "ana" }"#;
+        SalesforceConfig::from_toml(toml::from_str(toml).unwrap()).unwrap()
+    }
+
+    fn org() -> OrgContext {
+        let currency = Currency::from_code("EUR").unwrap();
+        let timezone = chrono_tz::Europe::Berlin;
+        OrgContext { currency, timezone }
+    }
+
+    fn deals(body: &str) -> Vec<DealChange> {
+        let parsed = parse(&cfg(), body.as_bytes(), RECEIVED).unwrap();
+        let deal = |c: Change| match c {
+            Change::Deal(d) => d,
+            Change::Event(e) => panic!("unexpected event {e}"),
+        };
+        parsed.changes.into_iter().map(deal).collect()
+    }
+
+    fn facts_of(change: &DealChange) -> DealFacts {
+        let mut record = DealRecord::default();
+        record.merge(change);
+        facts(&cfg(), &record, &org())
+    }
+
+    /// A message through the mirror and `reconcile`, as the HTTP side does it; every
+    /// event must decode.
+    fn feed(records: &mut BTreeMap<DealKey, DealRecord>, xml: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        for c in deals(xml) {
+            let record = records.entry(c.key.clone()).or_default();
+            if record.merge(&c) {
+                let f = facts(&cfg(), record, &org());
+                let at = super::super::rfc3339_of_ms(c.at_ms).unwrap();
+                let (deleted, told) = (record.deleted, &mut record.told);
+                out.extend(reconcile(&c.key, &f, deleted, told, &at, org().currency));
+            }
+        }
+        for ev in &out {
+            let decoded = crate::wire::decode_value(ev, &crate::wire::Limits::default());
+            assert!(decoded.is_ok(), "{ev}: {decoded:?}");
+        }
+        out
+    }
+
+    /// The fields of an event named in `names` (space-separated), space-separated.
+    fn get(ev: &Value, names: &str) -> String {
+        let field = |n| ev[n].to_string().trim_matches('"').to_owned();
+        names.split(' ').map(field).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn an_opportunity_opens_then_wins() {
+        let mut records = BTreeMap::new();
+        let opened = feed(&mut records, PROSPECTING);
+        assert_eq!(opened.len(), 1);
+        let (names, values) = (
+            "type event_id occurred_at rep amount currency expected_close",
+            "deal_opened salesforce:00D5g000004EXAM:0065g00000XyZ12AAA:1:deal_opened \
+             2026-11-03T10:00:00.000Z ana 12500.0 EUR 2026-11-20",
+        );
+        assert_eq!(get(&opened[0], names), values);
+        let names = "account customer_kind probability";
+        assert_eq!(get(&opened[0], names), "0015g00000Acme1AAA new 10");
+        let won = feed(&mut records, CLOSED_WON);
+        assert_eq!(won.len(), 1);
+        let names = "type rep amount currency closed_on customer_kind occurred_at";
+        let values = "deal_won ana 12500.0 EUR 2026-11-25 new 2026-11-25T15:30:00.000Z";
+        assert_eq!(get(&won[0], names), values);
+    }
+
+    #[test]
+    fn a_batch_gives_one_change_per_notification() {
+        let changes = deals(BATCH);
+        let keys: Vec<_> = changes
+            .iter()
+            .map(|c| format!("{} {}", c.key.deal, c.dedupe))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "0065g0000Batch1AAA notification:04l5g000001NtB1AAC",
+                "0065g0000Batch2AAA notification:04l5g000001NtB2AAC",
+                "0065g0000Batch3AAA notification:04l5g000001NtB3AAC",
+            ]
+        );
+        let amount = ("Amount".to_owned(), Some("1.25E7".to_owned()));
+        assert!(changes[0].props.contains(&amount));
+        let f: Vec<_> = changes.iter().map(facts_of).collect();
+        assert_eq!(f[0].amount.as_deref(), Some("12500000"));
+        assert_eq!(f[0].customer_kind.as_deref(), Some("existing"));
+        let status = [f[0].status, f[1].status, f[2].status];
+        assert_eq!(
+            status,
+            [DealStatus::Open, DealStatus::Lost, DealStatus::Open]
+        );
+        assert_eq!([f[0].probability, f[2].probability], [Some(20), Some(61)]);
+        // The lost deal was never told to Pacer, so it is not lost there either.
+        let events = feed(&mut BTreeMap::new(), BATCH);
+        let types: Vec<_> = events.iter().map(|e| get(e, "type")).collect();
+        assert_eq!(types, ["deal_opened", "deal_opened"]);
+    }
+
+    #[test]
+    fn a_retry_changes_nothing_and_a_reopened_win_is_voided() {
+        let mut records = BTreeMap::new();
+        feed(&mut records, PROSPECTING);
+        let won = feed(&mut records, CLOSED_WON);
+        assert!(feed(&mut records, CLOSED_WON).is_empty());
+        assert!(feed(&mut records, PROSPECTING).is_empty());
+        let reopened = feed(&mut records, REOPENED);
+        let voided = format!("event_voided {}", get(&won[0], "event_id"));
+        assert_eq!(get(&reopened[0], "type voided_event_id"), voided);
+        let changed = "deal_stage_changed Negotiation/Review 90 2026-12-15";
+        assert_eq!(
+            get(&reopened[1], "type stage probability expected_close"),
+            changed
+        );
+        assert_eq!(reopened.len(), 2);
+    }
+
+    #[test]
+    fn another_organisation_is_refused_and_the_answers_are_soap() {
+        let mut other = cfg();
+        other.organization_id = "00D5g000004OTHR".into();
+        let refused = parse(&other, PROSPECTING.as_bytes(), RECEIVED);
+        assert!(
+            matches!(refused, Err(WebhookError::Unauthorized(_))),
+            "{refused:?}"
+        );
+        let ack = roxmltree::Document::parse(ACK_RESPONSE).unwrap();
+        let ack = ack
+            .descendants()
+            .find(|n| n.has_tag_name((OUTBOUND_NS, "Ack")));
+        assert_eq!(ack.and_then(|n| n.text()), Some("true"));
+        let fault = fault_response("bad <Amount> & \"x\"\u{0}");
+        let fault = roxmltree::Document::parse(&fault).unwrap();
+        let text = fault.descendants().find(|n| n.has_tag_name("faultstring"));
+        assert_eq!(
+            text.and_then(|n| n.text()),
+            Some("bad <Amount> & \"x\"\u{FFFD}")
+        );
+    }
+
+    #[test]
+    fn other_objects_nil_fields_and_fallback_times() {
+        let nil = PROSPECTING.replace(">10.0</sf:Probability>", " xsi:nil=\"true\"/>");
+        let (start, end) = (nil.find("<sf:SystemModstamp>"), nil.find("<sf:Type>"));
+        let xml = format!("{}{}", &nil[..start.unwrap()], &nil[end.unwrap()..]);
+        let c = deals(&xml).remove(0);
+        assert!(c.props.contains(&("Probability".into(), None)));
+        assert_eq!(
+            Some(c.at_ms),
+            super::super::ms_of_rfc3339("2026-11-03T10:00:00Z")
+        );
+        let xml = xml.replace("LastModifiedDate", "CreatedDate");
+        assert_eq!(deals(&xml)[0].at_ms, RECEIVED);
+        let account = PROSPECTING.replace("sf:Opportunity", "sf:Account");
+        let parsed = parse(&cfg(), account.as_bytes(), RECEIVED).unwrap();
+        assert_eq!((parsed.changes.len(), parsed.ignored), (0, 1));
+    }
+
+    #[test]
+    fn config_keys_and_defaults() {
+        let full = r#"
+            organization_id = "00D5g000004EXAMEAS"
+            amount_field = "Amount__c"
+            close_date_field = "CloseDate"
+            stage_field = "StageName"
+            owner_field = "OwnerId"
+            currency_field = "CurrencyIsoCode"
+            modified_field = "LastModifiedDate"
+            lost_reason_field = "Loss_Reason__c"
+            product_field = "Product_Line__c"
+            won_stages = ["Closed Won"]
+            stage_probability = { Prospecting = 10 }
+            owners = { "0055g00000AbCdEAAA" = "ana" }
+        "#;
+        let c = SalesforceConfig::from_toml(toml::from_str(full).unwrap()).unwrap();
+        assert_eq!(
+            [&*c.amount_field, &*c.modified_field],
+            ["Amount__c", "LastModifiedDate"]
+        );
+        assert_eq!(c.lost_reason_field.as_deref(), Some("Loss_Reason__c"));
+        let d = cfg();
+        assert_eq!((&*d.stage_field, d.lost_reason_field), ("StageName", None));
+        assert_eq!(d.mapping.customer_kind_field.as_deref(), Some("Type"));
+        assert_eq!(d.mapping.new_customer_values, ["New Customer"]);
+        let err = |t: &str| SalesforceConfig::from_toml(toml::from_str(t).unwrap()).unwrap_err();
+        assert!(err("organization_id = \"00D5g000004EXAM\"\nsecret = 1").contains("`secret`"));
+        assert!(err("owners = {}").starts_with("webhooks.salesforce.organization_id: missing"));
+        assert!(err("organization_id = \"00D-short\"").contains("\"00D-short\""));
+    }
+
+    #[test]
+    fn bad_bodies_name_the_field() {
+        let field = |body: &str| match parse(&cfg(), body.as_bytes(), RECEIVED) {
+            Err(WebhookError::BadRequest { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let at = |i: usize, f: &str| format!("notifications.Notification[{i}]{f}");
+        assert_eq!(field("<Envelope"), "body");
+        assert_eq!(
+            field(&format!("<notifications xmlns=\"{OUTBOUND_NS}\"/>")),
+            "Envelope"
+        );
+        assert_eq!(field(NO_ID), at(1, ".Id"));
+        let no_sf_id = PROSPECTING.replace("<sf:Id>0065g00000XyZ12AAA</sf:Id>", "");
+        assert_eq!(field(&no_sf_id), at(0, ".sObject.Id"));
+        let bad_time = PROSPECTING.replace("<sf:SystemModstamp>2026", "<sf:SystemModstamp>x");
+        assert_eq!(field(&bad_time), at(0, ".sObject.SystemModstamp"));
+        let (head, one) = PROSPECTING.split_once("<Notification>").unwrap();
+        let (one, tail) = one.split_once("</Notification>").unwrap();
+        let many = format!("<Notification>{one}</Notification>").repeat(101);
+        assert_eq!(
+            field(&format!("{head}{many}{tail}")),
+            "notifications.Notification"
+        );
+        let dtd = PROSPECTING.replace("?>", "?><!DOCTYPE x [<!ENTITY a \"b\">]>");
+        assert_eq!(field(&dtd), "body");
+    }
+
+    #[test]
+    fn decimals_without_floats() {
+        let plain = ["1.25E7", "1.0E7", "1.5E-4", "12.", "7"].map(plain_decimal);
+        let plain = plain.map(|p| p.unwrap_or_else(|| "-".into())).join(" ");
+        assert_eq!(plain, "12500000 10000000 0.00015 - 7");
+        let amounts = [("12500.0", 0), ("12500.50", 2), ("n/a", 2)];
+        let amounts = amounts.map(|(a, e)| amount_text(a, Some(e)));
+        assert_eq!(amounts, ["12500", "12500.50", "n/a"]);
+        let p = ["10.0", "25.5", "25.49", "-3", "250", "99999999999999", "x"].map(percent);
+        let none = None;
+        assert_eq!(
+            p,
+            [
+                Some(10),
+                Some(26),
+                Some(25),
+                Some(0),
+                Some(100),
+                Some(100),
+                none
+            ]
+        );
+    }
+
+    fn acceptable(r: &Result<Parsed, WebhookError>) -> bool {
+        use WebhookError::{BadRequest, Unauthorized};
+        matches!(r, Ok(_) | Err(BadRequest { .. } | Unauthorized(_)))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(0u8.., 0..512)) {
+            proptest::prop_assert!(acceptable(&parse(&cfg(), &body, RECEIVED)));
+        }
+
+        #[test]
+        fn damaged_messages_never_panic(
+            cut in 0..PROSPECTING.len(),
+            at in 0..PROSPECTING.len(),
+            byte in 0u8..,
+        ) {
+            let mut body = PROSPECTING.as_bytes()[..cut.max(at) + 1].to_vec();
+            body[at] = byte;
+            let r = parse(&cfg(), &body, RECEIVED);
+            proptest::prop_assert!(acceptable(&r));
+            for c in r.map(|p| p.changes).unwrap_or_default() {
+                if let Change::Deal(d) = c {
+                    facts_of(&d);
+                }
+            }
+        }
+    }
+}
