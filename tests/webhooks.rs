@@ -22,6 +22,7 @@ use sha2::Sha256;
 const HUBSPOT_SECRET: &str = "hs-client-secret-2f6c";
 const PUBLIC_URL: &str = "https://pacer.example.com";
 const TOKEN: &str = "native-token-0123456789";
+const SF_TOKEN: &str = "sf-endpoint-token-4711";
 /// The Standard Webhooks specification's example secret.
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -54,6 +55,7 @@ owners = {{ "9" = "ana" }}
 
 [webhooks.salesforce]
 organization_id = "00D5g000004EXAMEAS"
+endpoint_token = "{SF_TOKEN}"
 owners = {{ "0055g00000AbCdEAAA" = "ana" }}
 {extra}"#
     )
@@ -175,7 +177,7 @@ fn pipedrive(port: u16, body: &[u8], password: &str) -> Reply {
 fn salesforce(port: u16, body: &[u8]) -> Reply {
     post(
         port,
-        "/webhooks/salesforce",
+        &format!("/webhooks/salesforce?token={SF_TOKEN}"),
         &[("content-type", "text/xml; charset=utf-8".into())],
         body,
     )
@@ -451,6 +453,13 @@ fn refusals_name_the_reason_and_store_nothing() {
     let r = salesforce(p.port, other_org.as_bytes());
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(r.body.contains("Fault"), "{}", r.body);
+    let no_token = post(
+        p.port,
+        "/webhooks/salesforce?token=guess",
+        &[("content-type", "text/xml".into())],
+        &fixture("salesforce/opportunity_prospecting.xml"),
+    );
+    assert_eq!(no_token.status, 401, "{}", no_token.body);
 
     assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
     let events = log_events(&p.data);
@@ -552,4 +561,36 @@ fn wait_for_events(serve: &Serve, n: u64) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn concurrent_requests_about_one_deal_tell_it_once() {
+    let mut p = one_process("");
+    assert_eq!(native(p.port, ORG).status, 200);
+    let r = hubspot(p.port, &fixture("hubspot/deal_won_sequence.json"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Eight deliveries of "closedwon" for the same deal, each its own message (as
+    // two HubSpot subscriptions, or a workflow and a person, would send), at once.
+    let won = String::from_utf8(fixture("hubspot/deal_closed_won.json")).unwrap();
+    let port = p.port;
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let body = won.replace("1187302265", &format!("9{i}187302265"));
+            std::thread::spawn(move || hubspot(port, body.as_bytes()))
+        })
+        .collect();
+    let told: u64 = threads
+        .into_iter()
+        .map(|t| {
+            let r = t.join().unwrap();
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.json()["events"].as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    let events = log_events(&p.data);
+    assert_eq!(count_type(&events, "deal_won"), 1, "{events:#?}");
+    assert_eq!(count_type(&events, "event_voided"), 0, "{events:#?}");
+    // Every request that told something told the same one event.
+    assert!(told >= 1, "no request told the win");
 }

@@ -64,6 +64,12 @@ const RETRY_AFTER_S: u64 = 10;
 /// meanwhile, before it answers 503.
 const CONFLICT_RETRIES_MAX: usize = 5;
 
+/// How long a request's body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Webhook requests handled at once; more wait for a turn.
+pub const REQUESTS_MAX: usize = 64;
+
 /// In-flight publishes per request (NATS mode).
 const IN_FLIGHT_MAX: usize = 256;
 
@@ -89,6 +95,31 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// The wall clock in ms, for signature timestamps.
     pub now_ms: fn() -> i64,
+    /// Turns true when the process stops: ends the live streams.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+    /// At most [`REQUESTS_MAX`] webhook requests at once.
+    permits: tokio::sync::Semaphore,
+}
+
+impl Gateway {
+    pub fn new(
+        config: Config,
+        mirror: Mirror,
+        sink: Sink,
+        metrics: Arc<Metrics>,
+        now_ms: fn() -> i64,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Gateway {
+            config,
+            mirror,
+            sink,
+            metrics,
+            now_ms,
+            stop,
+            permits: tokio::sync::Semaphore::new(REQUESTS_MAX),
+        }
+    }
 }
 
 /// A deal's record as a request loaded it.
@@ -97,8 +128,9 @@ struct Loaded {
     version: Version,
     /// A message of this request was new to it.
     changed: bool,
-    /// The latest time of this request's messages about it: the events' time.
-    at_ms: i64,
+    /// The latest time of this request's new messages about it (the events'
+    /// time); `None`: nothing new.
+    at_ms: Option<i64>,
 }
 
 /// What a webhook request came to (the 200 body).
@@ -139,13 +171,13 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     .with_state(gateway)
 }
 
-/// Serves the router on `addr` until `stop` turns true; then finishes the requests
+/// Serves the router on `addr` until the gateway's `stop` turns true; then finishes the requests
 /// in hand. Returns the bound address and the server's task.
 pub async fn serve(
     addr: &str,
     gateway: Arc<Gateway>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), std::io::Error> {
+    let mut stop = gateway.stop.clone();
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     let app = router(gateway);
@@ -177,6 +209,9 @@ fn endpoint(crm: Crm) -> axum::routing::MethodRouter<Arc<Gateway>> {
               uri: Uri,
               headers: HeaderMap,
               body: Body| async move {
+            let Ok(_permit) = g.permits.acquire().await else {
+                unreachable!("the semaphore is never closed");
+            };
             let result = g.webhook(crm, (method, uri, headers, body)).await;
             g.respond(crm, result)
         },
@@ -278,6 +313,19 @@ impl Gateway {
                     .salesforce
                     .as_ref()
                     .ok_or(WebhookError::NotConfigured("salesforce"))?;
+                if let Some(token) = &cfg.endpoint_token {
+                    let given = uri
+                        .query()
+                        .unwrap_or("")
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("token="))
+                        .unwrap_or("");
+                    if !auth::constant_time_eq(given.as_bytes(), token.as_bytes()) {
+                        return Err(WebhookError::Unauthorized(
+                            "the endpoint URL's token is not the configured endpoint_token".into(),
+                        ));
+                    }
+                }
                 salesforce::parse(cfg, &body, now_ms)?
             }
         };
@@ -306,10 +354,15 @@ impl Gateway {
         .unwrap_or_default()
     }
 
-    /// Turns the changes into events, makes them durable, then stores the deal
-    /// records; recomputes when another request changed a record meanwhile.
+    /// Turns the changes into events and makes them durable, claim first: each
+    /// changed deal's record is stored (compare-and-set) with its new `told` and
+    /// the events as `pending`, then the events are made durable, then `pending` is
+    /// cleared. A request that loses the compare-and-set has published nothing and
+    /// recomputes; one that fails after its claim leaves `pending` for the next
+    /// request about the deal (a retry, or any other) to make durable first, under
+    /// the same ids. So no event is told twice under two ids, and none is lost.
     async fn accept(&self, crm: Crm, parsed: &Parsed) -> Result<Accepted, WebhookError> {
-        for _ in 0..CONFLICT_RETRIES_MAX {
+        'attempt: for _ in 0..CONFLICT_RETRIES_MAX {
             let mut records: BTreeMap<DealKey, Loaded> = BTreeMap::new();
             // Deals in the order the payload first names them.
             let mut deals: Vec<DealKey> = Vec::new();
@@ -333,7 +386,7 @@ impl Gateway {
                                     record,
                                     version,
                                     changed: false,
-                                    at_ms: c.at_ms,
+                                    at_ms: None,
                                 },
                             );
                             deals.push(c.key.clone());
@@ -341,7 +394,7 @@ impl Gateway {
                         let loaded = records.get_mut(&c.key).expect("just inserted");
                         if loaded.record.merge(c) {
                             loaded.changed = true;
-                            loaded.at_ms = loaded.at_ms.max(c.at_ms);
+                            loaded.at_ms = Some(loaded.at_ms.map_or(c.at_ms, |t| t.max(c.at_ms)));
                         } else {
                             accepted.retried += 1;
                         }
@@ -350,20 +403,29 @@ impl Gateway {
             }
             for key in &deals {
                 let loaded = records.get_mut(key).expect("loaded above");
-                if !loaded.changed {
-                    continue;
+                let label = format!("deal {}", key.id());
+                // What an earlier request claimed and may not have made durable.
+                for text in &loaded.record.pending {
+                    let ev = serde_json::from_str(text).map_err(|e| {
+                        WebhookError::Internal(format!("{label}: a pending event is corrupt: {e}"))
+                    })?;
+                    events.push((label.clone(), ev));
                 }
+                let Some(at_ms) = loaded.at_ms else {
+                    continue;
+                };
                 let facts = self.facts(crm, &loaded.record);
-                let at = rfc3339_of_ms(loaded.at_ms).ok_or_else(|| {
-                    WebhookError::bad(
-                        format!("deal {}", key.id()),
-                        format!("time {} ms is out of range", loaded.at_ms),
-                    )
+                let at = rfc3339_of_ms(at_ms).ok_or_else(|| {
+                    WebhookError::bad(&label, format!("time {at_ms} ms is out of range"))
                 })?;
                 let deleted = loaded.record.deleted;
                 let told = &mut loaded.record.told;
                 for ev in reconcile(key, &facts, deleted, told, &at, self.config.org.currency) {
-                    events.push((format!("deal {}", key.id()), ev));
+                    loaded
+                        .record
+                        .pending
+                        .push(serde_json::to_string(&ev).expect("JSON values serialise"));
+                    events.push((label.clone(), ev));
                 }
             }
             let mut decoded = Vec::with_capacity(events.len());
@@ -373,28 +435,66 @@ impl Gateway {
                 })?;
                 decoded.push(ev);
             }
-            accepted.events = decoded.len();
-            accepted.duplicates = self.store(decoded, &events).await?;
-            let mut conflict = false;
+            // Rules that need the log (one-process mode) are checked before the claim,
+            // so a refused request leaves nothing pending.
+            if let Sink::Local(local) = &self.sink {
+                let local = Arc::clone(local);
+                let checked = tokio::task::block_in_place(|| local.check(&decoded));
+                self.refused(checked, &events)?;
+            }
+            // The claim.
+            let mut claimed: Vec<(DealKey, Version)> = Vec::new();
             for (key, l) in &records {
-                if l.changed
-                    && !self
-                        .mirror
-                        .store(key, &l.record, &l.version)
-                        .await
-                        .map_err(mirror_error)?
+                if !l.changed && l.record.pending.is_empty() {
+                    continue;
+                }
+                match self
+                    .mirror
+                    .store(key, &l.record, &l.version)
+                    .await
+                    .map_err(mirror_error)?
                 {
-                    conflict = true;
+                    Some(v) => claimed.push((key.clone(), v)),
+                    // Another request got there first: nothing of ours is out yet.
+                    None => continue 'attempt,
                 }
             }
-            self.mirror.flush().await.map_err(mirror_error)?;
-            if !conflict {
-                return Ok(accepted);
+            accepted.events = decoded.len();
+            accepted.duplicates = self.store(decoded, &events).await?;
+            // Durable: the claims are settled.
+            for (key, version) in claimed {
+                let l = records.get_mut(&key).expect("claimed above");
+                l.record.pending.clear();
+                // Lost to a newer writer: it made our pending durable again (same
+                // ids) and cleared or re-claimed it; nothing to do.
+                let _ = self
+                    .mirror
+                    .store(&key, &l.record, &version)
+                    .await
+                    .map_err(mirror_error)?;
             }
+            self.mirror.flush().await.map_err(mirror_error)?;
+            return Ok(accepted);
         }
         Err(WebhookError::Unavailable(
             "the deals of this request kept changing under other requests".into(),
         ))
+    }
+
+    /// A refusal of the local engine as the request's error.
+    fn refused(
+        &self,
+        result: Result<(), SubmitError>,
+        events: &[(String, Value)],
+    ) -> Result<(), WebhookError> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(SubmitError::Rejected { index, rejection }) => Err(WebhookError::bad(
+                format!("{}.{}", events[index].0, rejection.field),
+                rejection.reason,
+            )),
+            Err(SubmitError::Log(e)) => Err(WebhookError::Internal(e.to_string())),
+        }
     }
 
     /// Makes the events durable; returns how many were duplicates (when known).
@@ -411,11 +511,7 @@ impl Gateway {
                 let local = Arc::clone(local);
                 match tokio::task::block_in_place(|| local.submit(decoded)) {
                     Ok(s) => Ok(s.duplicates),
-                    Err(SubmitError::Rejected { index, rejection }) => Err(WebhookError::bad(
-                        format!("{}.{}", events[index].0, rejection.field),
-                        rejection.reason,
-                    )),
-                    Err(SubmitError::Log(e)) => Err(WebhookError::Internal(e.to_string())),
+                    Err(e) => self.refused(Err(e), events).map(|()| 0),
                 }
             }
             Sink::Nats { js, subjects } => {
@@ -518,6 +614,7 @@ pub fn status_of(e: &WebhookError) -> StatusCode {
         WebhookError::BadRequest { .. } => StatusCode::BAD_REQUEST,
         WebhookError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         WebhookError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        WebhookError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         WebhookError::NotConfigured(_) => StatusCode::NOT_FOUND,
         WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         WebhookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -531,7 +628,8 @@ fn mirror_error(e: MirrorError) -> WebhookError {
     }
 }
 
-/// The body, refused early by its `Content-Length` and in any case past `limit`.
+/// The body, refused early by its `Content-Length` and in any case past `limit`;
+/// a body that does not arrive within [`BODY_TIMEOUT`] is refused too.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
@@ -542,9 +640,21 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large);
     }
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large)
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(WebhookError::Timeout(BODY_TIMEOUT.as_secs())),
+        Ok(Ok(bytes)) => Ok(bytes),
+        // The limit, or a broken body (a client gone, bad chunking).
+        Ok(Err(e)) => {
+            let mut source: Option<&dyn std::error::Error> = Some(&e);
+            while let Some(err) = source {
+                if err.to_string().contains("length limit") {
+                    return Err(too_large);
+                }
+                source = err.source();
+            }
+            Err(WebhookError::bad("body", format!("could not be read: {e}")))
+        }
+    }
 }
 
 async fn health(State(g): State<Arc<Gateway>>) -> Response {
@@ -581,10 +691,11 @@ fn query(g: &Gateway, name: &str, params: Map<String, Value>) -> Response {
     let local = local(g);
     let ctx = QueryContext {
         state: Arc::clone(local.state()),
-        log: local.reader(),
+        log: tokio::task::block_in_place(|| local.reader()),
     };
     let body = serde_json::to_vec(&Value::Object(params)).expect("JSON values serialise");
-    let out = answer(name, &body, &ctx);
+    // Reading the projections can wait for a flush: off the async workers.
+    let out = tokio::task::block_in_place(|| answer(name, &body, &ctx));
     let status = if out.get("error").is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -631,6 +742,14 @@ async fn alert_stream(
     State(g): State<Arc<Gateway>>,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = local(&g).subscribe();
+    let mut stop = g.stop.clone();
+    let stopped = async move {
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| {
         Ok(match item {
             Ok(msg) => SseEvent::default()
@@ -642,5 +761,6 @@ async fn alert_stream(
             }
         })
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    // Ends with the process, so a graceful stop does not wait for the readers.
+    Sse::new(stream.take_until(stopped)).keep_alive(KeepAlive::default())
 }

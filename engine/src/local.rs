@@ -103,11 +103,13 @@ impl Local {
         self.log.lock().expect("not poisoned").reader()
     }
 
-    /// Validates every event, then stores them all with one flush, or none: the
-    /// first rule broken rejects the batch. Blocking (disk): call it off the async
-    /// workers, or through [`tokio::task::block_in_place`].
-    pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
-        let mut log = self.log.lock().expect("not poisoned");
+    /// Checks a batch as [`Local::submit`] would, storing nothing.
+    pub fn check(&self, events: &[Event]) -> Result<(), SubmitError> {
+        let log = self.log.lock().expect("not poisoned");
+        self.check_locked(&log, events)
+    }
+
+    fn check_locked(&self, log: &Log, events: &[Event]) -> Result<(), SubmitError> {
         let fx = self.state.read().expect("not poisoned").fx().clone();
         let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
         for (index, ev) in events.iter().enumerate() {
@@ -116,6 +118,15 @@ impl Local {
                 return Err(SubmitError::Rejected { index, rejection });
             }
         }
+        Ok(())
+    }
+
+    /// Validates every event, then stores them all with one flush, or none: the
+    /// first rule broken rejects the batch. Blocking (disk): call it off the async
+    /// workers, or through [`tokio::task::block_in_place`].
+    pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
+        let mut log = self.log.lock().expect("not poisoned");
+        self.check_locked(&log, &events)?;
         let (stored, duplicates) = append_counted(&mut log, events, (self.clock)(), &self.metrics)?;
         let out = Submitted {
             stored: stored.len(),

@@ -74,14 +74,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         };
         let metrics = Arc::new(Metrics::new());
         metrics.set_client(client.clone());
-        let gateway = Arc::new(Gateway {
-            config: config.clone(),
+        let gateway = Arc::new(Gateway::new(
+            config.clone(),
             mirror,
-            sink: Sink::Nats { js, subjects },
-            metrics: Arc::clone(&metrics),
-            now_ms: wall_clock_ms,
-        });
-        let (bound, server) = pacer_engine::http::serve(&addr, gateway, stop_rx)
+            Sink::Nats { js, subjects },
+            Arc::clone(&metrics),
+            wall_clock_ms,
+            stop_rx.clone(),
+        ));
+        let (bound, server) = pacer_engine::http::serve(&addr, gateway)
             .await
             .with_context(|| format!("serving HTTP on {addr}"))?;
         metrics
@@ -92,7 +93,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             config.nats.subject_prefix,
             config.nats.urls.join(",")
         );
-        let _ = server.await;
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+        // The requests in hand get a few seconds; a CRM whose request is cut retries.
+        let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
         eprintln!("pacer gateway: stopped cleanly");
         anyhow::Ok(())

@@ -153,15 +153,16 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         Box::new(wall_clock),
     ));
     let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
-    let gateway = Arc::new(Gateway {
-        config: config.clone(),
+    let gateway = Arc::new(Gateway::new(
+        config.clone(),
         mirror,
-        sink: Sink::Local(Arc::clone(&local)),
-        metrics: Arc::clone(&metrics),
-        now_ms: wall_clock_ms,
-    });
+        Sink::Local(Arc::clone(&local)),
+        Arc::clone(&metrics),
+        wall_clock_ms,
+        stop_rx.clone(),
+    ));
     let addr = config.serve.http_addr.clone().unwrap_or_default();
-    let (bound, server) = pacer_engine::http::serve(&addr, gateway, stop_rx.clone())
+    let (bound, server) = pacer_engine::http::serve(&addr, gateway)
         .await
         .with_context(|| format!("serving HTTP on {addr}"))?;
     metrics
@@ -284,17 +285,18 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
             )
             .await
             .context("opening the webhook deal mirror")?;
-            let gateway = Arc::new(Gateway {
-                config: config.clone(),
+            let gateway = Arc::new(Gateway::new(
+                config.clone(),
                 mirror,
-                sink: Sink::Nats {
+                Sink::Nats {
                     js: js.clone(),
                     subjects: subjects.clone(),
                 },
-                metrics: Arc::clone(&metrics),
-                now_ms: wall_clock_ms,
-            });
-            let (bound, task) = pacer_engine::http::serve(addr, gateway, stop_rx.clone())
+                Arc::clone(&metrics),
+                wall_clock_ms,
+                stop_rx.clone(),
+            ));
+            let (bound, task) = pacer_engine::http::serve(addr, gateway)
                 .await
                 .with_context(|| format!("serving HTTP on {addr}"))?;
             eprintln!("pacer serve: webhooks on http://{bound}, published to JetStream");

@@ -88,10 +88,10 @@ pub fn verify_standard_webhook(
             "webhook-timestamp: {ts_text:?} is not whole seconds since the epoch"
         ))
     })?;
-    if (now_s - ts).abs() > TOLERANCE_S {
+    if now_s.abs_diff(ts) > TOLERANCE_S.unsigned_abs() {
         return Err(unauthorized(format!(
             "webhook-timestamp: {ts} is {} s from now; the tolerance is {TOLERANCE_S} s",
-            now_s - ts
+            now_s.abs_diff(ts)
         )));
     }
     let signatures = header(headers, "webhook-signature")

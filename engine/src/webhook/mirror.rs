@@ -10,6 +10,9 @@ use thiserror::Error;
 
 use super::{DealKey, DealRecord};
 
+/// The largest record kept for one deal (well under NATS's 1 MiB message limit).
+pub const RECORD_BYTES_MAX: usize = 256 * 1024;
+
 /// The bucket's name for a subject prefix (`pacer` → `PACER_DEALS`).
 pub fn bucket_name(prefix: &str) -> String {
     format!("{}_DEALS", prefix.replace(['.', '-'], "_").to_uppercase())
@@ -26,6 +29,8 @@ pub enum MirrorError {
     /// The key-value bucket cannot be reached: the CRM should retry later.
     #[error("the deal mirror bucket is unavailable while {doing}: {reason}")]
     Unavailable { doing: &'static str, reason: String },
+    #[error("the mirrored record of {key} would be {bytes} bytes, over the limit of {RECORD_BYTES_MAX}; map fewer fields")]
+    TooLarge { key: String, bytes: usize },
     #[error("the mirrored record of {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
 }
@@ -128,31 +133,36 @@ impl Mirror {
         Ok((record, version))
     }
 
-    /// Stores the record if it is still at `version`; `false` when another writer
-    /// changed it meanwhile (nothing stored).
+    /// Stores the record if it is still at `version`; its new version, or `None`
+    /// when another writer changed it meanwhile (nothing stored).
     pub async fn store(
         &self,
         key: &DealKey,
         record: &DealRecord,
         version: &Version,
-    ) -> Result<bool, MirrorError> {
+    ) -> Result<Option<Version>, MirrorError> {
         let bytes = serde_json::to_vec(record).expect("a deal record serialises");
+        if bytes.len() > RECORD_BYTES_MAX {
+            return Err(MirrorError::TooLarge {
+                key: key.id(),
+                bytes: bytes.len(),
+            });
+        }
         match (self, version) {
             (Mirror::Sled(tree), Version::Sled(old)) => {
                 let swapped = tree
-                    .compare_and_swap(key.id().as_bytes(), old.as_deref(), Some(bytes))
+                    .compare_and_swap(key.id().as_bytes(), old.as_deref(), Some(bytes.clone()))
                     .map_err(|source| MirrorError::Sled {
                         doing: "storing a deal",
                         source,
                     })?;
-                Ok(swapped.is_ok())
+                Ok(swapped.is_ok().then_some(Version::Sled(Some(bytes))))
             }
             (Mirror::Kv(store), Version::Kv(rev)) => {
                 let result = if *rev == 0 {
                     store
                         .create(kv_key(key), Bytes::from(bytes))
                         .await
-                        .map(|_| ())
                         .map_err(|e| match e.kind() {
                             kv::CreateErrorKind::AlreadyExists => None,
                             _ => Some(e.to_string()),
@@ -161,15 +171,14 @@ impl Mirror {
                     store
                         .update(kv_key(key), Bytes::from(bytes), *rev)
                         .await
-                        .map(|_| ())
                         .map_err(|e| match e.kind() {
                             kv::UpdateErrorKind::WrongLastRevision => None,
                             _ => Some(e.to_string()),
                         })
                 };
                 match result {
-                    Ok(()) => Ok(true),
-                    Err(None) => Ok(false),
+                    Ok(rev) => Ok(Some(Version::Kv(rev))),
+                    Err(None) => Ok(None),
                     Err(Some(reason)) => Err(MirrorError::Unavailable {
                         doing: "storing a deal",
                         reason,
@@ -247,8 +256,8 @@ mod tests {
         let (mut b, vb) = mirror.load(&k).await.unwrap();
         a.told.n = 1;
         b.told.n = 2;
-        assert!(mirror.store(&k, &a, &va).await.unwrap());
-        assert!(!mirror.store(&k, &b, &vb).await.unwrap());
+        assert!(mirror.store(&k, &a, &va).await.unwrap().is_some());
+        assert!(mirror.store(&k, &b, &vb).await.unwrap().is_none());
         let (now, _) = mirror.load(&k).await.unwrap();
         assert_eq!(now.told.n, 1);
     }

@@ -74,6 +74,9 @@ pub enum WebhookError {
         found: String,
         expected: &'static str,
     },
+    /// 408: the body did not arrive in time.
+    #[error("the body did not arrive within {0} s")]
+    Timeout(u64),
     /// 413: the body is over the configured limit.
     #[error("the body is over the limit of {limit_bytes} bytes")]
     TooLarge { limit_bytes: usize },
@@ -239,6 +242,10 @@ pub struct DealRecord {
     /// Dedupe keys of the latest messages, oldest first (at most [`SEEN_MAX`]).
     pub seen: VecDeque<String>,
     pub told: Told,
+    /// Events claimed by `told` but not yet known to be durable (JSON text): whoever
+    /// loads the record makes them durable (same ids) before anything else.
+    #[serde(default)]
+    pub pending: Vec<String>,
 }
 
 impl DealRecord {

@@ -236,7 +236,7 @@ fn meta_time(meta: &Map<String, Value>, v1: bool) -> Result<(i64, String), Webho
 
 /// Seconds (below 10^11) or milliseconds since the epoch → milliseconds.
 fn epoch_ms(n: i64) -> Option<i64> {
-    if n.abs() < 100_000_000_000 {
+    if n.unsigned_abs() < 100_000_000_000 {
         n.checked_mul(1000)
     } else {
         Some(n)

@@ -90,6 +90,9 @@ pub struct SalesforceConfig {
     pub modified_field: String,
     /// The field holding why a deal was lost, if any (default none).
     pub lost_reason_field: Option<String>,
+    /// A secret the Outbound Message's endpoint URL carries as `?token=...`
+    /// (Outbound Messages are not signed; the organisation id is no secret).
+    pub endpoint_token: Option<String>,
 }
 
 /// The keys of the section that are not the shared [`Mapping`]'s.
@@ -102,6 +105,7 @@ const OWN_KEYS: &[&str] = &[
     "currency_field",
     "modified_field",
     "lost_reason_field",
+    "endpoint_token",
 ];
 
 #[derive(Deserialize)]
@@ -115,6 +119,7 @@ struct Own {
     currency_field: Option<String>,
     modified_field: Option<String>,
     lost_reason_field: Option<String>,
+    endpoint_token: Option<String>,
 }
 
 impl SalesforceConfig {
@@ -162,6 +167,19 @@ impl SalesforceConfig {
             currency_field: field("currency_field", own.currency_field, "CurrencyIsoCode")?,
             modified_field: field("modified_field", own.modified_field, "SystemModstamp")?,
             lost_reason_field,
+            endpoint_token: match own.endpoint_token {
+                Some(t)
+                    if t.len() < 16
+                        || !t
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+                {
+                    return Err(format!(
+                        "{SECTION}.endpoint_token: needs at least 16 letters, digits, - or _"
+                    ))
+                }
+                t => t,
+            },
         })
     }
 }
