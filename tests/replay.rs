@@ -125,6 +125,8 @@ fn the_bench_harness_runs_at_small_scale() {
             "4000",
             "--queries",
             "10",
+            "--ingest-events",
+            "2000",
             "--json",
             "bench.json",
         ],

@@ -32,7 +32,6 @@ use pacer_projections::state::OrgConfig;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
-use crate::validate::Rules;
 use crate::webhook::hubspot::HubspotConfig;
 use crate::webhook::native::NativeConfig;
 use crate::webhook::pipedrive::PipedriveConfig;
@@ -348,15 +347,6 @@ impl Config {
             serve: serve_config(raw.serve)?,
             webhooks: webhooks_config(raw.webhooks)?,
         })
-    }
-
-    /// The validation rules this configuration implies, with the rates known so far.
-    pub fn rules<'a>(&self, fx: &'a pacer_projections::fx::FxTable) -> Rules<'a> {
-        Rules {
-            currency: self.org.currency,
-            timezone: self.org.timezone,
-            fx,
-        }
     }
 }
 

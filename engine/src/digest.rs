@@ -10,7 +10,7 @@ use pacer_projections::report::ReportRow;
 use serde_json::{json, Map, Value};
 
 use crate::output::{
-    alert_object, group_thousands as group, local_short, percent_text, report_json,
+    alerts_json, group_thousands as group, local_short, percent_text, report_json,
 };
 
 fn audience(d: &Digest<'_>) -> (&'static str, String) {
@@ -44,9 +44,7 @@ fn trend(r: &RepDigest<'_>) -> Option<&'static str> {
 /// The digest as one JSON object.
 pub fn digest_json(d: &Digest<'_>, currency: Currency, tz: Tz) -> Value {
     let (kind, who) = audience(d);
-    let alerts = |list: &[AlertView<'_>]| -> Value {
-        Value::Array(list.iter().map(|v| alert_object(v, currency, tz)).collect())
-    };
+    let alerts = |list: &[AlertView<'_>]| alerts_json(list, currency, tz);
     let reps: Vec<Value> = d
         .reps
         .iter()

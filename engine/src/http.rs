@@ -42,13 +42,12 @@ use crate::config::Config;
 use crate::local::{Local, SubmitError};
 use crate::nats::metrics::Metrics;
 use crate::nats::publish::{event_message, publish_all};
-use crate::nats::query::{answer, QueryContext};
+use crate::nats::query::{answer_params, QueryContext};
 use crate::nats::Subjects;
-use crate::webhook::deal::reconcile;
 use crate::webhook::mirror::{Mirror, MirrorError, Version};
 use crate::webhook::native::Format;
 use crate::webhook::{
-    auth, hubspot, native, pipedrive, rfc3339_of_ms, salesforce, Change, Crm, DealFacts, DealKey,
+    apply, auth, deal_keys, hubspot, native, pipedrive, salesforce, Crm, DealFacts, DealKey,
     DealRecord, OrgContext, Parsed, WebhookError,
 };
 use crate::wire::decode_value;
@@ -99,6 +98,8 @@ pub struct Gateway {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// At most [`REQUESTS_MAX`] webhook requests at once.
     permits: tokio::sync::Semaphore,
+    /// What the query routes read (one-process mode).
+    queries: Option<QueryContext>,
 }
 
 impl Gateway {
@@ -110,7 +111,15 @@ impl Gateway {
         now_ms: fn() -> i64,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
+        let queries = match &sink {
+            Sink::Local(local) => Some(QueryContext {
+                state: Arc::clone(local.state()),
+                log: local.reader(),
+            }),
+            Sink::Nats { .. } => None,
+        };
         Gateway {
+            queries,
             config,
             mirror,
             sink,
@@ -120,17 +129,6 @@ impl Gateway {
             permits: tokio::sync::Semaphore::new(REQUESTS_MAX),
         }
     }
-}
-
-/// A deal's record as a request loaded it.
-struct Loaded {
-    record: DealRecord,
-    version: Version,
-    /// A message of this request was new to it.
-    changed: bool,
-    /// The latest time of this request's new messages about it (the events'
-    /// time); `None`: nothing new.
-    at_ms: Option<i64>,
 }
 
 /// What a webhook request came to (the 200 body).
@@ -149,7 +147,6 @@ pub struct Accepted {
 /// The routes: webhooks always; with a local engine also the queries and the live
 /// alert stream; `/healthz` and `/metrics`.
 pub fn router(gateway: Arc<Gateway>) -> Router {
-    let limit = gateway.config.webhooks.body_bytes_max;
     let mut app = Router::new()
         .route("/v1/events", endpoint(Crm::Native))
         .route("/webhooks/hubspot", endpoint(Crm::Hubspot))
@@ -157,18 +154,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/webhooks/salesforce", endpoint(Crm::Salesforce))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics));
-    if matches!(gateway.sink, Sink::Local(_)) {
+    if gateway.queries.is_some() {
         app = app
             .route("/v1/report", get(report))
             .route("/v1/alerts", get(alerts))
             .route("/v1/alerts/stream", get(alert_stream))
             .route("/v1/digest/{team}", get(digest));
     }
-    // axum's own default limit would answer 413 before ours could name the limit.
-    app.layer(axum::extract::DefaultBodyLimit::max(
-        limit.saturating_add(1),
-    ))
-    .with_state(gateway)
+    // The handlers read the raw body themselves, within `body_bytes_max`.
+    app.with_state(gateway)
 }
 
 /// Serves the router on `addr` until the gateway's `stop` turns true; then finishes the requests
@@ -183,11 +177,7 @@ pub async fn serve(
     let app = router(gateway);
     let task = tokio::spawn(async move {
         let stopped = async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
+            let _ = stop.wait_for(|s| *s).await;
         };
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
@@ -363,71 +353,25 @@ impl Gateway {
     /// the same ids. So no event is told twice under two ids, and none is lost.
     async fn accept(&self, crm: Crm, parsed: &Parsed) -> Result<Accepted, WebhookError> {
         'attempt: for _ in 0..CONFLICT_RETRIES_MAX {
-            let mut records: BTreeMap<DealKey, Loaded> = BTreeMap::new();
-            // Deals in the order the payload first names them.
-            let mut deals: Vec<DealKey> = Vec::new();
-            let mut events: Vec<(String, Value)> = Vec::new();
+            let mut records: BTreeMap<DealKey, DealRecord> = BTreeMap::new();
+            let mut versions: BTreeMap<DealKey, Version> = BTreeMap::new();
+            for key in deal_keys(parsed) {
+                let (record, version) = self.mirror.load(&key).await.map_err(mirror_error)?;
+                records.insert(key.clone(), record);
+                versions.insert(key, version);
+            }
+            let applied = apply(
+                parsed,
+                &mut records,
+                |r| self.facts(crm, r),
+                self.config.org.currency,
+            )?;
+            let events = applied.events;
             let mut accepted = Accepted {
                 ignored: parsed.ignored,
+                retried: applied.retried,
                 ..Default::default()
             };
-            // Every change of the batch first, then each deal once: a CRM's batch
-            // order is not the order its properties were set in.
-            for (i, change) in parsed.changes.iter().enumerate() {
-                match change {
-                    Change::Event(v) => events.push((format!("[{i}]"), v.clone())),
-                    Change::Deal(c) => {
-                        if !records.contains_key(&c.key) {
-                            let (record, version) =
-                                self.mirror.load(&c.key).await.map_err(mirror_error)?;
-                            records.insert(
-                                c.key.clone(),
-                                Loaded {
-                                    record,
-                                    version,
-                                    changed: false,
-                                    at_ms: None,
-                                },
-                            );
-                            deals.push(c.key.clone());
-                        }
-                        let loaded = records.get_mut(&c.key).expect("just inserted");
-                        if loaded.record.merge(c) {
-                            loaded.changed = true;
-                            loaded.at_ms = Some(loaded.at_ms.map_or(c.at_ms, |t| t.max(c.at_ms)));
-                        } else {
-                            accepted.retried += 1;
-                        }
-                    }
-                }
-            }
-            for key in &deals {
-                let loaded = records.get_mut(key).expect("loaded above");
-                let label = format!("deal {}", key.id());
-                // What an earlier request claimed and may not have made durable.
-                for text in &loaded.record.pending {
-                    let ev = serde_json::from_str(text).map_err(|e| {
-                        WebhookError::Internal(format!("{label}: a pending event is corrupt: {e}"))
-                    })?;
-                    events.push((label.clone(), ev));
-                }
-                let Some(at_ms) = loaded.at_ms else {
-                    continue;
-                };
-                let facts = self.facts(crm, &loaded.record);
-                let at = rfc3339_of_ms(at_ms).ok_or_else(|| {
-                    WebhookError::bad(&label, format!("time {at_ms} ms is out of range"))
-                })?;
-                let deleted = loaded.record.deleted;
-                let told = &mut loaded.record.told;
-                for ev in reconcile(key, &facts, deleted, told, &at, self.config.org.currency) {
-                    loaded
-                        .record
-                        .pending
-                        .push(serde_json::to_string(&ev).expect("JSON values serialise"));
-                    events.push((label.clone(), ev));
-                }
-            }
             let mut decoded = Vec::with_capacity(events.len());
             for (label, v) in &events {
                 let ev = decode_value(v, &self.config.limits).map_err(|r| {
@@ -444,17 +388,15 @@ impl Gateway {
             }
             // The claim.
             let mut claimed: Vec<(DealKey, Version)> = Vec::new();
-            for (key, l) in &records {
-                if !l.changed && l.record.pending.is_empty() {
-                    continue;
-                }
+            for key in applied.touched {
+                let version = versions.get(&key).expect("loaded above");
                 match self
                     .mirror
-                    .store(key, &l.record, &l.version)
+                    .store(&key, &records[&key], version)
                     .await
                     .map_err(mirror_error)?
                 {
-                    Some(v) => claimed.push((key.clone(), v)),
+                    Some(v) => claimed.push((key, v)),
                     // Another request got there first: nothing of ours is out yet.
                     None => continue 'attempt,
                 }
@@ -463,13 +405,13 @@ impl Gateway {
             accepted.duplicates = self.store(decoded, &events).await?;
             // Durable: the claims are settled.
             for (key, version) in claimed {
-                let l = records.get_mut(&key).expect("claimed above");
-                l.record.pending.clear();
+                let record = records.get_mut(&key).expect("claimed above");
+                record.pending.clear();
                 // Lost to a newer writer: it made our pending durable again (same
                 // ids) and cleared or re-claimed it; nothing to do.
                 let _ = self
                     .mirror
-                    .store(&key, &l.record, &version)
+                    .store(&key, record, &version)
                     .await
                     .map_err(mirror_error)?;
             }
@@ -688,14 +630,11 @@ fn local(g: &Gateway) -> &Arc<Local> {
 
 /// A query's answer over HTTP: the CLI's JSON, or 400 with `{"error"}`.
 fn query(g: &Gateway, name: &str, params: Map<String, Value>) -> Response {
-    let local = local(g);
-    let ctx = QueryContext {
-        state: Arc::clone(local.state()),
-        log: tokio::task::block_in_place(|| local.reader()),
+    let Some(ctx) = &g.queries else {
+        unreachable!("query routes exist only with a local engine");
     };
-    let body = serde_json::to_vec(&Value::Object(params)).expect("JSON values serialise");
     // Reading the projections can wait for a flush: off the async workers.
-    let out = tokio::task::block_in_place(|| answer(name, &body, &ctx));
+    let out = tokio::task::block_in_place(|| answer_params(name, &params, ctx));
     let status = if out.get("error").is_some() {
         StatusCode::BAD_REQUEST
     } else {
@@ -744,11 +683,7 @@ async fn alert_stream(
     let rx = local(&g).subscribe();
     let mut stop = g.stop.clone();
     let stopped = async move {
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
+        let _ = stop.wait_for(|s| *s).await;
     };
     let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| {
         Ok(match item {

@@ -8,14 +8,13 @@
 
 use std::io::{BufRead, Read};
 
-use pacer_projections::event::{Event, EventBody};
-use pacer_projections::fx::FxTable;
+use pacer_projections::event::Event;
 use pacer_projections::time::Timestamp;
 
 use crate::config::Config;
 use crate::error::{LogError, RejectKind, Rejection};
 use crate::log::{Appended, Log};
-use crate::validate::validate;
+use crate::validate::BatchRules;
 use crate::wire::decode;
 
 /// Events per append batch (one flush each) unless the caller says otherwise.
@@ -40,8 +39,9 @@ pub struct Ingest<'a> {
     batch_events_max: usize,
     pending: Vec<Event>,
     stats: IngestStats,
-    /// The rates of the log and of the events pushed so far (read on the first push).
-    fx: Option<FxTable>,
+    /// The rules, with the rates of the log and of the events pushed so far (read on
+    /// the first push).
+    rules: Option<BatchRules>,
 }
 
 impl<'a> Ingest<'a> {
@@ -60,30 +60,31 @@ impl<'a> Ingest<'a> {
             batch_events_max: batch_events_max.max(1),
             pending: Vec::new(),
             stats: IngestStats::default(),
-            fx: None,
+            rules: None,
         }
     }
 
     /// Decodes and validates one event; a valid one joins the batch (appended when
     /// the batch is full), a bad one is counted and returned as the reason.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Option<Rejection>, LogError> {
-        if self.fx.is_none() {
-            self.fx = Some(self.log.fx_table()?);
-        }
-        let fx = self.fx.get_or_insert_with(FxTable::default);
-        let checked = decode(bytes, &self.config.limits)
-            .and_then(|ev| validate(&ev, &self.config.rules(fx)).map(|()| ev));
+        let rules = match &mut self.rules {
+            Some(r) => r,
+            None => self.rules.insert(BatchRules::new(
+                self.config.org.currency,
+                self.config.org.timezone,
+                self.log.fx_table()?,
+            )),
+        };
+        let log = &*self.log;
+        let checked = match decode(bytes, &self.config.limits) {
+            // A rate counts for the lines after it, unless it is a duplicate.
+            Ok(ev) => rules
+                .check(&ev, |id| log.seq_of(id).map(|s| s.is_some()))?
+                .map(|()| ev),
+            Err(r) => Err(r),
+        };
         match checked {
             Ok(ev) => {
-                if let EventBody::FxRateSet(r) = &ev.body {
-                    // Later lines of the same input may use it, unless it is a
-                    // duplicate that will not be stored (then it must not count).
-                    let fresh = self.log.seq_of(&ev.event_id)?.is_none()
-                        && !self.pending.iter().any(|p| p.event_id == ev.event_id);
-                    if fresh {
-                        fx.set(r.currency, r.month, r.rate);
-                    }
-                }
                 self.pending.push(ev);
                 if self.pending.len() >= self.batch_events_max {
                     self.flush()?;

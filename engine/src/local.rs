@@ -177,29 +177,15 @@ pub fn append_counted(
     metrics: &Metrics,
 ) -> Result<(Vec<Recorded>, usize), LogError> {
     let started = std::time::Instant::now();
-    let outcomes = log.append_batch(events.clone(), recorded_at)?;
-    // The log never records a batch before the previous one.
-    let recorded_at = log.last_recorded_at().unwrap_or(recorded_at);
+    let (outcomes, stored) = log.append_recorded(events, recorded_at)?;
     metrics
         .flush_seconds
         .observe(started.elapsed().as_secs_f64());
-    let mut stored = Vec::new();
-    let mut duplicates = 0;
-    for (outcome, event) in outcomes.into_iter().zip(events) {
-        match outcome {
-            Appended::Stored(seq) => {
-                metrics.accepted.inc();
-                stored.push(Recorded {
-                    seq,
-                    recorded_at,
-                    event,
-                });
-            }
-            Appended::Duplicate(_) => {
-                metrics.duplicates.inc();
-                duplicates += 1;
-            }
-        }
-    }
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| matches!(o, Appended::Duplicate(_)))
+        .count();
+    metrics.accepted.inc_by(stored.len() as u64);
+    metrics.duplicates.inc_by(duplicates as u64);
     Ok((stored, duplicates))
 }

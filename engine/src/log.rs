@@ -253,6 +253,17 @@ impl Log {
         batch: Vec<Event>,
         recorded_at: Timestamp,
     ) -> Result<Vec<Appended>, LogError> {
+        self.append_recorded(batch, recorded_at)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`Log::append_batch`], also returning the stored events as they were
+    /// recorded (seq order), for a caller that folds them next.
+    pub fn append_recorded(
+        &mut self,
+        batch: Vec<Event>,
+        recorded_at: Timestamp,
+    ) -> Result<(Vec<Appended>, Vec<Recorded>), LogError> {
         if self.poisoned {
             return Err(LogError::Poisoned {
                 path: self.path.clone(),
@@ -262,6 +273,7 @@ impl Log {
             .last_recorded_at
             .map_or(recorded_at, |last| last.max(recorded_at));
         let mut outcome = Vec::with_capacity(batch.len());
+        let mut stored = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
         let mut id_batch = sled::Batch::default();
         let mut fx_batch = sled::Batch::default();
@@ -295,12 +307,13 @@ impl Log {
                 );
             }
             id_batch.insert(rec.event.event_id.as_bytes(), &seq.to_be_bytes());
-            in_batch.insert(rec.event.event_id, seq);
+            in_batch.insert(rec.event.event_id.clone(), seq);
             outcome.push(Appended::Stored(seq));
+            stored.push(rec);
             seq += 1;
         }
         if in_batch.is_empty() {
-            return Ok(outcome);
+            return Ok((outcome, stored));
         }
         // From here a failure leaves memory and disk in doubt (written but maybe not
         // flushed): refuse further appends until the log is reopened, so nothing
@@ -324,7 +337,7 @@ impl Log {
         self.next_seq = seq;
         self.last_recorded_at = Some(recorded_at);
         self.poisoned = false;
-        Ok(outcome)
+        Ok((outcome, stored))
     }
 
     /// The stored events from `from_seq` on, in seq order. A record that fails its

@@ -35,12 +35,7 @@ pub const ATTAINMENT_PLACES: u32 = 4;
 
 /// Formats a bucket value: money with the currency's digits, counts as integers.
 pub fn amount_text(row: &ReportRow, value: i64) -> String {
-    let scale = if row.is_activity() {
-        0
-    } else {
-        row.currency.exponent()
-    };
-    format_decimal(value, scale)
+    format_decimal(value, row.bucket.scale(row.currency))
 }
 
 /// The row's fields as text (`None` for null), in [`REPORT_FIELDS`] order.
@@ -181,10 +176,10 @@ pub const ALERT_FIELDS: [&str; 29] = [
 pub fn alert_object(view: &AlertView<'_>, currency: Currency, tz: Tz) -> Value {
     let a = view.alert;
     let f = &a.finding;
-    let scale = match &f.bucket {
-        Some(b) if b.is_activity() => 0,
-        _ => currency.exponent(),
-    };
+    let scale = f
+        .bucket
+        .as_ref()
+        .map_or(currency.exponent(), |b| b.scale(currency));
     let amount =
         |v: Option<i64>| v.map_or(Value::Null, |v| Value::String(format_decimal(v, scale)));
     let money = |v: Option<i64>| {

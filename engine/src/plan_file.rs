@@ -168,7 +168,7 @@ pub fn read_plan_csv(
             }
         };
         let target = bucket.as_ref().and_then(|b| {
-            let scale = if b.is_activity() { 0 } else { rules.currency.exponent() };
+            let scale = b.scale(rules.currency);
             match parse_decimal(target, scale) {
                 Ok(v) if v >= 0 => Some(v),
                 Ok(_) => {
@@ -318,11 +318,7 @@ pub fn write_plan_csv(lines: &[PlanLine], currency: Currency) -> String {
     let mut sorted: Vec<&PlanLine> = lines.iter().collect();
     sorted.sort_by(|a, b| (&a.rep, a.month, &a.bucket).cmp(&(&b.rep, b.month, &b.bucket)));
     let rows = sorted.into_iter().map(|l| {
-        let scale = if l.bucket.is_activity() {
-            0
-        } else {
-            currency.exponent()
-        };
+        let scale = l.bucket.scale(currency);
         [
             l.rep.clone(),
             l.month.to_string(),

@@ -34,6 +34,7 @@ pub struct BatchRules {
     currency: Currency,
     timezone: Tz,
     fx: FxTable,
+    /// The ids of the batch's rates so far.
     ids: HashSet<String>,
 }
 
@@ -63,9 +64,12 @@ impl BatchRules {
         if let Err(r) = validate(ev, &rules) {
             return Ok(Err(r));
         }
-        let fresh = self.ids.insert(ev.event_id.clone()) && !is_stored(&ev.event_id)?;
-        if let (true, EventBody::FxRateSet(r)) = (fresh, &ev.body) {
-            self.fx.set(r.currency, r.month, r.rate);
+        // Only a rate changes what later events of the batch are checked against; the
+        // log is asked about rates alone.
+        if let EventBody::FxRateSet(r) = &ev.body {
+            if self.ids.insert(ev.event_id.clone()) && !is_stored(&ev.event_id)? {
+                self.fx.set(r.currency, r.month, r.rate);
+            }
         }
         Ok(Ok(()))
     }

@@ -594,11 +594,7 @@ impl<'a> Obj<'a> {
             let bucket =
                 Bucket::parse(bucket_text).map_err(|e| l.invalid("bucket", e.to_string()))?;
             let target_text = l.decimal_text("target")?;
-            let scale = if bucket.is_activity() {
-                0
-            } else {
-                currency.exponent()
-            };
+            let scale = bucket.scale(currency);
             let target = parse_decimal(&target_text, scale).map_err(|e| {
                 let unit = if bucket.is_activity() {
                     "activities are counted in whole numbers".to_owned()
@@ -688,7 +684,7 @@ pub fn encode(ev: &Event) -> Map<String, Value> {
                 .lines
                 .iter()
                 .map(|l| {
-                    let scale = if l.bucket.is_activity() { 0 } else { p.currency.exponent() };
+                    let scale = l.bucket.scale(p.currency);
                     json!({"rep": l.rep, "month": l.month.to_string(), "bucket": l.bucket.to_string(),
                            "target": format_decimal(l.target, scale)})
                 })

@@ -128,10 +128,11 @@ pub fn plan_xlsx(lines: &[PlanLine], currency: Currency) -> Result<Vec<u8>, Shee
     sheet.set_column_width(3, 16).map_err(writing)?;
     for (i, l) in lines.iter().enumerate() {
         let row = i as u32 + 1;
-        let (scale, format) = if l.bucket.is_activity() {
-            (0, &count)
+        let scale = l.bucket.scale(currency);
+        let format = if l.bucket.is_activity() {
+            &count
         } else {
-            (currency.exponent(), &money)
+            &money
         };
         sheet.write_string(row, 0, &l.rep).map_err(writing)?;
         sheet

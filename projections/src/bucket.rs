@@ -59,6 +59,16 @@ impl Bucket {
     }
 
     /// Activity buckets count events; every other bucket holds minor units of money.
+    /// The decimal digits of the bucket's values: the currency's for money, none for
+    /// activity counts.
+    pub fn scale(&self, currency: crate::money::Currency) -> u32 {
+        if self.is_activity() {
+            0
+        } else {
+            currency.exponent()
+        }
+    }
+
     pub fn is_activity(&self) -> bool {
         matches!(self, Bucket::Activity(_))
     }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use crate::alerts::{alert_views, rank_key, AlertQuery, AlertView, Status, StatusFilter};
 use crate::bucket::Bucket;
 use crate::money::group_thousands;
-use crate::report::{report, ReportQuery, ReportRow};
+use crate::report::{report, Pace, ReportQuery, ReportRow};
 use crate::state::{DealStatus, State};
 use crate::time::{Date, IsoWeek, Month, Timestamp};
 
@@ -167,7 +167,7 @@ pub fn digest<'a>(state: &'a State, audience: &Audience, week: IsoWeek) -> Optio
             (n > 0).then(|| {
                 let sum: i64 = list.iter().flat_map(|r| r.scores).map(i64::from).sum();
                 Rating {
-                    score: crate::money::mul_div_round(sum, 100, 4 * n),
+                    score: crate::state::score_hundredths(sum, n),
                     ratings: n as u32,
                 }
             })
@@ -285,9 +285,7 @@ fn reason(d: &RepDigest<'_>, state: &State, month: Month) -> String {
     let min_days = state.config().alerts.behind_pace.min_working_days;
     match (state.pace(), r.projection) {
         (Some(p), Some(run_rate)) if p.days_worked >= min_days => {
-            // The projection the behind_pace rule judges: the larger of run rate and
-            // pipeline forecast.
-            let projected = r.forecast.map_or(run_rate, |f| f.max(run_rate));
+            let projected = Pace::projected(Some(run_rate), r.forecast).unwrap_or(run_rate);
             format!(
                 "On track: {booked}, heading for {}; recognise it and ask what would add more.",
                 money(projected)

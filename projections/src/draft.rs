@@ -73,6 +73,12 @@ const KEY_ACCOUNT_SHARE_PCT: i128 = 10;
 
 /// A drafted plan, or why there is none.
 pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
+    if !(1..=24).contains(&spec.months) {
+        return Err(format!(
+            "months: {} is not a horizon of 1 to 24 months",
+            spec.months
+        ));
+    }
     let horizon: Vec<Month> = (0..spec.months).map(|k| spec.start.plus(k)).collect();
     let trailing: Vec<Month> = (1..=12).map(|k| spec.start.plus(-k)).collect();
     let total_of = |rep: &str, m: Month| state.actual(rep, m, &Bucket::Total);
@@ -145,20 +151,18 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             return Err(format!("no registered rep is active in {month}"));
         }
         // Raw weights by the allocation method; reps without history get the mean.
-        let raw: Vec<Option<i128>> = reps
+        let raw: Vec<i128> = reps
             .iter()
             .map(|r| match spec.allocate {
-                Allocate::Even => Some(1),
-                Allocate::PriorYear => Some(i128::from(total_of(r, month.plus(-12)).max(0))),
-                Allocate::Trailing12 => Some(
-                    trailing
-                        .iter()
-                        .map(|m| i128::from(total_of(r, *m).max(0)))
-                        .sum(),
-                ),
+                Allocate::Even => 1,
+                Allocate::PriorYear => i128::from(total_of(r, month.plus(-12)).max(0)),
+                Allocate::Trailing12 => trailing
+                    .iter()
+                    .map(|m| i128::from(total_of(r, *m).max(0)))
+                    .sum(),
             })
             .collect();
-        let known: Vec<i128> = raw.iter().flatten().copied().filter(|w| *w > 0).collect();
+        let known: Vec<i128> = raw.iter().copied().filter(|w| *w > 0).collect();
         let mean = if known.is_empty() {
             1
         } else {
@@ -169,10 +173,7 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             .iter()
             .zip(&raw)
             .map(|(r, w)| {
-                let w = match w {
-                    Some(v) if *v > 0 => *v,
-                    _ => mean,
-                };
+                let w = if *w > 0 { *w } else { mean };
                 // Ramp: the k-th month of a rep who started k months before; nothing
                 // before they start.
                 let ramp = match state
@@ -287,4 +288,33 @@ fn rep_lines(
     }
     out.sort_by(|a, b| a.bucket.cmp(&b.bucket));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::Currency;
+    use crate::state::OrgConfig;
+
+    #[test]
+    fn a_horizon_outside_1_to_24_months_is_an_error_not_a_panic() {
+        let state = State::new(OrgConfig {
+            timezone: chrono_tz::UTC,
+            currency: Currency::from_code("EUR").unwrap(),
+            fiscal_year_start_month: 1,
+            alerts: Default::default(),
+        });
+        for months in [0, -3, 25] {
+            let spec = DraftSpec {
+                start: Month::new(2027, 1).unwrap(),
+                months,
+                total: Total::Target(1_000_000),
+                allocate: Allocate::Even,
+                seasonality: Seasonality::Flat,
+                ramp: Vec::new(),
+            };
+            let err = draft(&state, &spec).unwrap_err();
+            assert!(err.starts_with("months:"), "{err}");
+        }
+    }
 }

@@ -60,10 +60,18 @@ pub struct MissingRate {
 /// `m` in the reporting currency at `rate`: minor × rate × 10^(e_r − e_m), rounded
 /// half away from zero (saturating at the i64 range).
 pub fn convert(m: Money, rate: FxRate, reporting: Currency) -> Money {
-    let num = i128::from(m.minor) * i128::from(rate.scaled()) * 10i128.pow(reporting.exponent());
+    let num = i128::from(m.minor)
+        .checked_mul(i128::from(rate.scaled()))
+        .and_then(|n| n.checked_mul(10i128.pow(reporting.exponent())));
     let den = 10i128.pow(m.currency.exponent()) * 10i128.pow(FxRate::SCALE);
-    let minor =
-        div_round_half_away(num, den).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    let minor = match num {
+        Some(num) => {
+            div_round_half_away(num, den).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+        }
+        // Beyond even i128: far beyond the i64 range, on the amount's side of zero.
+        None if (m.minor < 0) != (rate.scaled() < 0) => i64::MIN,
+        None => i64::MAX,
+    };
     Money::new(minor, reporting)
 }
 
@@ -166,6 +174,20 @@ mod tests {
         // Into JPY: 1.00 EUR × 163.5 = ¥163.5 → ¥164.
         let r = FxRate::parse("163.5").unwrap();
         assert_eq!(convert(Money::new(100, eur), r, cur("JPY")).minor, 164);
+    }
+
+    #[test]
+    fn a_product_beyond_i128_saturates_instead_of_wrapping() {
+        let huge = FxRate::from_scaled(i64::MAX).unwrap();
+        let kwd = cur("KWD");
+        assert_eq!(
+            convert(Money::new(i64::MAX, cur("JPY")), huge, kwd).minor,
+            i64::MAX
+        );
+        assert_eq!(
+            convert(Money::new(i64::MIN, cur("JPY")), huge, kwd).minor,
+            i64::MIN
+        );
     }
 
     #[test]

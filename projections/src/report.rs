@@ -26,6 +26,16 @@ pub struct Pace {
 }
 
 impl Pace {
+    /// The month-end projection `behind_pace` judges (and the digest shows): the
+    /// larger of the run-rate projection and the pipeline forecast, either of which
+    /// may be missing.
+    pub fn projected(run_rate: Option<i64>, forecast: Option<i64>) -> Option<i64> {
+        match (run_rate, forecast) {
+            (Some(r), Some(f)) => Some(r.max(f)),
+            (r, f) => r.or(f),
+        }
+    }
+
     pub fn new(today: Date) -> Self {
         let month = today.month();
         Pace {

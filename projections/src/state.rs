@@ -803,11 +803,22 @@ impl State {
                 }
             }
         }
+        let view = self.deals.get(deal).and_then(|d| d.view(deal));
+        if let (Some(old), Some(new)) = (self.views.get_mut(deal), &view) {
+            // The common case (a stage or amount change): same rep, same status, so
+            // the indexes stand as they are.
+            if old.rep == new.rep
+                && (old.status == DealStatus::Open) == (new.status == DealStatus::Open)
+            {
+                *old = view.expect("matched as Some");
+                return;
+            }
+        }
         if let Some(old) = self.views.remove(deal) {
             unlink(&mut self.deals_by_rep, &old.rep, deal);
             unlink(&mut self.open_by_rep, &old.rep, deal);
         }
-        let Some(view) = self.deals.get(deal).and_then(|d| d.view(deal)) else {
+        let Some(view) = view else {
             return;
         };
         self.deals_by_rep
@@ -987,4 +998,11 @@ impl State {
     pub fn is_voided(&self, event_id: &str) -> bool {
         self.voided.contains(event_id)
     }
+}
+
+/// The average of `ratings` report cards whose scores (four each) sum to `total`, in
+/// hundredths, cut toward zero (3.495 reads 3.49): the one rounding of a rating, so
+/// the digest shows what `report_card_drop` judged.
+pub fn score_hundredths(total: i64, ratings: i64) -> i64 {
+    total * 100 / (4 * ratings)
 }

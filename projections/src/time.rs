@@ -219,11 +219,6 @@ impl IsoWeek {
         Ok(IsoWeek { year, week })
     }
 
-    /// The week before.
-    pub fn previous(self) -> IsoWeek {
-        self.monday().add_days(-7).iso_week()
-    }
-
     /// The Monday that starts the week.
     pub fn monday(self) -> Date {
         Date::from_naive(

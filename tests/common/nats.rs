@@ -241,6 +241,16 @@ impl Drop for Serve {
     }
 }
 
+/// `pacer_events_accepted_total` in a metrics text.
+pub fn accepted(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with("pacer_events_accepted_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A plain HTTP/1.1 GET on the loopback; the whole response, or `None`.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -3,11 +3,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use pacer_engine::output::alerts_json;
 use pacer_projections::alerts::{alert_views, AlertQuery, StatusFilter};
 
-use super::{open_existing_log, rebuild_state};
+use super::{json_text, open_existing_log, rebuild_state};
 use crate::{human, Context};
 
 #[derive(clap::Args, Debug)]
@@ -55,13 +54,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let views = alert_views(&state, &query);
     let org = state.config();
     let text = match args.format {
-        ListFormat::Json => {
-            let mut s =
-                serde_json::to_string_pretty(&alerts_json(&views, org.currency, org.timezone))
-                    .context("rendering JSON")?;
-            s.push('\n');
-            s
-        }
+        ListFormat::Json => json_text(&alerts_json(&views, org.currency, org.timezone))?,
         ListFormat::Table => {
             if state.now().is_none() {
                 "no clock_tick in the log yet: alerts are evaluated from the first tick (run `pacer tick`)\n".to_owned()

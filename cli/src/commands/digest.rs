@@ -4,13 +4,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use pacer_engine::digest::{digest_json, digest_text};
 use pacer_projections::alerts::alert_week;
 use pacer_projections::digest::{digest, Audience};
 use pacer_projections::time::IsoWeek;
 
-use super::{open_existing_log, rebuild_state};
+use super::{json_text, open_existing_log, rebuild_state};
 use crate::Context;
 
 #[derive(clap::Args, Debug)]
@@ -82,12 +82,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let text = match args.format {
-        DigestFormat::Json => {
-            let mut s = serde_json::to_string_pretty(&digest_json(&d, org.currency, org.timezone))
-                .context("rendering JSON")?;
-            s.push('\n');
-            s
-        }
+        DigestFormat::Json => json_text(&digest_json(&d, org.currency, org.timezone))?,
         DigestFormat::Text => digest_text(&d, org.currency, org.timezone, false),
         DigestFormat::Markdown => digest_text(&d, org.currency, org.timezone, true),
     };

@@ -11,11 +11,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pacer_engine::http::{Gateway, Sink};
 use pacer_engine::nats::metrics::Metrics;
-use pacer_engine::nats::{connect, ensure_streams, Subjects};
-use pacer_engine::webhook::mirror::Mirror;
-use tokio::sync::watch;
+use pacer_engine::nats::{connect, Subjects};
 
-use super::serve::{runtime, wait_for_signal, wall_clock_ms, NatsArgs};
+use super::serve::{jetstream_ready, runtime, stop_on_signal, wall_clock_ms, NatsArgs};
 use crate::Context;
 
 #[derive(clap::Args, Debug)]
@@ -39,38 +37,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         .clone()
         .context("pacer gateway needs --http ADDR (or [serve] http_addr)")?;
     runtime()?.block_on(async move {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            eprintln!("pacer gateway: stopping: finishing the requests in hand");
-            let _ = stop_tx.send(true);
-        });
+        let stop_rx = stop_on_signal("pacer gateway: stopping: finishing the requests in hand");
         let client = connect(&config.nats, "pacer gateway").await?;
         let js = async_nats::jetstream::new(client.clone());
         let subjects = Subjects::new(&config.nats.subject_prefix);
         let mut stop = stop_rx.clone();
-        // The streams and the bucket may be created by whichever starts first.
-        let mirror = loop {
-            let ready = async {
-                ensure_streams(&js, &config.nats, &subjects).await?;
-                Mirror::kv(
-                    &js,
-                    &config.nats.subject_prefix,
-                    config.nats.replicas as usize,
-                )
-                .await
-                .context("opening the deal mirror bucket")
-            };
-            match ready.await {
-                Ok(m) => break m,
-                Err(e) => {
-                    eprintln!("pacer gateway: {e:#}; retrying");
-                    tokio::select! {
-                        _ = stop.changed() => return Ok(()),
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
+        let Some(Some(mirror)) =
+            jetstream_ready(&js, &config.nats, "pacer gateway", true, &mut stop).await
+        else {
+            return Ok(());
         };
         let metrics = Arc::new(Metrics::new());
         metrics.set_client(client.clone());
@@ -93,11 +68,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             config.nats.subject_prefix,
             config.nats.urls.join(",")
         );
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
+        let _ = stop.wait_for(|s| *s).await;
         // The requests in hand get a few seconds; a CRM whose request is cut retries.
         let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;

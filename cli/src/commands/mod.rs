@@ -28,6 +28,13 @@ use pacer_projections::time::Timestamp;
 use crate::Context;
 
 /// The wall clock, the only one in Pacer: it stamps `recorded_at` and default ticks.
+/// JSON for people and programs alike: pretty, with a final newline.
+pub fn json_text(v: &serde_json::Value) -> anyhow::Result<String> {
+    let mut s = serde_json::to_string_pretty(v).context("rendering JSON")?;
+    s.push('\n');
+    Ok(s)
+}
+
 pub fn wall_clock() -> Timestamp {
     Timestamp::from_utc(chrono::Utc::now())
 }

@@ -22,7 +22,7 @@ use pacer_projections::plan::{as_plan_lines, diff, gap, latest, version_lines};
 use pacer_projections::time::Month;
 use serde_json::{json, Value};
 
-use super::{open_existing_log, open_log_for_append, rebuild_state, wall_clock};
+use super::{json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock};
 use crate::Context;
 
 #[derive(clap::Subcommand, Debug)]
@@ -297,12 +297,6 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<ExitCode> {
     };
     super::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn json_text(v: &Value) -> anyhow::Result<String> {
-    let mut s = serde_json::to_string_pretty(v).context("rendering JSON")?;
-    s.push('\n');
-    Ok(s)
 }
 
 /// Rows as a table, CSV or a JSON array of objects (all values strings). In the

@@ -11,7 +11,7 @@ use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Month;
 
-use super::{open_existing_log, rebuild_state};
+use super::{json_text, open_existing_log, rebuild_state};
 use crate::{human, Context, Format};
 
 #[derive(clap::Args, Debug)]
@@ -108,12 +108,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let rows = productivity(&state, month, &query);
         let currency = state.config().currency;
         let text = match args.format {
-            Format::Json => {
-                let mut s = serde_json::to_string_pretty(&productivity_json(&rows, currency))
-                    .context("rendering JSON")?;
-                s.push('\n');
-                s
-            }
+            Format::Json => json_text(&productivity_json(&rows, currency))?,
             Format::Csv => productivity_csv(&rows, currency),
             Format::Table => human::productivity_table(&rows, currency),
             Format::Xlsx => bail!("--view productivity has no xlsx form yet: use --format csv"),
@@ -123,12 +118,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let rows = report(&state, month, &query);
     let text = match args.format {
-        Format::Json => {
-            let mut s =
-                serde_json::to_string_pretty(&report_json(&rows)).context("rendering JSON")?;
-            s.push('\n');
-            s
-        }
+        Format::Json => json_text(&report_json(&rows))?,
         Format::Csv => report_csv(&rows),
         Format::Table => human::report_table(&rows),
         Format::Xlsx => unreachable!("written above"),

@@ -133,12 +133,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 
 /// One process, no broker: webhooks → log → projections → alerts over HTTP.
 async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        eprintln!("pacer serve: stopping: finishing the requests in hand");
-        let _ = stop_tx.send(true);
-    });
+    let stop_rx = stop_on_signal("pacer serve: stopping: finishing the requests in hand");
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = &config.serve.metrics_addr {
         serve_http(addr, Arc::clone(&metrics)).await?;
@@ -217,24 +212,19 @@ pub fn wall_clock_ms() -> i64 {
 }
 
 async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        eprintln!("pacer serve: stopping: finishing the batch in hand");
-        let _ = stop_tx.send(true);
-    });
+    let stop_rx = stop_on_signal("pacer serve: stopping: finishing the batch in hand");
     let metrics = Arc::new(Metrics::new());
     if let Some(addr) = &config.serve.metrics_addr {
         serve_http(addr, Arc::clone(&metrics)).await?;
         eprintln!("pacer serve: metrics on http://{addr}/metrics, readiness on /healthz");
     }
-    let log = open_log_for_append(ctx)?;
+    let mut log = open_log_for_append(ctx)?;
     let total = log.last_seq();
     eprintln!("pacer serve: rebuilding the projections from {total} events");
     let started = Instant::now();
     let mut next_report = 100_000;
     let rebuilt = tokio::task::block_in_place(|| {
-        rebuild_for_serve(&log, &config, |seq| {
+        rebuild_for_serve(&mut log, &config, |seq| {
             if seq >= next_report {
                 eprintln!("pacer serve: rebuilt {seq} of {total} events");
                 next_report += 100_000;
@@ -254,18 +244,11 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     metrics.set_client(client.clone());
     let js = async_nats::jetstream::new(client.clone());
     let mut stop = stop_rx.clone();
-    loop {
-        match ensure_streams(&js, &config.nats, &subjects).await {
-            Ok(()) => break,
-            Err(e) => {
-                eprintln!("pacer serve: {e}; retrying");
-                tokio::select! {
-                    _ = stop.changed() => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
+    let webhooks = config.serve.http_addr.is_some();
+    let Some(mirror) = jetstream_ready(&js, &config.nats, "pacer serve", webhooks, &mut stop).await
+    else {
+        return Ok(());
+    };
     let state = Arc::new(RwLock::new(state));
     let _service = serve_queries(
         client.clone(),
@@ -276,15 +259,8 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         },
     )
     .await?;
-    let http_server = match &config.serve.http_addr {
-        Some(addr) => {
-            let mirror = Mirror::kv(
-                &js,
-                &config.nats.subject_prefix,
-                config.nats.replicas as usize,
-            )
-            .await
-            .context("opening the webhook deal mirror")?;
+    let http_server = match (&config.serve.http_addr, mirror) {
+        (Some(addr), Some(mirror)) => {
             let gateway = Arc::new(Gateway::new(
                 config.clone(),
                 mirror,
@@ -302,7 +278,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
             eprintln!("pacer serve: webhooks on http://{bound}, published to JetStream");
             Some(task)
         }
-        None => None,
+        _ => None,
     };
     eprintln!(
         "pacer serve: consuming {} on {} (queries on {}.*)",
@@ -331,6 +307,52 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// A stop flag that turns true on SIGTERM or SIGINT, saying `message` when it does.
+pub fn stop_on_signal(message: &'static str) -> watch::Receiver<bool> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("{message}");
+        let _ = stop_tx.send(true);
+    });
+    stop_rx
+}
+
+/// Makes sure the streams exist, and opens the deal mirror bucket when `mirror`,
+/// retrying every second while NATS refuses (whoever starts first creates them);
+/// `None` when asked to stop meanwhile.
+pub async fn jetstream_ready(
+    js: &async_nats::jetstream::Context,
+    nats: &NatsConfig,
+    who: &str,
+    mirror: bool,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<Option<Mirror>> {
+    let subjects = Subjects::new(&nats.subject_prefix);
+    loop {
+        let ready = async {
+            ensure_streams(js, nats, &subjects).await?;
+            if !mirror {
+                return Ok(None);
+            }
+            let m = Mirror::kv(js, &nats.subject_prefix, nats.replicas as usize)
+                .await
+                .context("opening the deal mirror bucket")?;
+            anyhow::Ok(Some(m))
+        };
+        match ready.await {
+            Ok(m) => return Some(m),
+            Err(e) => {
+                eprintln!("{who}: {e:#}; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return None,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
 }
 
 pub async fn wait_for_signal() {

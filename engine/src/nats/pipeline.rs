@@ -88,15 +88,23 @@ pub struct Pipeline {
 /// and digests, with their figures of the moment) of events after `published_seq`:
 /// the ones a crash may have kept from being published. Their `Nats-Msg-Id`s are the
 /// ones the first attempt used, so the stream drops what it already has.
+///
+/// A log that `pacer serve --nats` has never published from (one filled by `pacer
+/// ingest`, the demo or the one-process server) starts publishing at its end: its
+/// history is not announced again, and the mark is stored at once.
 pub fn rebuild_for_serve(
-    log: &Log,
+    log: &mut Log,
     config: &Config,
     mut progress: impl FnMut(u64),
 ) -> Result<Rebuilt, NatsError> {
-    let published_seq = log
-        .meta(PUBLISHED_SEQ)?
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or(0);
+    let published_seq = match log.meta(PUBLISHED_SEQ)?.and_then(|s| s.parse::<u64>().ok()) {
+        Some(seq) => seq,
+        None => {
+            let seq = log.last_seq();
+            log.set_meta(PUBLISHED_SEQ, &seq.to_string())?;
+            seq
+        }
+    };
     let subjects = Subjects::new(&config.nats.subject_prefix);
     let mut unpublished = Vec::new();
     let state = rebuild_observed(log, &config.org, Cut::All, |state, rec, before| {

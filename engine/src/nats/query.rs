@@ -85,11 +85,16 @@ pub fn answer(name: &str, body: &[u8], ctx: &QueryContext) -> Value {
             Err(e) => return error(&format!("the request is not JSON: {e}")),
         }
     };
+    answer_params(name, &params, ctx)
+}
+
+/// The answer to one query whose parameters are parsed already.
+pub fn answer_params(name: &str, params: &Map<String, Value>, ctx: &QueryContext) -> Value {
     let result = match name {
-        "report" => report_query(&params, ctx),
-        "alerts" => alerts_query(&params, ctx),
-        "digest" => digest_query(&params, ctx),
-        "log" => log_query(&params, ctx),
+        "report" => report_query(params, ctx),
+        "alerts" => alerts_query(params, ctx),
+        "digest" => digest_query(params, ctx),
+        "log" => log_query(params, ctx),
         _ => Err(format!("no query named {name:?}")),
     };
     result.unwrap_or_else(|e| error(&e))

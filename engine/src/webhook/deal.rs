@@ -51,12 +51,19 @@ pub fn reconcile(
         .currency
         .clone()
         .unwrap_or_else(|| org_currency.code().to_owned());
+    // Every CRM's amount, as Pacer takes it (E notation spelled out, zeros past the
+    // currency's digits dropped).
+    let exponent = Currency::from_code(&currency).ok().map(|c| c.exponent());
+    let amount = facts
+        .amount
+        .as_deref()
+        .map(|a| super::amount_text(a, exponent));
     match facts.status {
         DealStatus::Won => {
             if let Some(lost) = told.lost.take() {
                 out.void(told, &lost, &format!("won after all in {crm}"));
             }
-            let Some(want) = won_of(facts, &currency) else {
+            let Some(want) = won_of(facts, amount, &currency) else {
                 return out.events;
             };
             if let Some(old) = &told.won {
@@ -97,8 +104,7 @@ pub fn reconcile(
             if let Some(lost) = told.lost.take() {
                 out.void(told, &lost, &format!("reopened in {crm}"));
             }
-            let (Some(amount), Some(expected_close)) = (&facts.amount, &facts.expected_close)
-            else {
+            let (Some(amount), Some(expected_close)) = (&amount, &facts.expected_close) else {
                 return out.events;
             };
             let now = OpenTold {
@@ -145,7 +151,7 @@ pub fn reconcile(
 }
 
 /// The `deal_won` the facts call for, once enough is known.
-fn won_of(facts: &DealFacts, currency: &str) -> Option<WonTold> {
+fn won_of(facts: &DealFacts, amount: Option<String>, currency: &str) -> Option<WonTold> {
     Some(WonTold {
         event_id: String::new(),
         rep: facts.rep.clone()?,
@@ -153,7 +159,7 @@ fn won_of(facts: &DealFacts, currency: &str) -> Option<WonTold> {
         customer_kind: facts.customer_kind.clone()?,
         product: facts.product.clone(),
         region: facts.region.clone(),
-        amount: facts.amount.clone()?,
+        amount: amount?,
         currency: currency.to_owned(),
         closed_on: facts
             .closed_on
@@ -304,6 +310,21 @@ mod tests {
         let deleted = reconcile(&key(), &facts, true, &mut told2, "t", EUR());
         assert_eq!(types(&deleted), ["deal_lost"]);
         assert!(reconcile(&key(), &facts, true, &mut told2, "t", EUR()).is_empty());
+    }
+
+    #[test]
+    fn any_crm_amount_is_taken_as_pacer_takes_amounts() {
+        let mut told = Told::default();
+        let mut facts = open_facts();
+        facts.currency = Some("JPY".into());
+        facts.amount = Some("1.25E7".into());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(evs[0]["amount"], "12500000");
+        facts.amount = Some("12500000.0".into());
+        facts.status = DealStatus::Won;
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        assert_eq!(types(&evs), ["deal_won"]);
+        assert_eq!(evs[0]["amount"], "12500000");
     }
 
     #[test]

@@ -425,45 +425,35 @@ fn describe(v: &Value) -> String {
 pub fn facts(cfg: &HubspotConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let prop = |name: &str| record.prop(name).map(str::to_owned);
-    let field = |name: &Option<String>| name.as_deref().and_then(prop);
     let stage_id = record.prop(&cfg.stage_field);
-    let status = match stage_id {
-        Some(s) if m.won_stages.iter().any(|w| w == s) => DealStatus::Won,
-        Some(s) if m.lost_stages.iter().any(|l| l == s) => DealStatus::Lost,
-        _ => DealStatus::Open,
-    };
+    let status = m.stage_status(stage_id).unwrap_or(DealStatus::Open);
     let expected_close = record
         .prop(&cfg.close_date_field)
         .and_then(|t| date_of(t, org.timezone));
-    let kind = m
-        .customer_kind_field
-        .as_deref()
-        .and_then(|f| record.prop(f));
     DealFacts {
         rep: record
             .prop(&cfg.owner_field)
             .and_then(|o| m.owners.get(o))
             .cloned(),
         account: Some(
-            field(&m.account_field)
+            record
+                .field(&m.account_field)
                 .or_else(|| prop("dealname"))
                 .unwrap_or_else(|| "unassigned".into()),
         ),
-        customer_kind: Some(m.customer_kind(kind)),
-        product: field(&m.product_field),
-        region: field(&m.region_field),
+        customer_kind: Some(m.customer_kind_of(record)),
+        product: record.field(&m.product_field),
+        region: record.field(&m.region_field),
         amount: prop(&cfg.amount_field),
         currency: record
             .prop(&cfg.currency_field)
             .map(str::to_ascii_uppercase),
         stage: stage_id.map(|s| m.stage_name(s)),
-        probability: stage_id
-            .and_then(|s| m.stage_probability.get(s).copied())
-            .or_else(|| {
-                record
-                    .prop("hs_deal_stage_probability")
-                    .and_then(percent_of)
-            }),
+        probability: m.stage_probability(stage_id).or_else(|| {
+            record
+                .prop("hs_deal_stage_probability")
+                .and_then(percent_of)
+        }),
         closed_on: (status == DealStatus::Won)
             .then(|| expected_close.clone())
             .flatten(),
@@ -522,12 +512,13 @@ fn percent_of(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::{deal::reconcile, Prop};
+    use crate::webhook::{apply, Prop};
     use axum::http::HeaderValue;
     use hmac::{Hmac, Mac};
     use pacer_projections::money::Currency;
     use proptest::prelude::*;
     use serde_json::json;
+    use std::collections::BTreeMap;
 
     const SEQUENCE: &str =
         include_str!("../../../tests/fixtures/webhooks/hubspot/deal_won_sequence.json");
@@ -570,21 +561,34 @@ mod tests {
 
     /// parse → merge → facts → reconcile, as the HTTP layer does; every event decodes.
     fn feed(cfg: &HubspotConfig, record: &mut DealRecord, body: &str) -> Vec<Value> {
-        let mut out = Vec::new();
-        for change in parse(body.as_bytes()).unwrap().changes {
+        // As the endpoint does it: the whole payload, then the deal once.
+        let parsed = parse(body.as_bytes()).unwrap();
+        let mut records = BTreeMap::new();
+        for change in &parsed.changes {
             let Change::Deal(c) = change else {
                 panic!("{change:?}")
             };
             assert_eq!(c.key.id(), DEAL);
-            if record.merge(&c) {
-                let f = facts(cfg, record, &org());
-                let (at, deleted, cur) = (
-                    rfc3339_of_ms(c.at_ms).unwrap(),
-                    record.deleted,
-                    org().currency,
-                );
-                out.extend(reconcile(&c.key, &f, deleted, &mut record.told, &at, cur));
-            }
+            records
+                .entry(c.key.clone())
+                .or_insert_with(|| std::mem::take(record));
+        }
+        let applied = apply(
+            &parsed,
+            &mut records,
+            |r| facts(cfg, r, &org()),
+            org().currency,
+        );
+        let out: Vec<Value> = applied
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        if let Some(mut back) = records.into_values().next() {
+            // Made durable: nothing stays pending.
+            back.pending.clear();
+            *record = back;
         }
         for ev in &out {
             let decoded = crate::wire::decode_value(ev, &crate::wire::Limits::default());

@@ -278,6 +278,13 @@ impl DealRecord {
         true
     }
 
+    /// The value of a configured field (`None`: no field configured, or not set).
+    pub fn field(&self, name: &Option<String>) -> Option<String> {
+        name.as_deref()
+            .and_then(|n| self.prop(n))
+            .map(str::to_owned)
+    }
+
     /// A property's value, if it is set and not blank.
     pub fn prop(&self, name: &str) -> Option<&str> {
         self.props
@@ -286,6 +293,89 @@ impl DealRecord {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     }
+}
+
+/// A request taken into its deals' records: the events to make durable, in order,
+/// each with a label for error messages (`[3]`, `deal hubspot:1:2`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Applied {
+    pub events: Vec<(String, Value)>,
+    /// Messages seen before (a CRM retry), which changed nothing.
+    pub retried: usize,
+    /// The deals whose records changed (new messages, or events left pending by an
+    /// earlier request): the ones to claim.
+    pub touched: Vec<DealKey>,
+}
+
+/// The deals a request names, in the order it first names them.
+pub fn deal_keys(parsed: &Parsed) -> Vec<DealKey> {
+    let mut keys: Vec<DealKey> = Vec::new();
+    for change in &parsed.changes {
+        if let Change::Deal(c) = change {
+            if !keys.contains(&c.key) {
+                keys.push(c.key.clone());
+            }
+        }
+    }
+    keys
+}
+
+/// Takes a request into its deals' records (`records` holds each deal's record as
+/// loaded; one missing starts empty): every change merged first, then each deal once
+/// through [`deal::reconcile`] (a CRM's batch order is not the order its properties
+/// were set in), after the events an earlier request left pending. The new events
+/// join the record's `pending`; the caller makes them durable and then clears it.
+pub fn apply(
+    parsed: &Parsed,
+    records: &mut BTreeMap<DealKey, DealRecord>,
+    facts: impl Fn(&DealRecord) -> DealFacts,
+    currency: Currency,
+) -> Result<Applied, WebhookError> {
+    let mut out = Applied::default();
+    // The latest time of the request's new messages about each deal: its events' time.
+    let mut new_at: BTreeMap<&DealKey, i64> = BTreeMap::new();
+    for (i, change) in parsed.changes.iter().enumerate() {
+        match change {
+            Change::Event(v) => out.events.push((format!("[{i}]"), v.clone())),
+            Change::Deal(c) => {
+                if records.entry(c.key.clone()).or_default().merge(c) {
+                    let at = new_at.entry(&c.key).or_insert(c.at_ms);
+                    *at = (*at).max(c.at_ms);
+                } else {
+                    out.retried += 1;
+                }
+            }
+        }
+    }
+    for key in deal_keys(parsed) {
+        let record = records.entry(key.clone()).or_default();
+        let label = format!("deal {}", key.id());
+        for text in &record.pending {
+            let ev = serde_json::from_str(text).map_err(|e| {
+                WebhookError::Internal(format!("{label}: a pending event is corrupt: {e}"))
+            })?;
+            out.events.push((label.clone(), ev));
+        }
+        let new = new_at.get(&key).copied();
+        if new.is_none() && record.pending.is_empty() {
+            continue;
+        }
+        out.touched.push(key.clone());
+        let Some(at_ms) = new else {
+            continue;
+        };
+        let at = rfc3339_of_ms(at_ms)
+            .ok_or_else(|| WebhookError::bad(&label, format!("time {at_ms} ms is out of range")))?;
+        let facts = facts(record);
+        let deleted = record.deleted;
+        for ev in deal::reconcile(&key, &facts, deleted, &mut record.told, &at, currency) {
+            record
+                .pending
+                .push(serde_json::to_string(&ev).expect("JSON values serialise"));
+            out.events.push((label.clone(), ev));
+        }
+    }
+    Ok(out)
 }
 
 /// What an adapter's mapping needs to know of the organisation.
@@ -352,6 +442,34 @@ impl Mapping {
         }
     }
 
+    /// `new` or `existing` for a deal, from its `customer_kind_field`.
+    pub fn customer_kind_of(&self, record: &DealRecord) -> String {
+        self.customer_kind(
+            self.customer_kind_field
+                .as_deref()
+                .and_then(|f| record.prop(f)),
+        )
+    }
+
+    /// What the configured `won_stages` / `lost_stages` say of a stage; `None`:
+    /// neither (or no stage).
+    pub fn stage_status(&self, stage: Option<&str>) -> Option<DealStatus> {
+        let stage = stage?;
+        let listed = |list: &[String]| list.iter().any(|s| s == stage);
+        if listed(&self.won_stages) {
+            Some(DealStatus::Won)
+        } else if listed(&self.lost_stages) {
+            Some(DealStatus::Lost)
+        } else {
+            None
+        }
+    }
+
+    /// The configured probability of a stage, if any.
+    pub fn stage_probability(&self, stage: Option<&str>) -> Option<u8> {
+        stage.and_then(|s| self.stage_probability.get(s).copied())
+    }
+
     /// The name Pacer shows for a stage id: `stage_names`, else the id itself.
     pub fn stage_name(&self, id: &str) -> String {
         self.stage_names
@@ -383,6 +501,60 @@ impl Mapping {
         }
         Ok(())
     }
+}
+
+/// A decimal as plain digits: CRMs write doubles in E notation (Salesforce from 10^7
+/// up and below 10^-3: `1.25E7`), which Pacer's amounts do not take. `None`: not a
+/// number.
+pub fn plain_decimal(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (m, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= 40)?),
+        None => (t, 0),
+    };
+    let (sign, m) = match m.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", m.strip_prefix('+').unwrap_or(m)),
+    };
+    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || m.ends_with('.') || !digits(int) || !digits(frac) {
+        return None;
+    }
+    if exp == 0 {
+        return Some(format!("{sign}{m}"));
+    }
+    // Zeros either side, so the point moves within the digits.
+    let pad = "0".repeat(exp.unsigned_abs() as usize);
+    let all = format!("{pad}{int}{frac}{pad}");
+    let point = (pad.len() + int.len()).checked_add_signed(exp as isize)?;
+    let (i, f) = all.split_at(point);
+    let (i, f) = (i.trim_start_matches('0'), f.trim_end_matches('0'));
+    let i = if i.is_empty() { "0" } else { i };
+    Some(if f.is_empty() {
+        format!("{sign}{i}")
+    } else {
+        format!("{sign}{i}.{f}")
+    })
+}
+
+/// An amount as Pacer takes it: as written when it is a plain decimal that fits the
+/// currency; E notation spelled out; zeros past the currency's digits dropped
+/// (`12500.0` in JPY is `12500`). Anything else as is, for validation to refuse.
+/// Every CRM's amounts go through it, in [`deal::reconcile`].
+pub fn amount_text(text: &str, exponent: Option<u32>) -> String {
+    let Some(mut plain) = plain_decimal(text) else {
+        return text.to_owned();
+    };
+    if let (Some(exponent), Some(dot)) = (exponent, plain.find('.')) {
+        while plain.len() - dot - 1 > exponent as usize && plain.ends_with('0') {
+            plain.pop();
+        }
+        if plain.ends_with('.') {
+            plain.pop();
+        }
+    }
+    plain
 }
 
 /// The media type of a `Content-Type` value, lowercased, without parameters.

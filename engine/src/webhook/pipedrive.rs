@@ -444,7 +444,6 @@ fn shown(v: &Value) -> String {
 /// What a mirrored Pipedrive deal says, in Pacer's terms (see the module docs).
 pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
-    let field = |f: &Option<String>| f.as_deref().and_then(|f| record.prop(f)).map(str::to_owned);
     let owner = record.prop("owner_id").or_else(|| record.prop("user_id"));
     let stage_id = record.prop("stage_id");
     let stage_name = |s: &str| {
@@ -453,26 +452,20 @@ pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> De
             .cloned()
             .unwrap_or(format!("stage {s}"))
     };
-    let kind_value = m
-        .customer_kind_field
-        .as_deref()
-        .and_then(|f| record.prop(f));
-    let in_stages = |stages: &[String]| stage_id.is_some_and(|s| stages.iter().any(|w| w == s));
     let status = match record.prop("status") {
         Some("won") => DealStatus::Won,
         Some("lost") => DealStatus::Lost,
-        _ if in_stages(&m.won_stages) => DealStatus::Won,
-        _ if in_stages(&m.lost_stages) => DealStatus::Lost,
-        _ => DealStatus::Open,
+        _ => m.stage_status(stage_id).unwrap_or(DealStatus::Open),
     };
     DealFacts {
         rep: owner.and_then(|o| m.owners.get(o)).cloned(),
-        account: field(&m.account_field)
+        account: record
+            .field(&m.account_field)
             .or_else(|| record.prop("org_id").map(|o| format!("pipedrive-org-{o}")))
             .or_else(|| Some("unassigned".into())),
-        customer_kind: Some(m.customer_kind(kind_value)),
-        product: field(&m.product_field),
-        region: field(&m.region_field),
+        customer_kind: Some(m.customer_kind_of(record)),
+        product: record.field(&m.product_field),
+        region: record.field(&m.region_field),
         amount: record
             .prop("value")
             .filter(|v| is_decimal(v))
@@ -480,8 +473,8 @@ pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> De
         currency: record.prop("currency").map(str::to_ascii_uppercase),
         expected_close: record.prop("expected_close_date").and_then(date_part),
         stage: stage_id.map(stage_name),
-        probability: stage_id
-            .and_then(|s| m.stage_probability.get(s).copied())
+        probability: m
+            .stage_probability(stage_id)
             .or_else(|| record.prop("probability").and_then(percent)),
         status,
         closed_on: record
@@ -528,7 +521,7 @@ fn is_decimal(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::deal::reconcile;
+    use crate::webhook::apply;
     use pacer_projections::money::Currency;
     use proptest::prelude::*;
 
@@ -578,23 +571,13 @@ mod tests {
     fn run(records: &mut BTreeMap<DealKey, DealRecord>, bodies: &[&str]) -> Vec<Value> {
         let (cfg, org) = (cfg(), org());
         let mut events = Vec::new();
+        // As the endpoint does it, one request at a time.
         for body in bodies {
-            for change in parse(&cfg, body.as_bytes(), &org).unwrap().changes {
-                let c = match change {
-                    Change::Deal(c) => c,
-                    Change::Event(e) => {
-                        events.push(e);
-                        continue;
-                    }
-                };
-                let record = records.entry(c.key.clone()).or_default();
-                if record.merge(&c) {
-                    let facts = facts(&cfg, record, &org);
-                    let at = super::super::rfc3339_of_ms(c.at_ms).unwrap();
-                    let (deleted, told) = (record.deleted, &mut record.told);
-                    events.extend(reconcile(&c.key, &facts, deleted, told, &at, org.currency));
-                }
-            }
+            let parsed = parse(&cfg, body.as_bytes(), &org).unwrap();
+            let applied = apply(&parsed, records, |r| facts(&cfg, r, &org), org.currency);
+            events.extend(applied.unwrap().events.into_iter().map(|(_, v)| v));
+            // Made durable: nothing stays pending.
+            records.values_mut().for_each(|r| r.pending.clear());
         }
         for ev in &events {
             crate::wire::decode_value(ev, &crate::wire::Limits::default())

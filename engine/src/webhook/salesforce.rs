@@ -17,10 +17,9 @@
 use serde::Deserialize;
 
 use super::{
-    Change, Crm, DealChange, DealFacts, DealKey, DealRecord, DealStatus, Mapping, OrgContext,
-    Parsed, WebhookError,
+    plain_decimal, Change, Crm, DealChange, DealFacts, DealKey, DealRecord, DealStatus, Mapping,
+    OrgContext, Parsed, WebhookError,
 };
-use pacer_projections::money::Currency;
 
 const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
@@ -338,59 +337,6 @@ pub fn parse(
     Ok(parsed)
 }
 
-/// A decimal as plain digits: Salesforce writes doubles from 10^7 up (and below
-/// 10^-3) in E notation (`1.25E7`), which Pacer's amounts do not take. `None`: not a
-/// number.
-fn plain_decimal(text: &str) -> Option<String> {
-    let t = text.trim();
-    let (m, exp) = match t.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= 40)?),
-        None => (t, 0),
-    };
-    let (sign, m) = match m.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", m.strip_prefix('+').unwrap_or(m)),
-    };
-    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || m.ends_with('.') || !digits(int) || !digits(frac) {
-        return None;
-    }
-    if exp == 0 {
-        return Some(format!("{sign}{m}"));
-    }
-    // Zeros either side, so the point moves within the digits.
-    let pad = "0".repeat(exp.unsigned_abs() as usize);
-    let all = format!("{pad}{int}{frac}{pad}");
-    let point = (pad.len() + int.len()).checked_add_signed(exp as isize)?;
-    let (i, f) = all.split_at(point);
-    let (i, f) = (i.trim_start_matches('0'), f.trim_end_matches('0'));
-    let i = if i.is_empty() { "0" } else { i };
-    Some(if f.is_empty() {
-        format!("{sign}{i}")
-    } else {
-        format!("{sign}{i}.{f}")
-    })
-}
-
-/// An Amount as Pacer takes it: as written when it is a plain decimal that fits the
-/// currency; E notation spelled out; zeros past the currency's digits dropped
-/// (`12500.0` in JPY is `12500`). Anything else as is, for validation to refuse.
-fn amount_text(text: &str, exponent: Option<u32>) -> String {
-    let Some(mut plain) = plain_decimal(text) else {
-        return text.to_owned();
-    };
-    if let (Some(exponent), Some(dot)) = (exponent, plain.find('.')) {
-        while plain.len() - dot - 1 > exponent as usize && plain.ends_with('0') {
-            plain.pop();
-        }
-        if plain.ends_with('.') {
-            plain.pop();
-        }
-    }
-    plain
-}
-
 /// A percent from Salesforce's `Probability` (`"10.0"`, `"25.5"` → 26): rounded half
 /// up, clamped to 0–100, without floats.
 fn percent(text: &str) -> Option<u8> {
@@ -429,22 +375,13 @@ fn rep_of(mapping: &Mapping, owner: &str) -> Option<String> {
 }
 
 /// What the mirrored Opportunity says, in Pacer's terms (see the module's mapping).
-pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
+pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, _org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
-    let field = |name: &Option<String>| {
-        name.as_deref()
-            .and_then(|n| record.prop(n))
-            .map(str::to_owned)
-    };
     let stage_id = record.prop(&cfg.stage_field);
     let currency = record.prop(&cfg.currency_field).map(str::to_owned);
-    let exponent = match &currency {
-        Some(code) => Currency::from_code(code).ok().map(|c| c.exponent()),
-        None => Some(org.currency.exponent()),
-    };
-    let in_stages = |list: &[String]| stage_id.is_some_and(|s| list.iter().any(|w| w == s));
-    let won = ticked(record.prop("IsWon")) || in_stages(&m.won_stages);
-    let lost = !won && (ticked(record.prop("IsClosed")) || in_stages(&m.lost_stages));
+    let by_stage = m.stage_status(stage_id);
+    let won = ticked(record.prop("IsWon")) || by_stage == Some(DealStatus::Won);
+    let lost = !won && (ticked(record.prop("IsClosed")) || by_stage == Some(DealStatus::Lost));
     let status = match (won, lost) {
         (true, _) => DealStatus::Won,
         (false, true) => DealStatus::Lost,
@@ -453,35 +390,33 @@ pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, org: &OrgContext) -> D
     let close = record.prop(&cfg.close_date_field).map(str::to_owned);
     DealFacts {
         rep: record.prop(&cfg.owner_field).and_then(|o| rep_of(m, o)),
-        account: Some(field(&m.account_field).unwrap_or_else(|| "unassigned".into())),
-        customer_kind: Some(
-            m.customer_kind(
-                m.customer_kind_field
-                    .as_deref()
-                    .and_then(|f| record.prop(f)),
-            ),
+        account: Some(
+            record
+                .field(&m.account_field)
+                .unwrap_or_else(|| "unassigned".into()),
         ),
-        product: field(&m.product_field),
-        region: field(&m.region_field),
-        amount: record
-            .prop(&cfg.amount_field)
-            .map(|a| amount_text(a, exponent)),
+        customer_kind: Some(m.customer_kind_of(record)),
+        product: record.field(&m.product_field),
+        region: record.field(&m.region_field),
+        amount: record.prop(&cfg.amount_field).map(str::to_owned),
         currency,
         expected_close: close.clone(),
         stage: stage_id.map(|s| m.stage_name(s)),
-        probability: stage_id
-            .and_then(|s| m.stage_probability.get(s).copied())
+        probability: m
+            .stage_probability(stage_id)
             .or_else(|| record.prop("Probability").and_then(percent)),
         status,
         closed_on: if won { close } else { None },
-        lost_reason: field(&cfg.lost_reason_field),
+        lost_reason: record.field(&cfg.lost_reason_field),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::deal::reconcile;
+    use crate::webhook::amount_text;
+    use crate::webhook::apply;
+    use pacer_projections::money::Currency;
     use serde_json::Value;
     use std::collections::BTreeMap;
 
@@ -530,16 +465,22 @@ mod tests {
     /// A message through the mirror and `reconcile`, as the HTTP side does it; every
     /// event must decode.
     fn feed(records: &mut BTreeMap<DealKey, DealRecord>, xml: &str) -> Vec<Value> {
-        let mut out = Vec::new();
-        for c in deals(xml) {
-            let record = records.entry(c.key.clone()).or_default();
-            if record.merge(&c) {
-                let f = facts(&cfg(), record, &org());
-                let at = super::super::rfc3339_of_ms(c.at_ms).unwrap();
-                let (deleted, told) = (record.deleted, &mut record.told);
-                out.extend(reconcile(&c.key, &f, deleted, told, &at, org().currency));
-            }
-        }
+        // As the endpoint does it: the whole message, then each deal once.
+        let parsed = parse(&cfg(), xml.as_bytes(), RECEIVED).unwrap();
+        let applied = apply(
+            &parsed,
+            records,
+            |r| facts(&cfg(), r, &org()),
+            org().currency,
+        );
+        let out: Vec<Value> = applied
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        // Made durable: nothing stays pending.
+        records.values_mut().for_each(|r| r.pending.clear());
         for ev in &out {
             let decoded = crate::wire::decode_value(ev, &crate::wire::Limits::default());
             assert!(decoded.is_ok(), "{ev}: {decoded:?}");
@@ -591,7 +532,6 @@ mod tests {
         let amount = ("Amount".to_owned(), Some("1.25E7".to_owned()));
         assert!(changes[0].props.contains(&amount));
         let f: Vec<_> = changes.iter().map(facts_of).collect();
-        assert_eq!(f[0].amount.as_deref(), Some("12500000"));
         assert_eq!(f[0].customer_kind.as_deref(), Some("existing"));
         let status = [f[0].status, f[1].status, f[2].status];
         assert_eq!(
@@ -603,6 +543,8 @@ mod tests {
         let events = feed(&mut BTreeMap::new(), BATCH);
         let types: Vec<_> = events.iter().map(|e| get(e, "type")).collect();
         assert_eq!(types, ["deal_opened", "deal_opened"]);
+        // Salesforce's E notation reaches Pacer spelled out.
+        assert_eq!(events[0]["amount"], "12500000");
     }
 
     #[test]

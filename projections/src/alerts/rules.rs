@@ -227,7 +227,7 @@ impl Ctx<'_> {
                 continue;
             }
             let run_rate = self.pace.run_rate_projection(actual);
-            let projected = run_rate.map_or(forecast, |r| r.max(forecast));
+            let projected = Pace::projected(run_rate, Some(forecast)).unwrap_or(forecast);
             if !below(projected, c.below_pct, plan) {
                 continue;
             }
@@ -544,7 +544,7 @@ impl Ctx<'_> {
         let total: i64 = sums.iter().sum();
         // Exactly: total ÷ 4n against the threshold, before any rounding; the score
         // shown is cut toward zero the same way (3.495 reads 3.49, not 3.5).
-        let score = total * 100 / (4 * n);
+        let score = crate::state::score_hundredths(total, n);
         let threshold = i64::from(c.below_score);
         let below_score = |t: i64| i128::from(total) * 100 < i128::from(t) * i128::from(4 * n);
         if !below_score(threshold) {
