@@ -112,7 +112,8 @@ fn a_report_as_of_a_moment_leaves_out_what_was_recorded_later() {
 }
 
 /// The benchmark harness at a small scale, so that it cannot rot: it runs, measures
-/// every figure, and writes them as JSON with the machine.
+/// every figure (alert latency under a small background load, and memory at scale in
+/// a replay process of its own, included), and writes them as JSON with the machine.
 #[test]
 fn the_bench_harness_runs_at_small_scale() {
     let tmp = tempfile::tempdir().unwrap();
@@ -127,11 +128,21 @@ fn the_bench_harness_runs_at_small_scale() {
             "10",
             "--ingest-events",
             "2000",
+            "--alert-probes",
+            "5",
+            "--alert-reps",
+            "10",
+            "--background-events-per-s",
+            "2000",
+            "--reps",
+            "3",
             "--json",
             "bench.json",
         ],
     ));
     assert!(out.contains("replay (rebuild the projections)"), "{out}");
+    assert!(out.contains("alert latency p50 / p99 / max"), "{out}");
+    assert!(out.contains("peak RSS, replay of 3 reps"), "{out}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("bench.json")).unwrap())
             .unwrap();
@@ -149,6 +160,32 @@ fn the_bench_harness_runs_at_small_scale() {
         assert!(!f.is_null(), "{path:?} missing in {v}");
     }
     assert!(v["replay"]["events_per_second"].as_f64().unwrap() > 0.0);
+    // Every probe's alert arrived, under a background load that really ran.
+    let alerts = &v["alert_latency"];
+    assert_eq!(alerts["probes"].as_u64(), Some(5), "{alerts}");
+    assert_eq!(alerts["lost"].as_u64(), Some(0), "{alerts}");
+    assert_eq!(alerts["not_sent"].as_u64(), Some(0), "{alerts}");
+    for key in ["p50_ms", "p99_ms", "max_ms"] {
+        assert!(alerts[key].as_f64().unwrap() > 0.0, "{key} in {alerts}");
+    }
+    assert!(
+        alerts["background_events"].as_u64().unwrap() > 0,
+        "{alerts}"
+    );
+    assert_eq!(alerts["target_p99_ms"].as_u64(), Some(25));
+    // Memory at scale: the replay process reports its own peak and the cells it held.
+    let scale = &v["memory_at_scale"];
+    assert_eq!(scale["reps"].as_u64(), Some(3), "{scale}");
+    assert!(scale["events"].as_u64().unwrap() > 3_000, "{scale}");
+    assert!(scale["peak_rss_bytes"].as_u64().unwrap() > 0, "{scale}");
+    assert!(
+        scale["rep_month_bucket_cells"].as_u64().unwrap() > 0,
+        "{scale}"
+    );
+    assert!(
+        scale["peak_bytes_per_cell"].as_f64().unwrap() > 0.0,
+        "{scale}"
+    );
     // The harness never touches the data dir it was given.
     assert!(!data.exists());
 }

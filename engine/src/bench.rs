@@ -11,6 +11,13 @@
 //!
 //! The data comes from the demo generator (about 1 800 events per rep and year); the
 //! log is written directly with `append_batch` in large batches (setup, not measured).
+//!
+//! Beside them, each in its own module: durable ingest through JetStream ([`ingest`],
+//! here), alert latency under a steady background load ([`alert_latency`]) and
+//! memory at 10 000 reps × 24 months, measured in a fresh process ([`scale`]).
+
+pub mod alert_latency;
+pub mod scale;
 
 use std::path::Path;
 use std::time::Instant;
@@ -93,8 +100,41 @@ impl Figures {
     }
 }
 
+/// What the measurements beyond the log can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Nats(#[from] crate::error::NatsError),
+    /// The bench's own preparation is wrong (a bug, or a demo that changed shape).
+    #[error("bench set-up: {0}")]
+    Setup(String),
+}
+
+/// The machine: cores and physical memory in bytes.
+pub fn machine() -> (usize, u64) {
+    (
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        proc_kb("/proc/meminfo", "MemTotal:"),
+    )
+}
+
+/// The projections' rep × month × bucket cells: actual buckets and plan lines (of
+/// every published version).
+pub fn cells(state: &pacer_projections::state::State) -> u64 {
+    state.actuals().map(|(_, b)| b.len() as u64).sum::<u64>()
+        + state
+            .plans()
+            .versions()
+            .iter()
+            .flat_map(|v| v.lines.values())
+            .map(|l| l.len() as u64)
+            .sum::<u64>()
+}
+
 /// A line of `/proc/self/status` or `/proc/meminfo` in bytes (`VmRSS:  1234 kB`).
-fn proc_kb(file: &str, key: &str) -> u64 {
+pub(crate) fn proc_kb(file: &str, key: &str) -> u64 {
     std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
@@ -171,18 +211,7 @@ pub fn run(
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
     let replay_s = t.elapsed().as_secs_f64();
     let rss_after = proc_kb("/proc/self/status", "VmRSS:");
-    let cells: u64 = state
-        .actuals()
-        .values()
-        .map(|b| b.len() as u64)
-        .sum::<u64>()
-        + state
-            .plans()
-            .versions()
-            .iter()
-            .flat_map(|v| v.lines.values())
-            .map(|l| l.len() as u64)
-            .sum::<u64>();
+    let cells = cells(&state);
 
     say("timing queries");
     let month = state.current_month().expect("the demo ends with a tick");
@@ -196,9 +225,10 @@ pub fn run(
     let org_report_us = percentiles(spec.queries.div_ceil(4), || {
         std::hint::black_box(report(&state, month, &ReportQuery::default()));
     });
+    let (cores, memory_bytes) = machine();
     Ok(Figures {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        memory_bytes: proc_kb("/proc/meminfo", "MemTotal:"),
+        cores,
+        memory_bytes,
         version: env!("CARGO_PKG_VERSION").to_owned(),
         events: scanned,
         reps,

@@ -147,24 +147,142 @@ impl Builder {
 
 /// Generates the demo history.
 pub fn generate(spec: &DemoSpec) -> Demo {
-    let today = spec.now.local_date(spec.timezone);
-    let now_month = today.month();
-    let horizon_start = now_month.plus(-12);
-    let mut b = Builder {
-        rng: ChaCha8Rng::seed_from_u64(spec.seed),
-        tz: spec.timezone,
-        currency: spec.currency,
-        today,
-        now: spec.now,
-        out: Vec::new(),
-        counter: 0,
-    };
+    let org = Org::new(spec);
+    let mut b = org.builder(spec);
     let reps = make_reps(&mut b.rng, spec.reps.max(1));
-    let setup_day = horizon_start.first_day().add_days(-120);
+    registrations(&mut b, &org, &reps);
+    for (at, id, body) in plan_events(&org, &reps, spec.currency) {
+        b.push(at, id, body);
+    }
+    reassignment(&mut b, &org, &reps);
     for r in &reps {
+        rep_history(&mut b, &org, r);
+    }
+    let mut events = b.take_sorted();
+    events.push(final_tick(spec.now));
+    Demo {
+        events,
+        reps: demo_reps(&reps),
+    }
+}
+
+/// Generates the same events as [`generate`], without ever holding the whole history:
+/// `sink` receives them in slices, in this order — the registrations and the team
+/// move, then each plan event on its own (one per month and version, every rep's
+/// lines), then the history of `reps_per_slice` reps at a time (deals, retention,
+/// activities, ratings, pipeline and commits, in time order within the slice), and
+/// last the `clock_tick` at "now". The random draws are those of [`generate`], in the
+/// same order, so the events are the same set; only their order in the log differs,
+/// and no fold result depends on it (no alert is evaluated before the final tick, and
+/// each rep's and each deal's events keep their relative order).
+///
+/// For logs too large to generate at once (`pacer bench --reps 10000`). Returns the
+/// organisation's reps; stops at the first error of `sink`.
+pub fn generate_sliced<E>(
+    spec: &DemoSpec,
+    reps_per_slice: usize,
+    mut sink: impl FnMut(Vec<Event>) -> Result<(), E>,
+) -> Result<Vec<DemoRep>, E> {
+    let org = Org::new(spec);
+    let mut b = org.builder(spec);
+    let reps = make_reps(&mut b.rng, spec.reps.max(1));
+    // The plans draw nothing at random: generating them after the team move keeps
+    // the draws in `generate`'s order.
+    registrations(&mut b, &org, &reps);
+    reassignment(&mut b, &org, &reps);
+    sink(b.take_sorted())?;
+    for (at, id, body) in plan_events(&org, &reps, spec.currency) {
+        b.push(at, id, body);
+        sink(b.take_sorted())?;
+    }
+    for slice in reps.chunks(reps_per_slice.max(1)) {
+        for r in slice {
+            rep_history(&mut b, &org, r);
+        }
+        sink(b.take_sorted())?;
+    }
+    sink(vec![final_tick(spec.now)])?;
+    Ok(demo_reps(&reps))
+}
+
+/// The teams of the demo organisation: (team, manager, region).
+pub fn teams() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    TEAMS.into_iter()
+}
+
+/// The months and days every part of the history is placed by.
+struct Org {
+    today: Date,
+    now_month: Month,
+    horizon_start: Month,
+    /// The month the plan's revision (version 2) takes effect.
+    revision_from: Month,
+    timezone: Tz,
+}
+
+impl Org {
+    fn new(spec: &DemoSpec) -> Org {
+        let today = spec.now.local_date(spec.timezone);
+        let now_month = today.month();
+        let horizon_start = now_month.plus(-12);
+        Org {
+            today,
+            now_month,
+            horizon_start,
+            revision_from: horizon_start.plus(7),
+            timezone: spec.timezone,
+        }
+    }
+
+    fn builder(&self, spec: &DemoSpec) -> Builder {
+        Builder {
+            rng: ChaCha8Rng::seed_from_u64(spec.seed),
+            tz: spec.timezone,
+            currency: spec.currency,
+            today: self.today,
+            now: spec.now,
+            out: Vec::new(),
+            counter: 0,
+        }
+    }
+}
+
+impl Builder {
+    /// The events pushed so far, in time order (generation order between equals).
+    fn take_sorted(&mut self) -> Vec<Event> {
+        let mut out = std::mem::take(&mut self.out);
+        out.sort_by_key(|(t, n, _)| (*t, *n));
+        out.into_iter().map(|(_, _, e)| e).collect()
+    }
+}
+
+/// The `clock_tick` at "now" that ends every demo history.
+fn final_tick(now: Timestamp) -> Event {
+    Event {
+        event_id: format!("pacer-tick-{}", now.to_rfc3339()),
+        source: "pacer".into(),
+        occurred_at: now,
+        body: EventBody::ClockTick,
+    }
+}
+
+fn demo_reps(reps: &[Rep]) -> Vec<DemoRep> {
+    reps.iter()
+        .map(|r| DemoRep {
+            id: r.id.clone(),
+            team: TEAMS[r.team].0.into(),
+            performance_pct: r.performance_pct as u32,
+        })
+        .collect()
+}
+
+/// Every rep joins, months before the plan starts.
+fn registrations(b: &mut Builder, org: &Org, reps: &[Rep]) {
+    let setup_day = org.horizon_start.first_day().add_days(-120);
+    for r in reps {
         let (team, manager, _) = TEAMS[r.team];
         let at = b.at(setup_day, 9, 10);
-        let start_month = horizon_start.plus(-b.rng.gen_range(3..36));
+        let start_month = org.horizon_start.plus(-b.rng.gen_range(3..36));
         b.push(
             at,
             format!("hris-{}-registered", r.id),
@@ -178,11 +296,19 @@ pub fn generate(spec: &DemoSpec) -> Demo {
             }),
         );
     }
-    // Version 1: the top-down plan for the whole horizon, published before it starts;
-    // version 2: a revision half-way through, 5% up from its effective month on. Each
-    // is published as one `plan_published` per month (effective from that month, in
-    // month order), so a plan for many reps stays within the per-event line limit.
-    let revision_from = horizon_start.plus(7);
+}
+
+/// The plan events, lazily, in log order: version 1, the top-down plan for the whole
+/// horizon, published before it starts; version 2, a revision half-way through, 5% up
+/// from its effective month on. Each is published as one `plan_published` per month
+/// (effective from that month, in month order), so a plan for many reps stays within
+/// the per-event line limit. Nothing here is random.
+fn plan_events<'a>(
+    org: &'a Org,
+    reps: &'a [Rep],
+    currency: Currency,
+) -> impl Iterator<Item = (Timestamp, String, EventBody)> + 'a {
+    let horizon_start = org.horizon_start;
     let versions = [
         (
             1,
@@ -194,100 +320,93 @@ pub fn generate(spec: &DemoSpec) -> Demo {
         (
             2,
             PlanBasis::Revision,
-            revision_from,
-            revision_from.first_day().add_days(-5),
+            org.revision_from,
+            org.revision_from.first_day().add_days(-5),
             105,
         ),
     ];
-    for (version, basis, from, day, level_pct) in versions {
-        let at = day.at_local_hour(9, spec.timezone);
-        for k in 0..PlanPublished::HORIZON_MONTHS {
-            let month = horizon_start.plus(k);
-            if month < from {
-                continue;
-            }
-            let lines = plan_lines(&reps, month, spec.currency, level_pct);
-            b.push(
-                at,
-                format!("finance-plan-v{version}-{month}"),
-                EventBody::PlanPublished(PlanPublished {
-                    plan: "demo-plan".into(),
-                    version,
-                    basis,
-                    horizon_start,
-                    effective_from: month,
-                    currency: spec.currency,
-                    lines,
-                }),
-            );
-        }
+    versions
+        .into_iter()
+        .flat_map(move |(version, basis, from, day, level_pct)| {
+            let at = day.at_local_hour(9, org.timezone);
+            (0..PlanPublished::HORIZON_MONTHS)
+                .map(move |k| horizon_start.plus(k))
+                .filter(move |month| *month >= from)
+                .map(move |month| {
+                    (
+                        at,
+                        format!("finance-plan-v{version}-{month}"),
+                        EventBody::PlanPublished(PlanPublished {
+                            plan: "demo-plan".into(),
+                            version,
+                            basis,
+                            horizon_start,
+                            effective_from: month,
+                            currency,
+                            lines: plan_lines(reps, month, currency, level_pct),
+                        }),
+                    )
+                })
+        })
+}
+
+/// One rep moves team half-way through.
+fn reassignment(b: &mut Builder, org: &Org, reps: &[Rep]) {
+    if reps.len() <= 5 {
+        return;
     }
-    // One rep moves team half-way through.
-    if reps.len() > 5 {
-        let mover = &reps[reps.len() / 2];
-        let to = (mover.team + 1) % TEAMS.len().min(reps.len());
-        let effective = horizon_start.plus(6);
-        let at = b.at(effective.first_day().add_days(-3), 9, 10);
+    let mover = &reps[reps.len() / 2];
+    let to = (mover.team + 1) % TEAMS.len().min(reps.len());
+    let effective = org.horizon_start.plus(6);
+    let at = b.at(effective.first_day().add_days(-3), 9, 10);
+    b.push(
+        at,
+        format!("hris-{}-reassigned", mover.id),
+        EventBody::RepReassigned(RepReassigned {
+            rep: mover.id.clone(),
+            team: Some(TEAMS[to].0.into()),
+            manager: Some(TEAMS[to].1.into()),
+            region: None,
+            effective_month: effective,
+        }),
+    );
+}
+
+/// One rep's history since the plan started, the early pipeline of the next two
+/// months and the rep's commits.
+fn rep_history(b: &mut Builder, org: &Org, r: &Rep) {
+    for k in 0..=13 {
+        let month = org.horizon_start.plus(k);
+        history_month(b, r, month, org.revision_from);
+    }
+    // Early-stage opportunities for the next two months: what gives a healthy
+    // rep about 3× coverage of next month's plan (and a thin one less).
+    for (ahead, share) in [
+        (1, b.rng.gen_range(120..300)),
+        (2, b.rng.gen_range(80..200)),
+    ] {
+        early_pipeline(b, r, org.now_month.plus(ahead), share);
+    }
+    // The rep's bottom-up commit for this month and the next.
+    for (i, month) in [org.now_month, org.now_month.plus(1)]
+        .into_iter()
+        .enumerate()
+    {
+        let target = monthly_target(r, month, if month >= org.revision_from { 105 } else { 100 });
+        let commit = target * (r.performance_pct + b.rng.gen_range(-5..10)) / 100;
+        let day = org.today.add_days(-(b.rng.gen_range(1..5) + 7 * i as i32));
+        let at = b.at(day.min(org.today), 9, 12);
         b.push(
             at,
-            format!("hris-{}-reassigned", mover.id),
-            EventBody::RepReassigned(RepReassigned {
-                rep: mover.id.clone(),
-                team: Some(TEAMS[to].0.into()),
-                manager: Some(TEAMS[to].1.into()),
-                region: None,
-                effective_month: effective,
+            format!("crm-{}-commit-{month}", r.id),
+            EventBody::ForecastSubmitted(ForecastSubmitted {
+                rep: r.id.clone(),
+                month,
+                amount: b.money(commit.max(0)),
+                category: Some(ForecastCategory::Commit),
             }),
         );
     }
-    for r in &reps {
-        for k in 0..=13 {
-            let month = horizon_start.plus(k);
-            history_month(&mut b, r, month, revision_from);
-        }
-        // Early-stage opportunities for the next two months: what gives a healthy
-        // rep about 3× coverage of next month's plan (and a thin one less).
-        for (ahead, share) in [
-            (1, b.rng.gen_range(120..300)),
-            (2, b.rng.gen_range(80..200)),
-        ] {
-            early_pipeline(&mut b, r, now_month.plus(ahead), share);
-        }
-        // The rep's bottom-up commit for this month and the next.
-        for (i, month) in [now_month, now_month.plus(1)].into_iter().enumerate() {
-            let target = monthly_target(r, month, if month >= revision_from { 105 } else { 100 });
-            let commit = target * (r.performance_pct + b.rng.gen_range(-5..10)) / 100;
-            let day = today.add_days(-(b.rng.gen_range(1..5) + 7 * i as i32));
-            let at = b.at(day.min(today), 9, 12);
-            b.push(
-                at,
-                format!("crm-{}-commit-{month}", r.id),
-                EventBody::ForecastSubmitted(ForecastSubmitted {
-                    rep: r.id.clone(),
-                    month,
-                    amount: b.money(commit.max(0)),
-                    category: Some(ForecastCategory::Commit),
-                }),
-            );
-        }
-    }
-    b.out.sort_by_key(|(t, n, _)| (*t, *n));
-    let mut events: Vec<Event> = b.out.into_iter().map(|(_, _, e)| e).collect();
-    events.push(Event {
-        event_id: format!("pacer-tick-{}", spec.now.to_rfc3339()),
-        source: "pacer".into(),
-        occurred_at: spec.now,
-        body: EventBody::ClockTick,
-    });
-    let reps = reps
-        .iter()
-        .map(|r| DemoRep {
-            id: r.id.clone(),
-            team: TEAMS[r.team].0.into(),
-            performance_pct: r.performance_pct as u32,
-        })
-        .collect();
-    Demo { events, reps }
 }
 
 fn make_reps(rng: &mut ChaCha8Rng, n: usize) -> Vec<Rep> {
@@ -695,5 +814,26 @@ mod tests {
             .events
             .windows(2)
             .all(|w| w[0].occurred_at <= w[1].occurred_at));
+    }
+
+    #[test]
+    fn the_sliced_generator_gives_the_same_events_as_the_whole_one() {
+        let whole = generate(&spec(5));
+        let mut slices = Vec::new();
+        let reps = generate_sliced(&spec(5), 5, |events| {
+            slices.push(events);
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(reps, whole.reps);
+        // Registrations and the move, 24 + 17 plan events, 3 slices of reps, the tick.
+        assert_eq!(slices.len(), 1 + 24 + 17 + 3 + 1);
+        let mut sliced: Vec<Event> = slices.into_iter().flatten().collect();
+        assert_eq!(sliced.last(), whole.events.last(), "the tick ends both");
+        let mut all = whole.events.clone();
+        let by_id = |a: &Event, b: &Event| a.event_id.cmp(&b.event_id);
+        sliced.sort_by(by_id);
+        all.sort_by(by_id);
+        assert_eq!(sliced, all);
     }
 }

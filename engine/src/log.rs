@@ -411,6 +411,12 @@ impl Iterator for LogIter {
     }
 }
 
+/// sled's page cache (its default is 1 GiB). The log is appended at its end and read
+/// front to back on a rebuild, so a large cache mostly holds pages that will not be
+/// read again, and it would count against the engine's memory beside the
+/// projections; the operating system's file cache still serves re-reads.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How long `open` waits for another holder of the log to let go of it (a process
 /// that is exiting, or a handle being dropped) before saying the log is in use.
 const LOCK_WAIT_MS: u64 = 3_000;
@@ -418,7 +424,11 @@ const LOCK_WAIT_MS: u64 = 3_000;
 fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
     let mut waited_ms = 0;
     loop {
-        match sled::Config::new().path(dir).open() {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
                 if waited_ms >= LOCK_WAIT_MS {

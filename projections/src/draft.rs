@@ -84,7 +84,6 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
     let total_of = |rep: &str, m: Month| state.actual(rep, m, &Bucket::Total);
     let org_trailing: i64 = state
         .actuals()
-        .iter()
         .filter(|((_, m), _)| trailing.contains(m))
         .map(|(_, b)| b.get(&Bucket::Total).copied().unwrap_or(0))
         .fold(0i64, |a, v| a.saturating_add(v));
@@ -222,7 +221,7 @@ fn rep_lines(
 ) -> Vec<PlanLine> {
     let mut mix: BTreeMap<Bucket, i128> = BTreeMap::new();
     for m in trailing {
-        if let Some(buckets) = state.actuals().get(&(rep.to_owned(), *m)) {
+        if let Some(buckets) = state.month_actuals(rep, *m) {
             for (b, v) in buckets {
                 *mix.entry(b.clone()).or_insert(0) += i128::from(*v);
             }

@@ -125,7 +125,7 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
         }
     }
     for ((rep, m), buckets) in state.actuals() {
-        if *m != month {
+        if m != month {
             continue;
         }
         let activities: i64 = buckets

@@ -89,13 +89,13 @@ impl State {
     /// One rep's probability-weighted open pipeline per bucket for deals expected to
     /// close in `month`.
     pub fn weighted_pipeline_of(&self, rep: &str, month: Month) -> BTreeMap<Bucket, i64> {
-        let mut contribs: Vec<Contribution> = Vec::new();
+        let mut out: BTreeMap<Bucket, i64> = BTreeMap::new();
         for d in self.open_deals(rep) {
             if d.expected_close.month() != month {
                 continue;
             }
             let hundredths = d.probability.map_or(0, |p| p.hundredths());
-            Movement {
+            let movement = Movement {
                 rep: &d.rep,
                 month,
                 account: &d.account,

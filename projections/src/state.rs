@@ -316,34 +316,43 @@ impl Deal {
             closed_on: None,
         };
         for fact in facts {
-            match fact {
-                DealFact::Opened { .. } => {}
-                DealFact::StageChanged { change: c, .. } => {
-                    v.stage = Some(c.stage.clone());
-                    if c.probability.is_some() {
-                        v.probability = c.probability;
-                    }
-                    if let Some(a) = c.amount {
-                        v.amount = a.minor;
-                    }
-                    if let Some(d) = c.expected_close {
-                        v.expected_close = d;
-                    }
-                }
-                DealFact::Won {
-                    amount, closed_on, ..
-                } => {
-                    v.status = DealStatus::Won;
-                    v.amount = *amount;
-                    v.closed_on = Some(*closed_on);
-                }
-                DealFact::Lost { lost_on, .. } => {
-                    v.status = DealStatus::Lost;
-                    v.closed_on = Some(*lost_on);
-                }
-            }
+            v.apply(fact);
         }
         Some(v)
+    }
+}
+
+impl DealView {
+    /// One fact after the opening, in log order: a stage change moves the stage (and
+    /// what it names of probability, amount, expected close); a win or a loss closes.
+    /// An opening changes nothing here: it is the view's base.
+    fn apply(&mut self, fact: &DealFact) {
+        match fact {
+            DealFact::Opened { .. } => {}
+            DealFact::StageChanged { change: c, .. } => {
+                self.stage = Some(c.stage.clone());
+                if c.probability.is_some() {
+                    self.probability = c.probability;
+                }
+                if let Some(a) = c.amount {
+                    self.amount = a.minor;
+                }
+                if let Some(d) = c.expected_close {
+                    self.expected_close = d;
+                }
+            }
+            DealFact::Won {
+                amount, closed_on, ..
+            } => {
+                self.status = DealStatus::Won;
+                self.amount = *amount;
+                self.closed_on = Some(*closed_on);
+            }
+            DealFact::Lost { lost_on, .. } => {
+                self.status = DealStatus::Lost;
+                self.closed_on = Some(*lost_on);
+            }
+        }
     }
 }
 
@@ -393,15 +402,54 @@ impl Touched {
     }
 }
 
-/// What an event left behind that a void must undo.
+/// What an event left behind that a void must undo. Kept for every voidable event
+/// of the log, so it is small: an activity (most of a log) names its rep and kind by
+/// interned index; the rarer kinds are boxed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Undo {
-    /// Bucket contributions, and the won deal the event was a fact of.
-    Contributions(Vec<Contribution>, Option<String>),
+    /// One count in an activity bucket of a rep's month.
+    Activity {
+        rep: Name,
+        kind: Name,
+        month: Month,
+    },
+    /// A revenue movement's bucket contributions, and the won deal it was a fact of.
+    Revenue(Box<(Vec<Contribution>, Option<String>)>),
     DealFact(String),
     Rating(String),
-    Forecast(String, Month, Option<ForecastCategory>),
+    Forecast(Box<(String, Month, Option<ForecastCategory>)>),
 }
+
+/// The index of an interned string in [`Names`].
+type Name = u32;
+
+/// Interned strings (rep ids, activity kinds), so that the undo record of each
+/// activity holds two integers instead of two owned strings. Indexes follow first
+/// appearance in the log, so two folds of one log intern alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Names {
+    index: HashMap<Box<str>, Name>,
+    names: Vec<Box<str>>,
+}
+
+impl Names {
+    fn intern(&mut self, s: &str) -> Name {
+        if let Some(&n) = self.index.get(s) {
+            return n;
+        }
+        let n = Name::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
+        self.names.push(s.into());
+        self.index.insert(s.into(), n);
+        n
+    }
+
+    fn name(&self, n: Name) -> &str {
+        &self.names[n as usize]
+    }
+}
+
+/// One rep's actuals: month → bucket → the sum of its contributions.
+type RepActuals = BTreeMap<Month, BTreeMap<Bucket, i64>>;
 
 /// Whether an `event_voided` can undo events of this type: the ones that move
 /// actuals, deals, ratings or forecasts.
@@ -429,7 +477,10 @@ pub struct State {
     events: u64,
     reps: BTreeMap<String, Rep>,
     plans: PlanBook,
-    actuals: BTreeMap<(String, Month), BTreeMap<Bucket, i64>>,
+    /// Rep → month → bucket → the sum of its contributions (never zero: a bucket
+    /// that sums to zero is removed). Hashed by rep for the fold's lookups; read in
+    /// rep order through [`State::actuals`].
+    actuals: HashMap<String, RepActuals>,
     deals: BTreeMap<String, Deal>,
     /// Index kept in step with `deals` (refreshed on every deal fact and void): each
     /// opened deal's current view, the deals each rep owns and which of them are open.
@@ -443,7 +494,8 @@ pub struct State {
     alert_book: AlertBook,
     /// Exchange rates from `fx_rate_set`, by currency and month.
     fx: FxTable,
-    undo: HashMap<String, Undo>,
+    undo: HashMap<Box<str>, Undo>,
+    names: Names,
     voided: HashSet<String>,
 }
 
@@ -456,7 +508,7 @@ impl State {
             events: 0,
             reps: BTreeMap::new(),
             plans: PlanBook::default(),
-            actuals: BTreeMap::new(),
+            actuals: HashMap::default(),
             deals: BTreeMap::new(),
             views: BTreeMap::new(),
             deals_by_rep: BTreeMap::new(),
@@ -467,6 +519,7 @@ impl State {
             alert_book: AlertBook::default(),
             fx: FxTable::default(),
             undo: HashMap::default(),
+            names: Names::default(),
             voided: HashSet::default(),
         }
     }
@@ -503,7 +556,7 @@ impl State {
             (Touched::None, None)
         };
         if let Some(rep) = ev.body.rep() {
-            self.rep_entry(rep);
+            self.ensure_rep(rep);
         }
         let tz = self.cfg.timezone;
         match &ev.body {
@@ -529,8 +582,8 @@ impl State {
                     amount: f.amount.minor,
                 });
                 self.undo.insert(
-                    ev.event_id.clone(),
-                    Undo::Forecast(f.rep.clone(), f.month, f.category),
+                    ev.event_id.as_str().into(),
+                    Undo::Forecast(Box::new((f.rep.clone(), f.month, f.category))),
                 );
             }
             EventBody::DealOpened(o) => {
@@ -556,7 +609,7 @@ impl State {
                 };
                 self.deal_fact(ev, &w.deal, fact);
                 for s in &w.splits {
-                    self.rep_entry(&s.rep);
+                    self.ensure_rep(&s.rep);
                 }
             }
             EventBody::DealLost(l) => {
@@ -577,7 +630,7 @@ impl State {
                     scores: r.scores(),
                 });
                 self.undo
-                    .insert(ev.event_id.clone(), Undo::Rating(r.rep.clone()));
+                    .insert(ev.event_id.as_str().into(), Undo::Rating(r.rep.clone()));
             }
             EventBody::EventVoided(v) => self.void(&v.voided_event_id),
             EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
@@ -619,8 +672,8 @@ impl State {
     fn touched_before(&self, ev: &Event) -> (Touched, Option<String>) {
         let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
         if let EventBody::EventVoided(v) = &ev.body {
-            let deal = match self.undo.get(&v.voided_event_id) {
-                Some(Undo::Contributions(_, deal)) => deal.clone(),
+            let deal = match self.undo.get(v.voided_event_id.as_str()) {
+                Some(Undo::Revenue(r)) => r.1.clone(),
                 Some(Undo::DealFact(deal)) => Some(deal.clone()),
                 _ => None,
             };
@@ -653,17 +706,18 @@ impl State {
     fn touched_by_void(&self, target: &str) -> Touched {
         let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
         match self.undo.get(target) {
-            Some(Undo::Contributions(contribs, deal)) => Touched::Reps(
-                contribs
-                    .iter()
+            Some(Undo::Activity { rep, .. }) => {
+                Touched::Reps(vec![self.names.name(*rep).to_owned()])
+            }
+            Some(Undo::Revenue(r)) => Touched::Reps(
+                r.0.iter()
                     .map(|c| c.rep.clone())
-                    .chain(deal.as_deref().and_then(deal_rep))
+                    .chain(r.1.as_deref().and_then(deal_rep))
                     .collect(),
             ),
             Some(Undo::DealFact(deal)) => Touched::Reps(deal_rep(deal).into_iter().collect()),
-            Some(Undo::Rating(rep)) | Some(Undo::Forecast(rep, ..)) => {
-                Touched::Reps(vec![rep.clone()])
-            }
+            Some(Undo::Rating(rep)) => Touched::Reps(vec![rep.clone()]),
+            Some(Undo::Forecast(f)) => Touched::Reps(vec![f.0.clone()]),
             None => Touched::None,
         }
     }
@@ -708,10 +762,15 @@ impl State {
         }
     }
 
-    fn rep_entry(&mut self, rep: &str) -> &mut Rep {
+    /// Makes sure the org knows the rep (unregistered until a `rep_registered`).
+    fn ensure_rep(&mut self, rep: &str) {
         if !self.reps.contains_key(rep) {
             self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
         }
+    }
+
+    fn rep_entry(&mut self, rep: &str) -> &mut Rep {
+        self.ensure_rep(rep);
         self.reps.get_mut(rep).expect("inserted above")
     }
 
@@ -730,7 +789,7 @@ impl State {
     fn publish(&mut self, rec: &Recorded, p: &PlanPublished) {
         // A rep with a plan is a rep the alert rules look at, registered or not.
         for l in &p.lines {
-            self.rep_entry(&l.rep);
+            self.ensure_rep(&l.rep);
         }
         let mut lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>> = BTreeMap::new();
         for l in &p.lines {
@@ -757,40 +816,94 @@ impl State {
     fn add_contributions(&mut self, ev: &Event, tz: Tz, deal: Option<&str>) {
         let contribs = contributions(ev, tz);
         for c in &contribs {
-            self.add_to_bucket(c, 1);
+            self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta);
         }
-        self.undo.insert(
-            ev.event_id.clone(),
-            Undo::Contributions(contribs, deal.map(str::to_owned)),
-        );
+        let undo = match (contribs.as_slice(), deal) {
+            (
+                [Contribution {
+                    rep,
+                    month,
+                    bucket: Bucket::Activity(kind),
+                    delta: 1,
+                }],
+                None,
+            ) => Undo::Activity {
+                rep: self.names.intern(rep),
+                kind: self.names.intern(kind),
+                month: *month,
+            },
+            _ => Undo::Revenue(Box::new((contribs, deal.map(str::to_owned)))),
+        };
+        self.undo.insert(ev.event_id.as_str().into(), undo);
     }
 
-    fn add_to_bucket(&mut self, c: &Contribution, sign: i64) {
-        let month = self.actuals.entry((c.rep.clone(), c.month)).or_default();
-        let slot = month.entry(c.bucket.clone()).or_insert(0);
+    /// Adds `delta` to one bucket of a rep's month (no allocation when the bucket
+    /// has moved before).
+    fn add_to_bucket(&mut self, rep: &str, month: Month, bucket: &Bucket, delta: i64) {
+        if !self.actuals.contains_key(rep) {
+            self.actuals.insert(rep.to_owned(), BTreeMap::new());
+        }
+        let months = self.actuals.get_mut(rep).expect("inserted above");
+        let buckets = months.entry(month).or_default();
+        let slot = match buckets.get_mut(bucket) {
+            Some(slot) => slot,
+            None => buckets.entry(bucket.clone()).or_insert(0),
+        };
         // Wrapping, not saturating: adding then removing is exact even at the edge of
         // the i64 range, so a void always undoes its event and the invariants hold.
-        *slot = slot.wrapping_add(sign.wrapping_mul(c.delta));
+        *slot = slot.wrapping_add(delta);
         if *slot == 0 {
             // Canonical state: a bucket that sums to zero is as if it had never moved.
-            month.remove(&c.bucket);
-            if month.is_empty() {
-                self.actuals.remove(&(c.rep.clone(), c.month));
+            buckets.remove(bucket);
+            if buckets.is_empty() {
+                months.remove(&month);
+                if months.is_empty() {
+                    self.actuals.remove(rep);
+                }
             }
         }
     }
 
     fn deal_fact(&mut self, ev: &Event, deal: &str, fact: DealFact) {
+        if !matches!(ev.body, EventBody::DealWon(_)) {
+            self.undo
+                .insert(ev.event_id.as_str().into(), Undo::DealFact(deal.to_owned()));
+        }
+        // A fact that is not an opening, appended to an opened deal, changes its view
+        // exactly as the last step of `Deal::view` would: apply it in place.
+        let appended = match (&fact, self.views.get_mut(deal)) {
+            (DealFact::Opened { .. }, _) | (_, None) => None,
+            (fact, Some(view)) => {
+                let was_open = view.status == DealStatus::Open;
+                view.apply(fact);
+                let is_open = view.status == DealStatus::Open;
+                // Only a change between open and closed moves the deal in the index.
+                Some((was_open != is_open).then(|| (is_open, view.rep.clone())))
+            }
+        };
         self.deals
             .entry(deal.to_owned())
             .or_default()
             .facts
             .push((ev.event_id.clone(), fact));
-        if !matches!(ev.body, EventBody::DealWon(_)) {
-            self.undo
-                .insert(ev.event_id.clone(), Undo::DealFact(deal.to_owned()));
+        match appended {
+            None => self.refresh_deal(deal),
+            Some(None) => {}
+            Some(Some((true, rep))) => {
+                self.open_by_rep
+                    .entry(rep)
+                    .or_default()
+                    .insert(deal.to_owned());
+            }
+            Some(Some((false, rep))) => {
+                if let Some(set) = self.open_by_rep.get_mut(&rep) {
+                    set.remove(deal);
+                    if set.is_empty() {
+                        self.open_by_rep.remove(&rep);
+                    }
+                }
+            }
         }
-        self.refresh_deal(deal);
     }
 
     /// Brings the deal index up to date with the deal's facts.
@@ -842,9 +955,15 @@ impl State {
             return;
         }
         match self.undo.remove(target) {
-            Some(Undo::Contributions(contribs, deal)) => {
+            Some(Undo::Activity { rep, kind, month }) => {
+                let rep = self.names.name(rep).to_owned();
+                let bucket = Bucket::Activity(self.names.name(kind).to_owned());
+                self.add_to_bucket(&rep, month, &bucket, -1);
+            }
+            Some(Undo::Revenue(r)) => {
+                let (contribs, deal) = *r;
                 for c in &contribs {
-                    self.add_to_bucket(c, -1);
+                    self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta.wrapping_neg());
                 }
                 if let Some(deal) = deal {
                     self.remove_deal_fact(&deal, target);
@@ -856,8 +975,8 @@ impl State {
                     list.retain(|r| r.event_id != target);
                 }
             }
-            Some(Undo::Forecast(rep, month, category)) => {
-                if let Some(list) = self.forecasts.get_mut(&(rep, month, category)) {
+            Some(Undo::Forecast(f)) => {
+                if let Some(list) = self.forecasts.get_mut(&*f) {
                     list.retain(|f| f.event_id != target);
                 }
             }
@@ -919,16 +1038,23 @@ impl State {
 
     /// The actual of one bucket of a rep's month.
     pub fn actual(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
-        self.actuals
-            .get(&(rep.to_owned(), month))
+        self.month_actuals(rep, month)
             .and_then(|m| m.get(bucket))
             .copied()
             .unwrap_or(0)
     }
 
-    /// All non-zero actuals, by rep and month.
-    pub fn actuals(&self) -> &BTreeMap<(String, Month), BTreeMap<Bucket, i64>> {
-        &self.actuals
+    /// The non-zero actuals of a rep's month, by bucket.
+    pub fn month_actuals(&self, rep: &str, month: Month) -> Option<&BTreeMap<Bucket, i64>> {
+        self.actuals.get(rep).and_then(|m| m.get(&month))
+    }
+
+    /// All non-zero actuals, by rep and month, in that order.
+    pub fn actuals(&self) -> impl Iterator<Item = ((&str, Month), &BTreeMap<Bucket, i64>)> + '_ {
+        let mut reps: Vec<(&String, &RepActuals)> = self.actuals.iter().collect();
+        reps.sort_unstable_by_key(|(rep, _)| *rep);
+        reps.into_iter()
+            .flat_map(|(rep, months)| months.iter().map(move |(m, b)| ((rep.as_str(), *m), b)))
     }
 
     pub fn deals(&self) -> &BTreeMap<String, Deal> {

@@ -76,7 +76,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .versions()
                 .iter()
                 .flat_map(|v| v.lines.keys().copied())
-                .chain(state.actuals().keys().map(|(_, m)| *m))
+                .chain(state.actuals().map(|((_, m), _)| m))
                 .collect(),
         };
         let query = ReportQuery {

@@ -154,7 +154,13 @@ pub(crate) fn changes_out(
     if changes.is_empty() {
         return Vec::new();
     }
-    let focus = state.alert_book().focus(&state.config().alerts);
+    let book = state.alert_book();
+    let reps: BTreeSet<&str> = changes
+        .iter()
+        .filter_map(|(id, _)| book.get(id))
+        .map(|a| a.rep.as_str())
+        .collect();
+    let focus = book.focus_of(reps, &state.config().alerts);
     let org = state.config();
     let mut out = Vec::new();
     for (id, change) in changes {

@@ -304,8 +304,18 @@ impl AlertBook {
     /// then higher severity, the broader bucket, the earlier raised). The rest are
     /// `watch`.
     pub fn focus(&self, cfg: &AlertConfig) -> std::collections::BTreeSet<String> {
+        self.focus_of(self.standing.keys().map(String::as_str), cfg)
+    }
+
+    /// [`AlertBook::focus`] for these reps only: what a change to their alerts needs,
+    /// without ranking the whole organisation's.
+    pub fn focus_of<'a>(
+        &self,
+        reps: impl IntoIterator<Item = &'a str>,
+        cfg: &AlertConfig,
+    ) -> std::collections::BTreeSet<String> {
         let mut out = std::collections::BTreeSet::new();
-        for ids in self.standing.values() {
+        for ids in reps.into_iter().filter_map(|rep| self.standing.get(rep)) {
             let mut ranked: Vec<&Alert> =
                 ids.values().filter_map(|id| self.alerts.get(id)).collect();
             ranked.sort_by_key(|a| rank_key(a));
