@@ -119,23 +119,27 @@ pub struct Movement<'a> {
 }
 
 impl Movement<'_> {
+    /// The five buckets this movement adds its amount to, in a fixed order.
+    pub fn buckets(&self) -> [Bucket; 5] {
+        [
+            Bucket::Total,
+            Bucket::Geo(self.region.unwrap_or(UNASSIGNED).to_owned()),
+            Bucket::Product(self.product.unwrap_or(UNASSIGNED).to_owned()),
+            Bucket::Account(self.account.to_owned()),
+            match self.customer_kind {
+                CustomerKind::New => Bucket::NewCustomer,
+                CustomerKind::Existing => Bucket::Retention,
+            },
+        ]
+    }
+
     /// The five bucket contributions of this movement.
     pub fn contributions(&self, out: &mut Vec<Contribution>) {
-        let c = |bucket: Bucket| Contribution {
+        out.extend(self.buckets().map(|bucket| Contribution {
             rep: self.rep.to_owned(),
             month: self.month,
             bucket,
             delta: self.amount,
-        };
-        out.push(c(Bucket::Total));
-        out.push(c(Bucket::Geo(self.region.unwrap_or(UNASSIGNED).to_owned())));
-        out.push(c(Bucket::Product(
-            self.product.unwrap_or(UNASSIGNED).to_owned(),
-        )));
-        out.push(c(Bucket::Account(self.account.to_owned())));
-        out.push(c(match self.customer_kind {
-            CustomerKind::New => Bucket::NewCustomer,
-            CustomerKind::Existing => Bucket::Retention,
         }));
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bucket::{weighted, Bucket, Contribution, Movement};
+use crate::bucket::{weighted, Bucket, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
 use crate::state::State;
 use crate::time::{Date, Month};
@@ -103,13 +103,13 @@ impl State {
                 product: d.product.as_deref(),
                 region: d.region.as_deref(),
                 amount: weighted(d.amount, hundredths),
+            };
+            // The movement's buckets, as its contributions would name them (the rep
+            // is this one's, so it is not copied five times per deal).
+            for bucket in movement.buckets() {
+                let slot = out.entry(bucket).or_insert(0);
+                *slot = slot.saturating_add(movement.amount);
             }
-            .contributions(&mut contribs);
-        }
-        let mut out: BTreeMap<Bucket, i64> = BTreeMap::new();
-        for c in contribs {
-            let slot = out.entry(c.bucket).or_insert(0);
-            *slot = slot.saturating_add(c.delta);
         }
         out
     }
@@ -183,7 +183,7 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
         for (bucket, target) in state.plans().rep_lines(rep, month) {
             cells.entry(bucket.clone()).or_insert((0, 0)).0 = target;
         }
-        if let Some(buckets) = state.actuals().get(&(rep.clone(), month)) {
+        if let Some(buckets) = state.month_actuals(rep, month) {
             for (bucket, actual) in buckets {
                 cells.entry(bucket.clone()).or_insert((0, 0)).1 = *actual;
             }
