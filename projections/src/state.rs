@@ -485,7 +485,9 @@ pub struct State {
     /// Index kept in step with `deals` (refreshed on every deal fact and void): each
     /// opened deal's current view, the deals each rep owns and which of them are open.
     /// It is how alerts read one rep's pipeline without scanning every deal.
-    views: BTreeMap<String, DealView>,
+    /// Hashed: the rules look up every open deal of a rep on each event they
+    /// evaluate; [`State::deal_views`] reads them in deal-id order.
+    views: HashMap<String, DealView>,
     deals_by_rep: BTreeMap<String, BTreeSet<String>>,
     open_by_rep: BTreeMap<String, BTreeSet<String>>,
     ratings: BTreeMap<String, Vec<Rating>>,
@@ -510,7 +512,7 @@ impl State {
             plans: PlanBook::default(),
             actuals: HashMap::default(),
             deals: BTreeMap::new(),
-            views: BTreeMap::new(),
+            views: HashMap::default(),
             deals_by_rep: BTreeMap::new(),
             open_by_rep: BTreeMap::new(),
             ratings: BTreeMap::new(),
@@ -1063,7 +1065,9 @@ impl State {
 
     /// Every deal that has been opened, as it stands now, in deal-id order.
     pub fn deal_views(&self) -> impl Iterator<Item = &DealView> + '_ {
-        self.views.values()
+        let mut views: Vec<&DealView> = self.views.values().collect();
+        views.sort_unstable_by(|a, b| a.deal.cmp(&b.deal));
+        views.into_iter()
     }
 
     /// The rep's open deals, in deal-id order.
