@@ -60,8 +60,12 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
 const RETRY_AFTER_S: u64 = 10;
 
 /// How often a request recomputes when another request changed one of its deals
-/// meanwhile, before it answers 503.
-const CONFLICT_RETRIES_MAX: usize = 5;
+/// meanwhile, before it answers 503. Each losing attempt means another request's
+/// write won (a claim or its settling, two per request), so with at most
+/// [`REQUESTS_MAX`] requests at once this many attempts outlast every request that
+/// was in flight; only a stream of new ones about the same deals gets the 503. (Five
+/// attempts were too few: eight racing requests on a busy machine saw a 503.)
+const CONFLICT_RETRIES_MAX: usize = 2 * REQUESTS_MAX + 1;
 
 /// How long a request's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -398,7 +402,11 @@ impl Gateway {
                 {
                     Some(v) => claimed.push((key, v)),
                     // Another request got there first: nothing of ours is out yet.
-                    None => continue 'attempt,
+                    // Let it finish before recomputing.
+                    None => {
+                        tokio::task::yield_now().await;
+                        continue 'attempt;
+                    }
                 }
             }
             accepted.events = decoded.len();
