@@ -163,6 +163,32 @@ fn percentiles(n: u32, mut f: impl FnMut()) -> (f64, f64) {
     )
 }
 
+/// The bench's "now": where every generated history ends (fixed, so runs compare).
+pub(crate) fn bench_now() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant")
+}
+
+/// Reps of a demo organisation of about `events` events (about 1 800 per rep).
+fn reps_for(events: u64) -> usize {
+    ((events / 1_800).max(1) as usize).min(20_000)
+}
+
+/// Events per `append_batch` when the bench writes a generated history (setup).
+const WRITE_BATCH_EVENTS: usize = 20_000;
+
+/// Appends generated events to the log in batches of [`WRITE_BATCH_EVENTS`].
+pub(crate) fn write_events(
+    log: &mut Log,
+    mut events: Vec<pacer_projections::event::Event>,
+    now: Timestamp,
+) -> Result<(), LogError> {
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(WRITE_BATCH_EVENTS));
+        log.append_batch(std::mem::replace(&mut events, rest), now)?;
+    }
+    Ok(())
+}
+
 /// Generates the log in `dir` (which must be empty) and measures.
 pub fn run(
     dir: &Path,
@@ -171,8 +197,8 @@ pub fn run(
     mut say: impl FnMut(&str),
 ) -> Result<Figures, LogError> {
     let started = Instant::now();
-    let reps = ((spec.events / 1_800).max(1) as usize).min(20_000);
-    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    let reps = reps_for(spec.events);
+    let now = bench_now();
     say(&format!(
         "generating about {} events for {reps} reps",
         spec.events
@@ -188,12 +214,7 @@ pub fn run(
     log.bind_org(&config.org)?;
     let n = demo.events.len() as u64;
     say(&format!("writing {n} events to the log"));
-    let mut events = demo.events;
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(20_000));
-        log.append_batch(std::mem::replace(&mut events, rest), now)?;
-    }
-    drop(events);
+    write_events(&mut log, demo.events, now)?;
     let setup_s = started.elapsed().as_secs_f64();
 
     say("scanning the log (decode only)");
@@ -343,9 +364,9 @@ pub async fn ingest(
         .await
         .map_err(|e| nats_err(&e))?;
     let js = async_nats::jetstream::new(client.clone());
-    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    let now = bench_now();
     let demo = generate(&DemoSpec {
-        reps: ((events / 1_800).max(1) as usize).min(20_000),
+        reps: reps_for(events),
         seed: 7,
         now,
         timezone: config.org.timezone,

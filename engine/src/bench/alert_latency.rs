@@ -45,7 +45,7 @@ use pacer_projections::event::{
     RetentionKind,
 };
 use pacer_projections::money::Money;
-use pacer_projections::state::State;
+use pacer_projections::state::{is_voidable, State};
 use pacer_projections::time::Timestamp;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -57,7 +57,7 @@ use crate::error::NatsError;
 use crate::log::Log;
 use crate::nats::metrics::Metrics;
 use crate::nats::pipeline::Pipeline;
-use crate::nats::publish::Message;
+use crate::nats::publish::{publish_message, Message};
 use crate::nats::{ensure_streams, Subjects};
 use crate::replay::{rebuild, Cut};
 use crate::wire::encode;
@@ -283,19 +283,9 @@ pub fn setup(spec: &AlertSpec, config: &Config, now: Timestamp) -> Result<Setup,
     let background = generate(&demo_spec(spec.seed.wrapping_add(1)))
         .events
         .into_iter()
-        .filter(|e| {
-            matches!(
-                e.body,
-                EventBody::DealOpened(_)
-                    | EventBody::DealStageChanged(_)
-                    | EventBody::DealWon(_)
-                    | EventBody::DealLost(_)
-                    | EventBody::ActivityLogged(_)
-                    | EventBody::Retention(..)
-                    | EventBody::CustomerRated(_)
-                    | EventBody::ForecastSubmitted(_)
-            )
-        })
+        // What moves actuals, deals, ratings or forecasts (the voidable kinds); no
+        // plans, registrations or ticks.
+        .filter(|e| is_voidable(&e.body))
         .collect();
     Ok(Setup {
         events,
@@ -467,7 +457,7 @@ async fn probe_all(
     let mut latencies = Vec::with_capacity(probes.len());
     let mut lost = 0;
     let mut lost_in_a_row = 0;
-    for (rep, (subject, headers, payload)) in probes {
+    for (rep, message) in probes {
         if lost_in_a_row >= LOST_IN_A_ROW_MAX {
             eprintln!(
                 "bench: {lost_in_a_row} probes lost in a row: the engine is behind the load; the other probes are not sent"
@@ -475,13 +465,8 @@ async fn probe_all(
             break;
         }
         let sent = Instant::now();
-        let ack = js
-            .publish_with_headers(subject.clone(), headers, payload)
-            .await
-            .map_err(|e| NatsError::Publish {
-                subject: subject.clone(),
-                reason: e.to_string(),
-            })?;
+        let subject = message.0.clone();
+        let ack = publish_message(&js, message).await?;
         let deadline = tokio::time::Instant::from_std(sent + timeout);
         loop {
             match tokio::time::timeout_at(deadline, arrivals.recv()).await {
@@ -533,7 +518,7 @@ pub async fn alert_latency(
     config: &Config,
     mut say: impl FnMut(&str),
 ) -> Result<AlertFigures, BenchError> {
-    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    let now = super::bench_now();
     let mut cfg = config.clone();
     cfg.nats.subject_prefix = PREFIX.into();
     cfg.serve.tick_interval_s = 0;
@@ -546,11 +531,7 @@ pub async fn alert_latency(
     let setup = setup(spec, &cfg, now)?;
     let mut log = Log::open(dir)?;
     log.bind_org(&cfg.org)?;
-    let mut events = setup.events;
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(20_000));
-        log.append_batch(std::mem::replace(&mut events, rest), now)?;
-    }
+    super::write_events(&mut log, setup.events, now)?;
     let state = rebuild(&log, &cfg.org, Cut::All, |_| {})?;
     check_quiet(&state, &setup.probes)?;
     let applied_before = state.events_applied();
@@ -698,7 +679,7 @@ mod tests {
     #[test]
     fn every_probe_raises_one_new_alert_for_its_rep() {
         let config = Config::default();
-        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+        let now = crate::bench::bench_now();
         let setup = setup(&spec(), &config, now).unwrap();
         let mut state = fold(&setup.events, &config, now);
         check_quiet(&state, &setup.probes).unwrap();
@@ -723,7 +704,7 @@ mod tests {
     #[test]
     fn messages_are_what_pacer_publish_sends() {
         let config = Config::default();
-        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+        let now = crate::bench::bench_now();
         let setup = setup(&spec(), &config, now).unwrap();
         let subjects = Subjects::new(PREFIX);
         for e in setup
@@ -745,7 +726,7 @@ mod tests {
     #[test]
     fn background_events_are_new_and_keep_to_the_demo_reps() {
         let config = Config::default();
-        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+        let now = crate::bench::bench_now();
         let setup = setup(&spec(), &config, now).unwrap();
         let ids: HashSet<&str> = setup.events.iter().map(|e| e.event_id.as_str()).collect();
         let mut seen = HashSet::new();

@@ -23,7 +23,6 @@ use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use pacer_projections::event::PlanPublished;
-use pacer_projections::time::Timestamp;
 use serde_json::{json, Value};
 
 use super::{cells, proc_kb};
@@ -58,7 +57,7 @@ pub fn write_log(
     config: &Config,
     mut say: impl FnMut(&str),
 ) -> Result<ScaleLog, LogError> {
-    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant");
+    let now = super::bench_now();
     let started = Instant::now();
     let mut log = Log::open(dir)?;
     log.bind_org(&config.org)?;
@@ -71,12 +70,9 @@ pub fn write_log(
         timezone: config.org.timezone,
         currency: config.org.currency,
     };
-    generate_sliced(&spec, REPS_PER_SLICE, |mut slice| {
+    generate_sliced(&spec, REPS_PER_SLICE, |slice| {
         events += slice.len() as u64;
-        while !slice.is_empty() {
-            let rest = slice.split_off(slice.len().min(20_000));
-            log.append_batch(std::mem::replace(&mut slice, rest), now)?;
-        }
+        super::write_events(&mut log, slice, now)?;
         if events >= next_say {
             say(&format!("{events} events written"));
             next_say += 1_000_000;
@@ -318,7 +314,7 @@ mod tests {
         let whole = crate::demo::generate(&DemoSpec {
             reps: 12,
             seed: 3,
-            now: Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap(),
+            now: crate::bench::bench_now(),
             timezone: config.org.timezone,
             currency: config.org.currency,
         });

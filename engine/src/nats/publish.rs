@@ -68,6 +68,19 @@ async fn settle(
     }
 }
 
+/// Publishes one message to JetStream; the future resolves to its PubAck.
+pub async fn publish_message(
+    js: &jetstream::Context,
+    (subject, headers, payload): Message,
+) -> Result<PublishAckFuture, NatsError> {
+    js.publish_with_headers(subject.clone(), headers, payload)
+        .await
+        .map_err(|e| NatsError::Publish {
+            subject,
+            reason: e.to_string(),
+        })
+}
+
 /// Publishes every message of `messages`, keeping at most `in_flight_max`
 /// unacknowledged, and waits for every acknowledgement.
 pub async fn publish_all(
@@ -79,19 +92,14 @@ pub async fn publish_all(
     let mut stats = PublishStats::default();
     let mut in_flight: VecDeque<(String, PublishAckFuture)> = VecDeque::new();
     let mut messages = std::pin::pin!(messages);
-    while let Some((subject, headers, payload)) = messages.next().await {
+    while let Some(message) = messages.next().await {
         if in_flight.len() >= in_flight_max.max(1) {
             if let Some(next) = in_flight.pop_front() {
                 settle(next, &mut stats).await?;
             }
         }
-        let ack = js
-            .publish_with_headers(subject.clone(), headers, payload)
-            .await
-            .map_err(|e| NatsError::Publish {
-                subject: subject.clone(),
-                reason: e.to_string(),
-            })?;
+        let subject = message.0.clone();
+        let ack = publish_message(js, message).await?;
         in_flight.push_back((subject, ack));
     }
     while let Some(next) = in_flight.pop_front() {
