@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pacer_engine::http::{Gateway, Sink};
+use pacer_engine::http::Sink;
 use pacer_engine::nats::metrics::Metrics;
 use pacer_engine::nats::{connect, Subjects};
 
-use super::serve::{jetstream_ready, runtime, stop_on_signal, wall_clock_ms, NatsArgs};
+use super::serve::{jetstream_ready, runtime, serve_webhooks, stop_on_signal, NatsArgs};
 use crate::Context;
 
 #[derive(clap::Args, Debug)]
@@ -49,20 +49,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         };
         let metrics = Arc::new(Metrics::new());
         metrics.set_client(client.clone());
-        let gateway = Arc::new(Gateway::new(
-            config.clone(),
+        let (bound, server) = serve_webhooks(
+            &config,
+            &addr,
             mirror,
             Sink::Nats { js, subjects },
-            Arc::clone(&metrics),
-            wall_clock_ms,
+            &metrics,
             stop_rx.clone(),
-        ));
-        let (bound, server) = pacer_engine::http::serve(&addr, gateway)
-            .await
-            .with_context(|| format!("serving HTTP on {addr}"))?;
-        metrics
-            .ready
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        )
+        .await?;
         eprintln!(
             "pacer gateway: webhooks on http://{bound}, publishing to {} on {}",
             config.nats.subject_prefix,

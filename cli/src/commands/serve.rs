@@ -148,21 +148,16 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         Box::new(wall_clock),
     ));
     let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
-    let gateway = Arc::new(Gateway::new(
-        config.clone(),
+    let addr = config.serve.http_addr.clone().unwrap_or_default();
+    let (bound, server) = serve_webhooks(
+        &config,
+        &addr,
         mirror,
         Sink::Local(Arc::clone(&local)),
-        Arc::clone(&metrics),
-        wall_clock_ms,
+        &metrics,
         stop_rx.clone(),
-    ));
-    let addr = config.serve.http_addr.clone().unwrap_or_default();
-    let (bound, server) = pacer_engine::http::serve(&addr, gateway)
-        .await
-        .with_context(|| format!("serving HTTP on {addr}"))?;
-    metrics
-        .ready
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    )
+    .await?;
     eprintln!(
         "pacer serve: one process, no broker: webhooks, queries and /v1/alerts/stream on http://{bound}"
     );
@@ -209,6 +204,34 @@ fn rebuild_logged(
 /// The wall clock in milliseconds since the epoch (signature timestamps).
 pub fn wall_clock_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Serves the webhook endpoints (and, for a local sink, the queries) on `addr`
+/// until `stop`, and marks the process ready once the socket is bound: what
+/// `pacer serve --http` and `pacer gateway` share.
+pub async fn serve_webhooks(
+    config: &pacer_engine::Config,
+    addr: &str,
+    mirror: Mirror,
+    sink: Sink,
+    metrics: &Arc<Metrics>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let gateway = Arc::new(Gateway::new(
+        config.clone(),
+        mirror,
+        sink,
+        Arc::clone(metrics),
+        wall_clock_ms,
+        stop,
+    ));
+    let served = pacer_engine::http::serve(addr, gateway)
+        .await
+        .with_context(|| format!("serving HTTP on {addr}"))?;
+    metrics
+        .ready
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(served)
 }
 
 async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()> {
