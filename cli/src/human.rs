@@ -47,15 +47,15 @@ pub fn new_table(header: &[&str]) -> Table {
 }
 
 /// The report as tables, one per rep.
-pub fn report_table(rows: &[ReportRow]) -> String {
+pub fn report_table(rows: &[ReportRow<'_>]) -> String {
     if rows.is_empty() {
         return "no plan lines and no actuals match\n".into();
     }
     let mut out = String::new();
     let mut i = 0;
     while i < rows.len() {
-        let rep = &rows[i].rep;
-        let group: Vec<&ReportRow> = rows[i..].iter().take_while(|r| &r.rep == rep).collect();
+        let rep = rows[i].rep;
+        let group: Vec<&ReportRow> = rows[i..].iter().take_while(|r| r.rep == rep).collect();
         i += group.len();
         let first = group[0];
         out.push_str(&format!(
@@ -126,12 +126,12 @@ impl Line {
 
 /// The team summary of a month: per team and rep, plan, actual, variance,
 /// attainment and pace of the main buckets.
-pub fn team_summary(state: &State, rows: &[ReportRow], pace: Option<Pace>) -> String {
+pub fn team_summary(state: &State, rows: &[ReportRow<'_>], pace: Option<Pace>) -> String {
     let currency = state.config().currency;
     let mut teams: BTreeMap<&str, BTreeMap<&str, Line>> = BTreeMap::new();
     for r in rows {
-        let line = teams.entry(&r.team).or_default().entry(&r.rep).or_default();
-        match &r.bucket {
+        let line = teams.entry(r.team).or_default().entry(r.rep).or_default();
+        match r.bucket {
             Bucket::Total => {
                 line.plan = r.plan;
                 line.actual = r.actual;

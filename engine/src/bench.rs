@@ -128,8 +128,7 @@ pub fn cells(state: &pacer_projections::state::State) -> u64 {
             .plans()
             .versions()
             .iter()
-            .flat_map(|v| v.lines.values())
-            .map(|l| l.len() as u64)
+            .map(|v| v.line_count() as u64)
             .sum::<u64>()
 }
 

@@ -214,7 +214,7 @@ pub fn digest_text(d: &Digest<'_>, currency: Currency, tz: Tz, markdown: bool) -
     out
 }
 
-fn pace_text(row: &ReportRow, money: &dyn Fn(i64) -> String) -> String {
+fn pace_text(row: &ReportRow<'_>, money: &dyn Fn(i64) -> String) -> String {
     let mut s = format!(
         "{} {} of {}",
         row.bucket,

@@ -17,7 +17,7 @@ use tokio::sync::broadcast;
 
 use crate::config::Config;
 use crate::error::{LogError, Rejection};
-use crate::log::{Appended, Log};
+use crate::log::{Appended, Log, VoidTargets};
 use crate::nats::metrics::Metrics;
 use crate::nats::pipeline::changes_out;
 use crate::nats::Subjects;
@@ -127,13 +127,14 @@ impl Local {
     pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
         let mut log = self.log.lock().expect("not poisoned");
         self.check_locked(&log, &events)?;
+        let targets = VoidTargets::before_append(&log, &events)?;
         let (stored, duplicates) = append_counted(&mut log, events, (self.clock)(), &self.metrics)?;
         let out = Submitted {
             stored: stored.len(),
             duplicates,
         };
         // Still under the log's lock, so the fold sees events in seq order.
-        self.apply(stored);
+        self.apply(stored, &targets);
         Ok(out)
     }
 
@@ -142,10 +143,10 @@ impl Local {
         self.submit(vec![tick_event((self.clock)())]).map(|_| ())
     }
 
-    fn apply(&self, records: Vec<Recorded>) {
+    fn apply(&self, records: Vec<Recorded>, targets: &VoidTargets) {
         let mut state = self.state.write().expect("not poisoned");
-        for rec in records {
-            state.apply(&rec);
+        for rec in &records {
+            state.apply(rec, targets.of(rec, &records));
             let changes = state.alert_book().changes().to_vec();
             for out in changes_out(&state, &self.subjects, rec.seq, &changes) {
                 // No subscriber is not an error: the alert is in the book anyway.
@@ -188,4 +189,88 @@ pub fn append_counted(
     metrics.accepted.inc_by(stored.len() as u64);
     metrics.duplicates.inc_by(duplicates as u64);
     Ok((stored, duplicates))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pacer_projections::bucket::Bucket;
+    use pacer_projections::event::{ActivityLogged, EventVoided};
+    use pacer_projections::time::Month;
+
+    fn at() -> Timestamp {
+        Timestamp::parse_rfc3339("2026-11-18T09:00:00Z").unwrap()
+    }
+
+    fn call(id: &str) -> Event {
+        Event {
+            event_id: id.into(),
+            source: "test".into(),
+            occurred_at: at(),
+            body: EventBody::ActivityLogged(ActivityLogged {
+                rep: "ana".into(),
+                kind: "call".into(),
+                account: None,
+                deal: None,
+            }),
+        }
+    }
+
+    fn void(id: &str, target: &str) -> Event {
+        Event {
+            event_id: id.into(),
+            source: "test".into(),
+            occurred_at: at(),
+            body: EventBody::EventVoided(EventVoided {
+                voided_event_id: target.into(),
+                reason: None,
+            }),
+        }
+    }
+
+    fn calls(state: &State) -> i64 {
+        let nov = Month::parse("2026-11").unwrap();
+        state.actual("ana", nov, &Bucket::Activity("call".into()))
+    }
+
+    /// An activity keeps no undo record in the fold: its void is undone from the
+    /// activity as the log holds it, whether it was stored in an earlier batch or
+    /// earlier in the same one; a void that overtakes its activity, or names an id
+    /// never stored, or repeats, takes nothing more. A rebuild agrees.
+    #[test]
+    fn a_void_undoes_an_activity_from_an_earlier_batch_or_the_same_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+        let state = Arc::new(RwLock::new(State::new(config.org.clone())));
+        let local = Local::new(
+            Log::open(dir.path()).unwrap(),
+            Arc::clone(&state),
+            config.clone(),
+            Arc::new(Metrics::new()),
+            Box::new(at),
+        );
+        let batches = [
+            vec![call("a1"), call("a2"), call("a3")],
+            vec![void("v1", "a1")],
+            vec![call("a4"), void("v4", "a4")],
+            vec![
+                void("v5", "a5"),
+                void("v1-again", "a1"),
+                void("vx", "never"),
+            ],
+            vec![call("a5")],
+        ];
+        // a1 and a4 voided, a5 voided before it arrived: a2 and a3 count.
+        for (batch, want) in batches.into_iter().zip([3, 2, 2, 2, 2]) {
+            local.submit(batch).unwrap();
+            assert_eq!(calls(&state.read().unwrap()), want);
+        }
+        let live = state.read().unwrap().clone();
+        drop(local);
+        let log = Log::open(dir.path()).unwrap();
+        let rebuilt =
+            crate::replay::rebuild(&log, &config.org, crate::replay::Cut::All, |_| {}).unwrap();
+        assert_eq!(calls(&rebuilt), 2);
+        assert!(rebuilt == live, "the rebuild differs from the live fold");
+    }
 }

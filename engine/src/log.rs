@@ -1,14 +1,25 @@
 //! The append-only event log on sled.
 //!
-//! Layout: tree `events` maps a big-endian `u64` seq (from 1) to a framed record;
-//! tree `ids` maps an `event_id` to its seq, which makes appends idempotent (the
-//! first event with an id wins; later ones are reported as duplicates, not stored);
-//! tree `meta` holds the format name and who created the log.
+//! Layout: tree `events` maps a big-endian `u64` seq (from 1) to a segment, the
+//! records of one append from that seq on; tree `ids` maps an `event_id` to its
+//! seq, which makes appends idempotent (the first event with an id wins; later ones
+//! are reported as duplicates, not stored); tree `meta` holds the format name and
+//! who created the log.
 //!
 //! A record is `[format version: u8][crc32 of payload: u32 BE][payload]`, the payload
 //! being the bincode-2 encoding of the [`Recorded`] event. The version byte routes
 //! decoding: when the schema changes, the old version's types move to a module of
 //! their own with an upcaster into the new ones, so old logs stay readable.
+//!
+//! A segment is `[2: u8][records: u32 BE]`, then each record as `[length: u32 BE]
+//! [record]`, at most [`SEGMENT_BYTES_MAX`] bytes (a larger record has a segment of
+//! its own). One key per segment instead of one per event halves the keys an
+//! append writes, and a rebuild reads one value per segment. Each record keeps its
+//! own CRC, so a damaged record is still reported with its seq and everything before
+//! it is read. Logs of format `pacer-log/1` hold one record per key (a value that
+//! starts with the record version 1); they are read as they are, and marked
+//! `pacer-log/2` when this version opens them, so an older version refuses them
+//! rather than meeting a segment it cannot read.
 //!
 //! Appends are batched: a batch is written to both trees in one transaction, then
 //! the database is flushed once, and only then does [`Log::append_batch`] return.
@@ -20,7 +31,7 @@ use std::path::{Path, PathBuf};
 use pacer_projections::event::{Event, EventBody, FxRate, Recorded};
 use pacer_projections::fx::FxTable;
 use pacer_projections::money::Currency;
-use pacer_projections::state::OrgConfig;
+use pacer_projections::state::{void_target, OrgConfig};
 use pacer_projections::time::Month;
 use pacer_projections::time::Timestamp;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -29,10 +40,22 @@ use sled::Transactional;
 use crate::error::LogError;
 
 /// The format this version writes.
-const FORMAT: &str = "pacer-log/1";
+const FORMAT: &str = "pacer-log/2";
+/// The format before segments, which this version reads (and marks as its own).
+const FORMAT_V1: &str = "pacer-log/1";
 /// The record framing version this version writes.
 const RECORD_V1: u8 = 1;
 const HEADER_BYTES: usize = 5;
+/// The segment framing version.
+const SEGMENT_V2: u8 = 2;
+/// A segment's version and record count.
+const SEGMENT_HEADER_BYTES: usize = 5;
+/// A record's length within a segment.
+const LENGTH_BYTES: usize = 4;
+/// The most bytes of records one segment holds (a larger record has a segment of
+/// its own): small enough for sled to keep in a page, large enough that an append
+/// of a thousand events writes a handful of keys.
+pub const SEGMENT_BYTES_MAX: usize = 64 * 1024;
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -79,13 +102,17 @@ impl Log {
         let meta = db.open_tree("meta").map_err(open_err)?;
         let fx = db.open_tree("fx").map_err(open_err)?;
         match meta.get("format").map_err(open_err)? {
-            Some(f) if f.as_ref() != FORMAT.as_bytes() => {
+            Some(f) if f.as_ref() == FORMAT.as_bytes() => {}
+            Some(f) if f.as_ref() == FORMAT_V1.as_bytes() => {
+                meta.insert("format", FORMAT).map_err(open_err)?;
+                db.flush().map_err(open_err)?;
+            }
+            Some(f) => {
                 return Err(LogError::Format {
                     path: dir.to_owned(),
                     found: String::from_utf8_lossy(&f).into_owned(),
                 })
             }
-            Some(_) => {}
             None => {
                 meta.insert("format", FORMAT).map_err(open_err)?;
                 db.flush().map_err(open_err)?;
@@ -93,10 +120,17 @@ impl Log {
         }
         let (next_seq, last_recorded_at) = match events.last().map_err(open_err)? {
             Some((k, v)) => {
-                let seq = seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+                let first =
+                    seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+                let stored = Stored::new(first, v)?;
                 // A damaged last record is reported by whoever reads it (replay names
                 // its seq); opening the log must still work, to inspect it.
-                (seq + 1, decode_record(seq, &v).ok().map(|r| r.recorded_at))
+                let last = stored.records().last().and_then(Result::ok);
+                (
+                    first + u64::from(stored.len),
+                    last.and_then(|(seq, raw)| decode_record(seq, raw).ok())
+                        .map(|r| r.recorded_at),
+                )
             }
             None => (1, None),
         };
@@ -178,17 +212,7 @@ impl Log {
 
     /// The seq an event id is stored under.
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        let v = self.ids.get(event_id).map_err(|source| LogError::Storage {
-            doing: "reading the id index",
-            source,
-        })?;
-        v.map(|v| {
-            seq_of_key(&v).map_err(|reason| LogError::Corrupt {
-                seq: 0,
-                reason: format!("id index: {reason}"),
-            })
-        })
-        .transpose()
+        seq_in(&self.ids, event_id)
     }
 
     /// A metadata value (`created_by`, ...).
@@ -275,6 +299,7 @@ impl Log {
         let mut outcome = Vec::with_capacity(batch.len());
         let mut stored = Vec::with_capacity(batch.len());
         let mut event_batch = sled::Batch::default();
+        let mut segment = SegmentWriter::new(self.next_seq);
         let mut id_batch = sled::Batch::default();
         let mut fx_batch = sled::Batch::default();
         // Ids stored by this batch, with their seqs: duplicates inside the batch.
@@ -299,7 +324,16 @@ impl Log {
                     event_id: rec.event.event_id.clone(),
                     reason: e.to_string(),
                 })?;
-            event_batch.insert(&seq.to_be_bytes(), frame(&payload));
+            let closed =
+                segment
+                    .push(seq, &frame(&payload))
+                    .map_err(|reason| LogError::Encode {
+                        event_id: rec.event.event_id.clone(),
+                        reason,
+                    })?;
+            if let Some((first, full)) = closed {
+                event_batch.insert(&first.to_be_bytes(), full);
+            }
             if let EventBody::FxRateSet(r) = &rec.event.body {
                 fx_batch.insert(
                     format!("{}:{}", r.currency.code(), r.month).as_bytes(),
@@ -314,6 +348,9 @@ impl Log {
         }
         if in_batch.is_empty() {
             return Ok((outcome, stored));
+        }
+        if let Some((first, last)) = segment.finish() {
+            event_batch.insert(&first.to_be_bytes(), last);
         }
         // From here a failure leaves memory and disk in doubt (written but maybe not
         // flushed): refuse further appends until the log is reopened, so nothing
@@ -351,18 +388,243 @@ impl Log {
     pub fn reader(&self) -> LogReader {
         LogReader {
             events: self.events.clone(),
+            ids: self.ids.clone(),
         }
     }
 
     /// One stored event.
     pub fn get(&self, seq: u64) -> Result<Option<Recorded>, LogError> {
-        match self.events.get(seq.to_be_bytes()) {
-            Ok(Some(v)) => decode_record(seq, &v).map(Some),
-            Ok(None) => Ok(None),
-            Err(source) => Err(LogError::Storage {
-                doing: "reading a record",
-                source,
-            }),
+        self.reader().get(seq)
+    }
+}
+
+/// The events the voids of a batch name, for the fold ([`State::apply`] takes the
+/// voided event with the void). Those already stored are read before the batch is
+/// appended, so that a failed read stores nothing; those in the batch itself come
+/// from its stored records.
+///
+/// [`State::apply`]: pacer_projections::State::apply
+#[derive(Debug, Default)]
+pub struct VoidTargets {
+    stored: HashMap<String, Recorded>,
+}
+
+impl VoidTargets {
+    /// Reads the stored events that the voids among `events` name.
+    pub fn before_append(log: &Log, events: &[Event]) -> Result<VoidTargets, LogError> {
+        let mut stored = HashMap::new();
+        let reader = log.reader();
+        for id in events.iter().filter_map(void_target) {
+            if stored.contains_key(id) {
+                continue;
+            }
+            if let Some(rec) = reader.event(id)? {
+                stored.insert(id.to_owned(), rec);
+            }
+        }
+        Ok(VoidTargets { stored })
+    }
+
+    /// For a record of the appended `batch`, what the fold takes with it: the event
+    /// an `event_voided` names, stored before it.
+    pub fn of<'a>(&'a self, rec: &Recorded, batch: &'a [Recorded]) -> Option<&'a Recorded> {
+        let id = void_target(&rec.event)?;
+        self.stored.get(id).or_else(|| {
+            batch
+                .iter()
+                .find(|r| r.event.event_id == id && r.seq < rec.seq)
+        })
+    }
+}
+
+/// The seq `event_id` is stored under, from the id index.
+fn seq_in(ids: &sled::Tree, event_id: &str) -> Result<Option<u64>, LogError> {
+    let v = ids.get(event_id).map_err(|source| LogError::Storage {
+        doing: "reading the id index",
+        source,
+    })?;
+    v.map(|v| {
+        seq_of_key(&v).map_err(|reason| LogError::Corrupt {
+            seq: 0,
+            reason: format!("id index: {reason}"),
+        })
+    })
+    .transpose()
+}
+
+/// The stored value whose records include `seq`, if any: the segment with the
+/// greatest first seq not after it.
+fn segment_holding(events: &sled::Tree, seq: u64) -> Result<Option<Stored>, LogError> {
+    let found = events
+        .range(..=seq.to_be_bytes())
+        .next_back()
+        .transpose()
+        .map_err(|source| LogError::Storage {
+            doing: "reading a record",
+            source,
+        })?;
+    let Some((k, v)) = found else {
+        return Ok(None);
+    };
+    let first = seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+    let stored = Stored::new(first, v)?;
+    Ok((seq < first + u64::from(stored.len)).then_some(stored))
+}
+
+/// Collects the records of one append into segments of at most
+/// [`SEGMENT_BYTES_MAX`] bytes.
+struct SegmentWriter {
+    first: u64,
+    count: u32,
+    buf: Vec<u8>,
+}
+
+impl SegmentWriter {
+    fn new(first: u64) -> Self {
+        let mut w = SegmentWriter {
+            first,
+            count: 0,
+            buf: Vec::new(),
+        };
+        w.start(first);
+        w
+    }
+
+    fn start(&mut self, first: u64) {
+        self.first = first;
+        self.count = 0;
+        self.buf.clear();
+        self.buf.push(SEGMENT_V2);
+        self.buf.extend_from_slice(&0u32.to_be_bytes());
+    }
+
+    /// Adds the record of `seq`; returns the segment it closed, if adding it would
+    /// have made that one too large.
+    /// A record of 4 GiB or more cannot be framed: the error says its size.
+    fn push(&mut self, seq: u64, record: &[u8]) -> Result<Option<(u64, Vec<u8>)>, String> {
+        let len = u32::try_from(record.len()).map_err(|_| {
+            format!(
+                "the record of {} bytes is larger than a segment can hold (4 GiB)",
+                record.len()
+            )
+        })?;
+        let closed = (self.count > 0
+            && self.buf.len() + LENGTH_BYTES + record.len() > SEGMENT_BYTES_MAX)
+            .then(|| {
+                let done = self.take();
+                self.start(seq);
+                done
+            });
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(record);
+        self.count += 1;
+        Ok(closed)
+    }
+
+    /// The last segment, if it holds any record.
+    fn finish(&mut self) -> Option<(u64, Vec<u8>)> {
+        (self.count > 0).then(|| self.take())
+    }
+
+    fn take(&mut self) -> (u64, Vec<u8>) {
+        self.buf[1..SEGMENT_HEADER_BYTES].copy_from_slice(&self.count.to_be_bytes());
+        (self.first, std::mem::take(&mut self.buf))
+    }
+}
+
+/// One stored value: a segment, or a single record of a `pacer-log/1` log.
+struct Stored {
+    first: u64,
+    raw: sled::IVec,
+    /// How many records it holds.
+    len: u32,
+}
+
+impl Stored {
+    fn new(first: u64, raw: sled::IVec) -> Result<Stored, LogError> {
+        let len = match raw.first() {
+            Some(&SEGMENT_V2) => {
+                let count = raw
+                    .get(1..SEGMENT_HEADER_BYTES)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| LogError::Corrupt {
+                        seq: first,
+                        reason: format!("a segment of {} bytes has no header", raw.len()),
+                    })?;
+                if count == 0 {
+                    return Err(LogError::Corrupt {
+                        seq: first,
+                        reason: "an empty segment".into(),
+                    });
+                }
+                count
+            }
+            // A record of its own; its version is checked when it is decoded.
+            _ => 1,
+        };
+        Ok(Stored { first, raw, len })
+    }
+
+    /// Where its first record starts.
+    fn cursor(&self) -> Cursor {
+        let segment = self.raw.first() == Some(&SEGMENT_V2);
+        Cursor {
+            segment,
+            pos: if segment { SEGMENT_HEADER_BYTES } else { 0 },
+            seq: self.first,
+            left: self.len,
+        }
+    }
+
+    /// Each record with its seq, in order; a damaged length ends it with an error
+    /// naming the seq it was reading.
+    fn records(&self) -> impl Iterator<Item = Result<(u64, &[u8]), LogError>> + '_ {
+        let mut cursor = self.cursor();
+        std::iter::from_fn(move || cursor.next(&self.raw))
+    }
+}
+
+/// A position among the records of a [`Stored`] value.
+struct Cursor {
+    segment: bool,
+    pos: usize,
+    seq: u64,
+    left: u32,
+}
+
+impl Cursor {
+    /// The next record of `raw` (the value this cursor is for) and its seq.
+    fn next<'a>(&mut self, raw: &'a [u8]) -> Option<Result<(u64, &'a [u8]), LogError>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let seq = self.seq;
+        self.seq += 1;
+        if !self.segment {
+            return Some(Ok((seq, raw)));
+        }
+        let record = raw
+            .get(self.pos..self.pos + LENGTH_BYTES)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+            .and_then(|len| {
+                let start = self.pos + LENGTH_BYTES;
+                raw.get(start..start.checked_add(len)?)
+            });
+        match record {
+            Some(r) => {
+                self.pos += LENGTH_BYTES + r.len();
+                Some(Ok((seq, r)))
+            }
+            None => {
+                self.left = 0;
+                Some(Err(LogError::Corrupt {
+                    seq,
+                    reason: "the segment ends inside the record".into(),
+                }))
+            }
         }
     }
 }
@@ -371,14 +633,64 @@ impl Log {
 #[derive(Clone)]
 pub struct LogReader {
     events: sled::Tree,
+    ids: sled::Tree,
 }
 
 impl LogReader {
+    /// See [`Log::get`].
+    pub fn get(&self, seq: u64) -> Result<Option<Recorded>, LogError> {
+        let Some(stored) = segment_holding(&self.events, seq)? else {
+            return Ok(None);
+        };
+        for record in stored.records() {
+            let (at, raw) = record?;
+            if at == seq {
+                return decode_record(seq, raw).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// What [`State::apply`](pacer_projections::State::apply) takes with an event:
+    /// for an `event_voided`, the event it names, if the log holds it before the
+    /// void; `None` for every other event.
+    pub fn void_target(&self, rec: &Recorded) -> Result<Option<Recorded>, LogError> {
+        let Some(id) = void_target(&rec.event) else {
+            return Ok(None);
+        };
+        Ok(self.event(id)?.filter(|target| target.seq < rec.seq))
+    }
+
+    /// The stored event with this id, if any.
+    pub fn event(&self, event_id: &str) -> Result<Option<Recorded>, LogError> {
+        match seq_in(&self.ids, event_id)? {
+            Some(seq) => self.get(seq),
+            None => Ok(None),
+        }
+    }
+
     /// See [`Log::iter_from`].
     pub fn iter_from(&self, from_seq: u64) -> LogIter {
+        // Start at the segment that holds `from_seq`, if one does.
+        let start = match segment_holding(&self.events, from_seq) {
+            Ok(Some(stored)) => stored.first,
+            Ok(None) => from_seq,
+            Err(e) => {
+                return LogIter {
+                    inner: self.events.range(from_seq.to_be_bytes()..),
+                    current: None,
+                    from_seq,
+                    failed: Some(e),
+                    done: false,
+                }
+            }
+        };
         LogIter {
-            inner: self.events.range(from_seq.to_be_bytes()..),
-            failed: false,
+            inner: self.events.range(start.to_be_bytes()..),
+            current: None,
+            from_seq,
+            failed: None,
+            done: false,
         }
     }
 }
@@ -386,28 +698,70 @@ impl LogReader {
 /// Iterator over stored events; see [`Log::iter_from`].
 pub struct LogIter {
     inner: sled::Iter,
-    failed: bool,
+    /// The value being read, and the next record's position in it.
+    current: Option<(Stored, Cursor)>,
+    from_seq: u64,
+    /// An error to report next (then nothing more).
+    failed: Option<LogError>,
+    /// Set after an error.
+    done: bool,
+}
+
+impl LogIter {
+    /// Reports `e`; nothing comes after it.
+    fn failed(&mut self, e: LogError) -> Option<Result<Recorded, LogError>> {
+        self.current = None;
+        self.done = true;
+        Some(Err(e))
+    }
 }
 
 impl Iterator for LogIter {
     type Item = Result<Recorded, LogError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.done {
             return None;
         }
-        let item = match self.inner.next()? {
-            Err(source) => Err(LogError::Storage {
-                doing: "reading the log",
-                source,
-            }),
-            Ok((k, v)) => match seq_of_key(&k) {
-                Err(reason) => Err(LogError::Corrupt { seq: 0, reason }),
-                Ok(seq) => decode_record(seq, &v),
-            },
-        };
-        self.failed = item.is_err();
-        Some(item)
+        if let Some(e) = self.failed.take() {
+            return self.failed(e);
+        }
+        loop {
+            if let Some((stored, cursor)) = &mut self.current {
+                if let Some(item) = cursor.next(&stored.raw) {
+                    let (at, raw) = match item {
+                        Ok(r) => r,
+                        Err(e) => return self.failed(e),
+                    };
+                    if at < self.from_seq {
+                        continue;
+                    }
+                    return match decode_record(at, raw) {
+                        Ok(rec) => Some(Ok(rec)),
+                        Err(e) => self.failed(e),
+                    };
+                }
+                self.current = None;
+            }
+            let (k, v) = match self.inner.next()? {
+                Ok(kv) => kv,
+                Err(source) => {
+                    return self.failed(LogError::Storage {
+                        doing: "reading the log",
+                        source,
+                    })
+                }
+            };
+            let stored = match seq_of_key(&k)
+                .map_err(|reason| LogError::Corrupt { seq: 0, reason })
+                .and_then(|first| Stored::new(first, v))
+            {
+                Ok(s) => s,
+                Err(e) => return self.failed(e),
+            };
+            let cursor = stored.cursor();
+            self.current = Some((stored, cursor));
+        }
     }
 }
 
@@ -503,6 +857,29 @@ fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
         )));
     }
     Ok(rec)
+}
+
+/// Test support: changes the stored bytes of record `seq` (its version byte, CRC
+/// and payload) behind the log's back, as a bad disk or a stray write would.
+#[cfg(test)]
+pub(crate) fn damage_record(dir: &Path, seq: u64, edit: impl FnOnce(&mut [u8])) {
+    let db = open_db(dir).unwrap();
+    let events = db.open_tree("events").unwrap();
+    let stored = segment_holding(&events, seq).unwrap().unwrap();
+    let range = {
+        let base = stored.raw.as_ptr() as usize;
+        let (_, raw) = stored
+            .records()
+            .map(Result::unwrap)
+            .find(|(at, _)| *at == seq)
+            .unwrap();
+        let start = raw.as_ptr() as usize - base;
+        start..start + raw.len()
+    };
+    let mut value = stored.raw.to_vec();
+    edit(&mut value[range]);
+    events.insert(stored.first.to_be_bytes(), value).unwrap();
+    db.flush().unwrap();
 }
 
 #[cfg(test)]
@@ -634,16 +1011,10 @@ mod tests {
             log.append_batch(vec![tick("a"), tick("b"), tick("c")], at())
                 .unwrap();
         }
-        {
-            // Corrupt record 2 behind the log's back, as a bad disk or a stray write would.
-            let db = open_db(dir.path()).unwrap();
-            let events = db.open_tree("events").unwrap();
-            let mut raw = events.get(2u64.to_be_bytes()).unwrap().unwrap().to_vec();
+        damage_record(dir.path(), 2, |raw| {
             let last = raw.len() - 1;
             raw[last] ^= 0x04;
-            events.insert(2u64.to_be_bytes(), raw).unwrap();
-            db.flush().unwrap();
-        }
+        });
         let log = Log::open(dir.path()).unwrap();
         let results: Vec<_> = log.iter_from(1).collect();
         assert_eq!(results.len(), 2, "replay stops at the corrupt record");
@@ -651,6 +1022,7 @@ mod tests {
         let err = results[1].as_ref().unwrap_err().to_string();
         assert!(err.contains("seq 2") && err.contains("CRC"), "{err}");
         assert!(log.get(2).unwrap_err().to_string().contains("seq 2"));
+        assert_eq!(log.get(3).unwrap().unwrap().event.event_id, "c");
     }
 
     #[test]
@@ -660,16 +1032,123 @@ mod tests {
             let mut log = Log::open(dir.path()).unwrap();
             log.append_batch(vec![tick("a")], at()).unwrap();
         }
+        damage_record(dir.path(), 1, |raw| raw[0] = 9);
+        let log = Log::open(dir.path()).unwrap();
+        let err = log.iter_from(1).next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("seq 1") && err.contains("version 9"), "{err}");
+    }
+
+    /// `n` ticks with ids `{prefix}0`...
+    fn ticks(prefix: &str, n: usize) -> Vec<Event> {
+        (0..n).map(|i| tick(&format!("{prefix}{i}"))).collect()
+    }
+
+    #[test]
+    fn a_large_append_is_split_into_segments_that_read_back_from_any_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 5_000;
+        let mut log = Log::open(dir.path()).unwrap();
+        log.append_batch(ticks("t", n), at()).unwrap();
+        log.append_batch(ticks("u", 3), at()).unwrap();
+        let total = n as u64 + 3;
+        let keys: Vec<u64> = log
+            .events
+            .iter()
+            .keys()
+            .map(|k| seq_of_key(&k.unwrap()).unwrap())
+            .collect();
+        assert!(
+            keys.len() > 2 && keys.len() < 100,
+            "{} keys for {total} events",
+            keys.len()
+        );
+        for v in log.events.iter().values() {
+            assert!(v.unwrap().len() <= SEGMENT_BYTES_MAX);
+        }
+        // Every segment edge, and either side of it.
+        let mut starts: Vec<u64> = keys.iter().flat_map(|&k| [k - 1, k, k + 1]).collect();
+        starts.extend([total, total + 1]);
+        for from in starts.into_iter().filter(|&s| s >= 1) {
+            let seqs: Vec<u64> = log.iter_from(from).map(|r| r.unwrap().seq).collect();
+            let want: Vec<u64> = (from..=total).collect();
+            assert_eq!(seqs, want, "from {from}");
+            if from <= total {
+                assert_eq!(log.get(from).unwrap().unwrap().seq, from);
+            }
+        }
+        assert!(log.get(total + 1).unwrap().is_none());
+        drop(log);
+        let mut log = Log::open(dir.path()).unwrap();
+        assert_eq!(log.last_seq(), total);
+        assert_eq!(log.seq_of("t4999").unwrap(), Some(n as u64));
+        let out = log
+            .append_batch(vec![tick("t17"), tick("v")], at())
+            .unwrap();
+        assert_eq!(out, [Appended::Duplicate(18), Appended::Stored(total + 1)]);
+    }
+
+    #[test]
+    fn a_log_of_the_first_format_is_read_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
         {
+            // A pacer-log/1 log: one record per key.
+            let db = open_db(dir.path()).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("format", FORMAT_V1)
+                .unwrap();
+            let events = db.open_tree("events").unwrap();
+            let ids = db.open_tree("ids").unwrap();
+            for (seq, id) in [(1u64, "a"), (2, "b")] {
+                let rec = Recorded {
+                    seq,
+                    recorded_at: at(),
+                    event: tick(id),
+                };
+                let payload = bincode::encode_to_vec(&rec, bincode_config()).unwrap();
+                events.insert(seq.to_be_bytes(), frame(&payload)).unwrap();
+                ids.insert(id, &seq.to_be_bytes()).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let mut log = Log::open(dir.path()).unwrap();
+        assert_eq!(log.meta("format").unwrap().as_deref(), Some(FORMAT));
+        assert_eq!(log.last_seq(), 2);
+        assert_eq!(log.last_recorded_at(), Some(at()));
+        let out = log.append_batch(vec![tick("b"), tick("c")], at()).unwrap();
+        assert_eq!(out, [Appended::Duplicate(2), Appended::Stored(3)]);
+        let ids: Vec<String> = log
+            .iter_from(2)
+            .map(|r| r.unwrap().event.event_id)
+            .collect();
+        assert_eq!(ids, ["b", "c"]);
+        assert_eq!(log.get(1).unwrap().unwrap().event.event_id, "a");
+    }
+
+    #[test]
+    fn a_damaged_segment_length_is_reported_with_the_seq_it_was_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(ticks("t", 4), at()).unwrap();
+        }
+        {
+            // The third record's length now runs past the segment's end.
             let db = open_db(dir.path()).unwrap();
             let events = db.open_tree("events").unwrap();
             let mut raw = events.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
-            raw[0] = 9;
+            let stored = Stored::new(1, raw.clone().into()).unwrap();
+            let third = stored.records().nth(2).unwrap().unwrap().1.as_ptr() as usize
+                - stored.raw.as_ptr() as usize;
+            raw[third - LENGTH_BYTES..third].copy_from_slice(&u32::MAX.to_be_bytes());
             events.insert(1u64.to_be_bytes(), raw).unwrap();
             db.flush().unwrap();
         }
         let log = Log::open(dir.path()).unwrap();
-        let err = log.iter_from(1).next().unwrap().unwrap_err().to_string();
-        assert!(err.contains("seq 1") && err.contains("version 9"), "{err}");
+        let results: Vec<_> = log.iter_from(1).collect();
+        assert_eq!(results.len(), 3);
+        assert!(results[..2].iter().all(Result::is_ok));
+        let err = results[2].as_ref().unwrap_err().to_string();
+        assert!(err.contains("seq 3"), "{err}");
     }
 }

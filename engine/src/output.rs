@@ -34,16 +34,16 @@ pub const REPORT_FIELDS: [&str; 12] = [
 pub const ATTAINMENT_PLACES: u32 = 4;
 
 /// Formats a bucket value: money with the currency's digits, counts as integers.
-pub fn amount_text(row: &ReportRow, value: i64) -> String {
+pub fn amount_text(row: &ReportRow<'_>, value: i64) -> String {
     format_decimal(value, row.bucket.scale(row.currency))
 }
 
 /// The row's fields as text (`None` for null), in [`REPORT_FIELDS`] order.
-pub fn report_cells(row: &ReportRow) -> [Option<String>; 12] {
+pub fn report_cells(row: &ReportRow<'_>) -> [Option<String>; 12] {
     let amount = |v: i64| Some(amount_text(row, v));
     [
-        Some(row.rep.clone()),
-        Some(row.team.clone()),
+        Some(row.rep.to_owned()),
+        Some(row.team.to_owned()),
         Some(row.month.to_string()),
         Some(row.bucket.to_string()),
         amount(row.plan),
@@ -70,7 +70,7 @@ pub fn decimal_number(text: &str) -> Value {
 }
 
 /// The report as a JSON array of row objects.
-pub fn report_json(rows: &[ReportRow]) -> Value {
+pub fn report_json(rows: &[ReportRow<'_>]) -> Value {
     let list = rows
         .iter()
         .map(|row| {
@@ -112,7 +112,7 @@ fn filled<const N: usize>(cells: [Option<String>; N]) -> [String; N] {
 }
 
 /// The report as CSV with a header row; nulls are empty cells.
-pub fn report_csv(rows: &[ReportRow]) -> String {
+pub fn report_csv(rows: &[ReportRow<'_>]) -> String {
     csv_text(&REPORT_FIELDS, rows.iter().map(|r| filled(report_cells(r))))
 }
 

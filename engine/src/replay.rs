@@ -69,8 +69,14 @@ pub fn rebuild_observed(
         scope.spawn(move || {
             let mut batch = Vec::with_capacity(READ_AHEAD_BATCH_EVENTS);
             for rec in reader.iter_from(1) {
+                // A void travels with the event it names, which the fold needs to
+                // undo an activity.
+                let rec = rec.and_then(|r| {
+                    let target = reader.void_target(&r)?;
+                    Ok((r, target))
+                });
                 let last = match &rec {
-                    Ok(r) => cut.ends_after(r.seq),
+                    Ok((r, _)) => cut.ends_after(r.seq),
                     Err(_) => true,
                 };
                 batch.push(rec);
@@ -89,10 +95,10 @@ pub fn rebuild_observed(
         });
         for batch in received {
             for rec in batch {
-                let rec: Recorded = rec?;
+                let (rec, target) = rec?;
                 if cut.admits(rec.seq, rec.recorded_at) {
                     let before = state.now();
-                    state.apply(&rec);
+                    state.apply(&rec, target.as_ref());
                     observe(&state, &rec, before);
                 }
             }
@@ -122,7 +128,8 @@ pub struct Verified {
 pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Verified, String> {
     let mut again = State::new(org.clone());
     let mut events = 0;
-    for (expected_seq, rec) in (1u64..).zip(log.iter_from(1)) {
+    let reader = log.reader();
+    for (expected_seq, rec) in (1u64..).zip(reader.iter_from(1)) {
         let rec = rec.map_err(|e| e.to_string())?;
         if rec.seq != expected_seq {
             return Err(format!(
@@ -140,7 +147,8 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Ver
             }
         }
         if cut.admits(rec.seq, rec.recorded_at) {
-            again.apply(&rec);
+            let target = reader.void_target(&rec).map_err(|e| e.to_string())?;
+            again.apply(&rec, target.as_ref());
             events += 1;
         }
         if cut.ends_after(rec.seq) {
@@ -242,7 +250,7 @@ mod tests {
         ] {
             let mut plain = State::new(org.clone());
             for r in records.iter().filter(|r| cut.admits(r.seq, r.recorded_at)) {
-                plain.apply(r);
+                plain.apply(r, log.reader().void_target(r).unwrap().as_ref());
             }
             let mut seen = Vec::new();
             let rebuilt = rebuild(&log, &org, cut, |seq| seen.push(seq)).unwrap();
@@ -264,16 +272,11 @@ mod tests {
         let (log, org) = demo_log(dir.path());
         let bad_seq = 2 * READ_AHEAD_BATCH_EVENTS as u64 + 5;
         drop(log);
-        {
-            // Flip a bit of one record behind the log's back, as a bad disk would.
-            let db = sled::Config::new().path(dir.path()).open().unwrap();
-            let events = db.open_tree("events").unwrap();
-            let mut raw = events.get(bad_seq.to_be_bytes()).unwrap().unwrap().to_vec();
+        // Flip a bit of one record behind the log's back, as a bad disk would.
+        crate::log::damage_record(dir.path(), bad_seq, |raw| {
             let last = raw.len() - 1;
             raw[last] ^= 0x10;
-            events.insert(bad_seq.to_be_bytes(), raw).unwrap();
-            db.flush().unwrap();
-        }
+        });
         let log = Log::open(dir.path()).unwrap();
         let mut last_folded = 0;
         let err = rebuild(&log, &org, Cut::All, |seq| last_folded = seq)

@@ -68,7 +68,7 @@ fn header(sheet: &mut Worksheet, names: &[&str]) -> Result<(), SheetError> {
 /// forecast; money formatted with the currency's digits, activities as counts,
 /// attainment as a percentage.
 pub fn report_xlsx(
-    months: &[(Month, Vec<ReportRow>)],
+    months: &[(Month, Vec<ReportRow<'_>>)],
     currency: Currency,
 ) -> Result<Vec<u8>, SheetError> {
     // The report's own fields and figures (`output::report_cells`), less the month

@@ -80,6 +80,47 @@ impl Bucket {
             Bucket::Total | Bucket::NewCustomer | Bucket::Retention
         )
     }
+
+    /// The bucket as a [`BucketRef`], borrowing its name.
+    pub fn borrowed(&self) -> BucketRef<'_> {
+        match self {
+            Bucket::Account(a) => BucketRef::Account(a),
+            Bucket::Activity(k) => BucketRef::Activity(k),
+            Bucket::Geo(r) => BucketRef::Geo(r),
+            Bucket::NewCustomer => BucketRef::NewCustomer,
+            Bucket::Product(p) => BucketRef::Product(p),
+            Bucket::Retention => BucketRef::Retention,
+            Bucket::Total => BucketRef::Total,
+        }
+    }
+}
+
+/// A bucket whose name is borrowed: what a reader compares stored buckets with
+/// without copying a name. Same variants in the same order as [`Bucket`], so
+/// `a.borrowed().cmp(&b.borrowed()) == a.cmp(&b)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BucketRef<'a> {
+    Account(&'a str),
+    Activity(&'a str),
+    Geo(&'a str),
+    NewCustomer,
+    Product(&'a str),
+    Retention,
+    Total,
+}
+
+impl BucketRef<'_> {
+    pub fn to_bucket(self) -> Bucket {
+        match self {
+            BucketRef::Account(a) => Bucket::Account(a.to_owned()),
+            BucketRef::Activity(k) => Bucket::Activity(k.to_owned()),
+            BucketRef::Geo(r) => Bucket::Geo(r.to_owned()),
+            BucketRef::NewCustomer => Bucket::NewCustomer,
+            BucketRef::Product(p) => Bucket::Product(p.to_owned()),
+            BucketRef::Retention => Bucket::Retention,
+            BucketRef::Total => Bucket::Total,
+        }
+    }
 }
 
 impl fmt::Display for Bucket {
@@ -118,17 +159,22 @@ pub struct Movement<'a> {
     pub amount: i64,
 }
 
-impl Movement<'_> {
+impl<'a> Movement<'a> {
     /// The five buckets this movement adds its amount to, in a fixed order.
     pub fn buckets(&self) -> [Bucket; 5] {
+        self.bucket_refs().map(BucketRef::to_bucket)
+    }
+
+    /// [`Movement::buckets`], borrowing the names from the movement.
+    pub fn bucket_refs(&self) -> [BucketRef<'a>; 5] {
         [
-            Bucket::Total,
-            Bucket::Geo(self.region.unwrap_or(UNASSIGNED).to_owned()),
-            Bucket::Product(self.product.unwrap_or(UNASSIGNED).to_owned()),
-            Bucket::Account(self.account.to_owned()),
+            BucketRef::Total,
+            BucketRef::Geo(self.region.unwrap_or(UNASSIGNED)),
+            BucketRef::Product(self.product.unwrap_or(UNASSIGNED)),
+            BucketRef::Account(self.account),
             match self.customer_kind {
-                CustomerKind::New => Bucket::NewCustomer,
-                CustomerKind::Existing => Bucket::Retention,
+                CustomerKind::New => BucketRef::NewCustomer,
+                CustomerKind::Existing => BucketRef::Retention,
             },
         ]
     }
@@ -252,6 +298,12 @@ mod tests {
         buckets.sort();
         let back: Vec<String> = buckets.iter().map(|b| b.to_string()).collect();
         assert_eq!(back, names);
+        for a in &buckets {
+            assert_eq!(a.borrowed().to_bucket(), *a);
+            for b in &buckets {
+                assert_eq!(a.borrowed().cmp(&b.borrowed()), a.cmp(b));
+            }
+        }
         for bad in ["Total", "geo:", "geo", "region:emea", "activity: call", ""] {
             assert!(Bucket::parse(bad).is_err(), "{bad:?} should not parse");
         }

@@ -68,7 +68,7 @@ pub struct RepDigest<'a> {
     /// Alerts of the week that resolved themselves.
     pub resolved: u32,
     /// This month's `total`, `new_customer` and `retention` rows.
-    pub pace: Vec<ReportRow>,
+    pub pace: Vec<ReportRow<'a>>,
     pub pipeline: PipelineChange,
     pub rating_this_month: Option<Rating>,
     pub rating_last_month: Option<Rating>,
@@ -275,7 +275,7 @@ fn reason(d: &RepDigest<'_>, state: &State, month: Month) -> String {
     let Some(r) = d
         .pace
         .iter()
-        .find(|r| r.bucket == Bucket::Total && r.plan > 0)
+        .find(|r| *r.bucket == Bucket::Total && r.plan > 0)
     else {
         return format!(
             "Nothing flagged, but there is no plan for {month}: agree one with finance."

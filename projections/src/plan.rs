@@ -21,9 +21,11 @@ pub fn version_lines(
 ) -> BTreeMap<(String, Month, Bucket), i64> {
     let mut out = BTreeMap::new();
     for v in versions_of(state, plan, version) {
-        for (month, lines) in &v.lines {
-            for ((rep, bucket), target) in lines {
-                out.insert((rep.clone(), *month, bucket.clone()), *target);
+        for (month, reps) in &v.lines {
+            for (rep, buckets) in reps {
+                for (bucket, target) in buckets {
+                    out.insert((rep.clone(), *month, bucket.clone()), *target);
+                }
             }
         }
     }
@@ -137,8 +139,8 @@ pub fn gap(state: &State, month: Month) -> Vec<GapRow> {
     let mut reps: BTreeSet<String> = state
         .plans()
         .lines(month)
-        .filter(|((_, b), _)| *b == Bucket::Total)
-        .map(|((r, _), _)| r.clone())
+        .filter(|(_, b, _)| **b == Bucket::Total)
+        .map(|(r, _, _)| r.to_owned())
         .collect();
     for rep in state.reps().keys() {
         if commit_of(state, rep, month).is_some() {

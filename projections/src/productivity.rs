@@ -137,7 +137,7 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
             slot(&mut by_rep, rep, month).activities = activities;
         }
     }
-    for ((rep, bucket), _) in state.plans().lines(month) {
+    for (rep, bucket, _) in state.plans().lines(month) {
         if *bucket == Bucket::Total {
             slot(&mut by_rep, rep, month);
         }

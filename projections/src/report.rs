@@ -7,9 +7,10 @@
 //! deals expected to close this month × probability. Every money product is rounded
 //! to the minor unit, halves away from zero, per term.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use crate::bucket::{weighted, Bucket, Movement};
+use crate::bucket::{weighted, Bucket, BucketRef, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
 use crate::state::State;
 use crate::time::{Date, Month};
@@ -89,11 +90,38 @@ impl State {
     /// One rep's probability-weighted open pipeline per bucket for deals expected to
     /// close in `month`.
     pub fn weighted_pipeline_of(&self, rep: &str, month: Month) -> BTreeMap<Bucket, i64> {
-        let mut out: BTreeMap<Bucket, i64> = BTreeMap::new();
-        for d in self.open_deals(rep) {
-            if d.expected_close.month() != month {
-                continue;
+        self.weighted_pipeline_by_ref(rep, month)
+            .into_iter()
+            .map(|(bucket, v)| (bucket.to_bucket(), v))
+            .collect()
+    }
+
+    /// [`State::weighted_pipeline_of`] with the bucket names borrowed from the deals,
+    /// for a reader that only looks figures up (the alert rules, on every deal event).
+    pub(crate) fn weighted_pipeline_by_ref<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> BTreeMap<BucketRef<'a>, i64> {
+        let mut out = BTreeMap::new();
+        for (amount, buckets) in self.weighted_deals(rep, month) {
+            for bucket in buckets {
+                let slot = out.entry(bucket).or_insert(0i64);
+                *slot = slot.saturating_add(amount);
             }
+        }
+        out
+    }
+
+    /// Each open deal of `rep` expected to close in `month`, in deal-id order: its
+    /// weighted amount and the five buckets its movement would name (the rep is this
+    /// one's, so it is not copied five times per deal).
+    fn weighted_deals<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> impl Iterator<Item = (i64, [BucketRef<'a>; 5])> + 'a {
+        self.open_deals_closing(rep, month).map(move |d| {
             let hundredths = d.probability.map_or(0, |p| p.hundredths());
             let movement = Movement {
                 rep: &d.rep,
@@ -104,14 +132,8 @@ impl State {
                 region: d.region.as_deref(),
                 amount: weighted(d.amount, hundredths),
             };
-            // The movement's buckets, as its contributions would name them (the rep
-            // is this one's, so it is not copied five times per deal).
-            for bucket in movement.buckets() {
-                let slot = out.entry(bucket).or_insert(0);
-                *slot = slot.saturating_add(movement.amount);
-            }
-        }
-        out
+            (movement.amount, movement.bucket_refs())
+        })
     }
 }
 
@@ -123,13 +145,14 @@ pub struct ReportQuery {
     pub bucket: Option<Bucket>,
 }
 
-/// One rep × month × bucket line of plan vs actual.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReportRow {
-    pub rep: String,
-    pub team: String,
+/// One rep × month × bucket line of plan vs actual. Its names are borrowed from the
+/// [`State`] it was computed from, so a report copies no strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReportRow<'s> {
+    pub rep: &'s str,
+    pub team: &'s str,
     pub month: Month,
-    pub bucket: Bucket,
+    pub bucket: &'s Bucket,
     /// Minor units for money buckets, a count for activity buckets.
     pub plan: i64,
     pub actual: i64,
@@ -142,7 +165,7 @@ pub struct ReportRow {
     pub currency: Currency,
 }
 
-impl ReportRow {
+impl ReportRow<'_> {
     pub fn variance(&self) -> i64 {
         self.actual.saturating_sub(self.plan)
     }
@@ -162,9 +185,64 @@ impl ReportRow {
     }
 }
 
+/// One bucket of a rep's month while its row is made.
+struct Cell<'s> {
+    bucket: &'s Bucket,
+    plan: i64,
+    actual: i64,
+    /// The weighted pipeline of the bucket.
+    pipeline: i64,
+}
+
+/// Merges a rep's plan lines and actuals, both in bucket order, into `cells` (in
+/// bucket order): a cell for every bucket that has either.
+fn merge_cells<'s>(
+    plan: impl Iterator<Item = (&'s Bucket, i64)>,
+    actual: impl Iterator<Item = (&'s Bucket, i64)>,
+    cells: &mut Vec<Cell<'s>>,
+) {
+    let cell = |bucket, plan, actual| Cell {
+        bucket,
+        plan,
+        actual,
+        pipeline: 0,
+    };
+    let mut plan = plan.peekable();
+    let mut actual = actual.peekable();
+    loop {
+        let next = match (plan.peek(), actual.peek()) {
+            (None, None) => break,
+            (Some(&(b, p)), None) => {
+                plan.next();
+                cell(b, p, 0)
+            }
+            (None, Some(&(b, a))) => {
+                actual.next();
+                cell(b, 0, a)
+            }
+            (Some(&(pb, p)), Some(&(ab, a))) => match pb.cmp(ab) {
+                Ordering::Less => {
+                    plan.next();
+                    cell(pb, p, 0)
+                }
+                Ordering::Greater => {
+                    actual.next();
+                    cell(ab, 0, a)
+                }
+                Ordering::Equal => {
+                    plan.next();
+                    actual.next();
+                    cell(pb, p, a)
+                }
+            },
+        };
+        cells.push(next);
+    }
+}
+
 /// Plan vs actual for one month: a row for every bucket that has a plan line or a
 /// non-zero actual, sorted by rep, then bucket name.
-pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow> {
+pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<ReportRow<'s>> {
     let pace = state.pace().filter(|p| p.month == month);
     let currency = state.config().currency;
     // Every rep with a plan line or an actual is a rep the log knows (plans and
@@ -174,52 +252,55 @@ pub fn report(state: &State, month: Month, query: &ReportQuery) -> Vec<ReportRow
         None => state.reps().iter().collect(),
     };
     let mut rows = Vec::new();
+    let mut cells: Vec<Cell<'s>> = Vec::new();
     for (rep, record) in reps {
         let team = record.team_at(month);
         if query.team.as_ref().is_some_and(|t| t != team) {
             continue;
         }
-        let mut cells: BTreeMap<Bucket, (i64, i64)> = BTreeMap::new();
-        for (bucket, target) in state.plans().rep_lines(rep, month) {
-            cells.entry(bucket.clone()).or_insert((0, 0)).0 = target;
-        }
-        if let Some(buckets) = state.month_actuals(rep, month) {
-            for (bucket, actual) in buckets {
-                cells.entry(bucket.clone()).or_insert((0, 0)).1 = *actual;
-            }
-        }
+        cells.clear();
+        merge_cells(
+            state.plans().rep_lines(rep, month),
+            state
+                .month_actuals(rep, month)
+                .into_iter()
+                .flatten()
+                .map(|(b, a)| (b, *a)),
+            &mut cells,
+        );
         if let Some(b) = &query.bucket {
-            cells.retain(|k, _| k == b);
+            cells.retain(|c| c.bucket == b);
         }
         if cells.is_empty() {
             continue;
         }
-        let team = team.to_owned();
-        let pipeline = if pace.is_some() {
-            state.weighted_pipeline_of(rep, month)
-        } else {
-            BTreeMap::new()
-        };
-        for (bucket, (plan, actual)) in cells {
-            let forecast = match pace {
-                Some(_) if !bucket.is_activity() => {
-                    Some(actual.saturating_add(pipeline.get(&bucket).copied().unwrap_or(0)))
+        if pace.is_some() {
+            // Each deal's weight, added in deal-id order to the cells it names (a
+            // bucket with no cell has no row to forecast).
+            for (amount, buckets) in state.weighted_deals(rep, month) {
+                for bucket in buckets {
+                    if let Ok(i) = cells.binary_search_by(|c| c.bucket.borrowed().cmp(&bucket)) {
+                        let slot = &mut cells[i].pipeline;
+                        *slot = slot.saturating_add(amount);
+                    }
                 }
-                _ => None,
-            };
-            rows.push(ReportRow {
-                expected_to_date: pace.map(|p| p.expected_to_date(plan)),
-                projection: pace.and_then(|p| p.run_rate_projection(actual)),
-                forecast,
-                rep: rep.clone(),
-                team: team.clone(),
-                month,
-                bucket,
-                plan,
-                actual,
-                currency,
-            });
+            }
         }
+        rows.extend(cells.iter().map(|c| ReportRow {
+            rep,
+            team,
+            month,
+            bucket: c.bucket,
+            plan: c.plan,
+            actual: c.actual,
+            expected_to_date: pace.map(|p| p.expected_to_date(c.plan)),
+            forecast: match pace {
+                Some(_) if !c.bucket.is_activity() => Some(c.actual.saturating_add(c.pipeline)),
+                _ => None,
+            },
+            projection: pace.and_then(|p| p.run_rate_projection(c.actual)),
+            currency,
+        }));
     }
     rows
 }

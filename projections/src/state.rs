@@ -4,7 +4,10 @@
 //! The state keeps facts, not conclusions: actuals per rep × month × bucket (the sum
 //! of contributions), each deal's history of facts (its open/won/lost status is derived
 //! from them), the plan book, the org timeline, forecasts, ratings and acknowledgements.
-//! What it remembers per event id is only what a later `event_voided` needs to undo.
+//! What it remembers per event id is only what a later `event_voided` needs to undo,
+//! and nothing for an activity (most of a log): a void of one is undone from the
+//! activity itself, which the caller looks up in the log and hands to
+//! [`State::apply`] with the void.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,7 +15,8 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
-use crate::alerts::rules::findings;
+use crate::alerts::rules::{findings_of, rules_moved_by};
+use crate::alerts::Rules;
 use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{contributions, Bucket, Contribution};
 use crate::event::{
@@ -104,6 +108,11 @@ impl Rep {
         info
     }
 
+    /// The rep's name (reassignments do not change it), without copying the record.
+    pub fn name(&self) -> &str {
+        &self.base.name
+    }
+
     /// The rep's team as of `month`, without copying the record.
     pub fn team_at(&self, month: Month) -> &str {
         self.changes
@@ -136,10 +145,67 @@ pub struct PlanVersion {
     pub horizon_start: Month,
     pub effective_from: Month,
     pub currency: Currency,
-    pub lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>>,
+    /// Month → rep → bucket → target.
+    pub lines: BTreeMap<Month, BTreeMap<String, RepLines>>,
+}
+
+/// One rep's plan lines of one month: bucket → target, in bucket order, held as one
+/// exact-size slice (a plan of 10 000 reps holds hundreds of thousands of them, and a
+/// map per rep and month costs more than twice as much).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RepLines(Box<[(Bucket, i64)]>);
+
+impl RepLines {
+    /// The target of `bucket`, if the rep has a line for it.
+    pub fn get(&self, bucket: &Bucket) -> Option<&i64> {
+        self.0
+            .binary_search_by(|(b, _)| b.cmp(bucket))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// The lines in bucket order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Bucket, &i64)> {
+        self.0.iter().map(|(b, t)| (b, t))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<BTreeMap<Bucket, i64>> for RepLines {
+    fn from(lines: BTreeMap<Bucket, i64>) -> Self {
+        RepLines(lines.into_iter().collect())
+    }
+}
+
+impl<'a> IntoIterator for &'a RepLines {
+    type Item = (&'a Bucket, &'a i64);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Bucket, i64)>,
+        fn(&'a (Bucket, i64)) -> (&'a Bucket, &'a i64),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(b, t)| (b, t))
+    }
 }
 
 impl PlanVersion {
+    /// The number of lines (rep × month × bucket) of this version.
+    pub fn line_count(&self) -> usize {
+        self.lines
+            .values()
+            .flat_map(BTreeMap::values)
+            .map(RepLines::len)
+            .sum()
+    }
+
     fn governs(&self, month: Month) -> bool {
         self.effective_from <= month && {
             let k = self.horizon_start.months_until(month);
@@ -165,12 +231,21 @@ impl PlanBook {
         self.versions.iter().rev().find(|v| v.governs(month))
     }
 
-    /// The plan lines of `month` (rep, bucket → target); empty when no plan governs it.
-    pub fn lines(&self, month: Month) -> impl Iterator<Item = (&(String, Bucket), &i64)> {
+    /// The plan lines of `month` (rep, bucket, target), by rep, then bucket; empty
+    /// when no plan governs it.
+    pub fn lines(&self, month: Month) -> impl Iterator<Item = (&str, &Bucket, i64)> {
         self.governing(month)
             .and_then(|v| v.lines.get(&month))
             .into_iter()
             .flatten()
+            .flat_map(|(rep, buckets)| buckets.iter().map(move |(b, t)| (rep.as_str(), b, *t)))
+    }
+
+    /// One rep's plan lines for `month`, if the governing plan has any.
+    pub fn rep_month(&self, rep: &str, month: Month) -> Option<&RepLines> {
+        self.governing(month)
+            .and_then(|v| v.lines.get(&month))
+            .and_then(|reps| reps.get(rep))
     }
 
     /// One rep's plan lines for `month`, in bucket order.
@@ -179,21 +254,15 @@ impl PlanBook {
         rep: &str,
         month: Month,
     ) -> impl Iterator<Item = (&'a Bucket, i64)> + 'a {
-        let rep = rep.to_owned();
-        // `account:` with an empty name sorts before every bucket a line can hold.
-        let from = (rep.clone(), Bucket::Account(String::new()));
-        self.governing(month)
-            .and_then(|v| v.lines.get(&month))
+        self.rep_month(rep, month)
             .into_iter()
-            .flat_map(move |lines| lines.range(from.clone()..))
-            .take_while(move |((r, _), _)| *r == rep)
-            .map(|((_, b), t)| (b, *t))
+            .flatten()
+            .map(|(b, t)| (b, *t))
     }
 
     pub fn target(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
-        self.governing(month)
-            .and_then(|v| v.lines.get(&month))
-            .and_then(|l| l.get(&(rep.to_owned(), bucket.clone())))
+        self.rep_month(rep, month)
+            .and_then(|lines| lines.get(bucket))
             .copied()
             .unwrap_or(0)
     }
@@ -323,6 +392,12 @@ impl Deal {
 }
 
 impl DealView {
+    /// The month the deal is expected to close in, while it is open; `None` once
+    /// it is won or lost. What places it in the open-deal index.
+    fn open_closing(&self) -> Option<Month> {
+        (self.status == DealStatus::Open).then(|| self.expected_close.month())
+    }
+
     /// One fact after the opening, in log order: a stage change moves the stage (and
     /// what it names of probability, amount, expected close); a win or a loss closes.
     /// An opening changes nothing here: it is the view's base.
@@ -403,16 +478,10 @@ impl Touched {
 }
 
 /// What an event left behind that a void must undo. Kept for every voidable event
-/// of the log, so it is small: an activity (most of a log) names its rep and kind by
-/// interned index; the rarer kinds are boxed.
+/// of the log but activities (which a void looks up instead), so it is small: the
+/// larger kinds are boxed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Undo {
-    /// One count in an activity bucket of a rep's month.
-    Activity {
-        rep: Name,
-        kind: Name,
-        month: Month,
-    },
     /// A revenue movement's bucket contributions, and the won deal it was a fact of.
     Revenue(Box<(Vec<Contribution>, Option<String>)>),
     DealFact(String),
@@ -420,36 +489,17 @@ enum Undo {
     Forecast(Box<(String, Month, Option<ForecastCategory>)>),
 }
 
-/// The index of an interned string in [`Names`].
-type Name = u32;
-
-/// Interned strings (rep ids, activity kinds), so that the undo record of each
-/// activity holds two integers instead of two owned strings. Indexes follow first
-/// appearance in the log, so two folds of one log intern alike.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Names {
-    index: HashMap<Box<str>, Name>,
-    names: Vec<Box<str>>,
-}
-
-impl Names {
-    fn intern(&mut self, s: &str) -> Name {
-        if let Some(&n) = self.index.get(s) {
-            return n;
-        }
-        let n = Name::try_from(self.names.len()).expect("fewer than 2^32 distinct names");
-        self.names.push(s.into());
-        self.index.insert(s.into(), n);
-        n
-    }
-
-    fn name(&self, n: Name) -> &str {
-        &self.names[n as usize]
-    }
-}
-
 /// One rep's actuals: month → bucket → the sum of its contributions.
 type RepActuals = BTreeMap<Month, BTreeMap<Bucket, i64>>;
+
+/// For an `event_voided`, the id of the event it names: what the caller of
+/// [`State::apply`] looks up in the log and hands over with it.
+pub fn void_target(ev: &Event) -> Option<&str> {
+    match &ev.body {
+        EventBody::EventVoided(v) => Some(&v.voided_event_id),
+        _ => None,
+    }
+}
 
 /// Whether an `event_voided` can undo events of this type: the ones that move
 /// actuals, deals, ratings or forecasts.
@@ -489,7 +539,9 @@ pub struct State {
     /// evaluate; [`State::deal_views`] reads them in deal-id order.
     views: HashMap<String, DealView>,
     deals_by_rep: BTreeMap<String, BTreeSet<String>>,
-    open_by_rep: BTreeMap<String, BTreeSet<String>>,
+    /// Rep → open deal → the month of its expected close (the view's), so that a
+    /// month's pipeline looks up only the deals expected to close in it.
+    open_by_rep: BTreeMap<String, BTreeMap<String, Month>>,
     ratings: BTreeMap<String, Vec<Rating>>,
     forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
     acks: BTreeMap<String, Ack>,
@@ -497,7 +549,6 @@ pub struct State {
     /// Exchange rates from `fx_rate_set`, by currency and month.
     fx: FxTable,
     undo: HashMap<Box<str>, Undo>,
-    names: Names,
     voided: HashSet<String>,
 }
 
@@ -521,14 +572,20 @@ impl State {
             alert_book: AlertBook::default(),
             fx: FxTable::default(),
             undo: HashMap::default(),
-            names: Names::default(),
             voided: HashSet::default(),
         }
     }
 
     /// Folds one recorded event into the state. Never fails: the engine validated the
     /// event before it was stored.
-    pub fn apply(&mut self, rec: &Recorded) {
+    ///
+    /// `target` is, for an `event_voided`, the event it names as the log holds it
+    /// (`None` if the log holds no event with that id); for every other event it is
+    /// not read. The fold keeps no undo record of an activity, so voiding one takes
+    /// the activity itself. [`State::void_target`] says which id to look up.
+    pub fn apply(&mut self, rec: &Recorded, target: Option<&Recorded>) {
+        // Only an event that came before the void can be undone by it.
+        let target = target.filter(|t| t.seq < rec.seq);
         self.last_seq = self.last_seq.max(rec.seq);
         self.events += 1;
         self.alert_book.begin_event();
@@ -553,7 +610,7 @@ impl State {
         // bookkeeping of which reps an event touched (a replay's long prefix).
         let alerts_live = self.now.is_some() || matches!(ev.body, EventBody::ClockTick);
         let (before, deal_after) = if alerts_live {
-            self.touched_before(ev)
+            self.touched_before(ev, target)
         } else {
             (Touched::None, None)
         };
@@ -634,7 +691,7 @@ impl State {
                 self.undo
                     .insert(ev.event_id.as_str().into(), Undo::Rating(r.rep.clone()));
             }
-            EventBody::EventVoided(v) => self.void(&v.voided_event_id),
+            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target),
             EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
                 if !self.acks.contains_key(alert_id) {
                     self.acks.insert(
@@ -665,13 +722,18 @@ impl State {
         {
             touched = touched.union(Touched::Reps(vec![rep]));
         }
-        self.evaluate_alerts(touched, rec.seq);
+        // A new day, alert week or plan looks at every rule of every rep.
+        let rules = match touched {
+            Touched::All => Rules::ALL,
+            _ => rules_moved_by(&ev.body),
+        };
+        self.evaluate_alerts(touched, rules, rec.seq);
     }
 
     /// The reps an event may change the alerts of, as the state stood before it; and
     /// for a void, the deal whose owner after the void must be looked at too (voiding
     /// an opening can hand the deal back to an earlier owner).
-    fn touched_before(&self, ev: &Event) -> (Touched, Option<String>) {
+    fn touched_before(&self, ev: &Event, target: Option<&Recorded>) -> (Touched, Option<String>) {
         let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
         if let EventBody::EventVoided(v) = &ev.body {
             let deal = match self.undo.get(v.voided_event_id.as_str()) {
@@ -679,7 +741,7 @@ impl State {
                 Some(Undo::DealFact(deal)) => Some(deal.clone()),
                 _ => None,
             };
-            return (self.touched_by_void(&v.voided_event_id), deal);
+            return (self.touched_by_void(&v.voided_event_id, target), deal);
         }
         let touched = match &ev.body {
             EventBody::PlanPublished(_) => Touched::All,
@@ -705,12 +767,16 @@ impl State {
     }
 
     /// The reps whose figures a void of `target` changes, as the state stands before it.
-    fn touched_by_void(&self, target: &str) -> Touched {
+    fn touched_by_void(&self, target: &str, event: Option<&Recorded>) -> Touched {
         let deal_rep = |deal: &str| self.views.get(deal).map(|v| v.rep.clone());
         match self.undo.get(target) {
-            Some(Undo::Activity { rep, .. }) => {
-                Touched::Reps(vec![self.names.name(*rep).to_owned()])
-            }
+            None => match self
+                .voided_activity(target, event)
+                .and_then(|e| e.body.rep())
+            {
+                Some(rep) => Touched::Reps(vec![rep.to_owned()]),
+                None => Touched::None,
+            },
             Some(Undo::Revenue(r)) => Touched::Reps(
                 r.0.iter()
                     .map(|c| c.rep.clone())
@@ -720,7 +786,6 @@ impl State {
             Some(Undo::DealFact(deal)) => Touched::Reps(deal_rep(deal).into_iter().collect()),
             Some(Undo::Rating(rep)) => Touched::Reps(vec![rep.clone()]),
             Some(Undo::Forecast(f)) => Touched::Reps(vec![f.0.clone()]),
-            None => Touched::None,
         }
     }
 
@@ -741,12 +806,15 @@ impl State {
         Touched::Reps(reps)
     }
 
-    /// Re-evaluates the alert rules for the touched reps (nothing before the first
+    /// Re-evaluates these alert rules for the touched reps (nothing before the first
     /// `clock_tick`: without "now" there is no pace).
-    fn evaluate_alerts(&mut self, touched: Touched, seq: u64) {
+    fn evaluate_alerts(&mut self, touched: Touched, rules: Rules, seq: u64) {
         let Some(now) = self.now else {
             return;
         };
+        if rules.is_empty() {
+            return;
+        }
         let reps: Vec<String> = match touched {
             Touched::None => return,
             Touched::All => self.reps.keys().cloned().collect(),
@@ -758,9 +826,9 @@ impl State {
         };
         let tz = self.cfg.timezone;
         for rep in reps {
-            let found = findings(self, &rep, now, &self.cfg.alerts);
+            let found = findings_of(self, &rep, now, &self.cfg.alerts, rules);
             self.alert_book
-                .reconcile(&rep, found, now, seq, tz, &self.acks);
+                .reconcile(&rep, rules, found, now, seq, tz, &self.acks);
         }
     }
 
@@ -793,13 +861,22 @@ impl State {
         for l in &p.lines {
             self.ensure_rep(&l.rep);
         }
-        let mut lines: BTreeMap<Month, BTreeMap<(String, Bucket), i64>> = BTreeMap::new();
+        let mut lines: BTreeMap<Month, BTreeMap<String, BTreeMap<Bucket, i64>>> = BTreeMap::new();
         for l in &p.lines {
-            lines
-                .entry(l.month)
-                .or_default()
-                .insert((l.rep.clone(), l.bucket.clone()), l.target);
+            let reps = lines.entry(l.month).or_default();
+            let buckets = match reps.get_mut(&l.rep) {
+                Some(b) => b,
+                None => reps.entry(l.rep.clone()).or_default(),
+            };
+            buckets.insert(l.bucket.clone(), l.target);
         }
+        let lines = lines
+            .into_iter()
+            .map(|(month, reps)| {
+                let reps = reps.into_iter().map(|(rep, b)| (rep, b.into())).collect();
+                (month, reps)
+            })
+            .collect();
         self.plans.versions.push(PlanVersion {
             seq: rec.seq,
             event_id: rec.event.event_id.clone(),
@@ -820,23 +897,11 @@ impl State {
         for c in &contribs {
             self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta);
         }
-        let undo = match (contribs.as_slice(), deal) {
-            (
-                [Contribution {
-                    rep,
-                    month,
-                    bucket: Bucket::Activity(kind),
-                    delta: 1,
-                }],
-                None,
-            ) => Undo::Activity {
-                rep: self.names.intern(rep),
-                kind: self.names.intern(kind),
-                month: *month,
-            },
-            _ => Undo::Revenue(Box::new((contribs, deal.map(str::to_owned)))),
-        };
-        self.undo.insert(ev.event_id.as_str().into(), undo);
+        // An activity keeps no undo record: a void looks the activity up instead.
+        if !matches!(ev.body, EventBody::ActivityLogged(_)) {
+            let undo = Undo::Revenue(Box::new((contribs, deal.map(str::to_owned))));
+            self.undo.insert(ev.event_id.as_str().into(), undo);
+        }
     }
 
     /// Adds `delta` to one bucket of a rep's month (no allocation when the bucket
@@ -876,11 +941,12 @@ impl State {
         let appended = match (&fact, self.views.get_mut(deal)) {
             (DealFact::Opened { .. }, _) | (_, None) => None,
             (fact, Some(view)) => {
-                let was_open = view.status == DealStatus::Open;
+                let before = view.open_closing();
                 view.apply(fact);
-                let is_open = view.status == DealStatus::Open;
-                // Only a change between open and closed moves the deal in the index.
-                Some((was_open != is_open).then(|| (is_open, view.rep.clone())))
+                let after = view.open_closing();
+                // Only a change between open and closed, or of an open deal's close
+                // month, changes the index (the rep stays).
+                Some((before != after).then(|| (after, view.rep.clone())))
             }
         };
         self.deals
@@ -891,17 +957,27 @@ impl State {
         match appended {
             None => self.refresh_deal(deal),
             Some(None) => {}
-            Some(Some((true, rep))) => {
-                self.open_by_rep
-                    .entry(rep)
-                    .or_default()
-                    .insert(deal.to_owned());
+            Some(Some((close, rep))) => self.set_open(&rep, deal, close),
+        }
+    }
+
+    /// Records in the open-deal index that `rep`'s `deal` is open and expected to
+    /// close in `close`, or (`None`) that it is not open; a rep left with no open
+    /// deal leaves the index.
+    fn set_open(&mut self, rep: &str, deal: &str, close: Option<Month>) {
+        match close {
+            Some(close) => {
+                let open = match self.open_by_rep.get_mut(rep) {
+                    Some(open) => open,
+                    None => self.open_by_rep.entry(rep.to_owned()).or_default(),
+                };
+                open.insert(deal.to_owned(), close);
             }
-            Some(Some((false, rep))) => {
-                if let Some(set) = self.open_by_rep.get_mut(&rep) {
-                    set.remove(deal);
-                    if set.is_empty() {
-                        self.open_by_rep.remove(&rep);
+            None => {
+                if let Some(open) = self.open_by_rep.get_mut(rep) {
+                    open.remove(deal);
+                    if open.is_empty() {
+                        self.open_by_rep.remove(rep);
                     }
                 }
             }
@@ -910,28 +986,23 @@ impl State {
 
     /// Brings the deal index up to date with the deal's facts.
     fn refresh_deal(&mut self, deal: &str) {
-        fn unlink(index: &mut BTreeMap<String, BTreeSet<String>>, rep: &str, deal: &str) {
-            if let Some(set) = index.get_mut(rep) {
-                set.remove(deal);
-                if set.is_empty() {
-                    index.remove(rep);
-                }
-            }
-        }
         let view = self.deals.get(deal).and_then(|d| d.view(deal));
         if let (Some(old), Some(new)) = (self.views.get_mut(deal), &view) {
-            // The common case (a stage or amount change): same rep, same status, so
-            // the indexes stand as they are.
-            if old.rep == new.rep
-                && (old.status == DealStatus::Open) == (new.status == DealStatus::Open)
-            {
+            // The common case (a stage or amount change): same rep, same status and
+            // close month, so the indexes stand as they are.
+            if old.rep == new.rep && old.open_closing() == new.open_closing() {
                 *old = view.expect("matched as Some");
                 return;
             }
         }
         if let Some(old) = self.views.remove(deal) {
-            unlink(&mut self.deals_by_rep, &old.rep, deal);
-            unlink(&mut self.open_by_rep, &old.rep, deal);
+            if let Some(set) = self.deals_by_rep.get_mut(&old.rep) {
+                set.remove(deal);
+                if set.is_empty() {
+                    self.deals_by_rep.remove(&old.rep);
+                }
+            }
+            self.set_open(&old.rep, deal, None);
         }
         let Some(view) = view else {
             return;
@@ -940,11 +1011,8 @@ impl State {
             .entry(view.rep.clone())
             .or_default()
             .insert(deal.to_owned());
-        if view.status == DealStatus::Open {
-            self.open_by_rep
-                .entry(view.rep.clone())
-                .or_default()
-                .insert(deal.to_owned());
+        if let Some(close) = view.open_closing() {
+            self.set_open(&view.rep, deal, Some(close));
         }
         self.views.insert(deal.to_owned(), view);
     }
@@ -952,16 +1020,19 @@ impl State {
     /// Removes exactly what the voided event contributed. Voiding an event that has not
     /// arrived yet makes it count for nothing when it does. Org, plan, void, ack and
     /// tick events cannot be voided (plans are revised by publishing a new version).
-    fn void(&mut self, target: &str) {
+    fn void(&mut self, target: &str, event: Option<&Recorded>) {
+        // Which activity this undoes, looked at before the id counts as voided.
+        let activity = self.voided_activity(target, event);
         if !self.voided.insert(target.to_owned()) {
             return;
         }
-        match self.undo.remove(target) {
-            Some(Undo::Activity { rep, kind, month }) => {
-                let rep = self.names.name(rep).to_owned();
-                let bucket = Bucket::Activity(self.names.name(kind).to_owned());
-                self.add_to_bucket(&rep, month, &bucket, -1);
+        if let Some(activity) = activity {
+            for c in contributions(activity, self.cfg.timezone) {
+                self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta.wrapping_neg());
             }
+            return;
+        }
+        match self.undo.remove(target) {
             Some(Undo::Revenue(r)) => {
                 let (contribs, deal) = *r;
                 for c in &contribs {
@@ -984,6 +1055,15 @@ impl State {
             }
             None => {}
         }
+    }
+
+    /// The activity a void of `target` undoes, given the event the log holds under
+    /// that id (already checked to come before the void): one that is an activity and
+    /// counted (it was not voided before it arrived, nor since).
+    fn voided_activity<'a>(&self, target: &str, event: Option<&'a Recorded>) -> Option<&'a Event> {
+        let event = &event.filter(|e| e.event.event_id == target)?.event;
+        (matches!(event.body, EventBody::ActivityLogged(_)) && !self.voided.contains(target))
+            .then_some(event)
     }
 
     fn remove_deal_fact(&mut self, deal: &str, event_id: &str) {
@@ -1076,7 +1156,23 @@ impl State {
             .get(rep)
             .into_iter()
             .flatten()
-            .filter_map(|d| self.views.get(d))
+            .filter_map(|(d, _)| self.views.get(d))
+    }
+
+    /// The rep's open deals expected to close in `month`, in deal-id order: the
+    /// deals of `open_deals` whose `expected_close` is in the month, found without
+    /// looking up the others.
+    pub fn open_deals_closing<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> impl Iterator<Item = &'a DealView> + 'a {
+        self.open_by_rep
+            .get(rep)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, close)| **close == month)
+            .filter_map(|(d, _)| self.views.get(d))
     }
 
     /// Every deal the rep owns (open, won or lost), in deal-id order.

@@ -17,7 +17,7 @@ use pacer_projections::event::{
     Recorded, RepDeparted, RepRegistered,
 };
 use pacer_projections::money::{Currency, Money};
-use pacer_projections::state::{OrgConfig, State};
+use pacer_projections::state::{void_target, OrgConfig, State};
 use pacer_projections::time::{Date, IsoWeek, Month, Timestamp};
 
 fn eur() -> Currency {
@@ -120,7 +120,9 @@ impl Log {
     fn state(&self) -> State {
         let mut s = State::new(self.org.clone());
         for r in &self.events {
-            s.apply(r);
+            let target = void_target(&r.event)
+                .and_then(|id| self.events.iter().find(|e| e.event.event_id == id));
+            s.apply(r, target);
         }
         s
     }

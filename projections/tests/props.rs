@@ -9,14 +9,14 @@ use std::collections::{BTreeMap, HashSet};
 use chrono_tz::Tz;
 use pacer_projections::alerts::alert_id;
 use pacer_projections::alerts::rules::findings;
-use pacer_projections::bucket::{contributions, Bucket};
+use pacer_projections::bucket::{contributions, weighted, Bucket, Movement};
 use pacer_projections::event::{
     ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealLost, DealOpened,
     DealStageChanged, DealWon, EventVoided, ForecastCategory, ForecastSubmitted, Percent,
     PlanBasis, PlanLine, PlanPublished, RepReassigned, RepRegistered, RetentionChange,
     RetentionKind, Split,
 };
-use pacer_projections::state::{is_voidable, DealStatus, DealView};
+use pacer_projections::state::{is_voidable, void_target, DealStatus, DealView};
 use pacer_projections::{
     report, Currency, Date, Event, EventBody, Money, Month, OrgConfig, Recorded, ReportQuery,
     ReportRow, State, Timestamp,
@@ -121,15 +121,22 @@ fn renumber(log: &mut [Recorded]) {
     }
 }
 
+/// The event a void in `log` names, as a log would hand it over: the first stored
+/// under that id (`None` for any other event).
+fn target<'a>(log: &'a [Recorded], rec: &Recorded) -> Option<&'a Recorded> {
+    let id = void_target(&rec.event)?;
+    log.iter().find(|r| r.event.event_id == id)
+}
+
 fn fold(cfg: OrgConfig, log: &[Recorded]) -> State {
     let mut s = State::new(cfg);
     for r in log {
-        s.apply(r);
+        s.apply(r, target(log, r));
     }
     s
 }
 
-fn reports(state: &State) -> Vec<Vec<ReportRow>> {
+fn reports(state: &State) -> Vec<Vec<ReportRow<'_>>> {
     REPORT_MONTHS
         .iter()
         .map(|m| report(state, month(m), &ReportQuery::default()))
@@ -180,10 +187,10 @@ fn batch_actuals(log: &[Recorded], tz: Tz) -> Actuals {
     out
 }
 
-fn row<'a>(rows: &'a [ReportRow], rep: &str, bucket: &str) -> &'a ReportRow {
+fn row<'a, 's>(rows: &'a [ReportRow<'s>], rep: &str, bucket: &str) -> &'a ReportRow<'s> {
     let b = Bucket::parse(bucket).unwrap();
     rows.iter()
-        .find(|r| r.rep == rep && r.bucket == b)
+        .find(|r| r.rep == rep && *r.bucket == b)
         .unwrap_or_else(|| panic!("no row {rep} {bucket}"))
 }
 
@@ -606,39 +613,45 @@ fn config() -> ProptestConfig {
 proptest! {
     #![proptest_config(config())]
 
-    /// After any log, every rep's standing alerts are exactly the conditions that hold
-    /// for that rep now (so the fold re-evaluated every rep an event touched), each
-    /// alert's id is the hash of its rule, rep, bucket, month and week, and no rep has
-    /// more than `max_focus_per_rep` focus items.
+    /// After every event of any log, every rep's standing alerts are exactly the
+    /// conditions that hold for that rep now, with their current figures and text (so
+    /// the fold re-evaluated every rule an event can change, for every rep it
+    /// touched); each alert's id is the hash of its rule, rep, bucket, month and week;
+    /// and no rep has more than `max_focus_per_rep` focus items.
     #[test]
     fn standing_alerts_are_exactly_the_conditions_that_hold_now(log in event_log()) {
-        let state = fold(berlin(), &log);
+        let mut state = State::new(berlin());
+        for (i, rec) in log.iter().enumerate() {
+            state.apply(rec, target(&log, rec));
+            let Some(now) = state.now() else {
+                prop_assert_eq!(state.alert_book().iter().count(), 0);
+                continue;
+            };
+            let book = state.alert_book();
+            let cfg = &state.config().alerts;
+            for rep in state.reps().keys() {
+                let want = findings(&state, rep, now, cfg);
+                let mut have: Vec<_> = book
+                    .iter()
+                    .filter(|a| a.rep == *rep && a.is_standing())
+                    .map(|a| a.finding.clone())
+                    .collect();
+                have.sort_by_key(|f| f.key());
+                prop_assert_eq!(have, want, "rep {} after event {} ({:?})", rep, i, rec.event.body);
+            }
+        }
         let book = state.alert_book();
         for a in book.iter() {
             prop_assert_eq!(&a.id, &alert_id(&a.finding.key(), &a.rep, a.week));
         }
-        if let Some(now) = state.now() {
-            let cfg = &state.config().alerts;
-            for rep in state.reps().keys() {
-                let want: Vec<_> = findings(&state, rep, now, cfg).iter().map(|f| f.key()).collect();
-                let mut have: Vec<_> = book
-                    .iter()
-                    .filter(|a| a.rep == *rep && a.is_standing())
-                    .map(|a| a.finding.key())
-                    .collect();
-                have.sort();
-                prop_assert_eq!(have, want, "rep {}", rep);
-            }
-            let focus = book.focus(cfg);
-            let mut per_rep: BTreeMap<&str, u32> = BTreeMap::new();
-            for a in book.iter().filter(|a| focus.contains(&a.id)) {
-                prop_assert!(a.is_standing());
-                *per_rep.entry(a.rep.as_str()).or_default() += 1;
-            }
-            prop_assert!(per_rep.values().all(|n| *n <= cfg.max_focus_per_rep));
-        } else {
-            prop_assert_eq!(book.iter().count(), 0);
+        let cfg = &state.config().alerts;
+        let focus = book.focus(cfg);
+        let mut per_rep: BTreeMap<&str, u32> = BTreeMap::new();
+        for a in book.iter().filter(|a| focus.contains(&a.id)) {
+            prop_assert!(a.is_standing());
+            *per_rep.entry(a.rep.as_str()).or_default() += 1;
         }
+        prop_assert!(per_rep.values().all(|n| *n <= cfg.max_focus_per_rep));
     }
 
     /// The deal index the fold keeps in step (views changed in place as facts arrive,
@@ -662,6 +675,110 @@ proptest! {
             let owned: Vec<DealView> = state.rep_deals(rep).cloned().collect();
             let want: Vec<DealView> = fresh.iter().filter(|v| v.rep == *rep).cloned().collect();
             prop_assert_eq!(owned, want, "rep {}", rep);
+            // The open deals indexed by close month: the open views of the month.
+            let mut months: Vec<Month> = fresh.iter().map(|v| v.expected_close.month()).collect();
+            months.extend(REPORT_MONTHS.iter().map(|m| month(m)));
+            months.sort();
+            months.dedup();
+            for m in months {
+                let closing: Vec<DealView> = state.open_deals_closing(rep, m).cloned().collect();
+                let want: Vec<DealView> = fresh
+                    .iter()
+                    .filter(|v| {
+                        v.rep == *rep
+                            && v.status == DealStatus::Open
+                            && v.expected_close.month() == m
+                    })
+                    .cloned()
+                    .collect();
+                prop_assert_eq!(closing, want, "rep {} month {}", rep, m);
+            }
+        }
+    }
+
+    /// Every report row equals the figures computed afresh: plan lines and actuals
+    /// looked up one by one, and the forecast's pipeline from views computed from each
+    /// deal's facts. A team or bucket query gives exactly the rows of the full report
+    /// with that team or bucket.
+    #[test]
+    fn report_rows_equal_a_fresh_computation(log in event_log()) {
+        let state = fold(berlin(), &log);
+        let fresh: Vec<DealView> =
+            state.deals().iter().filter_map(|(id, d)| d.view(id)).collect();
+        for m in REPORT_MONTHS.iter().map(|m| month(m)) {
+            let pace = state.pace().filter(|p| p.month == m);
+            let mut cells: BTreeMap<(String, Bucket), (i64, i64)> = BTreeMap::new();
+            for (rep, bucket, target) in state.plans().lines(m) {
+                cells.entry((rep.to_owned(), bucket.clone())).or_default().0 = target;
+            }
+            for ((rep, am), buckets) in state.actuals() {
+                if am == m {
+                    for (bucket, actual) in buckets {
+                        cells.entry((rep.to_owned(), bucket.clone())).or_default().1 = *actual;
+                    }
+                }
+            }
+            let mut pipeline: BTreeMap<(String, Bucket), i64> = BTreeMap::new();
+            for v in fresh.iter().filter(|v| v.status == DealStatus::Open && v.expected_close.month() == m) {
+                let movement = Movement {
+                    rep: &v.rep,
+                    month: m,
+                    account: &v.account,
+                    customer_kind: v.customer_kind,
+                    product: v.product.as_deref(),
+                    region: v.region.as_deref(),
+                    amount: weighted(v.amount, v.probability.map_or(0, |p| p.hundredths())),
+                };
+                for bucket in movement.buckets() {
+                    let slot = pipeline.entry((v.rep.clone(), bucket)).or_insert(0);
+                    *slot = slot.saturating_add(movement.amount);
+                }
+            }
+            let want: Vec<_> = cells
+                .iter()
+                .map(|((rep, bucket), (plan, actual))| {
+                    let weighted = pipeline.get(&(rep.clone(), bucket.clone())).copied().unwrap_or(0);
+                    (
+                        rep.clone(),
+                        state.rep_at(rep, m).team,
+                        bucket.clone(),
+                        *plan,
+                        *actual,
+                        pace.map(|p| p.expected_to_date(*plan)),
+                        pace.filter(|_| !bucket.is_activity()).map(|_| actual.saturating_add(weighted)),
+                        pace.and_then(|p| p.run_rate_projection(*actual)),
+                    )
+                })
+                .collect();
+            let rows = report(&state, m, &ReportQuery::default());
+            let got: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.rep.to_owned(),
+                        r.team.to_owned(),
+                        r.bucket.clone(),
+                        r.plan,
+                        r.actual,
+                        r.expected_to_date,
+                        r.forecast,
+                        r.projection,
+                    )
+                })
+                .collect();
+            prop_assert_eq!(&got, &want, "month {}", m);
+            prop_assert!(rows.iter().all(|r| r.month == m && r.currency == state.config().currency));
+            for team in ["north", "south", "unassigned"] {
+                let only = report(&state, m, &ReportQuery { team: Some(team.into()), ..ReportQuery::default() });
+                let want: Vec<_> = rows.iter().filter(|r| r.team == team).copied().collect();
+                prop_assert_eq!(only, want, "team {} month {}", team, m);
+            }
+            for bucket in ["total", "retention", "activity:call"] {
+                let b = Bucket::parse(bucket).unwrap();
+                let only = report(&state, m, &ReportQuery { bucket: Some(b.clone()), ..ReportQuery::default() });
+                let want: Vec<_> = rows.iter().filter(|r| *r.bucket == b).copied().collect();
+                prop_assert_eq!(only, want, "bucket {} month {}", bucket, m);
+            }
         }
     }
 
@@ -681,7 +798,7 @@ proptest! {
             prop_assert!(buckets.values().all(|v| *v != 0), "zero bucket kept for {} {}", rep, m);
         }
         for rows in reports(&state) {
-            let keys: Vec<(String, String)> = rows.iter().map(|r| (r.rep.clone(), r.bucket.to_string())).collect();
+            let keys: Vec<(String, String)> = rows.iter().map(|r| (r.rep.to_owned(), r.bucket.to_string())).collect();
             let mut sorted = keys.clone();
             sorted.sort();
             sorted.dedup();
@@ -708,12 +825,12 @@ proptest! {
         let k = cut.index(log.len() + 1);
         let mut halves = State::new(berlin());
         for r in &log[..k] {
-            halves.apply(r);
+            halves.apply(r, target(&log, r));
         }
         let _ = reports(&halves);
         let _ = halves.weighted_pipeline(month("2026-11"));
         for r in &log[k..] {
-            halves.apply(r);
+            halves.apply(r, target(&log, r));
         }
         prop_assert!(whole == halves, "state differs after folding in halves at {}", k);
         prop_assert!(whole == fold(berlin(), &log), "two rebuilds differ");

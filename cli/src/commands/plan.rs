@@ -348,13 +348,13 @@ fn history(ctx: &Context, a: FormatArgs) -> anyhow::Result<ExitCode> {
         .versions()
         .iter()
         .map(|v| {
-            let lines: usize = v.lines.values().map(|m| m.len()).sum();
+            let lines = v.line_count();
             let total: i64 = v
                 .lines
                 .values()
-                .flat_map(|m| m.iter())
-                .filter(|((_, b), _)| *b == Bucket::Total)
-                .fold(0i64, |a, (_, t)| a.saturating_add(*t));
+                .flat_map(|reps| reps.values())
+                .filter_map(|buckets| buckets.get(&Bucket::Total))
+                .fold(0i64, |a, t| a.saturating_add(*t));
             vec![
                 v.plan.clone(),
                 v.version.to_string(),

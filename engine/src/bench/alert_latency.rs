@@ -164,7 +164,7 @@ impl AlertFigures {
     }
 }
 
-/// One probe: its rep, the subject token its alert arrives under, and its event.
+/// One probe: its rep and its event.
 #[derive(Clone, Debug)]
 pub struct Probe {
     pub rep: String,
@@ -664,14 +664,16 @@ mod tests {
         }
     }
 
+    /// Folds the set-up events, which void nothing.
     fn fold(events: &[Event], config: &Config, now: Timestamp) -> State {
         let mut state = State::new(config.org.clone());
         for (i, e) in events.iter().enumerate() {
-            state.apply(&Recorded {
+            let rec = Recorded {
                 seq: i as u64 + 1,
                 recorded_at: now,
                 event: e.clone(),
-            });
+            };
+            state.apply(&rec, None);
         }
         state
     }
@@ -685,11 +687,12 @@ mod tests {
         check_quiet(&state, &setup.probes).unwrap();
         let first = setup.events.len() as u64 + 1;
         for (seq, p) in (first..).zip(&setup.probes) {
-            state.apply(&Recorded {
+            let probe = Recorded {
                 seq,
                 recorded_at: now,
                 event: p.event.clone(),
-            });
+            };
+            state.apply(&probe, None);
             let changes = state.alert_book().changes();
             assert_eq!(changes.len(), 1, "{}: {changes:?}", p.rep);
             let (id, change) = &changes[0];

@@ -37,7 +37,7 @@ use crate::config::{Config, ServeConfig};
 use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
 use crate::local::{append_counted, tick_event};
-use crate::log::Log;
+use crate::log::{Log, VoidTargets};
 use crate::output::alert_object;
 use crate::replay::{rebuild_observed, Cut};
 use crate::validate::BatchRules;
@@ -265,12 +265,12 @@ impl Pipeline {
     }
 
     /// Folds stored events into the projections and queues what they changed.
-    fn apply(&mut self, records: Vec<Recorded>) {
+    fn apply(&mut self, records: Vec<Recorded>, targets: &VoidTargets) {
         let state = Arc::clone(&self.state);
         let mut state = state.write().expect("not poisoned");
-        for rec in records {
+        for rec in &records {
             let before = state.now();
-            state.apply(&rec);
+            state.apply(rec, targets.of(rec, &records));
             let changes = state.alert_book().changes().to_vec();
             let mut out = changes_out(&state, &self.subjects, rec.seq, &changes);
             if matches!(rec.event.body, EventBody::ClockTick) {
@@ -357,20 +357,23 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Appends events and flushes; returns what was stored, as records.
-    fn append(&mut self, events: Vec<Event>) -> Result<Vec<Recorded>, NatsError> {
+    /// Appends events and flushes; returns what was stored, as records, and the
+    /// events their voids name (read before the append: a failed read stores nothing).
+    fn append(&mut self, events: Vec<Event>) -> Result<(Vec<Recorded>, VoidTargets), NatsError> {
         let at = (self.clock)();
-        let (stored, _) = tokio::task::block_in_place(|| {
-            append_counted(&mut self.log, events, at, &self.metrics)
+        let (stored, targets) = tokio::task::block_in_place(|| {
+            let targets = VoidTargets::before_append(&self.log, &events)?;
+            let (stored, _) = append_counted(&mut self.log, events, at, &self.metrics)?;
+            Ok::<_, NatsError>((stored, targets))
         })?;
-        Ok(stored)
+        Ok((stored, targets))
     }
 
     /// Appends a `clock_tick` at the wall clock's now.
     fn tick(&mut self) -> Result<(), NatsError> {
         let tick = tick_event((self.clock)());
-        let stored = self.append(vec![tick])?;
-        self.apply(stored);
+        let (stored, targets) = self.append(vec![tick])?;
+        self.apply(stored, &targets);
         Ok(())
     }
 
@@ -412,7 +415,7 @@ impl Pipeline {
             return Ok(());
         }
         let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
-        let stored = self.append(events)?;
+        let (stored, targets) = self.append(events)?;
         // Durable: now, and only now, every message of the batch is acknowledged.
         for msg in &messages {
             match tokio::time::timeout(ACK_TIMEOUT, msg.ack()).await {
@@ -426,7 +429,7 @@ impl Pipeline {
                 }
             }
         }
-        self.apply(stored);
+        self.apply(stored, &targets);
         Ok(())
     }
 

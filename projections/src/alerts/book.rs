@@ -9,6 +9,9 @@
 //! - a finding for a standing alert updates its figures; a severity above the highest
 //!   it reached escalates it (and is said again, unless it was acknowledged);
 //! - a standing alert with no finding resolves itself;
+//! - an event hands over the findings of only the rules it can change
+//!   ([`super::rules::rules_moved_by`]); the rep's alerts of other rules stand as
+//!   they are, as their findings would be the same;
 //! - a standing alert of an earlier week whose `act_by` has passed and whose finding
 //!   still holds is superseded by the new week's alert (a new id, a new `act_by`).
 //!
@@ -26,7 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::state::Ack;
 use crate::time::{IsoWeek, Timestamp};
 
-use super::config::{AlertConfig, Rule, Severity};
+use super::config::{AlertConfig, Rule, Rules, Severity};
 use super::rules::{Finding, FindingKey};
 
 /// How an alert stopped standing.
@@ -192,10 +195,13 @@ impl AlertBook {
         }
     }
 
-    /// Reconciles one rep's standing alerts with the rep's findings at `now`.
+    /// Reconciles one rep's standing alerts of these rules with the rep's findings of
+    /// them at `now`; the rep's alerts of other rules stand as they are.
+    #[allow(clippy::too_many_arguments)]
     pub fn reconcile(
         &mut self,
         rep: &str,
+        rules: Rules,
         findings: Vec<Finding>,
         now: Timestamp,
         seq: u64,
@@ -204,7 +210,12 @@ impl AlertBook {
     ) {
         let week = alert_week(now, tz);
         let mut before = self.standing.remove(rep).unwrap_or_default();
-        let mut after = BTreeMap::new();
+        let mut after: BTreeMap<FindingKey, String> = BTreeMap::new();
+        if rules != Rules::ALL {
+            let (looked_at, kept) = before.into_iter().partition(|(k, _)| rules.contains(k.0));
+            before = looked_at;
+            after = kept;
+        }
         for finding in findings {
             let key = finding.key();
             let id = match before.remove(&key) {

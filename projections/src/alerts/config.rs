@@ -99,6 +99,42 @@ impl Rule {
     }
 }
 
+/// A set of rules: the ones an event can change the findings of, so that the fold
+/// re-evaluates only those (see [`crate::alerts::rules::rules_moved_by`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Rules(u8);
+
+impl Rules {
+    pub const NONE: Rules = Rules(0);
+    pub const ALL: Rules = Rules((1 << Rule::ALL.len()) - 1);
+
+    pub const fn of(rules: &[Rule]) -> Rules {
+        let mut bits = 0u8;
+        let mut i = 0;
+        while i < rules.len() {
+            bits |= 1 << rules[i] as u8;
+            i += 1;
+        }
+        Rules(bits)
+    }
+
+    pub fn contains(self, rule: Rule) -> bool {
+        self.0 & (1 << rule as u8) != 0
+    }
+
+    pub fn union(self, other: Rules) -> Rules {
+        Rules(self.0 | other.0)
+    }
+
+    pub fn intersects(self, other: Rules) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -193,6 +229,21 @@ pub struct AlertConfig {
     pub low_coverage: LowCoverage,
     pub report_card_drop: ReportCardDrop,
     pub month_missed: MonthMissed,
+}
+
+impl AlertConfig {
+    /// Whether the rule is switched on.
+    pub fn enabled(&self, rule: Rule) -> bool {
+        match rule {
+            Rule::BehindPace => self.behind_pace.enabled,
+            Rule::ActivityBehind => self.activity_behind.enabled,
+            Rule::ProductConcentration => self.product_concentration.enabled,
+            Rule::CustomerMix => self.customer_mix.enabled,
+            Rule::LowCoverage => self.low_coverage.enabled,
+            Rule::ReportCardDrop => self.report_card_drop.enabled,
+            Rule::MonthMissed => self.month_missed.enabled,
+        }
+    }
 }
 
 /// `pct` whole percent as a [`Percent`] (for the defaults).

@@ -16,7 +16,7 @@ pub mod config;
 pub mod rules;
 
 pub use book::{alert_id, alert_week, rank_key, Alert, AlertBook, Change, Closure};
-pub use config::{AlertConfig, Rule, Severity};
+pub use config::{AlertConfig, Rule, Rules, Severity};
 pub use rules::{Figures, Finding};
 
 use crate::state::{Ack, State};

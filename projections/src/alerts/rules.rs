@@ -21,13 +21,13 @@
 use std::collections::BTreeMap;
 
 use crate::bucket::{Bucket, UNASSIGNED};
-use crate::event::{CustomerKind, Percent};
+use crate::event::{CustomerKind, EventBody, Percent};
 use crate::money::{div_round_half_away, format_decimal, mul_div_round, Currency};
 use crate::report::Pace;
-use crate::state::{DealView, State};
+use crate::state::{DealView, Rep, RepLines, State};
 use crate::time::{Month, Timestamp};
 
-use super::config::{AlertConfig, Rule, Severity};
+use super::config::{AlertConfig, Rule, Rules, Severity};
 
 /// The figures behind an alert. Money in minor units, activity buckets in counts,
 /// scores in hundredths of a point; `None` where a figure means nothing for the rule.
@@ -126,6 +126,53 @@ fn above(value: i64, pct: Percent, base: i64) -> bool {
 
 /// Every finding for `rep` at `now`, sorted by rule, bucket and month.
 pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> Vec<Finding> {
+    findings_of(state, rep, now, cfg, Rules::ALL)
+}
+
+/// The rules whose findings an event of this kind can change, besides everything a
+/// new day, a plan or a change to the org changes (those re-evaluate every rule).
+/// What each rule reads about its rep:
+/// - `behind_pace`: this month's plan, money actuals and open deals;
+/// - `activity_behind`: this month's plan (total and activity lines) and activity
+///   actuals;
+/// - `product_concentration`, `customer_mix`: the open deals;
+/// - `low_coverage`: next month's plan and total actual, and the open deals;
+/// - `report_card_drop`: the ratings and this month's retention plan;
+/// - `month_missed`: last month's plan and total actual;
+/// - every rule: the rep's name and departure, and "now".
+///
+/// No rule reads forecasts or acknowledgements. A void changes what its event
+/// changed, which the fold does not look up: every rule.
+pub fn rules_moved_by(body: &EventBody) -> Rules {
+    use Rule::*;
+    const DEAL: Rules = Rules::of(&[BehindPace, ProductConcentration, CustomerMix, LowCoverage]);
+    match body {
+        EventBody::ActivityLogged(_) => Rules::of(&[ActivityBehind]),
+        EventBody::CustomerRated(_) => Rules::of(&[ReportCardDrop]),
+        EventBody::Retention(..) => Rules::of(&[BehindPace, LowCoverage, MonthMissed]),
+        EventBody::DealOpened(_) | EventBody::DealStageChanged(_) | EventBody::DealLost(_) => DEAL,
+        // A win moves actuals in its closed-on month, which can be last month.
+        EventBody::DealWon(_) => DEAL.union(Rules::of(&[MonthMissed])),
+        EventBody::ForecastSubmitted(_) | EventBody::AlertAcknowledged(_) => Rules::NONE,
+        EventBody::RepRegistered(_)
+        | EventBody::RepReassigned(_)
+        | EventBody::RepDeparted(_)
+        | EventBody::PlanPublished(_)
+        | EventBody::EventVoided(_)
+        | EventBody::FxRateSet(_)
+        | EventBody::ClockTick => Rules::ALL,
+    }
+}
+
+/// The findings of these rules only (enabled ones), sorted by key: what
+/// [`findings`] holds for them.
+pub fn findings_of(
+    state: &State,
+    rep: &str,
+    now: Timestamp,
+    cfg: &AlertConfig,
+    rules: Rules,
+) -> Vec<Finding> {
     let tz = state.config().timezone;
     let pace = Pace::new(now.local_date(tz));
     let month = pace.month;
@@ -137,40 +184,41 @@ pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> 
     {
         return Vec::new();
     }
+    const READ_OPEN_DEALS: Rules = Rules::of(&[
+        Rule::BehindPace,
+        Rule::ProductConcentration,
+        Rule::CustomerMix,
+        Rule::LowCoverage,
+    ]);
     let ctx = Ctx {
         state,
         rep,
         week_month: crate::alerts::alert_week(now, tz).monday().month(),
-        name: state.rep_at(rep, month).name,
+        // The name is the registration's (an unregistered rep is named by its id).
+        name: state.reps().get(rep).map_or(rep, Rep::name),
         currency: state.config().currency,
         pace,
         month,
-        plan: state
-            .plans()
-            .rep_lines(rep, month)
-            .map(|(b, t)| (b.clone(), t))
-            .collect(),
-        open: state.open_deals(rep).collect(),
+        plan: state.plans().rep_month(rep, month),
+        open: if rules.intersects(READ_OPEN_DEALS) {
+            state.open_deals(rep).collect()
+        } else {
+            Vec::new()
+        },
     };
     // The rules in order, each with its switch (the first cast fixes the type).
     let checks = [
-        (
-            cfg.behind_pace.enabled,
-            Ctx::behind_pace as fn(&_, &_, &mut _),
-        ),
-        (cfg.activity_behind.enabled, Ctx::activity_behind),
-        (
-            cfg.product_concentration.enabled,
-            Ctx::product_concentration,
-        ),
-        (cfg.customer_mix.enabled, Ctx::customer_mix),
-        (cfg.low_coverage.enabled, Ctx::low_coverage),
-        (cfg.report_card_drop.enabled, Ctx::report_card_drop),
-        (cfg.month_missed.enabled, Ctx::month_missed),
+        (Rule::BehindPace, Ctx::behind_pace as fn(&_, &_, &mut _)),
+        (Rule::ActivityBehind, Ctx::activity_behind),
+        (Rule::ProductConcentration, Ctx::product_concentration),
+        (Rule::CustomerMix, Ctx::customer_mix),
+        (Rule::LowCoverage, Ctx::low_coverage),
+        (Rule::ReportCardDrop, Ctx::report_card_drop),
+        (Rule::MonthMissed, Ctx::month_missed),
     ];
     let mut out = Vec::new();
-    for (enabled, check) in checks {
-        if enabled {
+    for (rule, check) in checks {
+        if rules.contains(rule) && cfg.enabled(rule) {
             check(&ctx, cfg, &mut out);
         }
     }
@@ -182,7 +230,7 @@ pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> 
 struct Ctx<'a> {
     state: &'a State,
     rep: &'a str,
-    name: String,
+    name: &'a str,
     currency: Currency,
     pace: Pace,
     month: Month,
@@ -191,11 +239,21 @@ struct Ctx<'a> {
     /// mid-week does not raise their alerts again.
     week_month: Month,
     /// This month's plan lines.
-    plan: BTreeMap<Bucket, i64>,
+    plan: Option<&'a RepLines>,
     open: Vec<&'a DealView>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// This month's plan lines, in bucket order.
+    fn plan_lines(&self) -> impl Iterator<Item = (&'a Bucket, i64)> + 'a {
+        self.plan.into_iter().flatten().map(|(b, t)| (b, *t))
+    }
+
+    /// This month's plan for `bucket`, if there is a line.
+    fn plan_of(&self, bucket: &Bucket) -> Option<i64> {
+        self.plan.and_then(|lines| lines.get(bucket)).copied()
+    }
+
     fn money(&self, minor: i64) -> String {
         self.currency.format_minor(minor)
     }
@@ -205,17 +263,17 @@ impl Ctx<'_> {
         if self.pace.days_worked < c.min_working_days {
             return;
         }
-        let weighted = self.state.weighted_pipeline_of(self.rep, self.month);
+        let weighted = self.state.weighted_pipeline_by_ref(self.rep, self.month);
         let figures = |bucket: &Bucket, plan: i64| {
             let actual = self.state.actual(self.rep, self.month, bucket);
-            let forecast = actual.saturating_add(weighted.get(bucket).copied().unwrap_or(0));
+            let pipeline = weighted.get(&bucket.borrowed()).copied().unwrap_or(0);
+            let forecast = actual.saturating_add(pipeline);
             (plan, actual, forecast)
         };
         let total = self
-            .plan
-            .get(&Bucket::Total)
-            .map(|&p| figures(&Bucket::Total, p));
-        for (bucket, &plan) in &self.plan {
+            .plan_of(&Bucket::Total)
+            .map(|p| figures(&Bucket::Total, p));
+        for (bucket, plan) in self.plan_lines() {
             if bucket.is_activity() || plan <= 0 {
                 continue;
             }
@@ -297,8 +355,8 @@ impl Ctx<'_> {
         if self.pace.days_worked < c.min_working_days {
             return;
         }
-        let revenue_plan = self.plan.get(&Bucket::Total).copied().unwrap_or(0).max(0);
-        for (bucket, &plan) in &self.plan {
+        let revenue_plan = self.plan_of(&Bucket::Total).unwrap_or(0).max(0);
+        for (bucket, plan) in self.plan_lines() {
             let Bucket::Activity(kind) = bucket else {
                 continue;
             };
@@ -562,12 +620,7 @@ impl Ctx<'_> {
                 _ => Some((d, s)),
             })
             .expect("four dimensions");
-        let retention_plan = self
-            .plan
-            .get(&Bucket::Retention)
-            .copied()
-            .unwrap_or(0)
-            .max(0);
+        let retention_plan = self.plan_of(&Bucket::Retention).unwrap_or(0).max(0);
         out.push(Finding {
             rule: Rule::ReportCardDrop,
             bucket: None,
