@@ -116,6 +116,42 @@ fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply
     }
 }
 
+/// [`post`] with a body of unknown length (`Transfer-Encoding: chunked`).
+fn post_chunked(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+    let mut req = ureq::post(&format!("http://127.0.0.1:{port}{path}"));
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let resp = match req.send(std::io::Cursor::new(body.to_vec())) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("POST {path} (chunked): {e}"),
+    };
+    Reply {
+        status: resp.status(),
+        retry_after: resp.header("retry-after").map(str::to_owned),
+        body: resp.into_string().unwrap(),
+    }
+}
+
+/// Sends only the head of a request declaring `Expect: 100-continue` and a body of
+/// `body_bytes`, and returns the status line the server answers with.
+fn expect_continue_status(port: u16, path: &str, body_bytes: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         authorization: Bearer {TOKEN}\r\ncontent-length: {body_bytes}\r\n\
+         expect: 100-continue\r\n\r\n"
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(conn).read_line(&mut line).unwrap();
+    line
+}
+
 fn get_json(port: u16, path: &str) -> Value {
     let resp = ureq::get(&format!("http://127.0.0.1:{port}{path}"))
         .call()
@@ -427,11 +463,25 @@ fn refusals_name_the_reason_and_store_nothing() {
         post(p.port, "/v1/events", &[text, bearer.clone()], event).status,
         415
     );
-    let big = vec![b' '; 70_000];
+    // Over the limit: a client that sends the whole body still reads the 413,
+    // whether it declares the length or streams it in chunks, rather than a
+    // connection reset mid-upload. 1 MiB is past what socket buffers absorb.
+    let big = vec![b' '; 1024 * 1024];
+    let declared = post(
+        p.port,
+        "/v1/events",
+        &[json_ct.clone(), bearer.clone()],
+        &big,
+    );
+    assert_eq!(declared.status, 413, "{}", declared.body);
+    assert!(declared.body.contains("65536"), "{}", declared.body);
     assert_eq!(
-        post(p.port, "/v1/events", &[json_ct.clone(), bearer], &big).status,
+        post_chunked(p.port, "/v1/events", &[json_ct.clone(), bearer], &big).status,
         413
     );
+    // A client that asks `Expect: 100-continue` hears the 413 before sending a byte.
+    let head = expect_continue_status(p.port, "/v1/events", big.len());
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
 
     // HubSpot: a wrong secret, a stale timestamp, a tampered body → 401.
     let body = fixture("hubspot/deal_won_sequence.json");

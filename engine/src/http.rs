@@ -69,6 +69,9 @@ const CONFLICT_RETRIES_MAX: usize = 2 * REQUESTS_MAX + 1;
 
 /// How long a request's body may take to arrive.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of a body over the limit is read and thrown away so that its client
+/// can read the 413 (see [`read_body`]).
+const DRAIN_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 /// Webhook requests handled at once; more wait for a turn.
 pub const REQUESTS_MAX: usize = 64;
@@ -578,33 +581,57 @@ fn mirror_error(e: MirrorError) -> WebhookError {
     }
 }
 
-/// The body, refused early by its `Content-Length` and in any case past `limit`;
-/// a body that does not arrive within [`BODY_TIMEOUT`] is refused too.
+/// The body, at most `limit` bytes; a body that does not arrive within
+/// [`BODY_TIMEOUT`] is refused too.
+///
+/// A body over the limit is read to its end and thrown away, up to
+/// [`DRAIN_BYTES_MAX`], before the 413 goes out: a client that sends its whole body
+/// before reading the answer (most do) would otherwise meet a reset connection
+/// instead of the status. A client that asked `Expect: 100-continue`, or declared a
+/// length past the drain bound, is answered at once, before it sends the body.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<bytes::Bytes, WebhookError> {
-    let too_large = WebhookError::TooLarge { limit_bytes: limit };
+    let limit_bytes = limit as u64;
+    let too_large = || WebhookError::TooLarge { limit_bytes: limit };
     let declared = auth::header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large);
+    let expects_continue =
+        auth::header(headers, "expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if declared.is_some_and(|n| n > limit_bytes && (expects_continue || n > DRAIN_BYTES_MAX)) {
+        return Err(too_large());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(WebhookError::Timeout(BODY_TIMEOUT.as_secs())),
-        Ok(Ok(bytes)) => Ok(bytes),
-        // The limit, or a broken body (a client gone, bad chunking).
-        Ok(Err(e)) => {
-            let mut source: Option<&dyn std::error::Error> = Some(&e);
-            while let Some(err) = source {
-                if err.to_string().contains("length limit") {
-                    return Err(too_large);
-                }
-                source = err.source();
+    let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
+    let capacity = declared.map_or(0, |n| n.min(limit_bytes)) as usize;
+    let mut taken = bytes::BytesMut::with_capacity(capacity);
+    let mut seen_bytes: u64 = 0;
+    let mut stream = body.into_data_stream();
+    loop {
+        match tokio::time::timeout_at(deadline, stream.next()).await {
+            // Past the limit already: the answer is 413 whether the rest came or not.
+            Err(_) if seen_bytes > limit_bytes => return Err(too_large()),
+            Err(_) => return Err(WebhookError::Timeout(BODY_TIMEOUT.as_secs())),
+            Ok(None) => break,
+            Ok(Some(Err(_))) if seen_bytes > limit_bytes => return Err(too_large()),
+            // A client gone, bad chunking.
+            Ok(Some(Err(e))) => {
+                return Err(WebhookError::bad("body", format!("could not be read: {e}")))
             }
-            Err(WebhookError::bad("body", format!("could not be read: {e}")))
+            Ok(Some(Ok(chunk))) => {
+                seen_bytes += chunk.len() as u64;
+                if seen_bytes <= limit_bytes {
+                    taken.extend_from_slice(&chunk);
+                } else if expects_continue || seen_bytes > DRAIN_BYTES_MAX {
+                    return Err(too_large());
+                }
+            }
         }
     }
+    if seen_bytes > limit_bytes {
+        return Err(too_large());
+    }
+    Ok(taken.freeze())
 }
 
 async fn health(State(g): State<Arc<Gateway>>) -> Response {
