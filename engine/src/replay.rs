@@ -66,8 +66,20 @@ pub fn rebuild_observed(
     // READ_AHEAD_BATCHES batches decoded ahead; an error ends the reader's batches.
     std::thread::scope(|scope| {
         let (batches, received) = std::sync::mpsc::sync_channel(READ_AHEAD_BATCHES);
+        // Folded batches go back to the reader, which frees their records where it
+        // allocated them and refills the vectors: freeing on the fold's thread cost it
+        // a cross-thread free per string.
+        let (spent, spent_received) =
+            std::sync::mpsc::sync_channel::<Vec<Read>>(READ_AHEAD_BATCHES + 1);
         scope.spawn(move || {
-            let mut batch = Vec::with_capacity(READ_AHEAD_BATCH_EVENTS);
+            let fresh = || match spent_received.try_recv() {
+                Ok(mut used) => {
+                    used.clear();
+                    used
+                }
+                Err(_) => Vec::with_capacity(READ_AHEAD_BATCH_EVENTS),
+            };
+            let mut batch = fresh();
             for rec in reader.iter_from(1) {
                 // A void travels with the event it names, which the fold needs to
                 // undo an activity.
@@ -81,8 +93,7 @@ pub fn rebuild_observed(
                 };
                 batch.push(rec);
                 if last || batch.len() == READ_AHEAD_BATCH_EVENTS {
-                    let full =
-                        std::mem::replace(&mut batch, Vec::with_capacity(READ_AHEAD_BATCH_EVENTS));
+                    let full = std::mem::replace(&mut batch, fresh());
                     // The fold stopped (an error): nothing more to read for it.
                     if batches.send(full).is_err() || last {
                         return;
@@ -93,19 +104,32 @@ pub fn rebuild_observed(
                 let _ = batches.send(batch);
             }
         });
-        for batch in received {
-            for rec in batch {
-                let (rec, target) = rec?;
+        for mut batch in received {
+            // The reader ends its batches at an error, so only the last can be one.
+            let failed = match batch.last() {
+                Some(Err(_)) => batch.pop(),
+                _ => None,
+            };
+            for (rec, target) in batch.iter().filter_map(|r| r.as_ref().ok()) {
                 if cut.admits(rec.seq, rec.recorded_at) {
                     let before = state.now();
-                    state.apply(&rec, target.as_ref());
-                    observe(&state, &rec, before);
+                    state.apply(rec, target.as_ref());
+                    observe(&state, rec, before);
                 }
             }
+            if let Some(Err(e)) = failed {
+                return Err(e);
+            }
+            // Full, or the reader is done: the batch is freed here instead.
+            let _ = spent.try_send(batch);
         }
         Ok(state)
     })
 }
+
+/// A record as the rebuild's reader hands it over: the record and, for a void, the
+/// event it names.
+type Read = Result<(Recorded, Option<Recorded>), LogError>;
 
 /// Records per batch the rebuild's reader hands to the fold.
 const READ_AHEAD_BATCH_EVENTS: usize = 1_024;
