@@ -123,6 +123,53 @@ impl BucketRef<'_> {
     }
 }
 
+/// What a map keyed by [`Bucket`] can be searched with, so that a lookup by a
+/// [`BucketRef`] copies no name: `map.get(&bucket_ref as &dyn BucketKey)`.
+///
+/// Sound because both orders are the same (see [`BucketRef`]): the map's order of its
+/// `Bucket` keys is the order of their [`BucketKey::key`]s.
+pub trait BucketKey {
+    fn key(&self) -> BucketRef<'_>;
+}
+
+impl BucketKey for Bucket {
+    fn key(&self) -> BucketRef<'_> {
+        self.borrowed()
+    }
+}
+
+impl BucketKey for BucketRef<'_> {
+    fn key(&self) -> BucketRef<'_> {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn BucketKey + 'a> for Bucket {
+    fn borrow(&self) -> &(dyn BucketKey + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn BucketKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for dyn BucketKey + '_ {}
+
+impl PartialOrd for dyn BucketKey + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn BucketKey + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 impl fmt::Display for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -144,6 +191,27 @@ pub struct Contribution {
     pub month: Month,
     pub bucket: Bucket,
     pub delta: i64,
+}
+
+/// A [`Contribution`] that borrows its rep and bucket name from the event: what the
+/// fold adds without copying a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContributionRef<'a> {
+    pub rep: &'a str,
+    pub month: Month,
+    pub bucket: BucketRef<'a>,
+    pub delta: i64,
+}
+
+impl ContributionRef<'_> {
+    pub fn to_owned(self) -> Contribution {
+        Contribution {
+            rep: self.rep.to_owned(),
+            month: self.month,
+            bucket: self.bucket.to_bucket(),
+            delta: self.delta,
+        }
+    }
 }
 
 /// A movement of revenue, before it is spread over buckets.
@@ -179,14 +247,16 @@ impl<'a> Movement<'a> {
         ]
     }
 
-    /// The five bucket contributions of this movement.
-    pub fn contributions(&self, out: &mut Vec<Contribution>) {
-        out.extend(self.buckets().map(|bucket| Contribution {
-            rep: self.rep.to_owned(),
-            month: self.month,
-            bucket,
-            delta: self.amount,
-        }));
+    /// Hands each of the five bucket contributions of this movement to `f`.
+    pub fn each_contribution(&self, f: &mut impl FnMut(ContributionRef<'a>)) {
+        for bucket in self.bucket_refs() {
+            f(ContributionRef {
+                rep: self.rep,
+                month: self.month,
+                bucket,
+                delta: self.amount,
+            });
+        }
     }
 }
 
@@ -194,8 +264,17 @@ impl<'a> Movement<'a> {
 /// actuals. Activities count in the month of `occurred_at` in the organisation's zone
 /// `tz`; won deals in the month of `closed_on`; retention movements in the month of
 /// `effective_on`. Events that move no actuals contribute nothing.
+///
+/// [`each_contribution`] is the mapping; this collects what it hands over.
 pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
     let mut out = Vec::new();
+    each_contribution(event, tz, |c| out.push(c.to_owned()));
+    out
+}
+
+/// The one function that maps an event to its bucket contributions (see
+/// [`contributions`]), handing each to `f` in a fixed order, borrowed from the event.
+pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(ContributionRef<'e>)) {
     match &event.body {
         EventBody::DealWon(won) => {
             let shares = split_shares(won.amount.minor, &won.splits);
@@ -214,7 +293,7 @@ pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
                     region: won.region.as_deref(),
                     amount,
                 }
-                .contributions(&mut out);
+                .each_contribution(&mut f);
             }
         }
         EventBody::Retention(kind, change) => Movement {
@@ -226,11 +305,11 @@ pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
             region: change.region.as_deref(),
             amount: kind.sign() * change.amount.minor,
         }
-        .contributions(&mut out),
-        EventBody::ActivityLogged(a) => out.push(Contribution {
-            rep: a.rep.clone(),
+        .each_contribution(&mut f),
+        EventBody::ActivityLogged(a) => f(ContributionRef {
+            rep: &a.rep,
             month: event.occurred_at.local_date(tz).month(),
-            bucket: Bucket::Activity(a.kind.clone()),
+            bucket: BucketRef::Activity(&a.kind),
             delta: 1,
         }),
         EventBody::RepRegistered(_)
@@ -247,7 +326,6 @@ pub fn contributions(event: &Event, tz: Tz) -> Vec<Contribution> {
         | EventBody::ClockTick
         | EventBody::FxRateSet(_) => {}
     }
-    out
 }
 
 /// Splits `amount` by the given shares so that the parts add up to `amount` exactly:
@@ -303,6 +381,16 @@ mod tests {
             for b in &buckets {
                 assert_eq!(a.borrowed().cmp(&b.borrowed()), a.cmp(b));
             }
+        }
+        // A map keyed by buckets is searched by borrowed buckets, present or not.
+        let map: std::collections::BTreeMap<Bucket, usize> =
+            buckets.iter().cloned().zip(0..).collect();
+        for (i, b) in buckets.iter().enumerate() {
+            assert_eq!(map.get(&b.borrowed() as &dyn BucketKey), Some(&i), "{b}");
+        }
+        for absent in ["account:acmf", "activity:calm", "geo:apac", "product:z"] {
+            let absent = Bucket::parse(absent).unwrap();
+            assert_eq!(map.get(&absent.borrowed() as &dyn BucketKey), None);
         }
         for bad in ["Total", "geo:", "geo", "region:emea", "activity: call", ""] {
             assert!(Bucket::parse(bad).is_err(), "{bad:?} should not parse");

@@ -203,7 +203,7 @@ fn pipeline_change(state: &State, rep: &str, first: Date, last: Date) -> Pipelin
     let mut c = PipelineChange::default();
     let before_day = first.add_days(-1);
     for view in state.rep_deals(rep) {
-        let Some(deal) = state.deals().get(&view.deal) else {
+        let Some(deal) = state.deal(&view.deal) else {
             continue;
         };
         let Some(after) = deal.view_through(&view.deal, last) else {

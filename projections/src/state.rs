@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use crate::alerts::rules::{findings_of, rules_moved_by};
 use crate::alerts::Rules;
 use crate::alerts::{AlertBook, AlertConfig};
-use crate::bucket::{contributions, Bucket, Contribution};
+use crate::bucket::{each_contribution, Bucket, BucketKey, BucketRef, Contribution};
 use crate::event::{
     AlertAcknowledged, CustomerKind, DealOpened, DealStageChanged, Event, EventBody,
     ForecastCategory, Percent, PlanBasis, PlanPublished, Recorded, RepRegistered,
@@ -526,12 +526,17 @@ pub struct State {
     last_seq: u64,
     events: u64,
     reps: BTreeMap<String, Rep>,
+    /// The keys of `reps`, hashed: the fold makes sure of the rep of every event, and
+    /// a search of the ordered map compares a string at every level.
+    rep_ids: HashSet<Box<str>>,
     plans: PlanBook,
     /// Rep → month → bucket → the sum of its contributions (never zero: a bucket
     /// that sums to zero is removed). Hashed by rep for the fold's lookups; read in
     /// rep order through [`State::actuals`].
     actuals: HashMap<String, RepActuals>,
-    deals: BTreeMap<String, Deal>,
+    /// Every deal's facts, hashed by deal id for the fold; read in id order through
+    /// [`State::deals`].
+    deals: HashMap<String, Deal>,
     /// Index kept in step with `deals` (refreshed on every deal fact and void): each
     /// opened deal's current view, the deals each rep owns and which of them are open.
     /// It is how alerts read one rep's pipeline without scanning every deal.
@@ -560,9 +565,10 @@ impl State {
             last_seq: 0,
             events: 0,
             reps: BTreeMap::new(),
+            rep_ids: HashSet::default(),
             plans: PlanBook::default(),
             actuals: HashMap::default(),
-            deals: BTreeMap::new(),
+            deals: HashMap::default(),
             views: HashMap::default(),
             deals_by_rep: BTreeMap::new(),
             open_by_rep: BTreeMap::new(),
@@ -834,7 +840,8 @@ impl State {
 
     /// Makes sure the org knows the rep (unregistered until a `rep_registered`).
     fn ensure_rep(&mut self, rep: &str) {
-        if !self.reps.contains_key(rep) {
+        if !self.rep_ids.contains(rep) {
+            self.rep_ids.insert(rep.into());
             self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
         }
     }
@@ -893,42 +900,59 @@ impl State {
     }
 
     fn add_contributions(&mut self, ev: &Event, tz: Tz, deal: Option<&str>) {
-        let contribs = contributions(ev, tz);
-        for c in &contribs {
-            self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta);
-        }
-        // An activity keeps no undo record: a void looks the activity up instead.
-        if !matches!(ev.body, EventBody::ActivityLogged(_)) {
-            let undo = Undo::Revenue(Box::new((contribs, deal.map(str::to_owned))));
+        // An activity keeps no undo record (a void looks the activity up instead), so
+        // its contribution is added as borrowed from the event, with no copy.
+        let keep = !matches!(ev.body, EventBody::ActivityLogged(_));
+        let mut kept = Vec::new();
+        each_contribution(ev, tz, |c| {
+            self.add_to_bucket(c.rep, c.month, c.bucket, c.delta);
+            if keep {
+                kept.push(c.to_owned());
+            }
+        });
+        if keep {
+            let undo = Undo::Revenue(Box::new((kept, deal.map(str::to_owned))));
             self.undo.insert(ev.event_id.as_str().into(), undo);
         }
     }
 
     /// Adds `delta` to one bucket of a rep's month (no allocation when the bucket
     /// has moved before).
-    fn add_to_bucket(&mut self, rep: &str, month: Month, bucket: &Bucket, delta: i64) {
+    fn add_to_bucket(&mut self, rep: &str, month: Month, bucket: BucketRef<'_>, delta: i64) {
+        let key: &dyn BucketKey = &bucket;
+        if let Some(months) = self.actuals.get_mut(rep) {
+            if let Some(buckets) = months.get_mut(&month) {
+                if let Some(slot) = buckets.get_mut(key) {
+                    // Wrapping, not saturating: adding then removing is exact even at
+                    // the edge of the i64 range, so a void always undoes its event and
+                    // the invariants hold.
+                    *slot = slot.wrapping_add(delta);
+                    if *slot == 0 {
+                        // Canonical state: a bucket that sums to zero is as if it had
+                        // never moved.
+                        buckets.remove(key);
+                        if buckets.is_empty() {
+                            months.remove(&month);
+                            if months.is_empty() {
+                                self.actuals.remove(rep);
+                            }
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        if delta == 0 {
+            return;
+        }
         if !self.actuals.contains_key(rep) {
             self.actuals.insert(rep.to_owned(), BTreeMap::new());
         }
         let months = self.actuals.get_mut(rep).expect("inserted above");
-        let buckets = months.entry(month).or_default();
-        let slot = match buckets.get_mut(bucket) {
-            Some(slot) => slot,
-            None => buckets.entry(bucket.clone()).or_insert(0),
-        };
-        // Wrapping, not saturating: adding then removing is exact even at the edge of
-        // the i64 range, so a void always undoes its event and the invariants hold.
-        *slot = slot.wrapping_add(delta);
-        if *slot == 0 {
-            // Canonical state: a bucket that sums to zero is as if it had never moved.
-            buckets.remove(bucket);
-            if buckets.is_empty() {
-                months.remove(&month);
-                if months.is_empty() {
-                    self.actuals.remove(rep);
-                }
-            }
-        }
+        months
+            .entry(month)
+            .or_default()
+            .insert(bucket.to_bucket(), delta);
     }
 
     fn deal_fact(&mut self, ev: &Event, deal: &str, fact: DealFact) {
@@ -949,11 +973,11 @@ impl State {
                 Some((before != after).then(|| (after, view.rep.clone())))
             }
         };
-        self.deals
-            .entry(deal.to_owned())
-            .or_default()
-            .facts
-            .push((ev.event_id.clone(), fact));
+        let facts = match self.deals.get_mut(deal) {
+            Some(d) => &mut d.facts,
+            None => &mut self.deals.entry(deal.to_owned()).or_default().facts,
+        };
+        facts.push((ev.event_id.clone(), fact));
         match appended {
             None => self.refresh_deal(deal),
             Some(None) => {}
@@ -1027,16 +1051,17 @@ impl State {
             return;
         }
         if let Some(activity) = activity {
-            for c in contributions(activity, self.cfg.timezone) {
-                self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta.wrapping_neg());
-            }
+            each_contribution(activity, self.cfg.timezone, |c| {
+                self.add_to_bucket(c.rep, c.month, c.bucket, c.delta.wrapping_neg());
+            });
             return;
         }
         match self.undo.remove(target) {
             Some(Undo::Revenue(r)) => {
                 let (contribs, deal) = *r;
                 for c in &contribs {
-                    self.add_to_bucket(&c.rep, c.month, &c.bucket, c.delta.wrapping_neg());
+                    let bucket = c.bucket.borrowed();
+                    self.add_to_bucket(&c.rep, c.month, bucket, c.delta.wrapping_neg());
                 }
                 if let Some(deal) = deal {
                     self.remove_deal_fact(&deal, target);
@@ -1139,8 +1164,17 @@ impl State {
             .flat_map(|(rep, months)| months.iter().map(move |(m, b)| ((rep.as_str(), *m), b)))
     }
 
-    pub fn deals(&self) -> &BTreeMap<String, Deal> {
-        &self.deals
+    /// Every deal's facts, in deal-id order.
+    pub fn deals(&self) -> impl Iterator<Item = (&str, &Deal)> + '_ {
+        let mut deals: Vec<(&str, &Deal)> =
+            self.deals.iter().map(|(id, d)| (id.as_str(), d)).collect();
+        deals.sort_unstable_by_key(|(id, _)| *id);
+        deals.into_iter()
+    }
+
+    /// One deal's facts.
+    pub fn deal(&self, id: &str) -> Option<&Deal> {
+        self.deals.get(id)
     }
 
     /// Every deal that has been opened, as it stands now, in deal-id order.

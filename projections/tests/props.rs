@@ -661,7 +661,7 @@ proptest! {
     fn deal_index_equals_views_from_facts(log in event_log()) {
         let state = fold(berlin(), &log);
         let fresh: Vec<DealView> =
-            state.deals().iter().filter_map(|(id, d)| d.view(id)).collect();
+            state.deals().filter_map(|(id, d)| d.view(id)).collect();
         let kept: Vec<DealView> = state.deal_views().cloned().collect();
         prop_assert_eq!(&kept, &fresh);
         for rep in state.reps().keys() {
@@ -704,7 +704,7 @@ proptest! {
     fn report_rows_equal_a_fresh_computation(log in event_log()) {
         let state = fold(berlin(), &log);
         let fresh: Vec<DealView> =
-            state.deals().iter().filter_map(|(id, d)| d.view(id)).collect();
+            state.deals().filter_map(|(id, d)| d.view(id)).collect();
         for m in REPORT_MONTHS.iter().map(|m| month(m)) {
             let pace = state.pace().filter(|p| p.month == m);
             let mut cells: BTreeMap<(String, Bucket), (i64, i64)> = BTreeMap::new();
