@@ -15,8 +15,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
-use crate::alerts::rules::{findings_of, rules_moved_by};
-use crate::alerts::Rules;
+use crate::alerts::rules::{findings_of, scope_moved_by, Scope};
 use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{each_contribution, Bucket, BucketKey, BucketRef, Contribution};
 use crate::event::{
@@ -729,11 +728,11 @@ impl State {
             touched = touched.union(Touched::Reps(vec![rep]));
         }
         // A new day, alert week or plan looks at every rule of every rep.
-        let rules = match touched {
-            Touched::All => Rules::ALL,
-            _ => rules_moved_by(&ev.body),
+        let scope = match touched {
+            Touched::All => Scope::ALL,
+            _ => scope_moved_by(&ev.body),
         };
-        self.evaluate_alerts(touched, rules, rec.seq);
+        self.evaluate_alerts(touched, scope, rec.seq);
     }
 
     /// The reps an event may change the alerts of, as the state stood before it; and
@@ -814,11 +813,11 @@ impl State {
 
     /// Re-evaluates these alert rules for the touched reps (nothing before the first
     /// `clock_tick`: without "now" there is no pace).
-    fn evaluate_alerts(&mut self, touched: Touched, rules: Rules, seq: u64) {
+    fn evaluate_alerts(&mut self, touched: Touched, scope: Scope<'_>, seq: u64) {
         let Some(now) = self.now else {
             return;
         };
-        if rules.is_empty() {
+        if scope.rules.is_empty() {
             return;
         }
         let reps: Vec<String> = match touched {
@@ -832,9 +831,9 @@ impl State {
         };
         let tz = self.cfg.timezone;
         for rep in reps {
-            let found = findings_of(self, &rep, now, &self.cfg.alerts, rules);
+            let found = findings_of(self, &rep, now, &self.cfg.alerts, scope);
             self.alert_book
-                .reconcile(&rep, rules, found, now, seq, tz, &self.acks);
+                .reconcile(&rep, scope, found, now, seq, tz, &self.acks);
         }
     }
 

@@ -29,8 +29,8 @@ use sha2::{Digest, Sha256};
 use crate::state::Ack;
 use crate::time::{IsoWeek, Timestamp};
 
-use super::config::{AlertConfig, Rule, Rules, Severity};
-use super::rules::{Finding, FindingKey};
+use super::config::{AlertConfig, Rule, Severity};
+use super::rules::{Finding, FindingKey, Scope};
 
 /// How an alert stopped standing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,13 +195,14 @@ impl AlertBook {
         }
     }
 
-    /// Reconciles one rep's standing alerts of these rules with the rep's findings of
-    /// them at `now`; the rep's alerts of other rules stand as they are.
+    /// Reconciles one rep's standing alerts in this scope (these rules, on one bucket
+    /// if the scope names one) with the rep's findings in it at `now`; the rep's other
+    /// alerts stand as they are.
     #[allow(clippy::too_many_arguments)]
     pub fn reconcile(
         &mut self,
         rep: &str,
-        rules: Rules,
+        scope: Scope<'_>,
         findings: Vec<Finding>,
         now: Timestamp,
         seq: u64,
@@ -211,8 +212,10 @@ impl AlertBook {
         let week = alert_week(now, tz);
         let mut before = self.standing.remove(rep).unwrap_or_default();
         let mut after: BTreeMap<FindingKey, String> = BTreeMap::new();
-        if rules != Rules::ALL {
-            let (looked_at, kept) = before.into_iter().partition(|(k, _)| rules.contains(k.0));
+        if !scope.is_all() {
+            let (looked_at, kept) = before
+                .into_iter()
+                .partition(|(k, _)| scope.covers(k.0, k.1.as_ref()));
             before = looked_at;
             after = kept;
         }

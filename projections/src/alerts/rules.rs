@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::bucket::{Bucket, UNASSIGNED};
+use crate::bucket::{Bucket, BucketRef, UNASSIGNED};
 use crate::event::{CustomerKind, EventBody, Percent};
 use crate::money::{div_round_half_away, format_decimal, mul_div_round, Currency};
 use crate::report::Pace;
@@ -126,7 +126,51 @@ fn above(value: i64, pct: Percent, base: i64) -> bool {
 
 /// Every finding for `rep` at `now`, sorted by rule, bucket and month.
 pub fn findings(state: &State, rep: &str, now: Timestamp, cfg: &AlertConfig) -> Vec<Finding> {
-    findings_of(state, rep, now, cfg, Rules::ALL)
+    findings_of(state, rep, now, cfg, Scope::ALL)
+}
+
+/// Which of a rep's findings (and standing alerts) an event can change: those of
+/// `rules`, and when `bucket` is set, only those on that bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub rules: Rules,
+    pub bucket: Option<BucketRef<'a>>,
+}
+
+impl Scope<'_> {
+    /// Every rule, every bucket.
+    pub const ALL: Scope<'static> = Scope {
+        rules: Rules::ALL,
+        bucket: None,
+    };
+
+    pub fn is_all(&self) -> bool {
+        self.rules == Rules::ALL && self.bucket.is_none()
+    }
+
+    /// Whether a finding of `rule` on `bucket` is in the scope.
+    pub fn covers(&self, rule: Rule, bucket: Option<&Bucket>) -> bool {
+        self.rules.contains(rule)
+            && self
+                .bucket
+                .is_none_or(|only| bucket.is_some_and(|b| b.borrowed() == only))
+    }
+}
+
+/// [`rules_moved_by`], narrowed to a bucket where an event moves only one: an
+/// activity adds to its own bucket's actual and nothing else, so it can change only
+/// the `activity_behind` finding on that bucket.
+pub fn scope_moved_by(body: &EventBody) -> Scope<'_> {
+    match body {
+        EventBody::ActivityLogged(a) => Scope {
+            rules: Rules::of(&[Rule::ActivityBehind]),
+            bucket: Some(BucketRef::Activity(&a.kind)),
+        },
+        _ => Scope {
+            rules: rules_moved_by(body),
+            bucket: None,
+        },
+    }
 }
 
 /// The rules whose findings an event of this kind can change, besides everything a
@@ -164,15 +208,16 @@ pub fn rules_moved_by(body: &EventBody) -> Rules {
     }
 }
 
-/// The findings of these rules only (enabled ones), sorted by key: what
-/// [`findings`] holds for them.
+/// The findings in this scope only (of enabled rules), sorted by key: what
+/// [`findings`] holds in it.
 pub fn findings_of(
     state: &State,
     rep: &str,
     now: Timestamp,
     cfg: &AlertConfig,
-    rules: Rules,
+    scope: Scope<'_>,
 ) -> Vec<Finding> {
+    let rules = scope.rules;
     let tz = state.config().timezone;
     let pace = Pace::new(now.local_date(tz));
     let month = pace.month;
@@ -200,6 +245,7 @@ pub fn findings_of(
         pace,
         month,
         plan: state.plans().rep_month(rep, month),
+        only_bucket: scope.bucket,
         open: if rules.intersects(READ_OPEN_DEALS) {
             state.open_deals(rep).collect()
         } else {
@@ -222,6 +268,9 @@ pub fn findings_of(
             check(&ctx, cfg, &mut out);
         }
     }
+    if scope.bucket.is_some() {
+        out.retain(|f| scope.covers(f.rule, f.bucket.as_ref()));
+    }
     out.sort_by_key(Finding::key);
     out
 }
@@ -240,6 +289,9 @@ struct Ctx<'a> {
     week_month: Month,
     /// This month's plan lines.
     plan: Option<&'a RepLines>,
+    /// The one bucket the findings are wanted on, if only one (see [`Scope`]); a
+    /// rule may skip the others.
+    only_bucket: Option<BucketRef<'a>>,
     open: Vec<&'a DealView>,
 }
 
@@ -360,6 +412,12 @@ impl<'a> Ctx<'a> {
             let Bucket::Activity(kind) = bucket else {
                 continue;
             };
+            if self
+                .only_bucket
+                .is_some_and(|only| only != bucket.borrowed())
+            {
+                continue;
+            }
             let expected = self.pace.expected_to_date(plan);
             if plan <= 0 || expected <= 0 {
                 continue;
