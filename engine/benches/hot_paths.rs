@@ -1,14 +1,15 @@
 //! Micro-benchmarks of the hot paths: decoding an event, its bucket contributions,
-//! folding events into the state, and a team report. Run: `cargo bench -p pacer-engine`.
+//! folding events into the state (a replay, and activities arriving with alerts
+//! live), and a team report. Run: `cargo bench -p pacer-engine`.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use pacer_engine::config::Config;
 use pacer_engine::demo::{generate, DemoSpec};
 use pacer_engine::wire::{decode, encode, Limits};
 use pacer_projections::bucket::contributions;
-use pacer_projections::event::Recorded;
+use pacer_projections::event::{EventBody, Recorded};
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::state::State;
 use pacer_projections::time::Timestamp;
@@ -73,6 +74,47 @@ fn hot_paths(c: &mut Criterion) {
     for r in &events {
         state.apply(r, None);
     }
+
+    // The demo's last 1 000 activities again, under new ids, arriving after its final
+    // tick: each re-evaluates its rep's alerts, as on the live path.
+    let last_seq = events.last().map_or(0, |r| r.seq);
+    let now = state.now().expect("the demo ends with a tick");
+    let live: Vec<Recorded> = events
+        .iter()
+        .filter(|r| matches!(r.event.body, EventBody::ActivityLogged(_)))
+        .rev()
+        .take(1_000)
+        .enumerate()
+        .map(|(i, r)| {
+            let mut event = r.event.clone();
+            event.event_id = format!("live-{i}");
+            event.occurred_at = now;
+            Recorded {
+                seq: last_seq + 1 + i as u64,
+                recorded_at: now,
+                event,
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("fold");
+    g.throughput(Throughput::Elements(live.len() as u64));
+    g.bench_function(
+        format!("apply {} activities, alerts live", live.len()),
+        |b| {
+            b.iter_batched(
+                || state.clone(),
+                |mut state| {
+                    for r in &live {
+                        state.apply(r, None);
+                    }
+                    state
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
+    g.finish();
+
     let month = state.current_month().unwrap();
     let team = ReportQuery {
         team: Some("north".into()),
