@@ -210,15 +210,26 @@ impl AlertBook {
         acks: &BTreeMap<String, Ack>,
     ) {
         let week = alert_week(now, tz);
-        let mut before = self.standing.remove(rep).unwrap_or_default();
-        let mut after: BTreeMap<FindingKey, String> = BTreeMap::new();
-        if !scope.is_all() {
-            let (looked_at, kept) = before
+        // The rep's map is taken out (left empty in place) while the book changes, and
+        // its alerts out of scope stay in it untouched.
+        let mut after = match self.standing.get_mut(rep) {
+            Some(standing) => std::mem::take(standing),
+            None if findings.is_empty() => return,
+            None => BTreeMap::new(),
+        };
+        let mut before: BTreeMap<FindingKey, String> = if scope.is_all() {
+            std::mem::take(&mut after)
+        } else {
+            let in_scope: Vec<FindingKey> = after
+                .keys()
+                .filter(|k| scope.covers(k.0, k.1.as_ref()))
+                .cloned()
+                .collect();
+            in_scope
                 .into_iter()
-                .partition(|(k, _)| scope.covers(k.0, k.1.as_ref()));
-            before = looked_at;
-            after = kept;
-        }
+                .filter_map(|k| after.remove_entry(&k))
+                .collect()
+        };
         for finding in findings {
             let key = finding.key();
             let id = match before.remove(&key) {
@@ -256,8 +267,15 @@ impl AlertBook {
             a.closed = Some((now, Closure::Resolved));
             self.changes.push((id, Change::Resolved));
         }
-        if !after.is_empty() {
-            self.standing.insert(rep.to_owned(), after);
+        match (self.standing.get_mut(rep), after.is_empty()) {
+            (Some(_), true) => {
+                self.standing.remove(rep);
+            }
+            (Some(standing), false) => *standing = after,
+            (None, true) => {}
+            (None, false) => {
+                self.standing.insert(rep.to_owned(), after);
+            }
         }
     }
 
