@@ -96,7 +96,8 @@ impl Reply {
     }
 }
 
-fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+/// A POST to the one process, with these headers and a 30 s timeout.
+fn request(port: u16, path: &str, headers: &[(&str, String)]) -> ureq::Request {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(30))
         .build();
@@ -104,9 +105,13 @@ fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply
     for (k, v) in headers {
         req = req.set(k, v);
     }
-    let resp = match req.send_bytes(body) {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
+    req
+}
+
+/// The answer to a request, whatever its status; a transport error fails the test.
+fn reply(path: &str, sent: Result<ureq::Response, ureq::Error>) -> Reply {
+    let resp = match sent {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("POST {path}: {e}"),
     };
     Reply {
@@ -116,21 +121,13 @@ fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply
     }
 }
 
+fn post(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+    reply(path, request(port, path, headers).send_bytes(body))
+}
+
 /// [`post`] with a body of unknown length (`Transfer-Encoding: chunked`).
 fn post_chunked(port: u16, path: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
-    let mut req = ureq::post(&format!("http://127.0.0.1:{port}{path}"));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match req.send(std::io::Cursor::new(body.to_vec())) {
-        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("POST {path} (chunked): {e}"),
-    };
-    Reply {
-        status: resp.status(),
-        retry_after: resp.header("retry-after").map(str::to_owned),
-        body: resp.into_string().unwrap(),
-    }
+    reply(path, request(port, path, headers).send(body))
 }
 
 /// Sends only the head of a request declaring `Expect: 100-continue` and a body of

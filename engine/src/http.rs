@@ -603,8 +603,8 @@ async fn read_body(
         return Err(too_large());
     }
     let deadline = tokio::time::Instant::now() + BODY_TIMEOUT;
-    let capacity = declared.map_or(0, |n| n.min(limit_bytes)) as usize;
-    let mut taken = bytes::BytesMut::with_capacity(capacity);
+    // Grown as the body arrives, not sized by what the client declares.
+    let mut taken = bytes::BytesMut::new();
     let mut seen_bytes: u64 = 0;
     let mut stream = body.into_data_stream();
     loop {

@@ -127,7 +127,7 @@ impl Log {
                 // its seq); opening the log must still work, to inspect it.
                 let last = stored.records().last().and_then(Result::ok);
                 (
-                    first + u64::from(stored.len),
+                    stored.end(),
                     last.and_then(|(seq, raw)| decode_record(seq, raw).ok())
                         .map(|r| r.recorded_at),
                 )
@@ -468,7 +468,7 @@ fn segment_holding(events: &sled::Tree, seq: u64) -> Result<Option<Stored>, LogE
     };
     let first = seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
     let stored = Stored::new(first, v)?;
-    Ok((seq < first + u64::from(stored.len)).then_some(stored))
+    Ok((seq < stored.end()).then_some(stored))
 }
 
 /// Collects the records of one append into segments of at most
@@ -566,6 +566,12 @@ impl Stored {
         Ok(Stored { first, raw, len })
     }
 
+    /// The seq after its last record (saturating: the first seq comes from a key on
+    /// disk, which damage could make anything).
+    fn end(&self) -> u64 {
+        self.first.saturating_add(u64::from(self.len))
+    }
+
     /// Where its first record starts.
     fn cursor(&self) -> Cursor {
         let segment = self.raw.first() == Some(&SEGMENT_V2);
@@ -601,7 +607,7 @@ impl Cursor {
         }
         self.left -= 1;
         let seq = self.seq;
-        self.seq += 1;
+        self.seq = self.seq.saturating_add(1);
         if !self.segment {
             return Some(Ok((seq, raw)));
         }
