@@ -15,7 +15,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
-use crate::alerts::rules::{findings_of, scope_moved_by, Scope};
+use crate::alerts::rules::{findings_of, rules_moved_by, scope_moved_by, Scope};
 use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{each_contribution, Bucket, BucketKey, BucketRef, Contribution};
 use crate::event::{
@@ -587,7 +587,7 @@ impl State {
     /// `target` is, for an `event_voided`, the event it names as the log holds it
     /// (`None` if the log holds no event with that id); for every other event it is
     /// not read. The fold keeps no undo record of an activity, so voiding one takes
-    /// the activity itself. [`State::void_target`] says which id to look up.
+    /// the activity itself. [`void_target`] says which id to look up.
     pub fn apply(&mut self, rec: &Recorded, target: Option<&Recorded>) {
         // Only an event that came before the void can be undone by it.
         let target = target.filter(|t| t.seq < rec.seq);
@@ -613,7 +613,9 @@ impl State {
         }
         // Before the first tick there is no "now" and no alert to evaluate: skip the
         // bookkeeping of which reps an event touched (a replay's long prefix).
-        let alerts_live = self.now.is_some() || matches!(ev.body, EventBody::ClockTick);
+        // An event no rule reads (a forecast, an acknowledgement) skips it too.
+        let alerts_live = (self.now.is_some() || matches!(ev.body, EventBody::ClockTick))
+            && !rules_moved_by(&ev.body).is_empty();
         let (before, deal_after) = if alerts_live {
             self.touched_before(ev, target)
         } else {

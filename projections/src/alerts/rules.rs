@@ -221,12 +221,8 @@ pub fn findings_of(
     let tz = state.config().timezone;
     let pace = Pace::new(now.local_date(tz));
     let month = pace.month;
-    if state
-        .reps()
-        .get(rep)
-        .and_then(|r| r.departed)
-        .is_some_and(|d| d <= month)
-    {
+    let record = state.reps().get(rep);
+    if record.and_then(|r| r.departed).is_some_and(|d| d <= month) {
         return Vec::new();
     }
     const READ_OPEN_DEALS: Rules = Rules::of(&[
@@ -240,7 +236,7 @@ pub fn findings_of(
         rep,
         week_month: crate::alerts::alert_week(now, tz).monday().month(),
         // The name is the registration's (an unregistered rep is named by its id).
-        name: state.reps().get(rep).map_or(rep, Rep::name),
+        name: record.map_or(rep, Rep::name),
         currency: state.config().currency,
         pace,
         month,
