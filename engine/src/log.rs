@@ -603,6 +603,15 @@ impl Cursor {
     /// The next record of `raw` (the value this cursor is for) and its seq.
     fn next<'a>(&mut self, raw: &'a [u8]) -> Option<Result<(u64, &'a [u8]), LogError>> {
         if self.left == 0 {
+            // The header's count is not under a CRC: bytes past its last record mean
+            // a damaged count, and the records in them would be skipped unseen.
+            if self.segment && self.pos < raw.len() {
+                self.pos = raw.len();
+                return Some(Err(LogError::Corrupt {
+                    seq: self.seq,
+                    reason: "the segment holds bytes after the records its header counts".into(),
+                }));
+            }
             return None;
         }
         self.left -= 1;
@@ -1147,6 +1156,30 @@ mod tests {
             let third = stored.records().nth(2).unwrap().unwrap().1.as_ptr() as usize
                 - stored.raw.as_ptr() as usize;
             raw[third - LENGTH_BYTES..third].copy_from_slice(&u32::MAX.to_be_bytes());
+            events.insert(1u64.to_be_bytes(), raw).unwrap();
+            db.flush().unwrap();
+        }
+        let log = Log::open(dir.path()).unwrap();
+        let results: Vec<_> = log.iter_from(1).collect();
+        assert_eq!(results.len(), 3);
+        assert!(results[..2].iter().all(Result::is_ok));
+        let err = results[2].as_ref().unwrap_err().to_string();
+        assert!(err.contains("seq 3"), "{err}");
+    }
+
+    #[test]
+    fn a_segment_count_lowered_by_damage_is_reported_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(ticks("t", 4), at()).unwrap();
+        }
+        {
+            // The header now counts two records of the four.
+            let db = open_db(dir.path()).unwrap();
+            let events = db.open_tree("events").unwrap();
+            let mut raw = events.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
+            raw[1..SEGMENT_HEADER_BYTES].copy_from_slice(&2u32.to_be_bytes());
             events.insert(1u64.to_be_bytes(), raw).unwrap();
             db.flush().unwrap();
         }
