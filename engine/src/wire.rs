@@ -12,9 +12,15 @@ use pacer_projections::error::ParseError;
 use pacer_projections::event::*;
 use pacer_projections::money::{format_decimal, parse_decimal, Currency, Money};
 use pacer_projections::time::{Date, Month, Timestamp};
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 
 use crate::error::{RejectKind, Rejection};
+
+mod raw;
+use raw::{Fields, Kind};
 
 /// Size limits on one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,14 +65,19 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Event, Rejection> {
     if bytes.len() > limits.bytes_max() {
         return Err(too_large(bytes.len(), limits.bytes_max()));
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let fields = Fields::parse(bytes).map_err(|e| {
         Rejection::new(
             RejectKind::MalformedJson,
             "event",
             format!("not valid JSON: {e}"),
         )
     })?;
-    let event = decode_value(&value, limits)?;
+    let Some(fields) = fields else {
+        // Valid JSON, but not an object: say what it is.
+        let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+        return Err(not_an_object(&value));
+    };
+    let event = decode_fields(fields, limits)?;
     let limit = match event.body {
         EventBody::PlanPublished(_) => limits.plan_bytes_max,
         _ => limits.event_bytes_max,
@@ -77,17 +88,32 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Event, Rejection> {
     Ok(event)
 }
 
-/// Decodes one event from a parsed JSON value.
+fn not_an_object(value: &Value) -> Rejection {
+    Rejection::new(
+        RejectKind::MalformedJson,
+        "event",
+        format!("expected a JSON object, got {}", describe(value)),
+    )
+}
+
+/// Decodes one event from a parsed JSON value (no size limit on the whole: the
+/// caller read it).
 pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> {
-    let map = value.as_object().ok_or_else(|| {
-        Rejection::new(
-            RejectKind::MalformedJson,
-            "event",
-            format!("expected a JSON object, got {}", describe(value)),
-        )
-    })?;
+    if !value.is_object() {
+        return Err(not_an_object(value));
+    }
+    let text = serde_json::to_vec(value).expect("JSON values serialise");
+    let fields = Fields::parse(&text)
+        .ok()
+        .flatten()
+        .expect("a serialised object reads back as one");
+    decode_fields(fields, limits)
+}
+
+/// Decodes one event from the fields of its JSON object.
+fn decode_fields(fields: Fields<'_>, limits: &Limits) -> Result<Event, Rejection> {
     let o = Obj {
-        map,
+        fields,
         path: String::new(),
         limits,
     };
@@ -95,6 +121,7 @@ pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> 
     let source = o.id("source")?;
     let occurred_at = o.timestamp("occurred_at")?;
     let type_name = o.str("type")?;
+    let type_name: &str = &type_name;
     let body = match type_name {
         "rep_registered" => EventBody::RepRegistered(RepRegistered {
             rep: o.id("rep")?,
@@ -235,13 +262,7 @@ pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> 
 /// A short description of a JSON value for error messages: its type and, for
 /// scalars, the value itself (truncated).
 fn describe(v: &Value) -> String {
-    let quoted = |s: String| {
-        if s.chars().count() > 60 {
-            format!("{}…", s.chars().take(60).collect::<String>())
-        } else {
-            s
-        }
-    };
+    let quoted = truncated;
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
@@ -252,9 +273,18 @@ fn describe(v: &Value) -> String {
     }
 }
 
+/// `s` cut to its first 60 characters, marked when cut.
+fn truncated(s: String) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
+    }
+}
+
 /// A JSON object being decoded, with its path for error messages.
 struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    fields: Fields<'a>,
     path: String,
     limits: &'a Limits,
 }
@@ -272,11 +302,11 @@ impl<'a> Obj<'a> {
         )
     }
 
-    fn wrong(&self, name: &str, expected: &str, got: &Value) -> Rejection {
+    fn wrong(&self, name: &str, expected: &str, got: &RawValue) -> Rejection {
         Rejection::new(
             RejectKind::WrongType,
             self.field(name),
-            format!("expected {expected}, got {}", describe(got)),
+            format!("expected {expected}, got {}", raw::describe(got)),
         )
     }
 
@@ -285,28 +315,27 @@ impl<'a> Obj<'a> {
     }
 
     /// A present, non-null value.
-    fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).filter(|v| !v.is_null())
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.get(name).filter(|v| raw::kind(v) != Kind::Null)
     }
 
-    fn required(&self, name: &str) -> Result<&'a Value, Rejection> {
-        match self.map.get(name) {
+    fn required(&self, name: &str) -> Result<&'a RawValue, Rejection> {
+        match self.fields.get(name) {
             None => Err(self.missing(name)),
-            Some(Value::Null) => Err(self.wrong(name, "a value", &Value::Null)),
+            Some(v) if raw::kind(v) == Kind::Null => Err(self.wrong(name, "a value", v)),
             Some(v) => Ok(v),
         }
     }
 
-    fn str(&self, name: &str) -> Result<&'a str, Rejection> {
+    fn str(&self, name: &str) -> Result<Cow<'a, str>, Rejection> {
         let v = self.required(name)?;
-        v.as_str().ok_or_else(|| self.wrong(name, "a string", v))
+        raw::string(v).ok_or_else(|| self.wrong(name, "a string", v))
     }
 
-    fn opt_str(&self, name: &str) -> Result<Option<&'a str>, Rejection> {
+    fn opt_str(&self, name: &str) -> Result<Option<Cow<'a, str>>, Rejection> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => v
-                .as_str()
+            Some(v) => raw::string(v)
                 .map(Some)
                 .ok_or_else(|| self.wrong(name, "a string", v)),
         }
@@ -345,23 +374,23 @@ impl<'a> Obj<'a> {
     /// An identifier: a non-empty string of at most `id_bytes_max` bytes.
     fn id(&self, name: &str) -> Result<String, Rejection> {
         let s = self.str(name)?;
-        self.check_id(name, s)
+        self.check_id(name, &s)
     }
 
     fn opt_id(&self, name: &str) -> Result<Option<String>, Rejection> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => self.check_id(name, s).map(Some),
+            Some(s) => self.check_id(name, &s).map(Some),
         }
     }
 
     /// Free text (a name, a note, a reason): bounded by the event size only.
     fn text(&self, name: &str) -> Result<String, Rejection> {
-        self.str(name).map(str::to_owned)
+        self.str(name).map(Cow::into_owned)
     }
 
     fn opt_text(&self, name: &str) -> Result<Option<String>, Rejection> {
-        self.opt_str(name).map(|o| o.map(str::to_owned))
+        self.opt_str(name).map(|o| o.map(Cow::into_owned))
     }
 
     /// A string field parsed into a domain value; the parser's message names the value.
@@ -371,7 +400,7 @@ impl<'a> Obj<'a> {
         parse: fn(&str) -> Result<T, ParseError>,
     ) -> Result<T, Rejection> {
         let s = self.str(name)?;
-        parse(s).map_err(|e| self.invalid(name, e.to_string()))
+        parse(&s).map_err(|e| self.invalid(name, e.to_string()))
     }
 
     fn opt_parsed<T>(
@@ -381,7 +410,7 @@ impl<'a> Obj<'a> {
     ) -> Result<Option<T>, Rejection> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => parse(s)
+            Some(s) => parse(&s)
                 .map(Some)
                 .map_err(|e| self.invalid(name, e.to_string())),
         }
@@ -409,16 +438,17 @@ impl<'a> Obj<'a> {
 
     /// The text of a decimal given as a string or a JSON number.
     fn decimal_text(&self, name: &str) -> Result<String, Rejection> {
-        match self.required(name)? {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(n.to_string()),
-            other => Err(self.wrong(name, "a decimal string or a number", other)),
+        let v = self.required(name)?;
+        match raw::kind(v) {
+            Kind::String => Ok(raw::string(v).unwrap_or_default().into_owned()),
+            Kind::Number => Ok(v.get().to_owned()),
+            _ => Err(self.wrong(name, "a decimal string or a number", v)),
         }
     }
 
     fn currency(&self, name: &str) -> Result<Currency, Rejection> {
         let s = self.str(name)?;
-        Currency::from_code(s).map_err(|e| self.invalid(name, e.to_string()))
+        Currency::from_code(&s).map_err(|e| self.invalid(name, e.to_string()))
     }
 
     fn money(&self, amount: &str, currency: &str) -> Result<Money, Rejection> {
@@ -462,10 +492,11 @@ impl<'a> Obj<'a> {
 
     fn score(&self, name: &str) -> Result<u8, Rejection> {
         let v = self.required(name)?;
-        let Value::Number(n) = v else {
+        if raw::kind(v) != Kind::Number {
             return Err(self.wrong(name, "a whole number from 1 to 5", v));
-        };
-        match n.as_u64() {
+        }
+        let n = v.get();
+        match n.parse::<u64>().ok() {
             Some(s @ 1..=5) => Ok(s as u8),
             _ => Err(self.invalid(name, format!("{n} is not a whole number from 1 to 5"))),
         }
@@ -473,7 +504,7 @@ impl<'a> Obj<'a> {
 
     fn choice<T: Copy>(&self, name: &str, options: &[(&str, T)]) -> Result<T, Rejection> {
         let s = self.str(name)?;
-        self.pick(name, s, options)
+        self.pick(name, &s, options)
     }
 
     fn opt_choice<T: Copy>(
@@ -483,7 +514,7 @@ impl<'a> Obj<'a> {
     ) -> Result<Option<T>, Rejection> {
         match self.opt_str(name)? {
             None => Ok(None),
-            Some(s) => self.pick(name, s, options).map(Some),
+            Some(s) => self.pick(name, &s, options).map(Some),
         }
     }
 
@@ -510,10 +541,12 @@ impl<'a> Obj<'a> {
 
     fn u32(&self, name: &str) -> Result<u32, Rejection> {
         let v = self.required(name)?;
-        let Value::Number(n) = v else {
+        if raw::kind(v) != Kind::Number {
             return Err(self.wrong(name, "a whole number", v));
-        };
-        n.as_u64()
+        }
+        let n = v.get();
+        n.parse::<u64>()
+            .ok()
             .and_then(|x| u32::try_from(x).ok())
             .ok_or_else(|| {
                 self.invalid(
@@ -523,23 +556,23 @@ impl<'a> Obj<'a> {
             })
     }
 
-    fn array(&self, name: &str) -> Result<&'a Vec<Value>, Rejection> {
+    fn array(&self, name: &str) -> Result<Vec<&'a RawValue>, Rejection> {
         let v = self.required(name)?;
-        v.as_array().ok_or_else(|| self.wrong(name, "an array", v))
+        raw::items(v).ok_or_else(|| self.wrong(name, "an array", v))
     }
 
     /// The object at `items[i]` of an array field.
-    fn item(&self, name: &str, i: usize, v: &'a Value) -> Result<Obj<'a>, Rejection> {
+    fn item(&self, name: &str, i: usize, v: &'a RawValue) -> Result<Obj<'a>, Rejection> {
         let path = format!("{}{name}[{i}].", self.path);
-        let map = v.as_object().ok_or_else(|| {
+        let fields = Fields::of(v).ok_or_else(|| {
             Rejection::new(
                 RejectKind::WrongType,
                 format!("{}{name}[{i}]", self.path),
-                format!("expected an object, got {}", describe(v)),
+                format!("expected an object, got {}", raw::describe(v)),
             )
         })?;
         Ok(Obj {
-            map,
+            fields,
             path,
             limits: self.limits,
         })
@@ -592,7 +625,7 @@ impl<'a> Obj<'a> {
             let l = self.item("lines", i, v)?;
             let bucket_text = l.str("bucket")?;
             let bucket =
-                Bucket::parse(bucket_text).map_err(|e| l.invalid("bucket", e.to_string()))?;
+                Bucket::parse(&bucket_text).map_err(|e| l.invalid("bucket", e.to_string()))?;
             let target_text = l.decimal_text("target")?;
             let scale = bucket.scale(currency);
             let target = parse_decimal(&target_text, scale).map_err(|e| {

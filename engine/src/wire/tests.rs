@@ -1913,13 +1913,20 @@ fn decoding_never_panics_on_pseudo_random_edits() {
     )
     .unwrap_err();
     assert_eq!(r.kind, RejectKind::MalformedJson);
-    let deep = format!(
-        r#"{{"event_id":"e","source":"s","occurred_at":"2026-11-03T10:00:00Z","type":"clock_tick","x":{}1{}}}"#,
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
-    let r = decode(deep.as_bytes(), &limits()).unwrap_err();
-    assert_eq!(r.kind, RejectKind::MalformedJson);
+    // Deep nesting in a field the event type does not have is skipped like any
+    // unknown field (without recursion); in a field it reads, it is the wrong type.
+    let nested = |field: &str| {
+        format!(
+            r#"{{"event_id":"e","source":"s","occurred_at":"2026-11-03T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call","{field}":{}1{}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        )
+    };
+    assert!(decode(nested("x").as_bytes(), &limits()).is_ok());
+    let r = decode(nested("account").as_bytes(), &limits()).unwrap_err();
+    assert_eq!(r.kind, RejectKind::WrongType);
+    assert_eq!(r.field, "account");
+    assert!(r.reason.contains("an array"), "{}", r.reason);
 }
 
 #[test]
