@@ -75,7 +75,7 @@ impl<'a> Ingest<'a> {
                 self.log.fx_table()?,
             )),
         };
-        let log = &*self.log;
+        let log = &mut *self.log;
         let checked = match decode(bytes, &self.config.limits) {
             // A rate counts for the lines after it, unless it is a duplicate.
             Ok(ev) => rules

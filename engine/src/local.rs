@@ -105,11 +105,11 @@ impl Local {
 
     /// Checks a batch as [`Local::submit`] would, storing nothing.
     pub fn check(&self, events: &[Event]) -> Result<(), SubmitError> {
-        let log = self.log.lock().expect("not poisoned");
-        self.check_locked(&log, events)
+        let mut log = self.log.lock().expect("not poisoned");
+        self.check_locked(&mut log, events)
     }
 
-    fn check_locked(&self, log: &Log, events: &[Event]) -> Result<(), SubmitError> {
+    fn check_locked(&self, log: &mut Log, events: &[Event]) -> Result<(), SubmitError> {
         let fx = self.state.read().expect("not poisoned").fx().clone();
         let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
         for (index, ev) in events.iter().enumerate() {
@@ -126,8 +126,8 @@ impl Local {
     /// workers, or through [`tokio::task::block_in_place`].
     pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
         let mut log = self.log.lock().expect("not poisoned");
-        self.check_locked(&log, &events)?;
-        let targets = VoidTargets::before_append(&log, &events)?;
+        self.check_locked(&mut log, &events)?;
+        let targets = VoidTargets::before_append(&mut log, &events)?;
         let (stored, duplicates) = append_counted(&mut log, events, (self.clock)(), &self.metrics)?;
         let out = Submitted {
             stored: stored.len(),

@@ -7,6 +7,7 @@ use pacer_projections::state::{OrgConfig, State};
 use pacer_projections::time::Timestamp;
 
 use crate::error::LogError;
+use crate::log::ids::IdIndex;
 use crate::log::Log;
 
 /// Which part of the log a rebuild folds.
@@ -144,8 +145,8 @@ pub struct Verified {
     pub reps_with_alerts_checked: u64,
 }
 
-/// Checks a rebuilt state against the log and against itself: every stored event is
-/// indexed under its id, seqs are contiguous, the brief's bucket invariants hold for
+/// Checks a rebuilt state against the log and against itself: every stored event id is
+/// stored once, seqs are contiguous, the brief's bucket invariants hold for
 /// every rep and month, every rep's standing alerts are exactly the conditions that
 /// hold now, and a second fold of the same events gives an identical state. Returns
 /// the first disagreement as an error message.
@@ -153,6 +154,7 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Ver
     let mut again = State::new(org.clone());
     let mut events = 0;
     let reader = log.reader();
+    let mut ids = IdIndex::default();
     for (expected_seq, rec) in (1u64..).zip(reader.iter_from(1)) {
         let rec = rec.map_err(|e| e.to_string())?;
         if rec.seq != expected_seq {
@@ -161,15 +163,21 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Ver
                 rec.seq
             ));
         }
-        match log.seq_of(&rec.event.event_id).map_err(|e| e.to_string())? {
-            Some(s) if s == rec.seq => {}
-            other => {
-                return Err(format!(
-                    "event {:?} at seq {} is indexed as {other:?}",
-                    rec.event.event_id, rec.seq
-                ))
-            }
+        let id = rec.event.event_id.as_str();
+        let hash = ids.hash(id);
+        let earlier = ids.get(id, hash, |seq| {
+            reader
+                .get(seq)
+                .map_err(|e| e.to_string())
+                .map(|r| r.map(|r| r.event.event_id).unwrap_or_default())
+        })?;
+        if let Some(earlier) = earlier {
+            return Err(format!(
+                "event {id:?} is stored twice, at seq {earlier} and {}",
+                rec.seq
+            ));
         }
+        ids.insert(id, hash, rec.seq);
         if cut.admits(rec.seq, rec.recorded_at) {
             let target = reader.void_target(&rec).map_err(|e| e.to_string())?;
             again.apply(&rec, target.as_ref());

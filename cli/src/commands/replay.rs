@@ -19,7 +19,7 @@ pub struct Args {
     /// Fold the events recorded at or before this moment (RFC 3339) only.
     #[arg(long, value_parser = parse_instant)]
     to: Option<Timestamp>,
-    /// Check the rebuilt state: every event indexed under its id, contiguous seqs, the
+    /// Check the rebuilt state: every event id stored once, contiguous seqs, the
     /// bucket invariants, standing alerts = the conditions that hold, and a second
     /// fold identical to the first.
     #[arg(long)]

@@ -1,10 +1,17 @@
 //! The append-only event log on sled.
 //!
 //! Layout: tree `events` maps a big-endian `u64` seq (from 1) to a segment, the
-//! records of one append from that seq on; tree `ids` maps an `event_id` to its
-//! seq, which makes appends idempotent (the first event with an id wins; later ones
-//! are reported as duplicates, not stored); tree `meta` holds the format name and
-//! who created the log.
+//! records of one append from that seq on; tree `voids` maps the seq of an
+//! `event_voided` to the seq of the event it names, when the log held that event
+//! before the void (what a rebuild hands the fold with the void); tree `fx` holds the
+//! latest exchange rate per currency and month; tree `meta` holds the format name,
+//! the organisation the log is bound to and who created it.
+//!
+//! Which seq holds an `event_id` is not stored: the records hold their ids, and
+//! [`ids::IdIndex`] is built from them in memory the first time an append needs it.
+//! That makes appends idempotent (the first event with an id wins; later ones are
+//! reported as duplicates, not stored) without a second key per event on disk, and
+//! the index cannot disagree with the log after a crash.
 //!
 //! A record is `[format version: u8][crc32 of payload: u32 BE][payload]`, the payload
 //! being the bincode-2 encoding of the [`Recorded`] event. The version byte routes
@@ -13,20 +20,25 @@
 //!
 //! A segment is `[2: u8][records: u32 BE]`, then each record as `[length: u32 BE]
 //! [record]`, at most [`SEGMENT_BYTES_MAX`] bytes (a larger record has a segment of
-//! its own). One key per segment instead of one per event halves the keys an
-//! append writes, and a rebuild reads one value per segment. Each record keeps its
-//! own CRC, so a damaged record is still reported with its seq and everything before
-//! it is read. Logs of format `pacer-log/1` hold one record per key (a value that
-//! starts with the record version 1); they are read as they are, and marked
-//! `pacer-log/2` when this version opens them, so an older version refuses them
-//! rather than meeting a segment it cannot read.
+//! its own). A rebuild reads one value per segment. Each record keeps its own CRC, so
+//! a damaged record is still reported with its seq and everything before it is read.
 //!
-//! Appends are batched: a batch is written to both trees in one transaction, then
+//! Formats: `pacer-log/1` held one record per key, `pacer-log/2` segments; both kept
+//! an `ids` tree (event id → seq). This version writes `pacer-log/3`. It reads the
+//! older logs as they are: on opening one, it fills `voids` from the `ids` tree,
+//! marks the log `pacer-log/3` (so an older version refuses it rather than append
+//! without the ids it expects) and drops `ids`.
+//!
+//! Appends are batched: a batch is written to its trees in one transaction, then
 //! the database is flushed once, and only then does [`Log::append_batch`] return.
 //! What it returned as stored survives a crash (kill -9) and is never doubled.
 
+pub mod ids;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+use rustc_hash::FxHashMap;
 
 use pacer_projections::event::{Event, EventBody, FxRate, Recorded};
 use pacer_projections::fx::FxTable;
@@ -38,10 +50,12 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::error::LogError;
+use ids::IdIndex;
 
 /// The format this version writes.
-const FORMAT: &str = "pacer-log/2";
-/// The format before segments, which this version reads (and marks as its own).
+const FORMAT: &str = "pacer-log/3";
+/// The formats before, which this version reads (and marks as its own).
+const FORMAT_V2: &str = "pacer-log/2";
 const FORMAT_V1: &str = "pacer-log/1";
 /// The record framing version this version writes.
 const RECORD_V1: u8 = 1;
@@ -75,12 +89,15 @@ pub struct Log {
     path: PathBuf,
     db: sled::Db,
     events: sled::Tree,
-    ids: sled::Tree,
+    /// Seq of an `event_voided` → seq of the event it names, stored before it.
+    voids: sled::Tree,
     meta: sled::Tree,
     /// `CUR:YYYY-MM` → the latest `fx_rate_set` rate (ten-decimal integer, BE): written
     /// in the same transaction as the events, so validation reads the rates without
     /// scanning the log.
     fx: sled::Tree,
+    /// Built from the records on first use (see the module docs).
+    ids: Option<IdIndex>,
     next_seq: u64,
     /// Set when an append failed part-way; see [`Log::append_batch`].
     poisoned: bool,
@@ -98,12 +115,13 @@ impl Log {
         };
         let db = open_db(dir)?;
         let events = db.open_tree("events").map_err(open_err)?;
-        let ids = db.open_tree("ids").map_err(open_err)?;
+        let voids = db.open_tree("voids").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         let fx = db.open_tree("fx").map_err(open_err)?;
         match meta.get("format").map_err(open_err)? {
             Some(f) if f.as_ref() == FORMAT.as_bytes() => {}
-            Some(f) if f.as_ref() == FORMAT_V1.as_bytes() => {
+            Some(f) if f.as_ref() == FORMAT_V1.as_bytes() || f.as_ref() == FORMAT_V2.as_bytes() => {
+                upgrade(&db, &events, &voids)?;
                 meta.insert("format", FORMAT).map_err(open_err)?;
                 db.flush().map_err(open_err)?;
             }
@@ -117,6 +135,12 @@ impl Log {
                 meta.insert("format", FORMAT).map_err(open_err)?;
                 db.flush().map_err(open_err)?;
             }
+        }
+        // The id index of an older format, once the log is marked as this one's (an
+        // upgrade that stopped after marking leaves it behind).
+        if db.tree_names().iter().any(|n| n.as_ref() == b"ids") {
+            db.drop_tree("ids").map_err(open_err)?;
+            db.flush().map_err(open_err)?;
         }
         let (next_seq, last_recorded_at) = match events.last().map_err(open_err)? {
             Some((k, v)) => {
@@ -138,9 +162,10 @@ impl Log {
             path: dir.to_owned(),
             db,
             events,
-            ids,
+            voids,
             meta,
             fx,
+            ids: None,
             next_seq,
             poisoned: false,
             last_recorded_at,
@@ -210,9 +235,56 @@ impl Log {
         Ok(())
     }
 
-    /// The seq an event id is stored under.
-    pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, LogError> {
-        seq_in(&self.ids, event_id)
+    /// The seq an event id is stored under. The first call reads every record's id
+    /// (see [`ids`]).
+    pub fn seq_of(&mut self, event_id: &str) -> Result<Option<u64>, LogError> {
+        let hash = self.id_index()?.hash(event_id);
+        self.seq_of_hashed(event_id, hash)
+    }
+
+    /// The stored event with this id, if any.
+    pub fn event(&mut self, event_id: &str) -> Result<Option<Recorded>, LogError> {
+        match self.seq_of(event_id)? {
+            Some(seq) => self.get(seq),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Log::seq_of`] with the id's hash already taken (the index is built).
+    fn seq_of_hashed(&self, event_id: &str, hash: u64) -> Result<Option<u64>, LogError> {
+        let index = self.ids.as_ref().expect("the id index is built first");
+        index.get(event_id, hash, |seq| stored_id(&self.events, seq))
+    }
+
+    /// The id index, built from the records the first time it is asked for.
+    fn id_index(&mut self) -> Result<&IdIndex, LogError> {
+        if self.ids.is_none() {
+            let mut index = IdIndex::with_capacity(self.next_seq as usize);
+            for item in self.events.iter() {
+                let (k, v) = item.map_err(|source| LogError::Storage {
+                    doing: "reading the log for its event ids",
+                    source,
+                })?;
+                let first =
+                    seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+                let stored = Stored::new(first, v)?;
+                for record in stored.records() {
+                    let (seq, raw) = record?;
+                    let id = record_id(seq, raw)?;
+                    let hash = index.hash(id);
+                    // Ids are unique in the log; the check tells a hash collision
+                    // (another id, filed whole) from the id itself.
+                    if index
+                        .get(id, hash, |seq| stored_id(&self.events, seq))?
+                        .is_none()
+                    {
+                        index.insert(id, hash, seq);
+                    }
+                }
+            }
+            self.ids = Some(index);
+        }
+        Ok(self.ids.as_ref().expect("built above"))
     }
 
     /// A metadata value (`created_by`, ...).
@@ -293,45 +365,70 @@ impl Log {
                 path: self.path.clone(),
             });
         }
+        self.id_index()?;
         let recorded_at = self
             .last_recorded_at
             .map_or(recorded_at, |last| last.max(recorded_at));
         let mut outcome = Vec::with_capacity(batch.len());
-        let mut stored = Vec::with_capacity(batch.len());
+        let mut stored: Vec<Recorded> = Vec::with_capacity(batch.len());
+        // The hash of each stored event's id, in `stored` order.
+        let mut hashes: Vec<u64> = Vec::with_capacity(batch.len());
+        // Hash → position in `stored` of the first event of this batch with it.
+        let mut in_batch: FxHashMap<u64, usize> = FxHashMap::default();
         let mut event_batch = sled::Batch::default();
         let mut segment = SegmentWriter::new(self.next_seq);
-        let mut id_batch = sled::Batch::default();
+        let mut payload = Vec::new();
         let mut fx_batch = sled::Batch::default();
-        // Ids stored by this batch, with their seqs: duplicates inside the batch.
-        let mut in_batch: HashMap<String, u64> = HashMap::new();
+        let mut void_batch = sled::Batch::default();
+        // Whether the fx or voids tree is written too.
+        let mut more_trees = false;
         let mut seq = self.next_seq;
+        let index = self.ids.as_ref().expect("built above");
+        // The seq of `id` (hash `hash`): stored before, or earlier in this batch.
+        let find = |id: &str,
+                    hash: u64,
+                    stored: &[Recorded],
+                    in_batch: &FxHashMap<u64, usize>|
+         -> Result<Option<u64>, LogError> {
+            if let Some(seq) = self.seq_of_hashed(id, hash)? {
+                return Ok(Some(seq));
+            }
+            Ok(match in_batch.get(&hash) {
+                Some(&at) if stored[at].event.event_id == id => Some(stored[at].seq),
+                // Another id with the same hash: look through the batch.
+                Some(_) => stored
+                    .iter()
+                    .find(|r| r.event.event_id == id)
+                    .map(|r| r.seq),
+                None => None,
+            })
+        };
         for event in batch {
-            if let Some(existing) = self.seq_of(&event.event_id)? {
+            let hash = index.hash(&event.event_id);
+            if let Some(existing) = find(&event.event_id, hash, &stored, &in_batch)? {
                 outcome.push(Appended::Duplicate(existing));
                 continue;
             }
-            if let Some(first) = in_batch.get(&event.event_id) {
-                outcome.push(Appended::Duplicate(*first));
-                continue;
+            if let Some(target) = void_target(&event) {
+                let target_hash = index.hash(target);
+                if let Some(target_seq) = find(target, target_hash, &stored, &in_batch)? {
+                    void_batch.insert(&seq.to_be_bytes(), &target_seq.to_be_bytes());
+                    more_trees = true;
+                }
             }
             let rec = Recorded {
                 seq,
                 recorded_at,
                 event,
             };
-            let payload =
-                bincode::encode_to_vec(&rec, bincode_config()).map_err(|e| LogError::Encode {
-                    event_id: rec.event.event_id.clone(),
-                    reason: e.to_string(),
-                })?;
-            let closed =
-                segment
-                    .push(seq, &frame(&payload))
-                    .map_err(|reason| LogError::Encode {
-                        event_id: rec.event.event_id.clone(),
-                        reason,
-                    })?;
-            if let Some((first, full)) = closed {
+            let encode_err = |reason: String| LogError::Encode {
+                event_id: rec.event.event_id.clone(),
+                reason,
+            };
+            payload.clear();
+            bincode::encode_into_std_write(&rec, &mut payload, bincode_config())
+                .map_err(|e| encode_err(e.to_string()))?;
+            if let Some((first, full)) = segment.push(seq, &payload).map_err(encode_err)? {
                 event_batch.insert(&first.to_be_bytes(), full);
             }
             if let EventBody::FxRateSet(r) = &rec.event.body {
@@ -339,14 +436,15 @@ impl Log {
                     format!("{}:{}", r.currency.code(), r.month).as_bytes(),
                     &r.rate.scaled().to_be_bytes(),
                 );
+                more_trees = true;
             }
-            id_batch.insert(rec.event.event_id.as_bytes(), &seq.to_be_bytes());
-            in_batch.insert(rec.event.event_id.clone(), seq);
+            in_batch.entry(hash).or_insert(stored.len());
+            hashes.push(hash);
             outcome.push(Appended::Stored(seq));
             stored.push(rec);
             seq += 1;
         }
-        if in_batch.is_empty() {
+        if stored.is_empty() {
             return Ok((outcome, stored));
         }
         if let Some((first, last)) = segment.finish() {
@@ -356,21 +454,33 @@ impl Log {
         // flushed): refuse further appends until the log is reopened, so nothing
         // unflushed is ever reported as stored, nor a seq used twice.
         self.poisoned = true;
-        (&self.events, &self.ids, &self.fx)
-            .transaction(|(events, ids, fx)| {
-                events.apply_batch(&event_batch)?;
-                ids.apply_batch(&id_batch)?;
-                fx.apply_batch(&fx_batch)?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(|e| match e {
-                TransactionError::Storage(source) => LogError::Storage {
-                    doing: "appending a batch",
-                    source,
-                },
-                TransactionError::Abort(()) => unreachable!("the append transaction never aborts"),
-            })?;
+        let storage = |source| LogError::Storage {
+            doing: "appending a batch",
+            source,
+        };
+        if !more_trees {
+            // One tree: its batch is atomic by itself.
+            self.events.apply_batch(event_batch).map_err(storage)?;
+        } else {
+            (&self.events, &self.fx, &self.voids)
+                .transaction(|(events, fx, voids)| {
+                    events.apply_batch(&event_batch)?;
+                    fx.apply_batch(&fx_batch)?;
+                    voids.apply_batch(&void_batch)?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                })
+                .map_err(|e| match e {
+                    TransactionError::Storage(source) => storage(source),
+                    TransactionError::Abort(()) => {
+                        unreachable!("the append transaction never aborts")
+                    }
+                })?;
+        }
         self.flush()?;
+        let index = self.ids.as_mut().expect("built above");
+        for (rec, hash) in stored.iter().zip(hashes) {
+            index.insert(&rec.event.event_id, hash, rec.seq);
+        }
         self.next_seq = seq;
         self.last_recorded_at = Some(recorded_at);
         self.poisoned = false;
@@ -388,7 +498,7 @@ impl Log {
     pub fn reader(&self) -> LogReader {
         LogReader {
             events: self.events.clone(),
-            ids: self.ids.clone(),
+            voids: self.voids.clone(),
         }
     }
 
@@ -411,14 +521,13 @@ pub struct VoidTargets {
 
 impl VoidTargets {
     /// Reads the stored events that the voids among `events` name.
-    pub fn before_append(log: &Log, events: &[Event]) -> Result<VoidTargets, LogError> {
+    pub fn before_append(log: &mut Log, events: &[Event]) -> Result<VoidTargets, LogError> {
         let mut stored = HashMap::new();
-        let reader = log.reader();
         for id in events.iter().filter_map(void_target) {
             if stored.contains_key(id) {
                 continue;
             }
-            if let Some(rec) = reader.event(id)? {
+            if let Some(rec) = log.event(id)? {
                 stored.insert(id.to_owned(), rec);
             }
         }
@@ -437,19 +546,22 @@ impl VoidTargets {
     }
 }
 
-/// The seq `event_id` is stored under, from the id index.
-fn seq_in(ids: &sled::Tree, event_id: &str) -> Result<Option<u64>, LogError> {
-    let v = ids.get(event_id).map_err(|source| LogError::Storage {
-        doing: "reading the id index",
-        source,
+/// The event id of the record at `seq`.
+fn stored_id(events: &sled::Tree, seq: u64) -> Result<String, LogError> {
+    let stored = segment_holding(events, seq)?.ok_or_else(|| LogError::Corrupt {
+        seq,
+        reason: "the id index names a seq the log does not hold".into(),
     })?;
-    v.map(|v| {
-        seq_of_key(&v).map_err(|reason| LogError::Corrupt {
-            seq: 0,
-            reason: format!("id index: {reason}"),
-        })
+    for record in stored.records() {
+        let (at, raw) = record?;
+        if at == seq {
+            return record_id(seq, raw).map(str::to_owned);
+        }
+    }
+    Err(LogError::Corrupt {
+        seq,
+        reason: "the segment that should hold it does not".into(),
     })
-    .transpose()
 }
 
 /// The stored value whose records include `seq`, if any: the segment with the
@@ -498,25 +610,27 @@ impl SegmentWriter {
         self.buf.extend_from_slice(&0u32.to_be_bytes());
     }
 
-    /// Adds the record of `seq`; returns the segment it closed, if adding it would
-    /// have made that one too large.
+    /// Adds the record of `seq`, framing its `payload` (version, CRC) in place;
+    /// returns the segment it closed, if adding it would have made that one too large.
     /// A record of 4 GiB or more cannot be framed: the error says its size.
-    fn push(&mut self, seq: u64, record: &[u8]) -> Result<Option<(u64, Vec<u8>)>, String> {
-        let len = u32::try_from(record.len()).map_err(|_| {
-            format!(
-                "the record of {} bytes is larger than a segment can hold (4 GiB)",
-                record.len()
-            )
+    fn push(&mut self, seq: u64, payload: &[u8]) -> Result<Option<(u64, Vec<u8>)>, String> {
+        let record_len = HEADER_BYTES + payload.len();
+        let len = u32::try_from(record_len).map_err(|_| {
+            format!("the record of {record_len} bytes is larger than a segment can hold (4 GiB)")
         })?;
         let closed = (self.count > 0
-            && self.buf.len() + LENGTH_BYTES + record.len() > SEGMENT_BYTES_MAX)
+            && self.buf.len() + LENGTH_BYTES + record_len > SEGMENT_BYTES_MAX)
             .then(|| {
                 let done = self.take();
                 self.start(seq);
                 done
             });
+        self.buf.reserve(LENGTH_BYTES + record_len);
         self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(record);
+        self.buf.push(RECORD_V1);
+        self.buf
+            .extend_from_slice(&crc32fast::hash(payload).to_be_bytes());
+        self.buf.extend_from_slice(payload);
         self.count += 1;
         Ok(closed)
     }
@@ -648,7 +762,7 @@ impl Cursor {
 #[derive(Clone)]
 pub struct LogReader {
     events: sled::Tree,
-    ids: sled::Tree,
+    voids: sled::Tree,
 }
 
 impl LogReader {
@@ -670,18 +784,24 @@ impl LogReader {
     /// for an `event_voided`, the event it names, if the log holds it before the
     /// void; `None` for every other event.
     pub fn void_target(&self, rec: &Recorded) -> Result<Option<Recorded>, LogError> {
-        let Some(id) = void_target(&rec.event) else {
+        if void_target(&rec.event).is_none() {
+            return Ok(None);
+        }
+        let target = self
+            .voids
+            .get(rec.seq.to_be_bytes())
+            .map_err(|source| LogError::Storage {
+                doing: "reading the target of a void",
+                source,
+            })?;
+        let Some(target) = target else {
             return Ok(None);
         };
-        Ok(self.event(id)?.filter(|target| target.seq < rec.seq))
-    }
-
-    /// The stored event with this id, if any.
-    pub fn event(&self, event_id: &str) -> Result<Option<Recorded>, LogError> {
-        match seq_in(&self.ids, event_id)? {
-            Some(seq) => self.get(seq),
-            None => Ok(None),
-        }
+        let seq = seq_of_key(&target).map_err(|reason| LogError::Corrupt {
+            seq: rec.seq,
+            reason: format!("the target of the void: {reason}"),
+        })?;
+        Ok(self.get(seq)?.filter(|target| target.seq < rec.seq))
     }
 
     /// See [`Log::iter_from`].
@@ -825,6 +945,7 @@ fn seq_of_key(k: &[u8]) -> Result<u64, String> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+#[cfg(test)]
 fn frame(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES + payload.len());
     out.push(RECORD_V1);
@@ -833,8 +954,25 @@ fn frame(payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Checks and decodes one framed record, routing on its format version.
-fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
+/// Checks one framed record and reads only its event id (the id index is built from
+/// them without decoding whole events).
+fn record_id(seq: u64, raw: &[u8]) -> Result<&str, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt { seq, reason };
+    let payload = checked_payload(seq, raw)?;
+    // The payload starts with `Recorded`'s seq and `recorded_at`, then the event's id.
+    let ((at, _, id), _) =
+        bincode::borrow_decode_from_slice::<(u64, Timestamp, &str), _>(payload, bincode_config())
+            .map_err(|e| corrupt(format!("payload does not decode: {e}")))?;
+    if at != seq {
+        return Err(corrupt(format!(
+            "the record says seq {at}, its key says {seq}"
+        )));
+    }
+    Ok(id)
+}
+
+/// The payload of a framed record, once its version is known and its CRC matches.
+fn checked_payload(seq: u64, raw: &[u8]) -> Result<&[u8], LogError> {
     let corrupt = |reason: String| LogError::Corrupt { seq, reason };
     if raw.len() < HEADER_BYTES {
         return Err(corrupt(format!(
@@ -851,20 +989,59 @@ fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
             "CRC mismatch (stored {crc:08x}, computed {actual:08x})"
         )));
     }
-    let rec: Recorded = match version {
-        RECORD_V1 => {
-            let (rec, used) = bincode::decode_from_slice::<Recorded, _>(payload, bincode_config())
-                .map_err(|e| corrupt(format!("payload does not decode: {e}")))?;
-            if used != payload.len() {
-                return Err(corrupt(format!(
-                    "{} trailing bytes after the payload",
-                    payload.len() - used
-                )));
-            }
-            rec
-        }
-        other => return Err(corrupt(format!("unknown record format version {other}"))),
+    if version != RECORD_V1 {
+        return Err(corrupt(format!("unknown record format version {version}")));
+    }
+    Ok(payload)
+}
+
+/// Brings a `pacer-log/1` or `/2` log to this format: the void targets its `ids` tree
+/// knew go into `voids` (the caller then marks the format; `open` drops `ids`).
+fn upgrade(db: &sled::Db, events: &sled::Tree, voids: &sled::Tree) -> Result<(), LogError> {
+    let storage = |source| LogError::Storage {
+        doing: "upgrading the log's format",
+        source,
     };
+    let ids = db.open_tree("ids").map_err(storage)?;
+    let reader = LogReader {
+        events: events.clone(),
+        voids: voids.clone(),
+    };
+    for rec in reader.iter_from(1) {
+        let rec = rec?;
+        let Some(target) = void_target(&rec.event) else {
+            continue;
+        };
+        let Some(seq) = ids.get(target).map_err(storage)? else {
+            continue;
+        };
+        let seq = seq_of_key(&seq).map_err(|reason| LogError::Corrupt {
+            seq: rec.seq,
+            reason: format!("the old id index: {reason}"),
+        })?;
+        if seq < rec.seq {
+            voids
+                .insert(rec.seq.to_be_bytes(), &seq.to_be_bytes())
+                .map_err(storage)?;
+        }
+    }
+    db.flush().map_err(storage)?;
+    Ok(())
+}
+
+/// Checks and decodes one framed record, routing on its format version.
+fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
+    let corrupt = |reason: String| LogError::Corrupt { seq, reason };
+    // The version byte routes decoding; RECORD_V1 is the only one so far.
+    let payload = checked_payload(seq, raw)?;
+    let (rec, used) = bincode::decode_from_slice::<Recorded, _>(payload, bincode_config())
+        .map_err(|e| corrupt(format!("payload does not decode: {e}")))?;
+    if used != payload.len() {
+        return Err(corrupt(format!(
+            "{} trailing bytes after the payload",
+            payload.len() - used
+        )));
+    }
     if rec.seq != seq {
         return Err(corrupt(format!(
             "the record says seq {}, its key says {seq}",
@@ -1138,6 +1315,124 @@ mod tests {
             .collect();
         assert_eq!(ids, ["b", "c"]);
         assert_eq!(log.get(1).unwrap().unwrap().event.event_id, "a");
+    }
+
+    #[test]
+    fn ids_that_share_a_hash_are_each_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path()).unwrap();
+        // Every id hashes the same: each after the first is a collision, with a
+        // stored id or with one earlier in its batch.
+        log.id_index().unwrap();
+        log.ids.as_mut().unwrap().colliding = true;
+        log.append_batch(vec![tick("a")], at()).unwrap();
+        let out = log
+            .append_batch(vec![tick("b"), tick("c"), tick("b"), tick("a")], at())
+            .unwrap();
+        assert_eq!(
+            out,
+            [
+                Appended::Stored(2),
+                Appended::Stored(3),
+                Appended::Duplicate(2),
+                Appended::Duplicate(1)
+            ]
+        );
+        let out = log
+            .append_batch(vec![tick("c"), tick("d"), tick("a")], at())
+            .unwrap();
+        assert_eq!(
+            out,
+            [
+                Appended::Duplicate(3),
+                Appended::Stored(4),
+                Appended::Duplicate(1)
+            ]
+        );
+        assert_eq!(log.seq_of("d").unwrap(), Some(4));
+        assert_eq!(log.seq_of("e").unwrap(), None);
+        assert_eq!(log.ids.as_ref().unwrap().shared(), 3);
+        // Reopened, the index is built from the records again.
+        drop(log);
+        let mut log = Log::open(dir.path()).unwrap();
+        for (id, seq) in [("a", 1), ("b", 2), ("c", 3), ("d", 4)] {
+            assert_eq!(log.seq_of(id).unwrap(), Some(seq), "{id}");
+        }
+    }
+
+    fn void(id: &str, target: &str) -> Event {
+        Event {
+            event_id: id.into(),
+            source: "test".into(),
+            occurred_at: at(),
+            body: EventBody::EventVoided(pacer_projections::event::EventVoided {
+                voided_event_id: target.into(),
+                reason: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_void_is_read_back_with_the_event_it_names_when_that_came_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path()).unwrap();
+        log.append_batch(vec![tick("a"), void("v1", "a")], at())
+            .unwrap();
+        // Before the event it names: nothing to hand over, now or later.
+        log.append_batch(
+            vec![void("v2", "b"), tick("b"), void("v3", "nothing")],
+            at(),
+        )
+        .unwrap();
+        log.append_batch(vec![void("v4", "b")], at()).unwrap();
+        drop(log);
+        let log = Log::open(dir.path()).unwrap();
+        let reader = log.reader();
+        let targets: Vec<(String, Option<u64>)> = log
+            .iter_from(1)
+            .map(|r| {
+                let r = r.unwrap();
+                let t = reader.void_target(&r).unwrap().map(|t| t.seq);
+                (r.event.event_id, t)
+            })
+            .collect();
+        let want: Vec<(String, Option<u64>)> = [
+            ("a", None),
+            ("v1", Some(1)),
+            ("v2", None),
+            ("b", None),
+            ("v3", None),
+            ("v4", Some(4)),
+        ]
+        .into_iter()
+        .map(|(id, t)| (id.to_owned(), t))
+        .collect();
+        assert_eq!(targets, want);
+    }
+
+    #[test]
+    fn a_log_of_the_second_format_keeps_its_void_targets_and_drops_its_id_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A pacer-log/2 log: segments, and an `ids` tree beside them.
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(vec![tick("a"), void("v", "a"), tick("b")], at())
+                .unwrap();
+            log.voids.clear().unwrap();
+            log.meta.insert("format", FORMAT_V2).unwrap();
+            let ids = log.db.open_tree("ids").unwrap();
+            for (id, seq) in [("a", 1u64), ("v", 2), ("b", 3)] {
+                ids.insert(id, &seq.to_be_bytes()).unwrap();
+            }
+            log.db.flush().unwrap();
+        }
+        let mut log = Log::open(dir.path()).unwrap();
+        assert_eq!(log.meta("format").unwrap().as_deref(), Some(FORMAT));
+        assert!(!log.db.tree_names().iter().any(|n| n.as_ref() == b"ids"));
+        let void = log.get(2).unwrap().unwrap();
+        assert_eq!(log.reader().void_target(&void).unwrap().unwrap().seq, 1);
+        let out = log.append_batch(vec![tick("b"), tick("c")], at()).unwrap();
+        assert_eq!(out, [Appended::Duplicate(3), Appended::Stored(4)]);
     }
 
     #[test]

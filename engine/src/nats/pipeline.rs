@@ -362,7 +362,7 @@ impl Pipeline {
     fn append(&mut self, events: Vec<Event>) -> Result<(Vec<Recorded>, VoidTargets), NatsError> {
         let at = (self.clock)();
         let (stored, targets) = tokio::task::block_in_place(|| {
-            let targets = VoidTargets::before_append(&self.log, &events)?;
+            let targets = VoidTargets::before_append(&mut self.log, &events)?;
             let (stored, _) = append_counted(&mut self.log, events, at, &self.metrics)?;
             Ok::<_, NatsError>((stored, targets))
         })?;
