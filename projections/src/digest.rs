@@ -203,10 +203,10 @@ fn pipeline_change(state: &State, rep: &str, first: Date, last: Date) -> Pipelin
     let mut c = PipelineChange::default();
     let before_day = first.add_days(-1);
     for view in state.rep_deals(rep) {
-        let Some(deal) = state.deal(&view.deal) else {
+        let Some(deal) = state.deal(view.deal) else {
             continue;
         };
-        let Some(after) = deal.view_through(&view.deal, last) else {
+        let Some(after) = deal.view_through(last) else {
             continue;
         };
         if (first..=last).contains(&after.opened_on) {
@@ -219,7 +219,7 @@ fn pipeline_change(state: &State, rep: &str, first: Date, last: Date) -> Pipelin
                 DealStatus::Open => {}
             }
         }
-        if let Some(before) = deal.view_through(&view.deal, before_day) {
+        if let Some(before) = deal.view_through(before_day) {
             let was = before.expected_close.month();
             if before.status == DealStatus::Open
                 && after.status == DealStatus::Open

@@ -20,13 +20,10 @@ pub fn version_lines(
     version: u32,
 ) -> BTreeMap<(String, Month, Bucket), i64> {
     let mut out = BTreeMap::new();
+    let plans = state.plans();
     for v in versions_of(state, plan, version) {
-        for (month, reps) in &v.lines {
-            for (rep, buckets) in reps {
-                for (bucket, target) in buckets {
-                    out.insert((rep.clone(), *month, bucket.clone()), *target);
-                }
-            }
+        for (month, rep, bucket, target) in plans.version_lines(v) {
+            out.insert((rep.to_owned(), month, bucket.clone()), target);
         }
     }
     out
@@ -147,7 +144,7 @@ pub fn gap(state: &State, month: Month) -> Vec<GapRow> {
             reps.insert(rep.clone());
         }
     }
-    reps.extend(state.reps_with_open_deals().cloned());
+    reps.extend(state.reps_with_open_deals().map(str::to_owned));
     reps.into_iter()
         .filter_map(|rep| {
             let plan = state.plans().target(&rep, month, &Bucket::Total);

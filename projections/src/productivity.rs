@@ -107,11 +107,11 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
     for d in state.deal_views() {
         match d.status {
             DealStatus::Open if d.expected_close.month() == month => {
-                let p = slot(&mut by_rep, &d.rep, month);
+                let p = slot(&mut by_rep, d.rep, month);
                 p.open_pipeline = p.open_pipeline.saturating_add(d.amount.max(0));
             }
             DealStatus::Won if d.closed_on.is_some_and(|c| c.month() == month) => {
-                let p = slot(&mut by_rep, &d.rep, month);
+                let p = slot(&mut by_rep, d.rep, month);
                 p.won_deals += 1;
                 p.won_amount = p.won_amount.saturating_add(d.amount);
                 if let Some(closed) = d.closed_on {
@@ -119,7 +119,7 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
                 }
             }
             DealStatus::Lost if d.closed_on.is_some_and(|c| c.month() == month) => {
-                slot(&mut by_rep, &d.rep, month).lost_deals += 1;
+                slot(&mut by_rep, d.rep, month).lost_deals += 1;
             }
             _ => {}
         }

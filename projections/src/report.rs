@@ -81,7 +81,7 @@ impl State {
         let mut out = BTreeMap::new();
         for rep in self.reps_with_open_deals() {
             for (bucket, v) in self.weighted_pipeline_of(rep, month) {
-                out.insert((rep.clone(), bucket), v);
+                out.insert((rep.to_owned(), bucket), v);
             }
         }
         out
@@ -124,12 +124,12 @@ impl State {
         self.open_deals_closing(rep, month).map(move |d| {
             let hundredths = d.probability.map_or(0, |p| p.hundredths());
             let movement = Movement {
-                rep: &d.rep,
+                rep: d.rep,
                 month,
-                account: &d.account,
+                account: d.account,
                 customer_kind: d.customer_kind,
-                product: d.product.as_deref(),
-                region: d.region.as_deref(),
+                product: d.product,
+                region: d.region,
                 amount: weighted(d.amount, hundredths),
             };
             (movement.amount, movement.bucket_refs())

@@ -343,18 +343,16 @@ fn history(ctx: &Context, a: FormatArgs) -> anyhow::Result<ExitCode> {
     let state = rebuild_state(ctx, &log, Cut::All)?;
     let tz = state.config().timezone;
     let currency = state.config().currency;
-    let rows: Vec<Vec<String>> = state
-        .plans()
+    let plans = state.plans();
+    let rows: Vec<Vec<String>> = plans
         .versions()
         .iter()
         .map(|v| {
             let lines = v.line_count();
-            let total: i64 = v
-                .lines
-                .values()
-                .flat_map(|reps| reps.values())
-                .filter_map(|buckets| buckets.get(&Bucket::Total))
-                .fold(0i64, |a, t| a.saturating_add(*t));
+            let total: i64 = plans
+                .version_lines(v)
+                .filter(|(_, _, bucket, _)| **bucket == Bucket::Total)
+                .fold(0i64, |a, (_, _, _, t)| a.saturating_add(t));
             vec![
                 v.plan.clone(),
                 v.version.to_string(),

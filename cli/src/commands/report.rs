@@ -75,7 +75,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 .plans()
                 .versions()
                 .iter()
-                .flat_map(|v| v.lines.keys().copied())
+                .flat_map(|v| v.months())
                 .chain(state.actuals().map(|((_, m), _)| m))
                 .collect(),
         };

@@ -284,11 +284,11 @@ struct Ctx<'a> {
     /// mid-week does not raise their alerts again.
     week_month: Month,
     /// This month's plan lines.
-    plan: Option<&'a RepLines>,
+    plan: Option<RepLines<'a>>,
     /// The one bucket the findings are wanted on, if only one (see [`Scope`]); a
     /// rule may skip the others.
     only_bucket: Option<BucketRef<'a>>,
-    open: Vec<&'a DealView>,
+    open: Vec<DealView<'a>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -299,7 +299,7 @@ impl<'a> Ctx<'a> {
 
     /// This month's plan for `bucket`, if there is a line.
     fn plan_of(&self, bucket: &Bucket) -> Option<i64> {
-        self.plan.and_then(|lines| lines.get(bucket)).copied()
+        self.plan.and_then(|lines| lines.get(bucket).copied())
     }
 
     fn money(&self, minor: i64) -> String {
@@ -461,7 +461,7 @@ impl<'a> Ctx<'a> {
         }
         let mut by_product: BTreeMap<&str, i64> = BTreeMap::new();
         for d in &self.open {
-            let product = d.product.as_deref().unwrap_or(UNASSIGNED);
+            let product = d.product.unwrap_or(UNASSIGNED);
             let slot = by_product.entry(product).or_insert(0);
             *slot = slot.saturating_add(d.amount.max(0));
         }

@@ -1,0 +1,887 @@
+//! The fold: `State::apply(&mut state, &recorded)` for every event of the log, in
+//! log order. Everything a report shows is computed from this state.
+//!
+//! The state keeps facts, not conclusions: actuals per rep × month × bucket (the sum
+//! of contributions), each deal's history of facts (its open/won/lost status is derived
+//! from them), the plan book, the org timeline, forecasts, ratings and acknowledgements.
+//! It keeps nothing per event id for a later `event_voided`: the caller looks the
+//! voided event up in the log and hands it to [`State::apply`] with the void, and the
+//! fold undoes it from the event itself (only an amount converted from another
+//! currency is remembered, by seq, since its rate may be set again).
+//!
+//! Names (reps, accounts, products, regions, stages) and buckets are interned
+//! ([`names`]); the modules hold the parts: [`actuals`], [`deals`], [`plans`].
+
+pub mod actuals;
+pub mod deals;
+pub mod names;
+pub mod plans;
+
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+
+use chrono_tz::Tz;
+
+use crate::alerts::rules::{findings_of, rules_moved_by, scope_moved_by, Scope};
+use crate::alerts::{AlertBook, AlertConfig};
+use crate::bucket::{each_contribution, Bucket, BucketRef};
+use crate::event::{
+    AlertAcknowledged, Event, EventBody, ForecastCategory, Recorded, RepRegistered,
+};
+use crate::fx::FxTable;
+use crate::money::{Currency, Money};
+use crate::time::{Month, Timestamp};
+
+use actuals::Actuals;
+pub use actuals::{ByBucket, Cells, MonthActuals};
+pub use deals::{Deal, DealStatus, DealView};
+use deals::{Deals, Fact, FactKind, Opening, StageChange};
+use names::{Buckets, Names, Sym};
+use plans::PlanBook;
+pub use plans::{PlanVersion, Plans, RepLines};
+
+/// The team (and manager) of a rep the log never registered.
+pub const UNASSIGNED_TEAM: &str = "unassigned";
+
+/// The organisation settings the model needs. An argument, never a global.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrgConfig {
+    pub timezone: Tz,
+    /// The reporting currency: every amount in the state is in its minor units.
+    pub currency: Currency,
+    /// 1 = January.
+    pub fiscal_year_start_month: u32,
+    /// The alert rules' thresholds, severities and the focus limit.
+    pub alerts: AlertConfig,
+}
+
+/// Who a rep is, as of some month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepInfo {
+    pub name: String,
+    pub team: String,
+    pub manager: String,
+    pub region: Option<String>,
+}
+
+/// A rep's org record: the registration and every reassignment, by effective month.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rep {
+    pub id: String,
+    pub registered: bool,
+    pub start_month: Option<Month>,
+    pub departed: Option<Month>,
+    /// The base record (from registration), then changes effective from a month,
+    /// sorted by month, log order within a month.
+    base: RepInfo,
+    changes: Vec<(Month, RepChange)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RepChange {
+    team: Option<String>,
+    manager: Option<String>,
+    region: Option<String>,
+}
+
+impl Rep {
+    fn unregistered(id: &str) -> Self {
+        Rep {
+            id: id.to_owned(),
+            registered: false,
+            start_month: None,
+            departed: None,
+            base: RepInfo {
+                name: id.to_owned(),
+                team: UNASSIGNED_TEAM.to_owned(),
+                manager: UNASSIGNED_TEAM.to_owned(),
+                region: None,
+            },
+            changes: Vec::new(),
+        }
+    }
+
+    /// The rep's record as of `month` (reassignments effective after it do not apply).
+    pub fn at(&self, month: Month) -> RepInfo {
+        let mut info = self.base.clone();
+        for (m, change) in &self.changes {
+            if *m > month {
+                break;
+            }
+            if let Some(t) = &change.team {
+                info.team.clone_from(t);
+            }
+            if let Some(mg) = &change.manager {
+                info.manager.clone_from(mg);
+            }
+            if change.region.is_some() {
+                info.region.clone_from(&change.region);
+            }
+        }
+        info
+    }
+
+    /// The rep's name (reassignments do not change it), without copying the record.
+    pub fn name(&self) -> &str {
+        &self.base.name
+    }
+
+    /// The rep's team as of `month`, without copying the record.
+    pub fn team_at(&self, month: Month) -> &str {
+        self.changes
+            .iter()
+            .take_while(|(m, _)| *m <= month)
+            .filter_map(|(_, c)| c.team.as_deref())
+            .last()
+            .unwrap_or(&self.base.team)
+    }
+
+    /// The rep's record as of the latest reassignment.
+    pub fn latest(&self) -> RepInfo {
+        match self.changes.last() {
+            Some((m, _)) => self.at(*m),
+            None => self.base.clone(),
+        }
+    }
+}
+
+/// One customer rating of a rep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rating {
+    /// The seq of the `customer_rated`.
+    pub seq: u64,
+    pub account: String,
+    pub month: Month,
+    pub scores: [u8; 4],
+}
+
+/// A bottom-up commit: the latest `forecast_submitted` per rep, month and category.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forecast {
+    /// The seq of the `forecast_submitted`.
+    pub seq: u64,
+    pub amount: i64,
+}
+
+/// An alert acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    pub by: String,
+    pub note: Option<String>,
+    pub at: Timestamp,
+    pub seq: u64,
+}
+
+/// Which reps' alerts an event may change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Touched {
+    None,
+    Reps(Vec<String>),
+    All,
+}
+
+impl Touched {
+    fn union(self, other: Touched) -> Touched {
+        match (self, other) {
+            (Touched::All, _) | (_, Touched::All) => Touched::All,
+            (Touched::None, t) | (t, Touched::None) => t,
+            (Touched::Reps(mut a), Touched::Reps(b)) => {
+                a.extend(b);
+                Touched::Reps(a)
+            }
+        }
+    }
+}
+
+/// For an `event_voided`, the id of the event it names: what the caller of
+/// [`State::apply`] looks up in the log and hands over with it.
+pub fn void_target(ev: &Event) -> Option<&str> {
+    match &ev.body {
+        EventBody::EventVoided(v) => Some(&v.voided_event_id),
+        _ => None,
+    }
+}
+
+/// Whether an `event_voided` can undo events of this type: the ones that move
+/// actuals, deals, ratings or forecasts.
+pub fn is_voidable(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::ForecastSubmitted(_)
+            | EventBody::DealOpened(_)
+            | EventBody::DealStageChanged(_)
+            | EventBody::DealWon(_)
+            | EventBody::DealLost(_)
+            | EventBody::ActivityLogged(_)
+            | EventBody::Retention(..)
+            | EventBody::CustomerRated(_)
+    )
+}
+
+/// The whole projected state. Build it with [`State::new`], feed it the log with
+/// [`State::apply`]. Two states are equal when they folded the same events in the
+/// same order (names are numbered in the order they first appeared).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct State {
+    cfg: OrgConfig,
+    now: Option<Timestamp>,
+    last_seq: u64,
+    events: u64,
+    names: Names,
+    buckets: Buckets,
+    reps: BTreeMap<String, Rep>,
+    /// The reps of `reps`, by sym: the fold makes sure of the rep of every event.
+    rep_syms: HashSet<Sym>,
+    plans: PlanBook,
+    /// Rep × month × bucket → the sum of its contributions (never zero).
+    actuals: Actuals,
+    /// Every deal's facts, its view and the index by rep.
+    deals: Deals,
+    ratings: BTreeMap<String, Vec<Rating>>,
+    forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
+    acks: BTreeMap<String, Ack>,
+    alert_book: AlertBook,
+    /// Exchange rates from `fx_rate_set`, by currency and month.
+    fx: FxTable,
+    /// Seq → reporting minor units, for each won deal or retention movement in
+    /// another currency that counted: what a void of it takes back (a rate set
+    /// again later applies only to amounts folded after it).
+    converted: HashMap<u64, i64>,
+    voided: HashSet<String>,
+}
+
+impl State {
+    pub fn new(cfg: OrgConfig) -> Self {
+        State {
+            cfg,
+            now: None,
+            last_seq: 0,
+            events: 0,
+            names: Names::default(),
+            buckets: Buckets::default(),
+            reps: BTreeMap::new(),
+            rep_syms: HashSet::default(),
+            plans: PlanBook::default(),
+            actuals: Actuals::default(),
+            deals: Deals::default(),
+            ratings: BTreeMap::new(),
+            forecasts: BTreeMap::new(),
+            acks: BTreeMap::new(),
+            alert_book: AlertBook::default(),
+            fx: FxTable::default(),
+            converted: HashMap::default(),
+            voided: HashSet::default(),
+        }
+    }
+
+    /// Folds one recorded event into the state. Never fails: the engine validated the
+    /// event before it was stored.
+    ///
+    /// `target` is, for an `event_voided`, the event it names as the log holds it
+    /// (`None` if the log holds no event with that id); for every other event it is
+    /// not read. The fold keeps no undo record: a void is undone from the event it
+    /// names. [`void_target`] says which id to look up.
+    pub fn apply(&mut self, rec: &Recorded, target: Option<&Recorded>) {
+        // Only an event that came before the void can be undone by it.
+        let target = target
+            .filter(|t| t.seq < rec.seq && void_target(&rec.event) == Some(&t.event.event_id));
+        self.last_seq = self.last_seq.max(rec.seq);
+        self.events += 1;
+        self.alert_book.begin_event();
+        let normalized = match crate::fx::normalize(
+            &rec.event,
+            self.cfg.currency,
+            self.cfg.timezone,
+            &self.fx,
+        ) {
+            Ok(ev) => ev,
+            // The engine checks the rate before it stores an event; should a log hold
+            // one without it, the event stays out rather than count in a wrong currency.
+            Err(_) => return,
+        };
+        let ev: &Event = &normalized;
+        if is_voidable(&ev.body) && !self.voided.is_empty() && self.voided.contains(&ev.event_id) {
+            // Voided before it arrived (a CRM's undo can overtake the event): it counts
+            // for nothing.
+            return;
+        }
+        // Before the first tick there is no "now" and no alert to evaluate: skip the
+        // bookkeeping of which reps an event touched (a replay's long prefix).
+        // An event no rule reads (a forecast, an acknowledgement) skips it too.
+        let alerts_live = (self.now.is_some() || matches!(ev.body, EventBody::ClockTick))
+            && !rules_moved_by(&ev.body).is_empty();
+        let (before, deal_after) = if alerts_live {
+            self.touched_before(ev, target)
+        } else {
+            (Touched::None, None)
+        };
+        if let Some(rep) = ev.body.rep() {
+            self.ensure_rep(rep);
+        }
+        let tz = self.cfg.timezone;
+        match &ev.body {
+            EventBody::RepRegistered(r) => self.register(r),
+            EventBody::RepReassigned(r) => {
+                let rep = self.rep_entry(&r.rep);
+                let change = RepChange {
+                    team: r.team.clone(),
+                    manager: r.manager.clone(),
+                    region: r.region.clone(),
+                };
+                let at = rep
+                    .changes
+                    .partition_point(|(m, _)| *m <= r.effective_month);
+                rep.changes.insert(at, (r.effective_month, change));
+            }
+            EventBody::RepDeparted(r) => self.rep_entry(&r.rep).departed = Some(r.effective_month),
+            EventBody::PlanPublished(p) => {
+                // A rep with a plan is a rep the alert rules look at, registered or not.
+                for l in &p.lines {
+                    self.ensure_rep(&l.rep);
+                }
+                let version = PlanVersion::of(rec, p, &mut self.buckets);
+                self.plans.publish(version);
+            }
+            EventBody::ForecastSubmitted(f) => {
+                let key = (f.rep.clone(), f.month, f.category);
+                self.forecasts.entry(key).or_default().push(Forecast {
+                    seq: rec.seq,
+                    amount: f.amount.minor,
+                });
+            }
+            EventBody::DealOpened(o) => {
+                let opening = Opening {
+                    rep: self.names.intern(&o.rep),
+                    account: self.names.intern(&o.account),
+                    customer_kind: o.customer_kind,
+                    product: o.product.as_deref().map(|p| self.names.intern(p)),
+                    region: o.region.as_deref().map(|r| self.names.intern(r)),
+                    amount: o.amount.minor,
+                    expected_close: o.expected_close,
+                    probability: o.probability,
+                };
+                let fact = Fact {
+                    seq: rec.seq,
+                    on: ev.occurred_at.local_date(tz),
+                    kind: FactKind::Opened(opening),
+                };
+                self.deals.add(&o.deal, fact);
+            }
+            EventBody::DealStageChanged(c) => {
+                let change = StageChange {
+                    stage: self.names.intern(&c.stage),
+                    probability: c.probability,
+                    amount: c.amount.map(|a| a.minor),
+                    expected_close: c.expected_close,
+                };
+                let fact = Fact {
+                    seq: rec.seq,
+                    on: ev.occurred_at.local_date(tz),
+                    kind: FactKind::Stage(change),
+                };
+                self.deals.add(&c.deal, fact);
+            }
+            EventBody::DealWon(w) => {
+                self.remember_converted(rec, &w.amount);
+                self.add_contributions(ev, 1);
+                let fact = Fact {
+                    seq: rec.seq,
+                    on: w.closed_on,
+                    kind: FactKind::Won {
+                        amount: w.amount.minor,
+                    },
+                };
+                self.deals.add(&w.deal, fact);
+                for s in &w.splits {
+                    self.ensure_rep(&s.rep);
+                }
+            }
+            EventBody::DealLost(l) => {
+                let fact = Fact {
+                    seq: rec.seq,
+                    on: ev.occurred_at.local_date(tz),
+                    kind: FactKind::Lost,
+                };
+                self.deals.add(&l.deal, fact);
+            }
+            EventBody::ActivityLogged(_) => self.add_contributions(ev, 1),
+            EventBody::Retention(_, r) => {
+                self.remember_converted(rec, &r.amount);
+                self.add_contributions(ev, 1);
+            }
+            EventBody::CustomerRated(r) => {
+                self.ratings.entry(r.rep.clone()).or_default().push(Rating {
+                    seq: rec.seq,
+                    account: r.account.clone(),
+                    month: ev.occurred_at.local_date(tz).month(),
+                    scores: r.scores(),
+                });
+            }
+            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target),
+            EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
+                if !self.acks.contains_key(alert_id) {
+                    self.acks.insert(
+                        alert_id.clone(),
+                        Ack {
+                            by: by.clone(),
+                            note: note.clone(),
+                            at: ev.occurred_at,
+                            seq: rec.seq,
+                        },
+                    );
+                    self.alert_book.acknowledged(alert_id);
+                }
+            }
+            EventBody::FxRateSet(r) => self.fx.set(r.currency, r.month, r.rate),
+            EventBody::ClockTick => {
+                // Time only moves forward: a late tick does not turn the clock back.
+                self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
+            }
+        }
+        if !alerts_live {
+            return;
+        }
+        let mut touched = before.union(self.touched_after(ev));
+        if let Some(rep) = deal_after.and_then(|d| self.deal_owner(&d)) {
+            touched = touched.union(Touched::Reps(vec![rep]));
+        }
+        // A new day, alert week or plan looks at every rule of every rep.
+        let scope = match touched {
+            Touched::All => Scope::ALL,
+            _ => scope_moved_by(&ev.body),
+        };
+        self.evaluate_alerts(touched, scope, rec.seq);
+    }
+
+    /// For a revenue event in another currency (`original` as the log holds it), the
+    /// reporting amount it counted with, for a void of it.
+    fn remember_converted(&mut self, rec: &Recorded, counted: &Money) {
+        let original = match &rec.event.body {
+            EventBody::DealWon(w) => w.amount.currency,
+            EventBody::Retention(_, r) => r.amount.currency,
+            _ => return,
+        };
+        if original != self.cfg.currency {
+            self.converted.insert(rec.seq, counted.minor);
+        }
+    }
+
+    /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals.
+    fn add_contributions(&mut self, ev: &Event, sign: i64) {
+        let tz = self.cfg.timezone;
+        each_contribution(ev, tz, |c| {
+            let rep = self.names.intern(c.rep);
+            let bucket = self.buckets.intern(c.bucket);
+            let delta = if sign < 0 {
+                c.delta.wrapping_neg()
+            } else {
+                c.delta
+            };
+            self.actuals.add(rep, c.month, bucket, delta, &self.buckets);
+        });
+    }
+
+    /// The owner of a deal now, by name.
+    fn deal_owner(&self, deal: &str) -> Option<String> {
+        self.deals
+            .owner(deal)
+            .map(|s| self.names.name(s).to_owned())
+    }
+
+    /// The reps an event may change the alerts of, as the state stood before it; and
+    /// for a void, the deal whose owner after the void must be looked at too (voiding
+    /// an opening can hand the deal back to an earlier owner).
+    fn touched_before(&self, ev: &Event, target: Option<&Recorded>) -> (Touched, Option<String>) {
+        if let EventBody::EventVoided(v) = &ev.body {
+            let Some(t) = target.filter(|_| !self.voided.contains(&v.voided_event_id)) else {
+                return (Touched::None, None);
+            };
+            let deal = deal_of(&t.event.body).map(str::to_owned);
+            let mut reps: Vec<String> = t.event.body.rep().map(str::to_owned).into_iter().collect();
+            if let EventBody::DealWon(w) = &t.event.body {
+                reps.extend(w.splits.iter().map(|s| s.rep.clone()));
+            }
+            reps.extend(deal.as_deref().and_then(|d| self.deal_owner(d)));
+            return (Touched::Reps(reps), deal);
+        }
+        let touched = match &ev.body {
+            EventBody::PlanPublished(_) => Touched::All,
+            EventBody::ClockTick => {
+                let tz = self.cfg.timezone;
+                let new_day = |old: Timestamp| {
+                    let now = old.max(ev.occurred_at);
+                    now.local_date(tz) != old.local_date(tz)
+                        || crate::alerts::alert_week(now, tz) != crate::alerts::alert_week(old, tz)
+                        || self.alert_book.earliest_act_by().is_some_and(|t| t < now)
+                };
+                match self.now {
+                    None => Touched::All,
+                    Some(old) if new_day(old) => Touched::All,
+                    Some(_) => Touched::None,
+                }
+            }
+            EventBody::DealOpened(o) => {
+                Touched::Reps(self.deal_owner(&o.deal).into_iter().collect())
+            }
+            EventBody::DealWon(w) => Touched::Reps(self.deal_owner(&w.deal).into_iter().collect()),
+            _ => Touched::None,
+        };
+        (touched, None)
+    }
+
+    /// The reps an event may change the alerts of, as the state stands after it.
+    fn touched_after(&self, ev: &Event) -> Touched {
+        let mut reps: Vec<String> = ev.body.rep().map(str::to_owned).into_iter().collect();
+        match &ev.body {
+            EventBody::DealStageChanged(c) => reps.extend(self.deal_owner(&c.deal)),
+            EventBody::DealLost(l) => reps.extend(self.deal_owner(&l.deal)),
+            EventBody::DealOpened(o) => reps.extend(self.deal_owner(&o.deal)),
+            EventBody::DealWon(w) => {
+                reps.extend(self.deal_owner(&w.deal));
+                reps.extend(w.splits.iter().map(|s| s.rep.clone()));
+            }
+            _ => {}
+        }
+        Touched::Reps(reps)
+    }
+
+    /// Re-evaluates these alert rules for the touched reps (nothing before the first
+    /// `clock_tick`: without "now" there is no pace).
+    fn evaluate_alerts(&mut self, touched: Touched, scope: Scope<'_>, seq: u64) {
+        let Some(now) = self.now else {
+            return;
+        };
+        if scope.rules.is_empty() {
+            return;
+        }
+        let reps: Vec<String> = match touched {
+            Touched::None => return,
+            Touched::All => self.reps.keys().cloned().collect(),
+            Touched::Reps(mut reps) => {
+                reps.sort();
+                reps.dedup();
+                reps
+            }
+        };
+        let tz = self.cfg.timezone;
+        for rep in reps {
+            let found = findings_of(self, &rep, now, &self.cfg.alerts, scope);
+            self.alert_book
+                .reconcile(&rep, scope, found, now, seq, tz, &self.acks);
+        }
+    }
+
+    /// Makes sure the org knows the rep (unregistered until a `rep_registered`).
+    fn ensure_rep(&mut self, rep: &str) {
+        let sym = self.names.intern(rep);
+        if self.rep_syms.insert(sym) {
+            self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
+        }
+    }
+
+    fn rep_entry(&mut self, rep: &str) -> &mut Rep {
+        self.ensure_rep(rep);
+        self.reps.get_mut(rep).expect("inserted above")
+    }
+
+    fn register(&mut self, r: &RepRegistered) {
+        let rep = self.rep_entry(&r.rep);
+        rep.registered = true;
+        rep.start_month = r.start_month;
+        rep.base = RepInfo {
+            name: r.name.clone(),
+            team: r.team.clone(),
+            manager: r.manager.clone(),
+            region: r.region.clone(),
+        };
+    }
+
+    /// Removes exactly what the voided event contributed. Voiding an event that has not
+    /// arrived yet makes it count for nothing when it does. Org, plan, void, ack and
+    /// tick events cannot be voided (plans are revised by publishing a new version).
+    ///
+    /// `event` is the voided event as the log holds it, when it came before the void;
+    /// it counted unless it was voided before (this id is then already in `voided`)
+    /// or, in another currency, had no rate (then nothing was converted for it).
+    fn void(&mut self, target: &str, event: Option<&Recorded>) {
+        if !self.voided.insert(target.to_owned()) {
+            return;
+        }
+        let Some(t) = event else {
+            return;
+        };
+        match &t.event.body {
+            EventBody::ActivityLogged(_) => self.add_contributions(&t.event, -1),
+            EventBody::DealWon(w) => {
+                if let Some(counted) = self.counted(t, &w.amount) {
+                    self.add_contributions(&counted, -1);
+                    self.deals.remove(&w.deal, t.seq);
+                }
+            }
+            EventBody::Retention(_, r) => {
+                if let Some(counted) = self.counted(t, &r.amount) {
+                    self.add_contributions(&counted, -1);
+                }
+            }
+            EventBody::DealOpened(d) => self.deals.remove(&d.deal, t.seq),
+            EventBody::DealStageChanged(d) => self.deals.remove(&d.deal, t.seq),
+            EventBody::DealLost(d) => self.deals.remove(&d.deal, t.seq),
+            EventBody::CustomerRated(r) => {
+                if let Some(list) = self.ratings.get_mut(&r.rep) {
+                    list.retain(|x| x.seq != t.seq);
+                }
+            }
+            EventBody::ForecastSubmitted(f) => {
+                let key = (f.rep.clone(), f.month, f.category);
+                if let Some(list) = self.forecasts.get_mut(&key) {
+                    list.retain(|x| x.seq != t.seq);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A revenue event as it counted (`amount` is its amount as the log holds it):
+    /// itself in the reporting currency, or with the amount it was converted to;
+    /// `None` if, in another currency, it never counted.
+    fn counted<'e>(
+        &mut self,
+        t: &'e Recorded,
+        amount: &Money,
+    ) -> Option<std::borrow::Cow<'e, Event>> {
+        if amount.currency == self.cfg.currency {
+            return Some(std::borrow::Cow::Borrowed(&t.event));
+        }
+        let minor = self.converted.remove(&t.seq)?;
+        let mut ev = t.event.clone();
+        let reporting = Money::new(minor, self.cfg.currency);
+        match &mut ev.body {
+            EventBody::DealWon(w) => w.amount = reporting,
+            EventBody::Retention(_, r) => r.amount = reporting,
+            _ => {}
+        }
+        Some(std::borrow::Cow::Owned(ev))
+    }
+
+    // ---- read side ----
+
+    pub fn config(&self) -> &OrgConfig {
+        &self.cfg
+    }
+
+    /// The latest `clock_tick`: "now". `None` before the first tick.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// The month of "now" in the organisation's zone.
+    pub fn current_month(&self) -> Option<Month> {
+        self.now.map(|t| t.local_date(self.cfg.timezone).month())
+    }
+
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// How many events were folded.
+    pub fn events_applied(&self) -> u64 {
+        self.events
+    }
+
+    pub fn reps(&self) -> &BTreeMap<String, Rep> {
+        &self.reps
+    }
+
+    /// The rep's record as of `month`; reps the log never registered are in team
+    /// `unassigned`.
+    pub fn rep_at(&self, rep: &str, month: Month) -> RepInfo {
+        match self.reps.get(rep) {
+            Some(r) => r.at(month),
+            None => Rep::unregistered(rep).base,
+        }
+    }
+
+    /// The plan book, buckets by name.
+    pub fn plans(&self) -> Plans<'_> {
+        Plans {
+            book: &self.plans,
+            buckets: &self.buckets,
+        }
+    }
+
+    /// The actual of one bucket of a rep's month.
+    pub fn actual(&self, rep: &str, month: Month, bucket: &Bucket) -> i64 {
+        self.month_actuals(rep, month)
+            .and_then(|m| m.get(bucket))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The actual of one bucket (borrowed) of a rep's month.
+    pub fn actual_of(&self, rep: &str, month: Month, bucket: BucketRef<'_>) -> i64 {
+        let (Some(rep), Some(id)) = (self.names.get(rep), self.buckets.get(bucket)) else {
+            return 0;
+        };
+        self.actuals
+            .month(rep, month)
+            .and_then(|cells| cells.iter().find(|(b, _)| *b == id))
+            .map_or(0, |(_, v)| *v)
+    }
+
+    /// The non-zero actuals of a rep's month, by bucket.
+    pub fn month_actuals(&self, rep: &str, month: Month) -> Option<MonthActuals<'_>> {
+        let cells = self.actuals.month(self.names.get(rep)?, month)?;
+        Some(ByBucket {
+            cells,
+            buckets: &self.buckets,
+        })
+    }
+
+    /// All non-zero actuals, by rep and month, in that order.
+    pub fn actuals(&self) -> impl Iterator<Item = ((&str, Month), MonthActuals<'_>)> + '_ {
+        let mut all: Vec<((&str, Month), MonthActuals<'_>)> = self
+            .actuals
+            .iter()
+            .map(|(rep, month, cells)| {
+                let cells = ByBucket {
+                    cells,
+                    buckets: &self.buckets,
+                };
+                ((self.names.name(rep), month), cells)
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter()
+    }
+
+    fn deal_at(&self, ix: u32) -> Deal<'_> {
+        Deal {
+            deals: &self.deals,
+            names: &self.names,
+            ix,
+        }
+    }
+
+    /// Every deal's facts, in deal-id order.
+    pub fn deals(&self) -> impl Iterator<Item = Deal<'_>> + '_ {
+        let mut ixs: Vec<u32> = self.deals.with_facts().collect();
+        ixs.sort_unstable_by(|a, b| self.deals.id(*a).cmp(self.deals.id(*b)));
+        ixs.into_iter().map(|ix| self.deal_at(ix))
+    }
+
+    /// One deal's facts.
+    pub fn deal(&self, id: &str) -> Option<Deal<'_>> {
+        self.deals.find(id).map(|ix| self.deal_at(ix))
+    }
+
+    /// Every deal that has been opened, as it stands now, in deal-id order.
+    pub fn deal_views(&self) -> impl Iterator<Item = DealView<'_>> + '_ {
+        let mut ixs: Vec<u32> = self.deals.with_view().collect();
+        ixs.sort_unstable_by(|a, b| self.deals.id(*a).cmp(self.deals.id(*b)));
+        ixs.into_iter()
+            .filter_map(|ix| self.deals.view(ix, &self.names))
+    }
+
+    /// The rep's open deals, in deal-id order.
+    pub fn open_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = DealView<'a>> + 'a {
+        let open = self
+            .names
+            .get(rep)
+            .map_or(&[][..], |r| self.deals.open_of_rep(r));
+        open.iter()
+            .filter_map(|(ix, _)| self.deals.view(*ix, &self.names))
+    }
+
+    /// The rep's open deals expected to close in `month`, in deal-id order: the
+    /// deals of `open_deals` whose `expected_close` is in the month, found without
+    /// looking up the others.
+    pub fn open_deals_closing<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> impl Iterator<Item = DealView<'a>> + 'a {
+        let open = self
+            .names
+            .get(rep)
+            .map_or(&[][..], |r| self.deals.open_of_rep(r));
+        open.iter()
+            .filter(move |(_, close)| *close == month)
+            .filter_map(|(ix, _)| self.deals.view(*ix, &self.names))
+    }
+
+    /// Every deal the rep owns (open, won or lost), in deal-id order.
+    pub fn rep_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = DealView<'a>> + 'a {
+        let all = self
+            .names
+            .get(rep)
+            .map_or(&[][..], |r| self.deals.of_rep(r));
+        all.iter()
+            .filter_map(|ix| self.deals.view(*ix, &self.names))
+    }
+
+    /// Reps that own at least one open deal, in order.
+    pub fn reps_with_open_deals(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut reps: Vec<&str> = self
+            .deals
+            .reps_with_open()
+            .map(|r| self.names.name(r))
+            .collect();
+        reps.sort_unstable();
+        reps.into_iter()
+    }
+
+    pub fn ratings(&self, rep: &str) -> &[Rating] {
+        self.ratings.get(rep).map_or(&[], Vec::as_slice)
+    }
+
+    /// The latest non-voided commit of a rep for a month and category.
+    pub fn forecast(
+        &self,
+        rep: &str,
+        month: Month,
+        category: Option<ForecastCategory>,
+    ) -> Option<i64> {
+        self.forecasts
+            .get(&(rep.to_owned(), month, category))
+            .and_then(|l| l.last())
+            .map(|f| f.amount)
+    }
+
+    pub fn acks(&self) -> &BTreeMap<String, Ack> {
+        &self.acks
+    }
+
+    /// The exchange rates known so far.
+    pub fn fx(&self) -> &FxTable {
+        &self.fx
+    }
+
+    /// Every alert the fold has raised, and which stand.
+    pub fn alert_book(&self) -> &AlertBook {
+        &self.alert_book
+    }
+
+    /// Whether an `event_voided` has named this id (whether or not it could undo it).
+    pub fn is_voided(&self, event_id: &str) -> bool {
+        self.voided.contains(event_id)
+    }
+}
+
+/// The deal a deal event is about.
+fn deal_of(body: &EventBody) -> Option<&str> {
+    match body {
+        EventBody::DealOpened(d) => Some(&d.deal),
+        EventBody::DealStageChanged(d) => Some(&d.deal),
+        EventBody::DealWon(d) => Some(&d.deal),
+        EventBody::DealLost(d) => Some(&d.deal),
+        _ => None,
+    }
+}
+
+/// The average of `ratings` report cards whose scores (four each) sum to `total`, in
+/// hundredths, cut toward zero (3.495 reads 3.49): the one rounding of a rating, so
+/// the digest shows what `report_card_drop` judged.
+pub fn score_hundredths(total: i64, ratings: i64) -> i64 {
+    total * 100 / (4 * ratings)
+}
