@@ -19,9 +19,13 @@
 //! their own with an upcaster into the new ones, so old logs stay readable.
 //!
 //! A segment is `[2: u8][records: u32 BE]`, then each record as `[length: u32 BE]
-//! [record]`, at most [`SEGMENT_BYTES_MAX`] bytes (a larger record has a segment of
-//! its own). A rebuild reads one value per segment. Each record keeps its own CRC, so
-//! a damaged record is still reported with its seq and everything before it is read.
+//! [record]`, at most [`SEGMENT_BYTES_MAX`] bytes. A record that does not fit in one
+//! (a plan of many lines) is a span: its entry in the segment is a stub, and the
+//! record is in tree `chunks` under `[seq: u64 BE][part: u32 BE]`, in pieces of at
+//! most the same size. A rebuild reads one value per segment. Each record keeps its
+//! own CRC, so a damaged record is still reported with its seq and everything before
+//! it is read. Small values keep every sled page inline, where sled's cache counts
+//! and evicts it (see [`SEGMENT_BYTES_MAX`]).
 //!
 //! Formats: `pacer-log/1` held one record per key, `pacer-log/2` segments; both kept
 //! an `ids` tree (event id → seq). This version writes `pacer-log/3`. It reads the
@@ -66,10 +70,18 @@ const SEGMENT_V2: u8 = 2;
 const SEGMENT_HEADER_BYTES: usize = 5;
 /// A record's length within a segment.
 const LENGTH_BYTES: usize = 4;
-/// The most bytes of records one segment holds (a larger record has a segment of
-/// its own): small enough for sled to keep in a page, large enough that an append
-/// of a thousand events writes a handful of keys.
-pub const SEGMENT_BYTES_MAX: usize = 64 * 1024;
+/// The most bytes one segment holds. sled keeps a leaf of up to 17 values inline,
+/// where its cache counts and evicts it, only below 128 KiB (a quarter of its 512 KiB
+/// I/O segment); a larger leaf becomes a blob that its cache does not count, and
+/// every blob read would stay in memory. 7 KiB keeps any leaf of segments inline.
+pub const SEGMENT_BYTES_MAX: usize = 7 * 1024;
+/// A record too large for a segment (a plan of many lines) is stored as a span: a
+/// stub in the segment, the record itself in tree `chunks`, in pieces of this size
+/// (for the same reason as [`SEGMENT_BYTES_MAX`]).
+const CHUNK_BYTES: usize = SEGMENT_BYTES_MAX;
+/// The first byte of a span stub: `[SPAN][record length u32 BE][chunks u32 BE]`.
+const SPAN: u8 = 0xFF;
+const SPAN_STUB_BYTES: usize = 9;
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -91,6 +103,8 @@ pub struct Log {
     events: sled::Tree,
     /// Seq of an `event_voided` → seq of the event it names, stored before it.
     voids: sled::Tree,
+    /// The pieces of records too large for a segment (spans).
+    chunks: sled::Tree,
     meta: sled::Tree,
     /// `CUR:YYYY-MM` → the latest `fx_rate_set` rate (ten-decimal integer, BE): written
     /// in the same transaction as the events, so validation reads the rates without
@@ -116,6 +130,7 @@ impl Log {
         let db = open_db(dir)?;
         let events = db.open_tree("events").map_err(open_err)?;
         let voids = db.open_tree("voids").map_err(open_err)?;
+        let chunks = db.open_tree("chunks").map_err(open_err)?;
         let meta = db.open_tree("meta").map_err(open_err)?;
         let fx = db.open_tree("fx").map_err(open_err)?;
         match meta.get("format").map_err(open_err)? {
@@ -152,8 +167,11 @@ impl Log {
                 let last = stored.records().last().and_then(Result::ok);
                 (
                     stored.end(),
-                    last.and_then(|(seq, raw)| decode_record(seq, raw).ok())
-                        .map(|r| r.recorded_at),
+                    last.and_then(|(seq, raw)| {
+                        let raw = whole(seq, raw, &chunks).ok()?;
+                        decode_record(seq, &raw).ok()
+                    })
+                    .map(|r| r.recorded_at),
                 )
             }
             None => (1, None),
@@ -163,6 +181,7 @@ impl Log {
             db,
             events,
             voids,
+            chunks,
             meta,
             fx,
             ids: None,
@@ -253,29 +272,24 @@ impl Log {
     /// [`Log::seq_of`] with the id's hash already taken (the index is built).
     fn seq_of_hashed(&self, event_id: &str, hash: u64) -> Result<Option<u64>, LogError> {
         let index = self.ids.as_ref().expect("the id index is built first");
-        index.get(event_id, hash, |seq| stored_id(&self.events, seq))
+        index.get(event_id, hash, |seq| stored_id(&self.reader(), seq))
     }
 
     /// The id index, built from the records the first time it is asked for.
     fn id_index(&mut self) -> Result<&IdIndex, LogError> {
         if self.ids.is_none() {
             let mut index = IdIndex::with_capacity(self.next_seq as usize);
-            for item in self.events.iter() {
-                let (k, v) = item.map_err(|source| LogError::Storage {
-                    doing: "reading the log for its event ids",
-                    source,
-                })?;
-                let first =
-                    seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
-                let stored = Stored::new(first, v)?;
+            for stored in Segments::from(&self.events, 1) {
+                let stored = stored?;
                 for record in stored.records() {
                     let (seq, raw) = record?;
-                    let id = record_id(seq, raw)?;
+                    let raw = whole(seq, raw, &self.chunks)?;
+                    let id = record_id(seq, &raw)?;
                     let hash = index.hash(id);
                     // Ids are unique in the log; the check tells a hash collision
                     // (another id, filed whole) from the id itself.
                     if index
-                        .get(id, hash, |seq| stored_id(&self.events, seq))?
+                        .get(id, hash, |seq| stored_id(&self.reader(), seq))?
                         .is_none()
                     {
                         index.insert(id, hash, seq);
@@ -380,7 +394,8 @@ impl Log {
         let mut payload = Vec::new();
         let mut fx_batch = sled::Batch::default();
         let mut void_batch = sled::Batch::default();
-        // Whether the fx or voids tree is written too.
+        let mut chunk_batch = sled::Batch::default();
+        // Whether the fx, voids or chunks tree is written too.
         let mut more_trees = false;
         let mut seq = self.next_seq;
         let index = self.ids.as_ref().expect("built above");
@@ -428,8 +443,15 @@ impl Log {
             payload.clear();
             bincode::encode_into_std_write(&rec, &mut payload, bincode_config())
                 .map_err(|e| encode_err(e.to_string()))?;
-            if let Some((first, full)) = segment.push(seq, &payload).map_err(encode_err)? {
+            let (closed, span) = segment.push(seq, &payload).map_err(encode_err)?;
+            if let Some((first, full)) = closed {
                 event_batch.insert(&first.to_be_bytes(), full);
+            }
+            if let Some(record) = span {
+                for (part, chunk) in record.chunks(CHUNK_BYTES).enumerate() {
+                    chunk_batch.insert(chunk_key(seq, part as u32).as_slice(), chunk);
+                }
+                more_trees = true;
             }
             if let EventBody::FxRateSet(r) = &rec.event.body {
                 fx_batch.insert(
@@ -462,11 +484,12 @@ impl Log {
             // One tree: its batch is atomic by itself.
             self.events.apply_batch(event_batch).map_err(storage)?;
         } else {
-            (&self.events, &self.fx, &self.voids)
-                .transaction(|(events, fx, voids)| {
+            (&self.events, &self.fx, &self.voids, &self.chunks)
+                .transaction(|(events, fx, voids, chunks)| {
                     events.apply_batch(&event_batch)?;
                     fx.apply_batch(&fx_batch)?;
                     voids.apply_batch(&void_batch)?;
+                    chunks.apply_batch(&chunk_batch)?;
                     Ok::<(), ConflictableTransactionError<()>>(())
                 })
                 .map_err(|e| match e {
@@ -499,6 +522,7 @@ impl Log {
         LogReader {
             events: self.events.clone(),
             voids: self.voids.clone(),
+            chunks: self.chunks.clone(),
         }
     }
 
@@ -547,21 +571,72 @@ impl VoidTargets {
 }
 
 /// The event id of the record at `seq`.
-fn stored_id(events: &sled::Tree, seq: u64) -> Result<String, LogError> {
-    let stored = segment_holding(events, seq)?.ok_or_else(|| LogError::Corrupt {
+fn stored_id(reader: &LogReader, seq: u64) -> Result<String, LogError> {
+    let stored = segment_holding(&reader.events, seq)?.ok_or_else(|| LogError::Corrupt {
         seq,
         reason: "the id index names a seq the log does not hold".into(),
     })?;
     for record in stored.records() {
         let (at, raw) = record?;
         if at == seq {
-            return record_id(seq, raw).map(str::to_owned);
+            let raw = whole(seq, raw, &reader.chunks)?;
+            return record_id(seq, &raw).map(str::to_owned);
         }
     }
     Err(LogError::Corrupt {
         seq,
         reason: "the segment that should hold it does not".into(),
     })
+}
+
+/// The key of part `part` of the span of record `seq` in tree `chunks`.
+fn chunk_key(seq: u64, part: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&seq.to_be_bytes());
+    k[8..].copy_from_slice(&part.to_be_bytes());
+    k
+}
+
+/// The record of segment entry `entry` (of `seq`): the entry itself, or for a span
+/// stub the record put back together from its chunks.
+fn whole<'r>(
+    seq: u64,
+    entry: &'r [u8],
+    chunks: &sled::Tree,
+) -> Result<std::borrow::Cow<'r, [u8]>, LogError> {
+    if entry.first() != Some(&SPAN) {
+        return Ok(std::borrow::Cow::Borrowed(entry));
+    }
+    let corrupt = |reason: String| LogError::Corrupt { seq, reason };
+    let field = |at: usize| {
+        entry
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(|b| u32::from_be_bytes(b) as usize)
+    };
+    let (Some(len), Some(parts), SPAN_STUB_BYTES) = (field(1), field(5), entry.len()) else {
+        return Err(corrupt(format!("a span stub of {} bytes", entry.len())));
+    };
+    let mut record = Vec::with_capacity(len.min(1 << 30));
+    let mut found = 0usize;
+    for item in chunks.range(chunk_key(seq, 0)..=chunk_key(seq, u32::MAX)) {
+        let (k, v) = item.map_err(|source| LogError::Storage {
+            doing: "reading the chunks of a large record",
+            source,
+        })?;
+        if k.as_ref() != chunk_key(seq, found as u32) {
+            return Err(corrupt(format!("chunk {found} of {parts} is missing")));
+        }
+        record.extend_from_slice(&v);
+        found += 1;
+    }
+    if found != parts || record.len() != len {
+        return Err(corrupt(format!(
+            "the record spans {parts} chunks and {len} bytes; the log holds {found} and {}",
+            record.len()
+        )));
+    }
+    Ok(std::borrow::Cow::Owned(record))
 }
 
 /// The stored value whose records include `seq`, if any: the segment with the
@@ -610,29 +685,51 @@ impl SegmentWriter {
         self.buf.extend_from_slice(&0u32.to_be_bytes());
     }
 
-    /// Adds the record of `seq`, framing its `payload` (version, CRC) in place;
-    /// returns the segment it closed, if adding it would have made that one too large.
+    /// Adds the record of `seq`, framing its `payload` (version, CRC) in place.
+    /// Returns the segment it closed, if adding it would have made that one too
+    /// large; and for a record too large for any segment, the framed record, which
+    /// the caller stores in chunks (the segment holds its stub).
     /// A record of 4 GiB or more cannot be framed: the error says its size.
-    fn push(&mut self, seq: u64, payload: &[u8]) -> Result<Option<(u64, Vec<u8>)>, String> {
+    #[allow(clippy::type_complexity)]
+    fn push(
+        &mut self,
+        seq: u64,
+        payload: &[u8],
+    ) -> Result<(Option<(u64, Vec<u8>)>, Option<Vec<u8>>), String> {
         let record_len = HEADER_BYTES + payload.len();
         let len = u32::try_from(record_len).map_err(|_| {
-            format!("the record of {record_len} bytes is larger than a segment can hold (4 GiB)")
+            format!("the record of {record_len} bytes is larger than a log record can be (4 GiB)")
         })?;
+        let span = SEGMENT_HEADER_BYTES + LENGTH_BYTES + record_len > SEGMENT_BYTES_MAX;
+        let entry_len = if span { SPAN_STUB_BYTES } else { record_len };
         let closed = (self.count > 0
-            && self.buf.len() + LENGTH_BYTES + record_len > SEGMENT_BYTES_MAX)
+            && self.buf.len() + LENGTH_BYTES + entry_len > SEGMENT_BYTES_MAX)
             .then(|| {
                 let done = self.take();
                 self.start(seq);
                 done
             });
+        self.count += 1;
+        let crc = crc32fast::hash(payload).to_be_bytes();
+        if span {
+            let mut record = Vec::with_capacity(record_len);
+            record.push(RECORD_V1);
+            record.extend_from_slice(&crc);
+            record.extend_from_slice(payload);
+            let parts = record_len.div_ceil(CHUNK_BYTES) as u32;
+            self.buf
+                .extend_from_slice(&(SPAN_STUB_BYTES as u32).to_be_bytes());
+            self.buf.push(SPAN);
+            self.buf.extend_from_slice(&len.to_be_bytes());
+            self.buf.extend_from_slice(&parts.to_be_bytes());
+            return Ok((closed, Some(record)));
+        }
         self.buf.reserve(LENGTH_BYTES + record_len);
         self.buf.extend_from_slice(&len.to_be_bytes());
         self.buf.push(RECORD_V1);
-        self.buf
-            .extend_from_slice(&crc32fast::hash(payload).to_be_bytes());
+        self.buf.extend_from_slice(&crc);
         self.buf.extend_from_slice(payload);
-        self.count += 1;
-        Ok(closed)
+        Ok((closed, None))
     }
 
     /// The last segment, if it holds any record.
@@ -763,6 +860,7 @@ impl Cursor {
 pub struct LogReader {
     events: sled::Tree,
     voids: sled::Tree,
+    chunks: sled::Tree,
 }
 
 impl LogReader {
@@ -774,7 +872,8 @@ impl LogReader {
         for record in stored.records() {
             let (at, raw) = record?;
             if at == seq {
-                return decode_record(seq, raw).map(Some);
+                let raw = whole(seq, raw, &self.chunks)?;
+                return decode_record(seq, &raw).map(Some);
             }
         }
         Ok(None)
@@ -812,7 +911,8 @@ impl LogReader {
             Ok(None) => from_seq,
             Err(e) => {
                 return LogIter {
-                    inner: self.events.range(from_seq.to_be_bytes()..),
+                    inner: Segments::from(&self.events, from_seq),
+                    chunks: self.chunks.clone(),
                     current: None,
                     from_seq,
                     failed: Some(e),
@@ -821,7 +921,8 @@ impl LogReader {
             }
         };
         LogIter {
-            inner: self.events.range(start.to_be_bytes()..),
+            inner: Segments::from(&self.events, start),
+            chunks: self.chunks.clone(),
             current: None,
             from_seq,
             failed: None,
@@ -830,9 +931,69 @@ impl LogReader {
     }
 }
 
+/// The stored values (segments) in seq order, from the one whose key is `from`.
+///
+/// Each is fetched by its key (the seq after the previous one's last record), not
+/// with a sled iterator: sled's cache counts a page only when it is looked up often
+/// enough, which a `get` per segment does and an iterator (one look-up per page)
+/// does not, so a scan would otherwise keep every page it read in memory (sled
+/// issue 1036). A gap in the keys is crossed with one range look-up.
+struct Segments {
+    events: sled::Tree,
+    next: Option<u64>,
+}
+
+impl Segments {
+    fn from(events: &sled::Tree, from: u64) -> Segments {
+        Segments {
+            events: events.clone(),
+            next: Some(from),
+        }
+    }
+
+    fn fetch(&self, key: u64) -> Result<Option<(u64, sled::IVec)>, LogError> {
+        let storage = |source| LogError::Storage {
+            doing: "reading the log",
+            source,
+        };
+        if let Some(v) = self.events.get(key.to_be_bytes()).map_err(storage)? {
+            return Ok(Some((key, v)));
+        }
+        match self.events.range(key.to_be_bytes()..).next() {
+            None => Ok(None),
+            Some(Err(source)) => Err(storage(source)),
+            Some(Ok((k, v))) => {
+                let first =
+                    seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
+                Ok(Some((first, v)))
+            }
+        }
+    }
+}
+
+impl Iterator for Segments {
+    type Item = Result<Stored, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let key = self.next.take()?;
+        let (first, raw) = match self.fetch(key) {
+            Ok(found) => found?,
+            Err(e) => return Some(Err(e)),
+        };
+        let stored = match Stored::new(first, raw) {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        // A damaged count that points back would loop: the log ends there instead.
+        self.next = Some(stored.end()).filter(|&end| end > first);
+        Some(Ok(stored))
+    }
+}
+
 /// Iterator over stored events; see [`Log::iter_from`].
 pub struct LogIter {
-    inner: sled::Iter,
+    inner: Segments,
+    chunks: sled::Tree,
     /// The value being read, and the next record's position in it.
     current: Option<(Stored, Cursor)>,
     from_seq: u64,
@@ -871,26 +1032,14 @@ impl Iterator for LogIter {
                     if at < self.from_seq {
                         continue;
                     }
-                    return match decode_record(at, raw) {
+                    return match whole(at, raw, &self.chunks).and_then(|r| decode_record(at, &r)) {
                         Ok(rec) => Some(Ok(rec)),
                         Err(e) => self.failed(e),
                     };
                 }
                 self.current = None;
             }
-            let (k, v) = match self.inner.next()? {
-                Ok(kv) => kv,
-                Err(source) => {
-                    return self.failed(LogError::Storage {
-                        doing: "reading the log",
-                        source,
-                    })
-                }
-            };
-            let stored = match seq_of_key(&k)
-                .map_err(|reason| LogError::Corrupt { seq: 0, reason })
-                .and_then(|first| Stored::new(first, v))
-            {
+            let stored = match self.inner.next()? {
                 Ok(s) => s,
                 Err(e) => return self.failed(e),
             };
@@ -1006,6 +1155,7 @@ fn upgrade(db: &sled::Db, events: &sled::Tree, voids: &sled::Tree) -> Result<(),
     let reader = LogReader {
         events: events.clone(),
         voids: voids.clone(),
+        chunks: db.open_tree("chunks").map_err(storage)?,
     };
     for rec in reader.iter_from(1) {
         let rec = rec?;
@@ -1433,6 +1583,83 @@ mod tests {
         assert_eq!(log.reader().void_target(&void).unwrap().unwrap().seq, 1);
         let out = log.append_batch(vec![tick("b"), tick("c")], at()).unwrap();
         assert_eq!(out, [Appended::Duplicate(3), Appended::Stored(4)]);
+    }
+
+    /// A tick whose `source` is `bytes` long: a record too large for a segment.
+    fn large(id: &str, bytes: usize) -> Event {
+        Event {
+            source: "s".repeat(bytes),
+            ..tick(id)
+        }
+    }
+
+    #[test]
+    fn a_record_too_large_for_a_segment_is_stored_in_chunks_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            let mut batch = ticks("t", 3);
+            batch.insert(1, large("big", 5 * SEGMENT_BYTES_MAX + 17));
+            batch.push(large("edge", SEGMENT_BYTES_MAX));
+            log.append_batch(batch, at()).unwrap();
+            log.append_batch(vec![large("big", 9), tick("after")], at())
+                .unwrap();
+            for tree in [&log.events, &log.chunks] {
+                for v in tree.iter().values() {
+                    assert!(v.unwrap().len() <= SEGMENT_BYTES_MAX);
+                }
+            }
+            assert!(log.chunks.len() >= 6, "{} chunks", log.chunks.len());
+        }
+        let mut log = Log::open(dir.path()).unwrap();
+        let read: Vec<(u64, String, usize)> = log
+            .iter_from(1)
+            .map(|r| {
+                let r = r.unwrap();
+                (r.seq, r.event.event_id, r.event.source.len())
+            })
+            .collect();
+        let want = [
+            (1, "t0", 4),
+            (2, "big", 5 * SEGMENT_BYTES_MAX + 17),
+            (3, "t1", 4),
+            (4, "t2", 4),
+            (5, "edge", SEGMENT_BYTES_MAX),
+            (6, "after", 4),
+        ];
+        let want: Vec<(u64, String, usize)> = want
+            .into_iter()
+            .map(|(s, id, n)| (s, id.to_owned(), n))
+            .collect();
+        assert_eq!(read, want);
+        assert_eq!(log.get(2).unwrap().unwrap().event.event_id, "big");
+        assert_eq!(log.iter_from(3).next().unwrap().unwrap().seq, 3);
+        // The id index, built from the records, reads the span's id.
+        assert_eq!(log.seq_of("big").unwrap(), Some(2));
+        assert_eq!(log.last_recorded_at(), Some(at()));
+    }
+
+    #[test]
+    fn a_damaged_or_missing_chunk_is_reported_with_the_seq_of_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            let batch = vec![tick("a"), large("big", 3 * SEGMENT_BYTES_MAX), tick("c")];
+            log.append_batch(batch, at()).unwrap();
+            // A bit flipped in the second chunk.
+            let mut chunk = log.chunks.get(chunk_key(2, 1)).unwrap().unwrap().to_vec();
+            chunk[10] ^= 0x01;
+            log.chunks.insert(chunk_key(2, 1), chunk).unwrap();
+        }
+        let log = Log::open(dir.path()).unwrap();
+        let results: Vec<_> = log.iter_from(1).collect();
+        assert_eq!(results.len(), 2);
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("seq 2") && err.contains("CRC"), "{err}");
+        log.chunks.remove(chunk_key(2, 1)).unwrap();
+        let err = log.get(2).unwrap_err().to_string();
+        assert!(err.contains("seq 2") && err.contains("missing"), "{err}");
+        assert_eq!(log.get(3).unwrap().unwrap().event.event_id, "c");
     }
 
     #[test]
