@@ -89,8 +89,22 @@ impl Timestamp {
 
     /// The calendar date of this instant in the given zone.
     pub fn local_date(self, tz: Tz) -> Date {
+        if tz == chrono_tz::UTC && (Self::YEAR_1_MICROS..Self::YEAR_10000_MICROS).contains(&self.0)
+        {
+            // UTC, the default zone, on every event of a fold: whole days since the
+            // epoch, without a zone lookup.
+            let days = self.0.div_euclid(Self::DAY_MICROS) + Self::EPOCH_DAYS_FROM_CE;
+            return Date(i32::try_from(days).expect("years 1 to 9999 are a few million days"));
+        }
         Date::from_naive(self.to_utc().with_timezone(&tz).date_naive())
     }
+
+    const DAY_MICROS: i64 = 86_400_000_000;
+    /// 1970-01-01 as days from 0001-01-01 (chrono's `num_days_from_ce`).
+    const EPOCH_DAYS_FROM_CE: i64 = 719_163;
+    /// 0001-01-01T00:00:00Z and 10000-01-01T00:00:00Z.
+    const YEAR_1_MICROS: i64 = -62_135_596_800_000_000;
+    const YEAR_10000_MICROS: i64 = 253_402_300_800_000_000;
 }
 
 impl fmt::Display for Timestamp {
@@ -119,7 +133,7 @@ impl Date {
             .expect("a Date is only built from a valid NaiveDate")
     }
 
-    /// Parses `YYYY-MM-DD`.
+    /// Parses `YYYY-MM-DD` (exactly: four, two and two digits).
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let b = s.as_bytes();
         let shaped = b.len() == 10
@@ -130,8 +144,21 @@ impl Date {
                     c.is_ascii_digit()
                 }
             });
-        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if shaped && d.year() >= 1 => Ok(Date::from_naive(d)),
+        // The shape is checked, so the fields are plain digits; chrono checks the
+        // calendar (no 2026-02-30).
+        let number = |from: usize, to: usize| {
+            b[from..to]
+                .iter()
+                .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
+        };
+        let date = shaped
+            .then(|| {
+                let year = i32::try_from(number(0, 4)).ok()?;
+                NaiveDate::from_ymd_opt(year, number(5, 7), number(8, 10))
+            })
+            .flatten();
+        match date {
+            Some(d) if d.year() >= 1 => Ok(Date::from_naive(d)),
             _ => Err(ParseError::Date {
                 value: s.to_owned(),
             }),
@@ -369,6 +396,28 @@ mod tests {
         assert_eq!(m.working_days_through(wed), 13);
         let sun = Date::parse("2026-11-01").unwrap();
         assert_eq!(m.working_days_through(sun), 0);
+    }
+
+    #[test]
+    fn local_date_in_utc_is_the_utc_calendar_date_at_every_edge() {
+        let chrono_date =
+            |t: Timestamp| Date::from_naive(t.to_utc().with_timezone(&chrono_tz::UTC).date_naive());
+        let day = 86_400_000_000;
+        let mut instants = vec![
+            Timestamp::YEAR_1_MICROS,
+            Timestamp::YEAR_10000_MICROS - 1,
+            -1,
+            0,
+            1,
+        ];
+        // Both sides of midnight, every 97 days across 40 years either side of 1970.
+        for k in (-40 * 366..40 * 366).step_by(97) {
+            instants.extend([k * day - 1, k * day, k * day + 1]);
+        }
+        for micros in instants {
+            let t = Timestamp::from_micros(micros);
+            assert_eq!(t.local_date(chrono_tz::UTC), chrono_date(t), "{micros}");
+        }
     }
 
     #[test]

@@ -316,9 +316,8 @@ impl State {
         } else {
             (Touched::None, None)
         };
-        if let Some(rep) = ev.body.rep() {
-            self.ensure_rep(rep);
-        }
+        // The event's rep, interned once for what follows.
+        let rep = ev.body.rep().map(|rep| (rep, self.ensure_rep(rep)));
         let tz = self.cfg.timezone;
         match &ev.body {
             EventBody::RepRegistered(r) => self.register(r),
@@ -384,7 +383,7 @@ impl State {
             }
             EventBody::DealWon(w) => {
                 self.remember_converted(rec, &w.amount);
-                self.add_contributions(ev, 1);
+                self.add_contributions(ev, 1, rep);
                 let fact = Fact {
                     seq: rec.seq,
                     on: w.closed_on,
@@ -405,10 +404,10 @@ impl State {
                 };
                 self.deals.add(&l.deal, fact);
             }
-            EventBody::ActivityLogged(_) => self.add_contributions(ev, 1),
+            EventBody::ActivityLogged(_) => self.add_contributions(ev, 1, rep),
             EventBody::Retention(_, r) => {
                 self.remember_converted(rec, &r.amount);
-                self.add_contributions(ev, 1);
+                self.add_contributions(ev, 1, rep);
             }
             EventBody::CustomerRated(r) => {
                 self.ratings.entry(r.rep.clone()).or_default().push(Rating {
@@ -468,10 +467,20 @@ impl State {
     }
 
     /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals.
-    fn add_contributions(&mut self, ev: &Event, sign: i64) {
+    /// `rep` is a name of the event already interned, if any: most contributions of
+    /// an event are its own rep's (five for a deal won without splits).
+    fn add_contributions<'e>(&mut self, ev: &'e Event, sign: i64, rep: Option<(&'e str, Sym)>) {
         let tz = self.cfg.timezone;
+        let mut last = rep;
         each_contribution(ev, tz, |c| {
-            let rep = self.names.intern(c.rep);
+            let rep = match last {
+                Some((name, sym)) if std::ptr::eq(name, c.rep) => sym,
+                _ => {
+                    let sym = self.names.intern(c.rep);
+                    last = Some((c.rep, sym));
+                    sym
+                }
+            };
             let bucket = self.buckets.intern(c.bucket);
             let delta = if sign < 0 {
                 c.delta.wrapping_neg()
@@ -573,11 +582,13 @@ impl State {
     }
 
     /// Makes sure the org knows the rep (unregistered until a `rep_registered`).
-    fn ensure_rep(&mut self, rep: &str) {
+    /// Returns the rep's sym.
+    fn ensure_rep(&mut self, rep: &str) -> Sym {
         let sym = self.names.intern(rep);
         if self.rep_syms.insert(sym) {
             self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
         }
+        sym
     }
 
     fn rep_entry(&mut self, rep: &str) -> &mut Rep {
@@ -612,16 +623,16 @@ impl State {
             return;
         };
         match &t.event.body {
-            EventBody::ActivityLogged(_) => self.add_contributions(&t.event, -1),
+            EventBody::ActivityLogged(_) => self.add_contributions(&t.event, -1, None),
             EventBody::DealWon(w) => {
                 if let Some(counted) = self.counted(t, &w.amount) {
-                    self.add_contributions(&counted, -1);
+                    self.add_contributions(&counted, -1, None);
                     self.deals.remove(&w.deal, t.seq);
                 }
             }
             EventBody::Retention(_, r) => {
                 if let Some(counted) = self.counted(t, &r.amount) {
-                    self.add_contributions(&counted, -1);
+                    self.add_contributions(&counted, -1, None);
                 }
             }
             EventBody::DealOpened(d) => self.deals.remove(&d.deal, t.seq),
