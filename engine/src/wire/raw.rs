@@ -76,13 +76,15 @@ pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
     if kind(raw) != Kind::String {
         return None;
     }
-    match serde_json::from_str::<&str>(raw.get()) {
-        Ok(s) => Some(Cow::Borrowed(s)),
-        // Escapes: the string is unescaped into a copy.
-        Err(_) => serde_json::from_str::<String>(raw.get())
-            .ok()
-            .map(Cow::Owned),
+    let text = raw.get();
+    // The text was checked as JSON when its object was read: between the quotes,
+    // without a backslash, it is the string itself.
+    let inner = &text[1..text.len() - 1];
+    if !inner.as_bytes().contains(&b'\\') {
+        return Some(Cow::Borrowed(inner));
     }
+    // Escapes: the string is unescaped into a copy.
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
 /// The elements of a raw array; `None` when it is not an array.
