@@ -416,18 +416,27 @@ impl Pipeline {
         }
         let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
         let (stored, targets) = self.append(events)?;
-        // Durable: now, and only now, every message of the batch is acknowledged.
-        for msg in &messages {
-            match tokio::time::timeout(ACK_TIMEOUT, msg.ack()).await {
-                Ok(Ok(())) => {}
-                // The event is in the log; a redelivery will be a duplicate.
-                Ok(Err(e)) => eprintln!(
-                    "pacer serve: an ack was not sent ({e}); the redelivery will be deduplicated"
-                ),
-                Err(_) => {
-                    eprintln!("pacer serve: an ack timed out; the redelivery will be deduplicated")
+        // Durable: now, and only now, every message of the batch is acknowledged (one
+        // deadline for the batch, not a timer per message).
+        let acks = async {
+            let mut failed = 0usize;
+            for msg in &messages {
+                if let Err(e) = msg.ack().await {
+                    if failed == 0 {
+                        eprintln!("pacer serve: an ack was not sent ({e}); the redelivery will be deduplicated");
+                    }
+                    failed += 1;
                 }
             }
+            failed
+        };
+        match tokio::time::timeout(ACK_TIMEOUT, acks).await {
+            Ok(0) => {}
+            Ok(failed) => eprintln!("pacer serve: {failed} acks of a batch were not sent"),
+            // The events are in the log; the redeliveries will be duplicates.
+            Err(_) => eprintln!(
+                "pacer serve: acknowledging a batch timed out; the redeliveries will be deduplicated"
+            ),
         }
         self.apply(stored, &targets);
         Ok(())
@@ -473,22 +482,20 @@ impl Pipeline {
         if !self.alerts_dirty || self.last_counted.elapsed() < Duration::from_secs(1) {
             return;
         }
+        // Counted straight off the book (a listing would also rank focus and look up
+        // every rep: milliseconds with the events waiting).
         let state = self.state.read().expect("not poisoned");
-        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for v in pacer_projections::alerts::alert_views(
-            &state,
-            &pacer_projections::alerts::AlertQuery {
-                status: pacer_projections::alerts::StatusFilter::All,
-                ..Default::default()
-            },
-        ) {
-            *counts
-                .entry((
-                    v.alert.rule().as_str().to_owned(),
-                    v.status.as_str().to_owned(),
-                ))
+        let mut by_kind: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        for a in state.alert_book().iter() {
+            let status = pacer_projections::alerts::status(a, state.acks().get(&a.id));
+            *by_kind
+                .entry((a.rule().as_str(), status.as_str()))
                 .or_default() += 1;
         }
+        let counts: BTreeMap<(String, String), i64> = by_kind
+            .into_iter()
+            .map(|((rule, status), n)| ((rule.to_owned(), status.to_owned()), n))
+            .collect();
         drop(state);
         self.metrics.set_alerts(&counts);
         self.alerts_dirty = false;

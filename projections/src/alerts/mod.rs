@@ -124,14 +124,19 @@ pub fn alert_view<'a>(
     Some(view(state, a, focus.contains(id)))
 }
 
-fn view<'a>(state: &'a State, a: &'a Alert, focus: bool) -> AlertView<'a> {
-    let ack = state.acks().get(&a.id);
-    let status = match (a.closed, ack) {
+/// Where alert `a` stands, given the acknowledgement the log holds for it, if any.
+pub fn status(a: &Alert, ack: Option<&Ack>) -> Status {
+    match (a.closed, ack) {
         (Some((_, Closure::Resolved)), _) => Status::Resolved,
         (Some((_, Closure::Superseded)), _) => Status::Superseded,
         (None, Some(_)) => Status::Acknowledged,
         (None, None) => Status::Open,
-    };
+    }
+}
+
+fn view<'a>(state: &'a State, a: &'a Alert, focus: bool) -> AlertView<'a> {
+    let ack = state.acks().get(&a.id);
+    let status = status(a, ack);
     let info = state.rep_at(&a.rep, state.current_month().unwrap_or(a.finding.month));
     AlertView {
         alert: a,
