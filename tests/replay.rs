@@ -136,6 +136,8 @@ fn the_bench_harness_runs_at_small_scale() {
             "2000",
             "--reps",
             "3",
+            "--rounds",
+            "2",
             "--json",
             "bench.json",
         ],
@@ -151,7 +153,8 @@ fn the_bench_harness_runs_at_small_scale() {
     for path in [
         ["replay", "events_per_second"],
         ["replay", "raw_scan_events_per_second"],
-        ["memory", "rep_month_bucket_cells"],
+        ["replay", "rep_month_bucket_cells"],
+        ["memory", "peak_rss_bytes"],
         ["queries", "team_report_us"],
         ["ingest", "durable_events_per_second"],
         ["ingest", "raw_consume_events_per_second"],
@@ -160,6 +163,21 @@ fn the_bench_harness_runs_at_small_scale() {
         assert!(!f.is_null(), "{path:?} missing in {v}");
     }
     assert!(v["replay"]["events_per_second"].as_f64().unwrap() > 0.0);
+    // Two rounds of each, the figure their median.
+    for rounds in [
+        &v["replay"]["rounds"]["events_per_second"],
+        &v["replay"]["rounds"]["raw_scan_events_per_second"],
+        &v["ingest"]["rounds"]["durable_events_per_second"],
+        &v["ingest"]["rounds"]["raw_consume_events_per_second"],
+    ] {
+        let rounds = rounds
+            .as_array()
+            .unwrap_or_else(|| panic!("no rounds in {v}"));
+        assert_eq!(rounds.len(), 2, "{v}");
+        assert!(rounds.iter().all(|r| r.as_f64().unwrap() > 0.0), "{v}");
+    }
+    // The replay's memory, measured in a process of its own.
+    assert!(v["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0, "{v}");
     // Every probe's alert arrived, under a background load that really ran.
     let alerts = &v["alert_latency"];
     assert_eq!(alerts["probes"].as_u64(), Some(5), "{alerts}");

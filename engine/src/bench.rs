@@ -4,10 +4,11 @@
 //! Measured today, in one run on one generated log:
 //! - **replay**: events/s of a full rebuild of the projections (the fold, alerts
 //!   included), beside events/s of scanning and decoding the same log with no
-//!   projection work;
-//! - **memory**: resident memory the projections take (RSS after the rebuild minus
-//!   before), per rep × month × bucket cell, and the process's peak RSS;
-//! - **queries**: the report for one team and for the whole organisation, p50 / p99.
+//!   projection work, in alternating rounds (the median of each counts: this
+//!   machine's speed wanders by a quarter between runs);
+//! - **queries**: the report for one team and for the whole organisation, p50 / p99;
+//! - the log is left in place for the caller to measure the memory of its replay in
+//!   a fresh process ([`scale::measure_replay`]).
 //!
 //! The data comes from the demo generator (about 1 800 events per rep and year); the
 //! log is written directly with `append_batch` in large batches (setup, not measured).
@@ -40,6 +41,16 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Repetitions of each query.
     pub queries: u32,
+    /// Rounds of scan and replay (and of raw and durable ingest), alternating; the
+    /// median of each is the figure.
+    pub rounds: u32,
+}
+
+/// The median of `rates` (the upper one of an even count); 0 for none.
+pub fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The figures of one run.
@@ -51,11 +62,13 @@ pub struct Figures {
     pub events: u64,
     pub reps: usize,
     pub setup_s: f64,
+    /// The median round.
     pub scan_events_per_s: f64,
     pub replay_events_per_s: f64,
-    pub state_bytes: u64,
+    /// Every round.
+    pub scan_rounds: Vec<f64>,
+    pub replay_rounds: Vec<f64>,
     pub cells: u64,
-    pub peak_rss_bytes: u64,
     pub team_report_us: (f64, f64),
     pub org_report_us: (f64, f64),
 }
@@ -64,10 +77,6 @@ impl Figures {
     /// Replay ÷ raw scan.
     pub fn replay_ratio(&self) -> f64 {
         self.replay_events_per_s / self.scan_events_per_s.max(1e-9)
-    }
-
-    pub fn bytes_per_cell(&self) -> f64 {
-        self.state_bytes as f64 / (self.cells.max(1)) as f64
     }
 
     /// The figures as JSON, with the machine and the version.
@@ -82,14 +91,13 @@ impl Figures {
                 "events_per_second": self.replay_events_per_s.round(),
                 "raw_scan_events_per_second": self.scan_events_per_s.round(),
                 "ratio": (self.replay_ratio() * 1000.0).round() / 1000.0,
+                "rounds": {
+                    "events_per_second": self.replay_rounds.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                    "raw_scan_events_per_second": self.scan_rounds.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                },
                 "target_events_per_second": 2_000_000,
                 "target_ratio": 0.5,
-            },
-            "memory": {
-                "state_bytes": self.state_bytes,
                 "rep_month_bucket_cells": self.cells,
-                "bytes_per_cell": self.bytes_per_cell().round(),
-                "peak_rss_bytes": self.peak_rss_bytes,
             },
             "queries": {
                 "team_report_us": {"p50": self.team_report_us.0, "p99": self.team_report_us.1},
@@ -216,21 +224,29 @@ pub fn run(
     write_events(&mut log, demo.events, now)?;
     let setup_s = started.elapsed().as_secs_f64();
 
-    say("scanning the log (decode only)");
-    let t = Instant::now();
+    let rounds = spec.rounds.max(1);
+    let (mut scan_rounds, mut replay_rounds) = (Vec::new(), Vec::new());
     let mut scanned = 0u64;
-    for rec in log.iter_from(1) {
-        std::hint::black_box(rec?);
-        scanned += 1;
+    let mut state = None;
+    for round in 1..=rounds {
+        say(&format!(
+            "round {round} of {rounds}: scanning the log (decode only), then replaying it"
+        ));
+        let t = Instant::now();
+        scanned = 0;
+        for rec in log.iter_from(1) {
+            std::hint::black_box(rec?);
+            scanned += 1;
+        }
+        scan_rounds.push(scanned as f64 / t.elapsed().as_secs_f64().max(1e-9));
+        // The state of the round before is freed first, as a fresh rebuild would be.
+        drop(state.take());
+        let t = Instant::now();
+        let rebuilt = rebuild(&log, &config.org, Cut::All, |_| {})?;
+        replay_rounds.push(rebuilt.events_applied() as f64 / t.elapsed().as_secs_f64().max(1e-9));
+        state = Some(rebuilt);
     }
-    let scan_s = t.elapsed().as_secs_f64();
-
-    say("replaying the log into the projections");
-    let rss_before = proc_kb("/proc/self/status", "VmRSS:");
-    let t = Instant::now();
-    let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
-    let replay_s = t.elapsed().as_secs_f64();
-    let rss_after = proc_kb("/proc/self/status", "VmRSS:");
+    let state = state.expect("at least one round");
     let cells = cells(&state);
 
     say("timing queries");
@@ -253,11 +269,11 @@ pub fn run(
         events: scanned,
         reps,
         setup_s,
-        scan_events_per_s: scanned as f64 / scan_s.max(1e-9),
-        replay_events_per_s: state.events_applied() as f64 / replay_s.max(1e-9),
-        state_bytes: rss_after.saturating_sub(rss_before),
+        scan_events_per_s: median(&scan_rounds),
+        replay_events_per_s: median(&replay_rounds),
+        scan_rounds,
+        replay_rounds,
         cells,
-        peak_rss_bytes: proc_kb("/proc/self/status", "VmHWM:"),
         team_report_us,
         org_report_us,
     })
@@ -268,8 +284,12 @@ pub fn run(
 #[derive(Clone, Debug, Default)]
 pub struct IngestFigures {
     pub events: u64,
+    /// The median round.
     pub durable_events_per_s: f64,
     pub raw_events_per_s: f64,
+    /// Every round.
+    pub durable_rounds: Vec<f64>,
+    pub raw_rounds: Vec<f64>,
 }
 
 impl IngestFigures {
@@ -283,6 +303,10 @@ impl IngestFigures {
             "durable_events_per_second": self.durable_events_per_s.round(),
             "raw_consume_events_per_second": self.raw_events_per_s.round(),
             "ratio": (self.ratio() * 1000.0).round() / 1000.0,
+            "rounds": {
+                "durable_events_per_second": self.durable_rounds.iter().map(|r| r.round()).collect::<Vec<_>>(),
+                "raw_consume_events_per_second": self.raw_rounds.iter().map(|r| r.round()).collect::<Vec<_>>(),
+            },
             "target_events_per_second": 100_000,
             "target_ratio": 0.7,
         })
@@ -338,13 +362,16 @@ impl Drop for BenchNats {
     }
 }
 
-/// Measures durable ingest of `events` demo events through a real nats-server: the
-/// raw rate first (a stream and a pull consumer that only acks), then the engine's
-/// pipeline (decode, validate, dedupe, append, flush, ack, fold) on a fresh log.
+/// Measures durable ingest of `events` demo events through a real nats-server, in
+/// `rounds` alternating rounds: the raw rate (a pull consumer that only acks the
+/// stream's messages), then the engine's pipeline (decode, validate, dedupe, append,
+/// flush, ack, fold) on a fresh log, each round with a consumer of its own that
+/// reads the same messages from the start.
 pub async fn ingest(
     nats: &BenchNats,
     dir: &Path,
     events: u64,
+    rounds: u32,
     config: &Config,
 ) -> Result<IngestFigures, crate::error::NatsError> {
     use async_nats::jetstream::consumer::{pull, AckPolicy};
@@ -382,8 +409,8 @@ pub async fn ingest(
     let messages_for =
         |s: &Subjects| -> Vec<Message> { lines.iter().map(|l| event_message(s, l)).collect() };
 
-    // Raw: the same messages through a stream and a pull consumer that only acks.
-    let stream = js
+    // The same messages on two streams: one only consumed, one the engine's.
+    let raw_stream = js
         .create_stream(async_nats::jetstream::stream::Config {
             name: "BENCH_RAW".into(),
             subjects: vec!["benchraw.>".into()],
@@ -397,76 +424,94 @@ pub async fn ingest(
         256,
     )
     .await?;
-    let consumer = stream
-        .create_consumer(pull::Config {
-            durable_name: Some("raw".into()),
-            ack_policy: AckPolicy::Explicit,
-            max_ack_pending: 20_000,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| nats_err(&e))?;
-    let started = Instant::now();
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(1_000)
-        .messages()
-        .await
-        .map_err(|e| nats_err(&e))?;
-    let mut seen = 0u64;
-    while seen < n {
-        match messages.next().await {
-            Some(Ok(m)) => {
-                m.ack().await.map_err(|e| nats_err(&e))?;
-                seen += 1;
-            }
-            Some(Err(e)) => return Err(nats_err(&e)),
-            None => break,
-        }
-    }
-    let raw_s = started.elapsed().as_secs_f64();
-    drop(messages);
-
-    // Durable: the engine's pipeline on a fresh log, the events already on the stream.
     let mut cfg = config.clone();
     cfg.nats.subject_prefix = "bench".into();
     cfg.serve.tick_interval_s = 0;
     ensure_streams(&js, &cfg.nats, &subjects).await?;
     publish_all(&js, futures::stream::iter(messages_for(&subjects)), 256).await?;
-    let mut log = Log::open(dir)?;
-    log.bind_org(&cfg.org)?;
-    let state = Arc::new(RwLock::new(pacer_projections::state::State::new(
-        cfg.org.clone(),
-    )));
-    let pipeline = Pipeline::new(
-        log,
-        Arc::clone(&state),
-        cfg,
-        js.clone(),
-        Arc::new(Metrics::new()),
-        Box::new(move || now),
-        0,
-    );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let started = Instant::now();
-    // The pipeline and the stopwatch run side by side in this task.
-    let watch = async {
-        loop {
-            let applied = state.read().map_or(0, |s| s.events_applied());
-            if applied >= n {
-                break;
+    let events_stream = js
+        .get_stream(subjects.events_stream())
+        .await
+        .map_err(|e| nats_err(&e))?;
+
+    let (mut raw_rounds, mut durable_rounds) = (Vec::new(), Vec::new());
+    for round in 1..=rounds.max(1) {
+        // Raw: a pull consumer of its own that only acks.
+        let name = format!("raw{round}");
+        let consumer = raw_stream
+            .create_consumer(pull::Config {
+                durable_name: Some(name.clone()),
+                ack_policy: AckPolicy::Explicit,
+                max_ack_pending: 20_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| nats_err(&e))?;
+        let started = Instant::now();
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1_000)
+            .messages()
+            .await
+            .map_err(|e| nats_err(&e))?;
+        let mut seen = 0u64;
+        while seen < n {
+            match messages.next().await {
+                Some(Ok(m)) => {
+                    m.ack().await.map_err(|e| nats_err(&e))?;
+                    seen += 1;
+                }
+                Some(Err(e)) => return Err(nats_err(&e)),
+                None => break,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let _ = stop.send(true);
-        elapsed
-    };
-    let (ran, durable_s) = tokio::join!(pipeline.run(stopped), watch);
-    ran?;
+        raw_rounds.push(n as f64 / started.elapsed().as_secs_f64().max(1e-9));
+        drop(messages);
+        let _ = raw_stream.delete_consumer(&name).await;
+
+        // Durable: the engine's pipeline on a fresh log, its consumer made anew so it
+        // reads the stream from the start.
+        let _ = events_stream.delete_consumer(&subjects.consumer()).await;
+        let log_dir = dir.join(format!("round-{round}"));
+        let mut log = Log::open(&log_dir)?;
+        log.bind_org(&cfg.org)?;
+        let state = Arc::new(RwLock::new(pacer_projections::state::State::new(
+            cfg.org.clone(),
+        )));
+        let pipeline = Pipeline::new(
+            log,
+            Arc::clone(&state),
+            cfg.clone(),
+            js.clone(),
+            Arc::new(Metrics::new()),
+            Box::new(move || now),
+            0,
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let started = Instant::now();
+        // The pipeline and the stopwatch run side by side in this task.
+        let watch = async {
+            loop {
+                let applied = state.read().map_or(0, |s| s.events_applied());
+                if applied >= n {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            let _ = stop.send(true);
+            elapsed
+        };
+        let (ran, durable_s) = tokio::join!(pipeline.run(stopped), watch);
+        ran?;
+        durable_rounds.push(n as f64 / durable_s.max(1e-9));
+        let _ = std::fs::remove_dir_all(&log_dir);
+    }
     Ok(IngestFigures {
         events: n,
-        durable_events_per_s: n as f64 / durable_s.max(1e-9),
-        raw_events_per_s: n as f64 / raw_s.max(1e-9),
+        durable_events_per_s: median(&durable_rounds),
+        raw_events_per_s: median(&raw_rounds),
+        durable_rounds,
+        raw_rounds,
     })
 }

@@ -33,6 +33,10 @@ pub struct Args {
     /// Repetitions of the team report (the org report runs a quarter as often).
     #[arg(long, default_value_t = 400)]
     queries: u32,
+    /// Rounds of scan and replay, and of raw and durable ingest, alternating: the
+    /// median of each is the figure (this machine's speed wanders between runs).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
     /// Events for the durable-ingest measurement through a nats-server the bench starts
     /// itself (0: skip it).
     #[arg(long, default_value_t = 200_000)]
@@ -81,11 +85,29 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         events: args.events,
         seed: args.seed,
         queries: args.queries,
+        rounds: args.rounds,
     };
     let f = if args.events == 0 {
         None
     } else {
         Some(bench(dir.path(), &spec, &ctx.config, say)?)
+    };
+    // The memory of replaying that log, in a process that does nothing else.
+    let replayed = match &f {
+        None => None,
+        Some(_) => {
+            say("replaying the log in a fresh process, for its memory");
+            let cap_bytes = machine().1 / 4 * 3;
+            let (replay, watched) = replay_in_child(dir.path(), cap_bytes)?;
+            match replay {
+                Some(r) => Some(r),
+                None => bail!(
+                    "the replay process went over {} MiB ({:?} bytes)",
+                    cap_bytes >> 20,
+                    watched.killed_at_bytes
+                ),
+            }
+        }
     };
     let mut ingested = None;
     let mut alerts = None;
@@ -105,6 +127,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                         &nats,
                         &dir.path().join("ingest-log"),
                         args.ingest_events,
+                        args.rounds,
                         &ctx.config,
                     ))?);
                 }
@@ -154,13 +177,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             format!("{:.1}%", f.replay_ratio() * 100.0),
             "≥ 50%",
         );
-        row("projections memory", mib(f.state_bytes), "");
-        row(
-            "per rep × month × bucket cell",
-            format!("{:.0} B", f.bytes_per_cell()),
-            "",
-        );
-        row("peak RSS (incl. generation)", mib(f.peak_rss_bytes), "");
+        if let Some(r) = &replayed {
+            row(
+                "peak RSS of a replay (fresh process)",
+                mib(r.peak_rss_bytes),
+                "",
+            );
+            row("projections memory", mib(r.state_bytes()), "");
+            row(
+                "per rep × month × bucket cell",
+                format!("{:.0} B", r.state_bytes() as f64 / f.cells.max(1) as f64),
+                "",
+            );
+        }
         row(
             "team report p50 / p99",
             format!("{} / {} µs", f.team_report_us.0, f.team_report_us.1),
@@ -271,6 +300,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }),
         };
         if let Value::Object(m) = &mut v {
+            if let Some(r) = &replayed {
+                m.insert("memory".into(), r.to_json());
+            }
             if let Some(i) = &ingested {
                 m.insert("ingest".into(), i.to_json());
             }
@@ -318,6 +350,22 @@ fn memory_at_scale(ctx: &Context, args: &Args, log_dir: &Path) -> anyhow::Result
         log.disk_bytes as f64 / 1_073_741_824.0,
         cap_bytes as f64 / 1_073_741_824.0
     );
+    let (replay, watched) = replay_in_child(log_dir, cap_bytes)?;
+    let _ = std::fs::remove_dir_all(log_dir);
+    Ok(MemoryAtScale {
+        log,
+        replay,
+        cap_bytes,
+        over_cap_bytes: watched.killed_at_bytes,
+    })
+}
+
+/// Replays the log in `log_dir` in a fresh process (this binary, `bench
+/// --replay-child`), stopped above `cap_bytes`: its figures, `None` if it was stopped.
+fn replay_in_child(
+    log_dir: &Path,
+    cap_bytes: u64,
+) -> anyhow::Result<(Option<ReplayMemory>, scale::Watched)> {
     // This very binary, even if a build has replaced the file meanwhile (the run takes
     // minutes): /proc/self/exe names the running image, not the path.
     let exe = match Path::new("/proc/self/exe") {
@@ -344,28 +392,19 @@ fn memory_at_scale(ctx: &Context, args: &Args, log_dir: &Path) -> anyhow::Result
             .read_to_string(&mut out)
             .context("reading the replay process's figures")?;
     }
-    let _ = std::fs::remove_dir_all(log_dir);
-    let replay = match watched.killed_at_bytes {
-        Some(_) => None,
-        None => {
-            if !watched.status.success() {
-                bail!("the replay process failed ({})", watched.status);
-            }
-            let parsed = serde_json::from_str::<Value>(out.trim())
-                .ok()
-                .and_then(|v| ReplayMemory::from_json(&v));
-            match parsed {
-                Some(r) => Some(r),
-                None => bail!("the replay process printed no figures: {out:?}"),
-            }
-        }
-    };
-    Ok(MemoryAtScale {
-        log,
-        replay,
-        cap_bytes,
-        over_cap_bytes: watched.killed_at_bytes,
-    })
+    if watched.killed_at_bytes.is_some() {
+        return Ok((None, watched));
+    }
+    if !watched.status.success() {
+        bail!("the replay process failed ({})", watched.status);
+    }
+    match serde_json::from_str::<Value>(out.trim())
+        .ok()
+        .and_then(|v| ReplayMemory::from_json(&v))
+    {
+        Some(r) => Ok((Some(r), watched)),
+        None => bail!("the replay process printed no figures: {out:?}"),
+    }
 }
 
 /// The `--config` this process was started with, for the replay process.
