@@ -19,78 +19,119 @@ use crate::bucket::{Bucket, BucketRef};
 pub struct Sym(NonZeroU32);
 
 impl Sym {
-    fn index(self) -> usize {
+    /// The sym's number, from 0 in the order names were first interned.
+    pub fn index(self) -> usize {
         self.0.get() as usize - 1
     }
 
     fn of_index(i: usize) -> Sym {
-        let n = u32::try_from(i + 1).expect("fewer than 4 billion names");
+        let n = u32::try_from(i + 1).expect("fewer than 4 billion interned items");
         Sym(NonZeroU32::new(n).expect("one more than an index is never zero"))
     }
 }
 
-/// Names, each stored once, looked up by text or by [`Sym`].
-#[derive(Clone, Default)]
-pub struct Names {
-    strings: Vec<Box<str>>,
-    /// The syms, hashed by their text.
-    table: HashTable<Sym>,
+/// Items stored once each, numbered in the order they were first interned, and
+/// found by a hash of their key: what [`Names`] and [`Buckets`] are made of.
+#[derive(Clone)]
+struct Interner<T> {
+    items: Vec<T>,
+    /// Indexes into `items`, hashed by the item's key.
+    table: HashTable<u32>,
+}
+
+impl<T> Default for Interner<T> {
+    fn default() -> Self {
+        Interner {
+            items: Vec::new(),
+            table: HashTable::new(),
+        }
+    }
+}
+
+impl<T> Interner<T> {
+    /// The index of the item of key hash `hash` that `is` recognises.
+    fn find(&self, hash: u64, is: impl Fn(&T) -> bool) -> Option<usize> {
+        let items = &self.items;
+        self.table
+            .find(hash, |&i| is(&items[i as usize]))
+            .map(|&i| i as usize)
+    }
+
+    /// The index of the item `is` recognises, adding `make()` under `hash` if none
+    /// does; `hash_of` hashes a stored item's key (to grow the table).
+    fn intern(
+        &mut self,
+        hash: u64,
+        is: impl Fn(&T) -> bool,
+        make: impl FnOnce() -> T,
+        hash_of: impl Fn(&T) -> u64,
+    ) -> usize {
+        if let Some(i) = self.find(hash, is) {
+            return i;
+        }
+        let i = self.items.len();
+        let index = u32::try_from(i).expect("fewer than 4 billion interned items");
+        self.items.push(make());
+        let items = &self.items;
+        self.table
+            .insert_unique(hash, index, |&j| hash_of(&items[j as usize]));
+        i
+    }
+}
+
+/// Two interners are equal when they hold the same items under the same numbers
+/// (the hash table is derived from the items).
+impl<T: PartialEq> PartialEq for Interner<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl<T: Eq> Eq for Interner<T> {}
+
+impl<T: fmt::Debug> fmt::Debug for Interner<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.items).finish()
+    }
 }
 
 fn hash_str(s: &str) -> u64 {
     FxBuildHasher.hash_one(s)
 }
 
+/// Names, each stored once, looked up by text or by [`Sym`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Names(Interner<Box<str>>);
+
 impl Names {
     /// The sym of `name`, interning it if it is new.
     pub fn intern(&mut self, name: &str) -> Sym {
-        let hash = hash_str(name);
-        let strings = &self.strings;
-        if let Some(sym) = self.table.find(hash, |s| &*strings[s.index()] == name) {
-            return *sym;
-        }
-        let sym = Sym::of_index(self.strings.len());
-        self.strings.push(name.into());
-        let strings = &self.strings;
-        self.table
-            .insert_unique(hash, sym, |s| hash_str(&strings[s.index()]));
-        sym
+        let i = self.0.intern(
+            hash_str(name),
+            |s| &**s == name,
+            || name.into(),
+            |s| hash_str(s),
+        );
+        Sym::of_index(i)
     }
 
     /// The sym of `name`, if it was interned.
     pub fn get(&self, name: &str) -> Option<Sym> {
-        let strings = &self.strings;
-        self.table
-            .find(hash_str(name), |s| &*strings[s.index()] == name)
-            .copied()
+        self.0
+            .find(hash_str(name), |s| &**s == name)
+            .map(Sym::of_index)
     }
 
     pub fn name(&self, sym: Sym) -> &str {
-        &self.strings[sym.index()]
+        &self.0.items[sym.index()]
     }
 
     pub fn len(&self) -> usize {
-        self.strings.len()
+        self.0.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.strings.is_empty()
-    }
-}
-
-/// Two tables are equal when they hold the same names under the same syms (the hash
-/// table is derived from the names).
-impl PartialEq for Names {
-    fn eq(&self, other: &Self) -> bool {
-        self.strings == other.strings
-    }
-}
-
-impl Eq for Names {}
-
-impl fmt::Debug for Names {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.strings).finish()
+        self.0.items.is_empty()
     }
 }
 
@@ -98,62 +139,35 @@ impl fmt::Debug for Names {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BucketId(u32);
 
-/// Buckets, each stored once, looked up by a borrowed bucket or by [`BucketId`].
-#[derive(Clone, Default)]
-pub struct Buckets {
-    all: Vec<Bucket>,
-    table: HashTable<BucketId>,
-}
-
 fn hash_bucket(b: BucketRef<'_>) -> u64 {
     FxBuildHasher.hash_one(b)
 }
 
+/// Buckets, each stored once, looked up by a borrowed bucket or by [`BucketId`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Buckets(Interner<Bucket>);
+
 impl Buckets {
     /// The id of `bucket`, interning it if it is new.
     pub fn intern(&mut self, bucket: BucketRef<'_>) -> BucketId {
-        let hash = hash_bucket(bucket);
-        let all = &self.all;
-        if let Some(id) = self
-            .table
-            .find(hash, |id| all[id.0 as usize].borrowed() == bucket)
-        {
-            return *id;
-        }
-        let id = BucketId(u32::try_from(self.all.len()).expect("fewer than 4 billion buckets"));
-        self.all.push(bucket.to_bucket());
-        let all = &self.all;
-        self.table
-            .insert_unique(hash, id, |id| hash_bucket(all[id.0 as usize].borrowed()));
-        id
+        let i = self.0.intern(
+            hash_bucket(bucket),
+            |b| b.borrowed() == bucket,
+            || bucket.to_bucket(),
+            |b| hash_bucket(b.borrowed()),
+        );
+        BucketId(i as u32)
     }
 
     /// The id of `bucket`, if it was interned.
     pub fn get(&self, bucket: BucketRef<'_>) -> Option<BucketId> {
-        let all = &self.all;
-        self.table
-            .find(hash_bucket(bucket), |id| {
-                all[id.0 as usize].borrowed() == bucket
-            })
-            .copied()
+        self.0
+            .find(hash_bucket(bucket), |b| b.borrowed() == bucket)
+            .map(|i| BucketId(i as u32))
     }
 
     pub fn bucket(&self, id: BucketId) -> &Bucket {
-        &self.all[id.0 as usize]
-    }
-}
-
-impl PartialEq for Buckets {
-    fn eq(&self, other: &Self) -> bool {
-        self.all == other.all
-    }
-}
-
-impl Eq for Buckets {}
-
-impl fmt::Debug for Buckets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.all).finish()
+        &self.0.items[id.0 as usize]
     }
 }
 
