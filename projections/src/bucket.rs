@@ -123,53 +123,6 @@ impl BucketRef<'_> {
     }
 }
 
-/// What a map keyed by [`Bucket`] can be searched with, so that a lookup by a
-/// [`BucketRef`] copies no name: `map.get(&bucket_ref as &dyn BucketKey)`.
-///
-/// Sound because both orders are the same (see [`BucketRef`]): the map's order of its
-/// `Bucket` keys is the order of their [`BucketKey::key`]s.
-pub trait BucketKey {
-    fn key(&self) -> BucketRef<'_>;
-}
-
-impl BucketKey for Bucket {
-    fn key(&self) -> BucketRef<'_> {
-        self.borrowed()
-    }
-}
-
-impl BucketKey for BucketRef<'_> {
-    fn key(&self) -> BucketRef<'_> {
-        *self
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn BucketKey + 'a> for Bucket {
-    fn borrow(&self) -> &(dyn BucketKey + 'a) {
-        self
-    }
-}
-
-impl PartialEq for dyn BucketKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for dyn BucketKey + '_ {}
-
-impl PartialOrd for dyn BucketKey + '_ {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for dyn BucketKey + '_ {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
 impl fmt::Display for Bucket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -381,16 +334,6 @@ mod tests {
             for b in &buckets {
                 assert_eq!(a.borrowed().cmp(&b.borrowed()), a.cmp(b));
             }
-        }
-        // A map keyed by buckets is searched by borrowed buckets, present or not.
-        let map: std::collections::BTreeMap<Bucket, usize> =
-            buckets.iter().cloned().zip(0..).collect();
-        for (i, b) in buckets.iter().enumerate() {
-            assert_eq!(map.get(&b.borrowed() as &dyn BucketKey), Some(&i), "{b}");
-        }
-        for absent in ["account:acmf", "activity:calm", "geo:apac", "product:z"] {
-            let absent = Bucket::parse(absent).unwrap();
-            assert_eq!(map.get(&absent.borrowed() as &dyn BucketKey), None);
         }
         for bad in ["Total", "geo:", "geo", "region:emea", "activity: call", ""] {
             assert!(Bucket::parse(bad).is_err(), "{bad:?} should not parse");

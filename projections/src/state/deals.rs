@@ -264,6 +264,9 @@ impl Deals {
         let i = self.find_or_add(id);
         let opening = matches!(fact.kind, FactKind::Opened(_));
         let e = &mut self.entries[i as usize];
+        // Exactly the room for one more: a deal has two or three facts, and the
+        // default growth (to four at once) would leave most of a deal's facts empty.
+        e.facts.reserve_exact(1);
         match (opening, &mut e.view) {
             // A fact that is not an opening, appended to an opened deal, changes its
             // view exactly as the last step of `ViewCore::of` would: in place.

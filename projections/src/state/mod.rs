@@ -231,8 +231,9 @@ pub struct State {
     names: Names,
     buckets: Buckets,
     reps: BTreeMap<String, Rep>,
-    /// The reps of `reps`, by sym: the fold makes sure of the rep of every event.
-    rep_syms: HashSet<Sym>,
+    /// Which syms are reps of `reps` (indexed by sym): the fold makes sure of the rep
+    /// of every event.
+    rep_syms: Vec<bool>,
     plans: PlanBook,
     /// Rep × month × bucket → the sum of its contributions (never zero).
     actuals: Actuals,
@@ -261,7 +262,7 @@ impl State {
             names: Names::default(),
             buckets: Buckets::default(),
             reps: BTreeMap::new(),
-            rep_syms: HashSet::default(),
+            rep_syms: Vec::new(),
             plans: PlanBook::default(),
             actuals: Actuals::default(),
             deals: Deals::default(),
@@ -585,7 +586,12 @@ impl State {
     /// Returns the rep's sym.
     fn ensure_rep(&mut self, rep: &str) -> Sym {
         let sym = self.names.intern(rep);
-        if self.rep_syms.insert(sym) {
+        let i = sym.index();
+        if self.rep_syms.len() <= i {
+            self.rep_syms.resize(i + 1, false);
+        }
+        if !self.rep_syms[i] {
+            self.rep_syms[i] = true;
             self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
         }
         sym

@@ -42,30 +42,35 @@ impl PlanVersion {
     /// The version a `plan_published` publishes, its buckets interned in `buckets`.
     /// A line repeated for the same rep, month and bucket: the last one counts.
     pub(super) fn of(rec: &Recorded, p: &PlanPublished, buckets: &mut Buckets) -> Self {
-        let mut by_month: BTreeMap<Month, BTreeMap<&str, BTreeMap<&Bucket, i64>>> = BTreeMap::new();
-        for l in &p.lines {
-            by_month
-                .entry(l.month)
+        // The lines by month and rep, each rep's in log order (a stable sort: a plan's
+        // lines usually come in that order already, and then it is one pass).
+        let rep_month = |i: usize| (p.lines[i].month, p.lines[i].rep.as_str());
+        let mut order: Vec<usize> = (0..p.lines.len()).collect();
+        order.sort_by(|&a, &b| rep_month(a).cmp(&rep_month(b)));
+        let mut lines: BTreeMap<Month, Vec<RepCells>> = BTreeMap::new();
+        for run in order.chunk_by(|&a, &b| rep_month(a) == rep_month(b)) {
+            let (month, rep) = rep_month(run[0]);
+            // Bucket order; of a bucket repeated, the last line counts.
+            let mut cells: Vec<(&Bucket, i64)> = run
+                .iter()
+                .map(|&i| (&p.lines[i].bucket, p.lines[i].target))
+                .collect();
+            cells.sort_by(|a, b| a.0.cmp(b.0));
+            let mut kept: Vec<(BucketId, i64)> = Vec::with_capacity(cells.len());
+            for (i, (bucket, target)) in cells.iter().enumerate() {
+                if cells.get(i + 1).is_some_and(|next| next.0 == *bucket) {
+                    continue;
+                }
+                kept.push((buckets.intern(bucket.borrowed()), *target));
+            }
+            lines
+                .entry(month)
                 .or_default()
-                .entry(l.rep.as_str())
-                .or_default()
-                .insert(&l.bucket, l.target);
+                .push((rep.into(), kept.into_boxed_slice()));
         }
-        let lines = by_month
+        let lines = lines
             .into_iter()
-            .map(|(month, reps)| {
-                let reps: Box<[RepCells]> = reps
-                    .into_iter()
-                    .map(|(rep, cells)| {
-                        let cells = cells
-                            .into_iter()
-                            .map(|(b, t)| (buckets.intern(b.borrowed()), t))
-                            .collect();
-                        (rep.into(), cells)
-                    })
-                    .collect();
-                (month, reps)
-            })
+            .map(|(month, reps)| (month, reps.into_boxed_slice()))
             .collect();
         PlanVersion {
             seq: rec.seq,
@@ -200,5 +205,75 @@ impl<'s> Plans<'s> {
             .and_then(|lines| lines.get(bucket))
             .copied()
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventBody, PlanLine};
+    use crate::money::Currency;
+
+    #[test]
+    fn a_version_holds_its_lines_by_month_rep_and_bucket_the_last_of_a_repeat_counting() {
+        let month = |s: &str| Month::parse(s).unwrap();
+        let line = |rep: &str, m: &str, bucket: &str, target: i64| PlanLine {
+            rep: rep.into(),
+            month: month(m),
+            bucket: Bucket::parse(bucket).unwrap(),
+            target,
+        };
+        let p = PlanPublished {
+            plan: "fy27".into(),
+            version: 1,
+            basis: PlanBasis::TopDown,
+            horizon_start: month("2026-11"),
+            effective_from: month("2026-11"),
+            currency: Currency::from_code("EUR").unwrap(),
+            lines: vec![
+                line("bo", "2026-12", "total", 5),
+                line("ana", "2026-12", "total", 1),
+                line("ana", "2026-11", "total", 2),
+                line("ana", "2026-12", "geo:emea", 3),
+                line("ana", "2026-12", "total", 4),
+            ],
+        };
+        let rec = Recorded {
+            seq: 1,
+            recorded_at: Timestamp::from_micros(0),
+            event: Event {
+                event_id: "p".into(),
+                source: "test".into(),
+                occurred_at: Timestamp::from_micros(0),
+                body: EventBody::ClockTick,
+            },
+        };
+        let mut buckets = Buckets::default();
+        let v = PlanVersion::of(&rec, &p, &mut buckets);
+        let book = PlanBook {
+            versions: vec![v.clone()],
+        };
+        let plans = Plans {
+            book: &book,
+            buckets: &buckets,
+        };
+        let lines: Vec<(String, String, String, i64)> = plans
+            .version_lines(&v)
+            .map(|(m, rep, b, t)| (m.to_string(), rep.to_owned(), b.to_string(), t))
+            .collect();
+        let want = [
+            ("2026-11", "ana", "total", 2),
+            ("2026-12", "ana", "geo:emea", 3),
+            ("2026-12", "ana", "total", 4),
+            ("2026-12", "bo", "total", 5),
+        ];
+        let want: Vec<(String, String, String, i64)> = want
+            .iter()
+            .map(|(m, r, b, t)| (m.to_string(), r.to_string(), b.to_string(), *t))
+            .collect();
+        assert_eq!(lines, want);
+        assert_eq!(v.line_count(), 4);
+        assert_eq!(plans.target("ana", month("2026-12"), &Bucket::Total), 4);
+        assert_eq!(plans.target("cy", month("2026-12"), &Bucket::Total), 0);
     }
 }
