@@ -2051,3 +2051,35 @@ fn fx_rates_are_positive_exact_decimals_for_another_currency() {
         "reporting currency",
     );
 }
+
+#[test]
+fn an_unpaired_surrogate_escape_is_malformed_json_wherever_it_is() {
+    let with = |field: &str, value: &str| {
+        format!(
+            r#"{{"event_id":"e","source":"s","occurred_at":"2026-11-03T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call","{field}":"{value}"}}"#
+        )
+    };
+    for (field, value) in [
+        ("x", r"\ud800"),
+        ("account", r"\udc00"),
+        ("event_id", r"a\ud800b"),
+    ] {
+        let r = decode(with(field, value).as_bytes(), &limits()).unwrap_err();
+        assert_eq!(r.kind, RejectKind::MalformedJson, "{field}: {r}");
+        assert!(r.reason.contains("not valid JSON"), "{r}");
+    }
+    // A pair is a character; other escapes and a backslash before a `u` are text.
+    let ev = decode(
+        with("account", r"\ud83d\ude00 \u00e9 C:\\users").as_bytes(),
+        &limits(),
+    )
+    .unwrap();
+    match ev.body {
+        EventBody::ActivityLogged(a) => assert_eq!(a.account.as_deref(), Some("😀 é C:\\users")),
+        other => panic!("{other:?}"),
+    }
+    // Not an object, and not JSON either: the parser's reason, not a guess.
+    let r = decode(br#""\ud800""#, &limits()).unwrap_err();
+    assert_eq!(r.kind, RejectKind::MalformedJson);
+    assert!(r.reason.contains("not valid JSON"), "{r}");
+}
