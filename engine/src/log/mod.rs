@@ -82,6 +82,8 @@ const CHUNK_BYTES: usize = SEGMENT_BYTES_MAX;
 /// The first byte of a span stub: `[SPAN][record length u32 BE][chunks u32 BE]`.
 const SPAN: u8 = 0xFF;
 const SPAN_STUB_BYTES: usize = 9;
+/// The most ids the id index makes room for before it has read any.
+const ID_CAPACITY_HINT_MAX: usize = 1 << 22;
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard()
@@ -275,10 +277,19 @@ impl Log {
         index.get(event_id, hash, |seq| stored_id(&self.reader(), seq))
     }
 
+    /// Builds the id index now (it is otherwise built by the first append): what a
+    /// long-running writer does at start-up, off its async workers.
+    pub fn load_ids(&mut self) -> Result<(), LogError> {
+        self.id_index().map(|_| ())
+    }
+
     /// The id index, built from the records the first time it is asked for.
     fn id_index(&mut self) -> Result<&IdIndex, LogError> {
         if self.ids.is_none() {
-            let mut index = IdIndex::with_capacity(self.next_seq as usize);
+            // A hint only (the table grows): a damaged last key must not size it.
+            let ids = usize::try_from(self.next_seq)
+                .map_or(ID_CAPACITY_HINT_MAX, |n| n.min(ID_CAPACITY_HINT_MAX));
+            let mut index = IdIndex::with_capacity(ids);
             for stored in Segments::from(&self.events, 1) {
                 let stored = stored?;
                 for record in stored.records() {
@@ -380,6 +391,12 @@ impl Log {
             });
         }
         self.id_index()?;
+        if self.next_seq.checked_add(batch.len() as u64).is_none() {
+            return Err(LogError::Corrupt {
+                seq: self.next_seq,
+                reason: "the log's last seq leaves no room for more events".into(),
+            });
+        }
         let recorded_at = self
             .last_recorded_at
             .map_or(recorded_at, |last| last.max(recorded_at));
@@ -617,22 +634,22 @@ fn whole<'r>(
     let (Some(len), Some(parts), SPAN_STUB_BYTES) = (field(1), field(5), entry.len()) else {
         return Err(corrupt(format!("a span stub of {} bytes", entry.len())));
     };
-    let mut record = Vec::with_capacity(len.min(1 << 30));
-    let mut found = 0usize;
-    for item in chunks.range(chunk_key(seq, 0)..=chunk_key(seq, u32::MAX)) {
-        let (k, v) = item.map_err(|source| LogError::Storage {
-            doing: "reading the chunks of a large record",
-            source,
-        })?;
-        if k.as_ref() != chunk_key(seq, found as u32) {
-            return Err(corrupt(format!("chunk {found} of {parts} is missing")));
-        }
-        record.extend_from_slice(&v);
-        found += 1;
+    // A get per chunk, not a range: sled's cache counts a page only when it is
+    // looked up (see `Segments`).
+    let mut record = Vec::with_capacity(len.min(SEGMENT_BYTES_MAX * parts.min(1 << 16)));
+    for part in 0..parts {
+        let chunk = chunks
+            .get(chunk_key(seq, part as u32))
+            .map_err(|source| LogError::Storage {
+                doing: "reading the chunks of a large record",
+                source,
+            })?
+            .ok_or_else(|| corrupt(format!("chunk {part} of {parts} is missing")))?;
+        record.extend_from_slice(&chunk);
     }
-    if found != parts || record.len() != len {
+    if record.len() != len {
         return Err(corrupt(format!(
-            "the record spans {parts} chunks and {len} bytes; the log holds {found} and {}",
+            "the record spans {len} bytes; its {parts} chunks hold {}",
             record.len()
         )));
     }
@@ -937,7 +954,8 @@ impl LogReader {
 /// with a sled iterator: sled's cache counts a page only when it is looked up often
 /// enough, which a `get` per segment does and an iterator (one look-up per page)
 /// does not, so a scan would otherwise keep every page it read in memory (sled
-/// issue 1036). A gap in the keys is crossed with one range look-up.
+/// issue 1036). The keys of a log are contiguous (an append is all or nothing), so
+/// a gap (a damaged key or count) is reported as corruption, not skipped.
 struct Segments {
     events: sled::Tree,
     next: Option<u64>,
@@ -962,11 +980,15 @@ impl Segments {
         match self.events.range(key.to_be_bytes()..).next() {
             None => Ok(None),
             Some(Err(source)) => Err(storage(source)),
-            Some(Ok((k, v))) => {
-                let first =
-                    seq_of_key(&k).map_err(|reason| LogError::Corrupt { seq: 0, reason })?;
-                Ok(Some((first, v)))
-            }
+            Some(Ok((k, _))) => Err(LogError::Corrupt {
+                seq: key,
+                reason: match seq_of_key(&k) {
+                    Ok(next) => {
+                        format!("no segment starts at seq {key}; the next starts at {next}")
+                    }
+                    Err(reason) => reason,
+                },
+            }),
         }
     }
 }
@@ -1158,7 +1180,11 @@ fn upgrade(db: &sled::Db, events: &sled::Tree, voids: &sled::Tree) -> Result<(),
         chunks: db.open_tree("chunks").map_err(storage)?,
     };
     for rec in reader.iter_from(1) {
-        let rec = rec?;
+        // A damaged record ends the upgrade there: the log must still open, and
+        // whoever reads it reports the damage with its seq.
+        let Ok(rec) = rec else {
+            break;
+        };
         let Some(target) = void_target(&rec.event) else {
             continue;
         };
@@ -1660,6 +1686,49 @@ mod tests {
         let err = log.get(2).unwrap_err().to_string();
         assert!(err.contains("seq 2") && err.contains("missing"), "{err}");
         assert_eq!(log.get(3).unwrap().unwrap().event.event_id, "c");
+    }
+
+    #[test]
+    fn a_missing_segment_is_reported_with_its_seq_not_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(ticks("a", 2), at()).unwrap();
+            log.append_batch(ticks("b", 2), at()).unwrap();
+            log.append_batch(ticks("c", 1), at()).unwrap();
+            // The second append's segment is lost.
+            log.events.remove(3u64.to_be_bytes()).unwrap();
+            log.db.flush().unwrap();
+        }
+        let log = Log::open(dir.path()).unwrap();
+        let results: Vec<_> = log.iter_from(1).collect();
+        assert_eq!(results.len(), 3);
+        assert!(results[..2].iter().all(Result::is_ok));
+        let err = results[2].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("seq 3") && err.contains("starts at 5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_old_log_with_a_damaged_record_still_opens_and_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut log = Log::open(dir.path()).unwrap();
+            log.append_batch(vec![tick("a"), tick("b"), void("v", "a")], at())
+                .unwrap();
+            log.meta.insert("format", FORMAT_V2).unwrap();
+            log.db.flush().unwrap();
+        }
+        damage_record(dir.path(), 2, |raw| {
+            let last = raw.len() - 1;
+            raw[last] ^= 0x01;
+        });
+        let log = Log::open(dir.path()).unwrap();
+        assert_eq!(log.meta("format").unwrap().as_deref(), Some(FORMAT));
+        let err = log.iter_from(1).nth(1).unwrap().unwrap_err().to_string();
+        assert!(err.contains("seq 2"), "{err}");
     }
 
     #[test]
