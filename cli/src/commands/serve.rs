@@ -138,8 +138,9 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
     if let Some(addr) = &config.serve.metrics_addr {
         serve_http(addr, Arc::clone(&metrics)).await?;
     }
-    let log = open_log_for_append(ctx)?;
+    let mut log = open_log_for_append(ctx)?;
     let state = rebuild_logged(&log, &config)?;
+    log.load_ids()?;
     let local = Arc::new(Local::new(
         log,
         Arc::new(RwLock::new(state)),
@@ -247,12 +248,15 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let started = Instant::now();
     let mut next_report = 100_000;
     let rebuilt = tokio::task::block_in_place(|| {
-        rebuild_for_serve(&mut log, &config, |seq| {
+        let rebuilt = rebuild_for_serve(&mut log, &config, |seq| {
             if seq >= next_report {
                 eprintln!("pacer serve: rebuilt {seq} of {total} events");
                 next_report += 100_000;
             }
-        })
+        })?;
+        // The id index too, here rather than in the first batch's append.
+        log.load_ids()?;
+        Ok::<_, anyhow::Error>(rebuilt)
     })?;
     let (state, published_seq, pending) =
         (rebuilt.state, rebuilt.published_seq, rebuilt.unpublished);
