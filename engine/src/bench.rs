@@ -46,11 +46,15 @@ pub struct BenchSpec {
     pub rounds: u32,
 }
 
-/// The median of `rates` (the upper one of an even count); 0 for none.
+/// The median of `rates` (of an even count, the lower middle one: no round's luck
+/// counts twice); 0 for none.
 pub fn median(rates: &[f64]) -> f64 {
     let mut sorted = rates.to_vec();
     sorted.sort_by(f64::total_cmp);
-    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// The figures of one run.

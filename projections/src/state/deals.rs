@@ -387,7 +387,12 @@ impl Deals {
 
     /// Every deal with at least one fact, in no particular order.
     pub(super) fn with_facts(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.entries.len() as u32).filter(|&i| !self.entries[i as usize].facts.is_empty())
+        (0..self.entries.len() as u32).filter(|&i| self.has_facts(i))
+    }
+
+    /// Whether deal `i` has a fact left (every fact of it may have been voided).
+    pub(super) fn has_facts(&self, i: u32) -> bool {
+        !self.entries[i as usize].facts.is_empty()
     }
 
     /// Every deal with a view (an opening among its facts), in no particular order.

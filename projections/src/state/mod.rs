@@ -787,9 +787,12 @@ impl State {
         ixs.into_iter().map(|ix| self.deal_at(ix))
     }
 
-    /// One deal's facts.
+    /// One deal's facts; `None` when no fact (left) names it.
     pub fn deal(&self, id: &str) -> Option<Deal<'_>> {
-        self.deals.find(id).map(|ix| self.deal_at(ix))
+        self.deals
+            .find(id)
+            .filter(|&ix| self.deals.has_facts(ix))
+            .map(|ix| self.deal_at(ix))
     }
 
     /// Every deal that has been opened, as it stands now, in deal-id order.
