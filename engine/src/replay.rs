@@ -128,6 +128,33 @@ pub fn rebuild_observed(
     })
 }
 
+/// [`rebuild_observed`] of the whole log for a process that will append to it (`pacer
+/// serve`): the log's id index is filed from the same records on the way, so the
+/// first append does not read every record again.
+pub fn rebuild_for_append(
+    log: &mut Log,
+    org: &OrgConfig,
+    mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
+) -> Result<State, LogError> {
+    let reader = log.reader();
+    let mut ids = IdIndex::with_capacity(log.ids_capacity_hint());
+    let mut failed = None;
+    let state = rebuild_observed(log, org, Cut::All, |state, rec, before| {
+        if failed.is_none() {
+            // Ids are unique in the log: an id already filed is not one.
+            if let Err(e) = ids.file(&rec.event.event_id, rec.seq, |seq| reader.event_id(seq)) {
+                failed = Some(e);
+            }
+        }
+        observe(state, rec, before);
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    log.install_ids(ids);
+    Ok(state)
+}
+
 /// A record as the rebuild's reader hands it over: the record and, for a void, the
 /// event it names.
 type Read = Result<(Recorded, Option<Recorded>), LogError>;
@@ -164,20 +191,15 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Ver
             ));
         }
         let id = rec.event.event_id.as_str();
-        let hash = ids.hash(id);
-        let earlier = ids.get(id, hash, |seq| {
-            reader
-                .get(seq)
-                .map_err(|e| e.to_string())
-                .map(|r| r.map(|r| r.event.event_id).unwrap_or_default())
-        })?;
+        let earlier = ids
+            .file(id, rec.seq, |seq| reader.event_id(seq))
+            .map_err(|e| e.to_string())?;
         if let Some(earlier) = earlier {
             return Err(format!(
                 "event {id:?} is stored twice, at seq {earlier} and {}",
                 rec.seq
             ));
         }
-        ids.insert(id, hash, rec.seq);
         if cut.admits(rec.seq, rec.recorded_at) {
             let target = reader.void_target(&rec).map_err(|e| e.to_string())?;
             again.apply(&rec, target.as_ref());
@@ -296,6 +318,30 @@ mod tests {
                 .collect();
             assert_eq!(seen, want, "{cut:?}");
         }
+    }
+
+    #[test]
+    fn a_rebuild_for_append_leaves_the_id_index_of_every_record_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, org) = demo_log(dir.path());
+        let records: Vec<Recorded> = log.iter_from(1).collect::<Result<_, _>>().unwrap();
+        drop(log);
+        let mut log = Log::open(dir.path()).unwrap();
+        let mut seen = 0;
+        let state = rebuild_for_append(&mut log, &org, |_, _, _| seen += 1).unwrap();
+        assert_eq!(state, rebuild(&log, &org, Cut::All, |_| {}).unwrap());
+        assert_eq!(seen, records.len());
+        // Built by the rebuild, not by a scan of the first look-up.
+        assert!(log.ids_built());
+        for r in records.iter().step_by(97) {
+            assert_eq!(log.seq_of(&r.event.event_id).unwrap(), Some(r.seq));
+        }
+        let again = records[records.len() / 2].event.clone();
+        let out = log
+            .append_batch(vec![again], records[0].recorded_at)
+            .unwrap();
+        let half = records[records.len() / 2].seq;
+        assert_eq!(out, vec![crate::log::Appended::Duplicate(half)]);
     }
 
     #[test]

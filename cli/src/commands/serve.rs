@@ -18,7 +18,7 @@ use pacer_engine::nats::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
 use pacer_engine::nats::query::{serve_queries, QueryContext};
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
-use pacer_engine::replay::{rebuild, Cut};
+use pacer_engine::replay::rebuild_for_append;
 use pacer_engine::webhook::mirror::Mirror;
 use tokio::sync::watch;
 
@@ -139,8 +139,7 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         serve_http(addr, Arc::clone(&metrics)).await?;
     }
     let mut log = open_log_for_append(ctx)?;
-    let state = rebuild_logged(&log, &config)?;
-    log.load_ids()?;
+    let state = rebuild_logged(&mut log, &config)?;
     let local = Arc::new(Local::new(
         log,
         Arc::new(RwLock::new(state)),
@@ -186,13 +185,13 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
 
 /// Rebuilds the projections, saying how long it took.
 fn rebuild_logged(
-    log: &pacer_engine::Log,
+    log: &mut pacer_engine::Log,
     config: &pacer_engine::Config,
 ) -> anyhow::Result<pacer_projections::state::State> {
     let total = log.last_seq();
     eprintln!("pacer serve: rebuilding the projections from {total} events");
     let started = Instant::now();
-    let state = tokio::task::block_in_place(|| rebuild(log, &config.org, Cut::All, |_| {}))?;
+    let state = tokio::task::block_in_place(|| rebuild_for_append(log, &config.org, |_, _, _| {}))?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "pacer serve: rebuilt {} events in {secs:.2} s ({:.0} events/s)",
@@ -248,15 +247,12 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let started = Instant::now();
     let mut next_report = 100_000;
     let rebuilt = tokio::task::block_in_place(|| {
-        let rebuilt = rebuild_for_serve(&mut log, &config, |seq| {
+        rebuild_for_serve(&mut log, &config, |seq| {
             if seq >= next_report {
                 eprintln!("pacer serve: rebuilt {seq} of {total} events");
                 next_report += 100_000;
             }
-        })?;
-        // The id index too, here rather than in the first batch's append.
-        log.load_ids()?;
-        Ok::<_, anyhow::Error>(rebuilt)
+        })
     })?;
     let (state, published_seq, pending) =
         (rebuilt.state, rebuilt.published_seq, rebuilt.unpublished);

@@ -65,6 +65,22 @@ impl IdIndex {
         Ok(self.shared.get(id).copied())
     }
 
+    /// Files `id` under `seq`, unless it is filed already: then `Some` of the seq it
+    /// is filed under, and nothing changes. `stored_id` as for [`IdIndex::get`].
+    pub fn file<E>(
+        &mut self,
+        id: &str,
+        seq: u64,
+        stored_id: impl FnOnce(u64) -> Result<String, E>,
+    ) -> Result<Option<u64>, E> {
+        let hash = self.hash(id);
+        if let Some(earlier) = self.get(id, hash, stored_id)? {
+            return Ok(Some(earlier));
+        }
+        self.insert(id, hash, seq);
+        Ok(None)
+    }
+
     /// Files `id` (of hash `hash`) under `seq`; the caller made sure it is not filed.
     pub fn insert(&mut self, id: &str, hash: u64, seq: u64) {
         if let Some(first) = self.by_hash.get(&hash) {
@@ -76,15 +92,13 @@ impl IdIndex {
     }
 
     /// How many ids are filed.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub fn filed(&self) -> usize {
         self.by_hash.len() + self.shared.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Ids held whole because another id has their hash (for tests and metrics).
+    /// Ids held whole because another id has their hash (for tests).
+    #[cfg(test)]
     pub fn shared(&self) -> usize {
         self.shared.len()
     }
@@ -109,7 +123,7 @@ mod tests {
         assert_eq!(index.get("c", 7, read), Ok(Some(3)));
         assert_eq!(index.get("d", 7, read), Ok(None));
         assert_eq!(index.get("a", 8, read), Ok(None), "another hash");
-        assert_eq!((index.len(), index.shared()), (3, 2));
+        assert_eq!((index.filed(), index.shared()), (3, 2));
     }
 
     #[test]

@@ -274,37 +274,39 @@ impl Log {
     /// [`Log::seq_of`] with the id's hash already taken (the index is built).
     fn seq_of_hashed(&self, event_id: &str, hash: u64) -> Result<Option<u64>, LogError> {
         let index = self.ids.as_ref().expect("the id index is built first");
-        index.get(event_id, hash, |seq| stored_id(&self.reader(), seq))
+        index.get(event_id, hash, |seq| self.reader().event_id(seq))
     }
 
-    /// Builds the id index now (it is otherwise built by the first append): what a
-    /// long-running writer does at start-up, off its async workers.
-    pub fn load_ids(&mut self) -> Result<(), LogError> {
-        self.id_index().map(|_| ())
+    /// Takes an id index built from every record of this log by whoever read them
+    /// all anyway (the start-up rebuild), instead of reading them again.
+    pub(crate) fn install_ids(&mut self, ids: IdIndex) {
+        self.ids = Some(ids);
+    }
+
+    /// Whether the id index is built (tests).
+    #[cfg(test)]
+    pub(crate) fn ids_built(&self) -> bool {
+        self.ids.is_some()
+    }
+
+    /// Room to make in a new id index: a hint only (the table grows), so that a
+    /// damaged last key cannot size it.
+    pub(crate) fn ids_capacity_hint(&self) -> usize {
+        usize::try_from(self.next_seq).map_or(ID_CAPACITY_HINT_MAX, |n| n.min(ID_CAPACITY_HINT_MAX))
     }
 
     /// The id index, built from the records the first time it is asked for.
     fn id_index(&mut self) -> Result<&IdIndex, LogError> {
         if self.ids.is_none() {
-            // A hint only (the table grows): a damaged last key must not size it.
-            let ids = usize::try_from(self.next_seq)
-                .map_or(ID_CAPACITY_HINT_MAX, |n| n.min(ID_CAPACITY_HINT_MAX));
-            let mut index = IdIndex::with_capacity(ids);
+            let mut index = IdIndex::with_capacity(self.ids_capacity_hint());
+            let reader = self.reader();
             for stored in Segments::from(&self.events, 1) {
                 let stored = stored?;
                 for record in stored.records() {
                     let (seq, raw) = record?;
                     let raw = whole(seq, raw, &self.chunks)?;
-                    let id = record_id(seq, &raw)?;
-                    let hash = index.hash(id);
-                    // Ids are unique in the log; the check tells a hash collision
-                    // (another id, filed whole) from the id itself.
-                    if index
-                        .get(id, hash, |seq| stored_id(&self.reader(), seq))?
-                        .is_none()
-                    {
-                        index.insert(id, hash, seq);
-                    }
+                    // Ids are unique in the log: an id already filed is not one.
+                    index.file(record_id(seq, &raw)?, seq, |seq| reader.event_id(seq))?;
                 }
             }
             self.ids = Some(index);
@@ -585,25 +587,6 @@ impl VoidTargets {
                 .find(|r| r.event.event_id == id && r.seq < rec.seq)
         })
     }
-}
-
-/// The event id of the record at `seq`.
-fn stored_id(reader: &LogReader, seq: u64) -> Result<String, LogError> {
-    let stored = segment_holding(&reader.events, seq)?.ok_or_else(|| LogError::Corrupt {
-        seq,
-        reason: "the id index names a seq the log does not hold".into(),
-    })?;
-    for record in stored.records() {
-        let (at, raw) = record?;
-        if at == seq {
-            let raw = whole(seq, raw, &reader.chunks)?;
-            return record_id(seq, &raw).map(str::to_owned);
-        }
-    }
-    Err(LogError::Corrupt {
-        seq,
-        reason: "the segment that should hold it does not".into(),
-    })
 }
 
 /// The key of part `part` of the span of record `seq` in tree `chunks`.
@@ -894,6 +877,25 @@ impl LogReader {
             }
         }
         Ok(None)
+    }
+
+    /// The event id of the record at `seq`, read without decoding the whole event.
+    pub fn event_id(&self, seq: u64) -> Result<String, LogError> {
+        let stored = segment_holding(&self.events, seq)?.ok_or_else(|| LogError::Corrupt {
+            seq,
+            reason: "the id index names a seq the log does not hold".into(),
+        })?;
+        for record in stored.records() {
+            let (at, raw) = record?;
+            if at == seq {
+                let raw = whole(seq, raw, &self.chunks)?;
+                return record_id(seq, &raw).map(str::to_owned);
+            }
+        }
+        Err(LogError::Corrupt {
+            seq,
+            reason: "the segment that should hold it does not".into(),
+        })
     }
 
     /// What [`State::apply`](pacer_projections::State::apply) takes with an event:

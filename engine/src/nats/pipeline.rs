@@ -39,7 +39,7 @@ use crate::ingest::too_long;
 use crate::local::{append_counted, tick_event};
 use crate::log::{Log, VoidTargets};
 use crate::output::alert_object;
-use crate::replay::{rebuild_observed, Cut};
+use crate::replay::rebuild_for_append;
 use crate::validate::BatchRules;
 use crate::wire::decode;
 
@@ -107,7 +107,7 @@ pub fn rebuild_for_serve(
     };
     let subjects = Subjects::new(&config.nats.subject_prefix);
     let mut unpublished = Vec::new();
-    let state = rebuild_observed(log, &config.org, Cut::All, |state, rec, before| {
+    let state = rebuild_for_append(log, &config.org, |state, rec, before| {
         if rec.seq > published_seq {
             unpublished.extend(changes_out(
                 state,
