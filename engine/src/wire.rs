@@ -76,7 +76,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Event, Rejection> {
     // Reading raw values checks every escape but `\u`'s code point: an unpaired
     // surrogate (`"\ud800"`) is not text. Rare enough to check the whole event the
     // slow way when it holds a `\u` at all.
-    if bytes.windows(2).any(|w| w == b"\\u") {
+    if bytes.contains(&b'\\') && bytes.windows(2).any(|w| w == b"\\u") {
         if let Err(e) = serde_json::from_slice::<Value>(bytes) {
             return Err(malformed(&e));
         }
@@ -114,12 +114,11 @@ pub fn decode_value(value: &Value, limits: &Limits) -> Result<Event, Rejection> 
     if !value.is_object() {
         return Err(not_an_object(value));
     }
-    let text = serde_json::to_vec(value).expect("JSON values serialise");
-    let fields = Fields::parse(&text)
-        .ok()
-        .flatten()
-        .expect("a serialised object reads back as one");
-    decode_fields(fields, limits)
+    let text = serde_json::to_vec(value).map_err(|e| malformed(&e))?;
+    match Fields::parse(&text).map_err(|e| malformed(&e))? {
+        Some(fields) => decode_fields(fields, limits),
+        None => Err(not_an_object(value)),
+    }
 }
 
 /// Decodes one event from the fields of its JSON object.
