@@ -350,60 +350,16 @@ impl State {
                     amount: f.amount.minor,
                 });
             }
-            EventBody::DealOpened(o) => {
-                let opening = Opening {
-                    rep: self.names.intern(&o.rep),
-                    account: self.names.intern(&o.account),
-                    customer_kind: o.customer_kind,
-                    product: o.product.as_deref().map(|p| self.names.intern(p)),
-                    region: o.region.as_deref().map(|r| self.names.intern(r)),
-                    amount: o.amount.minor,
-                    expected_close: o.expected_close,
-                    probability: o.probability,
-                };
-                let fact = Fact {
-                    seq: rec.seq,
-                    on: ev.occurred_at.local_date(tz),
-                    kind: FactKind::Opened(opening),
-                };
-                self.deals.add(&o.deal, fact);
-            }
-            EventBody::DealStageChanged(c) => {
-                let change = StageChange {
-                    stage: self.names.intern(&c.stage),
-                    probability: c.probability,
-                    amount: c.amount.map(|a| a.minor),
-                    expected_close: c.expected_close,
-                };
-                let fact = Fact {
-                    seq: rec.seq,
-                    on: ev.occurred_at.local_date(tz),
-                    kind: FactKind::Stage(change),
-                };
-                self.deals.add(&c.deal, fact);
+            EventBody::DealOpened(_) | EventBody::DealStageChanged(_) | EventBody::DealLost(_) => {
+                self.add_deal_fact(ev, rec.seq)
             }
             EventBody::DealWon(w) => {
                 self.remember_converted(rec, &w.amount);
                 self.add_contributions(ev, 1, rep);
-                let fact = Fact {
-                    seq: rec.seq,
-                    on: w.closed_on,
-                    kind: FactKind::Won {
-                        amount: w.amount.minor,
-                    },
-                };
-                self.deals.add(&w.deal, fact);
+                self.add_deal_fact(ev, rec.seq);
                 for s in &w.splits {
                     self.ensure_rep(&s.rep);
                 }
-            }
-            EventBody::DealLost(l) => {
-                let fact = Fact {
-                    seq: rec.seq,
-                    on: ev.occurred_at.local_date(tz),
-                    kind: FactKind::Lost,
-                };
-                self.deals.add(&l.deal, fact);
             }
             EventBody::ActivityLogged(_) => self.add_contributions(ev, 1, rep),
             EventBody::Retention(_, r) => {
@@ -452,6 +408,47 @@ impl State {
             _ => scope_moved_by(&ev.body),
         };
         self.evaluate_alerts(touched, scope, rec.seq);
+    }
+
+    /// Adds the fact a deal event tells (event `seq`) to its deal, names interned:
+    /// the one place an event becomes a deal fact.
+    fn add_deal_fact(&mut self, ev: &Event, seq: u64) {
+        let local = || ev.occurred_at.local_date(self.cfg.timezone);
+        let (on, kind) = match &ev.body {
+            EventBody::DealOpened(o) => {
+                let opening = Opening {
+                    rep: self.names.intern(&o.rep),
+                    account: self.names.intern(&o.account),
+                    customer_kind: o.customer_kind,
+                    product: o.product.as_deref().map(|p| self.names.intern(p)),
+                    region: o.region.as_deref().map(|r| self.names.intern(r)),
+                    amount: o.amount.minor,
+                    expected_close: o.expected_close,
+                    probability: o.probability,
+                };
+                (local(), FactKind::Opened(opening))
+            }
+            EventBody::DealStageChanged(c) => {
+                let change = StageChange {
+                    stage: self.names.intern(&c.stage),
+                    probability: c.probability,
+                    amount: c.amount.map(|a| a.minor),
+                    expected_close: c.expected_close,
+                };
+                (local(), FactKind::Stage(change))
+            }
+            EventBody::DealWon(w) => (
+                w.closed_on,
+                FactKind::Won {
+                    amount: w.amount.minor,
+                },
+            ),
+            EventBody::DealLost(_) => (local(), FactKind::Lost),
+            _ => return,
+        };
+        if let Some(deal) = deal_of(&ev.body) {
+            self.deals.add(deal, Fact { seq, on, kind });
+        }
     }
 
     /// For a revenue event in another currency (`original` as the log holds it), the
