@@ -1233,10 +1233,7 @@ fn decode_record(seq: u64, raw: &[u8]) -> Result<Recorded, LogError> {
 /// and payload) behind the log's back, as a bad disk or a stray write would.
 #[cfg(test)]
 pub(crate) fn damage_record(dir: &Path, seq: u64, edit: impl FnOnce(&mut [u8])) {
-    let db = open_db(dir).unwrap();
-    let events = db.open_tree("events").unwrap();
-    let stored = segment_holding(&events, seq).unwrap().unwrap();
-    let range = {
+    damage_segment(dir, seq, |stored, value| {
         let base = stored.raw.as_ptr() as usize;
         let (_, raw) = stored
             .records()
@@ -1244,10 +1241,19 @@ pub(crate) fn damage_record(dir: &Path, seq: u64, edit: impl FnOnce(&mut [u8])) 
             .find(|(at, _)| *at == seq)
             .unwrap();
         let start = raw.as_ptr() as usize - base;
-        start..start + raw.len()
-    };
+        edit(&mut value[start..start + raw.len()]);
+    });
+}
+
+/// Test support: changes the stored bytes of the segment holding `seq` (given as
+/// read, and as bytes to edit) behind the log's back.
+#[cfg(test)]
+fn damage_segment(dir: &Path, seq: u64, edit: impl FnOnce(&Stored, &mut Vec<u8>)) {
+    let db = open_db(dir).unwrap();
+    let events = db.open_tree("events").unwrap();
+    let stored = segment_holding(&events, seq).unwrap().unwrap();
     let mut value = stored.raw.to_vec();
-    edit(&mut value[range]);
+    edit(&stored, &mut value);
     events.insert(stored.first.to_be_bytes(), value).unwrap();
     db.flush().unwrap();
 }
@@ -1740,18 +1746,12 @@ mod tests {
             let mut log = Log::open(dir.path()).unwrap();
             log.append_batch(ticks("t", 4), at()).unwrap();
         }
-        {
-            // The third record's length now runs past the segment's end.
-            let db = open_db(dir.path()).unwrap();
-            let events = db.open_tree("events").unwrap();
-            let mut raw = events.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
-            let stored = Stored::new(1, raw.clone().into()).unwrap();
+        // The third record's length now runs past the segment's end.
+        damage_segment(dir.path(), 1, |stored, raw| {
             let third = stored.records().nth(2).unwrap().unwrap().1.as_ptr() as usize
                 - stored.raw.as_ptr() as usize;
             raw[third - LENGTH_BYTES..third].copy_from_slice(&u32::MAX.to_be_bytes());
-            events.insert(1u64.to_be_bytes(), raw).unwrap();
-            db.flush().unwrap();
-        }
+        });
         let log = Log::open(dir.path()).unwrap();
         let results: Vec<_> = log.iter_from(1).collect();
         assert_eq!(results.len(), 3);
@@ -1767,15 +1767,10 @@ mod tests {
             let mut log = Log::open(dir.path()).unwrap();
             log.append_batch(ticks("t", 4), at()).unwrap();
         }
-        {
-            // The header now counts two records of the four.
-            let db = open_db(dir.path()).unwrap();
-            let events = db.open_tree("events").unwrap();
-            let mut raw = events.get(1u64.to_be_bytes()).unwrap().unwrap().to_vec();
+        // The header now counts two records of the four.
+        damage_segment(dir.path(), 1, |_, raw| {
             raw[1..SEGMENT_HEADER_BYTES].copy_from_slice(&2u32.to_be_bytes());
-            events.insert(1u64.to_be_bytes(), raw).unwrap();
-            db.flush().unwrap();
-        }
+        });
         let log = Log::open(dir.path()).unwrap();
         let results: Vec<_> = log.iter_from(1).collect();
         assert_eq!(results.len(), 3);
