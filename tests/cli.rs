@@ -55,13 +55,14 @@ fn report_shows_plan_actual_pace_and_forecast() {
     let total = rows.iter().find(|r| r["bucket"] == "total").unwrap();
     // November 2026 has 21 working days; Wednesday the 18th is the 13th.
     // expected = 100000.00 × 13/21 = 61904.7619… → 61904.76; pace gap = 12500 − 61904.76.
-    // forecast = 12500 + 10000 × 25% = 15000.00.
+    // forecast = 12500 + 10000 × 25% = 15000.00. With no months of history the
+    // expected share is the straight line: `pace_curve` says so.
     assert_eq!(
         total,
         &json!({"rep": "ana", "team": "north", "month": "2026-11", "bucket": "total",
                 "plan": "100000.00", "actual": "12500.00", "variance": "-87500.00", "attainment": 0.125,
                 "expected_to_date": "61904.76", "pace_gap": "-49404.76", "forecast": "15000.00",
-                "currency": "EUR"})
+                "pace_curve": "linear", "currency": "EUR"})
     );
     let meetings = rows
         .iter()
@@ -72,7 +73,8 @@ fn report_shows_plan_actual_pace_and_forecast() {
         meetings,
         &json!({"rep": "ana", "team": "north", "month": "2026-11", "bucket": "activity:meeting",
                 "plan": "40", "actual": "1", "variance": "-39", "attainment": 0.025,
-                "expected_to_date": "25", "pace_gap": "-24", "forecast": null, "currency": "EUR"})
+                "expected_to_date": "25", "pace_gap": "-24", "forecast": null,
+                "pace_curve": "linear", "currency": "EUR"})
     );
     let fields: Vec<&String> = total.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -89,6 +91,7 @@ fn report_shows_plan_actual_pace_and_forecast() {
             "expected_to_date",
             "pace_gap",
             "forecast",
+            "pace_curve",
             "currency"
         ]
     );
@@ -276,10 +279,10 @@ fn csv_has_a_header_and_empty_nulls() {
         &["report", "--format", "csv", "--month", "2026-12"],
     ));
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "rep,team,month,bucket,plan,actual,variance,attainment,expected_to_date,pace_gap,forecast,currency");
+    assert_eq!(lines[0], "rep,team,month,bucket,plan,actual,variance,attainment,expected_to_date,pace_gap,forecast,pace_curve,currency");
     assert_eq!(
         lines[1],
-        "ana,north,2026-12,total,90000.50,0.00,-90000.50,0.0000,,,,EUR"
+        "ana,north,2026-12,total,90000.50,0.00,-90000.50,0.0000,,,,,EUR"
     );
 }
 

@@ -7,7 +7,10 @@ use chrono_tz::Tz;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Table};
 pub use pacer_engine::output::group_thousands;
-use pacer_engine::output::{amount_text, local_short, percent_text, productivity_cells};
+use pacer_engine::output::{
+    amount_text, backtest_cells, local_short, percent_text, productivity_cells,
+};
+use pacer_projections::alerts::backtest::Backtest;
 use pacer_projections::alerts::{AlertView, Status};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::money::{format_decimal, Currency, Ratio};
@@ -152,7 +155,8 @@ pub fn team_summary(state: &State, rows: &[ReportRow<'_>], pace: Option<Pace>) -
         out.push_str(&format!(
             "{} · today {} · working day {} of {} · amounts in {}\n\
              attainment is month to date against the whole month's plan; pace gap is actual \
-             minus the plan's share to date; projected is the run rate's month-end attainment; \
+             minus the plan expected by today, as the team's months have typically filled \
+             (its curve is named by each team); projected is actual ÷ that share; \
              forecast adds open deals due this month, weighted by probability\n\n",
             p.month, p.today, p.days_worked, p.days_in_month, currency
         ));
@@ -164,7 +168,16 @@ pub fn team_summary(state: &State, rows: &[ReportRow<'_>], pace: Option<Pace>) -
             .map(|rep| state.rep_at(rep, rows[0].month).manager)
             .collect();
         let managers: Vec<String> = managers.into_iter().collect();
-        out.push_str(&format!("Team {team} (manager: {})\n", managers.join(", ")));
+        let curve = rows
+            .iter()
+            .find(|r| r.team == *team && *r.bucket == Bucket::Total)
+            .and_then(|r| r.curve)
+            .map(|c| format!(" · expected to date by {c}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "Team {team} (manager: {}){curve}\n",
+            managers.join(", ")
+        ));
         let mut t = new_table(&[
             "rep",
             "plan",
@@ -336,6 +349,55 @@ pub fn focus_list(views: &[AlertView<'_>], state: &State) -> String {
         ]);
     }
     format!("{t}\n\n")
+}
+
+/// The backtest as a table: per rule, scope and severity, claims made and how often
+/// they came true, months that ended below the threshold and how many were caught in
+/// time, and the median lead time.
+pub fn backtest_table(b: &Backtest) -> String {
+    let (Some(first), Some(last)) = (b.months.first(), b.months.last()) else {
+        return "no month that has ended is in the range: nothing to score\n".into();
+    };
+    let mut out = format!(
+        "{} months scored ({first} to {last}) · a claim is right when its month ended below the threshold · \
+         caught: flagged by working day {} · lead: working days from the first flag to month end\n",
+        b.months.len(),
+        b.recall_by_day
+    );
+    let mut t = new_table(&[
+        "rule",
+        "scope",
+        "severity",
+        "below",
+        "alerts",
+        "right",
+        "precision",
+        "ended below",
+        "caught",
+        "recall",
+        "lead (median)",
+    ]);
+    for r in &b.rows {
+        let c = backtest_cells(r);
+        let pct =
+            |bp: Option<i64>| bp.map_or("-".to_owned(), |v| format!("{}%", format_decimal(v, 2)));
+        t.add_row(vec![
+            Cell::new(r.rule.as_str()),
+            Cell::new(r.scope),
+            Cell::new(r.severity.as_str()),
+            right(format!("{}%", r.threshold.to_decimal_string())),
+            right(r.alerts.to_string()),
+            right(r.right.to_string()),
+            right(pct(r.precision_bp())),
+            right(r.ended_below.to_string()),
+            right(r.flagged.to_string()),
+            right(pct(r.recall_bp())),
+            right(c[10].clone().unwrap_or_else(|| "-".into())),
+        ]);
+    }
+    out.push_str(&t.to_string());
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]

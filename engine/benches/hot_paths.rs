@@ -23,6 +23,8 @@ fn demo_events(reps: usize) -> Vec<Recorded> {
         now,
         timezone: config.org.timezone,
         currency: config.org.currency,
+        daily_ticks: false,
+        prior_months: 0,
     });
     demo.events
         .into_iter()

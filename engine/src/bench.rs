@@ -220,6 +220,8 @@ pub fn run(
         now,
         timezone: config.org.timezone,
         currency: config.org.currency,
+        daily_ticks: false,
+        prior_months: 0,
     });
     let mut log = Log::open(dir)?;
     log.bind_org(&config.org)?;
@@ -401,6 +403,8 @@ pub async fn ingest(
         now,
         timezone: config.org.timezone,
         currency: config.org.currency,
+        daily_ticks: false,
+        prior_months: 0,
     });
     let subjects = Subjects::new("bench");
     let lines: Vec<Vec<u8>> = demo

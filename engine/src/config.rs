@@ -15,8 +15,17 @@
 //! enabled = true
 //! severity = "warning"            # info | warning | critical
 //! below_pct = 90                  # projected attainment below this → alert
-//! critical_below_pct = 70         # below this → critical (false: never)
+//! critical_below_pct = 70         # very likely to end below this → critical (false: never)
 //! min_working_days = 3
+//! min_share_of_total_pct = 10     # a breakdown raises only for this share of the month
+//! min_expected_deals = 1          # bookings due by today before a breakdown or critical
+//! credibility_deals = 20
+//! track_record_months = 3
+//!
+//! [pace]
+//! curve = "history"               # history | linear
+//! history_months = 12
+//! min_history_months = 6
 //! ```
 //!
 //! The other rules and their keys are listed in README.md ("Alerts"); thresholds are
@@ -24,10 +33,11 @@
 
 use std::path::{Path, PathBuf};
 
-use pacer_projections::alerts::config::PaceRule;
+use pacer_projections::alerts::config::{BehindPace, PaceRule};
 use pacer_projections::alerts::{AlertConfig, Severity};
 use pacer_projections::event::Percent;
 use pacer_projections::money::{parse_decimal, Currency};
+use pacer_projections::pacing::{CurveMode, PaceConfig};
 use pacer_projections::state::OrgConfig;
 use serde::Deserialize;
 
@@ -168,6 +178,8 @@ struct RawConfig {
     #[serde(default)]
     alerts: RawAlerts,
     #[serde(default)]
+    pace: RawPace,
+    #[serde(default)]
     nats: RawNats,
     #[serde(default)]
     serve: RawServe,
@@ -198,6 +210,15 @@ struct RawNats {
     subject_prefix: Option<String>,
     duplicate_window_s: Option<i64>,
     replicas: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPace {
+    /// `history` or `linear`.
+    curve: Option<String>,
+    history_months: Option<i64>,
+    min_history_months: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +289,13 @@ struct RawRule {
     min_open_deals: Option<i64>,
     window_months: Option<i64>,
     min_ratings: Option<i64>,
+    min_share_of_total_pct: Option<RawNum>,
+    min_expected_deals: Option<RawNum>,
+    credibility_deals: Option<RawNum>,
+    track_record_months: Option<i64>,
+    min_expected: Option<i64>,
+    last_working_days: Option<i64>,
+    review_working_days: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -344,6 +372,7 @@ impl Config {
                 currency,
                 fiscal_year_start_month: fiscal as u32,
                 alerts: alert_config(raw.alerts)?,
+                pace: pace_config(raw.pace)?,
             },
             limits: Limits::default(),
             nats: nats_config(raw.nats)?,
@@ -633,6 +662,13 @@ impl RuleKeys<'_> {
             ("min_open_deals", r.min_open_deals.is_some()),
             ("window_months", r.window_months.is_some()),
             ("min_ratings", r.min_ratings.is_some()),
+            ("min_share_of_total_pct", r.min_share_of_total_pct.is_some()),
+            ("min_expected_deals", r.min_expected_deals.is_some()),
+            ("credibility_deals", r.credibility_deals.is_some()),
+            ("track_record_months", r.track_record_months.is_some()),
+            ("min_expected", r.min_expected.is_some()),
+            ("last_working_days", r.last_working_days.is_some()),
+            ("review_working_days", r.review_working_days.is_some()),
         ];
         match present.iter().find(|(k, set)| *set && !allowed.contains(k)) {
             Some((k, _)) => Err(format!(
@@ -670,10 +706,105 @@ fn stricter<T: PartialOrd + Copy>(
     }
 }
 
-/// `behind_pace` or `activity_behind`: the defaults `d`, overridden key by key.
+/// `[pace]`: the defaults, overridden key by key.
+fn pace_config(raw: RawPace) -> Result<PaceConfig, String> {
+    let d = PaceConfig::default();
+    let curve = match raw.curve {
+        None => d.curve,
+        Some(c) => CurveMode::parse(&c)
+            .ok_or_else(|| format!("pace.curve: {c:?} is not history or linear"))?,
+    };
+    let history_months = match raw.history_months {
+        None => d.history_months,
+        Some(n) => match count("pace.history_months", n, 120)? {
+            0 => return Err("pace.history_months: 0 is not a whole number from 1 to 120".into()),
+            n => n,
+        },
+    };
+    let min_history_months = match raw.min_history_months {
+        None => d.min_history_months.min(history_months),
+        Some(n) => count("pace.min_history_months", n, i64::from(history_months))?,
+    };
+    Ok(PaceConfig {
+        curve,
+        history_months,
+        min_history_months,
+    })
+}
+
+/// `behind_pace`: the defaults `d`, overridden key by key.
+fn behind_pace(raw: RawRule, d: &BehindPace) -> Result<BehindPace, String> {
+    let k = RuleKeys {
+        rule: "behind_pace",
+        raw,
+    };
+    k.only(&[
+        "below_pct",
+        "critical_below_pct",
+        "min_working_days",
+        "min_share_of_total_pct",
+        "min_expected_deals",
+        "credibility_deals",
+        "track_record_months",
+    ])?;
+    let c = BehindPace {
+        enabled: k.enabled(d.enabled),
+        severity: k.severity(d.severity)?,
+        below_pct: k.pct("below_pct", &k.raw.below_pct, d.below_pct)?,
+        critical_below_pct: k.opt_pct(
+            "critical_below_pct",
+            &k.raw.critical_below_pct,
+            d.critical_below_pct,
+        )?,
+        min_working_days: k.count(
+            "min_working_days",
+            k.raw.min_working_days,
+            d.min_working_days,
+            DAYS_MAX,
+        )?,
+        min_share_of_total_pct: k.pct(
+            "min_share_of_total_pct",
+            &k.raw.min_share_of_total_pct,
+            d.min_share_of_total_pct,
+        )?,
+        min_expected_deals: k.ratio(
+            "min_expected_deals",
+            &k.raw.min_expected_deals,
+            d.min_expected_deals,
+            100_000,
+        )?,
+        credibility_deals: k.ratio(
+            "credibility_deals",
+            &k.raw.credibility_deals,
+            d.credibility_deals,
+            100_000,
+        )?,
+        track_record_months: k.count(
+            "track_record_months",
+            k.raw.track_record_months,
+            d.track_record_months,
+            120,
+        )?,
+    };
+    stricter(
+        &k.key("critical_below_pct"),
+        c.critical_below_pct,
+        c.below_pct,
+        true,
+    )?;
+    Ok(c)
+}
+
+/// `activity_behind`: the defaults `d`, overridden key by key.
 fn pace_rule(rule: &str, raw: RawRule, d: &PaceRule) -> Result<PaceRule, String> {
     let k = RuleKeys { rule, raw };
-    k.only(&["below_pct", "critical_below_pct", "min_working_days"])?;
+    k.only(&[
+        "below_pct",
+        "critical_below_pct",
+        "min_working_days",
+        "min_expected",
+        "track_record_months",
+    ])?;
     let c = PaceRule {
         enabled: k.enabled(d.enabled),
         severity: k.severity(d.severity)?,
@@ -688,6 +819,18 @@ fn pace_rule(rule: &str, raw: RawRule, d: &PaceRule) -> Result<PaceRule, String>
             k.raw.min_working_days,
             d.min_working_days,
             DAYS_MAX,
+        )?,
+        min_expected: k.count(
+            "min_expected",
+            k.raw.min_expected,
+            d.min_expected,
+            1_000_000,
+        )?,
+        track_record_months: k.count(
+            "track_record_months",
+            k.raw.track_record_months,
+            d.track_record_months,
+            120,
         )?,
     };
     stricter(
@@ -710,7 +853,7 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
         cfg.max_focus_per_rep = count("alerts.max_focus_per_rep", n, 100)?;
     }
 
-    cfg.behind_pace = pace_rule("behind_pace", raw.behind_pace, &cfg.behind_pace)?;
+    cfg.behind_pace = behind_pace(raw.behind_pace, &cfg.behind_pace)?;
     cfg.activity_behind = pace_rule("activity_behind", raw.activity_behind, &cfg.activity_behind)?;
 
     let k = RuleKeys {
@@ -783,7 +926,7 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
         rule: "low_coverage",
         raw: raw.low_coverage,
     };
-    k.only(&["min_ratio", "critical_min_ratio"])?;
+    k.only(&["min_ratio", "critical_min_ratio", "last_working_days"])?;
     let d = &cfg.low_coverage;
     let c = pacer_projections::alerts::config::LowCoverage {
         enabled: k.enabled(d.enabled),
@@ -794,6 +937,12 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
             &k.raw.critical_min_ratio,
             d.critical_min_ratio,
             100_000,
+        )?,
+        last_working_days: k.count(
+            "last_working_days",
+            k.raw.last_working_days,
+            d.last_working_days,
+            DAYS_MAX,
         )?,
     };
     stricter(
@@ -848,7 +997,7 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
         rule: "month_missed",
         raw: raw.month_missed,
     };
-    k.only(&["below_pct", "critical_below_pct"])?;
+    k.only(&["below_pct", "critical_below_pct", "review_working_days"])?;
     let d = &cfg.month_missed;
     let c = pacer_projections::alerts::config::MonthMissed {
         enabled: k.enabled(d.enabled),
@@ -858,6 +1007,12 @@ fn alert_config(raw: RawAlerts) -> Result<AlertConfig, String> {
             "critical_below_pct",
             &k.raw.critical_below_pct,
             d.critical_below_pct,
+        )?,
+        review_working_days: k.count(
+            "review_working_days",
+            k.raw.review_working_days,
+            d.review_working_days,
+            DAYS_MAX,
         )?,
     };
     stricter(
@@ -951,6 +1106,58 @@ mod tests {
             ),
             ("[serve]\ndigest_time = \"25:00\"\n", "serve.digest_time"),
             ("[serve]\nbatch = 5\n", "batch"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn pacing_and_evidence_settings_are_read_and_checked() {
+        let c = Config::parse(
+            "[pace]\ncurve = \"linear\"\nhistory_months = 9\nmin_history_months = 4\n\
+             [alerts.behind_pace]\nmin_share_of_total_pct = 12.5\nmin_expected_deals = 1.5\n\
+             credibility_deals = 8\ntrack_record_months = 6\n\
+             [alerts.activity_behind]\nmin_expected = 3\n\
+             [alerts.low_coverage]\nlast_working_days = 5\n\
+             [alerts.month_missed]\nreview_working_days = 2\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.org.pace,
+            PaceConfig {
+                curve: CurveMode::Linear,
+                history_months: 9,
+                min_history_months: 4
+            }
+        );
+        let b = &c.org.alerts.behind_pace;
+        assert_eq!(b.min_share_of_total_pct.hundredths(), 1_250);
+        assert_eq!((b.min_expected_deals, b.credibility_deals), (150, 800));
+        assert_eq!(b.track_record_months, 6);
+        assert_eq!(c.org.alerts.activity_behind.min_expected, 3);
+        assert_eq!(c.org.alerts.low_coverage.last_working_days, 5);
+        assert_eq!(c.org.alerts.month_missed.review_working_days, 2);
+        assert_eq!(Config::parse("").unwrap().org.pace, PaceConfig::default());
+        for (text, key) in [
+            ("[pace]\ncurve = \"wiggly\"\n", "pace.curve"),
+            ("[pace]\nhistory_months = 0\n", "pace.history_months"),
+            (
+                "[pace]\nhistory_months = 6\nmin_history_months = 7\n",
+                "pace.min_history_months",
+            ),
+            (
+                "[alerts.behind_pace]\nmin_share_of_total_pct = 101\n",
+                "alerts.behind_pace.min_share_of_total_pct",
+            ),
+            (
+                "[alerts.activity_behind]\nmin_share_of_total_pct = 5\n",
+                "alerts.activity_behind.min_share_of_total_pct",
+            ),
+            (
+                "[alerts.low_coverage]\nlast_working_days = 40\n",
+                "alerts.low_coverage.last_working_days",
+            ),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.contains(key), "{text}: {e}");

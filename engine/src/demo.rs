@@ -4,10 +4,12 @@
 //! For a seed and a "now" it builds reps in teams, regions and product lines; a
 //! 24-month top-down plan that started 12 months before now (and a mid-year revision);
 //! and the history since: deals opened, moved, won and lost, renewals, expansions,
-//! contractions and churn, activities and customer ratings, with seasonality, a
-//! product-heavy rep, a rep who neglects new business and a few reps clearly off
-//! plan. Deals that would close after "now" are still open: that is the pipeline.
-//! The history ends with a `clock_tick` at "now". Nothing here reads the clock.
+//! contractions and churn, activities and customer ratings, with seasonality,
+//! months that back-load, a product-heavy rep, a rep who neglects new business and
+//! a few reps clearly off plan. Deals that would close after "now" are still open:
+//! that is the pipeline. With `daily_ticks`, every working day ends with a
+//! `clock_tick`, as a running Pacer would have logged; the history ends with one at
+//! "now". Nothing here reads the clock.
 
 use chrono_tz::Tz;
 use pacer_projections::bucket::Bucket;
@@ -25,6 +27,15 @@ pub struct DemoSpec {
     pub now: Timestamp,
     pub timezone: Tz,
     pub currency: Currency,
+    /// A `clock_tick` at the end of every working day of the history (18:00 local),
+    /// as a running Pacer would have logged: the alerts of every past day are then in
+    /// the log's fold, and `pacer alerts backtest` can score them. Only [`generate`]
+    /// places them; [`generate_sliced`] ends with the one tick at "now".
+    pub daily_ticks: bool,
+    /// Months of history before the plan's start, under the previous year's plan: a
+    /// track record for the first months of the plan (what an org that imported its
+    /// history into Pacer has). 0: the history starts with the plan.
+    pub prior_months: u32,
 }
 
 /// The generated organisation's shape, for the summary and for tests.
@@ -132,6 +143,24 @@ impl Builder {
         days[self.rng.gen_range(0..days.len())]
     }
 
+    /// A random working day of `month` on which revenue closes: B2B months
+    /// back-load, so working day i of n is drawn with weight n + 2i (the last day
+    /// about three times as likely as the first; half the month's revenue lands in
+    /// its last 40%).
+    fn closing_day(&mut self, month: Month) -> Date {
+        let days: Vec<Date> = month.days().filter(|d| d.is_working_day()).collect();
+        let n = days.len();
+        let total: usize = (0..n).map(|i| n + 2 * i).sum();
+        let mut x = self.rng.gen_range(0..total);
+        for (i, d) in days.iter().enumerate() {
+            if x < n + 2 * i {
+                return *d;
+            }
+            x -= n + 2 * i;
+        }
+        days[n - 1]
+    }
+
     fn pick_product(&mut self, weights: &[u32; 4]) -> &'static str {
         let total: u32 = weights.iter().sum();
         let mut x = self.rng.gen_range(0..total);
@@ -157,6 +186,9 @@ pub fn generate(spec: &DemoSpec) -> Demo {
     reassignment(&mut b, &org, &reps);
     for r in &reps {
         rep_history(&mut b, &org, r);
+    }
+    if spec.daily_ticks {
+        daily_ticks(&mut b, &org);
     }
     let mut events = b.take_sorted();
     events.push(final_tick(spec.now));
@@ -215,6 +247,8 @@ struct Org {
     today: Date,
     now_month: Month,
     horizon_start: Month,
+    /// The first month of the history: `prior_months` before the plan's start.
+    history_start: Month,
     /// The month the plan's revision (version 2) takes effect.
     revision_from: Month,
     timezone: Tz,
@@ -229,6 +263,7 @@ impl Org {
             today,
             now_month,
             horizon_start,
+            history_start: horizon_start.plus(-(spec.prior_months as i32)),
             revision_from: horizon_start.plus(7),
             timezone: spec.timezone,
         }
@@ -256,6 +291,23 @@ impl Builder {
     }
 }
 
+/// A `clock_tick` at 18:00 local on every working day from the history's start to
+/// today (those after "now" are not emitted).
+fn daily_ticks(b: &mut Builder, org: &Org) {
+    let mut day = org.history_start.first_day();
+    while day <= org.today {
+        if day.is_working_day() {
+            let at = day.at_local_hour(18, org.timezone);
+            b.push(
+                at,
+                format!("pacer-tick-{}", at.to_rfc3339()),
+                EventBody::ClockTick,
+            );
+        }
+        day = day.add_days(1);
+    }
+}
+
 /// The `clock_tick` at "now" that ends every demo history.
 fn final_tick(now: Timestamp) -> Event {
     Event {
@@ -278,7 +330,7 @@ fn demo_reps(reps: &[Rep]) -> Vec<DemoRep> {
 
 /// Every rep joins, months before the plan starts.
 fn registrations(b: &mut Builder, org: &Org, reps: &[Rep]) {
-    let setup_day = org.horizon_start.first_day().add_days(-120);
+    let setup_day = org.history_start.first_day().add_days(-120);
     for r in reps {
         let (team, manager, _) = TEAMS[r.team];
         let at = b.at(setup_day, 9, 10);
@@ -298,17 +350,41 @@ fn registrations(b: &mut Builder, org: &Org, reps: &[Rep]) {
     }
 }
 
-/// The plan events, lazily, in log order: version 1, the top-down plan for the whole
-/// horizon, published before it starts; version 2, a revision half-way through, 5% up
-/// from its effective month on. Each is published as one `plan_published` per month
-/// (effective from that month, in month order), so a plan for many reps stays within
-/// the per-event line limit. Nothing here is random.
+/// The plan events, lazily, in log order: the previous year's plan for the months
+/// of history before this plan (if any); version 1, the top-down plan for the whole
+/// horizon, published before it starts; version 2, a revision half-way through, 5%
+/// up from its effective month on. Each is published as one `plan_published` per
+/// month (effective from that month, in month order), so a plan for many reps stays
+/// within the per-event line limit. Nothing here is random.
 fn plan_events<'a>(
     org: &'a Org,
     reps: &'a [Rep],
     currency: Currency,
 ) -> impl Iterator<Item = (Timestamp, String, EventBody)> + 'a {
     let horizon_start = org.horizon_start;
+    let prior_start = horizon_start.plus(-12);
+    let prior_at = org
+        .history_start
+        .first_day()
+        .add_days(-10)
+        .at_local_hour(9, org.timezone);
+    let prior = (0..horizon_start.months_until(org.history_start).unsigned_abs() as i32)
+        .map(move |k| org.history_start.plus(k))
+        .map(move |month| {
+            (
+                prior_at,
+                format!("finance-prior-plan-{month}"),
+                EventBody::PlanPublished(PlanPublished {
+                    plan: "demo-plan-prior".into(),
+                    version: 1,
+                    basis: PlanBasis::TopDown,
+                    horizon_start: prior_start,
+                    effective_from: month,
+                    currency,
+                    lines: plan_lines(reps, month, currency, 100),
+                }),
+            )
+        });
     let versions = [
         (
             1,
@@ -325,29 +401,31 @@ fn plan_events<'a>(
             105,
         ),
     ];
-    versions
-        .into_iter()
-        .flat_map(move |(version, basis, from, day, level_pct)| {
-            let at = day.at_local_hour(9, org.timezone);
-            (0..PlanPublished::HORIZON_MONTHS)
-                .map(move |k| horizon_start.plus(k))
-                .filter(move |month| *month >= from)
-                .map(move |month| {
-                    (
-                        at,
-                        format!("finance-plan-v{version}-{month}"),
-                        EventBody::PlanPublished(PlanPublished {
-                            plan: "demo-plan".into(),
-                            version,
-                            basis,
-                            horizon_start,
-                            effective_from: month,
-                            currency,
-                            lines: plan_lines(reps, month, currency, level_pct),
-                        }),
-                    )
-                })
-        })
+    prior.chain(
+        versions
+            .into_iter()
+            .flat_map(move |(version, basis, from, day, level_pct)| {
+                let at = day.at_local_hour(9, org.timezone);
+                (0..PlanPublished::HORIZON_MONTHS)
+                    .map(move |k| horizon_start.plus(k))
+                    .filter(move |month| *month >= from)
+                    .map(move |month| {
+                        (
+                            at,
+                            format!("finance-plan-v{version}-{month}"),
+                            EventBody::PlanPublished(PlanPublished {
+                                plan: "demo-plan".into(),
+                                version,
+                                basis,
+                                horizon_start,
+                                effective_from: month,
+                                currency,
+                                lines: plan_lines(reps, month, currency, level_pct),
+                            }),
+                        )
+                    })
+            }),
+    )
 }
 
 /// One rep moves team half-way through.
@@ -375,17 +453,11 @@ fn reassignment(b: &mut Builder, org: &Org, reps: &[Rep]) {
 /// One rep's history since the plan started, the early pipeline of the next two
 /// months and the rep's commits.
 fn rep_history(b: &mut Builder, org: &Org, r: &Rep) {
-    for k in 0..=13 {
+    // Through the month after next: the deals of the next two months that are
+    // already open are the pipeline (opportunities open weeks to months ahead).
+    for k in org.horizon_start.months_until(org.history_start)..=14 {
         let month = org.horizon_start.plus(k);
         history_month(b, r, month, org.revision_from);
-    }
-    // Early-stage opportunities for the next two months: what gives a healthy
-    // rep about 3× coverage of next month's plan (and a thin one less).
-    for (ahead, share) in [
-        (1, b.rng.gen_range(120..300)),
-        (2, b.rng.gen_range(80..200)),
-    ] {
-        early_pipeline(b, r, org.now_month.plus(ahead), share);
     }
     // The rep's bottom-up commit for this month and the next.
     for (i, month) in [org.now_month, org.now_month.plus(1)]
@@ -553,7 +625,10 @@ fn history_month(b: &mut Builder, r: &Rep, month: Month, revision_from: Month) {
         if amount <= 0 {
             continue;
         }
-        let day = b.working_day(month);
+        let day = match kind {
+            RetentionKind::Renewed | RetentionKind::Expanded => b.closing_day(month),
+            RetentionKind::Contracted | RetentionKind::Churned => b.working_day(month),
+        };
         let at = b.at(day, 9, 17);
         let product = b.pick_product(&r.product_weights);
         let account = format!("cust-{}-{}", r.id, b.rng.gen_range(1..40));
@@ -574,10 +649,13 @@ fn history_month(b: &mut Builder, r: &Rep, month: Month, revision_from: Month) {
             ),
         );
     }
-    let losses = b.rng.gen_range(1..4);
+    // Opportunities lost: about three times the month's bookings at face value, so
+    // a healthy rep's pipeline covers a month about 3× (win rate by value ~25%); a
+    // weaker rep's pipeline is thinner in proportion.
+    let losses = b.rng.gen_range(2..6);
     for i in 0..losses {
-        let amount = b.rng.gen_range(5..40) * 1000;
-        let kind = if i % 2 == 0 {
+        let amount = target * r.performance_pct / 100 * b.rng.gen_range(60..140) / 100;
+        let kind = if b.rng.gen_range(0..100) < r.new_share_pct {
             CustomerKind::New
         } else {
             CustomerKind::Existing
@@ -624,52 +702,6 @@ fn history_month(b: &mut Builder, r: &Rep, month: Month, revision_from: Month) {
     }
 }
 
-/// Open opportunities at an early stage, expected to close in `month`, worth about
-/// `share_pct` of the rep's target for it, opened in the last few weeks.
-fn early_pipeline(b: &mut Builder, r: &Rep, month: Month, share_pct: i64) {
-    let target = monthly_target(r, month, 105);
-    let n = b.rng.gen_range(2..6);
-    for (i, amount) in split_amount(&mut b.rng, target * share_pct / 100, n)
-        .into_iter()
-        .enumerate()
-    {
-        if amount <= 0 {
-            continue;
-        }
-        let id = format!("{}-{month}-e{i}", r.id);
-        let kind = if b.rng.gen_range(0..100) < r.new_share_pct {
-            CustomerKind::New
-        } else {
-            CustomerKind::Existing
-        };
-        let account = match kind {
-            CustomerKind::New => format!("prospect-{id}"),
-            CustomerKind::Existing => format!("cust-{}-{}", r.id, b.rng.gen_range(1..40)),
-        };
-        let opened = b.today.add_days(-b.rng.gen_range(1..40));
-        let at = b.at(opened, 9, 17);
-        let product = b.pick_product(&r.product_weights);
-        let money = b.money(amount);
-        let close = b.working_day(month);
-        let probability = Percent::from_hundredths(b.rng.gen_range(1..4) * 1000);
-        b.push(
-            at,
-            format!("crm-{id}-opened"),
-            EventBody::DealOpened(DealOpened {
-                deal: id,
-                rep: r.id.clone(),
-                account,
-                customer_kind: kind,
-                product: Some(product.into()),
-                region: Some(r.region.into()),
-                amount: money,
-                expected_close: close,
-                probability,
-            }),
-        );
-    }
-}
-
 /// Splits `total` into `n` random positive parts (whole hundreds) that add up to it.
 fn split_amount(rng: &mut ChaCha8Rng, total: i64, n: usize) -> Vec<i64> {
     if total <= 0 || n == 0 {
@@ -700,18 +732,20 @@ fn deal(
     if amount <= 0 {
         return;
     }
-    let close = b.working_day(month);
-    let opened = close.add_days(-b.rng.gen_range(14..90));
+    let close = b.closing_day(month);
+    let opened = close.add_days(-b.rng.gen_range(20..100));
     let product = b.pick_product(&r.product_weights);
     let account = match kind {
         CustomerKind::New => format!("prospect-{id}"),
         CustomerKind::Existing => format!("cust-{}-{}", r.id, b.rng.gen_range(1..40)),
     };
     let money = b.money(amount);
+    // Stage probabilities about as calibrated as a CRM's: the open pipeline,
+    // weighted, is about what will be won.
     let open_probability = if wins {
         b.rng.gen_range(4..9) * 10
     } else {
-        b.rng.gen_range(1..4) * 10
+        b.rng.gen_range(1..3) * 5
     };
     let at = b.at(opened, 9, 12);
     b.push(
@@ -784,6 +818,8 @@ mod tests {
             now: Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap(),
             timezone: chrono_tz::UTC,
             currency: Currency::from_code("EUR").unwrap(),
+            daily_ticks: false,
+            prior_months: 0,
         }
     }
 

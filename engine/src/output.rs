@@ -5,6 +5,7 @@
 //! strings, attainment is a JSON number with four decimals (exact, from integers).
 
 use chrono_tz::Tz;
+use pacer_projections::alerts::backtest::{Backtest, ScoreRow};
 use pacer_projections::alerts::AlertView;
 use pacer_projections::money::{format_decimal, Currency, Ratio};
 use pacer_projections::productivity::Productivity;
@@ -14,8 +15,10 @@ use serde_json::{Map, Value};
 
 pub use pacer_projections::money::group_thousands;
 
-/// The report's field names, in output order.
-pub const REPORT_FIELDS: [&str; 12] = [
+/// The report's field names, in output order. `pace_curve` says what
+/// expected-to-date followed in the current month: `team` (the team's learned
+/// curve), `org` (the organisation's), or `linear`.
+pub const REPORT_FIELDS: [&str; 13] = [
     "rep",
     "team",
     "month",
@@ -27,6 +30,7 @@ pub const REPORT_FIELDS: [&str; 12] = [
     "expected_to_date",
     "pace_gap",
     "forecast",
+    "pace_curve",
     "currency",
 ];
 
@@ -39,7 +43,7 @@ pub fn amount_text(row: &ReportRow<'_>, value: i64) -> String {
 }
 
 /// The row's fields as text (`None` for null), in [`REPORT_FIELDS`] order.
-pub fn report_cells(row: &ReportRow<'_>) -> [Option<String>; 12] {
+pub fn report_cells(row: &ReportRow<'_>) -> [Option<String>; 13] {
     let amount = |v: i64| Some(amount_text(row, v));
     [
         Some(row.rep.to_owned()),
@@ -54,6 +58,7 @@ pub fn report_cells(row: &ReportRow<'_>) -> [Option<String>; 12] {
         row.expected_to_date.and_then(amount),
         row.pace_gap().and_then(amount),
         row.forecast.and_then(amount),
+        row.curve.map(|c| c.as_str().to_owned()),
         Some(row.currency.code().to_owned()),
     ]
 }
@@ -138,7 +143,7 @@ pub fn local_short(t: Timestamp, tz: Tz) -> String {
 
 /// The alert listing's field names, in output order: the fields first, then
 /// what a manager or an on-call engineer also needs.
-pub const ALERT_FIELDS: [&str; 29] = [
+pub const ALERT_FIELDS: [&str; 31] = [
     "alert_id",
     "rule",
     "severity",
@@ -154,6 +159,7 @@ pub const ALERT_FIELDS: [&str; 29] = [
     "expected_to_date",
     "forecast",
     "gap",
+    "projected",
     "money_at_stake",
     "message",
     "suggested_action",
@@ -168,6 +174,7 @@ pub const ALERT_FIELDS: [&str; 29] = [
     "acknowledged_by",
     "acknowledged_at",
     "acknowledgement_note",
+    "explanation",
 ];
 
 /// One alert as a JSON object with [`ALERT_FIELDS`]: money as decimal strings in the
@@ -190,7 +197,7 @@ pub fn alert_object(view: &AlertView<'_>, currency: Currency, tz: Tz) -> Value {
     let time = |t: Option<Timestamp>| t.map_or(Value::Null, |t| Value::String(t.to_rfc3339_in(tz)));
     let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
     let closed_at = a.closed.map(|(t, _)| t);
-    let values: [Value; 29] = [
+    let values: [Value; 31] = [
         Value::String(a.id.clone()),
         Value::String(f.rule.as_str().to_owned()),
         Value::String(a.severity.as_str().to_owned()),
@@ -214,6 +221,7 @@ pub fn alert_object(view: &AlertView<'_>, currency: Currency, tz: Tz) -> Value {
         } else {
             amount(f.figures.gap)
         },
+        amount(f.figures.projected),
         money(Some(f.money_at_stake)),
         Value::String(f.message.clone()),
         Value::String(f.suggested_action.clone()),
@@ -230,6 +238,23 @@ pub fn alert_object(view: &AlertView<'_>, currency: Currency, tz: Tz) -> Value {
         text(view.ack.map(|k| k.by.as_str())),
         time(view.ack.map(|k| k.at)),
         text(view.ack.and_then(|k| k.note.as_deref())),
+        Value::Array(
+            f.explanation
+                .iter()
+                .map(|s| {
+                    let mut m = Map::new();
+                    m.insert("bucket".into(), Value::String(s.bucket.to_string()));
+                    for (k, v) in [
+                        ("expected_to_date", s.expected_to_date),
+                        ("actual", s.actual),
+                        ("gap", s.gap()),
+                    ] {
+                        m.insert(k.into(), Value::String(format_decimal(v, scale)));
+                    }
+                    Value::Object(m)
+                })
+                .collect(),
+        ),
     ];
     let mut m = Map::new();
     for (name, v) in ALERT_FIELDS.iter().zip(values) {
@@ -328,5 +353,82 @@ pub fn productivity_csv(rows: &[Productivity], currency: Currency) -> String {
     csv_text(
         &PRODUCTIVITY_FIELDS,
         rows.iter().map(|p| filled(productivity_cells(p, currency))),
+    )
+}
+
+/// The backtest's row fields, in output order.
+pub const BACKTEST_FIELDS: [&str; 11] = [
+    "rule",
+    "scope",
+    "severity",
+    "threshold_pct",
+    "alerts",
+    "right",
+    "precision",
+    "ended_below",
+    "flagged",
+    "recall",
+    "median_lead_days",
+];
+
+/// A backtest row's fields as text (`None` for null), in [`BACKTEST_FIELDS`] order:
+/// precision and recall as fractions with four decimals.
+pub fn backtest_cells(r: &ScoreRow) -> [Option<String>; 11] {
+    let fraction = |bp: Option<i64>| bp.map(|v| format_decimal(v, 4));
+    [
+        Some(r.rule.as_str().to_owned()),
+        Some(r.scope.to_owned()),
+        Some(r.severity.as_str().to_owned()),
+        Some(r.threshold.to_decimal_string()),
+        Some(r.alerts.to_string()),
+        Some(r.right.to_string()),
+        fraction(r.precision_bp()),
+        Some(r.ended_below.to_string()),
+        Some(r.flagged.to_string()),
+        fraction(r.recall_bp()),
+        r.median_lead_days().map(|d| d.to_string()),
+    ]
+}
+
+/// The backtest as a JSON object: the months scored, the recall day, and the rows
+/// (counts and fractions as numbers).
+pub fn backtest_json(b: &Backtest) -> Value {
+    const TEXT: [&str; 3] = ["rule", "scope", "severity"];
+    let rows = b
+        .rows
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            for (name, cell) in BACKTEST_FIELDS.iter().zip(backtest_cells(r)) {
+                let v = match cell {
+                    None => Value::Null,
+                    Some(text) if TEXT.contains(name) => Value::String(text),
+                    Some(text) => decimal_number(&text),
+                };
+                m.insert((*name).to_owned(), v);
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert(
+        "months".into(),
+        Value::Array(
+            b.months
+                .iter()
+                .map(|m| Value::String(m.to_string()))
+                .collect(),
+        ),
+    );
+    m.insert("recall_by_day".into(), Value::from(b.recall_by_day));
+    m.insert("rows".into(), Value::Array(rows));
+    Value::Object(m)
+}
+
+/// The backtest's rows as CSV with a header row.
+pub fn backtest_csv(b: &Backtest) -> String {
+    csv_text(
+        &BACKTEST_FIELDS,
+        b.rows.iter().map(|r| filled(backtest_cells(r))),
     )
 }

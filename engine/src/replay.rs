@@ -2,9 +2,9 @@
 //! start-up, for a report "as of" an earlier moment, or to verify a live state.
 
 use pacer_projections::bucket::Bucket;
-use pacer_projections::event::Recorded;
+use pacer_projections::event::{Event, EventBody, Recorded};
 use pacer_projections::state::{OrgConfig, State};
-use pacer_projections::time::Timestamp;
+use pacer_projections::time::{Date, Timestamp};
 
 use crate::error::LogError;
 use crate::log::ids::IdIndex;
@@ -60,6 +60,64 @@ pub fn rebuild_observed(
     cut: Cut,
     mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
 ) -> Result<State, LogError> {
+    fold_log(log, org, cut, |state, rec, target| {
+        let before = state.now();
+        state.apply(rec, target);
+        observe(state, rec, before);
+    })
+}
+
+/// A fold of the whole log with a `clock_tick` at 18:00 local on every working day
+/// from `from` on, each applied before the first event that occurred after it
+/// (unless the log's own ticks had passed it): the alerts of every day, as a Pacer
+/// that ticked at least daily would have raised them, for `pacer alerts backtest`.
+/// A log that was ticked live (every `tick_interval_s`) already has them; a history
+/// imported at once gets them here. `progress` is called with each seq read.
+pub fn rebuild_daily(
+    log: &Log,
+    org: &OrgConfig,
+    from: Date,
+    mut progress: impl FnMut(u64),
+) -> Result<State, LogError> {
+    let tz = org.timezone;
+    let mut next = from;
+    fold_log(log, org, Cut::All, |state, rec, target| {
+        loop {
+            while !next.is_working_day() {
+                next = next.add_days(1);
+            }
+            let at = next.at_local_hour(18, tz);
+            if at >= rec.event.occurred_at {
+                break;
+            }
+            if state.now().is_none_or(|now| now < at) {
+                let tick = Recorded {
+                    seq: rec.seq.saturating_sub(1),
+                    recorded_at: rec.recorded_at,
+                    event: Event {
+                        event_id: format!("backtest-tick-{}", at.to_rfc3339()),
+                        source: "pacer-backtest".into(),
+                        occurred_at: at,
+                        body: EventBody::ClockTick,
+                    },
+                };
+                state.apply(&tick, None);
+            }
+            next = next.add_days(1);
+        }
+        state.apply(rec, target);
+        progress(rec.seq);
+    })
+}
+
+/// Folds the log's events that `cut` admits into a fresh state with `fold(state,
+/// record, void target)`, reading and decoding on a second thread.
+fn fold_log(
+    log: &Log,
+    org: &OrgConfig,
+    cut: Cut,
+    mut fold: impl FnMut(&mut State, &Recorded, Option<&Recorded>),
+) -> Result<State, LogError> {
     let mut state = State::new(org.clone());
     let reader = log.reader();
     // Two stages on two threads: a reader scans the log and decodes records in
@@ -113,9 +171,7 @@ pub fn rebuild_observed(
             };
             for (rec, target) in batch.iter().filter_map(|r| r.as_ref().ok()) {
                 if cut.admits(rec.seq, rec.recorded_at) {
-                    let before = state.now();
-                    state.apply(rec, target.as_ref());
-                    observe(&state, rec, before);
+                    fold(&mut state, rec, target.as_ref());
                 }
             }
             if let Some(Err(e)) = failed {
@@ -278,6 +334,8 @@ mod tests {
             now,
             timezone: org.timezone,
             currency: org.currency,
+            daily_ticks: false,
+            prior_months: 0,
         });
         let mut log = Log::open(dir).unwrap();
         log.bind_org(&org).unwrap();

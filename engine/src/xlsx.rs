@@ -99,7 +99,7 @@ pub fn report_xlsx(
                 let Some(text) = &cells[*field] else { continue };
                 let col = col as u16;
                 match *name {
-                    "rep" | "team" | "bucket" => sheet.write_string(row, col, text),
+                    "rep" | "team" | "bucket" | "pace_curve" => sheet.write_string(row, col, text),
                     "attainment" => {
                         sheet.write_number_with_format(row, col, number(text), &percent)
                     }

@@ -13,7 +13,7 @@ use chrono_tz::Tz;
 use crate::error::ParseError;
 use crate::event::{CustomerKind, Event, EventBody, Split};
 use crate::money::{div_round_half_away, largest_remainder};
-use crate::time::Month;
+use crate::time::{Date, Month};
 
 /// The region or product line of a movement that names none.
 pub const UNASSIGNED: &str = "unassigned";
@@ -142,6 +142,8 @@ impl fmt::Display for Bucket {
 pub struct Contribution {
     pub rep: String,
     pub month: Month,
+    /// The day of the month (1–31) it counts on: what the pacing curve learns from.
+    pub day: u8,
     pub bucket: Bucket,
     pub delta: i64,
 }
@@ -152,6 +154,8 @@ pub struct Contribution {
 pub struct ContributionRef<'a> {
     pub rep: &'a str,
     pub month: Month,
+    /// The day of the month (1–31) it counts on.
+    pub day: u8,
     pub bucket: BucketRef<'a>,
     pub delta: i64,
 }
@@ -161,6 +165,7 @@ impl ContributionRef<'_> {
         Contribution {
             rep: self.rep.to_owned(),
             month: self.month,
+            day: self.day,
             bucket: self.bucket.to_bucket(),
             delta: self.delta,
         }
@@ -171,7 +176,9 @@ impl ContributionRef<'_> {
 #[derive(Clone, Copy, Debug)]
 pub struct Movement<'a> {
     pub rep: &'a str,
-    pub month: Month,
+    /// The date it counts on (closed on, effective on; for a pipeline forecast, the
+    /// expected close).
+    pub on: Date,
     pub account: &'a str,
     pub customer_kind: CustomerKind,
     pub product: Option<&'a str>,
@@ -202,10 +209,13 @@ impl<'a> Movement<'a> {
 
     /// Hands each of the five bucket contributions of this movement to `f`.
     pub fn each_contribution(&self, f: &mut impl FnMut(ContributionRef<'a>)) {
+        let (month, day) = self.on.month_and_day();
+        let day = day as u8;
         for bucket in self.bucket_refs() {
             f(ContributionRef {
                 rep: self.rep,
-                month: self.month,
+                month,
+                day,
                 bucket,
                 delta: self.amount,
             });
@@ -239,7 +249,7 @@ pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(Contrib
             for (rep, amount) in reps.into_iter().zip(shares) {
                 Movement {
                     rep,
-                    month: won.closed_on.month(),
+                    on: won.closed_on,
                     account: &won.account,
                     customer_kind: won.customer_kind,
                     product: won.product.as_deref(),
@@ -251,7 +261,7 @@ pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(Contrib
         }
         EventBody::Retention(kind, change) => Movement {
             rep: &change.rep,
-            month: change.effective_on.month(),
+            on: change.effective_on,
             account: &change.account,
             customer_kind: CustomerKind::Existing,
             product: change.product.as_deref(),
@@ -259,12 +269,16 @@ pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(Contrib
             amount: kind.sign() * change.amount.minor,
         }
         .each_contribution(&mut f),
-        EventBody::ActivityLogged(a) => f(ContributionRef {
-            rep: &a.rep,
-            month: event.occurred_at.local_date(tz).month(),
-            bucket: BucketRef::Activity(&a.kind),
-            delta: 1,
-        }),
+        EventBody::ActivityLogged(a) => {
+            let (month, day) = event.occurred_at.local_date(tz).month_and_day();
+            f(ContributionRef {
+                rep: &a.rep,
+                month,
+                day: day as u8,
+                bucket: BucketRef::Activity(&a.kind),
+                delta: 1,
+            })
+        }
         EventBody::RepRegistered(_)
         | EventBody::RepReassigned(_)
         | EventBody::RepDeparted(_)

@@ -302,6 +302,7 @@ mod tests {
             currency: Currency::from_code("EUR").unwrap(),
             fiscal_year_start_month: 1,
             alerts: Default::default(),
+            pace: Default::default(),
         });
         for months in [0, -3, 25] {
             let spec = DraftSpec {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 pub mod fx;
 pub mod money;
+pub mod pacing;
 pub mod plan;
 pub mod productivity;
 pub mod report;

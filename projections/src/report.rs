@@ -1,17 +1,19 @@
 //! Plan vs actual: variance, attainment, pace and the pipeline forecast, per rep ×
 //! month × bucket, exactly as the brief defines them.
 //!
-//! For the current month (the month of the latest `clock_tick`): f = working days of
-//! the month up to and including today ÷ working days in the month; expected-to-date
-//! = P × f; pace gap = A − P × f; run-rate projection = A ÷ f; forecast = A + Σ open
-//! deals expected to close this month × probability. Every money product is rounded
-//! to the minor unit, halves away from zero, per term.
+//! For the current month (the month of the latest `clock_tick`): f = the share of a
+//! month's bookings expected by today ([`crate::pacing`]: the team's learned curve,
+//! or working days of the month up to and including today ÷ working days in the
+//! month); expected-to-date = P × f; pace gap = A − P × f; run-rate projection =
+//! A ÷ f; forecast = A + Σ open deals expected to close this month × probability.
+//! Every money product is rounded to the minor unit, halves away from zero, per term.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::bucket::{weighted, Bucket, BucketRef, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
+use crate::pacing::{CurveSource, Share};
 use crate::state::State;
 use crate::time::{Date, Month};
 
@@ -125,7 +127,7 @@ impl State {
             let hundredths = d.probability.map_or(0, |p| p.hundredths());
             let movement = Movement {
                 rep: d.rep,
-                month,
+                on: d.expected_close,
                 account: d.account,
                 customer_kind: d.customer_kind,
                 product: d.product,
@@ -162,6 +164,8 @@ pub struct ReportRow<'s> {
     pub forecast: Option<i64>,
     /// Only in the current month.
     pub projection: Option<i64>,
+    /// Where expected-to-date and the projection came from: only in the current month.
+    pub curve: Option<CurveSource>,
     pub currency: Currency,
 }
 
@@ -253,6 +257,8 @@ pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<Re
     };
     let mut rows = Vec::new();
     let mut cells: Vec<Cell<'s>> = Vec::new();
+    // Each team's share of the month expected by today, worked out once per team.
+    let mut shares: BTreeMap<&str, (Share, CurveSource)> = BTreeMap::new();
     for (rep, record) in reps {
         let team = record.team_at(month);
         if query.team.as_ref().is_some_and(|t| t != team) {
@@ -286,20 +292,34 @@ pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<Re
                 }
             }
         }
-        rows.extend(cells.iter().map(|c| ReportRow {
-            rep,
-            team,
-            month,
-            bucket: c.bucket,
-            plan: c.plan,
-            actual: c.actual,
-            expected_to_date: pace.map(|p| p.expected_to_date(c.plan)),
-            forecast: match pace {
-                Some(_) if !c.bucket.is_activity() => Some(c.actual.saturating_add(c.pipeline)),
-                _ => None,
-            },
-            projection: pace.and_then(|p| p.run_rate_projection(c.actual)),
-            currency,
+        let money_share = pace.map(|p| {
+            *shares
+                .entry(team)
+                .or_insert_with(|| state.pace_share(team, &p))
+        });
+        rows.extend(cells.iter().map(|c| {
+            let share = match (pace, money_share) {
+                (Some(p), _) if c.bucket.is_activity() => {
+                    Some((Share::linear(&p), CurveSource::Linear))
+                }
+                (_, s) => s,
+            };
+            ReportRow {
+                rep,
+                team,
+                month,
+                bucket: c.bucket,
+                plan: c.plan,
+                actual: c.actual,
+                expected_to_date: share.map(|(s, _)| s.of(c.plan)),
+                forecast: match pace {
+                    Some(_) if !c.bucket.is_activity() => Some(c.actual.saturating_add(c.pipeline)),
+                    _ => None,
+                },
+                projection: share.and_then(|(s, _)| s.project(c.actual)),
+                curve: share.map(|(_, src)| src),
+                currency,
+            }
         }));
     }
     rows

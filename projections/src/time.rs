@@ -170,6 +170,20 @@ impl Date {
         Month::new(d.year(), d.month()).expect("a valid date has a valid month")
     }
 
+    /// The day of the month, 1–31.
+    pub fn day_of_month(self) -> u32 {
+        self.to_naive().day()
+    }
+
+    /// The month and the day of the month (1–31), from one calendar conversion.
+    pub fn month_and_day(self) -> (Month, u32) {
+        let d = self.to_naive();
+        (
+            Month::new(d.year(), d.month()).expect("a valid date has a valid month"),
+            d.day(),
+        )
+    }
+
     pub fn weekday(self) -> Weekday {
         self.to_naive().weekday()
     }
@@ -334,16 +348,72 @@ impl Month {
         (0..n).map(move |i| first.add_days(i))
     }
 
+    /// The number of days in the month.
+    pub fn len_days(self) -> u32 {
+        self.calendar().len
+    }
+
+    /// The month's length and the weekday of its 1st: what working-day arithmetic
+    /// needs, from one calendar conversion.
+    pub fn calendar(self) -> MonthCalendar {
+        let first = self.first_day();
+        let next = self.plus(1).first_day();
+        MonthCalendar {
+            // 0001-01-01, day 1 of chrono's count, was a Monday: 0 = Monday ... 6 = Sunday.
+            first_weekday: (first.0 - 1).rem_euclid(7) as u32,
+            len: (next.0 - first.0) as u32,
+        }
+    }
+
     /// Working days (Monday to Friday) in the whole month.
     pub fn working_days(self) -> u32 {
-        self.days().filter(|d| d.is_working_day()).count() as u32
+        self.calendar().working_days()
     }
 
     /// Working days of the month up to and including `today` (which should be in it).
     pub fn working_days_through(self, today: Date) -> u32 {
-        self.days()
-            .filter(|d| *d <= today && d.is_working_day())
-            .count() as u32
+        let first = self.first_day();
+        if today < first {
+            return 0;
+        }
+        let cal = self.calendar();
+        let day = (today.0 - first.0 + 1) as u32;
+        cal.working_days_through_day(day.min(cal.len))
+    }
+
+    /// Working days among the month's first `day` days (day 1 = the 1st).
+    pub fn working_days_through_day(self, day: u32) -> u32 {
+        self.calendar().working_days_through_day(day)
+    }
+}
+
+/// A month's length and the weekday of its 1st (see [`Month::calendar`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MonthCalendar {
+    /// 0 = Monday ... 6 = Sunday.
+    pub first_weekday: u32,
+    /// Days in the month.
+    pub len: u32,
+}
+
+impl MonthCalendar {
+    /// Whether day `day` (1 = the 1st) is a working day.
+    pub fn is_working_day(&self, day: u32) -> bool {
+        (self.first_weekday + day + 6) % 7 < 5
+    }
+
+    /// Working days among the first `day` days, by arithmetic: full weeks have five,
+    /// and the days left over are counted from the weekday of the 1st.
+    pub fn working_days_through_day(&self, day: u32) -> u32 {
+        let extra = (0..day % 7)
+            .filter(|i| (self.first_weekday + i) % 7 < 5)
+            .count() as u32;
+        day / 7 * 5 + extra
+    }
+
+    /// Working days in the whole month.
+    pub fn working_days(&self) -> u32 {
+        self.working_days_through_day(self.len)
     }
 }
 
@@ -418,6 +488,37 @@ mod tests {
             let t = Timestamp::from_micros(micros);
             assert_eq!(t.local_date(chrono_tz::UTC), chrono_date(t), "{micros}");
         }
+    }
+
+    #[test]
+    fn working_days_are_counted_by_arithmetic_as_by_the_calendar() {
+        // Every month of 2026 to 2028, against a day-by-day count.
+        for i in 0..36 {
+            let month = Month::parse("2026-01").unwrap().plus(i);
+            let mut counted = 0;
+            for day in month.days() {
+                if day.is_working_day() {
+                    counted += 1;
+                }
+                assert_eq!(month.working_days_through(day), counted, "{day}");
+                assert_eq!(
+                    month.working_days_through_day(day.day_of_month()),
+                    counted,
+                    "{day}"
+                );
+            }
+            assert_eq!(month.working_days(), counted, "{month}");
+        }
+        let nov = Month::parse("2026-11").unwrap();
+        assert_eq!((nov.working_days(), nov.len_days()), (21, 30));
+        let cal = nov.calendar();
+        // Sunday the 1st, Monday the 2nd.
+        assert_eq!(cal.first_weekday, 6);
+        assert!(!cal.is_working_day(1) && cal.is_working_day(2) && !cal.is_working_day(7));
+        assert_eq!(
+            nov.working_days_through(Date::parse("2026-10-31").unwrap()),
+            0
+        );
     }
 
     #[test]

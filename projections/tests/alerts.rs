@@ -4,208 +4,25 @@
 //!
 //! Every expected figure is worked out by hand in the comments. The org is in UTC
 //! unless a test says otherwise; 2026-11 has 21 working days and Wednesday
-//! 2026-11-18 is the 13th of them, so f = 13/21 there.
+//! 2026-11-18 is the 13th of them, so f = 13/21 there. With less than six months of
+//! history the pacing curve is the straight line, and a rep with no months before
+//! this one has no track record and no bookings a month: `behind_pace` projects
+//! actual + the rest of the month at plan pace, A + P × (1 − f).
 
 use pacer_projections::alerts::{
-    alert_id, alert_views, Alert, AlertConfig, AlertQuery, Change, Closure, Rule, Severity, Status,
+    alert_id, alert_views, AlertConfig, AlertQuery, Change, Closure, Rule, Severity, Status,
     StatusFilter,
 };
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::{
-    ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealLost, DealOpened,
-    DealStageChanged, DealWon, Event, EventBody, Percent, PlanBasis, PlanLine, PlanPublished,
-    Recorded, RepDeparted, RepRegistered,
+    CustomerKind, DealLost, DealStageChanged, EventBody, Percent, PlanBasis, PlanLine,
+    PlanPublished, RepDeparted,
 };
-use pacer_projections::money::{Currency, Money};
-use pacer_projections::state::{void_target, OrgConfig, State};
-use pacer_projections::time::{Date, IsoWeek, Month, Timestamp};
+use pacer_projections::state::State;
+use pacer_projections::time::{Date, IsoWeek};
 
-fn eur() -> Currency {
-    Currency::from_code("EUR").unwrap()
-}
-
-fn month(s: &str) -> Month {
-    Month::parse(s).unwrap()
-}
-
-fn ts(s: &str) -> Timestamp {
-    Timestamp::parse_rfc3339(s).unwrap()
-}
-
-/// A log under construction and the configuration it is folded with.
-struct Log {
-    events: Vec<Recorded>,
-    org: OrgConfig,
-}
-
-impl Log {
-    fn new() -> Self {
-        Log::with(AlertConfig::default())
-    }
-
-    fn with(alerts: AlertConfig) -> Self {
-        let mut log = Log {
-            events: Vec::new(),
-            org: OrgConfig {
-                timezone: chrono_tz::UTC,
-                currency: eur(),
-                fiscal_year_start_month: 1,
-                alerts,
-            },
-        };
-        log.add(
-            "2026-10-01T08:00:00Z",
-            EventBody::RepRegistered(RepRegistered {
-                rep: "ana".into(),
-                name: "Ana Silva".into(),
-                team: "north".into(),
-                manager: "maria".into(),
-                region: Some("emea".into()),
-                start_month: None,
-            }),
-        );
-        log
-    }
-
-    fn add(&mut self, at: &str, body: EventBody) -> &mut Self {
-        let id = format!("e{}", self.events.len() + 1);
-        self.add_id(&id, at, body)
-    }
-
-    fn add_id(&mut self, id: &str, at: &str, body: EventBody) -> &mut Self {
-        let seq = self.events.len() as u64 + 1;
-        self.events.push(Recorded {
-            seq,
-            recorded_at: ts(at),
-            event: Event {
-                event_id: id.into(),
-                source: "test".into(),
-                occurred_at: ts(at),
-                body,
-            },
-        });
-        self
-    }
-
-    fn tick(&mut self, at: &str) -> &mut Self {
-        self.add(at, EventBody::ClockTick)
-    }
-
-    /// Plan lines (rep ana) for one month, published effective from that month (so
-    /// each month's plan is its own version).
-    fn plan(&mut self, m: &str, lines: &[(&str, i64)]) -> &mut Self {
-        let version = self.events.len() as u32;
-        self.add(
-            "2026-10-01T09:00:00Z",
-            EventBody::PlanPublished(PlanPublished {
-                plan: "fy27".into(),
-                version,
-                basis: PlanBasis::TopDown,
-                horizon_start: month("2026-10"),
-                effective_from: month(m),
-                currency: eur(),
-                lines: lines
-                    .iter()
-                    .map(|(bucket, target)| PlanLine {
-                        rep: "ana".into(),
-                        month: month(m),
-                        bucket: Bucket::parse(bucket).unwrap(),
-                        target: *target,
-                    })
-                    .collect(),
-            }),
-        )
-    }
-
-    fn state(&self) -> State {
-        let mut s = State::new(self.org.clone());
-        for r in &self.events {
-            let target = void_target(&r.event)
-                .and_then(|id| self.events.iter().find(|e| e.event.event_id == id));
-            s.apply(r, target);
-        }
-        s
-    }
-}
-
-fn won(deal: &str, minor: i64, closed_on: &str, kind: CustomerKind) -> EventBody {
-    EventBody::DealWon(DealWon {
-        deal: deal.into(),
-        rep: "ana".into(),
-        account: "acme".into(),
-        customer_kind: kind,
-        product: Some("analytics".into()),
-        region: Some("emea".into()),
-        amount: Money::new(minor, eur()),
-        closed_on: Date::parse(closed_on).unwrap(),
-        splits: Vec::new(),
-    })
-}
-
-fn opened(
-    deal: &str,
-    minor: i64,
-    close: &str,
-    probability: u16,
-    product: &str,
-    kind: CustomerKind,
-) -> EventBody {
-    EventBody::DealOpened(DealOpened {
-        deal: deal.into(),
-        rep: "ana".into(),
-        account: format!("acct-{deal}"),
-        customer_kind: kind,
-        product: Some(product.into()),
-        region: Some("emea".into()),
-        amount: Money::new(minor, eur()),
-        expected_close: Date::parse(close).unwrap(),
-        probability: Percent::from_hundredths(probability * 100),
-    })
-}
-
-fn activity(kind: &str) -> EventBody {
-    EventBody::ActivityLogged(ActivityLogged {
-        rep: "ana".into(),
-        kind: kind.into(),
-        account: None,
-        deal: None,
-    })
-}
-
-fn rated(scores: [u8; 4]) -> EventBody {
-    EventBody::CustomerRated(CustomerRated {
-        rep: "ana".into(),
-        account: "acme".into(),
-        listening: scores[0],
-        trust: scores[1],
-        problem_solving: scores[2],
-        responsiveness: scores[3],
-    })
-}
-
-fn ack(alert_id: &str) -> EventBody {
-    EventBody::AlertAcknowledged(AlertAcknowledged {
-        alert_id: alert_id.into(),
-        by: "maria".into(),
-        note: Some("talked on Monday".into()),
-    })
-}
-
-/// The standing alerts of one rule.
-fn standing(state: &State, rule: Rule) -> Vec<Alert> {
-    state
-        .alert_book()
-        .iter()
-        .filter(|a| a.rule() == rule && a.is_standing())
-        .cloned()
-        .collect()
-}
-
-fn one(state: &State, rule: Rule) -> Alert {
-    let list = standing(state, rule);
-    assert_eq!(list.len(), 1, "{rule}: {list:#?}");
-    list.into_iter().next().unwrap()
-}
+mod common;
+use common::*;
 
 /// Ana's November: total plan 100 000.00 and the won amount given, ticked on
 /// Wednesday 2026-11-18 (f = 13/21).
@@ -228,25 +45,26 @@ fn pace_case(won_minor: i64) -> Log {
 
 #[test]
 fn behind_pace_fires_below_90_percent_projected_and_not_at_it() {
-    // Run rate = A × 21/13. A = 55 714.29: 5 571 429 × 21 / 13 = 9 000 000.69 → 90 000.01,
-    // not below 90%. A = 55 714.28: 5 571 428 × 21 / 13 = 8 999 999.08 → 89 999.99.
-    assert!(standing(&pace_case(5_571_429).state(), Rule::BehindPace).is_empty());
-    let a = one(&pace_case(5_571_428).state(), Rule::BehindPace);
+    // Projected = A + 10 000 000 × 8/21 = A + 3 809 523.81. A = 51 904.76:
+    // 9 000 000.57 → 90 000.01, not below 90%. A = 51 904.75: 8 999 998.81 → 89 999.99.
+    assert!(standing(&pace_case(5_190_476).state(), Rule::BehindPace).is_empty());
+    let a = one(&pace_case(5_190_475).state(), Rule::BehindPace);
     assert_eq!(a.severity, Severity::Warning);
     assert_eq!(a.finding.bucket, Some(Bucket::Total));
     assert_eq!(a.finding.month, month("2026-11"));
     assert_eq!(a.finding.figures.plan, Some(10_000_000));
-    assert_eq!(a.finding.figures.actual, Some(5_571_428));
+    assert_eq!(a.finding.figures.actual, Some(5_190_475));
+    assert_eq!(a.finding.figures.projected, Some(8_999_999));
     // Expected to date: 10 000 000 × 13 / 21 = 6 190 476.19 → 6 190 476.
     assert_eq!(a.finding.figures.expected_to_date, Some(6_190_476));
-    assert_eq!(a.finding.figures.gap, Some(5_571_428 - 6_190_476));
+    assert_eq!(a.finding.figures.gap, Some(5_190_475 - 6_190_476));
     // Shortfall: plan − projected = 10 000 000 − 8 999 999 = 1 000 001 (10 000.01).
     assert_eq!(a.finding.money_at_stake, 1_000_001);
     // The percentage is cut, not rounded, so it never reads as the threshold itself.
     assert!(
         a.finding
             .message
-            .contains("projected at 89.99% of plan for 2026-11: 89999.99 of 100000.00"),
+            .contains("heading for 89.99% of plan for 2026-11: 89999.99 of 100000.00"),
         "{}",
         a.finding.message
     );
@@ -254,14 +72,20 @@ fn behind_pace_fires_below_90_percent_projected_and_not_at_it() {
 
 #[test]
 fn behind_pace_is_critical_below_70_percent() {
-    // 4 333 333 × 21 / 13 = 6 999 999.46 → 6 999 999 < 7 000 000: critical.
-    // 4 333 334 × 21 / 13 = 7 000 001.08 → 7 000 001: warning.
-    assert_eq!(
-        one(&pace_case(4_333_333).state(), Rule::BehindPace).severity,
-        Severity::Critical
+    // Without history, critical is arithmetic: even the rest of the month at plan pace
+    // ends below 70%. 3 190 475 + 3 809 524 = 6 999 999 < 7 000 000: critical;
+    // 3 190 476 + 3 809 524 = 7 000 000: a warning.
+    let a = one(&pace_case(3_190_475).state(), Rule::BehindPace);
+    assert_eq!(a.severity, Severity::Critical);
+    assert!(
+        a.finding
+            .message
+            .contains("even the rest of the month at plan pace ends at 69.99%"),
+        "{}",
+        a.finding.message
     );
     assert_eq!(
-        one(&pace_case(4_333_334).state(), Rule::BehindPace).severity,
+        one(&pace_case(3_190_476).state(), Rule::BehindPace).severity,
         Severity::Warning
     );
 }
@@ -299,25 +123,25 @@ fn behind_pace_counts_the_weighted_pipeline_as_forecast() {
     let a = one(&log.state(), Rule::BehindPace);
     assert_eq!(a.finding.figures.forecast, Some(8_800_000));
     assert_eq!(a.finding.money_at_stake, 1_200_000);
-    // The finding is a warning now; the alert keeps the critical it was raised with at
-    // the tick, before the deal was opened (run rate 64 615.38 < 70%).
+    // At the tick, before the deal was opened, it was projected at 40 000.00 +
+    // 38 095.24 = 78 095.24: a warning then too.
     assert_eq!(a.finding.severity, Severity::Warning);
-    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(a.severity, Severity::Warning);
 }
 
 #[test]
 fn behind_pace_waits_for_three_working_days_and_can_be_switched_off() {
     // Nothing booked. Tuesday 2026-11-03 is working day 2: silent. Wednesday the 4th
-    // is day 3: critical (projected 0).
+    // is day 3: projected 0 + 100 000.00 × 18/21 = 85 714.29, a warning (the rest of
+    // the month at plan pace still makes 70%).
     let mut log = Log::new();
     log.plan("2026-11", &[("total", 10_000_000)]);
     log.tick("2026-11-03T09:00:00Z");
     assert!(standing(&log.state(), Rule::BehindPace).is_empty());
     log.tick("2026-11-04T09:00:00Z");
-    assert_eq!(
-        one(&log.state(), Rule::BehindPace).severity,
-        Severity::Critical
-    );
+    let a = one(&log.state(), Rule::BehindPace);
+    assert_eq!(a.severity, Severity::Warning);
+    assert_eq!(a.finding.figures.projected, Some(8_571_429));
 
     let mut off = AlertConfig::default();
     off.behind_pace.enabled = false;
@@ -338,8 +162,13 @@ fn no_plan_means_no_pace_alert() {
 }
 
 #[test]
-fn a_bucket_that_is_the_whole_plan_does_not_repeat_the_total() {
-    // geo:emea has the same plan as total (one region); product:analytics is half.
+fn a_total_behind_pace_carries_the_breakdowns_that_explain_it() {
+    // geo:emea has the same plan as total (one region); product:analytics is half,
+    // product:platform a fifth. Nothing booked: the total is behind, and its
+    // breakdowns are in its explanation, not alerts of their own. The region only
+    // repeats the total and is left out; each product line is behind its
+    // expected-to-date: 50 000.00 × 13/21 = 30 952.38 and 20 000.00 × 13/21 =
+    // 12 380.95, both a tenth of the total's gap (61 904.76) or more.
     let mut log = Log::new();
     log.plan(
         "2026-11",
@@ -347,19 +176,33 @@ fn a_bucket_that_is_the_whole_plan_does_not_repeat_the_total() {
             ("total", 10_000_000),
             ("geo:emea", 10_000_000),
             ("product:analytics", 5_000_000),
+            ("product:platform", 2_000_000),
         ],
     );
     log.tick("2026-11-18T09:00:00Z");
-    let buckets: Vec<Option<Bucket>> = standing(&log.state(), Rule::BehindPace)
-        .into_iter()
-        .map(|a| a.finding.bucket)
+    let alerts = standing(&log.state(), Rule::BehindPace);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let a = &alerts[0];
+    assert_eq!(a.finding.bucket, Some(Bucket::Total));
+    let explained: Vec<(String, i64, i64)> = a
+        .finding
+        .explanation
+        .iter()
+        .map(|s| (s.bucket.to_string(), s.expected_to_date, s.gap()))
         .collect();
     assert_eq!(
-        buckets,
+        explained,
         vec![
-            Some(Bucket::Product("analytics".into())),
-            Some(Bucket::Total)
+            ("product:analytics".to_owned(), 3_095_238, -3_095_238),
+            ("product:platform".to_owned(), 1_238_095, -1_238_095),
         ]
+    );
+    assert!(
+        a.finding
+            .message
+            .contains("behind most in product:analytics (-30952.38), product:platform (-12380.95)"),
+        "{}",
+        a.finding.message
     );
 }
 
@@ -367,7 +210,7 @@ fn a_bucket_that_is_the_whole_plan_does_not_repeat_the_total() {
 // activity_behind
 // ---------------------------------------------------------------------------
 
-fn meetings(n: usize) -> Log {
+fn meetings_at(n: usize, tick: &str) -> Log {
     let mut log = Log::new();
     log.plan(
         "2026-11",
@@ -381,28 +224,51 @@ fn meetings(n: usize) -> Log {
         "2026-11-10T10:00:00Z",
         won("d1", 9_000_000, "2026-11-10", CustomerKind::New),
     );
-    log.tick("2026-11-18T09:00:00Z");
+    log.tick(tick);
     log
+}
+
+fn meetings(n: usize) -> Log {
+    meetings_at(n, "2026-11-18T09:00:00Z")
 }
 
 #[test]
 fn activity_behind_compares_with_expected_to_date() {
-    // Expected: 21 × 13/21 = 13. Below 80% of it is below 10.4: 11 is fine, 10 is not.
-    assert!(standing(&meetings(11).state(), Rule::ActivityBehind).is_empty());
-    let a = one(&meetings(10).state(), Rule::ActivityBehind);
+    // Expected: 21 × 13/21 = 13; the month heads for actual + 21 × 8/21 = actual + 8
+    // (no record: the rest at plan pace). Behind needs both below 80%: of 13 (10.4)
+    // and of 21 (16.8). 9 heads for 17: fine. 8 heads for 16: a warning.
+    assert!(standing(&meetings(10).state(), Rule::ActivityBehind).is_empty());
+    assert!(standing(&meetings(9).state(), Rule::ActivityBehind).is_empty());
+    let a = one(&meetings(8).state(), Rule::ActivityBehind);
     assert_eq!(a.severity, Severity::Warning);
     assert_eq!(a.finding.bucket, Some(Bucket::Activity("meeting".into())));
     assert_eq!(a.finding.figures.expected_to_date, Some(13));
-    assert_eq!(a.finding.figures.gap, Some(-3));
-    // Revenue at risk: total plan × (13 − 10) / 21 = 1 428 571.43 → 1 428 571.
-    assert_eq!(a.finding.money_at_stake, 1_428_571);
-    // Below 50% (6.5): 6 is critical, 7 a warning.
+    assert_eq!(a.finding.figures.gap, Some(-5));
+    assert_eq!(a.finding.figures.projected, Some(16));
+    // Revenue at risk: total plan × (13 − 8) / 21 = 2 380 952.38 → 2 380 952.
+    assert_eq!(a.finding.money_at_stake, 2_380_952);
+    // Mid-month none at all is still a warning: twice plan pace for the rest (16)
+    // would make 50%.
     assert_eq!(
-        one(&meetings(6).state(), Rule::ActivityBehind).severity,
+        one(&meetings(0).state(), Rule::ActivityBehind).severity,
+        Severity::Warning
+    );
+    // Friday the 27th is day 20: the rest is 1 meeting at plan pace, 2 at twice it.
+    // 8 + 2 = 10 < 10.5: critical; 9 + 2 = 11: a warning.
+    assert_eq!(
+        one(
+            &meetings_at(8, "2026-11-27T09:00:00Z").state(),
+            Rule::ActivityBehind
+        )
+        .severity,
         Severity::Critical
     );
     assert_eq!(
-        one(&meetings(7).state(), Rule::ActivityBehind).severity,
+        one(
+            &meetings_at(9, "2026-11-27T09:00:00Z").state(),
+            Rule::ActivityBehind
+        )
+        .severity,
         Severity::Warning
     );
 
@@ -410,6 +276,23 @@ fn activity_behind_compares_with_expected_to_date() {
     off.activity_behind.enabled = false;
     let mut log = Log::with(off);
     log.events = meetings(2).events;
+    assert!(standing(&log.state(), Rule::ActivityBehind).is_empty());
+}
+
+#[test]
+fn activity_behind_waits_until_enough_activities_were_due() {
+    // Two proposals planned: 2 × 13/21 = 1.24 → 1 due by the 18th, fewer than 5. None
+    // done is no news yet.
+    let mut log = Log::new();
+    log.plan(
+        "2026-11",
+        &[("total", 10_000_000), ("activity:proposal", 2)],
+    );
+    log.add(
+        "2026-11-10T10:00:00Z",
+        won("d1", 9_000_000, "2026-11-10", CustomerKind::New),
+    );
+    log.tick("2026-11-18T09:00:00Z");
     assert!(standing(&log.state(), Rule::ActivityBehind).is_empty());
 }
 
@@ -440,6 +323,15 @@ fn products(amounts: &[(i64, &str)]) -> State {
     pipeline(&deals, cfg)
 }
 
+fn products_with(amounts: &[(i64, &str)], mut cfg: AlertConfig) -> State {
+    let deals: Vec<(i64, &str, CustomerKind)> = amounts
+        .iter()
+        .map(|(a, p)| (*a, *p, CustomerKind::New))
+        .collect();
+    cfg.customer_mix.enabled = false;
+    pipeline(&deals, cfg)
+}
+
 #[test]
 fn product_concentration_fires_above_70_percent() {
     // 71% analytics: 7 100 of 10 000. At stake: 7 100.00 − 70% × 10 000.00 = 100.00.
@@ -460,21 +352,36 @@ fn product_concentration_fires_above_70_percent() {
         (100_000, "connect"),
     ]);
     assert!(standing(&s, Rule::ProductConcentration).is_empty());
-    // Over 90%: critical; exactly 90%: a warning.
-    let s = products(&[
+    // A concentrated pipeline is a risk, not a month that will be missed: never
+    // critical by default, even at 91%.
+    let concentrated = [
         (910_000, "analytics"),
         (50_000, "platform"),
         (40_000, "connect"),
-    ]);
+    ];
     assert_eq!(
-        one(&s, Rule::ProductConcentration).severity,
+        one(&products(&concentrated), Rule::ProductConcentration).severity,
+        Severity::Warning
+    );
+    // With a critical threshold of 90% configured: over it critical, at it a warning.
+    let mut cfg = AlertConfig::default();
+    cfg.product_concentration.critical_above_pct = Percent::from_hundredths(9_000);
+    assert_eq!(
+        one(
+            &products_with(&concentrated, cfg.clone()),
+            Rule::ProductConcentration
+        )
+        .severity,
         Severity::Critical
     );
-    let s = products(&[
-        (900_000, "analytics"),
-        (50_000, "platform"),
-        (50_000, "connect"),
-    ]);
+    let s = products_with(
+        &[
+            (900_000, "analytics"),
+            (50_000, "platform"),
+            (50_000, "connect"),
+        ],
+        cfg,
+    );
     assert_eq!(
         one(&s, Rule::ProductConcentration).severity,
         Severity::Warning
@@ -504,7 +411,10 @@ fn product_concentration_needs_three_open_deals_and_a_named_line() {
 }
 
 fn mix(new_minor: i64, existing_minor: i64) -> State {
-    let mut cfg = AlertConfig::default();
+    mix_with(new_minor, existing_minor, AlertConfig::default())
+}
+
+fn mix_with(new_minor: i64, existing_minor: i64, mut cfg: AlertConfig) -> State {
     cfg.product_concentration.enabled = false;
     pipeline(
         &[
@@ -532,13 +442,20 @@ fn customer_mix_fires_outside_50_plus_or_minus_20() {
     assert!(low.finding.suggested_action.contains("new logos"));
     let high = one(&mix(710_000, 290_000), Rule::CustomerMix);
     assert!(high.finding.suggested_action.contains("existing customers"));
-    // Beyond ± 40: critical (9% new); 10% is a warning.
+    // Never critical by default (the mix is a risk, not a missed month); with a
+    // critical tolerance of ± 40 configured, 9% new is critical and 10% a warning.
     assert_eq!(
         one(&mix(90_000, 910_000), Rule::CustomerMix).severity,
+        Severity::Warning
+    );
+    let mut cfg = AlertConfig::default();
+    cfg.customer_mix.critical_tolerance_pct = Percent::from_hundredths(4_000);
+    assert_eq!(
+        one(&mix_with(90_000, 910_000, cfg.clone()), Rule::CustomerMix).severity,
         Severity::Critical
     );
     assert_eq!(
-        one(&mix(100_000, 900_000), Rule::CustomerMix).severity,
+        one(&mix_with(100_000, 900_000, cfg), Rule::CustomerMix).severity,
         Severity::Warning
     );
 }
@@ -565,6 +482,13 @@ fn customer_mix_can_be_switched_off() {
 
 fn coverage(pipeline_minor: i64) -> State {
     let mut cfg = AlertConfig::default();
+    cfg.low_coverage.critical_min_ratio = Some(100);
+    coverage_at(pipeline_minor, "2026-11-18T09:00:00Z", cfg)
+}
+
+/// December's plan and the pipeline for it, ticked at `tick` (2026-11-18 is working
+/// day 13 of 21: 8 left, inside the last 10 where coverage is judged).
+fn coverage_at(pipeline_minor: i64, tick: &str, mut cfg: AlertConfig) -> State {
     cfg.product_concentration.enabled = false;
     cfg.customer_mix.enabled = false;
     let mut log = Log::with(cfg);
@@ -594,7 +518,7 @@ fn coverage(pipeline_minor: i64) -> State {
             CustomerKind::New,
         ),
     );
-    log.tick("2026-11-18T09:00:00Z");
+    log.tick(tick);
     log.state()
 }
 
@@ -606,7 +530,8 @@ fn low_coverage_fires_below_three_times_next_months_plan() {
     assert_eq!(a.finding.month, month("2026-12"));
     assert_eq!(a.severity, Severity::Warning);
     assert_eq!(a.finding.figures.pipeline, Some(2_999_999));
-    // Below 1×: critical; exactly 1× is a warning.
+    // With a critical ratio of 1× configured (none by default): below it critical,
+    // exactly at it a warning.
     assert_eq!(
         one(&coverage(999_999), Rule::LowCoverage).severity,
         Severity::Critical
@@ -626,6 +551,22 @@ fn low_coverage_fires_below_three_times_next_months_plan() {
             .money_at_stake,
         500_000
     );
+    // By default never critical; and early in November (Tuesday the 10th is day 7,
+    // 14 left) next month's pipeline is still being built: silent.
+    let none = AlertConfig::default();
+    assert_eq!(
+        one(
+            &coverage_at(0, "2026-11-18T09:00:00Z", none.clone()),
+            Rule::LowCoverage
+        )
+        .severity,
+        Severity::Warning
+    );
+    assert!(standing(
+        &coverage_at(0, "2026-11-10T09:00:00Z", none),
+        Rule::LowCoverage
+    )
+    .is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -633,7 +574,15 @@ fn low_coverage_fires_below_three_times_next_months_plan() {
 // ---------------------------------------------------------------------------
 
 fn ratings(list: &[(&str, [u8; 4])]) -> State {
-    let mut log = Log::new();
+    let mut cfg = AlertConfig::default();
+    cfg.report_card_drop.critical_below_score = Some(250);
+    ratings_with(list, cfg)
+}
+
+/// Ratings, ticked on 2026-11-18, with the report card's critical threshold at 2.5
+/// (none by default: a low rating is a risk to the month, not a missed month).
+fn ratings_with(list: &[(&str, [u8; 4])], cfg: AlertConfig) -> State {
+    let mut log = Log::with(cfg);
     for (at, scores) in list {
         log.add(at, rated(*scores));
     }
@@ -666,12 +615,24 @@ fn report_card_drop_fires_below_3_5() {
         ("2026-11-03T10:00:00Z", [4, 3, 4, 3]),
     ]);
     assert!(standing(&s, Rule::ReportCardDrop).is_empty());
-    // Below 2.5 is critical: (2+2+3+2 + 2+3+2+3) / 8 = 2.375.
-    let s = ratings(&[
+    // Below 2.5 is critical when configured: (2+2+3+2 + 2+3+2+3) / 8 = 2.375; by
+    // default it is a warning.
+    let low = [
         ("2026-11-02T10:00:00Z", [2, 2, 3, 2]),
         ("2026-11-03T10:00:00Z", [2, 3, 2, 3]),
-    ]);
-    assert_eq!(one(&s, Rule::ReportCardDrop).severity, Severity::Critical);
+    ];
+    assert_eq!(
+        one(&ratings(&low), Rule::ReportCardDrop).severity,
+        Severity::Critical
+    );
+    assert_eq!(
+        one(
+            &ratings_with(&low, AlertConfig::default()),
+            Rule::ReportCardDrop
+        )
+        .severity,
+        Severity::Warning
+    );
 }
 
 #[test]
@@ -700,14 +661,39 @@ fn report_card_drop_needs_two_ratings_in_the_window() {
 // ---------------------------------------------------------------------------
 
 fn october(won_minor: i64, alerts: AlertConfig) -> State {
+    october_at(won_minor, alerts, "2026-11-04T09:00:00Z")
+}
+
+/// October's plan and a win against it, ticked at `tick` (Wednesday 2026-11-04 is
+/// November's working day 3: inside the first 5, when last month is reviewed).
+fn october_at(won_minor: i64, alerts: AlertConfig, tick: &str) -> State {
     let mut log = Log::with(alerts);
     log.plan("2026-10", &[("total", 1_000_000)]);
     log.add(
         "2026-10-20T10:00:00Z",
         won("o1", won_minor, "2026-10-20", CustomerKind::New),
     );
-    log.tick("2026-11-18T09:00:00Z");
+    log.tick(tick);
     log.state()
+}
+
+#[test]
+fn month_missed_stands_for_the_review_of_last_month() {
+    // Monday the 9th is working day 6: the review is over, the alert resolves.
+    let missed = AlertConfig::default();
+    assert_eq!(
+        standing(
+            &october_at(0, missed.clone(), "2026-11-06T09:00:00Z"),
+            Rule::MonthMissed
+        )
+        .len(),
+        1
+    );
+    assert!(standing(
+        &october_at(0, missed, "2026-11-09T09:00:00Z"),
+        Rule::MonthMissed
+    )
+    .is_empty());
 }
 
 #[test]
@@ -945,53 +931,77 @@ fn acknowledged_alerts_stay_acknowledged_and_are_not_raised_again_that_week() {
 }
 
 #[test]
-fn the_focus_limit_ranks_by_money_at_stake_and_promotes_when_one_resolves() {
-    // Plans: total 100 000 (nothing booked: at stake 100 000.00), product:analytics
-    // 60 000 and product:platform 30 000, activity:call 21 (none logged: at stake
-    // 100 000.00 × 13/21 = 61 904.76). October missed by 200 000.00, but rear-view
-    // alerts rank last.
+fn the_focus_limit_ranks_critical_first_then_money_at_stake_and_promotes() {
+    // Total 100 000.00 with 31 000.00 booked: projected 31 000.00 + 38 095.24 =
+    // 69 095.24, critical, at stake 30 904.76. No calls of 42 (26 due): at stake
+    // 100 000.00 × 26/42 = 61 904.76. 5 meetings of 21 (13 due, heading for 13):
+    // at stake 100 000.00 × 8/21 = 38 095.24. The critical alert comes first
+    // whatever its money; then money at stake.
     let mut log = Log::new();
-    log.plan("2026-10", &[("total", 20_000_000)]);
     log.plan(
         "2026-11",
         &[
             ("total", 10_000_000),
-            ("product:analytics", 6_000_000),
-            ("product:platform", 3_000_000),
-            ("activity:call", 21),
+            ("activity:call", 42),
+            ("activity:meeting", 21),
         ],
     );
+    log.add(
+        "2026-11-10T10:00:00Z",
+        won("d1", 3_100_000, "2026-11-10", CustomerKind::New),
+    );
+    for _ in 0..5 {
+        log.add("2026-11-10T10:00:00Z", activity("meeting"));
+    }
     log.tick("2026-11-18T09:00:00Z");
     let s = log.state();
-    let focus: Vec<(Rule, Option<Bucket>)> = alert_views(&s, &AlertQuery::default())
-        .into_iter()
-        .filter(|v| v.focus)
-        .map(|v| (v.alert.rule(), v.alert.finding.bucket.clone()))
+    let all = alert_views(&s, &AlertQuery::default());
+    let at_stake: Vec<(Option<Bucket>, Severity, i64)> = all
+        .iter()
+        .map(|v| {
+            (
+                v.alert.finding.bucket.clone(),
+                v.alert.severity,
+                v.alert.finding.money_at_stake,
+            )
+        })
         .collect();
     assert_eq!(
-        focus,
+        at_stake,
         vec![
-            (Rule::BehindPace, Some(Bucket::Total)),
-            (Rule::ActivityBehind, Some(Bucket::Activity("call".into()))),
+            (Some(Bucket::Total), Severity::Critical, 3_090_476),
+            (
+                Some(Bucket::Activity("call".into())),
+                Severity::Warning,
+                6_190_476
+            ),
+            (
+                Some(Bucket::Activity("meeting".into())),
+                Severity::Warning,
+                3_809_524
+            ),
         ]
     );
-    assert_eq!(alert_views(&s, &AlertQuery::default()).len(), 5);
-    // Calls catch up (13 of 13 expected): the activity alert resolves and analytics
-    // (60 000.00 at stake) is promoted.
-    for _ in 0..13 {
+    let focus = |s: &State| -> Vec<Option<Bucket>> {
+        alert_views(s, &AlertQuery::default())
+            .into_iter()
+            .filter(|v| v.focus)
+            .map(|v| v.alert.finding.bucket.clone())
+            .collect()
+    };
+    assert_eq!(
+        focus(&s),
+        vec![Some(Bucket::Total), Some(Bucket::Activity("call".into()))]
+    );
+    // Calls catch up (26 of 26 due): the call alert resolves and meetings are promoted.
+    for _ in 0..26 {
         log.add("2026-11-18T10:00:00Z", activity("call"));
     }
-    let s = log.state();
-    let focus: Vec<Option<Bucket>> = alert_views(&s, &AlertQuery::default())
-        .into_iter()
-        .filter(|v| v.focus)
-        .map(|v| v.alert.finding.bucket.clone())
-        .collect();
     assert_eq!(
-        focus,
+        focus(&log.state()),
         vec![
-            Some(Bucket::Product("analytics".into())),
-            Some(Bucket::Total)
+            Some(Bucket::Total),
+            Some(Bucket::Activity("meeting".into()))
         ]
     );
 }
@@ -1314,8 +1324,33 @@ fn the_report_card_threshold_is_compared_exactly() {
 #[test]
 fn a_bucket_with_the_totals_plan_but_other_actuals_is_checked() {
     // new_customer is planned at the whole total, but the month was booked from an
-    // existing customer: the total is on pace, new business is not.
+    // existing customer: the total is on pace, new business is not. October (fully
+    // booked, 5 deals, half new) gives Ana a track record of 100% and 5 bookings a
+    // month: 5 × 13/21 = 3.10 expected by the 18th, enough evidence for a breakdown.
     let mut log = Log::new();
+    log.plan(
+        "2026-10",
+        &[
+            ("total", 10_000_000),
+            ("new_customer", 5_000_000),
+            ("retention", 5_000_000),
+        ],
+    );
+    for (i, (minor, kind)) in [
+        (2_000_000, CustomerKind::New),
+        (2_000_000, CustomerKind::New),
+        (1_000_000, CustomerKind::New),
+        (3_000_000, CustomerKind::Existing),
+        (2_000_000, CustomerKind::Existing),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        log.add(
+            "2026-10-20T10:00:00Z",
+            won(&format!("o{i}"), minor, "2026-10-20", kind),
+        );
+    }
     log.plan(
         "2026-11",
         &[("total", 10_000_000), ("new_customer", 10_000_000)],
@@ -1327,6 +1362,10 @@ fn a_bucket_with_the_totals_plan_but_other_actuals_is_checked() {
     log.tick("2026-11-18T09:00:00Z");
     let a = one(&log.state(), Rule::BehindPace);
     assert_eq!(a.finding.bucket, Some(Bucket::NewCustomer));
+    // This month's pace (0) weighs 3.10 ÷ (3.10 + 20); the record (100%) the rest:
+    // 100 000.00 × 20 ÷ 23.10 = 86 580.09. A breakdown warns, never more.
+    assert_eq!(a.finding.figures.projected, Some(8_658_009));
+    assert_eq!(a.severity, Severity::Warning);
 }
 
 #[test]

@@ -70,6 +70,7 @@ fn berlin() -> OrgConfig {
         currency: eur(),
         fiscal_year_start_month: 1,
         alerts: Default::default(),
+        pace: Default::default(),
     }
 }
 
@@ -79,6 +80,7 @@ fn utc() -> OrgConfig {
         currency: eur(),
         fiscal_year_start_month: 1,
         alerts: Default::default(),
+        pace: Default::default(),
     }
 }
 
@@ -615,6 +617,53 @@ fn config() -> ProptestConfig {
 // Properties
 // ---------------------------------------------------------------------------
 
+/// After every event of `log` folded with `cfg`, every rep's standing alerts are
+/// exactly the conditions that hold for that rep now, with their current figures and
+/// text; each alert's id is the hash of its rule, rep, bucket, month and week; and no
+/// rep has more than `max_focus_per_rep` focus items.
+fn standing_alerts_hold(cfg: OrgConfig, log: &[Recorded]) -> Result<(), TestCaseError> {
+    let mut state = State::new(cfg);
+    for (i, rec) in log.iter().enumerate() {
+        state.apply(rec, target(log, rec));
+        let Some(now) = state.now() else {
+            prop_assert_eq!(state.alert_book().iter().count(), 0);
+            continue;
+        };
+        let book = state.alert_book();
+        let cfg = &state.config().alerts;
+        for rep in state.reps().keys() {
+            let want = findings(&state, rep, now, cfg);
+            let mut have: Vec<_> = book
+                .iter()
+                .filter(|a| a.rep == *rep && a.is_standing())
+                .map(|a| a.finding.clone())
+                .collect();
+            have.sort_by_key(|f| f.key());
+            prop_assert_eq!(
+                have,
+                want,
+                "rep {} after event {} ({:?})",
+                rep,
+                i,
+                rec.event.body
+            );
+        }
+    }
+    let book = state.alert_book();
+    for a in book.iter() {
+        prop_assert_eq!(&a.id, &alert_id(&a.finding.key(), &a.rep, a.week));
+    }
+    let cfg = &state.config().alerts;
+    let focus = book.focus(cfg);
+    let mut per_rep: BTreeMap<&str, u32> = BTreeMap::new();
+    for a in book.iter().filter(|a| focus.contains(&a.id)) {
+        prop_assert!(a.is_standing());
+        *per_rep.entry(a.rep.as_str()).or_default() += 1;
+    }
+    prop_assert!(per_rep.values().all(|n| *n <= cfg.max_focus_per_rep));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -625,38 +674,17 @@ proptest! {
     /// and no rep has more than `max_focus_per_rep` focus items.
     #[test]
     fn standing_alerts_are_exactly_the_conditions_that_hold_now(log in event_log()) {
-        let mut state = State::new(berlin());
-        for (i, rec) in log.iter().enumerate() {
-            state.apply(rec, target(&log, rec));
-            let Some(now) = state.now() else {
-                prop_assert_eq!(state.alert_book().iter().count(), 0);
-                continue;
-            };
-            let book = state.alert_book();
-            let cfg = &state.config().alerts;
-            for rep in state.reps().keys() {
-                let want = findings(&state, rep, now, cfg);
-                let mut have: Vec<_> = book
-                    .iter()
-                    .filter(|a| a.rep == *rep && a.is_standing())
-                    .map(|a| a.finding.clone())
-                    .collect();
-                have.sort_by_key(|f| f.key());
-                prop_assert_eq!(have, want, "rep {} after event {} ({:?})", rep, i, rec.event.body);
-            }
-        }
-        let book = state.alert_book();
-        for a in book.iter() {
-            prop_assert_eq!(&a.id, &alert_id(&a.finding.key(), &a.rep, a.week));
-        }
-        let cfg = &state.config().alerts;
-        let focus = book.focus(cfg);
-        let mut per_rep: BTreeMap<&str, u32> = BTreeMap::new();
-        for a in book.iter().filter(|a| focus.contains(&a.id)) {
-            prop_assert!(a.is_standing());
-            *per_rep.entry(a.rep.as_str()).or_default() += 1;
-        }
-        prop_assert!(per_rep.values().all(|n| *n <= cfg.max_focus_per_rep));
+        standing_alerts_hold(berlin(), &log)?;
+    }
+
+    /// The same with the pacing curve learned from a single month of history: an
+    /// event in a past month moves every rep's expected-to-date, and every rep is
+    /// re-evaluated for it.
+    #[test]
+    fn standing_alerts_hold_with_a_learned_curve(log in event_log()) {
+        let mut cfg = berlin();
+        cfg.pace.min_history_months = 1;
+        standing_alerts_hold(cfg, &log)?;
     }
 
     /// The deal index the fold keeps in step (views changed in place as facts arrive,
@@ -727,7 +755,7 @@ proptest! {
             for v in fresh.iter().filter(|v| v.status == DealStatus::Open && v.expected_close.month() == m) {
                 let movement = Movement {
                     rep: v.rep,
-                    month: m,
+                    on: v.expected_close,
                     account: v.account,
                     customer_kind: v.customer_kind,
                     product: v.product,

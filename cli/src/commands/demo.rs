@@ -73,6 +73,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         now,
         timezone: ctx.config.org.timezone,
         currency: ctx.config.org.currency,
+        daily_ticks: true,
+        prior_months: 3,
     };
     let demo = generate(&spec);
     let mut log = super::open_log(ctx)?;
@@ -125,7 +127,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let dir = ctx.data_dir.display();
     crate::say!(
         "Next: pacer alerts --data-dir {dir} --team north   ·   pacer digest --data-dir {dir} --team north   ·   \
-         pacer report --data-dir {dir} --view productivity"
+         pacer report --data-dir {dir} --view productivity   ·   pacer alerts backtest --data-dir {dir}"
     )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -189,6 +189,8 @@ pub fn setup(spec: &AlertSpec, config: &Config, now: Timestamp) -> Result<Setup,
         now,
         timezone: config.org.timezone,
         currency: config.org.currency,
+        daily_ticks: false,
+        prior_months: 0,
     };
     let mut events = generate(&demo_spec(spec.seed)).events;
     let tick = match events.pop() {

@@ -69,6 +69,8 @@ pub fn write_log(
         now,
         timezone: config.org.timezone,
         currency: config.org.currency,
+        daily_ticks: false,
+        prior_months: 0,
     };
     generate_sliced(&spec, REPS_PER_SLICE, |slice| {
         events += slice.len() as u64;
@@ -317,6 +319,8 @@ mod tests {
             now: crate::bench::bench_now(),
             timezone: config.org.timezone,
             currency: config.org.currency,
+            daily_ticks: false,
+            prior_months: 0,
         });
         assert_eq!(written.events, whole.events.len() as u64);
         let mut log = Log::open(&tmp.path().join("whole")).unwrap();

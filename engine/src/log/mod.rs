@@ -1359,6 +1359,7 @@ mod tests {
             currency,
             fiscal_year_start_month: 1,
             alerts: Default::default(),
+            pace: Default::default(),
         };
         let mut log = Log::open(dir.path()).unwrap();
         log.bind_org(&org(eur, chrono_tz::UTC)).unwrap();

@@ -111,20 +111,21 @@ pub struct AlertBook {
 }
 
 /// How alerts rank for focus, best first: rear-view rules after all others, then
-/// more money at stake, higher severity, the broader bucket, the earlier raised.
+/// higher severity (a month that will very likely be missed before a risk to
+/// watch), more money at stake, the broader bucket, the earlier raised.
 pub fn rank_key(
     a: &Alert,
 ) -> (
     bool,
-    std::cmp::Reverse<i64>,
     std::cmp::Reverse<Severity>,
+    std::cmp::Reverse<i64>,
     u8,
     u64,
 ) {
     (
         a.rule().is_rear_view(),
-        std::cmp::Reverse(a.finding.money_at_stake),
         std::cmp::Reverse(a.severity),
+        std::cmp::Reverse(a.finding.money_at_stake),
         a.finding.breadth_rank(),
         a.order,
     )
@@ -332,9 +333,9 @@ impl AlertBook {
     }
 
     /// The ids of the standing alerts that are `focus`: per rep, at most
-    /// `max_focus_per_rep`, ranked by money at stake (rear-view rules after all others,
-    /// then higher severity, the broader bucket, the earlier raised). The rest are
-    /// `watch`.
+    /// `max_focus_per_rep`, ranked by [`rank_key`] (rear-view rules after all others,
+    /// then higher severity, more money at stake, the broader bucket, the earlier
+    /// raised). The rest are `watch`.
     pub fn focus(&self, cfg: &AlertConfig) -> std::collections::BTreeSet<String> {
         self.focus_of(self.standing.keys().map(String::as_str), cfg)
     }

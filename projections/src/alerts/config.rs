@@ -126,6 +126,11 @@ impl Rules {
         Rules(self.0 | other.0)
     }
 
+    /// These rules less `rule`.
+    pub fn without(self, rule: Rule) -> Rules {
+        Rules(self.0 & !(1 << rule as u8))
+    }
+
     pub fn intersects(self, other: Rules) -> bool {
         self.0 & other.0 != 0
     }
@@ -141,11 +146,8 @@ impl fmt::Display for Rule {
     }
 }
 
-/// A rule that compares an actual with where it should be by today: `behind_pace`
-/// (the projected month-end attainment of a money bucket — the larger of the
-/// run-rate projection and the pipeline forecast — is below `below_pct` of plan) and
-/// `activity_behind` (an activity bucket's actual is below `below_pct` of its
-/// expected-to-date).
+/// `activity_behind`: an activity bucket's actual is below `below_pct` of its
+/// expected-to-date.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PaceRule {
     pub enabled: bool,
@@ -156,6 +158,46 @@ pub struct PaceRule {
     /// Silent before this many working days of the month have passed: a run rate
     /// of one day says nothing.
     pub min_working_days: u32,
+    /// Silent while fewer activities than this were due by today: being behind on a
+    /// handful is chance.
+    pub min_expected: u32,
+    /// The rep's recent rate for the activity, over this many completed months with
+    /// a plan line for it, sets where the month is heading.
+    pub track_record_months: u32,
+}
+
+/// `behind_pace`: a money bucket's month is heading below `below_pct` of plan.
+///
+/// The month-end figure it judges ("projected") is the larger of the outlook (this
+/// month's pace and the rep's track record over their last `track_record_months`
+/// months with a plan, weighted by credibility: [`crate::alerts::rules::outlook`])
+/// and the pipeline forecast. See [`crate::alerts::rules`] for when a shortfall is
+/// material and when the alert is critical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BehindPace {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub below_pct: Percent,
+    /// The month very likely ends below this: critical. `None`: never critical.
+    pub critical_below_pct: Option<Percent>,
+    /// Silent before this many working days of the month have passed.
+    pub min_working_days: u32,
+    /// A breakdown bucket (`geo:*`, `product:*`, `account:*`, `new_customer`,
+    /// `retention`) raises on its own only when its shortfall is at least this share
+    /// of the rep's `total` plan for the month.
+    pub min_share_of_total_pct: Percent,
+    /// The bookings the rep is expected to have closed by today (their bookings a
+    /// month × the expected share, × the bucket's share of the plan for a
+    /// breakdown), in hundredths, before a shortfall counts as evidence: a critical
+    /// `total`, or a breakdown at all.
+    pub min_expected_deals: u32,
+    /// How many expected bookings this month's pace needs to count as much as the
+    /// rep's track record in the projection (hundredths; see
+    /// [`crate::alerts::rules::outlook`]).
+    pub credibility_deals: u32,
+    /// The rep's track record: their last this-many completed months with a `total`
+    /// plan, which give each bucket's recent attainment and the bookings a month.
+    pub track_record_months: u32,
 }
 
 /// `product_concentration`: one product line holds more than `above_pct` of the rep's
@@ -192,6 +234,9 @@ pub struct LowCoverage {
     /// Hundredths: 300 = 3×.
     pub min_ratio: u32,
     pub critical_min_ratio: Option<u32>,
+    /// Judged only in the last this-many working days of the month, when next
+    /// month's pipeline should stand (it is still being built before).
+    pub last_working_days: u32,
 }
 
 /// `report_card_drop`: the rep's average customer rating over the last
@@ -215,6 +260,9 @@ pub struct MonthMissed {
     pub severity: Severity,
     pub below_pct: Percent,
     pub critical_below_pct: Option<Percent>,
+    /// It stands for the review of last month: through this many working days of
+    /// the new one.
+    pub review_working_days: u32,
 }
 
 /// Every rule's settings and the focus limit.
@@ -222,7 +270,7 @@ pub struct MonthMissed {
 pub struct AlertConfig {
     /// At most this many unresolved alerts per rep are `focus`; the rest are `watch`.
     pub max_focus_per_rep: u32,
-    pub behind_pace: PaceRule,
+    pub behind_pace: BehindPace,
     pub activity_behind: PaceRule,
     pub product_concentration: ProductConcentration,
     pub customer_mix: CustomerMix,
@@ -260,12 +308,16 @@ impl Default for AlertConfig {
     fn default() -> Self {
         AlertConfig {
             max_focus_per_rep: 2,
-            behind_pace: PaceRule {
+            behind_pace: BehindPace {
                 enabled: true,
                 severity: Severity::Warning,
                 below_pct: pct(90),
                 critical_below_pct: Some(pct(70)),
                 min_working_days: 3,
+                min_share_of_total_pct: pct(10),
+                min_expected_deals: 100,
+                credibility_deals: 2000,
+                track_record_months: 3,
             },
             activity_behind: PaceRule {
                 enabled: true,
@@ -273,12 +325,14 @@ impl Default for AlertConfig {
                 below_pct: pct(80),
                 critical_below_pct: Some(pct(50)),
                 min_working_days: 3,
+                min_expected: 5,
+                track_record_months: 3,
             },
             product_concentration: ProductConcentration {
                 enabled: true,
                 severity: Severity::Warning,
                 above_pct: pct(70),
-                critical_above_pct: Some(pct(90)),
+                critical_above_pct: None,
                 min_open_deals: 3,
             },
             customer_mix: CustomerMix {
@@ -286,20 +340,21 @@ impl Default for AlertConfig {
                 severity: Severity::Warning,
                 target_new_pct: pct(50),
                 tolerance_pct: pct(20),
-                critical_tolerance_pct: Some(pct(40)),
+                critical_tolerance_pct: None,
                 min_open_deals: 3,
             },
             low_coverage: LowCoverage {
                 enabled: true,
                 severity: Severity::Warning,
                 min_ratio: 300,
-                critical_min_ratio: Some(100),
+                critical_min_ratio: None,
+                last_working_days: 10,
             },
             report_card_drop: ReportCardDrop {
                 enabled: true,
                 severity: Severity::Warning,
                 below_score: 350,
-                critical_below_score: Some(250),
+                critical_below_score: None,
                 window_months: 3,
                 min_ratings: 2,
             },
@@ -308,6 +363,7 @@ impl Default for AlertConfig {
                 severity: Severity::Info,
                 below_pct: pct(100),
                 critical_below_pct: None,
+                review_working_days: 5,
             },
         }
     }

@@ -11,6 +11,7 @@
 //! - `rules`: the conditions, their figures, money at stake and suggested actions.
 //! - `book`: alert ids, weeks, the state machine and the focus ranking.
 
+pub mod backtest;
 pub mod book;
 pub mod config;
 pub mod rules;

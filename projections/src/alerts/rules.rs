@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use crate::bucket::{Bucket, BucketRef, UNASSIGNED};
 use crate::event::{CustomerKind, EventBody, Percent};
 use crate::money::{div_round_half_away, format_decimal, mul_div_round, Currency};
+use crate::pacing::Share;
 use crate::report::Pace;
 use crate::state::{DealView, Rep, RepLines, State};
 use crate::time::{Month, Timestamp};
@@ -43,6 +44,24 @@ pub struct Figures {
     pub gap: Option<i64>,
     /// Average customer rating, hundredths of a point.
     pub score: Option<i64>,
+    /// The month-end figure the rule judged (`behind_pace`: the larger of the outlook
+    /// and the forecast).
+    pub projected: Option<i64>,
+}
+
+/// One breakdown bucket's part of a `total` that is behind: where the shortfall
+/// sits. Its gap is actual − expected-to-date (negative: behind).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shortfall {
+    pub bucket: Bucket,
+    pub expected_to_date: i64,
+    pub actual: i64,
+}
+
+impl Shortfall {
+    pub fn gap(&self) -> i64 {
+        self.actual.saturating_sub(self.expected_to_date)
+    }
 }
 
 /// A condition that holds for one rep now.
@@ -60,6 +79,9 @@ pub struct Finding {
     pub money_at_stake: i64,
     pub message: String,
     pub suggested_action: String,
+    /// For a `total` behind pace: the breakdown buckets that carry the shortfall,
+    /// largest gap first (they raise no alerts of their own meanwhile).
+    pub explanation: Vec<Shortfall>,
 }
 
 /// What identifies an alert within a rep and a week.
@@ -217,6 +239,23 @@ pub fn findings_of(
     cfg: &AlertConfig,
     scope: Scope<'_>,
 ) -> Vec<Finding> {
+    findings_with(state, rep, now, cfg, scope, &mut ShareMemo::default())
+}
+
+/// Each team's share of the month expected by today, worked out once for the many
+/// reps of one evaluation (every rep on a new day).
+#[derive(Default)]
+pub struct ShareMemo(std::collections::BTreeMap<String, Share>);
+
+/// [`findings_of`], reading the teams' shares through `memo`.
+pub fn findings_with(
+    state: &State,
+    rep: &str,
+    now: Timestamp,
+    cfg: &AlertConfig,
+    scope: Scope<'_>,
+    memo: &mut ShareMemo,
+) -> Vec<Finding> {
     let rules = scope.rules;
     let tz = state.config().timezone;
     let pace = Pace::new(now.local_date(tz));
@@ -231,9 +270,24 @@ pub fn findings_of(
         Rule::CustomerMix,
         Rule::LowCoverage,
     ]);
+    // Only `behind_pace` reads the team's curve (activities follow the straight line).
+    let share = if rules.contains(Rule::BehindPace) {
+        let team = record.map_or(crate::state::UNASSIGNED_TEAM, |r| r.team_at(month));
+        match memo.0.get(team) {
+            Some(s) => *s,
+            None => {
+                let s = state.pace_share(team, &pace).0;
+                memo.0.insert(team.to_owned(), s);
+                s
+            }
+        }
+    } else {
+        Share::linear(&pace)
+    };
     let ctx = Ctx {
         state,
         rep,
+        share,
         week_month: crate::alerts::alert_week(now, tz).monday().month(),
         // The name is the registration's (an unregistered rep is named by its id).
         name: record.map_or(rep, Rep::name),
@@ -271,10 +325,64 @@ pub fn findings_of(
     out
 }
 
+/// Where a money bucket's month is heading, by the rep's rate for the whole month:
+/// this month's pace so far (actual ÷ the share of the month expected by today) and
+/// the rep's track record (`(actual, plan)` of their recent months; plan pace
+/// without one), the first weighted `w`, the second `1 − w`:
+/// `plan × (w × actual ÷ (plan × share) + (1 − w) × record)`, rounded half away
+/// from zero, never below the actual.
+///
+/// `w` is the credibility of this month's pace: a month's first bookings land at
+/// random, so a fast or slow start says little, and the rest of the month more.
+/// With the rep's bookings a month known, `w = n ÷ (n + k)`, n the bookings expected
+/// by today and k `credibility_deals`; without, `w` is the share itself, which makes
+/// the outlook actual + the rest of the month at the record's rate.
+pub fn outlook(
+    plan: i64,
+    actual: i64,
+    share: Share,
+    weight: Option<(i64, i64)>,
+    record: Option<(i64, i64)>,
+) -> i64 {
+    let (sn, sd) = (i128::from(share.num), i128::from(share.den.max(1)));
+    let (wn, wd) = weight.map_or((sn, sd), |(n, d)| {
+        (i128::from(n.max(0)), i128::from(d.max(1)))
+    });
+    let (ra, rp) = record.map_or((1, 1), |(a, p)| {
+        (i128::from(a.max(0)), i128::from(p.max(1)))
+    });
+    let plan_ = i128::from(plan);
+    let v = if sn == 0 || wn == 0 {
+        // Nothing expected yet: the record alone.
+        div_round_half_away(ra * plan_, rp)
+    } else {
+        // w × A × sd ÷ sn + (1 − w) × P × ra ÷ rp, over wd × sn × rp.
+        let this_month = wn * i128::from(actual) * sd * rp;
+        let track = (wd - wn) * plan_ * ra * sn;
+        div_round_half_away(this_month + track, wd * sn * rp)
+    };
+    i64::try_from(v).unwrap_or(i64::MAX).max(actual)
+}
+
+/// One money bucket's month as `behind_pace` judges it.
+struct Eval {
+    plan: i64,
+    actual: i64,
+    forecast: i64,
+    expected: i64,
+    /// The larger of the outlook and the forecast.
+    projected: i64,
+    /// The rep's (actual, plan) of the bucket over their track-record months.
+    record: Option<(i64, i64)>,
+}
+
 /// What every rule reads about the rep, gathered once.
 struct Ctx<'a> {
     state: &'a State,
     rep: &'a str,
+    /// The share of the month's bookings expected by today for the rep's team (when
+    /// `behind_pace` is in the scope; the straight line otherwise).
+    share: Share,
     name: &'a str,
     currency: Currency,
     pace: Pace,
@@ -312,62 +420,217 @@ impl<'a> Ctx<'a> {
             return;
         }
         let weighted = self.state.weighted_pipeline_by_ref(self.rep, self.month);
-        let figures = |bucket: &Bucket, plan: i64| {
+        let share = self.share;
+        let total_plan = self.plan_of(&Bucket::Total).filter(|p| *p > 0);
+        // The rep's recent months: each bucket's attainment and the bookings a month
+        // (hundredths), from their learning months.
+        let history = self
+            .state
+            .track_record(self.rep, self.month, c.track_record_months);
+        let bookings = history.bookings_per_month();
+        // Bookings expected by today, in hundredths, for a bucket planned at `plan`.
+        let expected_deals = |plan: i64| -> i64 {
+            let Some(b) = bookings else { return 0 };
+            let part = match total_plan {
+                Some(t) if plan < t => mul_div_round(b, plan, t),
+                _ => b,
+            };
+            share.of(part)
+        };
+        let evidence = |plan: i64| expected_deals(plan) >= i64::from(c.min_expected_deals);
+        let eval = |bucket: &Bucket, plan: i64| {
             let actual = self.state.actual(self.rep, self.month, bucket);
             let pipeline = weighted.get(&bucket.borrowed()).copied().unwrap_or(0);
             let forecast = actual.saturating_add(pipeline);
-            (plan, actual, forecast)
-        };
-        let total = self
-            .plan_of(&Bucket::Total)
-            .map(|p| figures(&Bucket::Total, p));
-        for (bucket, plan) in self.plan_lines() {
-            if bucket.is_activity() || plan <= 0 {
-                continue;
-            }
-            let (plan, actual, forecast) = figures(bucket, plan);
-            if *bucket != Bucket::Total && Some((plan, actual, forecast)) == total {
-                // The bucket is the whole of the total (a rep with one region, say):
-                // same plan, same actual, same forecast. Its alert would only repeat
-                // the total's.
-                continue;
-            }
-            let run_rate = self.pace.run_rate_projection(actual);
-            let projected = Pace::projected(run_rate, Some(forecast)).unwrap_or(forecast);
-            if !below(projected, c.below_pct, plan) {
-                continue;
-            }
-            let critical = c
-                .critical_below_pct
-                .is_some_and(|p| below(projected, p, plan));
-            let expected = self.pace.expected_to_date(plan);
-            let short = plan.saturating_sub(projected);
-            out.push(Finding {
-                rule: Rule::BehindPace,
-                bucket: Some(bucket.clone()),
-                month: self.month,
-                severity: if critical { Severity::Critical } else { c.severity },
-                figures: Figures {
-                    plan: Some(plan),
-                    actual: Some(actual),
-                    expected_to_date: Some(expected),
-                    forecast: Some(forecast),
-                    gap: Some(actual.saturating_sub(expected)),
-                    ..Figures::default()
-                },
-                money_at_stake: short,
-                message: format!(
-                    "{bucket} is projected at {}% of plan for {}: {} of {} (actual {}, {} expected by today, forecast {})",
-                    percent_text(projected, plan),
-                    self.month,
-                    self.money(projected),
-                    self.money(plan),
-                    self.money(actual),
-                    self.money(expected),
-                    self.money(forecast),
-                ),
-                suggested_action: self.pace_action(bucket, short),
+            let record = history.of(bucket);
+            let expected = share.of(plan);
+            // The credibility of this month's pace: n ÷ (n + k), in hundredths of
+            // expected bookings, when the rep's bookings a month are known.
+            let weight = bookings.map(|_| {
+                let n = expected_deals(plan);
+                (n, n + i64::from(c.credibility_deals))
             });
+            let outlook = outlook(plan, actual, share, weight, record);
+            Eval {
+                plan,
+                actual,
+                forecast,
+                expected,
+                projected: outlook.max(forecast),
+                record,
+            }
+        };
+        let total = total_plan.map(|p| eval(&Bucket::Total, p));
+        if let Some(t) = &total {
+            if below(t.projected, c.below_pct, t.plan) {
+                let critical = c
+                    .critical_below_pct
+                    .and_then(|crit| self.critical_finish(t, crit, evidence(t.plan), c));
+                let explanation = self.shortfalls(t);
+                let mut f = self.pace_finding(&Bucket::Total, t, c.severity);
+                if let Some(finish) = critical {
+                    f.severity = Severity::Critical;
+                    f.message.push_str(&finish);
+                }
+                if !explanation.is_empty() {
+                    f.message.push_str(&format!(
+                        "; behind most in {}",
+                        explanation
+                            .iter()
+                            .take(3)
+                            .map(|s| format!("{} ({})", s.bucket, self.money(s.gap())))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                f.explanation = explanation;
+                out.push(f);
+                // The breakdowns that explain it are in its explanation.
+                return;
+            }
+        }
+        for (bucket, plan) in self.plan_lines() {
+            if bucket.is_activity() || *bucket == Bucket::Total || plan <= 0 {
+                continue;
+            }
+            let e = eval(bucket, plan);
+            if total
+                .as_ref()
+                .is_some_and(|t| (t.plan, t.actual, t.forecast) == (e.plan, e.actual, e.forecast))
+            {
+                // The bucket is the whole of the total (a rep with one region, say).
+                continue;
+            }
+            if !below(e.projected, c.below_pct, e.plan) {
+                continue;
+            }
+            // Material: the shortfall is a real part of the rep's month; and enough
+            // bookings were due by now for the gap to mean something.
+            let short = e.plan.saturating_sub(e.projected);
+            let base = total_plan.unwrap_or(e.plan);
+            if below(short, c.min_share_of_total_pct, base) || !evidence(e.plan) {
+                continue;
+            }
+            // A breakdown behind while the total is not is about the mix, not the
+            // month: it warns, it is never critical.
+            out.push(self.pace_finding(bucket, &e, c.severity.min(Severity::Warning)));
+        }
+    }
+
+    /// Whether a `total` projected below `crit` will very likely end below it, on
+    /// the evidence so far; returns the sentence that says why, or `None`. One of:
+    /// - the pattern: enough bookings were due by now to judge (`evidence`), and the
+    ///   rep's track record is below `crit` too;
+    /// - the best finish: with at least `min_history_months` learning months, enough
+    ///   bookings were due by now, and even the best finish of those months (what
+    ///   the rest of each brought after the same point, in % of its plan) leaves
+    ///   the month below it;
+    /// - the arithmetic, with fewer learning months: even the rest of the month at
+    ///   plan pace leaves it below.
+    fn critical_finish(
+        &self,
+        t: &Eval,
+        crit: Percent,
+        evidence: bool,
+        c: &crate::alerts::config::BehindPace,
+    ) -> Option<String> {
+        if !below(t.projected, crit, t.plan) {
+            return None;
+        }
+        if let Some((a, p)) = t.record.filter(|(a, p)| evidence && below(*a, crit, *p)) {
+            return Some(format!(
+                "; {} closed {}% of plan over the last {} months",
+                self.name,
+                percent_text(a, p),
+                c.track_record_months,
+            ));
+        }
+        let finishes = self.state.finishes(self.rep, &self.pace);
+        let min_months = self.state.config().pace.min_history_months.max(1) as usize;
+        if finishes.len() < min_months {
+            // Too little history to judge a finish by: the arithmetic alone, with the
+            // rest of the month at plan pace.
+            let bound = t.actual.saturating_add(self.share.rest_of(t.plan));
+            return below(bound, crit, t.plan).then(|| {
+                format!(
+                    "; even the rest of the month at plan pace ends at {}%",
+                    percent_text(bound, t.plan)
+                )
+            });
+        }
+        if !evidence {
+            return None;
+        }
+        let best = *finishes
+            .last()
+            .expect("at least min_history_months finishes");
+        let bound = t.actual.saturating_add(mul_div_round(t.plan, best, 10_000));
+        below(bound, crit, t.plan).then(|| {
+            format!(
+                "; even {}'s best finish from this point in the last {} months (+{}% of plan) ends at {}%",
+                self.name,
+                finishes.len(),
+                percent_text(best, 10_000),
+                percent_text(bound, t.plan)
+            )
+        })
+    }
+
+    /// The breakdown buckets behind their expected-to-date, largest gap first: the
+    /// new-vs-existing split, regions, product lines and accounts with a plan line,
+    /// each a tenth of the total's gap or more (a region that is the whole total is
+    /// left out: it only repeats it).
+    fn shortfalls(&self, t: &Eval) -> Vec<Shortfall> {
+        let total_gap = t.actual.saturating_sub(t.expected);
+        let mut out: Vec<Shortfall> = self
+            .plan_lines()
+            .filter(|(b, p)| !b.is_activity() && **b != Bucket::Total && *p > 0)
+            .filter_map(|(bucket, plan)| {
+                let s = Shortfall {
+                    bucket: bucket.clone(),
+                    expected_to_date: self.share.of(plan),
+                    actual: self.state.actual(self.rep, self.month, bucket),
+                };
+                let whole = plan == t.plan && s.actual == t.actual;
+                let material = total_gap < 0 && i128::from(s.gap()) * 10 <= i128::from(total_gap);
+                (s.gap() < 0 && material && !whole).then_some(s)
+            })
+            .collect();
+        out.sort_by(|a, b| a.gap().cmp(&b.gap()).then_with(|| a.bucket.cmp(&b.bucket)));
+        out.truncate(5);
+        out
+    }
+
+    /// A `behind_pace` finding on `bucket` from its figures.
+    fn pace_finding(&self, bucket: &Bucket, e: &Eval, severity: Severity) -> Finding {
+        let short = e.plan.saturating_sub(e.projected);
+        Finding {
+            rule: Rule::BehindPace,
+            bucket: Some(bucket.clone()),
+            month: self.month,
+            severity,
+            figures: Figures {
+                plan: Some(e.plan),
+                actual: Some(e.actual),
+                expected_to_date: Some(e.expected),
+                forecast: Some(e.forecast),
+                gap: Some(e.actual.saturating_sub(e.expected)),
+                projected: Some(e.projected),
+                ..Figures::default()
+            },
+            money_at_stake: short,
+            message: format!(
+                "{bucket} is heading for {}% of plan for {}: {} of {} (actual {}, {} expected by today, forecast {})",
+                percent_text(e.projected, e.plan),
+                self.month,
+                self.money(e.projected),
+                self.money(e.plan),
+                self.money(e.actual),
+                self.money(e.expected),
+                self.money(e.forecast),
+            ),
+            suggested_action: self.pace_action(bucket, short),
+            explanation: Vec::new(),
         }
     }
 
@@ -404,6 +667,8 @@ impl<'a> Ctx<'a> {
             return;
         }
         let revenue_plan = self.plan_of(&Bucket::Total).unwrap_or(0).max(0);
+        // The rep's track record, read once if an activity is behind.
+        let mut history = None;
         for (bucket, plan) in self.plan_lines() {
             let Bucket::Activity(kind) = bucket else {
                 continue;
@@ -415,16 +680,50 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let expected = self.pace.expected_to_date(plan);
-            if plan <= 0 || expected <= 0 {
+            // Evidence: with a handful of activities due, being behind is chance.
+            if plan <= 0 || expected <= 0 || expected < i64::from(c.min_expected) {
                 continue;
             }
             let actual = self.state.actual(self.rep, self.month, bucket);
             if !below(actual, c.below_pct, expected) {
                 continue;
             }
-            let critical = c
-                .critical_below_pct
-                .is_some_and(|p| below(actual, p, expected));
+            // The month-end this points to: actual + the rest of the plan at the
+            // rep's recent rate for the activity (at plan pace without a record).
+            let record = history
+                .get_or_insert_with(|| {
+                    self.state
+                        .track_record(self.rep, self.month, c.track_record_months)
+                })
+                .of(bucket);
+            // The rest of the month's plan, exactly: plan × (1 − f), at the rep's
+            // recent rate (a ÷ p; plan pace without a record). Counts are small, so
+            // nothing is rounded before the comparisons.
+            let (n, k) = (
+                i128::from(self.pace.days_in_month.max(1)),
+                i128::from(self.pace.days_worked),
+            );
+            let (ra, rp) = record.map_or((1, 1), |(a, p)| {
+                (i128::from(a.max(0)), i128::from(p.max(1)))
+            });
+            // month-end × n × rp, at the rate (ra, rp)
+            let end_at = |ra: i128, rp: i128| {
+                i128::from(actual) * n * rp + i128::from(plan) * (n - k).max(0) * ra
+            };
+            let below_at = |pct: Percent, (ra, rp): (i128, i128)| {
+                end_at(ra, rp) * 10_000 < i128::from(pct.hundredths()) * i128::from(plan) * n * rp
+            };
+            if !below_at(c.below_pct, (ra, rp)) {
+                continue;
+            }
+            let outlook =
+                i64::try_from(div_round_half_away(end_at(ra, rp), n * rp)).unwrap_or(i64::MAX);
+            // Critical: the month very likely ends below the critical share of plan:
+            // even the rest of it at twice plan pace (or at the rep's recent rate, if
+            // better) falls short. Counts are small: one more activity must not be
+            // enough to prove a critical alert wrong.
+            let best = if ra >= 2 * rp { (ra, rp) } else { (2, 1) };
+            let critical = c.critical_below_pct.is_some_and(|p| below_at(p, best));
             let behind = expected - actual;
             out.push(Finding {
                 rule: Rule::ActivityBehind,
@@ -436,11 +735,12 @@ impl<'a> Ctx<'a> {
                     actual: Some(actual),
                     expected_to_date: Some(expected),
                     gap: Some(actual - expected),
+                    projected: Some(outlook),
                     ..Figures::default()
                 },
                 money_at_stake: mul_div_round(revenue_plan, behind, plan),
                 message: format!(
-                    "{bucket} is behind: {actual} of {expected} expected by today ({}% of pace; {plan} planned for {})",
+                    "{bucket} is behind: {actual} of {expected} expected by today ({}% of pace), heading for {outlook} of {plan} planned for {}",
                     percent_text(actual, expected),
                     self.month
                 ),
@@ -449,6 +749,7 @@ impl<'a> Ctx<'a> {
                     self.name,
                     (plan - actual).max(0)
                 ),
+                explanation: Vec::new(),
             });
         }
     }
@@ -500,6 +801,7 @@ impl<'a> Ctx<'a> {
                 self.money(total),
                 c.above_pct.to_decimal_string()
             ),
+            explanation: Vec::new(),
             suggested_action: format!(
                 "Broaden {}'s pipeline: qualify opportunities in other product lines before adding more {product}.",
                 self.name
@@ -558,6 +860,7 @@ impl<'a> Ctx<'a> {
                 c.target_new_pct.to_decimal_string(),
                 c.tolerance_pct.to_decimal_string()
             ),
+            explanation: Vec::new(),
             suggested_action: if too_few {
                 format!(
                     "Rebalance toward new logos: {} needs about {} more new-customer pipeline.",
@@ -576,6 +879,10 @@ impl<'a> Ctx<'a> {
 
     fn low_coverage(&self, cfg: &AlertConfig, out: &mut Vec<Finding>) {
         let c = &cfg.low_coverage;
+        // Next month's pipeline is still being built early in this one.
+        if self.pace.days_in_month - self.pace.days_worked >= c.last_working_days {
+            return;
+        }
         let next = self.month.plus(1);
         let plan = self.state.plans().target(self.rep, next, &Bucket::Total);
         let actual = self.state.actual(self.rep, next, &Bucket::Total);
@@ -625,6 +932,7 @@ impl<'a> Ctx<'a> {
                 self.money(remaining),
                 hundredths_text(ratio)
             ),
+            explanation: Vec::new(),
             suggested_action: format!(
                 "Build pipeline for {next} with {}: {} more in qualified opportunities closing next month.",
                 self.name,
@@ -693,6 +1001,7 @@ impl<'a> Ctx<'a> {
                 hundredths_text(threshold),
                 hundredths_text(mul_div_round(weakest_sum, 100, n))
             ),
+            explanation: Vec::new(),
             suggested_action: format!(
                 "Join {}'s next customer meetings and agree a follow-up plan on {weakest} with the lowest-rating accounts.",
                 self.name
@@ -702,6 +1011,10 @@ impl<'a> Ctx<'a> {
 
     fn month_missed(&self, cfg: &AlertConfig, out: &mut Vec<Finding>) {
         let c = &cfg.month_missed;
+        // Rear-view: for the review of last month, early in this one.
+        if self.pace.days_worked > c.review_working_days {
+            return;
+        }
         let last = self.month.plus(-1);
         let plan = self.state.plans().target(self.rep, last, &Bucket::Total);
         if plan <= 0 {
@@ -734,6 +1047,7 @@ impl<'a> Ctx<'a> {
                 self.money(actual),
                 self.money(plan)
             ),
+            explanation: Vec::new(),
             suggested_action: format!(
                 "Go over what slipped in {last} with {} and carry the lessons into {}.",
                 self.name, self.month

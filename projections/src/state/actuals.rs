@@ -76,6 +76,11 @@ pub struct ByBucket<'s> {
 pub type MonthActuals<'s> = ByBucket<'s>;
 
 impl<'s> ByBucket<'s> {
+    /// The cells as stored: (bucket id, value) in bucket-name order.
+    pub(crate) fn cells(&self) -> &'s [(BucketId, i64)] {
+        self.cells
+    }
+
     /// The value of `bucket`, if it has one.
     pub fn get(&self, bucket: &Bucket) -> Option<&'s i64> {
         let id = self.buckets.get(bucket.borrowed())?;

@@ -13,6 +13,7 @@
 //! ([`names`]); the modules hold the parts: [`actuals`], [`deals`], [`plans`].
 
 pub mod actuals;
+pub mod bookings;
 pub mod deals;
 pub mod names;
 pub mod plans;
@@ -23,7 +24,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
-use crate::alerts::rules::{findings_of, rules_moved_by, scope_moved_by, Scope};
+use crate::alerts::rules::{findings_with, rules_moved_by, scope_moved_by, Scope, ShareMemo};
 use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{each_contribution, Bucket, BucketRef};
 use crate::event::{
@@ -35,6 +36,8 @@ use crate::time::{Month, Timestamp};
 
 use actuals::Actuals;
 pub use actuals::{ByBucket, Cells, MonthActuals};
+use bookings::{Bookings, DayDelta};
+pub use bookings::{DayAmounts, RepMonth};
 pub use deals::{Deal, DealStatus, DealView};
 use deals::{Deals, Fact, FactKind, Opening, StageChange};
 use names::{Buckets, Names, Sym};
@@ -54,6 +57,8 @@ pub struct OrgConfig {
     pub fiscal_year_start_month: u32,
     /// The alert rules' thresholds, severities and the focus limit.
     pub alerts: AlertConfig,
+    /// How "expected to date" is paced: the learned curve or the straight line.
+    pub pace: crate::pacing::PaceConfig,
 }
 
 /// Who a rep is, as of some month.
@@ -173,6 +178,34 @@ pub struct Ack {
     pub seq: u64,
 }
 
+/// A rep's team over time, as interned names: the registration's, then each
+/// reassignment that names a team, by effective month (log order within a month),
+/// as [`Rep::team_at`] reads them. The fold keeps it in step with the rep's record,
+/// so that filing a day's bookings under the rep's team looks nothing up by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct TeamLine {
+    base: Sym,
+    changes: Vec<(Month, Sym)>,
+}
+
+impl TeamLine {
+    fn at(&self, month: Month) -> Sym {
+        self.changes
+            .iter()
+            .take_while(|(m, _)| *m <= month)
+            .last()
+            .map_or(self.base, |(_, t)| *t)
+    }
+}
+
+/// Today's shares of the curves a revenue event in a learning month can move: each
+/// of its reps' teams (in the event's month) and the organisation's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Curves {
+    teams: Vec<(String, crate::pacing::Share)>,
+    org: Option<crate::pacing::Share>,
+}
+
 /// Which reps' alerts an event may change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Touched {
@@ -234,9 +267,15 @@ pub struct State {
     /// Which syms are reps of `reps` (indexed by sym): the fold makes sure of the rep
     /// of every event.
     rep_syms: Vec<bool>,
+    /// Each rep's team over time, the names interned: what the fold files a day's
+    /// bookings under without looking the rep's record up by name.
+    rep_teams: HashMap<Sym, TeamLine>,
     plans: PlanBook,
     /// Rep × month × bucket → the sum of its contributions (never zero).
     actuals: Actuals,
+    /// The `total` of every rep, team and the organisation by day of the month, and
+    /// each rep's bookings a month: what the pacing curve learns from.
+    bookings: Bookings,
     /// Every deal's facts, its view and the index by rep.
     deals: Deals,
     ratings: BTreeMap<String, Vec<Rating>>,
@@ -263,8 +302,10 @@ impl State {
             buckets: Buckets::default(),
             reps: BTreeMap::new(),
             rep_syms: Vec::new(),
+            rep_teams: HashMap::default(),
             plans: PlanBook::default(),
             actuals: Actuals::default(),
+            bookings: Bookings::default(),
             deals: Deals::default(),
             ratings: BTreeMap::new(),
             forecasts: BTreeMap::new(),
@@ -317,12 +358,33 @@ impl State {
         } else {
             (Touched::None, None)
         };
+        // A revenue event dated in a month the pacing curve learns from: the curves it
+        // can move, as they stand before it.
+        let curves_before = if alerts_live {
+            self.learning_curves(ev, target)
+        } else {
+            None
+        };
+        // For a change to an open deal: the month it was expected to close in.
+        let close_before = if alerts_live {
+            self.pipeline_month(ev)
+        } else {
+            None
+        };
         // The event's rep, interned once for what follows.
         let rep = ev.body.rep().map(|rep| (rep, self.ensure_rep(rep)));
         let tz = self.cfg.timezone;
+        // Whether an org event moved a rep's days between teams: then every curve may
+        // have moved.
+        let mut history_moved = false;
         match &ev.body {
-            EventBody::RepRegistered(r) => self.register(r),
+            EventBody::RepRegistered(r) => {
+                let (sym, before) = self.team_line(&r.rep);
+                self.register(r);
+                history_moved = self.refile_bookings(sym, &before);
+            }
             EventBody::RepReassigned(r) => {
+                let (sym, before) = self.team_line(&r.rep);
                 let rep = self.rep_entry(&r.rep);
                 let change = RepChange {
                     team: r.team.clone(),
@@ -333,6 +395,16 @@ impl State {
                     .changes
                     .partition_point(|(m, _)| *m <= r.effective_month);
                 rep.changes.insert(at, (r.effective_month, change));
+                if let Some(team) = &r.team {
+                    let team = self.names.intern(team);
+                    if let Some(line) = self.rep_teams.get_mut(&sym) {
+                        let at = line
+                            .changes
+                            .partition_point(|(m, _)| *m <= r.effective_month);
+                        line.changes.insert(at, (r.effective_month, team));
+                    }
+                }
+                history_moved = self.refile_bookings(sym, &before);
             }
             EventBody::RepDeparted(r) => self.rep_entry(&r.rep).departed = Some(r.effective_month),
             EventBody::PlanPublished(p) => {
@@ -399,15 +471,54 @@ impl State {
             return;
         }
         let mut touched = before.union(self.touched_after(ev));
+        if history_moved {
+            // A rep moved between teams with their history: every curve may have.
+            touched = Touched::All;
+        } else if let Some(before) = curves_before {
+            // The expected-to-date of every rep on a curve that moved (by a whole
+            // percent) moved with it.
+            if let Some(after) = self.learning_curves(ev, target) {
+                touched = touched.union(self.reps_on_moved_curves(&before, &after));
+            }
+        }
         if let Some(rep) = deal_after.and_then(|d| self.deal_owner(&d)) {
             touched = touched.union(Touched::Reps(vec![rep]));
         }
         // A new day, alert week or plan looks at every rule of every rep.
         let scope = match touched {
             Touched::All => Scope::ALL,
-            _ => scope_moved_by(&ev.body),
+            _ => {
+                let mut scope = scope_moved_by(&ev.body);
+                // A deal opened, moved or lost outside this month, before and after,
+                // leaves this month's pipeline, and so `behind_pace`, as it was.
+                let this_month = self.current_month();
+                if let (Some(before), Some(after)) = (close_before, self.pipeline_month(ev)) {
+                    if before != this_month && after != this_month {
+                        scope.rules = scope.rules.without(crate::alerts::Rule::BehindPace);
+                    }
+                }
+                scope
+            }
         };
         self.evaluate_alerts(touched, scope, rec.seq);
+    }
+
+    /// For an opening, a stage change or a loss: `Some` of the month the deal is
+    /// expected to close in while it is open (`Some(None)` when it is not open);
+    /// `None` for any other event.
+    fn pipeline_month(&self, ev: &Event) -> Option<Option<Month>> {
+        let deal = match &ev.body {
+            EventBody::DealOpened(d) => &d.deal,
+            EventBody::DealStageChanged(d) => &d.deal,
+            EventBody::DealLost(d) => &d.deal,
+            _ => return None,
+        };
+        Some(
+            self.deal(deal)
+                .and_then(|d| d.view())
+                .filter(|v| v.status == DealStatus::Open)
+                .map(|v| v.expected_close.month()),
+        )
     }
 
     /// Adds the fact a deal event tells (event `seq`) to its deal, names interned:
@@ -464,6 +575,106 @@ impl State {
         }
     }
 
+    /// For a revenue event (or the void of one) dated in a month the current month's
+    /// pacing curve learns from (one of the completed months before "now"): the
+    /// curves it can move, today's share of each of its reps' teams and the
+    /// organisation's. `None` for any other event: it moves no curve.
+    fn learning_curves(&self, ev: &Event, target: Option<&Recorded>) -> Option<Curves> {
+        if self.cfg.pace.curve == crate::pacing::CurveMode::Linear {
+            return None;
+        }
+        let ev = match &ev.body {
+            EventBody::EventVoided(_) => &target?.event,
+            _ => ev,
+        };
+        let (month, reps): (Month, Vec<&str>) = match &ev.body {
+            EventBody::DealWon(w) if w.splits.is_empty() => (w.closed_on.month(), vec![&w.rep]),
+            EventBody::DealWon(w) => (
+                w.closed_on.month(),
+                w.splits.iter().map(|s| s.rep.as_str()).collect(),
+            ),
+            EventBody::Retention(_, r) => (r.effective_on.month(), vec![&r.rep]),
+            _ => return None,
+        };
+        let pace = self.pace()?;
+        let history = self.cfg.pace.history_months as i32;
+        if month >= pace.month || month < pace.month.plus(-history) {
+            return None;
+        }
+        let mut teams: Vec<(String, crate::pacing::Share)> = Vec::new();
+        for rep in reps {
+            let team = self
+                .reps
+                .get(rep)
+                .map_or(UNASSIGNED_TEAM, |r| r.team_at(month));
+            if !teams.iter().any(|(t, _)| t == team) {
+                teams.push((team.to_owned(), self.pace_share(team, &pace).0));
+            }
+        }
+        Some(Curves {
+            teams,
+            org: self.org_share(&pace).map(|(s, _)| s),
+        })
+    }
+
+    /// The reps whose expected-to-date moved between two readings of the same curves:
+    /// those now in a team whose share moved, and, if the organisation's moved, those
+    /// whose team has too little history of its own and follows it.
+    fn reps_on_moved_curves(&self, before: &Curves, after: &Curves) -> Touched {
+        let moved: Vec<&str> = before
+            .teams
+            .iter()
+            .zip(&after.teams)
+            .filter(|(b, a)| b.1 != a.1)
+            .map(|(b, _)| b.0.as_str())
+            .collect();
+        let org_moved = before.org != after.org;
+        if moved.is_empty() && !org_moved {
+            return Touched::None;
+        }
+        let Some(pace) = self.pace() else {
+            return Touched::None;
+        };
+        let mut on_org: BTreeMap<&str, bool> = BTreeMap::new();
+        let reps: Vec<String> = self
+            .reps
+            .iter()
+            .filter(|(_, r)| {
+                let team = r.team_at(pace.month);
+                moved.contains(&team)
+                    || (org_moved
+                        && *on_org.entry(team).or_insert_with(|| {
+                            matches!(
+                                self.pace_share(team, &pace).1,
+                                crate::pacing::CurveSource::Org { .. }
+                            )
+                        }))
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        Touched::Reps(reps)
+    }
+
+    /// A rep's sym and team line as they stand (the rep made sure of).
+    fn team_line(&mut self, rep: &str) -> (Sym, TeamLine) {
+        let sym = self.ensure_rep(rep);
+        let line = self
+            .rep_teams
+            .get(&sym)
+            .expect("ensure_rep gives every rep a team line")
+            .clone();
+        (sym, line)
+    }
+
+    /// Files a rep's bookings by day under the teams the rep's team line now says,
+    /// where `before` said otherwise. Returns whether any moved.
+    fn refile_bookings(&mut self, rep: Sym, before: &TeamLine) -> bool {
+        match self.rep_teams.get(&rep) {
+            Some(after) => self.bookings.refile(rep, |m| before.at(m), |m| after.at(m)),
+            None => false,
+        }
+    }
+
     /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals.
     /// `rep` is a name of the event already interned, if any: most contributions of
     /// an event are its own rep's (five for a deal won without splits).
@@ -486,6 +697,22 @@ impl State {
                 c.delta
             };
             self.actuals.add(rep, c.month, bucket, delta, &self.buckets);
+            if c.bucket == BucketRef::Total {
+                // A split's rep may not be known yet (it is made sure of after its
+                // deal): until registered, every rep is in team "unassigned".
+                let team = match self.rep_teams.get(&rep) {
+                    Some(line) => line.at(c.month),
+                    None => self.names.intern(UNASSIGNED_TEAM),
+                };
+                self.bookings.add(DayDelta {
+                    rep,
+                    team,
+                    month: c.month,
+                    day: c.day,
+                    delta,
+                    booking: if c.delta > 0 { sign as i32 } else { 0 },
+                });
+            }
         });
     }
 
@@ -572,8 +799,9 @@ impl State {
             }
         };
         let tz = self.cfg.timezone;
+        let mut shares = ShareMemo::default();
         for rep in reps {
-            let found = findings_of(self, &rep, now, &self.cfg.alerts, scope);
+            let found = findings_with(self, &rep, now, &self.cfg.alerts, scope, &mut shares);
             self.alert_book
                 .reconcile(&rep, scope, found, now, seq, tz, &self.acks);
         }
@@ -590,6 +818,14 @@ impl State {
         if !self.rep_syms[i] {
             self.rep_syms[i] = true;
             self.reps.insert(rep.to_owned(), Rep::unregistered(rep));
+            let base = self.names.intern(UNASSIGNED_TEAM);
+            self.rep_teams.insert(
+                sym,
+                TeamLine {
+                    base,
+                    changes: Vec::new(),
+                },
+            );
         }
         sym
     }
@@ -609,6 +845,11 @@ impl State {
             manager: r.manager.clone(),
             region: r.region.clone(),
         };
+        let sym = self.names.intern(&r.rep);
+        let team = self.names.intern(&r.team);
+        if let Some(line) = self.rep_teams.get_mut(&sym) {
+            line.base = team;
+        }
     }
 
     /// Removes exactly what the voided event contributed. Voiding an event that has not
@@ -872,6 +1113,39 @@ impl State {
     /// The exchange rates known so far.
     pub fn fx(&self) -> &FxTable {
         &self.fx
+    }
+
+    /// A rep's actuals of a month as stored: (bucket id, sum) in bucket-name order.
+    pub(crate) fn actual_cells(&self, rep: &str, month: Month) -> &[(names::BucketId, i64)] {
+        self.names
+            .get(rep)
+            .and_then(|r| self.actuals.month(r, month))
+            .unwrap_or(&[])
+    }
+
+    /// The interned buckets.
+    pub(crate) fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    /// A team's name as the state knows it, if any rep's bookings were filed under it.
+    pub(crate) fn team_sym(&self, team: &str) -> Option<Sym> {
+        self.names.get(team)
+    }
+
+    /// A team's net `total` by day of a month.
+    pub(crate) fn team_days(&self, team: Sym, month: Month) -> Option<&DayAmounts> {
+        self.bookings.team_month(team, month)
+    }
+
+    /// The organisation's net `total` by day of a month.
+    pub(crate) fn org_days(&self, month: Month) -> Option<&DayAmounts> {
+        self.bookings.org_month(month)
+    }
+
+    /// A rep's `total` by day of a month, and its bookings.
+    pub fn rep_bookings(&self, rep: &str, month: Month) -> Option<&RepMonth> {
+        self.bookings.rep_month(self.names.get(rep)?, month)
     }
 
     /// Every alert the fold has raised, and which stand.

@@ -1,0 +1,420 @@
+//! How a month fills: the pacing curve learned from the log's own history, and each
+//! rep's track record, which the alert rules judge a month by.
+//!
+//! **The curve.** Sales do not close evenly across a month; B2B months back-load.
+//! From the trailing `history_months` completed months (12 by default) Pacer learns,
+//! per team, which share of a month's bookings had typically landed by working day
+//! k: every day's net `total` of every rep of the team (the rep's team as of that
+//! month; a day that lost more than it booked counts as nothing) is placed at its
+//! position in its month (working days through it ÷ the month's working days), and
+//! the amounts are pooled. Today's share is the pooled amount placed at or before
+//! today's position ÷ the whole amount, rounded to a whole percent (so a late
+//! booking moves a team's expectations only when it moves them by a point). A team
+//! with fewer than `min_history_months` months of bookings in the window uses the
+//! organisation's curve; an organisation with fewer uses the straight line, working
+//! days elapsed ÷ working days in the month, as does `curve = "linear"`. Activities
+//! are always expected along the straight line.
+//!
+//! Expected-to-date is plan × share, the pace gap actual − expected, the run-rate
+//! projection actual ÷ share; every figure is exact (a share is a fraction of two
+//! integers), rounded half away from zero at the end.
+//!
+//! **The track record.** What a rep's own recent months say about this one: their
+//! attainment of each bucket over the last completed months with a plan, and how
+//! many bookings a month they close ([`State::track_record`]); and how much the rest
+//! of each month brought from the same position ([`State::finishes`]).
+//!
+//! Everything here is a pure function of the state: the curve of a month changes
+//! only when an event lands in one of its learning months (or moves a rep between
+//! teams), and the fold re-evaluates every rep's alerts when a curve moved.
+
+use std::fmt;
+
+use crate::bucket::{Bucket, BucketRef};
+use crate::money::{div_round_half_away, mul_div_round};
+use crate::report::Pace;
+use crate::state::names::{BucketId, Buckets};
+use crate::state::{DayAmounts, State};
+use crate::time::Month;
+
+/// Which curve "expected to date" follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CurveMode {
+    /// Learned from the log's history once there is enough of it; linear before.
+    History,
+    /// Working days elapsed ÷ working days in the month, always.
+    Linear,
+}
+
+impl CurveMode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "history" => Some(CurveMode::History),
+            "linear" => Some(CurveMode::Linear),
+            _ => None,
+        }
+    }
+}
+
+/// The pacing settings (`[pace]` in the config file).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaceConfig {
+    pub curve: CurveMode,
+    /// The completed months the curve and the track record learn from.
+    pub history_months: u32,
+    /// Fewer months with bookings than this: the team's curve falls back to the
+    /// organisation's, the organisation's to the straight line.
+    pub min_history_months: u32,
+}
+
+impl Default for PaceConfig {
+    fn default() -> Self {
+        PaceConfig {
+            curve: CurveMode::History,
+            history_months: 12,
+            min_history_months: 6,
+        }
+    }
+}
+
+/// Where a share came from: what the report says it used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CurveSource {
+    Linear,
+    /// The rep's team's history: how many months of it.
+    Team {
+        months: u32,
+    },
+    /// The organisation's history (the team had too little).
+    Org {
+        months: u32,
+    },
+}
+
+impl fmt::Display for CurveSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CurveSource::Linear => f.write_str("linear"),
+            CurveSource::Team { months } => write!(f, "team history ({months} months)"),
+            CurveSource::Org { months } => write!(f, "organisation history ({months} months)"),
+        }
+    }
+}
+
+impl CurveSource {
+    /// A short slug for machine output: `linear`, `team`, `org`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CurveSource::Linear => "linear",
+            CurveSource::Team { .. } => "team",
+            CurveSource::Org { .. } => "org",
+        }
+    }
+}
+
+/// The share of a month's bookings expected by a working day: `num ÷ den`, exactly,
+/// with `0 ≤ num ≤ den` and `den > 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub num: i64,
+    pub den: i64,
+}
+
+impl Share {
+    /// Working days elapsed ÷ working days in the month.
+    pub fn linear(pace: &Pace) -> Share {
+        Share {
+            num: i64::from(pace.days_worked),
+            den: i64::from(pace.days_in_month.max(1)),
+        }
+    }
+
+    /// `value × share`, rounded half away from zero: expected-to-date of a plan.
+    pub fn of(&self, value: i64) -> i64 {
+        mul_div_round(value, self.num, self.den)
+    }
+
+    /// `value ÷ share`, rounded half away from zero: the run-rate projection of an
+    /// actual; `None` while nothing is expected yet.
+    pub fn project(&self, value: i64) -> Option<i64> {
+        (self.num > 0).then(|| mul_div_round(value, self.den, self.num))
+    }
+
+    /// `value × (1 − share)`: what the rest of the month is expected to bring.
+    pub fn rest_of(&self, value: i64) -> i64 {
+        mul_div_round(value, self.den - self.num, self.den)
+    }
+
+    /// The share in hundredths of a percent, cut toward zero.
+    pub fn basis_points(&self) -> i64 {
+        (i128::from(self.num) * 10_000 / i128::from(self.den)) as i64
+    }
+
+    /// The share rounded to a whole percent (half away from zero): what a learned
+    /// curve gives, so that a late booking moves a team's expectations only when it
+    /// moves them by a point, not every rep's figures by cents.
+    pub fn to_whole_percent(&self) -> Share {
+        let pct = div_round_half_away(i128::from(self.num) * 100, i128::from(self.den));
+        Share {
+            num: pct as i64,
+            den: 100,
+        }
+    }
+}
+
+/// The last working day of a month of `n_m` working days whose bookings count as
+/// landed by working day `k` of a month of `n`: the same share of the way through,
+/// so a day at working day w counts when w × n ≤ k × n_m.
+fn landed_through(n_m: u32, k: u32, n: u32) -> u32 {
+    (k.min(n) * n_m) / n.max(1)
+}
+
+/// The share of the pooled day amounts of `months` landed by working day `k` of a
+/// month of `n` working days; `None` when the months booked nothing. Each day counts
+/// its net amount, a day that lost more than it booked counts as nothing: the curve
+/// learns when revenue lands, and never falls back from one day to the next.
+pub fn learned_share<'a>(
+    months: impl IntoIterator<Item = (Month, &'a DayAmounts)>,
+    k: u32,
+    n: u32,
+) -> Option<Share> {
+    let mut num = 0i128;
+    let mut den = 0i128;
+    for (month, days) in months {
+        let cal = month.calendar();
+        let through = landed_through(cal.working_days(), k, n);
+        // Days in order, counting working days on the way: a weekend day counts with
+        // the working day before it.
+        let mut worked = 0;
+        for (d, v) in days.iter().enumerate().take(cal.len as usize + 1).skip(1) {
+            if cal.is_working_day(d as u32) {
+                worked += 1;
+            }
+            if *v <= 0 {
+                continue;
+            }
+            den += i128::from(*v);
+            if worked <= through {
+                num += i128::from(*v);
+            }
+        }
+    }
+    if den <= 0 {
+        return None;
+    }
+    // Sums of a year's bookings fit i64 in practice; scaled down only if they would
+    // not, which leaves the fraction as it was to far below a percent.
+    let scale = den / i128::from(i64::MAX / 2) + 1;
+    Some(Share {
+        num: i64::try_from(num / scale).unwrap_or(i64::MAX),
+        den: i64::try_from(den / scale).unwrap_or(i64::MAX).max(1),
+    })
+}
+
+/// A rep's recent months, gathered in one pass: each bucket's (actual, plan) over
+/// the last months with a `total` plan, and the bookings a month over them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackRecord<'s> {
+    /// (bucket, actual, plan, months with a plan line), in the order first met.
+    buckets: Vec<(BucketId, i64, i64, u32)>,
+    /// (bookings, months) over the track-record months.
+    bookings: (i64, i64),
+    names: &'s Buckets,
+}
+
+impl TrackRecord<'_> {
+    /// The bucket's (actual, plan) over its track-record months; `None` without one.
+    pub fn of(&self, bucket: &Bucket) -> Option<(i64, i64)> {
+        let id = self.names.get(bucket.borrowed())?;
+        self.buckets
+            .iter()
+            .find(|(b, ..)| *b == id)
+            .map(|(_, a, p, _)| (*a, *p))
+    }
+
+    /// The bookings a month, in hundredths; `None` without a month with a plan.
+    pub fn bookings_per_month(&self) -> Option<i64> {
+        let (count, months) = self.bookings;
+        (months > 0)
+            .then(|| div_round_half_away(i128::from(count) * 100, i128::from(months)) as i64)
+    }
+}
+
+impl State {
+    /// The completed months the curve and the track record learn from, newest first:
+    /// the `history_months` months before `month`.
+    pub fn learning_months(&self, month: Month) -> impl Iterator<Item = Month> {
+        let h = self.config().pace.history_months as i32;
+        (1..=h).map(move |i| month.plus(-i))
+    }
+
+    /// The share of the month's bookings expected by `pace`'s day for a rep of
+    /// `team`, and where it came from (see the module documentation).
+    pub fn pace_share(&self, team: &str, pace: &Pace) -> (Share, CurveSource) {
+        if self.config().pace.curve == CurveMode::Linear {
+            return (Share::linear(pace), CurveSource::Linear);
+        }
+        if let Some((s, months)) = self
+            .team_sym(team)
+            .and_then(|t| self.learned(|m| self.team_days(t, m), pace))
+        {
+            return (s, CurveSource::Team { months });
+        }
+        match self.org_share(pace) {
+            Some((s, months)) => (s, CurveSource::Org { months }),
+            None => (Share::linear(pace), CurveSource::Linear),
+        }
+    }
+
+    /// The organisation's learned share by `pace`'s day and its months of history;
+    /// `None` with too little history (or the linear setting).
+    pub(crate) fn org_share(&self, pace: &Pace) -> Option<(Share, u32)> {
+        if self.config().pace.curve == CurveMode::Linear {
+            return None;
+        }
+        self.learned(|m| self.org_days(m), pace)
+    }
+
+    /// The share learned from the day amounts `days_of` gives for each learning month,
+    /// rounded to a whole percent, and how many months had any; `None` with fewer
+    /// than `min_history_months`.
+    fn learned<'s>(
+        &'s self,
+        days_of: impl Fn(Month) -> Option<&'s DayAmounts>,
+        pace: &Pace,
+    ) -> Option<(Share, u32)> {
+        let days: Vec<(Month, &DayAmounts)> = self
+            .learning_months(pace.month)
+            .filter_map(|m| days_of(m).map(|d| (m, d)))
+            .collect();
+        let have = days.len() as u32;
+        if have < self.config().pace.min_history_months.max(1) {
+            return None;
+        }
+        let exact = learned_share(days, pace.days_worked, pace.days_in_month)?;
+        Some((exact.to_whole_percent(), have))
+    }
+
+    /// The rep's track record before `month`: their last `months` learning months
+    /// with a `total` plan; each bucket's (actual, plan) over those of them that had
+    /// a line for it, and the bookings a month over them.
+    pub fn track_record(&self, rep: &str, month: Month, months: u32) -> TrackRecord<'_> {
+        let names = self.buckets();
+        let mut out = TrackRecord {
+            buckets: Vec::new(),
+            bookings: (0, 0),
+            names,
+        };
+        let total = names.get(BucketRef::Total);
+        for m in self.learning_months(month) {
+            if out.bookings.1 >= i64::from(months) {
+                break;
+            }
+            let Some(lines) = self.plans().rep_month(rep, m) else {
+                continue;
+            };
+            if !lines
+                .cells()
+                .iter()
+                .any(|(b, p)| Some(*b) == total && *p > 0)
+            {
+                continue;
+            }
+            let actuals = self.actual_cells(rep, m);
+            // Plan lines and actuals are both in bucket-name order: one walk.
+            let mut a = 0;
+            for &(bucket, plan) in lines.cells() {
+                let name = names.bucket(bucket);
+                while a < actuals.len()
+                    && actuals[a].0 != bucket
+                    && names.bucket(actuals[a].0) < name
+                {
+                    a += 1;
+                }
+                let actual = match actuals.get(a) {
+                    Some((b, v)) if *b == bucket => *v,
+                    _ => 0,
+                };
+                if plan <= 0 {
+                    continue;
+                }
+                if Some(bucket) == total {
+                    let booked = self.rep_bookings(rep, m).map_or(0, |b| b.bookings);
+                    out.bookings.0 += i64::from(booked);
+                    out.bookings.1 += 1;
+                }
+                let i = match out.buckets.iter().position(|(b, ..)| *b == bucket) {
+                    Some(i) => i,
+                    None => {
+                        out.buckets.push((bucket, 0, 0, 0));
+                        out.buckets.len() - 1
+                    }
+                };
+                let entry = &mut out.buckets[i];
+                entry.1 = entry.1.saturating_add(actual);
+                entry.2 = entry.2.saturating_add(plan);
+                entry.3 += 1;
+            }
+        }
+        out.buckets.retain(|e| e.3 > 0);
+        out
+    }
+
+    /// For each learning month before `pace.month` with a `total` plan: what the rest
+    /// of that month brought after the same position as today (its net `total` after
+    /// working day k, k ÷ n of the way through as today is), in hundredths of a
+    /// percent of that month's plan. Sorted ascending.
+    pub fn finishes(&self, rep: &str, pace: &Pace) -> Vec<i64> {
+        let (k, n) = (pace.days_worked, pace.days_in_month);
+        let mut out = Vec::new();
+        for m in self.learning_months(pace.month) {
+            let plan = self.plans().target(rep, m, &Bucket::Total);
+            if plan <= 0 {
+                continue;
+            }
+            let cal = m.calendar();
+            let through = landed_through(cal.working_days(), k, n);
+            let rest: i64 = self.rep_bookings(rep, m).map_or(0, |b| {
+                b.days()
+                    .filter(|(d, _)| cal.working_days_through_day(u32::from(*d)) > through)
+                    .fold(0i64, |acc, (_, v)| acc.saturating_add(v))
+            });
+            out.push(mul_div_round(rest, 10_000, plan));
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn month(s: &str) -> Month {
+        Month::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_day_lands_at_its_position_scaled_to_the_month_asked_about() {
+        // 2026-11 has 21 working days; asked about a month of 21, day 13 is day 13.
+        let nov = month("2026-11");
+        assert_eq!(landed_through(21, 13, 21), 13);
+        // Asked about a month of 23 working days: 13 × 21 ÷ 23 = 11.87, so the
+        // bookings of November's first 11 working days count by day 13.
+        assert_eq!(landed_through(21, 13, 23), 11);
+        // Past the end, the whole month.
+        assert_eq!(landed_through(21, 30, 21), 21);
+        // Bookings on the 30th (working day 21) land only at the end; a net loss
+        // counts as nothing.
+        let mut days = [0i64; 32];
+        days[30] = 100;
+        days[3] = 10;
+        days[4] = -50;
+        let share = |k| learned_share([(nov, &days)], k, 21).unwrap();
+        assert_eq!(share(1), Share { num: 0, den: 110 });
+        assert_eq!(share(2), Share { num: 10, den: 110 });
+        assert_eq!(share(20), Share { num: 10, den: 110 });
+        assert_eq!(share(21), Share { num: 110, den: 110 });
+        assert_eq!(learned_share([(nov, &[0i64; 32])], 5, 21), None);
+    }
+}
