@@ -7,9 +7,7 @@ use chrono_tz::Tz;
 use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{Cell, CellAlignment, Table};
 pub use pacer_engine::output::group_thousands;
-use pacer_engine::output::{
-    amount_text, backtest_cells, local_short, percent_text, productivity_cells,
-};
+use pacer_engine::output::{amount_text, local_short, percent_text, productivity_cells};
 use pacer_projections::alerts::backtest::Backtest;
 use pacer_projections::alerts::{AlertView, Status};
 use pacer_projections::bucket::Bucket;
@@ -377,10 +375,8 @@ pub fn backtest_table(b: &Backtest) -> String {
         "recall",
         "lead (median)",
     ]);
+    let pct = |bp: Option<i64>| bp.map_or("-".to_owned(), |v| format!("{}%", format_decimal(v, 2)));
     for r in &b.rows {
-        let c = backtest_cells(r);
-        let pct =
-            |bp: Option<i64>| bp.map_or("-".to_owned(), |v| format!("{}%", format_decimal(v, 2)));
         t.add_row(vec![
             Cell::new(r.rule.as_str()),
             Cell::new(r.scope),
@@ -392,7 +388,10 @@ pub fn backtest_table(b: &Backtest) -> String {
             right(r.ended_below.to_string()),
             right(r.flagged.to_string()),
             right(pct(r.recall_bp())),
-            right(c[10].clone().unwrap_or_else(|| "-".into())),
+            right(
+                r.median_lead_days()
+                    .map_or("-".to_owned(), |d| d.to_string()),
+            ),
         ]);
     }
     out.push_str(&t.to_string());

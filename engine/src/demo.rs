@@ -34,7 +34,7 @@ pub struct DemoSpec {
     pub daily_ticks: bool,
     /// Months of history before the plan's start, under the previous year's plan: a
     /// track record for the first months of the plan (what an org that imported its
-    /// history into Pacer has). 0: the history starts with the plan.
+    /// history into Pacer has). 0: the history starts with the plan; at most 12.
     pub prior_months: u32,
 }
 
@@ -263,7 +263,8 @@ impl Org {
             today,
             now_month,
             horizon_start,
-            history_start: horizon_start.plus(-(spec.prior_months as i32)),
+            // The previous year's plan covers at most the 12 months before this one.
+            history_start: horizon_start.plus(-(spec.prior_months.min(12) as i32)),
             revision_from: horizon_start.plus(7),
             timezone: spec.timezone,
         }
@@ -368,7 +369,7 @@ fn plan_events<'a>(
         .first_day()
         .add_days(-10)
         .at_local_hour(9, org.timezone);
-    let prior = (0..horizon_start.months_until(org.history_start).unsigned_abs() as i32)
+    let prior = (0..org.history_start.months_until(horizon_start))
         .map(move |k| org.history_start.plus(k))
         .map(move |month| {
             (
@@ -450,8 +451,8 @@ fn reassignment(b: &mut Builder, org: &Org, reps: &[Rep]) {
     );
 }
 
-/// One rep's history since the plan started, the early pipeline of the next two
-/// months and the rep's commits.
+/// One rep's history from the history's start (`prior_months` before the plan's),
+/// the deals of the next two months already open, and the rep's commits.
 fn rep_history(b: &mut Builder, org: &Org, r: &Rep) {
     // Through the month after next: the deals of the next two months that are
     // already open are the pipeline (opportunities open weeks to months ahead).

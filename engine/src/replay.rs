@@ -67,24 +67,42 @@ pub fn rebuild_observed(
     })
 }
 
+/// What [`rebuild_daily`] folded.
+pub struct Daily {
+    pub state: State,
+    /// Events that arrived after the day they occurred on had been ticked past (the
+    /// log is not in time order there): their days were judged without them, as a
+    /// live Pacer would have.
+    pub late_events: u64,
+}
+
 /// A fold of the whole log with a `clock_tick` at 18:00 local on every working day
-/// from `from` on, each applied before the first event that occurred after it
-/// (unless the log's own ticks had passed it): the alerts of every day, as a Pacer
-/// that ticked at least daily would have raised them, for `pacer alerts backtest`.
-/// A log that was ticked live (every `tick_interval_s`) already has them; a history
-/// imported at once gets them here. `progress` is called with each seq read.
+/// from `from` (or the first event's day, if later) on, each applied before the
+/// first event that occurred after it (unless the log's own ticks had passed it):
+/// the alerts of every day, as a Pacer that ticked at least daily would have raised
+/// them, for `pacer alerts backtest`. A log that was ticked live (every
+/// `tick_interval_s`) already has them; a history imported in time order gets them
+/// here (one imported rep by rep gets them only up to the first rep's end: see
+/// [`Daily::late_events`]). The synthetic ticks take the seq of the event before
+/// them. `progress` is called with each seq read.
 pub fn rebuild_daily(
     log: &Log,
     org: &OrgConfig,
     from: Date,
     mut progress: impl FnMut(u64),
-) -> Result<State, LogError> {
+) -> Result<Daily, LogError> {
     let tz = org.timezone;
-    let mut next = from;
-    fold_log(log, org, Cut::All, |state, rec, target| {
+    let mut next: Option<Date> = None;
+    let mut late_events = 0u64;
+    let state = fold_log(log, org, Cut::All, |state, rec, target| {
+        let day = rec.event.occurred_at.local_date(tz);
+        if state.now().is_some_and(|now| day < now.local_date(tz)) {
+            late_events += 1;
+        }
+        let next = next.get_or_insert(from.max(day));
         loop {
             while !next.is_working_day() {
-                next = next.add_days(1);
+                *next = next.add_days(1);
             }
             let at = next.at_local_hour(18, tz);
             if at >= rec.event.occurred_at {
@@ -103,11 +121,12 @@ pub fn rebuild_daily(
                 };
                 state.apply(&tick, None);
             }
-            next = next.add_days(1);
+            *next = next.add_days(1);
         }
         state.apply(rec, target);
         progress(rec.seq);
-    })
+    })?;
+    Ok(Daily { state, late_events })
 }
 
 /// Folds the log's events that `cut` admits into a fresh state with `fold(state,

@@ -26,8 +26,9 @@
 //!
 //! Everything here is a pure function of the state: the curve of a month changes
 //! only when an event lands in one of its learning months (or moves a rep between
-//! teams), and the fold re-evaluates every rep's alerts when a curve moved.
+//! teams), and the fold re-evaluates the alerts of the reps on a curve that moved.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::bucket::{Bucket, BucketRef};
@@ -145,11 +146,6 @@ impl Share {
         mul_div_round(value, self.den - self.num, self.den)
     }
 
-    /// The share in hundredths of a percent, cut toward zero.
-    pub fn basis_points(&self) -> i64 {
-        (i128::from(self.num) * 10_000 / i128::from(self.den)) as i64
-    }
-
     /// The share rounded to a whole percent (half away from zero): what a learned
     /// curve gives, so that a late booking moves a team's expectations only when it
     /// moves them by a point, not every rep's figures by cents.
@@ -184,7 +180,7 @@ pub fn learned_share<'a>(
         let cal = month.calendar();
         let through = landed_through(cal.working_days(), k, n);
         // Days in order, counting working days on the way: a weekend day counts with
-        // the working day before it.
+        // the working day before it (a weekend that opens the month, from its start).
         let mut worked = 0;
         for (d, v) in days.iter().enumerate().take(cal.len as usize + 1).skip(1) {
             if cal.is_working_day(d as u32) {
@@ -237,6 +233,23 @@ impl TrackRecord<'_> {
         let (count, months) = self.bookings;
         (months > 0)
             .then(|| div_round_half_away(i128::from(count) * 100, i128::from(months)) as i64)
+    }
+}
+
+/// Each team's share of the month expected by today, worked out once for the many
+/// reps of one report or one evaluation (every rep on a new day).
+#[derive(Default)]
+pub struct ShareMemo(BTreeMap<String, (Share, CurveSource)>);
+
+impl ShareMemo {
+    /// [`State::pace_share`] of `team`, worked out on the first call.
+    pub fn get(&mut self, state: &State, team: &str, pace: &Pace) -> (Share, CurveSource) {
+        if let Some(s) = self.0.get(team) {
+            return *s;
+        }
+        let s = state.pace_share(team, pace);
+        self.0.insert(team.to_owned(), s);
+        s
     }
 }
 

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::bucket::{weighted, Bucket, BucketRef, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
-use crate::pacing::{CurveSource, Share};
+use crate::pacing::{CurveSource, Share, ShareMemo};
 use crate::state::State;
 use crate::time::{Date, Month};
 
@@ -258,7 +258,7 @@ pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<Re
     let mut rows = Vec::new();
     let mut cells: Vec<Cell<'s>> = Vec::new();
     // Each team's share of the month expected by today, worked out once per team.
-    let mut shares: BTreeMap<&str, (Share, CurveSource)> = BTreeMap::new();
+    let mut shares = ShareMemo::default();
     for (rep, record) in reps {
         let team = record.team_at(month);
         if query.team.as_ref().is_some_and(|t| t != team) {
@@ -292,11 +292,7 @@ pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<Re
                 }
             }
         }
-        let money_share = pace.map(|p| {
-            *shares
-                .entry(team)
-                .or_insert_with(|| state.pace_share(team, &p))
-        });
+        let money_share = pace.map(|p| shares.get(state, team, &p));
         rows.extend(cells.iter().map(|c| {
             let share = match (pace, money_share) {
                 (Some(p), _) if c.bucket.is_activity() => {

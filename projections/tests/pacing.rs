@@ -345,3 +345,73 @@ fn a_late_booking_moves_the_curve_and_its_void_takes_it_back() {
         report(&before, month("2026-11"), &ReportQuery::default())
     );
 }
+
+#[test]
+fn when_the_organisations_curve_goes_every_rep_on_it_is_judged_again() {
+    // A curve from one month of history. North's Nora booked in October; South's Sam
+    // never did, so his team follows the organisation's curve: Nora's October.
+    // Voiding her booking takes the organisation's curve away: Sam's expected-to-date
+    // falls back to the straight line, and his standing alert must follow.
+    let mut log = Log::new();
+    log.org.pace.min_history_months = 1;
+    register(&mut log, "nora", "north");
+    register(&mut log, "sam", "south");
+    for m in ["2026-10", "2026-11"] {
+        plan_of_all(&mut log, m, &["nora", "sam"]);
+    }
+    log.add_id(
+        "late",
+        "2026-10-30T10:00:00Z",
+        won_by(
+            "nora",
+            "n1",
+            5_000_000,
+            "2026-10-30",
+            CustomerKind::New,
+            "analytics",
+        ),
+    );
+    log.tick("2026-11-18T09:00:00Z");
+    let expected = |s: &State| {
+        s.alert_book()
+            .iter()
+            .find(|a| a.rep == "sam" && a.is_standing() && a.rule() == Rule::BehindPace)
+            .and_then(|a| a.finding.figures.expected_to_date)
+    };
+    // The 30th is October's last working day: nothing has landed by day 13.
+    assert_eq!(expected(&log.state()), Some(0));
+    log.add(
+        "2026-11-18T10:00:00Z",
+        EventBody::EventVoided(pacer_projections::event::EventVoided {
+            voided_event_id: "late".into(),
+            reason: None,
+        }),
+    );
+    // 100 000.00 × 13/21.
+    assert_eq!(expected(&log.state()), Some(6_190_476));
+}
+
+/// 100 000.00 of `total` for each of `reps` in month `m`, in one plan event.
+fn plan_of_all(log: &mut Log, m: &str, reps: &[&str]) {
+    let version = log.events.len() as u32;
+    log.add(
+        "2026-01-02T09:00:00Z",
+        EventBody::PlanPublished(PlanPublished {
+            plan: "fy".into(),
+            version,
+            basis: PlanBasis::TopDown,
+            horizon_start: month("2026-01"),
+            effective_from: month(m),
+            currency: eur(),
+            lines: reps
+                .iter()
+                .map(|rep| PlanLine {
+                    rep: (*rep).into(),
+                    month: month(m),
+                    bucket: Bucket::Total,
+                    target: 10_000_000,
+                })
+                .collect(),
+        }),
+    );
+}

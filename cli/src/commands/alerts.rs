@@ -120,12 +120,13 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
         })
         .context("a start date")?;
     let bar = progress_bar(log.last_seq(), "backtest");
-    let state = rebuild_daily(&log, &ctx.config.org, start, |seq| {
+    let daily = rebuild_daily(&log, &ctx.config.org, start, |seq| {
         if seq % 1024 == 0 {
             bar.set_position(seq);
         }
     })?;
     bar.finish_and_clear();
+    let state = daily.state;
     let Some(now) = state.current_month() else {
         anyhow::bail!("no clock_tick in the log yet: there is no month that has ended to score");
     };
@@ -137,9 +138,23 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     };
     let result = backtest(&state, &query);
     let text = match args.format {
-        BacktestFormat::Json => json_text(&backtest_json(&result))?,
+        BacktestFormat::Json => {
+            let mut v = backtest_json(&result);
+            v["late_events"] = serde_json::json!(daily.late_events);
+            json_text(&v)?
+        }
         BacktestFormat::Csv => backtest_csv(&result),
-        BacktestFormat::Table => human::backtest_table(&result),
+        BacktestFormat::Table => {
+            let mut t = human::backtest_table(&result);
+            if daily.late_events > 0 {
+                t.push_str(&format!(
+                    "note: {} events arrived after their day had passed (the log is not in time order there); \
+                     those days were judged without them, as Pacer saw them then\n",
+                    daily.late_events
+                ));
+            }
+            t
+        }
     };
     match &args.out {
         Some(path) => {

@@ -155,12 +155,11 @@ pub struct Backtest {
     pub rows: Vec<ScoreRow>,
 }
 
-/// One claim: a rule on a rep, bucket and month, and the first working day it stood
-/// at each severity.
+/// One claim: a rule on a rep, bucket and month, and the first working day (among
+/// the days asked about) it stood on at its rule's own severity or above, and at
+/// critical.
 #[derive(Default)]
 struct Claim {
-    /// (date, working day of the claim's month or earlier months' days) first seen at
-    /// any severity, and at critical.
     first: Option<Date>,
     first_critical: Option<Date>,
 }

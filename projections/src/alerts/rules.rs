@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use crate::bucket::{Bucket, BucketRef, UNASSIGNED};
 use crate::event::{CustomerKind, EventBody, Percent};
 use crate::money::{div_round_half_away, format_decimal, mul_div_round, Currency};
-use crate::pacing::Share;
+use crate::pacing::{Share, ShareMemo};
 use crate::report::Pace;
 use crate::state::{DealView, Rep, RepLines, State};
 use crate::time::{Month, Timestamp};
@@ -242,11 +242,6 @@ pub fn findings_of(
     findings_with(state, rep, now, cfg, scope, &mut ShareMemo::default())
 }
 
-/// Each team's share of the month expected by today, worked out once for the many
-/// reps of one evaluation (every rep on a new day).
-#[derive(Default)]
-pub struct ShareMemo(std::collections::BTreeMap<String, Share>);
-
 /// [`findings_of`], reading the teams' shares through `memo`.
 pub fn findings_with(
     state: &State,
@@ -273,14 +268,7 @@ pub fn findings_with(
     // Only `behind_pace` reads the team's curve (activities follow the straight line).
     let share = if rules.contains(Rule::BehindPace) {
         let team = record.map_or(crate::state::UNASSIGNED_TEAM, |r| r.team_at(month));
-        match memo.0.get(team) {
-            Some(s) => *s,
-            None => {
-                let s = state.pace_share(team, &pace).0;
-                memo.0.insert(team.to_owned(), s);
-                s
-            }
-        }
+        memo.get(state, team, &pace).0
     } else {
         Share::linear(&pace)
     };
@@ -354,15 +342,35 @@ pub fn outlook(
     let plan_ = i128::from(plan);
     let v = if sn == 0 || wn == 0 {
         // Nothing expected yet: the record alone.
-        div_round_half_away(ra * plan_, rp)
+        Some(div_round_half_away(ra * plan_, rp))
     } else {
-        // w × A × sd ÷ sn + (1 − w) × P × ra ÷ rp, over wd × sn × rp.
-        let this_month = wn * i128::from(actual) * sd * rp;
-        let track = (wd - wn) * plan_ * ra * sn;
-        div_round_half_away(this_month + track, wd * sn * rp)
+        // w × A × sd ÷ sn + (1 − w) × P × ra ÷ rp, over wd × sn × rp, exactly while
+        // it fits.
+        let this_month = [wn, i128::from(actual), sd, rp]
+            .into_iter()
+            .try_fold(1i128, i128::checked_mul);
+        let track = [wd - wn, plan_, ra, sn]
+            .into_iter()
+            .try_fold(1i128, i128::checked_mul);
+        let den = [wd, sn, rp].into_iter().try_fold(1i128, i128::checked_mul);
+        match (this_month, track, den) {
+            (Some(a), Some(b), Some(d)) => a.checked_add(b).map(|n| div_round_half_away(n, d)),
+            _ => None,
+        }
     };
+    // Figures near the 64-bit limits: the same in steps, each rounded.
+    let v = v.unwrap_or_else(|| {
+        let pace = div_round_half_away(i128::from(actual) * sd, sn.max(1));
+        let record = div_round_half_away(plan_ * ra, rp);
+        div_round_half_away(pace * wn, wd)
+            .saturating_add(div_round_half_away(record * (wd - wn), wd))
+    });
     i64::try_from(v).unwrap_or(i64::MAX).max(actual)
 }
+
+/// A breakdown is named in a total's explanation when its gap to date is at least
+/// this fraction (1 ÷ n) of the total's.
+const EXPLAINS_SHARE_OF_GAP: i128 = 10;
 
 /// One money bucket's month as `behind_pace` judges it.
 struct Eval {
@@ -591,8 +599,10 @@ impl<'a> Ctx<'a> {
                     expected_to_date: self.share.of(plan),
                     actual: self.state.actual(self.rep, self.month, bucket),
                 };
+                // The same plan and actual as the total: its gap is the total's own.
                 let whole = plan == t.plan && s.actual == t.actual;
-                let material = total_gap < 0 && i128::from(s.gap()) * 10 <= i128::from(total_gap);
+                let material = total_gap < 0
+                    && i128::from(s.gap()) * EXPLAINS_SHARE_OF_GAP <= i128::from(total_gap);
                 (s.gap() < 0 && material && !whole).then_some(s)
             })
             .collect();

@@ -24,7 +24,7 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono_tz::Tz;
 
-use crate::alerts::rules::{findings_with, rules_moved_by, scope_moved_by, Scope, ShareMemo};
+use crate::alerts::rules::{findings_with, rules_moved_by, scope_moved_by, Scope};
 use crate::alerts::{AlertBook, AlertConfig};
 use crate::bucket::{each_contribution, Bucket, BucketRef};
 use crate::event::{
@@ -32,6 +32,7 @@ use crate::event::{
 };
 use crate::fx::FxTable;
 use crate::money::{Currency, Money};
+use crate::pacing::ShareMemo;
 use crate::time::{Month, Timestamp};
 
 use actuals::Actuals;
@@ -397,12 +398,14 @@ impl State {
                 rep.changes.insert(at, (r.effective_month, change));
                 if let Some(team) = &r.team {
                     let team = self.names.intern(team);
-                    if let Some(line) = self.rep_teams.get_mut(&sym) {
-                        let at = line
-                            .changes
-                            .partition_point(|(m, _)| *m <= r.effective_month);
-                        line.changes.insert(at, (r.effective_month, team));
-                    }
+                    let line = self
+                        .rep_teams
+                        .get_mut(&sym)
+                        .expect("ensure_rep gives every rep a team line");
+                    let at = line
+                        .changes
+                        .partition_point(|(m, _)| *m <= r.effective_month);
+                    line.changes.insert(at, (r.effective_month, team));
                 }
                 history_moved = self.refile_bookings(sym, &before);
             }
@@ -632,6 +635,11 @@ impl State {
         if moved.is_empty() && !org_moved {
             return Touched::None;
         }
+        if before.org.is_some() != after.org.is_some() {
+            // The organisation's curve appeared or went: every team without enough
+            // history of its own moved between it and the straight line.
+            return Touched::All;
+        }
         let Some(pace) = self.pace() else {
             return Touched::None;
         };
@@ -669,10 +677,11 @@ impl State {
     /// Files a rep's bookings by day under the teams the rep's team line now says,
     /// where `before` said otherwise. Returns whether any moved.
     fn refile_bookings(&mut self, rep: Sym, before: &TeamLine) -> bool {
-        match self.rep_teams.get(&rep) {
-            Some(after) => self.bookings.refile(rep, |m| before.at(m), |m| after.at(m)),
-            None => false,
-        }
+        let after = self
+            .rep_teams
+            .get(&rep)
+            .expect("ensure_rep gives every rep a team line");
+        self.bookings.refile(rep, |m| before.at(m), |m| after.at(m))
     }
 
     /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals.
@@ -847,9 +856,10 @@ impl State {
         };
         let sym = self.names.intern(&r.rep);
         let team = self.names.intern(&r.team);
-        if let Some(line) = self.rep_teams.get_mut(&sym) {
-            line.base = team;
-        }
+        self.rep_teams
+            .get_mut(&sym)
+            .expect("ensure_rep gives every rep a team line")
+            .base = team;
     }
 
     /// Removes exactly what the voided event contributed. Voiding an event that has not
