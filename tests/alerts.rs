@@ -557,4 +557,20 @@ fn the_demo_flags_the_reps_off_plan_and_its_backtest_scores_it() {
         Some("rule,scope,severity,threshold_pct,alerts,right,precision,ended_below,flagged,recall,median_lead_days")
     );
     assert_eq!(lines.count(), rows.len());
+    // Bad arguments are named, and cost nothing.
+    for (args, says) in [
+        (
+            &["--from", "2026-10", "--to", "2026-01"][..],
+            "--from 2026-10 is after --to 2026-01",
+        ),
+        (&["--days", "0-3"][..], "\"0\" is not a working day"),
+        (&["--from", "2026-13"][..], "2026-13"),
+    ] {
+        let o = run(&data, &[&["alerts", "backtest"][..], args].concat());
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
 }

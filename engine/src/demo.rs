@@ -298,7 +298,7 @@ fn daily_ticks(b: &mut Builder, org: &Org) {
     let mut day = org.history_start.first_day();
     while day <= org.today {
         if day.is_working_day() {
-            let at = day.at_local_hour(18, org.timezone);
+            let at = crate::replay::day_end(day, org.timezone);
             b.push(
                 at,
                 format!("pacer-tick-{}", at.to_rfc3339()),

@@ -2,11 +2,12 @@
 //! start-up, for a report "as of" an earlier moment, or to verify a live state.
 
 use pacer_projections::bucket::Bucket;
-use pacer_projections::event::{Event, EventBody, Recorded};
+use pacer_projections::event::Recorded;
 use pacer_projections::state::{OrgConfig, State};
 use pacer_projections::time::{Date, Timestamp};
 
 use crate::error::LogError;
+use crate::local::tick_event;
 use crate::log::ids::IdIndex;
 use crate::log::Log;
 
@@ -67,6 +68,12 @@ pub fn rebuild_observed(
     })
 }
 
+/// When a working day ends for the daily ticks of [`rebuild_daily`] and the demo's
+/// history: 18:00 local.
+pub fn day_end(day: Date, tz: chrono_tz::Tz) -> Timestamp {
+    day.at_local_hour(18, tz)
+}
+
 /// What [`rebuild_daily`] folded.
 pub struct Daily {
     pub state: State,
@@ -104,7 +111,7 @@ pub fn rebuild_daily(
             while !next.is_working_day() {
                 *next = next.add_days(1);
             }
-            let at = next.at_local_hour(18, tz);
+            let at = day_end(*next, tz);
             if at >= rec.event.occurred_at {
                 break;
             }
@@ -112,12 +119,7 @@ pub fn rebuild_daily(
                 let tick = Recorded {
                     seq: rec.seq.saturating_sub(1),
                     recorded_at: rec.recorded_at,
-                    event: Event {
-                        event_id: format!("backtest-tick-{}", at.to_rfc3339()),
-                        source: "pacer-backtest".into(),
-                        occurred_at: at,
-                        body: EventBody::ClockTick,
-                    },
+                    event: tick_event(at),
                 };
                 state.apply(&tick, None);
             }

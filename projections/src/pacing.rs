@@ -36,7 +36,7 @@ use crate::money::{div_round_half_away, mul_div_round};
 use crate::report::Pace;
 use crate::state::names::{BucketId, Buckets};
 use crate::state::{DayAmounts, State};
-use crate::time::Month;
+use crate::time::{Month, MonthCalendar};
 
 /// Which curve "expected to date" follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,11 +158,29 @@ impl Share {
     }
 }
 
-/// The last working day of a month of `n_m` working days whose bookings count as
-/// landed by working day `k` of a month of `n`: the same share of the way through,
-/// so a day at working day w counts when w × n ≤ k × n_m.
-fn landed_through(n_m: u32, k: u32, n: u32) -> u32 {
-    (k.min(n) * n_m) / n.max(1)
+/// Which days of a month count as landed by working day `k` of a month of `n`
+/// working days: the same share of the way through. In a month of `n_m` working
+/// days, a day at working day w (a weekend day counts with the working day before
+/// it; one that opens the month, as 0) has landed when w × n ≤ k × n_m.
+#[derive(Clone, Copy)]
+struct Landed {
+    cal: MonthCalendar,
+    through: u32,
+}
+
+impl Landed {
+    fn new(month: Month, k: u32, n: u32) -> Landed {
+        let cal = month.calendar();
+        Landed {
+            cal,
+            through: (k.min(n) * cal.working_days()) / n.max(1),
+        }
+    }
+
+    /// Whether day `day` (1 = the 1st) of the month has landed.
+    fn by(self, day: u32) -> bool {
+        self.cal.working_days_through_day(day) <= self.through
+    }
 }
 
 /// The share of the pooled day amounts of `months` landed by working day `k` of a
@@ -177,20 +195,18 @@ pub fn learned_share<'a>(
     let mut num = 0i128;
     let mut den = 0i128;
     for (month, days) in months {
-        let cal = month.calendar();
-        let through = landed_through(cal.working_days(), k, n);
-        // Days in order, counting working days on the way: a weekend day counts with
-        // the working day before it (a weekend that opens the month, from its start).
-        let mut worked = 0;
-        for (d, v) in days.iter().enumerate().take(cal.len as usize + 1).skip(1) {
-            if cal.is_working_day(d as u32) {
-                worked += 1;
-            }
+        let landed = Landed::new(month, k, n);
+        for (d, v) in days
+            .iter()
+            .enumerate()
+            .take(landed.cal.len as usize + 1)
+            .skip(1)
+        {
             if *v <= 0 {
                 continue;
             }
             den += i128::from(*v);
-            if worked <= through {
+            if landed.by(d as u32) {
                 num += i128::from(*v);
             }
         }
@@ -211,8 +227,9 @@ pub fn learned_share<'a>(
 /// the last months with a `total` plan, and the bookings a month over them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackRecord<'s> {
-    /// (bucket, actual, plan, months with a plan line), in the order first met.
-    buckets: Vec<(BucketId, i64, i64, u32)>,
+    /// (bucket, actual, plan) over the months with a plan line for it, in the
+    /// order first met.
+    buckets: Vec<(BucketId, i64, i64)>,
     /// (bookings, months) over the track-record months.
     bookings: (i64, i64),
     names: &'s Buckets,
@@ -225,7 +242,7 @@ impl TrackRecord<'_> {
         self.buckets
             .iter()
             .find(|(b, ..)| *b == id)
-            .map(|(_, a, p, _)| (*a, *p))
+            .map(|(_, a, p)| (*a, *p))
     }
 
     /// The bookings a month, in hundredths; `None` without a month with a plan.
@@ -356,20 +373,15 @@ impl State {
                     out.bookings.0 += i64::from(booked);
                     out.bookings.1 += 1;
                 }
-                let i = match out.buckets.iter().position(|(b, ..)| *b == bucket) {
-                    Some(i) => i,
-                    None => {
-                        out.buckets.push((bucket, 0, 0, 0));
-                        out.buckets.len() - 1
+                match out.buckets.iter_mut().find(|(b, ..)| *b == bucket) {
+                    Some(entry) => {
+                        entry.1 = entry.1.saturating_add(actual);
+                        entry.2 = entry.2.saturating_add(plan);
                     }
-                };
-                let entry = &mut out.buckets[i];
-                entry.1 = entry.1.saturating_add(actual);
-                entry.2 = entry.2.saturating_add(plan);
-                entry.3 += 1;
+                    None => out.buckets.push((bucket, actual, plan)),
+                }
             }
         }
-        out.buckets.retain(|e| e.3 > 0);
         out
     }
 
@@ -385,11 +397,10 @@ impl State {
             if plan <= 0 {
                 continue;
             }
-            let cal = m.calendar();
-            let through = landed_through(cal.working_days(), k, n);
+            let landed = Landed::new(m, k, n);
             let rest: i64 = self.rep_bookings(rep, m).map_or(0, |b| {
                 b.days()
-                    .filter(|(d, _)| cal.working_days_through_day(u32::from(*d)) > through)
+                    .filter(|(d, _)| !landed.by(u32::from(*d)))
                     .fold(0i64, |acc, (_, v)| acc.saturating_add(v))
             });
             out.push(mul_div_round(rest, 10_000, plan));
@@ -411,12 +422,12 @@ mod tests {
     fn a_day_lands_at_its_position_scaled_to_the_month_asked_about() {
         // 2026-11 has 21 working days; asked about a month of 21, day 13 is day 13.
         let nov = month("2026-11");
-        assert_eq!(landed_through(21, 13, 21), 13);
+        assert_eq!(Landed::new(nov, 13, 21).through, 13);
         // Asked about a month of 23 working days: 13 × 21 ÷ 23 = 11.87, so the
         // bookings of November's first 11 working days count by day 13.
-        assert_eq!(landed_through(21, 13, 23), 11);
+        assert_eq!(Landed::new(nov, 13, 23).through, 11);
         // Past the end, the whole month.
-        assert_eq!(landed_through(21, 30, 21), 21);
+        assert_eq!(Landed::new(nov, 30, 21).through, 21);
         // Bookings on the 30th (working day 21) land only at the end; a net loss
         // counts as nothing.
         let mut days = [0i64; 32];

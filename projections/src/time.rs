@@ -166,13 +166,7 @@ impl Date {
     }
 
     pub fn month(self) -> Month {
-        let d = self.to_naive();
-        Month::new(d.year(), d.month()).expect("a valid date has a valid month")
-    }
-
-    /// The day of the month, 1–31.
-    pub fn day_of_month(self) -> u32 {
-        self.to_naive().day()
+        self.month_and_day().0
     }
 
     /// The month and the day of the month (1–31), from one calendar conversion.
@@ -348,11 +342,6 @@ impl Month {
         (0..n).map(move |i| first.add_days(i))
     }
 
-    /// The number of days in the month.
-    pub fn len_days(self) -> u32 {
-        self.calendar().len
-    }
-
     /// The month's length and the weekday of its 1st: what working-day arithmetic
     /// needs, from one calendar conversion.
     pub fn calendar(self) -> MonthCalendar {
@@ -380,11 +369,6 @@ impl Month {
         let day = (today.0 - first.0 + 1) as u32;
         cal.working_days_through_day(day.min(cal.len))
     }
-
-    /// Working days among the month's first `day` days (day 1 = the 1st).
-    pub fn working_days_through_day(self, day: u32) -> u32 {
-        self.calendar().working_days_through_day(day)
-    }
 }
 
 /// A month's length and the weekday of its 1st (see [`Month::calendar`]).
@@ -397,11 +381,6 @@ pub struct MonthCalendar {
 }
 
 impl MonthCalendar {
-    /// Whether day `day` (1 = the 1st) is a working day.
-    pub fn is_working_day(&self, day: u32) -> bool {
-        (self.first_weekday + day + 6) % 7 < 5
-    }
-
     /// Working days among the first `day` days, by arithmetic: full weeks have five,
     /// and the days left over are counted from the weekday of the 1st.
     pub fn working_days_through_day(&self, day: u32) -> u32 {
@@ -502,7 +481,9 @@ mod tests {
                 }
                 assert_eq!(month.working_days_through(day), counted, "{day}");
                 assert_eq!(
-                    month.working_days_through_day(day.day_of_month()),
+                    month
+                        .calendar()
+                        .working_days_through_day(day.month_and_day().1),
                     counted,
                     "{day}"
                 );
@@ -510,11 +491,16 @@ mod tests {
             assert_eq!(month.working_days(), counted, "{month}");
         }
         let nov = Month::parse("2026-11").unwrap();
-        assert_eq!((nov.working_days(), nov.len_days()), (21, 30));
+        assert_eq!((nov.working_days(), nov.calendar().len), (21, 30));
         let cal = nov.calendar();
         // Sunday the 1st, Monday the 2nd.
         assert_eq!(cal.first_weekday, 6);
-        assert!(!cal.is_working_day(1) && cal.is_working_day(2) && !cal.is_working_day(7));
+        // Sunday the 1st, Monday the 2nd, Saturday the 7th.
+        let through = |d| cal.working_days_through_day(d);
+        assert_eq!(
+            (through(1), through(2), through(6), through(7)),
+            (0, 1, 5, 5)
+        );
         assert_eq!(
             nov.working_days_through(Date::parse("2026-10-31").unwrap()),
             0

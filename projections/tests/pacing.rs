@@ -24,27 +24,7 @@ const HISTORY: [&str; 6] = [
 /// month with every rep's line (the last plan published for a month governs it).
 fn plans(log: &mut Log, reps: &[&str]) {
     for m in HISTORY.iter().chain(["2026-11"].iter()) {
-        let version = log.events.len() as u32;
-        log.add(
-            "2026-01-02T09:00:00Z",
-            EventBody::PlanPublished(PlanPublished {
-                plan: "fy".into(),
-                version,
-                basis: PlanBasis::TopDown,
-                horizon_start: month("2026-01"),
-                effective_from: month(m),
-                currency: eur(),
-                lines: reps
-                    .iter()
-                    .map(|rep| PlanLine {
-                        rep: (*rep).into(),
-                        month: month(m),
-                        bucket: Bucket::Total,
-                        target: 10_000_000,
-                    })
-                    .collect(),
-            }),
-        );
+        plan_of_all(log, m, reps);
     }
 }
 

@@ -110,6 +110,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        if from > to {
+            anyhow::bail!("--from {from} is after --to {to}: no month to score");
+        }
+    }
     let log = open_existing_log(ctx)?;
     // Daily ticks from the month before the first one scored (a coverage alert is
     // about the month after the one it is raised in); from the start without --from.
@@ -156,14 +161,7 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             t
         }
     };
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            crate::say!("wrote {}", path.display())?;
-        }
-        None => super::write_stdout(&text)?,
-    }
+    super::emit(args.out.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -151,6 +151,18 @@ macro_rules! say {
     };
 }
 
+/// Writes `bytes` to `--out` (and says so), or text to standard output.
+pub fn emit(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            crate::say!("wrote {}", path.display())
+        }
+        None => write_stdout(&String::from_utf8_lossy(bytes)),
+    }
+}
+
 /// Writes to stdout; a closed pipe surfaces as an error that `main` treats as done.
 pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;

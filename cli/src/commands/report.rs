@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use pacer_engine::output::{productivity_csv, productivity_json, report_csv, report_json};
 use pacer_engine::xlsx::report_xlsx;
 use pacer_projections::bucket::Bucket;
@@ -49,18 +49,6 @@ pub enum View {
     Productivity,
 }
 
-/// Writes `bytes` to `--out`, or text to standard output.
-fn emit(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    match out {
-        Some(path) => {
-            std::fs::write(path, bytes)
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            crate::say!("wrote {}", path.display())
-        }
-        None => super::write_stdout(&String::from_utf8_lossy(bytes)),
-    }
-}
-
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if args.format == Format::Xlsx && args.out.is_none() {
         bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
@@ -89,7 +77,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .map(|m| (m, report(&state, m, &query)))
             .collect();
         let book = report_xlsx(&sheets, state.config().currency)?;
-        emit(args.out.as_deref(), &book)?;
+        super::emit(args.out.as_deref(), &book)?;
         return Ok(ExitCode::SUCCESS);
     }
     let month = match args.month.or(state.current_month()) {
@@ -113,7 +101,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Format::Table => human::productivity_table(&rows, currency),
             Format::Xlsx => bail!("--view productivity has no xlsx form yet: use --format csv"),
         };
-        emit(args.out.as_deref(), text.as_bytes())?;
+        super::emit(args.out.as_deref(), text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows = report(&state, month, &query);
@@ -123,6 +111,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Format::Table => human::report_table(&rows),
         Format::Xlsx => unreachable!("written above"),
     };
-    emit(args.out.as_deref(), text.as_bytes())?;
+    super::emit(args.out.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

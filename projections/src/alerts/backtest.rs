@@ -180,7 +180,8 @@ fn first_seen(start: Date, end: Date, days: Option<DaySet>) -> Option<Date> {
     None
 }
 
-/// Working days after `d` through the end of `month`.
+/// Working days after `d` through the end of `month` (`d` may be in an earlier
+/// month: a coverage alert is raised the month before the one it is about).
 fn working_days_left(d: Date, month: Month) -> u32 {
     let mut n = 0;
     let mut x = d.add_days(1);
@@ -213,94 +214,36 @@ fn working_day_date(month: Month, k: u32) -> Date {
 /// The threshold a claim of `rule` at `severity` is judged against, and whether the
 /// rule has one.
 fn threshold(cfg: &AlertConfig, rule: Rule, severity: Severity) -> Option<Percent> {
-    let pace = |crit: bool| {
-        if crit {
-            cfg.behind_pace.critical_below_pct
+    let pick = |below: Percent, critical: Option<Percent>| {
+        if severity == Severity::Critical {
+            critical
         } else {
-            Some(cfg.behind_pace.below_pct)
+            Some(below)
         }
     };
-    let crit = severity == Severity::Critical;
+    let pace = &cfg.behind_pace;
     match rule {
-        Rule::BehindPace => pace(crit),
-        Rule::ActivityBehind => {
-            if crit {
-                cfg.activity_behind.critical_below_pct
-            } else {
-                Some(cfg.activity_behind.below_pct)
-            }
-        }
-        Rule::MonthMissed => {
-            if crit {
-                cfg.month_missed.critical_below_pct
-            } else {
-                Some(cfg.month_missed.below_pct)
-            }
-        }
-        Rule::LowCoverage
+        Rule::ActivityBehind => pick(
+            cfg.activity_behind.below_pct,
+            cfg.activity_behind.critical_below_pct,
+        ),
+        Rule::MonthMissed => pick(
+            cfg.month_missed.below_pct,
+            cfg.month_missed.critical_below_pct,
+        ),
+        Rule::BehindPace
+        | Rule::LowCoverage
         | Rule::ProductConcentration
         | Rule::CustomerMix
-        | Rule::ReportCardDrop => pace(crit),
-    }
-}
-
-/// The severity `rule` raises its alerts at before they are critical (its row of
-/// "any alert").
-fn base_severity(cfg: &AlertConfig, rule: Rule) -> Severity {
-    match rule {
-        Rule::BehindPace => cfg.behind_pace.severity,
-        Rule::ActivityBehind => cfg.activity_behind.severity,
-        Rule::ProductConcentration => cfg.product_concentration.severity,
-        Rule::CustomerMix => cfg.customer_mix.severity,
-        Rule::LowCoverage => cfg.low_coverage.severity,
-        Rule::ReportCardDrop => cfg.report_card_drop.severity,
-        Rule::MonthMissed => cfg.month_missed.severity,
+        | Rule::ReportCardDrop => pick(pace.below_pct, pace.critical_below_pct),
     }
 }
 
 /// The rows of a rule: its own severity (any alert), then critical, once each.
 fn severities(cfg: &AlertConfig, rule: Rule) -> Vec<Severity> {
-    match base_severity(cfg, rule) {
+    match cfg.severity(rule) {
         Severity::Critical => vec![Severity::Critical],
         base => vec![base, Severity::Critical],
-    }
-}
-
-/// Whether `rule` can raise an alert at `severity` with these settings: critical
-/// needs a critical threshold (or the rule's own severity set to critical).
-fn can_raise(cfg: &AlertConfig, rule: Rule, severity: Severity) -> bool {
-    if severity != Severity::Critical {
-        return true;
-    }
-    match rule {
-        Rule::BehindPace => {
-            cfg.behind_pace.critical_below_pct.is_some()
-                || cfg.behind_pace.severity == Severity::Critical
-        }
-        Rule::ActivityBehind => {
-            cfg.activity_behind.critical_below_pct.is_some()
-                || cfg.activity_behind.severity == Severity::Critical
-        }
-        Rule::ProductConcentration => {
-            cfg.product_concentration.critical_above_pct.is_some()
-                || cfg.product_concentration.severity == Severity::Critical
-        }
-        Rule::CustomerMix => {
-            cfg.customer_mix.critical_tolerance_pct.is_some()
-                || cfg.customer_mix.severity == Severity::Critical
-        }
-        Rule::LowCoverage => {
-            cfg.low_coverage.critical_min_ratio.is_some()
-                || cfg.low_coverage.severity == Severity::Critical
-        }
-        Rule::ReportCardDrop => {
-            cfg.report_card_drop.critical_below_score.is_some()
-                || cfg.report_card_drop.severity == Severity::Critical
-        }
-        Rule::MonthMissed => {
-            cfg.month_missed.critical_below_pct.is_some()
-                || cfg.month_missed.severity == Severity::Critical
-        }
     }
 }
 
@@ -460,9 +403,8 @@ pub fn backtest(state: &State, query: &BacktestQuery) -> Backtest {
                     let actual = state.actual(rep, month, bucket);
                     let scope = scope_of(claim_bucket.as_ref());
                     for severity in severities(cfg, rule) {
-                        let Some(t) = threshold(cfg, rule, severity)
-                            .filter(|_| can_raise(cfg, rule, severity))
-                        else {
+                        let can_raise = severity != Severity::Critical || cfg.can_be_critical(rule);
+                        let Some(t) = threshold(cfg, rule, severity).filter(|_| can_raise) else {
                             continue;
                         };
                         if !ended_below(actual, *plan, t) {

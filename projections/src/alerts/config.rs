@@ -292,6 +292,34 @@ impl AlertConfig {
             Rule::MonthMissed => self.month_missed.enabled,
         }
     }
+
+    /// The severity `rule` raises its alerts at before any escalation.
+    pub fn severity(&self, rule: Rule) -> Severity {
+        match rule {
+            Rule::BehindPace => self.behind_pace.severity,
+            Rule::ActivityBehind => self.activity_behind.severity,
+            Rule::ProductConcentration => self.product_concentration.severity,
+            Rule::CustomerMix => self.customer_mix.severity,
+            Rule::LowCoverage => self.low_coverage.severity,
+            Rule::ReportCardDrop => self.report_card_drop.severity,
+            Rule::MonthMissed => self.month_missed.severity,
+        }
+    }
+
+    /// Whether `rule` can raise a critical alert with these settings: it has a
+    /// critical threshold, or its own severity is critical.
+    pub fn can_be_critical(&self, rule: Rule) -> bool {
+        let threshold = match rule {
+            Rule::BehindPace => self.behind_pace.critical_below_pct.is_some(),
+            Rule::ActivityBehind => self.activity_behind.critical_below_pct.is_some(),
+            Rule::ProductConcentration => self.product_concentration.critical_above_pct.is_some(),
+            Rule::CustomerMix => self.customer_mix.critical_tolerance_pct.is_some(),
+            Rule::LowCoverage => self.low_coverage.critical_min_ratio.is_some(),
+            Rule::ReportCardDrop => self.report_card_drop.critical_below_score.is_some(),
+            Rule::MonthMissed => self.month_missed.critical_below_pct.is_some(),
+        };
+        threshold || self.severity(rule) == Severity::Critical
+    }
 }
 
 /// `pct` whole percent as a [`Percent`] (for the defaults).

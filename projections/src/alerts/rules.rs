@@ -566,12 +566,9 @@ impl<'a> Ctx<'a> {
                 )
             });
         }
-        if !evidence {
+        let (true, Some(&best)) = (evidence, finishes.last()) else {
             return None;
-        }
-        let best = *finishes
-            .last()
-            .expect("at least min_history_months finishes");
+        };
         let bound = t.actual.saturating_add(mul_div_round(t.plan, best, 10_000));
         below(bound, crit, t.plan).then(|| {
             format!(

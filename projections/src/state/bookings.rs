@@ -44,11 +44,6 @@ impl RepMonth {
         })
     }
 
-    /// The net amount of the whole month.
-    pub fn sum(&self) -> i64 {
-        self.days().fold(0i64, |acc, (_, v)| acc.wrapping_add(v))
-    }
-
     fn is_empty(&self) -> bool {
         self.bookings == 0 && self.packed.is_empty()
     }
@@ -279,7 +274,8 @@ mod tests {
             rm.days().collect::<Vec<_>>(),
             vec![(3, 1_000_000), (30, 300)]
         );
-        assert_eq!((rm.bookings, rm.sum()), (2, 1_000_300));
+        let sum: i64 = rm.days().map(|(_, v)| v).sum();
+        assert_eq!((rm.bookings, sum), (2, 1_000_300));
         assert_eq!(b.team_month(north, m).unwrap()[30], 300);
         assert_eq!(b.org_month(m).unwrap()[3], 1_000_000);
         b.refile(ana, |_| north, |_| south);
