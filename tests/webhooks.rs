@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::nats::{free_port, wait_drained, NatsServer, Serve};
+use common::nats::{free_port, http_get, wait_drained, NatsServer, Serve};
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -637,4 +637,411 @@ fn concurrent_requests_about_one_deal_tell_it_once() {
     assert_eq!(count_type(&events, "deal_won"), 1, "{events:#?}");
     assert_eq!(count_type(&events, "event_voided"), 0, "{events:#?}");
     assert_eq!(stored, 1);
+}
+
+/// A HubSpot property change of deal `5000 + deal`.
+fn hs_change(event_id: u64, deal: u64, property: &str, value: Value) -> Value {
+    serde_json::json!({
+        "eventId": event_id, "subscriptionId": 2881781, "portalId": 62515, "appId": 1160452,
+        "occurredAt": 1_793_610_000_000_i64 + deal as i64,
+        "subscriptionType": "deal.propertyChange", "attemptNumber": 0,
+        "objectId": 5000 + deal, "propertyName": property, "propertyValue": value,
+    })
+}
+
+/// A GET of an operator route, with the bearer token.
+fn get_operator(port: u16, path: &str) -> Value {
+    let resp = ureq::get(&format!("http://127.0.0.1:{port}{path}"))
+        .set("authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    serde_json::from_str(&resp.into_string().unwrap()).unwrap()
+}
+
+/// `pacer dlq list --format json` (more arguments after): the letters.
+fn dlq_letters(data: &std::path::Path, cfg: &std::path::Path, more: &[&str]) -> Vec<Value> {
+    let cfg = cfg.to_str().unwrap();
+    let mut args = vec!["--config", cfg, "dlq", "list", "--format", "json"];
+    args.extend_from_slice(more);
+    let out: Value = serde_json::from_str(&ok(run(data, &args))).unwrap();
+    out["letters"].as_array().unwrap().clone()
+}
+
+/// Runs `pacer dlq retry --all` (more arguments after), killing one run with SIGKILL
+/// after `kill_after_ms`, then running it to the end twice. Returns the two runs'
+/// exit codes and outputs.
+fn retry_killed_then_twice(
+    data: &std::path::Path,
+    cfg: &std::path::Path,
+    more: &[&str],
+    kill_after_ms: u64,
+) -> Vec<(Option<i32>, String)> {
+    let cfg = cfg.to_str().unwrap();
+    let mut args = vec!["--config", cfg, "dlq", "retry", "--all"];
+    args.extend_from_slice(more);
+    let mut child = pacer(data)
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(kill_after_ms));
+    child.kill().ok();
+    child.wait().ok();
+    (0..2)
+        .map(|_| {
+            let o = run(data, &args);
+            (o.status.code(), format!("{}{}", stdout(&o), stderr(&o)))
+        })
+        .collect()
+}
+
+#[test]
+fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
+    let seed = now_ms() as u64 % 250;
+    eprintln!("seed (SIGKILL after ms): {seed}");
+    // Dead letters raise the operator's alert at once.
+    let mut p = one_process("[dlq]\nalert_after_s = 0\n");
+    assert_eq!(native(p.port, ORG).status, 200);
+    // 100 deals known to HubSpot: each with an amount (but 100) and a close date,
+    // each owned by ana (but 98). 98 of them open.
+    let mut setup = Vec::new();
+    for d in 1..=100u64 {
+        if d != 100 {
+            setup.push(hs_change(10_000 + d, d, "amount", "1000".into()));
+        }
+        setup.push(hs_change(
+            20_000 + d,
+            d,
+            "closedate",
+            "1795734000000".into(),
+        ));
+        if d != 98 {
+            setup.push(hs_change(
+                30_000 + d,
+                d,
+                "hubspot_owner_id",
+                "51234567".into(),
+            ));
+        }
+    }
+    let mut opened = 0;
+    for half in setup.chunks(setup.len() / 2 + 1) {
+        let r = hubspot(p.port, Value::Array(half.to_vec()).to_string().as_bytes());
+        assert_eq!(r.status, 200, "{}", r.body);
+        opened += r.json()["events"].as_u64().unwrap();
+    }
+    assert_eq!(opened, 98);
+
+    // A batch of 100: 97 wins, and three items that cannot be taken: an owner no
+    // rep maps to, a property value that is not text, an amount with three decimals.
+    let mut batch: Vec<Value> = (1..=97u64)
+        .map(|d| hs_change(40_000 + d, d, "dealstage", "closedwon".into()))
+        .collect();
+    batch.push(hs_change(50_098, 98, "hubspot_owner_id", "777".into()));
+    batch.push(hs_change(
+        50_099,
+        99,
+        "dealstage",
+        serde_json::json!({"x": 1}),
+    ));
+    batch.push(hs_change(50_100, 100, "amount", "12.345".into()));
+    let batch = Value::Array(batch).to_string();
+    let r = hubspot(p.port, batch.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["events"], 97, "{answer}");
+    let rejected = answer["rejected"].as_array().unwrap();
+    let summary: Vec<(u64, &str)> = rejected
+        .iter()
+        .map(|r| (r["index"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (97, "owner_unmapped"),
+            (98, "malformed"),
+            (99, "invalid_value")
+        ],
+        "{answer}"
+    );
+    assert!(
+        rejected[0]["error"].as_str().unwrap().contains("\"777\""),
+        "{answer}"
+    );
+    assert_eq!(rejected[1]["field"], "[98].propertyValue", "{answer}");
+    assert!(
+        rejected[2]["error"].as_str().unwrap().contains("12.345"),
+        "{answer}"
+    );
+    // The CRM retries the same batch: nothing new stored, the same three letters.
+    let again = hubspot(p.port, batch.as_bytes()).json();
+    assert_eq!(
+        (again["events"].as_u64(), again["retried"].as_u64()),
+        (Some(0), Some(97))
+    );
+
+    // A Pipedrive activity done by an unmapped owner; native events, partly bad.
+    let activity = String::from_utf8(fixture("pipedrive/v2_activity_done.json"))
+        .unwrap()
+        .replace("\"owner_id\": 9", "\"owner_id\": 77");
+    let r = pipedrive(p.port, activity.as_bytes(), "pd-pass-77");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["rejected"][0]["reason"],
+        "owner_unmapped",
+        "{}",
+        r.body
+    );
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| format!(r#"{{"event_id":"call-{i}","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call"}}"#))
+        .collect();
+    lines.insert(4, r#"{"event_id":"w-bad","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"deal_won","rep":"ana","deal":"d","account":"a","customer_kind":"new","amount":"12.345","currency":"EUR","closed_on":"2026-11-05"}"#.into());
+    let body = lines.join("\n");
+    let atomic = native(p.port, &body);
+    assert_eq!(atomic.status, 400, "{}", atomic.body);
+    let partial = post(
+        p.port,
+        "/v1/events?partial=true",
+        &[
+            ("content-type", "application/x-ndjson".into()),
+            ("authorization", format!("Bearer {TOKEN}")),
+        ],
+        body.as_bytes(),
+    );
+    assert_eq!(partial.status, 200, "{}", partial.body);
+    let partial = partial.json();
+    assert_eq!(partial["events"], 10, "{partial}");
+    assert_eq!(partial["rejected"][0]["index"], 4, "{partial}");
+    assert_eq!(partial["rejected"][0]["field"], "[4].amount", "{partial}");
+
+    // Nobody is left unaware: the API, the metrics, /healthz.
+    let listed = get_operator(p.port, "/v1/dlq?crm=hubspot");
+    assert_eq!(listed["count"], 3, "{listed}");
+    let metrics = p.serve.metrics();
+    assert!(
+        metrics.contains("pacer_dlq_items{crm=\"hubspot\",reason=\"owner_unmapped\"} 1"),
+        "{metrics}"
+    );
+    let health = http_get(p.port, "/healthz").unwrap();
+    assert!(
+        health.contains("ready\ndead letters waiting: 5"),
+        "{health}"
+    );
+    let system = get_json(p.port, "/v1/alerts?system=true");
+    assert_eq!(system["alerts"][0]["rule"], "dead_letters", "{system}");
+    assert_eq!(system["alerts"][0]["waiting"], 5, "{system}");
+    assert_eq!(
+        system["alerts"][0]["by_crm_and_reason"]["hubspot"]["owner_unmapped"],
+        1
+    );
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+
+    // They survive the stop; the owners get mapped; a retry is killed midway, then
+    // run to the end twice.
+    let letters = dlq_letters(&p.data, &p.serve.config, &[]);
+    assert_eq!(letters.len(), 5, "{letters:#?}");
+    let mapped = p.serve.config.with_file_name("mapped.toml");
+    let text = std::fs::read_to_string(&p.serve.config)
+        .unwrap()
+        .replace(
+            "owners = { \"51234567\" = \"ana\" }",
+            "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+        )
+        .replace(
+            "owners = { \"9\" = \"ana\" }",
+            "owners = { \"9\" = \"ana\", \"77\" = \"ana\" }",
+        );
+    std::fs::write(&mapped, text).unwrap();
+    let runs = retry_killed_then_twice(&p.data, &mapped, &[], seed);
+    // Three cannot be taken whatever the configuration: exit 3 each time.
+    assert_eq!(runs[0].0, Some(3), "{}", runs[0].1);
+    assert!(runs[1].1.contains("0 taken"), "{}", runs[1].1);
+    let left = dlq_letters(&p.data, &mapped, &[]);
+    let reasons: Vec<&str> = left.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons.len(), 3, "{left:#?}");
+    assert!(
+        left.iter().all(|l| l["attempts"].as_u64() >= Some(1)),
+        "{left:#?}"
+    );
+    let events = log_events(&p.data);
+    let about = |deal: &str, ty: &str| {
+        events
+            .iter()
+            .filter(|e| e["type"] == ty && e["deal"] == deal)
+            .count()
+    };
+    assert_eq!(about("hubspot:62515:5098", "deal_opened"), 1, "{events:#?}");
+    assert_eq!(about("hubspot:62515:5100", "deal_opened"), 0);
+    assert_eq!(count_type(&events, "deal_won"), 97);
+    let activities = events
+        .iter()
+        .filter(|e| e["event_id"] == "pipedrive:4:activity:31:done")
+        .count();
+    assert_eq!(activities, 1);
+    assert!(events.iter().all(|e| e["event_id"] != "w-bad"));
+
+    // What cannot be fixed is dropped, with a reason.
+    let cfg = mapped.to_str().unwrap();
+    let mut args = vec![
+        "--config",
+        cfg,
+        "dlq",
+        "drop",
+        "--reason",
+        "fixed in the CRM",
+    ];
+    let ids: Vec<String> = left
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
+    args.extend(ids.iter().map(String::as_str));
+    let system = ok(run(&p.data, &["--config", cfg, "alerts", "--system"]));
+    assert!(
+        system.starts_with("WARNING dead_letters: 3 CRM items"),
+        "{system}"
+    );
+    assert!(ok(run(&p.data, &args)).contains("dropped 3"));
+    assert!(dlq_letters(&p.data, &mapped, &[]).is_empty());
+    let system = ok(run(&p.data, &["--config", cfg, "alerts", "--system"]));
+    assert!(
+        system.starts_with("no system alerts (0 dead letters"),
+        "{system}"
+    );
+    let no_letter = run(&p.data, &["--config", cfg, "dlq", "show", &ids[0]]);
+    assert!(!no_letter.status.success());
+    assert!(
+        stderr(&no_letter).contains(&ids[0]),
+        "{}",
+        stderr(&no_letter)
+    );
+}
+
+/// `n` Salesforce notifications of won Opportunities in one Outbound Message; those
+/// in `unmapped` are owned by a user no rep maps to.
+fn sf_message(first: usize, n: usize, unmapped: &[usize]) -> String {
+    let mut notes = String::new();
+    for i in first..first + n {
+        let owner = if unmapped.contains(&i) {
+            "0055g00000ZzZzZAAA"
+        } else {
+            "0055g00000AbCdEAAA"
+        };
+        notes.push_str(&format!(
+            "<Notification><Id>04l5g{i:013}</Id>\
+             <sObject xsi:type=\"sf:Opportunity\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">\
+             <sf:Id>0065g{i:010}AAA</sf:Id><sf:Amount>2500.0</sf:Amount>\
+             <sf:CloseDate>2026-11-25</sf:CloseDate><sf:IsClosed>true</sf:IsClosed>\
+             <sf:IsWon>true</sf:IsWon><sf:OwnerId>{owner}</sf:OwnerId>\
+             <sf:StageName>Closed Won</sf:StageName>\
+             <sf:SystemModstamp>2026-11-25T15:30:00.000Z</sf:SystemModstamp></sObject></Notification>"
+        ));
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>\
+         <notifications xmlns=\"http://soap.sforce.com/2005/09/outbound\">\
+         <OrganizationId>00D5g000004EXAMEAS</OrganizationId><ActionId>04k5g000000ABCDAA0</ActionId>\
+         {notes}</notifications></soapenv:Body></soapenv:Envelope>"
+    )
+}
+
+#[test]
+fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable() {
+    let seed = now_ms() as u64 % 400;
+    eprintln!("seed (SIGKILL after ms): {seed}");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("pacer.toml");
+    std::fs::write(&cfg, config("")).unwrap();
+    let mut nats = NatsServer::start(&tmp.path().join("nats"));
+    let gw_data = tmp.path().join("gateway-data");
+    let mut gateway = Serve::start_with("gateway", &gw_data, &cfg, &nats.url(), &[]);
+    let port = gateway.metrics_port;
+
+    // 100 notifications, three owned by an unmapped user: acknowledged, the three
+    // kept in the PACER_DLQ stream.
+    let message = sf_message(0, 100, &[7, 50, 93]);
+    assert!(message.len() < 65536, "{}", message.len());
+    let r = salesforce(port, message.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<Ack>true</Ack>"), "{}", r.body);
+    let url = nats.url();
+    let letters = dlq_letters(&gw_data, &cfg, &["--nats", &url, "--crm", "salesforce"]);
+    let indices: Vec<u64> = letters
+        .iter()
+        .map(|l| l["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [7, 50, 93], "{letters:#?}");
+    assert!(letters[0]["raw"]
+        .as_str()
+        .unwrap()
+        .contains("0065g0000000007AAA"));
+    let health = http_get(port, "/healthz").unwrap();
+    assert!(health.contains("dead letters waiting: 3"), "{health}");
+
+    // The store goes down: a message of valid notifications is not acknowledged,
+    // so Salesforce keeps it; nothing of it is stored.
+    let events_before = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        let mut s = js.get_stream("PACER_EVENTS").await.unwrap();
+        s.info().await.unwrap().state.messages
+    });
+    assert_eq!(events_before, 97);
+    nats.kill();
+    let later = sf_message(100, 5, &[]);
+    let r = salesforce(port, later.as_bytes());
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(!r.body.contains("<Ack>true</Ack>"), "{}", r.body);
+    nats.restart();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = salesforce(port, later.as_bytes());
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never acked:\n{}",
+            gateway.output()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(gateway.stop(), Some(0), "{}", gateway.output());
+
+    // The user gets mapped; the retry runs from the CLI against NATS, killed once.
+    let mapped = tmp.path().join("mapped.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "owners = { \"0055g00000AbCdEAAA\" = \"ana\" }",
+        "owners = { \"0055g00000AbCdEAAA\" = \"ana\", \"0055g00000ZzZzZAAA\" = \"ana\" }",
+    );
+    std::fs::write(&mapped, text).unwrap();
+    let runs = retry_killed_then_twice(&gw_data, &mapped, &["--nats", &url], seed);
+    assert_eq!(runs[0].0, Some(0), "{}", runs[0].1);
+    assert_eq!(
+        (runs[1].0, runs[1].1.contains("retried 0")),
+        (Some(0), true),
+        "{}",
+        runs[1].1
+    );
+    assert!(dlq_letters(&gw_data, &mapped, &["--nats", &url]).is_empty());
+
+    // The engine consumes: every won Opportunity once.
+    let data = tmp.path().join("data");
+    let mut serve = Serve::start(&data, &mapped, &nats.url());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+        wait_drained(&js, Duration::from_secs(60)).await;
+    });
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let events = log_events(&data);
+    let mut won: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "deal_won")
+        .map(|e| e["deal"].as_str().unwrap())
+        .collect();
+    assert_eq!(won.len(), 105, "{events:#?}");
+    won.sort_unstable();
+    won.dedup();
+    assert_eq!(won.len(), 105);
 }

@@ -120,6 +120,9 @@ enum Command {
     /// Export the stored events as JSON Lines, with seq and recorded_at.
     #[command(after_help = "Example:\n  pacer log --from-seq 1000 --limit 50")]
     Log(commands::log::Args),
+    /// Webhook items Pacer could not take: list, show, retry, drop.
+    #[command(subcommand)]
+    Dlq(commands::dlq::DlqCommand),
 }
 
 /// Output formats of `report`.
@@ -170,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Gateway(args) => commands::gateway::run(&ctx, args),
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
+        Command::Dlq(cmd) => commands::dlq::run(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }

@@ -59,6 +59,27 @@ pub struct Config {
     pub serve: ServeConfig,
     /// The HTTP endpoints CRMs call (`pacer serve --http`, `pacer gateway`).
     pub webhooks: WebhooksConfig,
+    /// The dead-letter store of the webhook endpoints.
+    pub dlq: DlqConfig,
+}
+
+/// `[dlq]`: how many dead letters are kept, and when waiting ones raise an alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DlqConfig {
+    /// At most this many dead letters are kept; past it the oldest is dropped, with a
+    /// logged warning and `pacer_dlq_dropped_total`.
+    pub items_max: usize,
+    /// A dead letter waiting longer than this raises the `dead_letters` system alert.
+    pub alert_after_s: u64,
+}
+
+impl Default for DlqConfig {
+    fn default() -> Self {
+        DlqConfig {
+            items_max: 10_000,
+            alert_after_s: 3600,
+        }
+    }
 }
 
 /// `[webhooks]` and its `[webhooks.<crm>]` sections; a CRM without a section has no
@@ -67,6 +88,9 @@ pub struct Config {
 pub struct WebhooksConfig {
     /// The largest request body taken (413 above it).
     pub body_bytes_max: usize,
+    /// How long a deal whose CRM owner maps to no rep may wait (seconds since the
+    /// owner was set) before its items go to the dead-letter store; 0: at once.
+    pub unmapped_owner_grace_s: u64,
     pub native: NativeConfig,
     pub hubspot: Option<HubspotConfig>,
     pub pipedrive: Option<PipedriveConfig>,
@@ -77,6 +101,7 @@ impl Default for WebhooksConfig {
     fn default() -> Self {
         WebhooksConfig {
             body_bytes_max: 1024 * 1024,
+            unmapped_owner_grace_s: 0,
             native: NativeConfig::default(),
             hubspot: None,
             pipedrive: None,
@@ -185,12 +210,22 @@ struct RawConfig {
     serve: RawServe,
     #[serde(default)]
     webhooks: RawWebhooks,
+    #[serde(default)]
+    dlq: RawDlq,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDlq {
+    items_max: Option<i64>,
+    alert_after_s: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWebhooks {
     body_bytes_max: Option<i64>,
+    unmapped_owner_grace_s: Option<i64>,
     native: Option<toml::Value>,
     hubspot: Option<toml::Value>,
     pipedrive: Option<toml::Value>,
@@ -378,6 +413,7 @@ impl Config {
             nats: nats_config(raw.nats)?,
             serve: serve_config(raw.serve)?,
             webhooks: webhooks_config(raw.webhooks)?,
+            dlq: dlq_config(raw.dlq)?,
         })
     }
 }
@@ -443,6 +479,11 @@ fn webhooks_config(raw: RawWebhooks) -> Result<WebhooksConfig, String> {
     };
     Ok(WebhooksConfig {
         body_bytes_max,
+        unmapped_owner_grace_s: raw
+            .unmapped_owner_grace_s
+            .map_or(Ok(d.unmapped_owner_grace_s), |v| {
+                count("webhooks.unmapped_owner_grace_s", v, 90 * 24 * 3600).map(u64::from)
+            })?,
         native: raw
             .native
             .map(NativeConfig::from_toml)
@@ -454,6 +495,20 @@ fn webhooks_config(raw: RawWebhooks) -> Result<WebhooksConfig, String> {
             .salesforce
             .map(SalesforceConfig::from_toml)
             .transpose()?,
+    })
+}
+
+fn dlq_config(raw: RawDlq) -> Result<DlqConfig, String> {
+    let d = DlqConfig::default();
+    let items_max = match raw.items_max {
+        None => d.items_max,
+        Some(v) => count("dlq.items_max", v, 1_000_000)?.max(1) as usize,
+    };
+    Ok(DlqConfig {
+        items_max,
+        alert_after_s: raw.alert_after_s.map_or(Ok(d.alert_after_s), |v| {
+            count("dlq.alert_after_s", v, 30 * 24 * 3600).map(u64::from)
+        })?,
     })
 }
 

@@ -39,16 +39,17 @@ use pacer_projections::event::Event;
 use serde_json::{json, Map, Value};
 
 use crate::config::Config;
+use crate::dlq::{DeadLetter, DlqStore, ENGINE_CRM};
 use crate::local::{Local, SubmitError};
 use crate::nats::metrics::Metrics;
 use crate::nats::publish::{event_message, publish_all};
 use crate::nats::query::{answer_params, QueryContext};
 use crate::nats::Subjects;
-use crate::webhook::mirror::{Mirror, MirrorError, Version};
+use crate::webhook::mirror::{Mirror, MirrorError, Version, RECORD_BYTES_MAX};
 use crate::webhook::native::Format;
 use crate::webhook::{
     apply, auth, deal_keys, hubspot, native, pipedrive, salesforce, Crm, DealFacts, DealKey,
-    DealRecord, OrgContext, Parsed, WebhookError,
+    DealRecord, ItemError, OrgContext, Parsed, WebhookError,
 };
 use crate::wire::decode_value;
 
@@ -98,6 +99,8 @@ pub struct Gateway {
     pub config: Config,
     pub mirror: Mirror,
     pub sink: Sink,
+    /// Where refused items wait for a retry.
+    pub dlq: DlqStore,
     pub metrics: Arc<Metrics>,
     /// The wall clock in ms, for signature timestamps.
     pub now_ms: fn() -> i64,
@@ -114,6 +117,7 @@ impl Gateway {
         config: Config,
         mirror: Mirror,
         sink: Sink,
+        dlq: DlqStore,
         metrics: Arc<Metrics>,
         now_ms: fn() -> i64,
         stop: tokio::sync::watch::Receiver<bool>,
@@ -130,6 +134,7 @@ impl Gateway {
             config,
             mirror,
             sink,
+            dlq,
             metrics,
             now_ms,
             stop,
@@ -139,7 +144,7 @@ impl Gateway {
 }
 
 /// What a webhook request came to (the 200 body).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Accepted {
     /// Events the request made (stored, or acknowledged by JetStream).
     pub events: usize,
@@ -149,6 +154,44 @@ pub struct Accepted {
     pub retried: usize,
     /// Items that map to no event.
     pub ignored: usize,
+    /// Items refused on their own, now in the dead-letter store.
+    pub rejected: Vec<Rejected>,
+}
+
+/// An item refused on its own: in the 200 body as `{index, field, error, dlq_id}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub error: ItemError,
+    /// Its dead letter.
+    pub dlq_id: String,
+}
+
+/// A request judged: what it comes to, and what is wrong with it.
+struct Judged {
+    records: BTreeMap<DealKey, DealRecord>,
+    applied: crate::webhook::Applied,
+    decoded: Vec<Event>,
+    blames: Vec<Blame>,
+}
+
+/// Something wrong, and the items it could come from (all of a deal's, for an
+/// event about the deal).
+struct Blame {
+    items: Vec<usize>,
+    /// The deal, when it is about one.
+    key: Option<DealKey>,
+    error: ItemError,
+}
+
+/// What a retry of dead letters came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Redriven {
+    /// Letters taken this time, now removed from the store.
+    pub succeeded: Vec<String>,
+    /// Letters refused again: id and the error of this attempt.
+    pub failed: Vec<(String, String)>,
+    /// Events made by the letters taken (some may have been in the log already).
+    pub events: usize,
 }
 
 /// The routes: webhooks always; with a local engine also the queries and the live
@@ -160,7 +203,11 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/webhooks/pipedrive", endpoint(Crm::Pipedrive))
         .route("/webhooks/salesforce", endpoint(Crm::Salesforce))
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/v1/dlq", get(dlq_list))
+        .route("/v1/dlq/retry", post(dlq_retry))
+        .route("/v1/dlq/drop", post(dlq_drop))
+        .route("/v1/dlq/{id}", get(dlq_show));
     if gateway.queries.is_some() {
         app = app
             .route("/v1/report", get(report))
@@ -265,7 +312,44 @@ impl Gateway {
         };
         let body = read_body(&headers, body, hooks.body_bytes_max).await?;
         let now_ms = (self.now_ms)();
-        let parsed = match crm {
+        self.authenticate(crm, &method, &uri, &headers, &body, now_ms)?;
+        let parsed = self.parse(crm, format, &body, now_ms)?;
+        // CRMs take per item; the native endpoint is all or nothing unless asked.
+        let partial = crm != Crm::Native
+            || uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .any(|kv| kv == "partial=true" || kv == "partial=1");
+        let (mut accepted, refused) = self.accept(crm, &parsed, partial).await?;
+        if !refused.is_empty() {
+            let request_id = ["webhook-id", "x-request-id", "x-hubspot-request-id"]
+                .iter()
+                .find_map(|h| auth::header(&headers, h))
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    DeadLetter::id_of("request", &String::from_utf8_lossy(&body))
+                        .replacen("dl-", "req-", 1)
+                });
+            accepted.rejected = self
+                .dead_letter(crm, format, &body, &request_id, refused, now_ms)
+                .await?;
+        }
+        Ok(accepted)
+    }
+
+    /// Checks the sender: a signature, a token, credentials, or the endpoint token.
+    fn authenticate(
+        &self,
+        crm: Crm,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<(), WebhookError> {
+        let hooks = &self.config.webhooks;
+        match crm {
             Crm::Native => {
                 let cfg = &hooks.native;
                 if !cfg.is_open_to_anyone() {
@@ -274,11 +358,10 @@ impl Gateway {
                     ));
                 }
                 if headers.contains_key("webhook-signature") || cfg.bearer_tokens.is_empty() {
-                    auth::verify_standard_webhook(&cfg.secrets, &headers, &body, now_ms / 1000)?;
+                    auth::verify_standard_webhook(&cfg.secrets, headers, body, now_ms / 1000)
                 } else {
-                    auth::verify_bearer(&cfg.bearer_tokens, &headers)?;
+                    auth::verify_bearer(&cfg.bearer_tokens, headers)
                 }
-                native::parse(format.unwrap_or(Format::Json), &body)?
             }
             Crm::Hubspot => {
                 let cfg = hooks
@@ -290,20 +373,18 @@ impl Gateway {
                     cfg,
                     method.as_str(),
                     path,
-                    auth::header(&headers, "host"),
-                    &headers,
-                    &body,
+                    auth::header(headers, "host"),
+                    headers,
+                    body,
                     now_ms,
-                )?;
-                hubspot::parse(&body)?
+                )
             }
             Crm::Pipedrive => {
                 let cfg = hooks
                     .pipedrive
                     .as_ref()
                     .ok_or(WebhookError::NotConfigured("pipedrive"))?;
-                auth::verify_basic(&cfg.user, &cfg.password, &headers)?;
-                pipedrive::parse(cfg, &body, &self.org())?
+                auth::verify_basic(&cfg.user, &cfg.password, headers)
             }
             Crm::Salesforce => {
                 let cfg = hooks
@@ -323,10 +404,166 @@ impl Gateway {
                         ));
                     }
                 }
-                salesforce::parse(cfg, &body, now_ms)?
+                Ok(())
             }
+        }
+    }
+
+    /// A body through its CRM's parser, with the current configuration.
+    fn parse(
+        &self,
+        crm: Crm,
+        format: Option<Format>,
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Parsed, WebhookError> {
+        let hooks = &self.config.webhooks;
+        match crm {
+            Crm::Native => native::parse(format.unwrap_or(Format::Json), body),
+            Crm::Hubspot => hubspot::parse(body),
+            Crm::Pipedrive => {
+                let cfg = hooks
+                    .pipedrive
+                    .as_ref()
+                    .ok_or(WebhookError::NotConfigured("pipedrive"))?;
+                pipedrive::parse(cfg, body, &self.org())
+            }
+            Crm::Salesforce => {
+                let cfg = hooks
+                    .salesforce
+                    .as_ref()
+                    .ok_or(WebhookError::NotConfigured("salesforce"))?;
+                salesforce::parse(cfg, body, now_ms)
+            }
+        }
+    }
+
+    /// Keeps the refused items of a request in the dead-letter store, each with its
+    /// raw text; durable when it returns (else the request fails, and the CRM's retry
+    /// refuses them again under the same ids).
+    async fn dead_letter(
+        &self,
+        crm: Crm,
+        format: Option<Format>,
+        body: &[u8],
+        request_id: &str,
+        refused: Vec<ItemError>,
+        now_ms: i64,
+    ) -> Result<Vec<Rejected>, WebhookError> {
+        let raws = match crm {
+            Crm::Native => native::split(format.unwrap_or(Format::Json), body),
+            Crm::Hubspot => hubspot::split(body),
+            Crm::Pipedrive => vec![String::from_utf8_lossy(body).into_owned()],
+            Crm::Salesforce => salesforce::split(body),
         };
-        self.accept(crm, &parsed).await
+        let whole = String::from_utf8_lossy(body);
+        let mut letters = Vec::with_capacity(refused.len());
+        let mut out = Vec::with_capacity(refused.len());
+        for error in refused {
+            let raw = raws.get(error.index).map_or(whole.as_ref(), String::as_str);
+            let letter = DeadLetter {
+                id: DeadLetter::id_of(crm.as_str(), raw),
+                crm: crm.as_str().into(),
+                request_id: request_id.to_owned(),
+                index: error.index,
+                reason: error.kind.clone(),
+                field: error.field.clone(),
+                error: error.message(),
+                raw: raw.to_owned(),
+                received_ms: now_ms,
+                attempts: 0,
+                retried_ms: None,
+                sequences: Vec::new(),
+            };
+            out.push(Rejected {
+                dlq_id: letter.id.clone(),
+                error,
+            });
+            letters.push(letter);
+        }
+        self.dlq
+            .put(&letters, &self.metrics)
+            .await
+            .map_err(dlq_error)?;
+        Ok(out)
+    }
+
+    /// Retries dead letters with the current configuration, through the same intake
+    /// as a request (per item); those taken are removed, the others keep their place
+    /// with the new error and one more attempt. Safe to run again after a crash: the
+    /// mirror and the log drop what was taken already (same ids).
+    pub async fn redrive(&self, letters: Vec<DeadLetter>) -> Result<Redriven, WebhookError> {
+        let mut out = Redriven::default();
+        for mut letter in letters {
+            let outcome = self.redrive_one(&letter).await?;
+            match outcome {
+                Ok(events) => {
+                    self.dlq
+                        .remove(&letter, &self.metrics)
+                        .await
+                        .map_err(dlq_error)?;
+                    out.events += events;
+                    out.succeeded.push(letter.id);
+                }
+                Err(error) => {
+                    letter.attempts += 1;
+                    letter.retried_ms = Some((self.now_ms)());
+                    letter.error.clone_from(&error);
+                    self.dlq
+                        .update(&letter, &self.metrics)
+                        .await
+                        .map_err(dlq_error)?;
+                    out.failed.push((letter.id, error));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One letter: `Ok(Ok(events))` taken, `Ok(Err(why))` refused again, `Err` when
+    /// the store is away (nothing changed; retry later).
+    async fn redrive_one(
+        &self,
+        letter: &DeadLetter,
+    ) -> Result<Result<usize, String>, WebhookError> {
+        if letter.crm == ENGINE_CRM {
+            // An event the engine refused: back onto the events stream, where the
+            // engine judges it again (and dead-letters it anew if it still fails).
+            let Sink::Nats { js, subjects } = &self.sink else {
+                return Ok(Err("an engine dead letter is retried with --nats".into()));
+            };
+            let message = event_message(subjects, letter.raw.as_bytes());
+            let publish = publish_all(js, futures::stream::iter([message]), 1);
+            return match tokio::time::timeout(PUBLISH_TIMEOUT, publish).await {
+                Ok(Ok(_)) => Ok(Ok(1)),
+                Ok(Err(e)) => Err(WebhookError::Unavailable(e.to_string())),
+                Err(_) => Err(WebhookError::Unavailable("JetStream did not answer".into())),
+            };
+        }
+        let Some(crm) = [Crm::Native, Crm::Hubspot, Crm::Pipedrive, Crm::Salesforce]
+            .into_iter()
+            .find(|c| c.as_str() == letter.crm)
+        else {
+            return Ok(Err(format!("crm {:?} is not one Pacer takes", letter.crm)));
+        };
+        let body = match crm {
+            Crm::Hubspot => format!("[{}]", letter.raw),
+            _ => letter.raw.clone(),
+        };
+        let parsed = match self.parse(crm, Some(Format::Json), body.as_bytes(), letter.received_ms)
+        {
+            Ok(p) => p,
+            Err(e @ (WebhookError::Unavailable(_) | WebhookError::Internal(_))) => return Err(e),
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        match self.accept(crm, &parsed, true).await {
+            Ok((accepted, refused)) => match refused.first() {
+                None => Ok(Ok(accepted.events)),
+                Some(e) => Ok(Err(e.message())),
+            },
+            Err(e @ (WebhookError::Unavailable(_) | WebhookError::Internal(_))) => Err(e),
+            Err(e) => Ok(Err(e.to_string())),
+        }
     }
 
     /// Reads a deal's facts through its CRM's mapping.
@@ -358,41 +595,62 @@ impl Gateway {
     /// recomputes; one that fails after its claim leaves `pending` for the next
     /// request about the deal (a retry, or any other) to make durable first, under
     /// the same ids. So no event is told twice under two ids, and none is lost.
-    async fn accept(&self, crm: Crm, parsed: &Parsed) -> Result<Accepted, WebhookError> {
+    ///
+    /// With `partial`, an item that cannot be taken (its event does not decode or
+    /// breaks a rule, its deal's owner maps to no rep past the grace, its deal's
+    /// record would be over the bound) is left out with all the items of its deal,
+    /// and the rest recomputed without it; the refused items are returned, in order.
+    /// Without, the first one refuses the request.
+    async fn accept(
+        &self,
+        crm: Crm,
+        parsed: &Parsed,
+        partial: bool,
+    ) -> Result<(Accepted, Vec<ItemError>), WebhookError> {
+        let first_bad = |e: &ItemError| WebhookError::bad(e.field.clone(), e.reason.clone());
+        if let (false, Some(e)) = (partial, parsed.invalid.first()) {
+            return Err(first_bad(e));
+        }
+        let now_ms = (self.now_ms)();
         'attempt: for _ in 0..CONFLICT_RETRIES_MAX {
-            let mut records: BTreeMap<DealKey, DealRecord> = BTreeMap::new();
+            let mut loaded: BTreeMap<DealKey, DealRecord> = BTreeMap::new();
             let mut versions: BTreeMap<DealKey, Version> = BTreeMap::new();
             for key in deal_keys(parsed) {
                 let (record, version) = self.mirror.load(&key).await.map_err(mirror_error)?;
-                records.insert(key.clone(), record);
+                loaded.insert(key.clone(), record);
                 versions.insert(key, version);
             }
-            let applied = apply(
-                parsed,
-                &mut records,
-                |r| self.facts(crm, r),
-                self.config.org.currency,
-            )?;
+            let mut taken = parsed.clone();
+            let mut refused: Vec<ItemError> = parsed.invalid.clone();
+            // Each round refuses at least one item more, or ends.
+            let (mut records, applied, decoded) = loop {
+                let judged = self.judge(crm, &taken, &loaded, now_ms)?;
+                if judged.blames.is_empty() {
+                    break (judged.records, judged.applied, judged.decoded);
+                }
+                if !partial {
+                    return Err(first_bad(&judged.blames[0].error));
+                }
+                let mut out: BTreeMap<usize, ItemError> = BTreeMap::new();
+                for blame in judged.blames {
+                    for item in self.narrow(crm, &taken, &loaded, now_ms, &blame)? {
+                        out.entry(item).or_insert_with(|| ItemError {
+                            index: item,
+                            ..blame.error.clone()
+                        });
+                    }
+                }
+                let items: std::collections::BTreeSet<usize> = out.keys().copied().collect();
+                refused.extend(out.into_values());
+                taken = taken.without(&items);
+            };
+            refused.sort_by_key(|e| e.index);
             let events = applied.events;
             let mut accepted = Accepted {
                 ignored: parsed.ignored,
                 retried: applied.retried,
                 ..Default::default()
             };
-            let mut decoded = Vec::with_capacity(events.len());
-            for (label, v) in &events {
-                let ev = decode_value(v, &self.config.limits).map_err(|r| {
-                    WebhookError::bad(format!("{label}.{}", r.field), r.reason.clone())
-                })?;
-                decoded.push(ev);
-            }
-            // Rules that need the log (one-process mode) are checked before the claim,
-            // so a refused request leaves nothing pending.
-            if let Sink::Local(local) = &self.sink {
-                let local = Arc::clone(local);
-                let checked = tokio::task::block_in_place(|| local.check(&decoded));
-                self.refused(checked, &events)?;
-            }
             // The claim.
             let mut claimed: Vec<(DealKey, Version)> = Vec::new();
             for key in applied.touched {
@@ -427,14 +685,184 @@ impl Gateway {
                     .map_err(mirror_error)?;
             }
             self.mirror.flush().await.map_err(mirror_error)?;
-            return Ok(accepted);
+            return Ok((accepted, refused));
         }
         Err(WebhookError::Unavailable(
             "the deals of this request kept changing under other requests".into(),
         ))
     }
 
-    /// A refusal of the local engine as the request's error.
+    /// A request's items through the mirror records as loaded: the records, events
+    /// and decoded events it comes to, and what is wrong with it (`blames`, each on
+    /// the items it could come from, first found first).
+    fn judge(
+        &self,
+        crm: Crm,
+        taken: &Parsed,
+        loaded: &BTreeMap<DealKey, DealRecord>,
+        now_ms: i64,
+    ) -> Result<Judged, WebhookError> {
+        let grace_ms = (self.config.webhooks.unmapped_owner_grace_s as i64).saturating_mul(1000);
+        let mut records = loaded.clone();
+        let applied = apply(
+            taken,
+            &mut records,
+            |r| self.facts(crm, r),
+            self.config.org.currency,
+        )?;
+        let mut blames: Vec<Blame> = Vec::new();
+        let key_of = |label: &str| {
+            label
+                .strip_prefix("deal ")
+                .and_then(|id| applied.touched.iter().find(|k| k.id() == id).cloned())
+        };
+        let mut decoded = Vec::with_capacity(applied.events.len());
+        for ((label, v), items) in applied.events.iter().zip(&applied.origins) {
+            match decode_value(v, &self.config.limits) {
+                Ok(ev) => decoded.push(ev),
+                Err(r) if !items.is_empty() => push_blame(
+                    &mut blames,
+                    items,
+                    key_of(label).as_ref(),
+                    format!("{label}.{}", r.field),
+                    r.reason.clone(),
+                    r.kind.slug(),
+                ),
+                // An event an earlier request left pending no longer decodes.
+                Err(r) => {
+                    return Err(WebhookError::Internal(format!(
+                        "{label}.{}: {}",
+                        r.field, r.reason
+                    )))
+                }
+            }
+        }
+        for key in &applied.touched {
+            let record = &records[key];
+            let items = taken.items_of(key);
+            if items.is_empty() {
+                continue;
+            }
+            if let (false, Some((owner, at_ms))) =
+                (record.deleted, self.facts(crm, record).unmapped_owner)
+            {
+                if now_ms.saturating_sub(at_ms) >= grace_ms {
+                    let reason = format!(
+                        "owner {owner:?} is not mapped to a rep; add it to [webhooks.{}] owners, then `pacer dlq retry`",
+                        crm.as_str()
+                    );
+                    let field = format!("deal {}.owner", key.id());
+                    push_blame(
+                        &mut blames,
+                        &items,
+                        Some(key),
+                        field,
+                        reason,
+                        "owner_unmapped",
+                    );
+                }
+            }
+            let bytes = serde_json::to_vec(record).map_or(0, |b| b.len());
+            if bytes > RECORD_BYTES_MAX {
+                let reason = format!(
+                    "the deal's mirrored record would be {bytes} bytes, over the limit of {RECORD_BYTES_MAX}; map fewer fields"
+                );
+                let field = format!("deal {}", key.id());
+                push_blame(
+                    &mut blames,
+                    &items,
+                    Some(key),
+                    field,
+                    reason,
+                    "record_too_large",
+                );
+            }
+        }
+        // Rules that need the log (one-process mode) are checked before the claim, so
+        // a refused item leaves nothing pending.
+        if let (true, Sink::Local(local)) = (blames.is_empty(), &self.sink) {
+            let local = Arc::clone(local);
+            match tokio::task::block_in_place(|| local.check(&decoded)) {
+                Ok(()) => {}
+                Err(SubmitError::Rejected { index, rejection }) => {
+                    let (label, _) = &applied.events[index];
+                    let field = format!("{label}.{}", rejection.field);
+                    if applied.origins[index].is_empty() {
+                        return Err(WebhookError::Internal(format!(
+                            "{field}: {}",
+                            rejection.reason
+                        )));
+                    }
+                    push_blame(
+                        &mut blames,
+                        &applied.origins[index],
+                        key_of(label).as_ref(),
+                        field,
+                        rejection.reason.clone(),
+                        rejection.kind.slug(),
+                    );
+                }
+                Err(SubmitError::Log(e)) => return Err(WebhookError::Internal(e.to_string())),
+            }
+        }
+        Ok(Judged {
+            records,
+            applied,
+            decoded,
+            blames,
+        })
+    }
+
+    /// The items to refuse for a blame on a deal: the one item without which the
+    /// deal's items are fine (tried first: those whose values the error quotes, then
+    /// the latest first), so that the deal's other properties are kept; else all of
+    /// the deal's items.
+    fn narrow(
+        &self,
+        crm: Crm,
+        taken: &Parsed,
+        loaded: &BTreeMap<DealKey, DealRecord>,
+        now_ms: i64,
+        blame: &Blame,
+    ) -> Result<Vec<usize>, WebhookError> {
+        let (Some(key), true) = (&blame.key, blame.items.len() > 1) else {
+            return Ok(blame.items.clone());
+        };
+        let all: std::collections::BTreeSet<usize> = taken.items.iter().copied().collect();
+        let others: std::collections::BTreeSet<usize> = all
+            .iter()
+            .copied()
+            .filter(|i| !blame.items.contains(i))
+            .collect();
+        let deal_only = taken.without(&others);
+        let quoted = |item: usize| {
+            deal_only
+                .changes
+                .iter()
+                .zip(&deal_only.items)
+                .filter(|(_, i)| **i == item)
+                .any(|(c, _)| match c {
+                    crate::webhook::Change::Deal(d) => d.props.iter().any(|(_, v)| {
+                        v.as_deref()
+                            .is_some_and(|v| blame.error.reason.contains(&format!("{v:?}")))
+                    }),
+                    crate::webhook::Change::Event(_) => false,
+                })
+        };
+        let mut order: Vec<usize> = blame.items.iter().rev().copied().collect();
+        order.sort_by_key(|i| !quoted(*i));
+        for item in order {
+            let trial = deal_only.without(&[item].into_iter().collect());
+            let judged = self.judge(crm, &trial, loaded, now_ms)?;
+            if judged.blames.iter().all(|b| b.key.as_ref() != Some(key)) {
+                return Ok(vec![item]);
+            }
+        }
+        Ok(blame.items.clone())
+    }
+
+    /// A refusal of the local engine at the append, after the check passed: another
+    /// request changed what the rules see meanwhile; the CRM retries.
     fn refused(
         &self,
         result: Result<(), SubmitError>,
@@ -442,10 +870,12 @@ impl Gateway {
     ) -> Result<(), WebhookError> {
         match result {
             Ok(()) => Ok(()),
-            Err(SubmitError::Rejected { index, rejection }) => Err(WebhookError::bad(
-                format!("{}.{}", events[index].0, rejection.field),
-                rejection.reason,
-            )),
+            Err(SubmitError::Rejected { index, rejection }) => {
+                Err(WebhookError::Unavailable(format!(
+                    "{}.{}: {} (changed by another request meanwhile)",
+                    events[index].0, rejection.field, rejection.reason
+                )))
+            }
             Err(SubmitError::Log(e)) => Err(WebhookError::Internal(e.to_string())),
         }
     }
@@ -512,6 +942,15 @@ impl Gateway {
             m.webhook_retried
                 .get_or_create(&by_crm)
                 .inc_by(a.retried as u64);
+            for r in &a.rejected {
+                eprintln!(
+                    "pacer: {} webhook: item {} refused, kept as dead letter {}: {}",
+                    crm.as_str(),
+                    r.error.index,
+                    r.dlq_id,
+                    r.error.message()
+                );
+            }
         }
         if let Err(e) = &result {
             if status.is_server_error() {
@@ -531,14 +970,28 @@ impl Gateway {
                 salesforce::fault_response(&e.to_string()),
             )
                 .into_response(),
-            (_, Ok(a)) => (
-                StatusCode::OK,
-                axum::Json(json!({
-                    "events": a.events, "duplicates": a.duplicates,
-                    "retried": a.retried, "ignored": a.ignored,
-                })),
-            )
-                .into_response(),
+            (_, Ok(a)) => {
+                let rejected: Vec<Value> = a
+                    .rejected
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "index": r.error.index, "field": r.error.field,
+                            "error": r.error.message(), "reason": r.error.kind,
+                            "dlq_id": r.dlq_id,
+                        })
+                    })
+                    .collect();
+                (
+                    StatusCode::OK,
+                    axum::Json(json!({
+                        "events": a.events, "duplicates": a.duplicates,
+                        "retried": a.retried, "ignored": a.ignored,
+                        "rejected": rejected,
+                    })),
+                )
+                    .into_response()
+            }
             (_, Err(e)) => {
                 let mut body = json!({"error": e.to_string()});
                 if let WebhookError::BadRequest { field, .. } = &e {
@@ -560,6 +1013,27 @@ impl Gateway {
     }
 }
 
+/// Notes something wrong with `items` (of deal `key`, when about one).
+fn push_blame(
+    blames: &mut Vec<Blame>,
+    items: &[usize],
+    key: Option<&DealKey>,
+    field: String,
+    reason: String,
+    kind: &str,
+) {
+    blames.push(Blame {
+        items: items.to_vec(),
+        key: key.cloned(),
+        error: ItemError {
+            index: items.first().copied().unwrap_or(0),
+            field,
+            reason,
+            kind: kind.to_owned(),
+        },
+    });
+}
+
 /// The HTTP status of a refusal.
 pub fn status_of(e: &WebhookError) -> StatusCode {
     match e {
@@ -571,6 +1045,13 @@ pub fn status_of(e: &WebhookError) -> StatusCode {
         WebhookError::NotConfigured(_) => StatusCode::NOT_FOUND,
         WebhookError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         WebhookError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn dlq_error(e: crate::dlq::DlqError) -> WebhookError {
+    match e {
+        crate::dlq::DlqError::Unavailable { .. } => WebhookError::Unavailable(e.to_string()),
+        _ => WebhookError::Internal(e.to_string()),
     }
 }
 
@@ -636,7 +1117,11 @@ async fn read_body(
 
 async fn health(State(g): State<Arc<Gateway>>) -> Response {
     match g.metrics.health() {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            format!("ready\n{}", g.metrics.health_note()),
+        )
+            .into_response(),
         Err(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("not ready: {why}\n"),
@@ -695,6 +1180,12 @@ async fn alerts(
     State(g): State<Arc<Gateway>>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
+    if q.get("system").is_some_and(|v| v == "true") {
+        return match g.system_alerts().await {
+            Ok(alerts) => axum::Json(json!({"alerts": alerts})).into_response(),
+            Err(e) => dlq_failure(e),
+        };
+    }
     query(&g, "alerts", params(q))
 }
 
@@ -733,4 +1224,233 @@ async fn alert_stream(
     });
     // Ends with the process, so a graceful stop does not wait for the readers.
     Sse::new(stream.take_until(stopped)).keep_alive(KeepAlive::default())
+}
+
+/// The operator's routes (`/v1/dlq...`) take a bearer token of
+/// `[webhooks.native] bearer_tokens`: they show raw CRM items and change the store.
+fn operator(g: &Gateway, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let tokens = &g.config.webhooks.native.bearer_tokens;
+    let refused = |why: String| {
+        Box::new((StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why}))).into_response())
+    };
+    if tokens.is_empty() {
+        return Err(refused(
+            "the /v1/dlq routes need a bearer token: set [webhooks.native] bearer_tokens".into(),
+        ));
+    }
+    auth::verify_bearer(tokens, headers).map_err(|e| refused(e.to_string()))
+}
+
+fn dlq_failure(e: WebhookError) -> Response {
+    (status_of(&e), axum::Json(json!({"error": e.to_string()}))).into_response()
+}
+
+/// `GET /v1/dlq?crm=&since=`: the dead letters, oldest first.
+async fn dlq_list(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    if let Err(r) = operator(&g, &headers) {
+        return *r;
+    }
+    let since_ms = match q.get("since").map(|t| crate::dlq::parse_since(t)) {
+        Some(Err(e)) => {
+            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response()
+        }
+        Some(Ok(ms)) => Some(ms),
+        None => None,
+    };
+    match g.dlq.list().await {
+        Ok(all) => {
+            let letters = crate::dlq::select(all, q.get("crm").map(String::as_str), since_ms);
+            let out: Vec<Value> = letters.iter().map(DeadLetter::to_json).collect();
+            axum::Json(json!({"count": out.len(), "letters": out})).into_response()
+        }
+        Err(e) => dlq_failure(dlq_error(e)),
+    }
+}
+
+/// `GET /v1/dlq/<id>`.
+async fn dlq_show(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = operator(&g, &headers) {
+        return *r;
+    }
+    match g.dlq.get(&id).await {
+        Ok(Some(l)) => axum::Json(l.to_json()).into_response(),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("no dead letter {id}")})),
+        )
+            .into_response(),
+        Err(e) => dlq_failure(dlq_error(e)),
+    }
+}
+
+/// The letters a retry or drop names: `{"ids": [...]}` or `{"all": true, "crm": C}`.
+async fn chosen(g: &Gateway, body: &Value) -> Result<Vec<DeadLetter>, Box<Response>> {
+    let all = g
+        .dlq
+        .list()
+        .await
+        .map_err(|e| Box::new(dlq_failure(dlq_error(e))))?;
+    let bad = |why: String| {
+        Box::new((StatusCode::BAD_REQUEST, axum::Json(json!({"error": why}))).into_response())
+    };
+    if body.get("all").and_then(Value::as_bool) == Some(true) {
+        let crm = body.get("crm").and_then(Value::as_str);
+        return Ok(crate::dlq::select(all, crm, None));
+    }
+    let Some(ids) = body.get("ids").and_then(Value::as_array) else {
+        return Err(bad(
+            "ids: missing; send {\"ids\": [...]} or {\"all\": true}".into(),
+        ));
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(id) = id.as_str() else {
+            return Err(bad(format!("ids: {id} is not a dead letter id")));
+        };
+        match all.iter().find(|l| l.id == id) {
+            Some(l) => out.push(l.clone()),
+            None => {
+                return Err(Box::new(
+                    (
+                        StatusCode::NOT_FOUND,
+                        axum::Json(json!({"error": format!("no dead letter {id}")})),
+                    )
+                        .into_response(),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `POST /v1/dlq/retry` with `{"ids": [...]}` or `{"all": true, "crm": C}`.
+async fn dlq_retry(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Err(r) = operator(&g, &headers) {
+        return *r;
+    }
+    let letters = match chosen(&g, &body).await {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    let Ok(_permit) = g.permits.acquire().await else {
+        unreachable!("the semaphore is never closed");
+    };
+    match g.redrive(letters).await {
+        Ok(r) => axum::Json(redriven_json(&r)).into_response(),
+        Err(e) => dlq_failure(e),
+    }
+}
+
+/// A retry's outcome as JSON: `{succeeded, failed: [{id, error}], events}`.
+pub fn redriven_json(r: &Redriven) -> Value {
+    let failed: Vec<Value> = r
+        .failed
+        .iter()
+        .map(|(id, error)| json!({"id": id, "error": error}))
+        .collect();
+    json!({"succeeded": r.succeeded, "failed": failed, "events": r.events})
+}
+
+/// `POST /v1/dlq/drop` with `{"ids": [...], "reason": "..."}`.
+async fn dlq_drop(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    if let Err(r) = operator(&g, &headers) {
+        return *r;
+    }
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
+    if reason.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "reason: missing; say why the items are dropped"})),
+        )
+            .into_response();
+    }
+    let letters = match chosen(&g, &body).await {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
+    match g.drop_letters(letters, reason).await {
+        Ok(ids) => axum::Json(json!({"dropped": ids})).into_response(),
+        Err(e) => dlq_failure(e),
+    }
+}
+
+impl Gateway {
+    /// The operator's standing alerts: `dead_letters` when letters wait too long.
+    pub async fn system_alerts(&self) -> Result<Vec<Value>, WebhookError> {
+        let letters = self.dlq.list().await.map_err(dlq_error)?;
+        let alert =
+            crate::dlq::system_alert(&letters, (self.now_ms)(), self.config.dlq.alert_after_s);
+        Ok(alert.into_iter().collect())
+    }
+
+    /// Publishes the standing system alerts on `<prefix>.alerts.system` (NATS mode),
+    /// one message per alert and hour (its `Nats-Msg-Id`), so an operator's
+    /// subscriber hears of it again while it stands. Returns how many were sent.
+    pub async fn publish_system_alerts(&self) -> Result<usize, WebhookError> {
+        let Sink::Nats { js, subjects } = &self.sink else {
+            return Ok(0);
+        };
+        let alerts = self.system_alerts().await?;
+        let hour = (self.now_ms)() / 3_600_000;
+        for alert in &alerts {
+            let mut headers = async_nats::HeaderMap::new();
+            let id = format!("{}:{hour}", alert["id"].as_str().unwrap_or("system"));
+            headers.insert("Nats-Msg-Id", id.as_str());
+            let payload = serde_json::to_vec(alert).expect("JSON values serialise");
+            js.publish_with_headers(
+                format!("{}.alerts.system", subjects.prefix),
+                headers,
+                payload.into(),
+            )
+            .await
+            .map_err(|e| WebhookError::Unavailable(e.to_string()))?
+            .await
+            .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+        }
+        Ok(alerts.len())
+    }
+
+    /// Removes letters for good, logging each with the operator's reason.
+    pub async fn drop_letters(
+        &self,
+        letters: Vec<DeadLetter>,
+        reason: &str,
+    ) -> Result<Vec<String>, WebhookError> {
+        let mut out = Vec::new();
+        for letter in letters {
+            if self
+                .dlq
+                .remove(&letter, &self.metrics)
+                .await
+                .map_err(dlq_error)?
+            {
+                eprintln!(
+                    "pacer: dead letter {} ({} item {} of request {}) dropped: {reason}",
+                    letter.id, letter.crm, letter.index, letter.request_id
+                );
+                out.push(letter.id);
+            }
+        }
+        Ok(out)
+    }
 }

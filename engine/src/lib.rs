@@ -12,6 +12,7 @@ pub mod bench;
 pub mod config;
 pub mod demo;
 pub mod digest;
+pub mod dlq;
 pub mod error;
 pub mod http;
 pub mod ingest;

@@ -88,6 +88,10 @@ pub struct ListArgs {
     as_of: super::AsOf,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    /// The operator's alerts instead of the teams': `dead_letters` when CRM items
+    /// have waited in the dead-letter store longer than `[dlq] alert_after_s`.
+    #[arg(long, conflicts_with_all = ["team", "manager", "rep"])]
+    system: bool,
 }
 
 /// Output formats of listings.
@@ -165,7 +169,51 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `pacer alerts --system`, from the dead-letter store in the data dir.
+fn system(ctx: &Context, format: ListFormat) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let store = pacer_engine::dlq::DlqStore::sled(
+        log.side_tree("dlq")?,
+        log.side_tree("dlq_order")?,
+        ctx.config.dlq.items_max,
+    );
+    let letters = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting a runtime")?
+        .block_on(store.list())?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let alerts: Vec<serde_json::Value> =
+        pacer_engine::dlq::system_alert(&letters, now_ms, ctx.config.dlq.alert_after_s)
+            .into_iter()
+            .collect();
+    let text = match format {
+        ListFormat::Json => json_text(&serde_json::json!({"alerts": alerts}))?,
+        ListFormat::Table if alerts.is_empty() => format!(
+            "no system alerts ({} dead letters waiting, none longer than {} s)\n",
+            letters.len(),
+            ctx.config.dlq.alert_after_s
+        ),
+        ListFormat::Table => alerts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {}: {}\n  act: {}\n",
+                    a["severity"].as_str().unwrap_or_default().to_uppercase(),
+                    a["rule"].as_str().unwrap_or_default(),
+                    a["message"].as_str().unwrap_or_default(),
+                    a["suggested_action"].as_str().unwrap_or_default()
+                )
+            })
+            .collect(),
+    };
+    super::write_stdout(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
+    if args.system {
+        return system(ctx, args.format);
+    }
     let log = open_existing_log(ctx)?;
     let state = rebuild_state(ctx, &log, args.as_of.cut())?;
     let query = AlertQuery {

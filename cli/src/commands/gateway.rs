@@ -13,7 +13,7 @@ use pacer_engine::http::Sink;
 use pacer_engine::nats::metrics::Metrics;
 use pacer_engine::nats::{connect, Subjects};
 
-use super::serve::{jetstream_ready, runtime, serve_webhooks, stop_on_signal, NatsArgs};
+use super::serve::{jetstream_ready, nats_dlq, runtime, serve_webhooks, stop_on_signal, NatsArgs};
 use crate::Context;
 
 #[derive(clap::Args, Debug)]
@@ -53,7 +53,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             &config,
             &addr,
             mirror,
-            Sink::Nats { js, subjects },
+            Sink::Nats {
+                js: js.clone(),
+                subjects,
+            },
+            nats_dlq(&js, &config),
             &metrics,
             stop_rx.clone(),
         )

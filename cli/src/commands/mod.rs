@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod bench;
 pub mod demo;
 pub mod digest;
+pub mod dlq;
 pub mod gateway;
 pub mod ingest;
 pub mod log;

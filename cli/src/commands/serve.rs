@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use pacer_engine::config::NatsConfig;
+use pacer_engine::dlq::DlqStore;
 use pacer_engine::http::{Gateway, Sink};
 use pacer_engine::local::Local;
 use pacer_engine::nats::metrics::{serve_http, Metrics};
@@ -148,12 +149,14 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         Box::new(wall_clock),
     ));
     let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
+    let dlq = local_dlq(&local, &config)?;
     let addr = config.serve.http_addr.clone().unwrap_or_default();
     let (bound, server) = serve_webhooks(
         &config,
         &addr,
         mirror,
         Sink::Local(Arc::clone(&local)),
+        dlq,
         &metrics,
         stop_rx.clone(),
     )
@@ -181,6 +184,24 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// The dead-letter store in the log's database.
+pub fn local_dlq(local: &Local, config: &pacer_engine::Config) -> anyhow::Result<DlqStore> {
+    Ok(DlqStore::sled(
+        local.side_tree("dlq")?,
+        local.side_tree("dlq_order")?,
+        config.dlq.items_max,
+    ))
+}
+
+/// The dead-letter store in the `PACER_DLQ` stream.
+pub fn nats_dlq(js: &async_nats::jetstream::Context, config: &pacer_engine::Config) -> DlqStore {
+    DlqStore::Nats {
+        js: js.clone(),
+        subjects: Subjects::new(&config.nats.subject_prefix),
+        items_max: config.dlq.items_max,
+    }
 }
 
 /// Rebuilds the projections, saying how long it took.
@@ -214,17 +235,36 @@ pub async fn serve_webhooks(
     addr: &str,
     mirror: Mirror,
     sink: Sink,
+    dlq: DlqStore,
     metrics: &Arc<Metrics>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    if let Err(e) = dlq.count(metrics).await {
+        eprintln!("pacer: cannot count the dead letters yet: {e}");
+    }
     let gateway = Arc::new(Gateway::new(
         config.clone(),
         mirror,
         sink,
+        dlq,
         Arc::clone(metrics),
         wall_clock_ms,
         stop,
     ));
+    // The operator hears of items waiting too long (NATS: `<prefix>.alerts.system`).
+    let periodic = Arc::clone(&gateway);
+    let mut stopped = periodic.stop.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = periodic.publish_system_alerts().await {
+                eprintln!("pacer: the system alerts were not published: {e}");
+            }
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+        }
+    });
     let served = pacer_engine::http::serve(addr, gateway)
         .await
         .with_context(|| format!("serving HTTP on {addr}"))?;
@@ -291,6 +331,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
                     js: js.clone(),
                     subjects: subjects.clone(),
                 },
+                nats_dlq(&js, &config),
                 Arc::clone(&metrics),
                 wall_clock_ms,
                 stop_rx.clone(),

@@ -42,6 +42,12 @@ pub struct Metrics {
     pub webhook_ignored: Family<Labels, Counter>,
     /// Webhook messages seen before (CRM retries), by CRM.
     pub webhook_retried: Family<Labels, Counter>,
+    /// Dead letters waiting, by CRM and reason.
+    pub dlq_items: Family<Labels, Gauge>,
+    /// Dead letters dropped to keep the store within `dlq.items_max`.
+    pub dlq_dropped: Counter,
+    /// How many dead letters wait, and since when the oldest (ms): for `/healthz`.
+    dlq_waiting: Mutex<(i64, Option<i64>)>,
     /// The rebuild is done and the pipeline runs.
     pub ready: AtomicBool,
     client: Mutex<Option<Client>>,
@@ -69,6 +75,9 @@ impl Metrics {
             webhook_events: Family::default(),
             webhook_ignored: Family::default(),
             webhook_retried: Family::default(),
+            dlq_items: Family::default(),
+            dlq_dropped: Counter::default(),
+            dlq_waiting: Mutex::new((0, None)),
             ready: AtomicBool::new(false),
             client: Mutex::new(None),
         };
@@ -130,6 +139,16 @@ impl Metrics {
                 "Webhook messages seen before (CRM retries), by CRM",
                 m.webhook_retried.clone(),
             );
+            r.register(
+                "dlq_items",
+                "Dead letters waiting for a retry or a drop, by CRM and reason",
+                m.dlq_items.clone(),
+            );
+            r.register(
+                "dlq_dropped",
+                "Dead letters dropped, oldest first, to keep within dlq.items_max",
+                m.dlq_dropped.clone(),
+            );
         }
         m
     }
@@ -151,6 +170,34 @@ impl Metrics {
                     ("status".to_owned(), status.clone()),
                 ])
                 .set(*n);
+        }
+    }
+
+    /// Replaces the dead-letter gauges with fresh counts by (crm, reason), and notes
+    /// since when the oldest waits (ms since the epoch).
+    pub fn set_dlq(&self, counts: &BTreeMap<(String, String), i64>, oldest_ms: Option<i64>) {
+        self.dlq_items.clear();
+        for ((crm, reason), n) in counts {
+            self.dlq_items
+                .get_or_create(&vec![
+                    ("crm".to_owned(), crm.clone()),
+                    ("reason".to_owned(), reason.clone()),
+                ])
+                .set(*n);
+        }
+        *self.dlq_waiting.lock().expect("not poisoned") = (counts.values().sum(), oldest_ms);
+    }
+
+    /// What `/healthz` says besides readiness: how many dead letters wait.
+    pub fn health_note(&self) -> String {
+        let (n, oldest) = *self.dlq_waiting.lock().expect("not poisoned");
+        match (n, oldest.and_then(chrono::DateTime::from_timestamp_millis)) {
+            (0, _) => String::new(),
+            (n, Some(t)) => format!(
+                "dead letters waiting: {n}, the oldest since {} (pacer dlq list)\n",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            (n, None) => format!("dead letters waiting: {n} (pacer dlq list)\n"),
         }
     }
 
@@ -206,7 +253,7 @@ pub async fn serve_http(addr: &str, metrics: Arc<Metrics>) -> Result<(), NatsErr
             "/healthz",
             get(|AxumState(m): AxumState<Arc<Metrics>>| async move {
                 match m.health() {
-                    Ok(()) => (StatusCode::OK, "ready\n".to_owned()),
+                    Ok(()) => (StatusCode::OK, format!("ready\n{}", m.health_note())),
                     Err(why) => (
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!("not ready: {why}\n"),

@@ -316,12 +316,23 @@ pub fn parse(body: &[u8]) -> Result<Parsed, WebhookError> {
     };
     let mut parsed = Parsed::default();
     for (i, item) in items.iter().enumerate() {
-        match deal_change(i, item)? {
-            Some(change) => parsed.changes.push(Change::Deal(change)),
-            None => parsed.ignored += 1,
+        match deal_change(i, item) {
+            Ok(Some(change)) => parsed.push(i, Change::Deal(change)),
+            Ok(None) => parsed.ignored += 1,
+            Err(e) => parsed.refuse(i, e)?,
         }
     }
     Ok(parsed)
+}
+
+/// The items of a body as the dead-letter store keeps them: each event's JSON text
+/// (a body that is not an array is one item). [`parse`] takes one back wrapped in
+/// `[...]`.
+pub fn split(body: &[u8]) -> Vec<String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(items)) => items.iter().map(Value::to_string).collect(),
+        _ => vec![String::from_utf8_lossy(body).into_owned()],
+    }
 }
 
 /// One event; `None` when it is not about a deal's creation, properties or deletion.
@@ -430,11 +441,13 @@ pub fn facts(cfg: &HubspotConfig, record: &DealRecord, org: &OrgContext) -> Deal
     let expected_close = record
         .prop(&cfg.close_date_field)
         .and_then(|t| date_of(t, org.timezone));
+    let rep = record
+        .prop(&cfg.owner_field)
+        .and_then(|o| m.owners.get(o))
+        .cloned();
     DealFacts {
-        rep: record
-            .prop(&cfg.owner_field)
-            .and_then(|o| m.owners.get(o))
-            .cloned(),
+        unmapped_owner: DealFacts::unmapped_owner_of(record, &cfg.owner_field, &rep),
+        rep,
         account: Some(
             record
                 .field(&m.account_field)
@@ -863,15 +876,23 @@ mod tests {
         }
     }
 
+    /// The request's refusal, or its one refused item (the others stand).
     fn bad(body: &str) -> (String, String) {
         match parse(body.as_bytes()) {
             Err(WebhookError::BadRequest { field, reason }) => (field, reason),
+            Ok(p) if p.invalid.len() == 1 => {
+                let items = serde_json::from_str::<Vec<Value>>(body).unwrap().len();
+                assert_eq!(p.changes.len() + p.ignored + 1, items, "{body}");
+                let e = p.invalid[0].clone();
+                assert!(e.field.starts_with(&format!("[{}]", e.index)), "{e:?}");
+                (e.field, e.reason)
+            }
             other => panic!("{body}: {other:?}"),
         }
     }
 
     #[test]
-    fn malformed_bodies_are_refused_naming_the_field() {
+    fn malformed_items_are_refused_naming_the_field() {
         let good = json!({"eventId": 1, "subscriptionId": 2, "portalId": 62515,
             "occurredAt": 1_793_610_000_000_i64, "subscriptionType": "deal.propertyChange",
             "objectId": 7, "propertyName": "amount", "propertyValue": "1"});
@@ -1066,6 +1087,9 @@ mod tests {
         fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
             let r = parse(&bytes);
             prop_assert!(matches!(r, Ok(_) | Err(WebhookError::BadRequest { .. })), "{r:?}");
+            if let Ok(p) = r {
+                prop_assert!(p.invalid.iter().all(|e| !e.reason.is_empty()));
+            }
         }
 
         #[test]

@@ -155,13 +155,99 @@ pub enum Change {
     Event(Value),
 }
 
+/// One item of a request that cannot be taken, while the rest of the request
+/// stands: it goes to the dead-letter store ([`crate::dlq`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemError {
+    /// The item's place in the request (0-based: HubSpot's array, Salesforce's
+    /// notifications, the native endpoint's events; a Pipedrive body is one item).
+    pub index: usize,
+    /// Where in the request, as the CRM names it (`[2].occurredAt`,
+    /// `notifications.Notification[3].sObject.Id`, `deal hubspot:1:2.amount`).
+    pub field: String,
+    /// What is wrong, quoting the value.
+    pub reason: String,
+    /// The kind, as a metric label and subject token: `malformed`, `owner_unmapped`,
+    /// `record_too_large`, or a validation rule's slug.
+    pub kind: String,
+}
+
+impl ItemError {
+    /// An item the CRM's parser could not read.
+    pub fn malformed(index: usize, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ItemError {
+            index,
+            field: field.into(),
+            reason: reason.into(),
+            kind: "malformed".into(),
+        }
+    }
+
+    /// The error of an item refused on its own: `field: reason`.
+    pub fn message(&self) -> String {
+        format!("{}: {}", self.field, self.reason)
+    }
+}
+
 /// A parsed request body.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Parsed {
     pub changes: Vec<Change>,
+    /// The item each change came from, parallel to `changes`.
+    pub items: Vec<usize>,
     /// Items that map to no event (a property or object Pacer does not use):
     /// accepted and counted, not errors.
     pub ignored: usize,
+    /// Items refused on their own (the rest of the request stands).
+    pub invalid: Vec<ItemError>,
+}
+
+impl Parsed {
+    /// Adds a change of item `index`.
+    pub fn push(&mut self, index: usize, change: Change) {
+        self.changes.push(change);
+        self.items.push(index);
+    }
+
+    /// Refuses item `index` when its parser said why; other errors are the request's.
+    pub fn refuse(&mut self, index: usize, error: WebhookError) -> Result<(), WebhookError> {
+        match error {
+            WebhookError::BadRequest { field, reason } => {
+                self.invalid
+                    .push(ItemError::malformed(index, field, reason));
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The same request without the changes of `items`.
+    pub fn without(&self, items: &std::collections::BTreeSet<usize>) -> Parsed {
+        let mut out = Parsed {
+            ignored: self.ignored,
+            invalid: self.invalid.clone(),
+            ..Parsed::default()
+        };
+        for (change, item) in self.changes.iter().zip(&self.items) {
+            if !items.contains(item) {
+                out.push(*item, change.clone());
+            }
+        }
+        out
+    }
+
+    /// The items whose changes are about `key`.
+    pub fn items_of(&self, key: &DealKey) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .changes
+            .iter()
+            .zip(&self.items)
+            .filter(|(c, _)| matches!(c, Change::Deal(d) if &d.key == key))
+            .map(|(_, i)| *i)
+            .collect();
+        out.dedup();
+        out
+    }
 }
 
 /// A deal's status in the CRM.
@@ -195,6 +281,25 @@ pub struct DealFacts {
     /// `YYYY-MM-DD`; when won. `None`: the expected close date stands in.
     pub closed_on: Option<String>,
     pub lost_reason: Option<String>,
+    /// The CRM owner id when it maps to no rep, and when it was set (ms): the deal
+    /// cannot be told until the owner is mapped.
+    pub unmapped_owner: Option<(String, i64)>,
+}
+
+impl DealFacts {
+    /// `unmapped_owner` of a record whose owner is in property `name` and maps to
+    /// `rep` (`None`: not mapped).
+    pub fn unmapped_owner_of(
+        record: &DealRecord,
+        name: &str,
+        rep: &Option<String>,
+    ) -> Option<(String, i64)> {
+        if rep.is_some() {
+            return None;
+        }
+        let owner = record.prop(name)?;
+        Some((owner.to_owned(), record.props.get(name)?.at_ms))
+    }
 }
 
 /// What Pacer has been told about a deal (the events emitted so far).
@@ -300,6 +405,9 @@ impl DealRecord {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Applied {
     pub events: Vec<(String, Value)>,
+    /// The request items each event comes from, parallel to `events`: its own item,
+    /// or every item of the request about its deal.
+    pub origins: Vec<Vec<usize>>,
     /// Messages seen before (a CRM retry), which changed nothing.
     pub retried: usize,
     /// The deals whose records changed (new messages, or events left pending by an
@@ -334,9 +442,12 @@ pub fn apply(
     let mut out = Applied::default();
     // The latest time of the request's new messages about each deal: its events' time.
     let mut new_at: BTreeMap<&DealKey, i64> = BTreeMap::new();
-    for (i, change) in parsed.changes.iter().enumerate() {
+    for (change, item) in parsed.changes.iter().zip(&parsed.items) {
         match change {
-            Change::Event(v) => out.events.push((format!("[{i}]"), v.clone())),
+            Change::Event(v) => {
+                out.events.push((format!("[{item}]"), v.clone()));
+                out.origins.push(vec![*item]);
+            }
             Change::Deal(c) => {
                 if records.entry(c.key.clone()).or_default().merge(c) {
                     let at = new_at.entry(&c.key).or_insert(c.at_ms);
@@ -350,11 +461,13 @@ pub fn apply(
     for key in deal_keys(parsed) {
         let record = records.entry(key.clone()).or_default();
         let label = format!("deal {}", key.id());
+        let items = parsed.items_of(&key);
         for text in &record.pending {
             let ev = serde_json::from_str(text).map_err(|e| {
                 WebhookError::Internal(format!("{label}: a pending event is corrupt: {e}"))
             })?;
             out.events.push((label.clone(), ev));
+            out.origins.push(items.clone());
         }
         let new = new_at.get(&key).copied();
         if new.is_none() && record.pending.is_empty() {
@@ -373,6 +486,7 @@ pub fn apply(
                 .pending
                 .push(serde_json::to_string(&ev).expect("JSON values serialise"));
             out.events.push((label.clone(), ev));
+            out.origins.push(items.clone());
         }
     }
     Ok(out)

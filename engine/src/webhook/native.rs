@@ -82,12 +82,25 @@ impl Format {
 }
 
 /// The events of a body, in order, as JSON objects (decoded later, so that errors
-/// name the event's index and field).
+/// name the event's index and field). An NDJSON line that is not JSON is refused on
+/// its own (item = its place among the non-blank lines).
 pub fn parse(format: Format, body: &[u8]) -> Result<Parsed, WebhookError> {
-    let values: Vec<Value> = match format {
+    let mut parsed = Parsed::default();
+    let mut count = 0usize;
+    match format {
         Format::Json => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => items,
-            Ok(v @ Value::Object(_)) => vec![v],
+            Ok(Value::Array(items)) => {
+                count = items.len();
+                if count <= EVENTS_MAX {
+                    for (i, v) in items.into_iter().enumerate() {
+                        parsed.push(i, Change::Event(v));
+                    }
+                }
+            }
+            Ok(v @ Value::Object(_)) => {
+                count = 1;
+                parsed.push(0, Change::Event(v));
+            }
             Ok(_) => {
                 return Err(WebhookError::bad(
                     "body",
@@ -97,35 +110,53 @@ pub fn parse(format: Format, body: &[u8]) -> Result<Parsed, WebhookError> {
             Err(e) => return Err(WebhookError::bad("body", format!("not valid JSON: {e}"))),
         },
         Format::Ndjson => {
-            let mut out = Vec::new();
-            for (n, line) in body.split(|b| *b == b'\n').enumerate() {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
+            for (n, line) in lines(body) {
+                if count < EVENTS_MAX {
+                    match serde_json::from_slice::<Value>(line) {
+                        Ok(v) => parsed.push(count, Change::Event(v)),
+                        Err(e) => parsed.invalid.push(super::ItemError::malformed(
+                            count,
+                            format!("line {n}"),
+                            format!("not valid JSON: {e}"),
+                        )),
+                    }
                 }
-                let v = serde_json::from_slice::<Value>(line).map_err(|e| {
-                    WebhookError::bad(format!("line {}", n + 1), format!("not valid JSON: {e}"))
-                })?;
-                out.push(v);
+                count += 1;
             }
-            out
         }
-    };
-    if values.len() > EVENTS_MAX {
+    }
+    if count > EVENTS_MAX {
         return Err(WebhookError::bad(
             "body",
-            format!(
-                "{} events is over the limit of {EVENTS_MAX} per request",
-                values.len()
-            ),
+            format!("{count} events is over the limit of {EVENTS_MAX} per request"),
         ));
     }
-    if values.is_empty() {
+    if count == 0 {
         return Err(WebhookError::bad("body", "holds no event"));
     }
-    Ok(Parsed {
-        changes: values.into_iter().map(Change::Event).collect(),
-        ignored: 0,
-    })
+    Ok(parsed)
+}
+
+/// The non-blank lines of an NDJSON body, with their 1-based line numbers.
+fn lines(body: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
+    body.split(|b| *b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|(n, line)| (n + 1, line))
+}
+
+/// The items of a body as the dead-letter store keeps them: each event's JSON text
+/// (an NDJSON line as sent). [`parse`] takes one back as `application/json`.
+pub fn split(format: Format, body: &[u8]) -> Vec<String> {
+    match format {
+        Format::Json => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => items.iter().map(Value::to_string).collect(),
+            _ => vec![String::from_utf8_lossy(body).into_owned()],
+        },
+        Format::Ndjson => lines(body)
+            .map(|(_, line)| String::from_utf8_lossy(line).trim().to_owned())
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -155,10 +186,14 @@ mod tests {
 
     #[test]
     fn malformed_bodies_name_where() {
-        let err = parse(Format::Ndjson, b"{\"a\":1}\n{oops\n").unwrap_err();
-        assert!(
-            matches!(&err, WebhookError::BadRequest { field, .. } if field == "line 2"),
-            "{err}"
+        let parsed = parse(Format::Ndjson, b"{\"a\":1}\n\n{oops\n").unwrap();
+        assert_eq!(parsed.changes.len(), 1);
+        assert_eq!(parsed.invalid.len(), 1);
+        assert_eq!(parsed.invalid[0].field, "line 3");
+        assert_eq!(parsed.invalid[0].index, 1);
+        assert_eq!(
+            split(Format::Ndjson, b"{\"a\":1}\n\n{oops\n"),
+            vec!["{\"a\":1}".to_owned(), "{oops".to_owned()]
         );
         let err = parse(Format::Json, b"42").unwrap_err();
         assert!(matches!(&err, WebhookError::BadRequest { field, .. } if field == "body"));
@@ -191,7 +226,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
             for format in [Format::Json, Format::Ndjson] {
                 match parse(format, &body) {
-                    Ok(p) => prop_assert!(!p.changes.is_empty()),
+                    Ok(p) => prop_assert!(!p.changes.is_empty() || !p.invalid.is_empty()),
                     Err(e) => {
                         let bad = matches!(e, WebhookError::BadRequest { .. });
                         prop_assert!(bad, "{}", e);

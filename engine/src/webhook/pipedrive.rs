@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Change, Crm, DealChange, DealFacts, DealKey, DealRecord, DealStatus, Mapping, OrgContext,
-    Parsed, WebhookError,
+    Change, Crm, DealChange, DealFacts, DealKey, DealRecord, DealStatus, ItemError, Mapping,
+    OrgContext, Parsed, WebhookError,
 };
 
 const SECTION: &str = "webhooks.pipedrive";
@@ -144,17 +144,49 @@ pub fn parse(
             format!("expected one JSON object, got {}", shown(&root)),
         );
     };
-    let msg = envelope(root)?;
+    // The body is one item: what is wrong inside it refuses the item, which the
+    // dead-letter store keeps whole.
     let mut parsed = Parsed::default();
+    if let Err(e) = item(cfg, root, &mut parsed) {
+        parsed.refuse(0, e)?;
+    }
+    Ok(parsed)
+}
+
+/// The one item of a body, into `parsed`.
+fn item(
+    cfg: &PipedriveConfig,
+    root: &Map<String, Value>,
+    parsed: &mut Parsed,
+) -> Result<(), WebhookError> {
+    let msg = envelope(root)?;
     match msg.entity.as_str() {
-        "deal" => parsed.changes.push(Change::Deal(deal_change(&msg)?)),
+        "deal" => parsed.push(0, Change::Deal(deal_change(&msg)?)),
         "activity" => match activity(cfg, &msg)? {
-            Some(event) => parsed.changes.push(Change::Event(event)),
-            None => parsed.ignored += 1,
+            Done::Event(event) => parsed.push(0, Change::Event(event)),
+            Done::Not => parsed.ignored += 1,
+            Done::Unmapped { field, owner } => parsed.invalid.push(ItemError {
+                index: 0,
+                field,
+                reason: format!(
+                    "owner {owner:?} is not mapped to a rep; add it to [webhooks.pipedrive] owners and retry the dead letter"
+                ),
+                kind: "owner_unmapped".into(),
+            }),
         },
         _ => parsed.ignored += 1,
     }
-    Ok(parsed)
+    Ok(())
+}
+
+/// What an activity message comes to.
+enum Done {
+    /// Newly done: its `activity_logged`.
+    Event(Value),
+    /// Not newly done (or deleted): nothing to log.
+    Not,
+    /// Done by an owner mapped to no rep.
+    Unmapped { field: String, owner: String },
 }
 
 fn envelope(root: &Map<String, Value>) -> Result<Msg<'_>, WebhookError> {
@@ -296,11 +328,10 @@ fn scalar(v: &Value) -> Option<Option<String>> {
     }
 }
 
-/// The `activity_logged` of an activity marked done by this message; `None` when it
-/// is not newly done, or its owner is not mapped to a rep.
-fn activity(cfg: &PipedriveConfig, msg: &Msg) -> Result<Option<Value>, WebhookError> {
+/// The `activity_logged` of an activity marked done by this message.
+fn activity(cfg: &PipedriveConfig, msg: &Msg) -> Result<Done, WebhookError> {
     let Some(data) = msg.data.filter(|_| msg.action != Action::Delete) else {
-        return Ok(None);
+        return Ok(Done::Not);
     };
     let was_undone = msg
         .previous
@@ -309,14 +340,18 @@ fn activity(cfg: &PipedriveConfig, msg: &Msg) -> Result<Option<Value>, WebhookEr
     if data.get("done").and_then(Value::as_bool) != Some(true)
         || (msg.action == Action::Change && !was_undone)
     {
-        return Ok(None);
+        return Ok(Done::Not);
     }
-    let owner = match opt_id(data, "owner_id", msg.data_path)? {
-        Some(o) => Some(o),
-        None => opt_id(data, "user_id", msg.data_path)?,
+    let (owner, key) = match opt_id(data, "owner_id", msg.data_path)? {
+        Some(o) => (Some(o), "owner_id"),
+        None => (opt_id(data, "user_id", msg.data_path)?, "user_id"),
     };
-    let Some(rep) = owner.and_then(|o| cfg.mapping.owners.get(&o)) else {
-        return Ok(None);
+    let Some(owner) = owner else {
+        return Ok(Done::Not);
+    };
+    let Some(rep) = cfg.mapping.owners.get(&owner) else {
+        let field = format!("{}.{key}", msg.data_path);
+        return Ok(Done::Unmapped { field, owner });
     };
     let id = object_id(msg)?;
     let ty = text(data, "type", msg.data_path)?.to_lowercase();
@@ -338,7 +373,7 @@ fn activity(cfg: &PipedriveConfig, msg: &Msg) -> Result<Option<Value>, WebhookEr
     if let Some(org) = opt_id(data, "org_id", msg.data_path)? {
         event["account"] = json!(format!("pipedrive-org-{org}"));
     }
-    Ok(Some(event))
+    Ok(Done::Event(event))
 }
 
 fn bad<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, WebhookError> {
@@ -457,8 +492,15 @@ pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> De
         Some("lost") => DealStatus::Lost,
         _ => m.stage_status(stage_id).unwrap_or(DealStatus::Open),
     };
+    let rep = owner.and_then(|o| m.owners.get(o)).cloned();
+    let owner_field = if record.prop("owner_id").is_some() {
+        "owner_id"
+    } else {
+        "user_id"
+    };
     DealFacts {
-        rep: owner.and_then(|o| m.owners.get(o)).cloned(),
+        unmapped_owner: DealFacts::unmapped_owner_of(record, owner_field, &rep),
+        rep,
         account: record
             .field(&m.account_field)
             .or_else(|| record.prop("org_id").map(|o| format!("pipedrive-org-{o}")))
@@ -699,16 +741,23 @@ mod tests {
             "rep": "ana", "kind": "demo", "deal": "pipedrive:4:17", "account": "pipedrive-org-5",
         });
         assert_eq!(events, [logged]);
-        let not_done: [fn(&mut Value); 4] = [
+        let not_done: [fn(&mut Value); 3] = [
             |v| v["data"]["done"] = json!(false),
             |v| v["previous"] = json!({"subject": "done before"}),
-            |v| v["data"]["owner_id"] = json!(77),
             |v| v["meta"]["entity"] = json!("person"),
         ];
         for edit in not_done {
             let p = parse(&cfg(), edited(V2_ACTIVITY, edit).as_bytes(), &org()).unwrap();
             assert!(p.changes.is_empty() && p.ignored == 1, "{p:?}");
         }
+        // Done by an owner mapped to no rep: refused, to wait for the mapping in the
+        // dead-letter store rather than be lost.
+        let unmapped = edited(V2_ACTIVITY, |v| v["data"]["owner_id"] = json!(77));
+        let p = parse(&cfg(), unmapped.as_bytes(), &org()).unwrap();
+        assert!(p.changes.is_empty() && p.ignored == 0, "{p:?}");
+        assert_eq!(p.invalid[0].kind, "owner_unmapped");
+        assert_eq!(p.invalid[0].field, "data.owner_id");
+        assert!(p.invalid[0].reason.contains("\"77\""), "{p:?}");
         // v1, added done, of a type not listed, with no deal or organisation.
         let v1 = json!({"v": 1, "event": "added.activity", "previous": null,
             "meta": {"v": 1, "action": "added", "object": "activity", "id": 8, "company_id": 4,
@@ -749,8 +798,10 @@ mod tests {
 
     #[test]
     fn malformed_bodies_name_the_field() {
+        // The request's refusal, or its one item's.
         let field_of = |body: &str| match parse(&cfg(), body.as_bytes(), &org()) {
             Err(WebhookError::BadRequest { field, .. }) => field,
+            Ok(p) if p.invalid.len() == 1 && p.changes.is_empty() => p.invalid[0].field.clone(),
             other => panic!("{body}: expected a bad request, got {other:?}"),
         };
         for (body, want) in [("not json", "body"), ("[1]", "body"), ("{}", "meta")] {
@@ -789,9 +840,7 @@ mod tests {
         });
         assert_eq!(field_of(&no_id), "data.id");
         let explode = edited(V2_CREATE, |v| v["meta"]["action"] = json!("explode"));
-        let err = parse(&cfg(), explode.as_bytes(), &org())
-            .unwrap_err()
-            .to_string();
+        let err = parse(&cfg(), explode.as_bytes(), &org()).unwrap().invalid[0].message();
         assert!(
             err.starts_with("meta.action: \"explode\" is not create"),
             "{err}"

@@ -277,64 +277,114 @@ pub fn parse(
     }
     let mut parsed = Parsed::default();
     for (i, item) in items.into_iter().enumerate() {
-        let path = format!("notifications.Notification[{i}]");
-        let bad = |field: &str, reason: String| WebhookError::bad(format!("{path}{field}"), reason);
-        let id = child(item, OUTBOUND_NS, "Id").map(text_of);
-        let id = id.ok_or_else(|| bad(".Id", "missing".into()))?;
-        let id = id.trim();
-        if id.is_empty() || id.chars().any(char::is_control) {
-            return Err(bad(".Id", format!("{id:?} is not a notification id")));
+        match notification(cfg, tenant, i, item, received_ms) {
+            Ok(Some(change)) => parsed.push(i, Change::Deal(change)),
+            Ok(None) => parsed.ignored += 1,
+            Err(e) => parsed.refuse(i, e)?,
         }
-        let sobject = child(item, OUTBOUND_NS, "sObject");
-        let sobject = sobject.ok_or_else(|| bad(".sObject", "missing".into()))?;
-        if !is_opportunity(sobject) {
-            parsed.ignored += 1;
-            continue;
-        }
-        let mut props = Vec::new();
-        for field in sobject.children().filter(|c| c.is_element()) {
-            let nil = matches!(field.attribute((XSI_NS, "nil")), Some("true" | "1"));
-            let value = Some(text_of(field)).filter(|v| !nil && !v.trim().is_empty());
-            props.push((field.tag_name().name().to_owned(), value));
-        }
-        let get = |name: &str| {
-            props
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| v.as_deref())
-        };
-        let deal = get("Id").map(str::trim).unwrap_or_default();
-        if deal.is_empty() {
-            return Err(bad(".sObject.Id", "missing".into()));
-        }
-        if org15(deal).is_none() {
-            let reason = format!("{deal:?} is not a Salesforce id (15 or 18 letters and digits)");
-            return Err(bad(".sObject.Id", reason));
-        }
-        let mut at_ms = received_ms;
-        for name in [cfg.modified_field.as_str(), "LastModifiedDate"] {
-            if let Some(t) = get(name) {
-                let reason = || format!("{t:?} is not an ISO 8601 datetime");
-                at_ms = super::ms_of_rfc3339(t)
-                    .ok_or_else(|| bad(&format!(".sObject.{name}"), reason()))?;
-                break;
-            }
-        }
-        let key = DealKey {
-            crm: Crm::Salesforce,
-            tenant: tenant.to_owned(),
-            deal: deal.to_owned(),
-        };
-        parsed.changes.push(Change::Deal(DealChange {
-            key,
-            at_ms,
-            props,
-            deleted: false,
-            dedupe: format!("notification:{id}"),
-        }));
     }
     Ok(parsed)
+}
+
+/// One notification: its Opportunity's change, `None` for another object.
+fn notification(
+    cfg: &SalesforceConfig,
+    tenant: &str,
+    i: usize,
+    item: roxmltree::Node,
+    received_ms: i64,
+) -> Result<Option<DealChange>, WebhookError> {
+    let path = format!("notifications.Notification[{i}]");
+    let bad = |field: &str, reason: String| WebhookError::bad(format!("{path}{field}"), reason);
+    let id = child(item, OUTBOUND_NS, "Id").map(text_of);
+    let id = id.ok_or_else(|| bad(".Id", "missing".into()))?;
+    let id = id.trim();
+    if id.is_empty() || id.chars().any(char::is_control) {
+        return Err(bad(".Id", format!("{id:?} is not a notification id")));
+    }
+    let sobject = child(item, OUTBOUND_NS, "sObject");
+    let sobject = sobject.ok_or_else(|| bad(".sObject", "missing".into()))?;
+    if !is_opportunity(sobject) {
+        return Ok(None);
+    }
+    let mut props = Vec::new();
+    for field in sobject.children().filter(|c| c.is_element()) {
+        let nil = matches!(field.attribute((XSI_NS, "nil")), Some("true" | "1"));
+        let value = Some(text_of(field)).filter(|v| !nil && !v.trim().is_empty());
+        props.push((field.tag_name().name().to_owned(), value));
+    }
+    let get = |name: &str| {
+        props
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    };
+    let deal = get("Id").map(str::trim).unwrap_or_default();
+    if deal.is_empty() {
+        return Err(bad(".sObject.Id", "missing".into()));
+    }
+    if org15(deal).is_none() {
+        let reason = format!("{deal:?} is not a Salesforce id (15 or 18 letters and digits)");
+        return Err(bad(".sObject.Id", reason));
+    }
+    let mut at_ms = received_ms;
+    for name in [cfg.modified_field.as_str(), "LastModifiedDate"] {
+        if let Some(t) = get(name) {
+            let reason = || format!("{t:?} is not an ISO 8601 datetime");
+            at_ms = super::ms_of_rfc3339(t)
+                .ok_or_else(|| bad(&format!(".sObject.{name}"), reason()))?;
+            break;
+        }
+    }
+    let key = DealKey {
+        crm: Crm::Salesforce,
+        tenant: tenant.to_owned(),
+        deal: deal.to_owned(),
+    };
+    let deal = DealChange {
+        key,
+        at_ms,
+        props,
+        deleted: false,
+        dedupe: format!("notification:{id}"),
+    };
+    Ok(Some(deal))
+}
+
+/// The notifications of a message as the dead-letter store keeps them: for each, the
+/// message with only that notification (the text before the first and after the
+/// last kept as sent), itself an Outbound Message [`parse`] takes. A body that is not
+/// one is kept whole.
+pub fn split(body: &[u8]) -> Vec<String> {
+    let whole = || vec![String::from_utf8_lossy(body).into_owned()];
+    let Ok(text) = std::str::from_utf8(body) else {
+        return whole();
+    };
+    let options = roxmltree::ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: NODES_MAX,
+    };
+    let Ok(doc) = roxmltree::Document::parse_with_options(text, options) else {
+        return whole();
+    };
+    let items: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name((OUTBOUND_NS, "Notification")))
+        .filter(|n| {
+            n.parent()
+                .is_some_and(|p| p.has_tag_name((OUTBOUND_NS, "notifications")))
+        })
+        .map(|n| n.range())
+        .collect();
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
+        return whole();
+    };
+    let (head, tail) = (&text[..first.start], &text[last.end..]);
+    items
+        .iter()
+        .map(|r| format!("{head}{}{tail}", &text[r.clone()]))
+        .collect()
 }
 
 /// A percent from Salesforce's `Probability` (`"10.0"`, `"25.5"` → 26): rounded half
@@ -388,8 +438,10 @@ pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, _org: &OrgContext) -> 
         _ => DealStatus::Open,
     };
     let close = record.prop(&cfg.close_date_field).map(str::to_owned);
+    let rep = record.prop(&cfg.owner_field).and_then(|o| rep_of(m, o));
     DealFacts {
-        rep: record.prop(&cfg.owner_field).and_then(|o| rep_of(m, o)),
+        unmapped_owner: DealFacts::unmapped_owner_of(record, &cfg.owner_field, &rep),
+        rep,
         account: Some(
             record
                 .field(&m.account_field)
@@ -640,8 +692,10 @@ mod tests {
 
     #[test]
     fn bad_bodies_name_the_field() {
+        // The message's refusal, or its one refused notification's.
         let field = |body: &str| match parse(&cfg(), body.as_bytes(), RECEIVED) {
             Err(WebhookError::BadRequest { field, .. }) => field,
+            Ok(p) if p.invalid.len() == 1 => p.invalid[0].field.clone(),
             other => panic!("{other:?}"),
         };
         let at = |i: usize, f: &str| format!("notifications.Notification[{i}]{f}");
@@ -664,6 +718,27 @@ mod tests {
         );
         let dtd = PROSPECTING.replace("?>", "?><!DOCTYPE x [<!ENTITY a \"b\">]>");
         assert_eq!(field(&dtd), "body");
+    }
+
+    /// Each notification of a message, kept on its own, is a message that parses to
+    /// that notification's change alone; a bad one among good ones refuses only itself.
+    #[test]
+    fn a_message_splits_into_one_message_per_notification() {
+        let whole = parse(&cfg(), BATCH.as_bytes(), RECEIVED).unwrap();
+        let parts = split(BATCH.as_bytes());
+        assert_eq!(parts.len(), whole.changes.len() + whole.ignored);
+        let mut again = Vec::new();
+        for part in &parts {
+            let p = parse(&cfg(), part.as_bytes(), RECEIVED).unwrap();
+            assert_eq!(p.changes.len() + p.ignored, 1, "{part}");
+            again.extend(p.changes);
+        }
+        assert_eq!(again, whole.changes);
+        let broken = BATCH.replacen("<sf:Id>", "<sf:Id>?", 1);
+        let p = parse(&cfg(), broken.as_bytes(), RECEIVED).unwrap();
+        assert_eq!((p.invalid.len(), p.invalid[0].index), (1, 0));
+        assert_eq!(p.changes.len() + p.ignored, parts.len() - 1);
+        assert_eq!(p.items[0], 1);
     }
 
     #[test]
