@@ -38,6 +38,38 @@ impl fmt::Display for PlanProblem {
     }
 }
 
+impl PlanProblem {
+    /// The problem as a spreadsheet names it (`cell D7 (target): ...`), for a sheet
+    /// read by `xlsx::xlsx_to_csv_at` whose first used cell is `origin` (0-based row,
+    /// column): CSV row R is sheet row R + the origin's row.
+    pub fn in_sheet(&self, origin: (u32, u32)) -> String {
+        let row = self.row.map(|r| r + u64::from(origin.0));
+        let column = self
+            .column
+            .and_then(|c| PLAN_COLUMNS.iter().position(|x| *x == c))
+            .map(|i| column_letters(i as u32 + origin.1));
+        match (row, column, self.column) {
+            (Some(r), Some(c), Some(name)) => format!("cell {c}{r} ({name}): {}", self.message),
+            (Some(r), _, _) => format!("row {r}: {}", self.message),
+            (None, Some(c), Some(name)) => format!("column {c} ({name}): {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
+}
+
+/// A spreadsheet's column name of a 0-based index: A … Z, AA, AB …
+fn column_letters(index: u32) -> String {
+    let mut n = index + 1;
+    let mut out = Vec::new();
+    while n > 0 {
+        n -= 1;
+        out.push(b'A' + (n % 26) as u8);
+        n /= 26;
+    }
+    out.reverse();
+    String::from_utf8(out).expect("ASCII letters")
+}
+
 /// What a plan file must agree with.
 pub struct PlanRules<'a> {
     pub currency: Currency,

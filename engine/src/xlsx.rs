@@ -148,9 +148,16 @@ pub fn plan_xlsx(lines: &[PlanLine], currency: Currency) -> Result<Vec<u8>, Shee
     book.save_to_buffer().map_err(writing)
 }
 
-/// The first sheet of a workbook as CSV text, row for row (so a row number in a CSV
-/// error is the sheet's row). Numbers become their shortest exact decimal text.
+/// The first sheet of a workbook as CSV text, row for row from its first used cell.
+/// Numbers become their shortest exact decimal text.
 pub fn xlsx_to_csv(bytes: &[u8]) -> Result<String, SheetError> {
+    xlsx_to_csv_at(bytes).map(|(csv, _)| csv)
+}
+
+/// [`xlsx_to_csv`], and where the sheet's first used cell is (row, column; 0-based),
+/// so that row R of the CSV is the sheet's row R + row and an error can name the
+/// cell as the spreadsheet does (`PlanProblem::in_sheet`).
+pub fn xlsx_to_csv_at(bytes: &[u8]) -> Result<(String, (u32, u32)), SheetError> {
     let reading = |e: &dyn std::fmt::Display| SheetError {
         doing: "reading the workbook",
         reason: e.to_string(),
@@ -161,6 +168,7 @@ pub fn xlsx_to_csv(bytes: &[u8]) -> Result<String, SheetError> {
         Some(r) => r.map_err(|e| reading(&e))?,
         None => return Err(reading(&"the workbook has no sheet")),
     };
+    let origin = range.start().unwrap_or((0, 0));
     let mut w = csv::Writer::from_writer(Vec::new());
     for row in range.rows() {
         let cells: Vec<String> = row
@@ -179,13 +187,41 @@ pub fn xlsx_to_csv(bytes: &[u8]) -> Result<String, SheetError> {
         w.write_record(&cells).map_err(|e| reading(&e))?;
     }
     let bytes = w.into_inner().map_err(|e| reading(&e))?;
-    String::from_utf8(bytes).map_err(|e| reading(&e))
+    let csv = String::from_utf8(bytes).map_err(|e| reading(&e))?;
+    Ok((csv, origin))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use pacer_projections::bucket::Bucket;
+
+    /// A sheet whose table starts at C3 reads from there, and its errors name the
+    /// cell where the spreadsheet shows it.
+    #[test]
+    fn a_table_away_from_a1_keeps_its_cells_names() {
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, name) in crate::plan_file::PLAN_COLUMNS.iter().enumerate() {
+            sheet.write_string(2, 2 + c as u16, *name).unwrap();
+        }
+        for (c, v) in ["ana", "2026-11", "total", "12.345"].iter().enumerate() {
+            sheet.write_string(3, 2 + c as u16, *v).unwrap();
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let (csv, origin) = xlsx_to_csv_at(&bytes).unwrap();
+        assert_eq!(origin, (2, 2));
+        assert!(csv.starts_with("rep,month,bucket,target\n"), "{csv}");
+        let problem = crate::plan_file::PlanProblem {
+            row: Some(2),
+            column: Some("target"),
+            message: "\"12.345\" has more decimals than EUR".into(),
+        };
+        assert_eq!(
+            problem.in_sheet(origin),
+            "cell F4 (target): \"12.345\" has more decimals than EUR"
+        );
+    }
 
     #[test]
     fn a_plan_workbook_reads_back_as_its_csv() {

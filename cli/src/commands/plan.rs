@@ -180,10 +180,13 @@ pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
 fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
     let mut bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    // A workbook's problems are named by cell (`D7`), where its table starts.
+    let mut sheet_origin = None;
     if is_xlsx(&a.file) {
-        bytes = pacer_engine::xlsx::xlsx_to_csv(&bytes)
-            .with_context(|| format!("{}", a.file.display()))?
-            .into_bytes();
+        let (csv, origin) = pacer_engine::xlsx::xlsx_to_csv_at(&bytes)
+            .with_context(|| format!("{}", a.file.display()))?;
+        bytes = csv.into_bytes();
+        sheet_origin = Some(origin);
     }
     let mut log = open_log_for_append(ctx)?;
     let state = rebuild_state(ctx, &log, Cut::All)?;
@@ -212,7 +215,10 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         Ok(lines) => lines,
         Err(problems) => {
             for p in &problems {
-                eprintln!("{}: {p}", a.file.display());
+                match sheet_origin {
+                    Some(origin) => eprintln!("{}: {}", a.file.display(), p.in_sheet(origin)),
+                    None => eprintln!("{}: {p}", a.file.display()),
+                }
             }
             bail!(
                 "{} problem{} in {}: nothing was published",
