@@ -6,20 +6,19 @@
 //! `pacer serve --http` / `pacer gateway` (`--http URL`, with a bearer token).
 
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use pacer_engine::dlq::{parse_since, select, DeadLetter, DlqStore};
+use pacer_engine::dlq::{parse_since, select, DeadLetter};
 use pacer_engine::http::{Gateway, Redriven, Sink};
-use pacer_engine::local::Local;
 use pacer_engine::nats::metrics::Metrics;
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
 use pacer_engine::replay::rebuild_for_append;
 use pacer_engine::webhook::mirror::Mirror;
 use serde_json::{json, Value};
 
-use super::serve::{local_dlq, nats_dlq, runtime, wall_clock_ms, NatsArgs};
-use super::{json_text, open_log, wall_clock};
+use super::serve::{local_engine, nats_dlq, runtime, wall_clock_ms, NatsArgs};
+use super::{json_text, open_log};
 use crate::{say, Context};
 
 #[derive(clap::Subcommand, Debug)]
@@ -242,15 +241,7 @@ impl Store {
         } else {
             pacer_projections::state::State::new(config.org.clone())
         };
-        let local = Arc::new(Local::new(
-            log,
-            Arc::new(RwLock::new(state)),
-            config.clone(),
-            Arc::clone(&metrics),
-            Box::new(wall_clock),
-        ));
-        let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
-        let dlq: DlqStore = local_dlq(&local, config)?;
+        let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
         let gateway = Gateway::new(
             config.clone(),
             mirror,

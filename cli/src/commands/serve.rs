@@ -141,15 +141,7 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
     }
     let mut log = open_log_for_append(ctx)?;
     let state = rebuild_logged(&mut log, &config)?;
-    let local = Arc::new(Local::new(
-        log,
-        Arc::new(RwLock::new(state)),
-        config.clone(),
-        Arc::clone(&metrics),
-        Box::new(wall_clock),
-    ));
-    let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
-    let dlq = local_dlq(&local, &config)?;
+    let (local, mirror, dlq) = local_engine(log, state, &config, &metrics)?;
     let addr = config.serve.http_addr.clone().unwrap_or_default();
     let (bound, server) = serve_webhooks(
         &config,
@@ -184,6 +176,26 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// The one-process engine over a rebuilt log, with the deal mirror and the
+/// dead-letter store in the log's database.
+pub fn local_engine(
+    log: pacer_engine::Log,
+    state: pacer_projections::state::State,
+    config: &pacer_engine::Config,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(Arc<Local>, Mirror, DlqStore)> {
+    let local = Arc::new(Local::new(
+        log,
+        Arc::new(RwLock::new(state)),
+        config.clone(),
+        Arc::clone(metrics),
+        Box::new(wall_clock),
+    ));
+    let mirror = Mirror::Sled(local.side_tree("webhook_deals")?);
+    let dlq = local_dlq(&local, config)?;
+    Ok((local, mirror, dlq))
 }
 
 /// The dead-letter store in the log's database.
