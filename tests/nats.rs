@@ -509,3 +509,71 @@ async fn sigterm_while_nats_is_away_still_exits_cleanly() {
         started.elapsed()
     );
 }
+
+/// A core NATS subscriber may hear an alert change again after a kill -9 of the
+/// engine (the published position is saved at most once a second, README
+/// "Subscribing to alerts"). Deduplicated on `Nats-Msg-Id`, it hears exactly the
+/// changes the stream holds, and a change heard twice is the same JSON both times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_core_subscriber_deduplicating_on_the_message_id_hears_each_change_once() {
+    let s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
+    client.flush().await.unwrap();
+    std::fs::write(s.dir.join("events.jsonl"), EVENTS).unwrap();
+    let file = s.dir.join("events.jsonl");
+    ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
+    ));
+    let id_of = |m: &async_nats::Message| {
+        m.headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .expect("every alert change carries its message id")
+    };
+    // The first change is heard: kill -9 at once, most likely before the position
+    // is saved, and start again.
+    let first = tokio::time::timeout(Duration::from_secs(30), alerts.next())
+        .await
+        .expect("an alert arrives")
+        .unwrap();
+    serve.kill();
+    let mut heard = vec![(id_of(&first), first.payload.clone())];
+    serve.spawn();
+    serve.wait_ready();
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(3), alerts.next()).await {
+        heard.push((id_of(&m), m.payload.clone()));
+    }
+    let mut distinct: std::collections::BTreeMap<String, Bytes> = Default::default();
+    for (id, payload) in &heard {
+        let kept = distinct
+            .entry(id.clone())
+            .or_insert_with(|| payload.clone());
+        assert_eq!(kept, payload, "{id} was heard twice with different JSON");
+    }
+    eprintln!(
+        "heard {} alert messages, {} distinct",
+        heard.len(),
+        distinct.len()
+    );
+    // What the stream kept (JetStream drops a repeated message id).
+    let mut stream = js.get_stream("PACER_ALERTS").await.unwrap();
+    let last = stream.info().await.unwrap().state.last_sequence;
+    let mut kept = BTreeSet::new();
+    for seq in 1..=last {
+        let Ok(m) = stream.get_raw_message(seq).await else {
+            continue;
+        };
+        if m.subject.starts_with("pacer.alerts.") {
+            let id = m.headers.get("Nats-Msg-Id").unwrap().to_string();
+            assert!(kept.insert(id.clone()), "{id} is in the stream twice");
+        }
+    }
+    assert!(kept.len() >= 3, "{kept:?}");
+    assert_eq!(distinct.keys().cloned().collect::<BTreeSet<_>>(), kept);
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+}
