@@ -149,11 +149,24 @@ fn expect_continue_status(port: u16, path: &str, body_bytes: usize) -> String {
     line
 }
 
-fn get_json(port: u16, path: &str) -> Value {
-    let resp = ureq::get(&format!("http://127.0.0.1:{port}{path}"))
+/// A GET as the one process's admin.
+fn get_json(p: &OneProcess, path: &str) -> Value {
+    let resp = ureq::get(&format!("http://127.0.0.1:{}{path}", p.port))
+        .set("authorization", &format!("Bearer {}", p.admin))
         .call()
         .unwrap_or_else(|e| panic!("GET {path}: {e}"));
     serde_json::from_str(&resp.into_string().unwrap()).unwrap()
+}
+
+/// Adds a user to a data dir (before or while it is served) and returns a token of
+/// theirs.
+fn user_token(data: &std::path::Path, name: &str, role: &str, more: &[&str]) -> String {
+    let mut args = vec!["user", "add", name, "--role", role];
+    args.extend_from_slice(more);
+    ok(run(data, &args));
+    ok(run(data, &["token", "create", "--user", name]))
+        .trim()
+        .to_owned()
 }
 
 fn native(port: u16, lines: &str) -> Reply {
@@ -228,6 +241,8 @@ struct OneProcess {
     data: PathBuf,
     port: u16,
     serve: Serve,
+    /// An admin's API token.
+    admin: String,
 }
 
 fn one_process(extra_config: &str) -> OneProcess {
@@ -236,6 +251,7 @@ fn one_process(extra_config: &str) -> OneProcess {
     let cfg = tmp.path().join("pacer.toml");
     std::fs::write(&cfg, config(extra_config)).unwrap();
     let port = free_port();
+    let admin = user_token(&data, "root", "admin", &[]);
     let serve = Serve::start_with(
         "serve",
         &data,
@@ -248,13 +264,15 @@ fn one_process(extra_config: &str) -> OneProcess {
         data,
         port,
         serve,
+        admin,
     }
 }
 
-/// Reads server-sent events on a thread; sends each `(event, data)`.
-fn subscribe(port: u16) -> mpsc::Receiver<(String, String)> {
+/// Reads server-sent events on a thread, with a token; sends each `(event, data)`.
+fn subscribe(port: u16, token: &str) -> mpsc::Receiver<(String, String)> {
     let (tx, rx) = mpsc::channel();
     let resp = ureq::get(&format!("http://127.0.0.1:{port}/v1/alerts/stream"))
+        .set("authorization", &format!("Bearer {token}"))
         .call()
         .expect("the stream opens");
     std::thread::spawn(move || {
@@ -280,7 +298,7 @@ fn count_type(events: &[Value], ty: &str) -> usize {
 #[test]
 fn one_process_takes_every_crm_and_streams_the_alert() {
     let mut p = one_process("");
-    let alerts = subscribe(p.port);
+    let alerts = subscribe(p.port, &p.admin);
 
     // Pacer's own JSON: the org, the plan and the tick; the tick raises behind_pace.
     let r = native(p.port, ORG);
@@ -342,17 +360,14 @@ fn one_process_takes_every_crm_and_streams_the_alert() {
     }
 
     // The report over HTTP: three deals of 12 500.00 won in November.
-    let report = get_json(p.port, "/v1/report?month=2026-11&rep=ana&bucket=total");
+    let report = get_json(&p, "/v1/report?month=2026-11&rep=ana&bucket=total");
     let rows = report.as_array().expect("report rows");
     assert_eq!(rows.len(), 1, "{report}");
     assert_eq!(rows[0]["actual"], "37500.00", "{report}");
     assert_eq!(rows[0]["plan"], "100000.00", "{report}");
-    let new_customers = get_json(
-        p.port,
-        "/v1/report?month=2026-11&rep=ana&bucket=new_customer",
-    );
+    let new_customers = get_json(&p, "/v1/report?month=2026-11&rep=ana&bucket=new_customer");
     assert_eq!(new_customers[0]["actual"], "37500.00", "{new_customers}");
-    let open = get_json(p.port, "/v1/alerts?status=open&rep=ana");
+    let open = get_json(&p, "/v1/alerts?status=open&rep=ana");
     let rules: Vec<&str> = open
         .as_array()
         .unwrap()
@@ -360,7 +375,7 @@ fn one_process_takes_every_crm_and_streams_the_alert() {
         .filter_map(|a| a["rule"].as_str())
         .collect();
     assert!(rules.contains(&"behind_pace"), "{open}");
-    let digest = get_json(p.port, "/v1/digest/north");
+    let digest = get_json(&p, "/v1/digest/north");
     assert_eq!(digest["reps"][0]["rep"], "ana", "{digest}");
     assert_eq!(digest["reps"][0]["status"], "needs_attention", "{digest}");
 
@@ -649,15 +664,6 @@ fn hs_change(event_id: u64, deal: u64, property: &str, value: Value) -> Value {
     })
 }
 
-/// A GET of an operator route, with the bearer token.
-fn get_operator(port: u16, path: &str) -> Value {
-    let resp = ureq::get(&format!("http://127.0.0.1:{port}{path}"))
-        .set("authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-    serde_json::from_str(&resp.into_string().unwrap()).unwrap()
-}
-
 /// `pacer dlq list --format json` (more arguments after): the letters.
 fn dlq_letters(data: &std::path::Path, cfg: &std::path::Path, more: &[&str]) -> Vec<Value> {
     let cfg = cfg.to_str().unwrap();
@@ -816,7 +822,7 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
     assert_eq!(partial["rejected"][0]["field"], "[4].amount", "{partial}");
 
     // Nobody is left unaware: the API, the metrics, /healthz.
-    let listed = get_operator(p.port, "/v1/dlq?crm=hubspot");
+    let listed = get_json(&p, "/v1/dlq?crm=hubspot");
     assert_eq!(listed["count"], 3, "{listed}");
     let metrics = p.serve.metrics();
     assert!(
@@ -828,7 +834,7 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
         health.contains("ready\ndead letters waiting: 5"),
         "{health}"
     );
-    let system = get_json(p.port, "/v1/alerts?system=true");
+    let system = get_json(&p, "/v1/alerts?system=true");
     assert_eq!(system["alerts"][0]["rule"], "dead_letters", "{system}");
     assert_eq!(system["alerts"][0]["waiting"], 5, "{system}");
     assert_eq!(
@@ -1044,4 +1050,262 @@ fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable()
     won.sort_unstable();
     won.dedup();
     assert_eq!(won.len(), 105);
+}
+
+/// Two teams: north (ana, managed by maria) and south (bo, managed by sam), each rep
+/// with a November plan of 100 000.00; no tick yet.
+const TWO_TEAMS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
+{"event_id":"r-bo","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"bo","name":"Bo Berg","team":"south","manager":"sam","region":"emea"}
+{"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"bo","month":"2026-11","bucket":"total","target":"100000"}]}
+"#;
+
+/// A request with a bearer token (or none): status and body.
+fn get_as(port: u16, path: &str, token: Option<&str>) -> Reply {
+    let mut req = ureq::get(&format!("http://127.0.0.1:{port}{path}"));
+    if let Some(t) = token {
+        req = req.set("authorization", &format!("Bearer {t}"));
+    }
+    reply(path, req.call())
+}
+
+fn post_as(port: u16, path: &str, headers: &[(&str, String)], body: &str) -> Reply {
+    let mut req = ureq::post(&format!("http://127.0.0.1:{port}{path}"))
+        .set("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    reply(path, req.send_string(body))
+}
+
+#[test]
+fn every_route_asks_who_is_calling_and_a_manager_sees_only_their_teams() {
+    let mut p = one_process("");
+    let port = p.port;
+    let bearer = |t: &str| ("authorization", format!("Bearer {t}"));
+    let maria = user_token(&p.data, "maria", "manager", &[]);
+    let fin = user_token(&p.data, "fin", "finance", &[]);
+    let crm = user_token(&p.data, "crm-bot", "crm", &[]);
+    // A token for a service user, sent to the native endpoint: it may send events.
+    let r = post(
+        port,
+        "/v1/events",
+        &[
+            ("content-type", "application/x-ndjson".into()),
+            bearer(&crm),
+        ],
+        TWO_TEAMS.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // No credentials: 401 on every query, stream, operator and webhook route.
+    for path in [
+        "/v1/report?month=2026-11",
+        "/v1/alerts",
+        "/v1/digest/north",
+        "/v1/alerts/stream",
+        "/v1/dlq",
+        "/metrics",
+        "/v1/me",
+    ] {
+        let r = get_as(port, path, None);
+        assert_eq!(r.status, 401, "{path}: {}", r.body);
+    }
+    for path in [
+        "/v1/events",
+        "/webhooks/hubspot",
+        "/webhooks/pipedrive",
+        "/webhooks/salesforce",
+    ] {
+        let r = post_as(port, path, &[], "[]");
+        assert!(
+            matches!(r.status, 401 | 415),
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+        assert_ne!(r.status, 200);
+    }
+    assert_eq!(post_as(port, "/v1/events", &[], "[]").status, 401);
+    assert_eq!(get_as(port, "/healthz", None).status, 200);
+
+    // maria manages north (ana names her): north yes; south, the org and bo no,
+    // with the same answer for a team that does not exist.
+    let status = |path: &str, t: &str| get_as(port, path, Some(t)).status;
+    assert_eq!(status("/v1/report?month=2026-11&team=north", &maria), 200);
+    assert_eq!(status("/v1/report?month=2026-11&rep=ana", &maria), 200);
+    let south = get_as(port, "/v1/report?month=2026-11&team=south", Some(&maria));
+    let nowhere = get_as(port, "/v1/report?month=2026-11&team=atlantis", Some(&maria));
+    assert_eq!((south.status, nowhere.status), (403, 403));
+    assert_eq!(south.body, nowhere.body);
+    assert_eq!(status("/v1/report?month=2026-11", &maria), 403);
+    assert_eq!(status("/v1/report?month=2026-11&rep=bo", &maria), 403);
+    assert_eq!(
+        status("/v1/report?month=2026-11&team=north&rep=bo", &maria),
+        403
+    );
+    assert_eq!(status("/v1/digest/south", &maria), 403);
+    assert_eq!(status("/v1/dlq", &maria), 403);
+    assert_eq!(status("/metrics", &maria), 403);
+    // Finance reads everything; a crm token reads nothing.
+    assert_eq!(status("/v1/report?month=2026-11", &fin), 200);
+    assert_eq!(status("/v1/report?month=2026-11&team=south", &fin), 200);
+    assert_eq!(status("/v1/report?month=2026-11&team=north", &crm), 403);
+    assert_eq!(status("/v1/alerts/stream", &crm), 403);
+
+    // The streams: maria hears north's changes only, while south's change too.
+    let maria_stream = subscribe(port, &maria);
+    let admin_stream = subscribe(port, &p.admin);
+    std::thread::sleep(Duration::from_millis(300));
+    let tick = r#"{"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}"#;
+    assert_eq!(native(port, tick).status, 200);
+    let mut teams_heard = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !teams_heard.contains("south") || !teams_heard.contains("north") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (_, data) = admin_stream
+            .recv_timeout(left)
+            .expect("the admin hears both teams");
+        let v: Value = serde_json::from_str(&data).unwrap();
+        teams_heard.insert(v["team"].as_str().unwrap().to_owned());
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let maria_heard: Vec<Value> = maria_stream
+        .try_iter()
+        .map(|(_, d)| serde_json::from_str(&d).unwrap())
+        .collect();
+    assert!(!maria_heard.is_empty());
+    assert!(
+        maria_heard.iter().all(|v| v["team"] == "north"),
+        "{maria_heard:#?}"
+    );
+    assert_eq!(status("/v1/digest/north", &maria), 200);
+    assert_eq!(status("/v1/digest/south", &fin), 200);
+
+    // Acks record who is logged in; another team's alert is out of reach.
+    let alerts = get_json(&p, "/v1/alerts?status=open");
+    let id_of = |rep: &str| {
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["rep"] == rep)
+            .map(|a| a["alert_id"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no alert for {rep}: {alerts}"))
+    };
+    let (ana_alert, bo_alert) = (id_of("ana"), id_of("bo"));
+    let ack = |id: &str, headers: &[(&str, String)]| {
+        post_as(
+            port,
+            &format!("/v1/alerts/{id}/ack"),
+            headers,
+            r#"{"note":"pipeline review Tuesday"}"#,
+        )
+    };
+    assert_eq!(ack(&bo_alert, &[bearer(&maria)]).status, 403);
+    assert_eq!(ack("al-nope", &[bearer(&maria)]).status, 403);
+
+    // Log-in with a password: slowed when wrong; a session needs its CSRF token to
+    // change anything.
+    let password = "maria-long-password-4711";
+    let set = run_with_stdin(
+        &p.data,
+        &["user", "reset", "maria"],
+        &format!("{password}\n"),
+    );
+    assert!(set.status.success(), "{}", stderr(&set));
+    let started = Instant::now();
+    let wrong = post_as(
+        port,
+        "/v1/login",
+        &[],
+        r#"{"user":"maria","password":"guess-guess-guess"}"#,
+    );
+    assert_eq!(wrong.status, 401);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let login = ureq::post(&format!("http://127.0.0.1:{port}/v1/login"))
+        .set("content-type", "application/json")
+        .send_string(&format!(r#"{{"user":"maria","password":"{password}"}}"#))
+        .unwrap();
+    let set_cookie = login.header("set-cookie").unwrap().to_owned();
+    for attr in ["HttpOnly", "Secure", "SameSite=Strict"] {
+        assert!(set_cookie.contains(attr), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let csrf = serde_json::from_str::<Value>(&login.into_string().unwrap()).unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let with_cookie = ureq::get(&format!(
+        "http://127.0.0.1:{port}/v1/report?month=2026-11&team=north"
+    ))
+    .set("cookie", &cookie)
+    .call();
+    assert_eq!(with_cookie.map(|r| r.status()).ok(), Some(200));
+    assert_eq!(ack(&ana_alert, &[("cookie", cookie.clone())]).status, 403);
+    let acked = ack(
+        &ana_alert,
+        &[("cookie", cookie.clone()), ("x-csrf-token", csrf)],
+    );
+    assert_eq!(
+        (acked.status, acked.json()["by"].as_str()),
+        (200, Some("maria")),
+        "{}",
+        acked.body
+    );
+
+    // A revoked token is refused at once; an expired one too.
+    let list = ok(run(&p.data, &["token", "list", "--user", "maria"]));
+    let maria_id = list.split('\t').next().unwrap().to_owned();
+    ok(run(&p.data, &["token", "revoke", &maria_id]));
+    assert_eq!(status("/v1/report?month=2026-11&team=north", &maria), 401);
+    ok(run(&p.data, &["user", "add", "old", "--role", "finance"]));
+    let old = ok(run(
+        &p.data,
+        &[
+            "token",
+            "create",
+            "--user",
+            "old",
+            "--expires",
+            "2020-01-01",
+        ],
+    ));
+    assert_eq!(status("/v1/report?month=2026-11", old.trim()), 401);
+
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    let events = log_events(&p.data);
+    let ack_event = events
+        .iter()
+        .find(|e| e["type"] == "alert_acknowledged")
+        .expect("the ack is in the log");
+    assert_eq!(ack_event["by"], "maria");
+    let audit = std::fs::read_to_string(p.data.join("audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"action\":\"alert.ack\"") && audit.contains("\"token.revoke\""),
+        "{audit}"
+    );
+
+    // No secret anywhere: not the data dir (users file included), not the output.
+    let secrets = [
+        maria.as_str(),
+        fin.as_str(),
+        crm.as_str(),
+        p.admin.as_str(),
+        password,
+    ];
+    let mut files = vec![p.data.clone()];
+    let mut haystack = p.serve.output().into_bytes();
+    while let Some(f) = files.pop() {
+        if f.is_dir() {
+            files.extend(std::fs::read_dir(&f).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            haystack.extend(std::fs::read(&f).unwrap());
+        }
+    }
+    for secret in secrets {
+        let found = haystack
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes());
+        assert!(!found, "a secret was written somewhere");
+    }
 }

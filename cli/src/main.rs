@@ -123,6 +123,12 @@ enum Command {
     /// Webhook items Pacer could not take: list, show, retry, drop.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// Who may use a running Pacer: add, list, remove, set-teams, reset.
+    #[command(subcommand)]
+    User(commands::user::UserCommand),
+    /// API tokens of users: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(commands::user::TokenCommand),
 }
 
 /// Output formats of `report`.
@@ -174,6 +180,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
         Command::Dlq(cmd) => commands::dlq::run(&ctx, cmd),
+        Command::User(cmd) => commands::user::run_user(&ctx, cmd),
+        Command::Token(cmd) => commands::user::run_token(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }

@@ -38,6 +38,7 @@ use futures::StreamExt;
 use pacer_projections::event::Event;
 use serde_json::{json, Map, Value};
 
+use crate::access::{audit, Access, Caller, Denied, Role, Scope};
 use crate::config::Config;
 use crate::dlq::{DeadLetter, DlqStore, ENGINE_CRM};
 use crate::local::{Local, SubmitError};
@@ -101,6 +102,8 @@ pub struct Gateway {
     pub sink: Sink,
     /// Where refused items wait for a retry.
     pub dlq: DlqStore,
+    /// Who may see what: users, tokens, sessions.
+    pub access: Arc<Access>,
     pub metrics: Arc<Metrics>,
     /// The wall clock in ms, for signature timestamps.
     pub now_ms: fn() -> i64,
@@ -115,9 +118,8 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(
         config: Config,
-        mirror: Mirror,
         sink: Sink,
-        dlq: DlqStore,
+        stores: Stores,
         metrics: Arc<Metrics>,
         now_ms: fn() -> i64,
         stop: tokio::sync::watch::Receiver<bool>,
@@ -132,15 +134,24 @@ impl Gateway {
         Gateway {
             queries,
             config,
-            mirror,
+            mirror: stores.mirror,
             sink,
-            dlq,
+            dlq: stores.dlq,
+            access: stores.access,
             metrics,
             now_ms,
             stop,
             permits: tokio::sync::Semaphore::new(REQUESTS_MAX),
         }
     }
+}
+
+/// What a gateway keeps besides the events: the deal mirror, the dead letters, and
+/// who may call it.
+pub struct Stores {
+    pub mirror: Mirror,
+    pub dlq: DlqStore,
+    pub access: Arc<Access>,
 }
 
 /// What a webhook request came to (the 200 body).
@@ -204,6 +215,9 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/webhooks/salesforce", endpoint(Crm::Salesforce))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics))
+        .route("/v1/login", post(log_in))
+        .route("/v1/logout", post(log_out))
+        .route("/v1/me", get(me))
         .route("/v1/dlq", get(dlq_list))
         .route("/v1/dlq/retry", post(dlq_retry))
         .route("/v1/dlq/drop", post(dlq_drop))
@@ -213,6 +227,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/v1/report", get(report))
             .route("/v1/alerts", get(alerts))
             .route("/v1/alerts/stream", get(alert_stream))
+            .route("/v1/alerts/{id}/ack", post(acknowledge))
             .route("/v1/digest/{team}", get(digest));
     }
     // The handlers read the raw body themselves, within `body_bytes_max`.
@@ -233,6 +248,7 @@ pub async fn serve(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stopped)
             .await
@@ -352,6 +368,24 @@ impl Gateway {
         match crm {
             Crm::Native => {
                 let cfg = &hooks.native;
+                let bearer = auth::header(headers, "authorization")
+                    .and_then(|a| a.strip_prefix("Bearer "))
+                    .map(str::trim);
+                if let Some(token) = bearer.filter(|t| t.starts_with("pacer_")) {
+                    let users = self.access.users().map_err(|_| {
+                        WebhookError::Internal("the users file cannot be read".into())
+                    })?;
+                    return match users.by_token(token, now_ms).map(|u| u.role) {
+                        Some(role) if role.writes_events() => Ok(()),
+                        Some(role) => Err(WebhookError::Unauthorized(format!(
+                            "a {} user may not send events",
+                            role.as_str()
+                        ))),
+                        None => Err(WebhookError::Unauthorized(
+                            "the token is not valid (unknown, revoked or expired)".into(),
+                        )),
+                    };
+                }
                 if !cfg.is_open_to_anyone() {
                     return Err(WebhookError::Unauthorized(
                         "no [webhooks.native] secrets or bearer_tokens are configured".into(),
@@ -1130,7 +1164,12 @@ async fn health(State(g): State<Arc<Gateway>>) -> Response {
     }
 }
 
-async fn metrics(State(g): State<Arc<Gateway>>) -> Response {
+/// `/metrics` on the router takes an operator's token (`admin` or `service`); the
+/// separate `--metrics-addr` server is for a loopback address.
+async fn metrics(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
+    if let Err(r) = operator(&g, &method, &headers) {
+        return *r;
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -1148,11 +1187,112 @@ fn local(g: &Gateway) -> &Arc<Local> {
     }
 }
 
-/// A query's answer over HTTP: the CLI's JSON, or 400 with `{"error"}`.
-fn query(g: &Gateway, name: &str, params: Map<String, Value>) -> Response {
+/// A refusal as its response: 401 (with `WWW-Authenticate`), 403, or 500.
+fn denied(d: Denied) -> Box<Response> {
+    let (status, why) = match d {
+        Denied::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
+        Denied::Forbidden(why) => (StatusCode::FORBIDDEN, why),
+        Denied::Broken(why) => {
+            eprintln!("pacer: {why}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the users file cannot be read".to_owned(),
+            )
+        }
+    };
+    let mut r = (status, axum::Json(json!({"error": why}))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"pacer\""),
+        );
+    }
+    Box::new(r)
+}
+
+/// Who is asking: a bearer token or the session cookie. A request that changes
+/// something and comes with the cookie must carry the session's `X-CSRF-Token`.
+fn caller(g: &Gateway, method: &Method, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    let c = g
+        .access
+        .caller(
+            auth::header(headers, "authorization"),
+            auth::header(headers, "cookie"),
+            (g.now_ms)(),
+        )
+        .map_err(denied)?;
+    if let Some(csrf) = &c.csrf {
+        let safe = matches!(*method, Method::GET | Method::HEAD);
+        let given = auth::header(headers, "x-csrf-token").unwrap_or("");
+        if !safe && !auth::constant_time_eq(given.as_bytes(), csrf.as_bytes()) {
+            return Err(denied(Denied::Forbidden(
+                "the X-CSRF-Token header is missing or not this session's".into(),
+            )));
+        }
+    }
+    Ok(c)
+}
+
+/// The operator's routes (`/v1/dlq...`, `/metrics`, system alerts): an `admin` or
+/// `service` user.
+fn operator(g: &Gateway, method: &Method, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+    let c = caller(g, method, headers)?;
+    if !c.user.role.operates() {
+        return Err(denied(Denied::Forbidden(format!(
+            "a {} user may not operate the service",
+            c.user.role.as_str()
+        ))));
+    }
+    Ok(c)
+}
+
+/// Whether a query's parameters stay within the caller's scope: a scoped user must
+/// name a team, a rep or (a manager) themself, each within scope; an org-wide
+/// question needs an unscoped role. The answer never says whether a team exists.
+fn in_scope(g: &Gateway, c: &Caller, params: &Map<String, Value>) -> Result<(), Box<Response>> {
+    if !c.user.role.reads() {
+        return Err(denied(Denied::Forbidden(format!(
+            "a {} user may only send events",
+            c.user.role.as_str()
+        ))));
+    }
     let Some(ctx) = &g.queries else {
         unreachable!("query routes exist only with a local engine");
     };
+    let state = ctx.state.read().expect("not poisoned");
+    let scope = Scope::of(&c.user, &state);
+    if scope == Scope::All {
+        return Ok(());
+    }
+    let text = |k: &str| params.get(k).and_then(Value::as_str);
+    let checks = [
+        text("team").map(|t| scope.team(t)),
+        text("rep").map(|r| scope.rep(r, &state)),
+        text("manager").map(|m| c.user.role == Role::Manager && m == c.user.name),
+    ];
+    let named = checks.iter().any(Option::is_some);
+    if named && checks.iter().all(|c| *c != Some(false)) {
+        Ok(())
+    } else {
+        Err(denied(Denied::Forbidden("not in your scope".into())))
+    }
+}
+
+/// A query's answer over HTTP, for a caller within scope: the CLI's JSON, or 400
+/// with `{"error"}`.
+fn query(
+    g: &Gateway,
+    method: &Method,
+    headers: &HeaderMap,
+    name: &str,
+    params: Map<String, Value>,
+) -> Response {
+    let Some(ctx) = &g.queries else {
+        unreachable!("query routes exist only with a local engine");
+    };
+    if let Err(r) = caller(g, method, headers).and_then(|c| in_scope(g, &c, &params)) {
+        return *r;
+    }
     // Reading the projections can wait for a flush: off the async workers.
     let out = tokio::task::block_in_place(|| answer_params(name, &params, ctx));
     let status = if out.get("error").is_some() {
@@ -1170,75 +1310,257 @@ fn params(q: BTreeMap<String, String>) -> Map<String, Value> {
 /// `GET /v1/report?month=&rep=&team=&bucket=&view=`.
 async fn report(
     State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    query(&g, "report", params(q))
+    query(&g, &method, &headers, "report", params(q))
 }
 
-/// `GET /v1/alerts?status=&team=&manager=&rep=`.
+/// `GET /v1/alerts?status=&team=&manager=&rep=`; `?system=true`: the operator's.
 async fn alerts(
     State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     if q.get("system").is_some_and(|v| v == "true") {
+        if let Err(r) = operator(&g, &method, &headers) {
+            return *r;
+        }
         return match g.system_alerts().await {
             Ok(alerts) => axum::Json(json!({"alerts": alerts})).into_response(),
             Err(e) => dlq_failure(e),
         };
     }
-    query(&g, "alerts", params(q))
+    query(&g, &method, &headers, "alerts", params(q))
 }
 
 /// `GET /v1/digest/<team>?week=`.
 async fn digest(
     State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
     Path(team): Path<String>,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     let mut p = params(q);
     p.insert("team".into(), Value::String(team));
-    query(&g, "digest", p)
+    query(&g, &method, &headers, "digest", p)
 }
 
 /// `GET /v1/alerts/stream`: server-sent events, one `alert` event per alert change
-/// (`id` its message id, `data` its JSON); `lagged` says how many a slow reader
-/// missed (read them with `GET /v1/alerts`).
+/// within the caller's scope (`id` its message id, `data` its JSON); `lagged` says
+/// how many a slow reader missed (read them with `GET /v1/alerts`).
 async fn alert_stream(
     State(g): State<Arc<Gateway>>,
-) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = local(&g).subscribe();
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let c = match caller(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if !c.user.role.reads() {
+        return *denied(Denied::Forbidden("a crm user may only send events".into()));
+    }
+    let local = local(&g);
+    let scope = Scope::of(&c.user, &local.state().read().expect("not poisoned"));
+    let subjects = local.subjects().clone();
+    let rx = local.subscribe();
     let mut stop = g.stop.clone();
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).map(|item| {
-        Ok(match item {
-            Ok(msg) => SseEvent::default()
-                .event("alert")
-                .id(msg.id)
-                .data(String::from_utf8_lossy(&msg.json)),
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
+        let out = match item {
+            Ok(msg) => visible(&scope, &subjects, &msg).then(|| {
+                SseEvent::default()
+                    .event("alert")
+                    .id(msg.id)
+                    .data(String::from_utf8_lossy(&msg.json))
+            }),
             Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                SseEvent::default().event("lagged").data(n.to_string())
+                Some(SseEvent::default().event("lagged").data(n.to_string()))
             }
-        })
+        };
+        futures::future::ready(out.map(Ok::<_, Infallible>))
     });
     // Ends with the process, so a graceful stop does not wait for the readers.
-    Sse::new(stream.take_until(stopped)).keep_alive(KeepAlive::default())
+    Sse::new(stream.take_until(stopped))
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }
 
-/// The operator's routes (`/v1/dlq...`) take a bearer token of
-/// `[webhooks.native] bearer_tokens`: they show raw CRM items and change the store.
-fn operator(g: &Gateway, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let tokens = &g.config.webhooks.native.bearer_tokens;
-    let refused = |why: String| {
-        Box::new((StatusCode::UNAUTHORIZED, axum::Json(json!({"error": why}))).into_response())
+/// Whether an alert change is within a scope, by its subject
+/// (`<prefix>.alerts.<team>.<rep>`).
+fn visible(scope: &Scope, subjects: &Subjects, msg: &crate::local::AlertMessage) -> bool {
+    let alerts = format!("{}.alerts.", subjects.prefix);
+    let Some(rest) = msg.subject.strip_prefix(&alerts) else {
+        return false;
     };
-    if tokens.is_empty() {
-        return Err(refused(
-            "the /v1/dlq routes need a bearer token: set [webhooks.native] bearer_tokens".into(),
-        ));
+    match scope {
+        Scope::All => true,
+        Scope::Nothing => false,
+        Scope::Teams(teams) => teams
+            .iter()
+            .any(|t| rest.starts_with(&format!("{}.", crate::nats::token(t)))),
+        Scope::Rep(rep) => rest.ends_with(&format!(".{}", crate::nats::token(rep))),
     }
-    auth::verify_bearer(tokens, headers).map_err(|e| refused(e.to_string()))
+}
+
+/// `POST /v1/alerts/<id>/ack` with `{"note": "..."}`: the caller acknowledges an
+/// alert in their scope; the `alert_acknowledged` records them as `by`.
+async fn acknowledge(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<axum::Json<Value>>,
+) -> Response {
+    let c = match caller(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if matches!(c.user.role, Role::Crm | Role::Service) {
+        return *denied(Denied::Forbidden(format!(
+            "a {} user may not acknowledge alerts",
+            c.user.role.as_str()
+        )));
+    }
+    let note = body
+        .as_ref()
+        .and_then(|b| b.get("note"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let local = Arc::clone(local(&g));
+    {
+        let state = local.state().read().expect("not poisoned");
+        let scope = Scope::of(&c.user, &state);
+        let found = state.alert_book().get(&id).map(|a| a.rep.clone());
+        let within = found.as_deref().is_some_and(|rep| scope.rep(rep, &state));
+        if !within && scope != Scope::All {
+            // A scoped caller learns nothing of alerts outside their scope.
+            return *denied(Denied::Forbidden("not in your scope".into()));
+        }
+        if found.is_none() {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"error": format!("no alert {id}")})),
+            )
+                .into_response();
+        }
+        if let Some(ack) = state.acks().get(&id) {
+            return axum::Json(json!({"acknowledged": id, "by": ack.by, "already": true}))
+                .into_response();
+        }
+    }
+    let at = chrono::DateTime::from_timestamp_millis((g.now_ms)()).unwrap_or_default();
+    let event = Event {
+        event_id: format!("pacer-ack-{id}"),
+        source: "pacer-http".into(),
+        occurred_at: pacer_projections::time::Timestamp::from_utc(at),
+        body: pacer_projections::event::EventBody::AlertAcknowledged(
+            pacer_projections::event::AlertAcknowledged {
+                alert_id: id.clone(),
+                by: c.user.name.clone(),
+                note,
+            },
+        ),
+    };
+    match tokio::task::block_in_place(|| local.submit(vec![event])) {
+        Ok(_) => {
+            if let Err(e) = audit(
+                g.access.data_dir(),
+                &c.user.name,
+                "alert.ack",
+                &id,
+                json!({}),
+            ) {
+                eprintln!("pacer: {e}");
+            }
+            axum::Json(json!({"acknowledged": id, "by": c.user.name})).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /v1/login` with `{"user", "password"}`: a session cookie (HttpOnly, Secure,
+/// SameSite=Strict) and the CSRF token that state-changing requests send back as
+/// `X-CSRF-Token`. Failures wait longer each time, per user and per address.
+async fn log_in(
+    State(g): State<Arc<Gateway>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: Option<axum::Json<Value>>,
+) -> Response {
+    let field = |k: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (name, password) = (field("user"), field("password"));
+    let from = peer.ip().to_string();
+    match g.access.log_in(&name, &password, &from, (g.now_ms)()) {
+        Ok((user, session, csrf)) => {
+            let cookie = format!(
+                "pacer_session={session}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
+                crate::access::SESSION_MS / 1000
+            );
+            let mut r = axum::Json(json!({
+                "user": user.name, "role": user.role.as_str(), "csrf_token": csrf,
+            }))
+            .into_response();
+            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err((delay, why)) => {
+            tokio::time::sleep(delay).await;
+            *denied(Denied::Unauthenticated(why))
+        }
+    }
+}
+
+/// `POST /v1/logout`: ends the session.
+async fn log_out(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&g, &method, &headers) {
+        return *r;
+    }
+    g.access.log_out(auth::header(&headers, "cookie"));
+    let mut r = axum::Json(json!({"logged_out": true})).into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        header::HeaderValue::from_static(
+            "pacer_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// `GET /v1/me`: who the caller is and what they may read.
+async fn me(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
+    let c = match caller(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let scope = match &g.queries {
+        Some(ctx) => match Scope::of(&c.user, &ctx.state.read().expect("not poisoned")) {
+            Scope::All => json!("all"),
+            Scope::Teams(t) => json!({"teams": t}),
+            Scope::Rep(r) => json!({"rep": r}),
+            Scope::Nothing => json!("none"),
+        },
+        None => Value::Null,
+    };
+    axum::Json(json!({"user": c.user.name, "role": c.user.role.as_str(), "scope": scope}))
+        .into_response()
 }
 
 fn dlq_failure(e: WebhookError) -> Response {
@@ -1248,10 +1570,11 @@ fn dlq_failure(e: WebhookError) -> Response {
 /// `GET /v1/dlq?crm=&since=`: the dead letters, oldest first.
 async fn dlq_list(
     State(g): State<Arc<Gateway>>,
+    method: Method,
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
-    if let Err(r) = operator(&g, &headers) {
+    if let Err(r) = operator(&g, &method, &headers) {
         return *r;
     }
     let since_ms = match q.get("since").map(|t| crate::dlq::parse_since(t)) {
@@ -1274,10 +1597,11 @@ async fn dlq_list(
 /// `GET /v1/dlq/<id>`.
 async fn dlq_show(
     State(g): State<Arc<Gateway>>,
+    method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = operator(&g, &headers) {
+    if let Err(r) = operator(&g, &method, &headers) {
         return *r;
     }
     match g.dlq.get(&id).await {
@@ -1334,12 +1658,14 @@ async fn chosen(g: &Gateway, body: &Value) -> Result<Vec<DeadLetter>, Box<Respon
 /// `POST /v1/dlq/retry` with `{"ids": [...]}` or `{"all": true, "crm": C}`.
 async fn dlq_retry(
     State(g): State<Arc<Gateway>>,
+    method: Method,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Err(r) = operator(&g, &headers) {
-        return *r;
-    }
+    let c = match operator(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
     let letters = match chosen(&g, &body).await {
         Ok(l) => l,
         Err(r) => return *r,
@@ -1347,8 +1673,21 @@ async fn dlq_retry(
     let Ok(_permit) = g.permits.acquire().await else {
         unreachable!("the semaphore is never closed");
     };
+    let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
     match g.redrive(letters).await {
-        Ok(r) => axum::Json(redriven_json(&r)).into_response(),
+        Ok(r) => {
+            let detail = json!({"ids": ids, "succeeded": r.succeeded.len()});
+            if let Err(e) = audit(
+                g.access.data_dir(),
+                &c.user.name,
+                "dlq.retry",
+                "dlq",
+                detail,
+            ) {
+                eprintln!("pacer: {e}");
+            }
+            axum::Json(redriven_json(&r)).into_response()
+        }
         Err(e) => dlq_failure(e),
     }
 }
@@ -1366,12 +1705,14 @@ pub fn redriven_json(r: &Redriven) -> Value {
 /// `POST /v1/dlq/drop` with `{"ids": [...], "reason": "..."}`.
 async fn dlq_drop(
     State(g): State<Arc<Gateway>>,
+    method: Method,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
-    if let Err(r) = operator(&g, &headers) {
-        return *r;
-    }
+    let c = match operator(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
     let reason = body
         .get("reason")
         .and_then(Value::as_str)
@@ -1389,7 +1730,13 @@ async fn dlq_drop(
         Err(r) => return *r,
     };
     match g.drop_letters(letters, reason).await {
-        Ok(ids) => axum::Json(json!({"dropped": ids})).into_response(),
+        Ok(ids) => {
+            let detail = json!({"ids": ids, "reason": reason});
+            if let Err(e) = audit(g.access.data_dir(), &c.user.name, "dlq.drop", "dlq", detail) {
+                eprintln!("pacer: {e}");
+            }
+            axum::Json(json!({"dropped": ids})).into_response()
+        }
         Err(e) => dlq_failure(e),
     }
 }

@@ -8,6 +8,7 @@
 //! organisations ([`demo`]). [`nats`] is `pacer serve`: JetStream in, alerts, digests
 //! and queries out.
 
+pub mod access;
 pub mod bench;
 pub mod config;
 pub mod demo;

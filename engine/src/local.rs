@@ -49,6 +49,8 @@ pub struct Submitted {
 #[derive(Clone, Debug)]
 pub struct AlertMessage {
     pub id: String,
+    /// `<prefix>.alerts.<team>.<rep>`: whose it is, for scoping the stream.
+    pub subject: String,
     pub json: Bytes,
 }
 
@@ -82,6 +84,10 @@ impl Local {
             metrics,
             clock,
         }
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        &self.subjects
     }
 
     pub fn state(&self) -> &Arc<RwLock<State>> {
@@ -152,6 +158,7 @@ impl Local {
                 // No subscriber is not an error: the alert is in the book anyway.
                 let _ = self.alerts.send(AlertMessage {
                     id: out.msg_id,
+                    subject: out.subject,
                     json: out.payload,
                 });
             }

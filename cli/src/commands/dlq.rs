@@ -9,8 +9,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use pacer_engine::access::Access;
 use pacer_engine::dlq::{parse_since, select, DeadLetter};
-use pacer_engine::http::{Gateway, Redriven, Sink};
+use pacer_engine::http::{Gateway, Redriven, Sink, Stores};
 use pacer_engine::nats::metrics::Metrics;
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
 use pacer_engine::replay::rebuild_for_append;
@@ -54,7 +55,7 @@ pub struct Where {
     /// A running `pacer serve --http` or `pacer gateway` (its base URL).
     #[arg(long)]
     http: Option<String>,
-    /// The bearer token for `--http` (one of `[webhooks.native] bearer_tokens`).
+    /// The bearer token for `--http`: an admin's or a service user's (`pacer token create`).
     #[arg(long, env = "PACER_API_TOKEN", hide_env_values = true)]
     api_token: Option<String>,
 }
@@ -218,15 +219,12 @@ impl Store {
             .context("opening the deal mirror bucket")?;
             let dlq = nats_dlq(&js, config);
             let sink = Sink::Nats { js, subjects };
-            let gateway = Gateway::new(
-                config.clone(),
+            let stores = Stores {
                 mirror,
-                sink,
                 dlq,
-                metrics,
-                wall_clock_ms,
-                stop,
-            );
+                access: Arc::new(Access::new(&ctx.data_dir)),
+            };
+            let gateway = Gateway::new(config.clone(), sink, stores, metrics, wall_clock_ms, stop);
             return Ok(Store { gateway });
         }
         let mut log = open_log(ctx).map_err(|e| {
@@ -242,11 +240,15 @@ impl Store {
             pacer_projections::state::State::new(config.org.clone())
         };
         let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
+        let stores = Stores {
+            mirror,
+            dlq,
+            access: Arc::new(Access::new(&ctx.data_dir)),
+        };
         let gateway = Gateway::new(
             config.clone(),
-            mirror,
             Sink::Local(local),
-            dlq,
+            stores,
             metrics,
             wall_clock_ms,
             stop,
@@ -314,7 +316,7 @@ fn print_redriven(n: usize, done: &Redriven) -> anyhow::Result<()> {
 /// The same operations against a running server's `/v1/dlq` routes.
 fn over_http(base: &str, token: Option<&str>, cmd: &DlqCommand) -> anyhow::Result<ExitCode> {
     let token = token.context(
-        "--http needs --api-token (or PACER_API_TOKEN): one of [webhooks.native] bearer_tokens",
+        "--http needs --api-token (or PACER_API_TOKEN): an admin's or service user's token (pacer token create)",
     )?;
     let auth = format!("Bearer {token}");
     let call = |req: ureq::Request, body: Option<Value>| -> anyhow::Result<Value> {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pacer_engine::http::Sink;
+use pacer_engine::access::Access;
+use pacer_engine::http::{Sink, Stores};
 use pacer_engine::nats::metrics::Metrics;
 use pacer_engine::nats::{connect, Subjects};
 
@@ -52,12 +53,15 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         let (bound, server) = serve_webhooks(
             &config,
             &addr,
-            mirror,
             Sink::Nats {
                 js: js.clone(),
                 subjects,
             },
-            nats_dlq(&js, &config),
+            Stores {
+                mirror,
+                dlq: nats_dlq(&js, &config),
+                access: Arc::new(Access::new(&ctx.data_dir)),
+            },
             &metrics,
             stop_rx.clone(),
         )

@@ -16,6 +16,7 @@ pub mod replay;
 pub mod report;
 pub mod serve;
 pub mod tick;
+pub mod user;
 
 use std::io::ErrorKind;
 

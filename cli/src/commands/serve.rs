@@ -11,9 +11,10 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use pacer_engine::access::Access;
 use pacer_engine::config::NatsConfig;
 use pacer_engine::dlq::DlqStore;
-use pacer_engine::http::{Gateway, Sink};
+use pacer_engine::http::{Gateway, Sink, Stores};
 use pacer_engine::local::Local;
 use pacer_engine::nats::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
@@ -146,9 +147,12 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
     let (bound, server) = serve_webhooks(
         &config,
         &addr,
-        mirror,
         Sink::Local(Arc::clone(&local)),
-        dlq,
+        Stores {
+            mirror,
+            dlq,
+            access: Arc::new(Access::new(&ctx.data_dir)),
+        },
         &metrics,
         stop_rx.clone(),
     )
@@ -245,20 +249,18 @@ pub fn wall_clock_ms() -> i64 {
 pub async fn serve_webhooks(
     config: &pacer_engine::Config,
     addr: &str,
-    mirror: Mirror,
     sink: Sink,
-    dlq: DlqStore,
+    stores: Stores,
     metrics: &Arc<Metrics>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
-    if let Err(e) = dlq.count(metrics).await {
+    if let Err(e) = stores.dlq.count(metrics).await {
         eprintln!("pacer: cannot count the dead letters yet: {e}");
     }
     let gateway = Arc::new(Gateway::new(
         config.clone(),
-        mirror,
         sink,
-        dlq,
+        stores,
         Arc::clone(metrics),
         wall_clock_ms,
         stop,
@@ -336,14 +338,19 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     .await?;
     let http_server = match (&config.serve.http_addr, mirror) {
         (Some(addr), Some(mirror)) => {
+            let stores = Stores {
+                mirror,
+                dlq: nats_dlq(&js, &config),
+                access: Arc::new(Access::new(&ctx.data_dir)),
+            };
+            let sink = Sink::Nats {
+                js: js.clone(),
+                subjects: subjects.clone(),
+            };
             let gateway = Arc::new(Gateway::new(
                 config.clone(),
-                mirror,
-                Sink::Nats {
-                    js: js.clone(),
-                    subjects: subjects.clone(),
-                },
-                nats_dlq(&js, &config),
+                sink,
+                stores,
                 Arc::clone(&metrics),
                 wall_clock_ms,
                 stop_rx.clone(),

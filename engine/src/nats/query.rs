@@ -9,6 +9,12 @@
 //!   "manager"?, "rep"?}`
 //! - `digest`: `{"team"? | "manager"?, "week"?}`
 //! - `log`: `{"from_seq"?: 1, "limit"?: 100}` (at most 1000 events a page)
+//!
+//! The same three figures queries per team: `<prefix>.query.team.<team>.report`,
+//! `.alerts`, `.digest` answer for that team only (the subject's team overrides any
+//! `team` parameter; other filters narrow within it). So NATS itself enforces who may
+//! ask what: a manager's user may publish to its teams' subjects, while the org-wide
+//! ones are for finance (deploy/nats/secure.conf).
 
 use std::sync::{Arc, RwLock};
 
@@ -71,6 +77,31 @@ pub async fn serve_queries(
             }
         });
     }
+    for name in ["report", "alerts", "digest"] {
+        let mut endpoint = group
+            .endpoint_builder()
+            .name(format!("team-{name}"))
+            .add(format!("team.*.{name}"))
+            .await
+            .map_err(|e| service_err(&e))?;
+        let ctx = ctx.clone();
+        let prefix = format!("{}.team.", subjects.query_group());
+        tokio::spawn(async move {
+            while let Some(request) = endpoint.next().await {
+                let subject = request.message.subject.as_str();
+                let token = subject
+                    .strip_prefix(&prefix)
+                    .and_then(|rest| rest.split('.').next())
+                    .unwrap_or("");
+                let answer = answer_team(name, token, &request.message.payload, &ctx);
+                let bytes =
+                    Bytes::from(serde_json::to_vec(&answer).expect("JSON values serialise"));
+                if let Err(e) = request.respond(Ok(bytes)).await {
+                    eprintln!("pacer serve: answering a team {name} query failed: {e}");
+                }
+            }
+        });
+    }
     Ok(service)
 }
 
@@ -85,6 +116,39 @@ pub fn answer(name: &str, body: &[u8], ctx: &QueryContext) -> Value {
             Err(e) => return error(&format!("the request is not JSON: {e}")),
         }
     };
+    answer_params(name, &params, ctx)
+}
+
+/// The answer to a team's query: the team is the one whose subject token is `token`.
+pub fn answer_team(name: &str, token: &str, body: &[u8], ctx: &QueryContext) -> Value {
+    let team = {
+        let Ok(state) = ctx.state.read() else {
+            return error("the state is unavailable");
+        };
+        let month = state.current_month();
+        let mut teams = std::collections::BTreeSet::new();
+        for id in state.reps().keys() {
+            let info = match month {
+                Some(m) => state.rep_at(id, m),
+                None => state.rep_at(id, Month::new(9999, 12).expect("a month")),
+            };
+            teams.insert(info.team);
+        }
+        teams.into_iter().find(|t| super::token(t) == token)
+    };
+    let Some(team) = team else {
+        return error(&format!("no team {token:?}"));
+    };
+    let mut params = if body.iter().all(u8::is_ascii_whitespace) {
+        Map::new()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return error("the request must be a JSON object of parameters"),
+            Err(e) => return error(&format!("the request is not JSON: {e}")),
+        }
+    };
+    params.insert("team".into(), Value::String(team));
     answer_params(name, &params, ctx)
 }
 
