@@ -684,6 +684,11 @@ pub fn audit(
 ) -> Result<(), AccessError> {
     use std::io::Write;
     let path = data_dir.join(AUDIT_FILE);
+    std::fs::create_dir_all(data_dir).map_err(|source| AccessError::Io {
+        doing: "create",
+        path: data_dir.to_owned(),
+        source,
+    })?;
     let line = serde_json::json!({
         "at": now_rfc3339(), "actor": actor, "action": action, "target": target, "detail": detail,
     });

@@ -252,6 +252,18 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
     }
     let stats = ingest.finish()?;
     if stats.accepted == 1 {
+        let detail = serde_json::json!({
+            "version": a.version, "basis": a.basis.as_str(),
+            "effective_from": a.effective_from.to_string(), "lines": n,
+            "file": a.file.display().to_string(), "event_id": event.event_id,
+        });
+        pacer_engine::access::audit(
+            &ctx.data_dir,
+            &super::user::operator(),
+            "plan.publish",
+            &a.plan,
+            detail,
+        )?;
         crate::say!(
             "published plan {} version {} ({}) effective from {}: {n} lines",
             a.plan,

@@ -74,7 +74,7 @@ pub enum TokenCommand {
 }
 
 /// Who runs the command, for the audit trail.
-fn operator() -> String {
+pub fn operator() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .map(|u| format!("cli:{u}"))
