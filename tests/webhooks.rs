@@ -921,6 +921,12 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
         "{}",
         stderr(&no_letter)
     );
+    let audit = std::fs::read_to_string(p.data.join("audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"dlq.retry\"") && audit.contains("\"dlq.drop\""),
+        "{audit}"
+    );
+    assert!(audit.contains("fixed in the CRM"), "{audit}");
 }
 
 /// `n` Salesforce notifications of won Opportunities in one Outbound Message; those
