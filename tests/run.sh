@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. The NATS tests start their own nats-server
-# (Debian's package, /usr/sbin/nats-server); it is installed here when missing.
+# (Debian's package, /usr/sbin/nats-server); it is installed here when missing, as are
+# chromium, Playwright and openpyxl for the web app's browser test.
 #   tests/run.sh            # all tests
 #   tests/run.sh -- kill_9  # arguments go to `cargo test`
 set -euo pipefail
@@ -13,6 +14,25 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
     else
         sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
     fi
+fi
+
+# The web app's browser test drives Debian's chromium with Playwright for Python (the
+# system browser; Playwright's own download is never used) and reads workbooks with
+# openpyxl: installed here when missing.
+apt_install() {
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    fi
+}
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "tests/run.sh: installing chromium (the web app's browser test)" >&2
+    apt_install chromium
+fi
+if ! python3 -c "import playwright, openpyxl" >/dev/null 2>&1; then
+    echo "tests/run.sh: installing playwright and openpyxl for Python" >&2
+    python3 -m pip install -q playwright openpyxl
 fi
 
 cargo test --workspace "$@"

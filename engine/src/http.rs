@@ -112,7 +112,7 @@ pub struct Gateway {
     /// At most [`REQUESTS_MAX`] webhook requests at once.
     permits: tokio::sync::Semaphore,
     /// What the query routes read (one-process mode).
-    queries: Option<QueryContext>,
+    pub(crate) queries: Option<QueryContext>,
 }
 
 impl Gateway {
@@ -228,6 +228,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/v1/alerts", get(alerts))
             .route("/v1/alerts/stream", get(alert_stream))
             .route("/v1/alerts/{id}/ack", post(acknowledge))
+            .merge(crate::web::routes())
             .route("/v1/digest/{team}", get(digest));
     }
     // The handlers read the raw body themselves, within `body_bytes_max`.
@@ -1180,7 +1181,7 @@ async fn metrics(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderM
         .into_response()
 }
 
-fn local(g: &Gateway) -> &Arc<Local> {
+pub(crate) fn local(g: &Gateway) -> &Arc<Local> {
     match &g.sink {
         Sink::Local(l) => l,
         Sink::Nats { .. } => unreachable!("query routes exist only with a local engine"),
@@ -1188,7 +1189,7 @@ fn local(g: &Gateway) -> &Arc<Local> {
 }
 
 /// A refusal as its response: 401 (with `WWW-Authenticate`), 403, or 500.
-fn denied(d: Denied) -> Box<Response> {
+pub(crate) fn denied(d: Denied) -> Box<Response> {
     let (status, why) = match d {
         Denied::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
         Denied::Forbidden(why) => (StatusCode::FORBIDDEN, why),
@@ -1212,7 +1213,11 @@ fn denied(d: Denied) -> Box<Response> {
 
 /// Who is asking: a bearer token or the session cookie. A request that changes
 /// something and comes with the cookie must carry the session's `X-CSRF-Token`.
-fn caller(g: &Gateway, method: &Method, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
+pub(crate) fn caller(
+    g: &Gateway,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Caller, Box<Response>> {
     let c = g
         .access
         .caller(
@@ -1249,7 +1254,11 @@ fn operator(g: &Gateway, method: &Method, headers: &HeaderMap) -> Result<Caller,
 /// Whether a query's parameters stay within the caller's scope: a scoped user must
 /// name a team, a rep or (a manager) themself, each within scope; an org-wide
 /// question needs an unscoped role. The answer never says whether a team exists.
-fn in_scope(g: &Gateway, c: &Caller, params: &Map<String, Value>) -> Result<(), Box<Response>> {
+pub(crate) fn in_scope(
+    g: &Gateway,
+    c: &Caller,
+    params: &Map<String, Value>,
+) -> Result<(), Box<Response>> {
     if !c.user.role.reads() {
         return Err(denied(Denied::Forbidden(format!(
             "a {} user may only send events",
@@ -1422,37 +1431,52 @@ async fn acknowledge(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    if matches!(c.user.role, Role::Crm | Role::Service) {
-        return *denied(Denied::Forbidden(format!(
-            "a {} user may not acknowledge alerts",
-            c.user.role.as_str()
-        )));
-    }
     let note = body
         .as_ref()
         .and_then(|b| b.get("note"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let local = Arc::clone(local(&g));
+    match ack_alert(&g, &c, &id, note) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(r) => *r,
+    }
+}
+
+/// The caller acknowledges alert `id` (within their scope): an `alert_acknowledged`
+/// by them, and a line in the audit trail. The answer's JSON, or the refusal.
+pub(crate) fn ack_alert(
+    g: &Gateway,
+    c: &Caller,
+    id: &str,
+    note: Option<String>,
+) -> Result<Value, Box<Response>> {
+    if matches!(c.user.role, Role::Crm | Role::Service) {
+        return Err(denied(Denied::Forbidden(format!(
+            "a {} user may not acknowledge alerts",
+            c.user.role.as_str()
+        ))));
+    }
+    let local = Arc::clone(local(g));
     {
         let state = local.state().read().expect("not poisoned");
         let scope = Scope::of(&c.user, &state);
-        let found = state.alert_book().get(&id).map(|a| a.rep.clone());
+        let found = state.alert_book().get(id).map(|a| a.rep.clone());
         let within = found.as_deref().is_some_and(|rep| scope.rep(rep, &state));
         if !within && scope != Scope::All {
             // A scoped caller learns nothing of alerts outside their scope.
-            return *denied(Denied::Forbidden("not in your scope".into()));
+            return Err(denied(Denied::Forbidden("not in your scope".into())));
         }
         if found.is_none() {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(json!({"error": format!("no alert {id}")})),
-            )
-                .into_response();
+            return Err(Box::new(
+                (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(json!({"error": format!("no alert {id}")})),
+                )
+                    .into_response(),
+            ));
         }
-        if let Some(ack) = state.acks().get(&id) {
-            return axum::Json(json!({"acknowledged": id, "by": ack.by, "already": true}))
-                .into_response();
+        if let Some(ack) = state.acks().get(id) {
+            return Ok(json!({"acknowledged": id, "by": ack.by, "already": true}));
         }
     }
     let at = chrono::DateTime::from_timestamp_millis((g.now_ms)()).unwrap_or_default();
@@ -1462,7 +1486,7 @@ async fn acknowledge(
         occurred_at: pacer_projections::time::Timestamp::from_utc(at),
         body: pacer_projections::event::EventBody::AlertAcknowledged(
             pacer_projections::event::AlertAcknowledged {
-                alert_id: id.clone(),
+                alert_id: id.to_owned(),
                 by: c.user.name.clone(),
                 note,
             },
@@ -1474,18 +1498,20 @@ async fn acknowledge(
                 g.access.data_dir(),
                 &c.user.name,
                 "alert.ack",
-                &id,
+                id,
                 json!({}),
             ) {
                 eprintln!("pacer: {e}");
             }
-            axum::Json(json!({"acknowledged": id, "by": c.user.name})).into_response()
+            Ok(json!({"acknowledged": id, "by": c.user.name}))
         }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => Err(Box::new(
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({"error": e.to_string()})),
+            )
+                .into_response(),
+        )),
     }
 }
 

@@ -24,6 +24,7 @@ pub mod output;
 pub mod plan_file;
 pub mod replay;
 pub mod validate;
+pub mod web;
 pub mod webhook;
 pub mod wire;
 pub mod xlsx;

@@ -1,0 +1,901 @@
+//! The web app a manager and finance open (`pacer serve --http`, one-process mode):
+//! server-rendered pages (maud) with charts drawn on the server (plotters, SVG), useful
+//! without JavaScript; a few lines of script (compiled in, no CDN) refresh a page when
+//! an alert changes. Every page is for a logged-in user and within their scope, read
+//! from the same JSON the API answers (`nats::query::answer_params`), so a page's
+//! figures are the API's.
+//!
+//! | page | what |
+//! | --- | --- |
+//! | `/login` | log-in form (a session cookie, as `POST /v1/login`) |
+//! | `/team/<team>?month=` | each rep's plan, actual, expected and forecast as bars and a table; the open focus alerts beside their rep |
+//! | `/rep/<rep>?month=` | plan vs actual over the horizon, the month's buckets, productivity; each actual links to its events |
+//! | `/rep/<rep>/events?month=&bucket=` | the events behind one figure (seq, date, source, amount), summed |
+//! | `/alerts?rule=&severity=&rep=` | the inbox: focus first, filters, acknowledge with a note; live |
+//! | `/digest/<team>?week=` | the weekly digest, printable |
+
+pub mod charts;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use pacer_projections::bucket::{each_contribution, Bucket};
+use pacer_projections::event::EventBody;
+use pacer_projections::time::Month;
+use serde_json::{Map, Value};
+
+use crate::access::{Caller, Role, Scope};
+use crate::http::{ack_alert, caller, in_scope, Gateway};
+use crate::nats::query::answer_params;
+
+const CSS: &str = include_str!("app.css");
+const JS: &str = include_str!("app.js");
+
+/// The most events a drill-down lists (the sum still counts them all).
+const EVENTS_SHOWN_MAX: usize = 500;
+
+/// The pages (one-process mode only: they read the local projections).
+pub fn routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/", get(home))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/team/{team}", get(team_page))
+        .route("/rep/{rep}", get(rep_page))
+        .route("/rep/{rep}/events", get(events_page))
+        .route("/alerts", get(inbox))
+        .route("/alerts/{id}/ack", post(ack_form))
+        .route("/digest/{team}", get(digest_page))
+        .route(
+            "/assets/app.css",
+            get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }),
+        )
+}
+
+type Q = Query<BTreeMap<String, String>>;
+
+/// The caller, or the way to the log-in page.
+fn who(
+    g: &Gateway,
+    method: &Method,
+    headers: &HeaderMap,
+    back: &str,
+) -> Result<Caller, Box<Response>> {
+    caller(g, method, headers).map_err(|r| {
+        if r.status() == StatusCode::UNAUTHORIZED {
+            Box::new(Redirect::to(&format!("/login?next={}", encode(back))).into_response())
+        } else {
+            r
+        }
+    })
+}
+
+/// The caller's answer to a query within scope, or the refusal page.
+fn ask(
+    g: &Gateway,
+    c: &Caller,
+    name: &str,
+    params: Map<String, Value>,
+) -> Result<Value, Box<Response>> {
+    in_scope(g, c, &params).map_err(|_| Box::new(refused()))?;
+    let Some(ctx) = &g.queries else {
+        return Err(Box::new(refused()));
+    };
+    Ok(tokio::task::block_in_place(|| {
+        answer_params(name, &params, ctx)
+    }))
+}
+
+fn refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        page_markup(
+            "Not in your scope",
+            None,
+            html! {
+                h1 { "Not in your scope" }
+                p { "This page is about a team or rep you do not manage." }
+                p { a href="/" { "Back to your page" } }
+            },
+        ),
+    )
+        .into_response()
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn params(pairs: &[(&str, Option<&str>)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), Value::String(v.to_owned()))))
+        .collect()
+}
+
+/// A money text with thousands separators: `1234567.50` → `1,234,567.50`.
+fn money(v: &Value) -> String {
+    let Some(text) = v.as_str() else {
+        return "–".into();
+    };
+    let (sign, rest) = text.strip_prefix('-').map_or(("", text), |r| ("-", r));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// An RFC 3339 time in the organisation's zone, as people read it: `Fri 20 Nov 18:00`.
+fn local_time(v: &Value, tz: chrono_tz::Tz) -> String {
+    v.as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&tz).format("%a %d %b %H:%M").to_string())
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The order buckets are listed in: the total and its halves, then geography,
+/// products, accounts, activities.
+fn bucket_rank(bucket: &str) -> (u8, &str) {
+    let rank = match bucket {
+        "total" => 0,
+        "new_customer" => 1,
+        "retention" => 2,
+        b if b.starts_with("geo:") => 3,
+        b if b.starts_with("product:") => 4,
+        b if b.starts_with("account:") => 5,
+        _ => 6,
+    };
+    (rank, bucket)
+}
+
+/// The organisation's time zone.
+fn org_tz(g: &Gateway) -> chrono_tz::Tz {
+    g.queries.as_ref().map_or(chrono_tz::UTC, |ctx| {
+        ctx.state.read().expect("not poisoned").config().timezone
+    })
+}
+
+/// A ratio as a percent: 0.399 → `39.9%`.
+fn percent(v: &Value) -> String {
+    v.as_f64()
+        .map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// Major units of a money text, for drawing only.
+fn major(v: &Value) -> Option<f64> {
+    v.as_str().and_then(|t| t.parse().ok())
+}
+
+fn page(title: &str, c: Option<&Caller>, body: Markup) -> Response {
+    page_markup(title, c, body).into_response()
+}
+
+fn page_markup(title: &str, c: Option<&Caller>, body: Markup) -> axum::response::Html<String> {
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Pacer" }
+                link rel="stylesheet" href="/assets/app.css";
+                script src="/assets/app.js" defer {}
+            }
+            body {
+                header {
+                    a.brand href="/" { "Pacer" }
+                    @if let Some(c) = c {
+                        nav aria-label="main" {
+                            a href="/" { "Home" }
+                            a href="/alerts" { "Alerts" }
+                        }
+                        form.logout method="post" action="/logout" {
+                            input type="hidden" name="csrf_token" value=(c.csrf.clone().unwrap_or_default());
+                            span { (c.user.name) " (" (c.user.role.as_str()) ")" }
+                            button type="submit" { "Log out" }
+                        }
+                    }
+                }
+                main id="main" { (body) }
+            }
+        }
+    };
+    axum::response::Html(markup.into_string())
+}
+
+/// Only the page's main part, for the script's live refresh.
+fn wants_fragment(headers: &HeaderMap) -> bool {
+    headers.get("x-pacer-fragment").is_some()
+}
+
+fn respond(title: &str, c: &Caller, headers: &HeaderMap, body: Markup) -> Response {
+    if wants_fragment(headers) {
+        return axum::response::Html(body.into_string()).into_response();
+    }
+    page(title, Some(c), body)
+}
+
+async fn home(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
+    let c = match who(&g, &method, &headers, "/") {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let state = ctx.state.read().expect("not poisoned");
+    let target = match Scope::of(&c.user, &state) {
+        Scope::Rep(rep) => format!("/rep/{}", encode(&rep)),
+        Scope::Teams(teams) => match teams.iter().next() {
+            Some(t) => format!("/team/{}", encode(t)),
+            None => "/alerts".into(),
+        },
+        Scope::All => {
+            let month = state.current_month();
+            let first = state
+                .reps()
+                .keys()
+                .find_map(|id| month.map(|m| state.rep_at(id, m).team));
+            first.map_or("/alerts".into(), |t| format!("/team/{}", encode(&t)))
+        }
+        Scope::Nothing => return refused(),
+    };
+    Redirect::to(&target).into_response()
+}
+
+async fn login_form(Query(q): Q) -> Response {
+    let next = q.get("next").cloned().unwrap_or_else(|| "/".into());
+    let failed = q.contains_key("failed");
+    page(
+        "Log in",
+        None,
+        html! {
+            h1 { "Log in" }
+            @if failed { p.error role="alert" { "Wrong user or password." } }
+            form.login method="post" action="/login" {
+                input type="hidden" name="next" value=(next);
+                label { "User" input name="user" autocomplete="username" required autofocus; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Log in" }
+            }
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    user: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+async fn login(
+    State(g): State<Arc<Gateway>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    // Only a path of this site, so the form cannot send anyone elsewhere.
+    let next = if f.next.starts_with('/') && !f.next.starts_with("//") {
+        f.next.clone()
+    } else {
+        "/".into()
+    };
+    match g
+        .access
+        .log_in(&f.user, &f.password, &peer.ip().to_string(), (g.now_ms)())
+    {
+        Ok((_, session, _)) => {
+            let mut r = Redirect::to(&next).into_response();
+            let cookie = format!(
+                "pacer_session={session}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
+                crate::access::SESSION_MS / 1000
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err((delay, _)) => {
+            tokio::time::sleep(delay).await;
+            Redirect::to(&format!("/login?failed=1&next={}", encode(&next))).into_response()
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// The caller of a form post, its CSRF field checked (a form cannot send a header).
+fn form_caller(g: &Gateway, headers: &HeaderMap, csrf: &str) -> Result<Caller, Box<Response>> {
+    let mut h = headers.clone();
+    if let Ok(v) = header::HeaderValue::from_str(csrf) {
+        h.insert("x-csrf-token", v);
+    }
+    who(g, &Method::POST, &h, "/")
+}
+
+async fn logout(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = form_caller(&g, &headers, &f.csrf_token) {
+        return *r;
+    }
+    g.access
+        .log_out(crate::webhook::auth::header(&headers, "cookie"));
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        header::HeaderValue::from_static(
+            "pacer_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// The month chooser: a GET form, so the URL is shareable.
+fn month_form(action: &str, month: &str) -> Markup {
+    html! {
+        form.choose method="get" action=(action) {
+            label { "Month " input type="month" name="month" value=(month); }
+            button type="submit" { "Show" }
+        }
+    }
+}
+
+async fn team_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(team): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let back = format!("/team/{}", encode(&team));
+    let c = match who(&g, &method, &headers, &back) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let month = q.get("month").map(String::as_str);
+    let p = params(&[
+        ("team", Some(&team)),
+        ("month", month),
+        ("bucket", Some("total")),
+    ]);
+    let rows = match ask(&g, &c, "report", p) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let alerts = match ask(&g, &c, "alerts", params(&[("team", Some(&team))])) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let rows: Vec<Value> = rows.as_array().cloned().unwrap_or_default();
+    let shown_month = rows
+        .first()
+        .and_then(|r| r["month"].as_str())
+        .map(str::to_owned)
+        .or_else(|| month.map(str::to_owned))
+        .unwrap_or_default();
+    let focus: Vec<&Value> = alerts
+        .as_array()
+        .map(|a| a.iter().filter(|a| a["focus"] == true).collect())
+        .unwrap_or_default();
+    let bars: Vec<charts::RepBar> = rows
+        .iter()
+        .map(|r| charts::RepBar {
+            rep: r["rep"].as_str().unwrap_or_default().to_owned(),
+            plan: major(&r["plan"]).unwrap_or(0.0),
+            actual: major(&r["actual"]).unwrap_or(0.0),
+            expected: major(&r["expected_to_date"]),
+            forecast: major(&r["forecast"]),
+        })
+        .collect();
+    let chart = charts::team_bars(&bars);
+    let tz = org_tz(&g);
+    let body = html! {
+        h1 { "Team " (team) " · " (shown_month) }
+        (month_form(&back, &shown_month))
+        figure {
+            (PreEscaped(chart))
+            figcaption { "Each rep's actual (blue) against the plan (grey), with the expected-to-date (black mark) and the forecast (orange mark). The table below holds the same figures." }
+        }
+        div.scroll { table.figures id="team-table" {
+            caption { "Plan vs actual, total bucket, " (shown_month) }
+            thead { tr { th scope="col" { "Rep" } th { "Plan" } th { "Actual" } th { "Attainment" } th { "Expected to date" } th { "Pace gap" } th { "Forecast" } th { "Focus alerts" } } }
+            tbody {
+                @for r in &rows {
+                    @let rep = r["rep"].as_str().unwrap_or_default();
+                    tr data-rep=(rep) {
+                        th scope="row" { a href={ "/rep/" (encode(rep)) "?month=" (shown_month) } { (rep) } }
+                        td.num data-field="plan" { (money(&r["plan"])) }
+                        td.num data-field="actual" { (money(&r["actual"])) }
+                        td.num data-field="attainment" { (percent(&r["attainment"])) }
+                        td.num data-field="expected_to_date" { (money(&r["expected_to_date"])) }
+                        td.num data-field="pace_gap" { (money(&r["pace_gap"])) }
+                        td.num data-field="forecast" { (money(&r["forecast"])) }
+                        td {
+                            @for a in focus.iter().filter(|a| a["rep"] == rep) {
+                                div class={ "alert " (a["severity"].as_str().unwrap_or_default()) } {
+                                    strong { (a["rule"].as_str().unwrap_or_default()) }
+                                    " " (a["suggested_action"].as_str().unwrap_or_default())
+                                    " "
+                                    small { "act by " (local_time(&a["act_by"], tz)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        p { a href={ "/digest/" (encode(&team)) } { "This week's digest" } " · " a href="/alerts" { "Alerts inbox" } }
+    };
+    respond(&format!("Team {team}"), &c, &headers, body)
+}
+
+async fn rep_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(rep): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let back = format!("/rep/{}", encode(&rep));
+    let c = match who(&g, &method, &headers, &back) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let month = q.get("month").map(String::as_str);
+    let mut buckets = match ask(
+        &g,
+        &c,
+        "report",
+        params(&[("rep", Some(&rep)), ("month", month)]),
+    ) {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(r) => return *r,
+    };
+    buckets.sort_by(|a, b| {
+        bucket_rank(a["bucket"].as_str().unwrap_or(""))
+            .cmp(&bucket_rank(b["bucket"].as_str().unwrap_or("")))
+    });
+    let shown = buckets
+        .first()
+        .and_then(|r| r["month"].as_str())
+        .map(str::to_owned)
+        .or_else(|| month.map(str::to_owned))
+        .unwrap_or_default();
+    let productivity = ask(
+        &g,
+        &c,
+        "report",
+        params(&[
+            ("rep", Some(&rep)),
+            ("month", Some(&shown)),
+            ("view", Some("productivity")),
+        ]),
+    )
+    .ok()
+    .and_then(|v| v.as_array().and_then(|a| a.first().cloned()))
+    .unwrap_or(Value::Null);
+    // The horizon: twelve months back and twelve ahead of the month shown.
+    let (mut labels, mut plan, mut actual) = (Vec::new(), Vec::new(), Vec::new());
+    if let Ok(m) = Month::parse(&shown) {
+        for k in -11..=12 {
+            let mm = m.plus(k).to_string();
+            let row = ask(
+                &g,
+                &c,
+                "report",
+                params(&[
+                    ("rep", Some(&rep)),
+                    ("month", Some(&mm)),
+                    ("bucket", Some("total")),
+                ]),
+            )
+            .ok()
+            .and_then(|v| v.as_array().and_then(|a| a.first().cloned()));
+            plan.push(row.as_ref().and_then(|r| major(&r["plan"])).unwrap_or(0.0));
+            actual.push(if k <= 0 {
+                row.as_ref().and_then(|r| major(&r["actual"]))
+            } else {
+                None
+            });
+            labels.push(mm);
+        }
+    }
+    let chart = charts::months_line(&labels, &plan, &actual);
+    let body = html! {
+        h1 { "Rep " (rep) " · " (shown) }
+        (month_form(&back, &shown))
+        figure {
+            (PreEscaped(chart))
+            figcaption { "Plan (grey) and actual (blue), total bucket, over the 24 months around " (shown) "." }
+        }
+        details {
+            summary { "The same as a table" }
+            table.figures { thead { tr { th { "Month" } th { "Plan" } th { "Actual" } } }
+                tbody { @for (i, l) in labels.iter().enumerate() {
+                    tr { th scope="row" { (l) } td.num { (format!("{:.2}", plan[i])) } td.num { (actual[i].map_or("–".into(), |a| format!("{a:.2}"))) } }
+                } } }
+        }
+        h2 { "Buckets" }
+        div.scroll { table.figures id="bucket-table" {
+            thead { tr { th scope="col" { "Bucket" } th { "Plan" } th { "Actual" } th { "Attainment" } th { "Expected to date" } th { "Forecast" } } }
+            tbody {
+                @for r in &buckets {
+                    @let bucket = r["bucket"].as_str().unwrap_or_default();
+                    tr data-bucket=(bucket) {
+                        th scope="row" { (bucket) }
+                        td.num { (money(&r["plan"])) }
+                        td.num data-field="actual" {
+                            a href={ "/rep/" (encode(&rep)) "/events?month=" (shown) "&bucket=" (encode(bucket)) } { (money(&r["actual"])) }
+                        }
+                        td.num { (percent(&r["attainment"])) }
+                        td.num { (money(&r["expected_to_date"])) }
+                        td.num { (money(&r["forecast"])) }
+                    }
+                }
+            }
+        }
+        }
+        h2 { "Productivity" }
+        @if let Value::Object(p) = &productivity {
+            dl.productivity {
+                @for (k, v) in p.iter().filter(|(k, _)| !matches!(k.as_str(), "rep" | "team" | "month")) {
+                    dt { (k.replace('_', " ")) }
+                    dd { (match v { Value::String(s) => s.clone(), Value::Null => "–".into(), other => other.to_string() }) }
+                }
+            }
+        } @else { p { "No productivity figures for this month." } }
+    };
+    respond(&format!("Rep {rep}"), &c, &headers, body)
+}
+
+async fn events_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(rep): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let back = format!("/rep/{}", encode(&rep));
+    let c = match who(&g, &method, &headers, &back) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if in_scope(&g, &c, &params(&[("rep", Some(&rep))])).is_err() {
+        return refused();
+    }
+    let (Some(month), Some(bucket)) = (
+        q.get("month").and_then(|m| Month::parse(m).ok()),
+        q.get("bucket").and_then(|b| Bucket::parse(b).ok()),
+    ) else {
+        return (StatusCode::BAD_REQUEST, "month and bucket are needed").into_response();
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let (tz, currency) = {
+        let state = ctx.state.read().expect("not poisoned");
+        (state.config().timezone, state.config().currency)
+    };
+    let behind = tokio::task::block_in_place(|| events_behind(&ctx.log, tz, &rep, month, &bucket));
+    let (rows, total, count) = match behind {
+        Ok(x) => x,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    };
+    let is_money = !matches!(bucket, Bucket::Activity(_));
+    let amount = |minor: i64| {
+        if is_money {
+            money(&Value::String(pacer_projections::money::format_decimal(
+                minor,
+                currency.exponent(),
+            )))
+        } else {
+            minor.to_string()
+        }
+    };
+    let body = html! {
+        h1 { "Events behind " (rep) "'s " (bucket.to_string()) ", " (month.to_string()) }
+        p { a href={ "/rep/" (encode(&rep)) "?month=" (month.to_string()) } { "Back to " (rep) } }
+        p id="events-total" data-total=(total) { (count) " events, in all " strong { (amount(total)) } }
+        table.figures id="events-table" {
+            thead { tr { th { "seq" } th { "Occurred" } th { "Type" } th { "Deal / account" } th { "Source" } th { "Adds" } } }
+            tbody {
+                @for r in &rows {
+                    tr {
+                        td.num { (r.seq) }
+                        td { (r.occurred_at) }
+                        td { (r.kind) }
+                        td { (r.what) }
+                        td { (r.source) }
+                        td.num data-delta=(r.delta) { (amount(r.delta)) }
+                    }
+                }
+            }
+        }
+        @if count > rows.len() { p { "The first " (rows.len()) " of " (count) " are listed; the total counts all." } }
+    };
+    respond("Events", &c, &headers, body)
+}
+
+/// One event behind a figure.
+struct Behind {
+    seq: u64,
+    occurred_at: String,
+    kind: &'static str,
+    what: String,
+    source: String,
+    delta: i64,
+}
+
+/// The events that add to a rep's bucket in a month, voided ones left out: each with
+/// what it adds (the one mapping the fold uses, `each_contribution`). Returns the
+/// first [`EVENTS_SHOWN_MAX`], the sum and the count.
+fn events_behind(
+    log: &crate::log::LogReader,
+    tz: chrono_tz::Tz,
+    rep: &str,
+    month: Month,
+    bucket: &Bucket,
+) -> Result<(Vec<Behind>, i64, usize), String> {
+    let mut voided = std::collections::BTreeSet::new();
+    for rec in log.iter_from(1) {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if let EventBody::EventVoided(v) = &rec.event.body {
+            voided.insert(v.voided_event_id.clone());
+        }
+    }
+    let (mut rows, mut total, mut count) = (Vec::new(), 0i64, 0usize);
+    for rec in log.iter_from(1) {
+        let rec = rec.map_err(|e| e.to_string())?;
+        if voided.contains(&rec.event.event_id) {
+            continue;
+        }
+        let mut delta = 0i64;
+        each_contribution(&rec.event, tz, |c| {
+            if c.rep == rep && c.month == month && &c.bucket.to_bucket() == bucket {
+                delta += c.delta;
+            }
+        });
+        if delta == 0 {
+            continue;
+        }
+        total += delta;
+        count += 1;
+        if rows.len() < EVENTS_SHOWN_MAX {
+            let (kind, what) = match &rec.event.body {
+                EventBody::DealWon(w) => ("deal_won", format!("{} · {}", w.deal, w.account)),
+                EventBody::Retention(k, r) => (k.as_str(), r.account.clone()),
+                EventBody::ActivityLogged(a) => {
+                    ("activity_logged", a.account.clone().unwrap_or_default())
+                }
+                _ => ("event", String::new()),
+            };
+            rows.push(Behind {
+                seq: rec.seq,
+                occurred_at: rec.event.occurred_at.to_rfc3339_in(tz),
+                kind,
+                what,
+                source: rec.event.source.clone(),
+                delta,
+            });
+        }
+    }
+    Ok((rows, total, count))
+}
+
+async fn inbox(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Response {
+    let c = match who(&g, &method, &headers, "/alerts") {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let scope = Scope::of(&c.user, &ctx.state.read().expect("not poisoned"));
+    let all = tokio::task::block_in_place(|| answer_params("alerts", &Map::new(), ctx));
+    let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let (rule, severity, rep) = (get("rule"), get("severity"), get("rep"));
+    let mut alerts: Vec<Value> = all
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| match &scope {
+            Scope::All => true,
+            Scope::Teams(t) => a["team"].as_str().is_some_and(|team| t.contains(team)),
+            Scope::Rep(r) => a["rep"] == r.as_str(),
+            Scope::Nothing => false,
+        })
+        .filter(|a| rule.as_ref().is_none_or(|r| a["rule"] == r.as_str()))
+        .filter(|a| {
+            severity
+                .as_ref()
+                .is_none_or(|s| a["severity"] == s.as_str())
+        })
+        .filter(|a| rep.as_ref().is_none_or(|r| a["rep"] == r.as_str()))
+        .collect();
+    // Focus first, then by severity, then as raised.
+    let rank = |s: &str| match s {
+        "critical" => 0,
+        "warning" => 1,
+        _ => 2,
+    };
+    alerts.sort_by_key(|a| {
+        (
+            a["focus"] != true,
+            rank(a["severity"].as_str().unwrap_or("")),
+        )
+    });
+    let csrf = c.csrf.clone().unwrap_or_default();
+    let tz = org_tz(&g);
+    let may_ack = !matches!(c.user.role, Role::Crm | Role::Service);
+    let body = html! {
+        h1 { "Alerts" }
+        form.choose method="get" action="/alerts" {
+            label { "Rule " input name="rule" value=(rule.clone().unwrap_or_default()); }
+            label { "Severity "
+                select name="severity" {
+                    option value="" { "any" }
+                    @for s in ["critical", "warning", "info"] {
+                        option value=(s) selected[severity.as_deref() == Some(s)] { (s) }
+                    }
+                }
+            }
+            label { "Rep " input name="rep" value=(rep.clone().unwrap_or_default()); }
+            button type="submit" { "Filter" }
+        }
+        p id="alert-count" { (alerts.len()) " open alerts" }
+        ul.inbox id="inbox" data-live="1" {
+            @for a in &alerts {
+                @let id = a["alert_id"].as_str().unwrap_or_default();
+                li class={ "alert " (a["severity"].as_str().unwrap_or_default()) } data-alert=(id) {
+                    p {
+                        @if a["focus"] == true { span.badge { "focus" } " " }
+                        strong { (a["rule"].as_str().unwrap_or_default()) }
+                        " · " a href={ "/rep/" (encode(a["rep"].as_str().unwrap_or_default())) } { (a["rep"].as_str().unwrap_or_default()) }
+                        " · " (a["team"].as_str().unwrap_or_default())
+                        " · act by " (local_time(&a["act_by"], tz))
+                    }
+                    p { (a["message"].as_str().unwrap_or_default()) }
+                    p.action { (a["suggested_action"].as_str().unwrap_or_default()) }
+                    @if may_ack {
+                        form.ack method="post" action={ "/alerts/" (id) "/ack" } {
+                            input type="hidden" name="csrf_token" value=(csrf);
+                            label { "Note " input name="note" placeholder="what was agreed"; }
+                            button type="submit" { "Acknowledge" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    respond("Alerts", &c, &headers, body)
+}
+
+async fn ack_form(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let c = match form_caller(&g, &headers, &f.csrf_token) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let note = Some(f.note.trim().to_owned()).filter(|n| !n.is_empty());
+    match ack_alert(&g, &c, &id, note) {
+        Ok(_) => {
+            let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
+                f.back
+            } else {
+                "/alerts".into()
+            };
+            Redirect::to(&back).into_response()
+        }
+        Err(r) => *r,
+    }
+}
+
+async fn digest_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(team): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let back = format!("/digest/{}", encode(&team));
+    let c = match who(&g, &method, &headers, &back) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let week = q.get("week").map(String::as_str);
+    let d = match ask(
+        &g,
+        &c,
+        "digest",
+        params(&[("team", Some(&team)), ("week", week)]),
+    ) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    let body = html! {
+        h1 { "Weekly digest · team " (team) " · " (d["week"].as_str().unwrap_or_default()) }
+        @if let Some(e) = d["error"].as_str() { p.error { (e) } }
+        @for r in d["reps"].as_array().cloned().unwrap_or_default() {
+            section.digest-rep {
+                h2 { (r["rep"].as_str().unwrap_or_default()) " " small { (r["name"].as_str().unwrap_or_default()) } }
+                @if let Some(reason) = r["reason"].as_str() { p { strong { "Talk about: " } (reason) } }
+                (json_list(&r))
+            }
+        }
+        p.noprint { button type="button" onclick="window.print()" { "Print" } }
+    };
+    respond(&format!("Digest {team}"), &c, &headers, body)
+}
+
+/// The fields of a digest entry as a definition list, nested values as text.
+fn json_list(v: &Value) -> Markup {
+    html! {
+        dl {
+            @for (k, val) in v.as_object().cloned().unwrap_or_default() {
+                @if !matches!(k.as_str(), "rep" | "name" | "reason") {
+                    dt { (k.replace('_', " ")) }
+                    dd { (match &val {
+                        Value::String(s) => s.clone(),
+                        Value::Null => "–".into(),
+                        Value::Array(a) if a.is_empty() => "none".into(),
+                        Value::Array(a) => a.iter().map(|x| match x {
+                            Value::Object(o) => o.get("message").or_else(|| o.get("rule")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| x.to_string()),
+                            other => other.to_string(),
+                        }).collect::<Vec<_>>().join("; "),
+                        other => other.to_string(),
+                    }) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The web app in a real browser: `pacer serve --http` over the demo organisation,
+//! driven by tests/web/browser.py (Playwright for Python with Debian's chromium, both
+//! installed by tests/run.sh). The script logs in as north's manager and checks what
+//! a manager relies on; its screenshots are kept in target/web-screenshots.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::nats::{free_port, Serve};
+use common::*;
+
+#[test]
+fn a_manager_uses_the_web_app_in_a_real_browser() {
+    let ready = Command::new("python3")
+        .args(["-c", "import playwright, openpyxl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ready,
+        "Playwright for Python is missing: run the tests with tests/run.sh, which installs it"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(run(
+        &data,
+        &["demo", "--seed", "42", "--now", "2026-11-18T15:00:00Z"],
+    ));
+    let password = "maria-keller-password-7";
+    let added = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "add",
+            "Maria Keller",
+            "--role",
+            "manager",
+            "--password-stdin",
+        ],
+        &format!("{password}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
+    ok(run(&data, &["user", "add", "root", "--role", "admin"]));
+    let admin = ok(run(&data, &["token", "create", "--user", "root"]))
+        .trim()
+        .to_owned();
+    let native = "native-token-0123456789";
+    let cfg = tmp.path().join("pacer.toml");
+    // No ticks of the server's own: the demo's now stays the page's now.
+    std::fs::write(
+        &cfg,
+        format!(
+            "[serve]\ntick_interval_s = 0\n\n[webhooks.native]\nbearer_tokens = [\"{native}\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut serve = Serve::start_with(
+        "serve",
+        &data,
+        &cfg,
+        "",
+        &["--http".into(), format!("127.0.0.1:{port}")],
+    );
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/web/browser.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args(["--url", &format!("http://127.0.0.1:{port}")])
+        .args(["--admin-token", &admin, "--native-token", native])
+        .args([
+            "--manager",
+            "Maria Keller",
+            "--password",
+            password,
+            "--team",
+            "north",
+        ])
+        .arg("--out")
+        .arg(&shots)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{said}\n{}", serve.output());
+    assert!(said.contains("all checks held"), "{said}");
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+}

@@ -1,0 +1,177 @@
+"""Pacer's web app in a real headless Chromium (Debian's `chromium`, driven by
+Playwright for Python with the system executable), against a `pacer serve --http`
+filled by the demo. Run by tests/webhooks.rs; prints what it checked, exits non-zero
+on the first thing that does not hold. Screenshots of each page go to --out.
+
+    python3 tests/web/browser.py --url http://127.0.0.1:PORT --admin-token T \
+        --native-token N --manager "Maria Keller" --password P --team north --out DIR
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+
+def api(base, path, token):
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def post_events(base, token, lines):
+    body = "\n".join(json.dumps(l) for l in lines).encode()
+    req = urllib.request.Request(
+        base + "/v1/events",
+        data=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def number(text):
+    """A figure as the page shows it (1,234.50, –) as a Decimal, or None."""
+    t = text.strip().replace(",", "")
+    return None if t in ("", "–") else Decimal(t)
+
+
+def check(cond, what):
+    if not cond:
+        print(f"FAILED: {what}", flush=True)
+        sys.exit(1)
+    print(f"ok: {what}", flush=True)
+
+
+def main():
+    a = argparse.ArgumentParser()
+    for k in ("url", "admin-token", "native-token", "manager", "password", "team", "out"):
+        a.add_argument(f"--{k}", required=True)
+    args = a.parse_args()
+    base, out = args.url.rstrip("/"), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    check(chromium is not None, "Debian's chromium is installed")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+        # Log in as the team's manager: the home page is the team page.
+        page.goto(base + "/")
+        check("/login" in page.url, "an anonymous visitor is sent to the log-in page")
+        page.screenshot(path=str(out / "login.png"), full_page=True)
+        page.fill("input[name=user]", args.manager)
+        page.fill("input[name=password]", args.password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/team/{args.team}**")
+        check(page.url.endswith(f"/team/{args.team}"), f"the manager lands on team {args.team}")
+        page.screenshot(path=str(out / "team.png"), full_page=True)
+
+        # The team page's figures are the JSON API's.
+        rows = api(base, f"/v1/report?team={args.team}&bucket=total", args.admin_token)
+        shown = {}
+        for tr in page.query_selector_all("#team-table tbody tr"):
+            rep = tr.get_attribute("data-rep")
+            cells = {td.get_attribute("data-field"): td.inner_text() for td in tr.query_selector_all("td[data-field]")}
+            shown[rep] = cells
+        check(len(shown) == len(rows) and len(rows) > 0, f"the table lists the team's {len(rows)} reps")
+        for r in rows:
+            cells = shown[r["rep"]]
+            for field in ("plan", "actual", "expected_to_date", "pace_gap", "forecast"):
+                want = None if r[field] is None else Decimal(r[field])
+                got = number(cells[field])
+                if want != got:
+                    check(False, f"{r['rep']} {field}: page {cells[field]!r}, API {r[field]!r}")
+        check(True, "every rep's plan, actual, expected, pace gap and forecast equal the API's")
+        check(page.query_selector("figure svg") is not None, "the team chart is drawn (SVG)")
+
+        # Another team is out of reach.
+        other = "south" if args.team != "south" else "north"
+        resp = page.goto(base + f"/team/{other}")
+        check(resp.status == 403 and "Not in your scope" in page.content(), f"team {other} is not reachable")
+
+        # A rep, then a bucket's actual: the events listed sum to the figure.
+        page.goto(base + f"/team/{args.team}")
+        first = rows[0]["rep"]
+        page.click(f"#team-table tr[data-rep='{first}'] th a")
+        page.wait_for_url(f"**/rep/{first}**")
+        page.screenshot(path=str(out / "rep.png"), full_page=True)
+        actual_text = page.inner_text("#bucket-table tr[data-bucket='total'] td[data-field=actual]")
+        page.click("#bucket-table tr[data-bucket='total'] td[data-field=actual] a")
+        page.wait_for_url("**/events**")
+        page.screenshot(path=str(out / "events.png"), full_page=True)
+        deltas = [int(td.get_attribute("data-delta")) for td in page.query_selector_all("#events-table td[data-delta]")]
+        total = int(page.get_attribute("#events-total", "data-total"))
+        check(sum(deltas) == total, f"the {len(deltas)} events listed sum to the total shown ({total})")
+        check(Decimal(total) / 100 == number(actual_text), f"and the total is the figure clicked ({actual_text})")
+
+        # The inbox: acknowledge a focus alert with a note; it leaves the open list.
+        page.goto(base + "/alerts")
+        page.screenshot(path=str(out / "alerts.png"), full_page=True)
+        items = page.query_selector_all("li[data-alert]")
+        check(len(items) > 0, f"the inbox lists {len(items)} open alerts")
+        target = items[0].get_attribute("data-alert")
+        page.fill(f"li[data-alert='{target}'] input[name=note]", "pipeline review on Tuesday")
+        page.click(f"li[data-alert='{target}'] button[type=submit]")
+        page.wait_for_url("**/alerts")
+        check(page.query_selector(f"li[data-alert='{target}']") is None, "the acknowledged alert left the open list")
+        acked = [x for x in api(base, "/v1/alerts?status=all&team=" + args.team, args.admin_token) if x["alert_id"] == target]
+        check(acked and acked[0]["acknowledged_by"] == args.manager, "the acknowledgement is by the logged-in manager")
+
+        # A webhook event changes an alert: the open page updates without a reload.
+        open_alerts = api(base, f"/v1/alerts?team={args.team}", args.admin_token)
+        act = next((x for x in open_alerts if x["bucket"].startswith("activity:")), None)
+        before = page.evaluate("window.performance.getEntriesByType('navigation').length")
+        page.evaluate("window.__marker = 'still the same page'")
+        if act is not None:
+            kind = act["bucket"].split(":", 1)[1]
+            lines = [
+                {"event_id": f"web-{i}", "source": "crm", "occurred_at": "2026-11-18T14:00:00Z",
+                 "type": "activity_logged", "rep": act["rep"], "kind": kind}
+                for i in range(200)
+            ]
+            watched = act["alert_id"]
+        else:
+            x = open_alerts[0]
+            lines = [{"event_id": "web-win", "source": "crm", "occurred_at": "2026-11-18T14:00:00Z",
+                      "type": "deal_won", "rep": x["rep"], "deal": "web-deal", "account": "web-account",
+                      "customer_kind": "new", "amount": "5000000.00", "currency": x["currency"],
+                      "closed_on": "2026-11-18"}]
+            watched = x["alert_id"]
+        check(page.query_selector(f"li[data-alert='{watched}']") is not None, f"alert {watched} is on the page")
+        post_events(base, args.native_token, lines)
+        deadline = time.time() + 20
+        while time.time() < deadline and page.query_selector(f"li[data-alert='{watched}']") is not None:
+            time.sleep(0.2)
+        check(page.query_selector(f"li[data-alert='{watched}']") is None, "the page dropped the resolved alert by itself")
+        check(page.evaluate("window.__marker") == "still the same page", "without a reload")
+        check(before == page.evaluate("window.performance.getEntriesByType('navigation').length"), "no navigation happened")
+
+        # The weekly digest, printable.
+        page.goto(base + f"/digest/{args.team}")
+        check("Weekly digest" in page.inner_text("h1"), "the digest page opens")
+        page.screenshot(path=str(out / "digest.png"), full_page=True)
+        page.emulate_media(media="print")
+        page.screenshot(path=str(out / "digest-print.png"), full_page=True)
+        check(not page.is_visible("header"), "the printed digest has no navigation")
+
+        # On a phone's width the team page still reads.
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.context.add_cookies(page.context.cookies())
+        phone.goto(base + f"/team/{args.team}")
+        phone.screenshot(path=str(out / "team-phone.png"), full_page=True)
+        width = phone.evaluate("document.documentElement.scrollWidth")
+        check(width <= 390 * 1.5, f"the phone page is not much wider than the screen ({width}px)")
+        browser.close()
+    print("all checks held", flush=True)
+
+
+if __name__ == "__main__":
+    main()
