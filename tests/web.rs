@@ -41,6 +41,20 @@ fn a_manager_uses_the_web_app_in_a_real_browser() {
         &format!("{password}\n"),
     );
     assert!(added.status.success(), "{}", stderr(&added));
+    let fin_password = "finance-password-2026";
+    let added = run_with_stdin(
+        &data,
+        &[
+            "user",
+            "add",
+            "fin",
+            "--role",
+            "finance",
+            "--password-stdin",
+        ],
+        &format!("{fin_password}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
     ok(run(&data, &["user", "add", "root", "--role", "admin"]));
     let admin = ok(run(&data, &["token", "create", "--user", "root"]))
         .trim()
@@ -77,6 +91,7 @@ fn a_manager_uses_the_web_app_in_a_real_browser() {
             "--team",
             "north",
         ])
+        .args(["--finance-user", "fin", "--finance-password", fin_password])
         .arg("--out")
         .arg(&shots)
         .output()

@@ -22,6 +22,7 @@ pub mod log;
 pub mod nats;
 pub mod output;
 pub mod plan_file;
+pub mod plans;
 pub mod replay;
 pub mod validate;
 pub mod web;

@@ -148,6 +148,35 @@ pub fn plan_xlsx(lines: &[PlanLine], currency: Currency) -> Result<Vec<u8>, Shee
     book.save_to_buffer().map_err(writing)
 }
 
+/// A table of text as a workbook of one sheet: its `money` columns as numbers (from
+/// their exact decimal text, shown with as many decimals as the text has), the rest as
+/// text. What the web app offers as the download of what is on screen.
+pub fn table_xlsx(table: &crate::plans::Table, sheet_name: &str) -> Result<Vec<u8>, SheetError> {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name(sheet_name).map_err(writing)?;
+    let names: Vec<&str> = table.header.iter().map(String::as_str).collect();
+    header(sheet, &names)?;
+    for (i, row) in table.rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        for (c, text) in row.iter().enumerate() {
+            let parses = text.parse::<f64>().is_ok();
+            if table.money.contains(&c) && parses {
+                let digits = text.split_once('.').map_or(0, |(_, f)| f.len() as u32);
+                sheet
+                    .write_number_with_format(r, c as u16, number(text), &money_format(digits))
+                    .map_err(writing)?;
+            } else {
+                sheet.write_string(r, c as u16, text).map_err(writing)?;
+            }
+        }
+    }
+    for c in 0..names.len() {
+        sheet.set_column_width(c as u16, 16).map_err(writing)?;
+    }
+    book.save_to_buffer().map_err(writing)
+}
+
 /// The first sheet of a workbook as CSV text, row for row from its first used cell.
 /// Numbers become their shortest exact decimal text.
 pub fn xlsx_to_csv(bytes: &[u8]) -> Result<String, SheetError> {

@@ -51,7 +51,8 @@ def check(cond, what):
 
 def main():
     a = argparse.ArgumentParser()
-    for k in ("url", "admin-token", "native-token", "manager", "password", "team", "out"):
+    for k in ("url", "admin-token", "native-token", "manager", "password", "team", "out",
+              "finance-user", "finance-password"):
         a.add_argument(f"--{k}", required=True)
     args = a.parse_args()
     base, out = args.url.rstrip("/"), Path(args.out)
@@ -169,6 +170,47 @@ def main():
         phone.screenshot(path=str(out / "team-phone.png"), full_page=True)
         width = phone.evaluate("document.documentElement.scrollWidth")
         check(width <= 390 * 1.5, f"the phone page is not much wider than the screen ({width}px)")
+
+        # Finance: the plan versions, a diff of two, and its XLSX download that opens
+        # with openpyxl and holds what the screen shows.
+        fin = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True).new_page()
+        fin.goto(base + "/login")
+        fin.fill("input[name=user]", args.finance_user)
+        fin.fill("input[name=password]", args.finance_password)
+        fin.click("button[type=submit]")
+        fin.wait_for_url("**/finance")
+        check(fin.query_selector("#history-table tbody tr") is not None, "finance sees the plan versions")
+        fin.screenshot(path=str(out / "finance.png"), full_page=True)
+        fin.click("ul.diffs a")
+        fin.wait_for_url("**/finance/diff**")
+        fin.screenshot(path=str(out / "diff.png"))  # the top: the page is long
+        cells_js = """() => Array.from(document.querySelectorAll('#diff-table tbody tr')).map(tr =>
+            Array.from(tr.querySelectorAll('td')).map(td =>
+                td.hasAttribute('data-value') ? {v: td.getAttribute('data-value')} : td.innerText.trim()))"""
+        screen = [
+            [Decimal(c["v"]) if isinstance(c, dict) else c for c in row]
+            for row in fin.evaluate(cells_js)
+        ]
+        check(len(screen) > 0, f"the diff lists {len(screen)} rows")
+        with fin.expect_download() as dl:
+            fin.click("text=XLSX")
+        path = out / "diff.xlsx"
+        dl.value.save_as(str(path))
+        import openpyxl
+        sheet = openpyxl.load_workbook(path).active
+        cells = [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
+        header = [c.value for c in sheet[1]]
+        check(header[:3] == ["rep", "month", "bucket"], f"the workbook's header is {header}")
+        same = len(cells) == len(screen) and all(
+            all(
+                (Decimal(str(x)) == y) if isinstance(y, Decimal) else (str(x) == y)
+                for x, y in zip(a, b)
+            )
+            for a, b in zip(cells, screen)
+        )
+        check(same, f"the XLSX holds the {len(cells)} rows the screen shows")
+        resp = page.goto(base + "/finance")
+        check(resp.status == 403, "the manager cannot open finance's pages")
         browser.close()
     print("all checks held", flush=True)
 

@@ -18,7 +18,7 @@ use pacer_engine::wire::encode;
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::{Event, EventBody, PlanBasis, PlanPublished};
 use pacer_projections::money::format_decimal;
-use pacer_projections::plan::{as_plan_lines, diff, gap, latest, version_lines};
+use pacer_projections::plan::{as_plan_lines, gap, latest, version_lines};
 use pacer_projections::time::Month;
 use serde_json::{json, Value};
 
@@ -359,174 +359,26 @@ fn render(
 fn history(ctx: &Context, a: FormatArgs) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
     let state = rebuild_state(ctx, &log, Cut::All)?;
-    let tz = state.config().timezone;
-    let currency = state.config().currency;
-    let plans = state.plans();
-    let rows: Vec<Vec<String>> = plans
-        .versions()
-        .iter()
-        .map(|v| {
-            let lines = v.line_count();
-            let total: i64 = plans
-                .version_lines(v)
-                .filter(|(_, _, bucket, _)| **bucket == Bucket::Total)
-                .fold(0i64, |a, (_, _, _, t)| a.saturating_add(t));
-            vec![
-                v.plan.clone(),
-                v.version.to_string(),
-                v.basis.as_str().to_owned(),
-                v.effective_from.to_string(),
-                format!(
-                    "{}..{}",
-                    v.horizon_start,
-                    v.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1)
-                ),
-                lines.to_string(),
-                format_decimal(total, currency.exponent()),
-                v.source.clone(),
-                v.recorded_at.to_rfc3339_in(tz),
-                v.seq.to_string(),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
+    let t = pacer_engine::plans::history(&state);
+    if t.rows.is_empty() {
         crate::say!("no plan has been published yet")?;
         return Ok(ExitCode::SUCCESS);
     }
-    let header = [
-        "plan",
-        "version",
-        "basis",
-        "effective_from",
-        "horizon",
-        "lines",
-        "total",
-        "author",
-        "recorded_at",
-        "seq",
-    ];
-    super::write_stdout(&render(&header, &rows, &[6], a.format)?)?;
+    let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn plan_diff(ctx: &Context, a: DiffArgs) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
     let state = rebuild_state(ctx, &log, Cut::All)?;
-    let Some((last_plan, _)) = latest(&state) else {
-        bail!("no plan has been published yet");
-    };
-    let plan = a.plan.unwrap_or(last_plan);
-    let before = version_lines(&state, &plan, a.before);
-    let after = version_lines(&state, &plan, a.after);
-    for (v, lines) in [(a.before, &before), (a.after, &after)] {
-        if lines.is_empty() {
-            bail!("plan {plan:?} has no version {v}");
-        }
+    let (t, notes) = pacer_engine::plans::plan_diff(&state, a.plan.as_deref(), a.before, a.after)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for n in notes {
+        eprintln!("{n}");
     }
-    // A revision may plan only some months: compare the months both versions plan, and
-    // say which months only one of them has.
-    let months =
-        |lines: &std::collections::BTreeMap<(String, Month, Bucket), i64>| -> BTreeSet<Month> {
-            lines.keys().map(|(_, m, _)| *m).collect()
-        };
-    let (mb, ma) = (months(&before), months(&after));
-    let both: BTreeSet<Month> = mb.intersection(&ma).copied().collect();
-    if both.is_empty() {
-        bail!(
-            "versions {} and {} of plan {plan:?} plan no month in common",
-            a.before,
-            a.after
-        );
-    }
-    for (v, only) in [
-        (a.before, mb.difference(&ma)),
-        (a.after, ma.difference(&mb)),
-    ] {
-        let only: Vec<String> = only.map(ToString::to_string).collect();
-        if !only.is_empty() {
-            eprintln!("only version {v} plans {}: not compared", only.join(", "));
-        }
-    }
-    let before: std::collections::BTreeMap<_, _> = before
-        .into_iter()
-        .filter(|((_, m, _), _)| both.contains(m))
-        .collect();
-    let after: std::collections::BTreeMap<_, _> = after
-        .into_iter()
-        .filter(|((_, m, _), _)| both.contains(m))
-        .collect();
-    let currency = state.config().currency;
-    let amount = |b: &Bucket, v: i64| {
-        format_decimal(
-            v,
-            if b.is_activity() {
-                0
-            } else {
-                currency.exponent()
-            },
-        )
-    };
-    let rows = diff(&before, &after);
-    let mut out: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.rep.clone(),
-                r.month.to_string(),
-                r.bucket.to_string(),
-                amount(&r.bucket, r.before),
-                amount(&r.bucket, r.after),
-                amount(&r.bucket, r.change()),
-            ]
-        })
-        .collect();
-    // Totals of the `total` bucket: per month, then overall.
-    let mut per_month: std::collections::BTreeMap<Month, (i64, i64)> = Default::default();
-    for (lines, first) in [(&before, true), (&after, false)] {
-        for ((_, m, b), t) in lines.iter() {
-            if *b == Bucket::Total {
-                let e = per_month.entry(*m).or_default();
-                if first {
-                    e.0 = e.0.saturating_add(*t);
-                } else {
-                    e.1 = e.1.saturating_add(*t);
-                }
-            }
-        }
-    }
-    let (mut all_before, mut all_after) = (0i64, 0i64);
-    for (m, (b, af)) in &per_month {
-        all_before = all_before.saturating_add(*b);
-        all_after = all_after.saturating_add(*af);
-        if b != af {
-            out.push(vec![
-                "TOTAL".into(),
-                m.to_string(),
-                "total".into(),
-                amount(&Bucket::Total, *b),
-                amount(&Bucket::Total, *af),
-                amount(&Bucket::Total, af.saturating_sub(*b)),
-            ]);
-        }
-    }
-    out.push(vec![
-        "TOTAL".into(),
-        "all".into(),
-        "total".into(),
-        amount(&Bucket::Total, all_before),
-        amount(&Bucket::Total, all_after),
-        amount(&Bucket::Total, all_after.saturating_sub(all_before)),
-    ]);
-    let header = [
-        "rep",
-        "month",
-        "bucket",
-        &format!("v{}", a.before),
-        &format!("v{}", a.after),
-        "change",
-    ];
-    let header: Vec<&str> = header.iter().map(|s| s.as_ref()).collect();
-    super::write_stdout(&render(&header, &out, &[3, 4, 5], a.format)?)?;
+    let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -52,6 +52,8 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/alerts", get(inbox))
         .route("/alerts/{id}/ack", post(ack_form))
         .route("/digest/{team}", get(digest_page))
+        .route("/finance", get(finance_page))
+        .route("/finance/diff", get(diff_page))
         .route(
             "/assets/app.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
@@ -215,6 +217,9 @@ fn page_markup(title: &str, c: Option<&Caller>, body: Markup) -> axum::response:
                         nav aria-label="main" {
                             a href="/" { "Home" }
                             a href="/alerts" { "Alerts" }
+                            @if matches!(c.user.role, Role::Admin | Role::Finance) {
+                                a href="/finance" { "Plans" }
+                            }
                         }
                         form.logout method="post" action="/logout" {
                             input type="hidden" name="csrf_token" value=(c.csrf.clone().unwrap_or_default());
@@ -257,6 +262,7 @@ async fn home(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap)
             Some(t) => format!("/team/{}", encode(t)),
             None => "/alerts".into(),
         },
+        Scope::All if c.user.role == Role::Finance => "/finance".into(),
         Scope::All => {
             let month = state.current_month();
             let first = state
@@ -898,4 +904,168 @@ fn json_list(v: &Value) -> Markup {
             }
         }
     }
+}
+
+/// Finance's pages are for `finance` and `admin` users.
+fn finance_caller(
+    g: &Gateway,
+    method: &Method,
+    headers: &HeaderMap,
+    back: &str,
+) -> Result<Caller, Box<Response>> {
+    let c = who(g, method, headers, back)?;
+    if matches!(c.user.role, Role::Admin | Role::Finance) {
+        Ok(c)
+    } else {
+        Err(Box::new(refused()))
+    }
+}
+
+/// A table on screen, with its downloads (the same text as CSV and XLSX).
+fn table_markup(t: &crate::plans::Table, id: &str, downloads: &str) -> Markup {
+    html! {
+        p.downloads {
+            "Download: "
+            a href={ (downloads) "format=csv" } download { "CSV" }
+            " · "
+            a href={ (downloads) "format=xlsx" } download { "XLSX" }
+        }
+        div.scroll { table.figures id=(id) {
+            thead { tr { @for h in &t.header { th scope="col" { (h) } } } }
+            tbody { @for r in &t.rows {
+                tr { @for (i, v) in r.iter().enumerate() {
+                    @if t.money.contains(&i) {
+                        td.num data-value=(v) { (money(&Value::String(v.clone()))) }
+                    } @else { td { (v) } }
+                } }
+            } }
+        } }
+    }
+}
+
+/// The table as a file, when the query asks for one (`format=csv|xlsx`).
+fn download(t: &crate::plans::Table, q: &BTreeMap<String, String>, name: &str) -> Option<Response> {
+    let disposition = |ext: &str| format!("attachment; filename=\"{name}.{ext}\"");
+    match q.get("format").map(String::as_str) {
+        Some("csv") => {
+            let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+            let text = crate::output::csv_text(&header, &t.rows);
+            Some(
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                        (header::CONTENT_DISPOSITION, disposition("csv")),
+                    ],
+                    text,
+                )
+                    .into_response(),
+            )
+        }
+        Some("xlsx") => Some(match crate::xlsx::table_xlsx(t, "pacer") {
+            Ok(bytes) => (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_owned(),
+                    ),
+                    (header::CONTENT_DISPOSITION, disposition("xlsx")),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }),
+        _ => None,
+    }
+}
+
+async fn finance_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Response {
+    let c = match finance_caller(&g, &method, &headers, "/finance") {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let t = crate::plans::history(&ctx.state.read().expect("not poisoned"));
+    if let Some(r) = download(&t, &q, "plan-history") {
+        return r;
+    }
+    let body = html! {
+        h1 { "Plan versions" }
+        (table_markup(&t, "history-table", "/finance?"))
+        h2 { "Compare versions" }
+        ul.diffs {
+            @for r in t.rows.iter().filter(|r| r[1] != "1") {
+                @let v: u32 = r[1].parse().unwrap_or(1);
+                li { a href={ "/finance/diff?plan=" (encode(&r[0])) "&before=" (v - 1) "&after=" (v) } {
+                    (r[0]) ": version " (v - 1) " → " (v)
+                } }
+            }
+        }
+    };
+    respond("Plans", &c, &headers, body)
+}
+
+async fn diff_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Q,
+) -> Response {
+    let c = match finance_caller(&g, &method, &headers, "/finance") {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let version = |k: &str| q.get(k).and_then(|v| v.parse::<u32>().ok());
+    let plan = q.get("plan").cloned();
+    let result = {
+        let state = ctx.state.read().expect("not poisoned");
+        let latest = pacer_projections::plan::latest(&state);
+        let after = version("after")
+            .or(latest.as_ref().map(|(_, v)| *v))
+            .unwrap_or(1);
+        let before = version("before").unwrap_or(after.saturating_sub(1).max(1));
+        crate::plans::plan_diff(&state, plan.as_deref(), before, after)
+            .map(|(t, n)| (t, n, before, after))
+    };
+    let (t, notes, before, after) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                page_markup(
+                    "Plan diff",
+                    Some(&c),
+                    html! { h1 { "Plan diff" } p.error { (e) } },
+                ),
+            )
+                .into_response()
+        }
+    };
+    let name = format!("plan-diff-v{before}-v{after}");
+    if let Some(r) = download(&t, &q, &name) {
+        return r;
+    }
+    let plan_name = plan.unwrap_or_default();
+    let here = format!(
+        "/finance/diff?plan={}&before={before}&after={after}&",
+        encode(&plan_name)
+    );
+    let body = html! {
+        h1 { "Plan " (plan_name) ": version " (before) " → " (after) }
+        @for n in &notes { p { (n) } }
+        (table_markup(&t, "diff-table", &here))
+        p { a href="/finance" { "All versions" } }
+    };
+    respond("Plan diff", &c, &headers, body)
 }
