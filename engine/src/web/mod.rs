@@ -134,24 +134,8 @@ fn params(pairs: &[(&str, Option<&str>)]) -> Map<String, Value> {
 
 /// A money text with thousands separators: `1234567.50` → `1,234,567.50`.
 fn money(v: &Value) -> String {
-    let Some(text) = v.as_str() else {
-        return "–".into();
-    };
-    let (sign, rest) = text.strip_prefix('-').map_or(("", text), |r| ("-", r));
-    let (int, frac) = rest
-        .split_once('.')
-        .map_or((rest, None), |(i, f)| (i, Some(f)));
-    let mut grouped = String::new();
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
-    }
+    v.as_str()
+        .map_or_else(|| "–".into(), pacer_projections::money::group_thousands)
 }
 
 /// An RFC 3339 time in the organisation's zone, as people read it: `Fri 20 Nov 18:00`.
@@ -1002,8 +986,7 @@ async fn finance_page(
         (table_markup(&t, "history-table", "/finance?"))
         h2 { "Compare versions" }
         ul.diffs {
-            @for r in t.rows.iter().filter(|r| r[1] != "1") {
-                @let v: u32 = r[1].parse().unwrap_or(1);
+            @for (r, v) in t.rows.iter().filter_map(|r| r[1].parse::<u32>().ok().filter(|v| *v > 1).map(|v| (r, v))) {
                 li { a href={ "/finance/diff?plan=" (encode(&r[0])) "&before=" (v - 1) "&after=" (v) } {
                     (r[0]) ": version " (v - 1) " → " (v)
                 } }
