@@ -12,7 +12,7 @@
 //! | `/rep/<rep>?month=` | plan vs actual over the horizon, the month's buckets, productivity; each actual links to its events |
 //! | `/rep/<rep>/events?month=&bucket=` | the events behind one figure (seq, date, source, amount), summed |
 //! | `/alerts?rule=&severity=&rep=` | the inbox: focus first, filters, acknowledge with a note; live |
-//! | `/digest/<team>?week=` | the weekly digest, printable |
+//! | `/digest/<team>?week=` | the weekly digest, printable: `pacer digest`'s text |
 
 pub mod charts;
 
@@ -247,14 +247,11 @@ async fn home(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap)
             None => "/alerts".into(),
         },
         Scope::All if c.user.role == Role::Finance => "/finance".into(),
-        Scope::All => {
-            let month = state.current_month();
-            let first = state
-                .reps()
-                .keys()
-                .find_map(|id| month.map(|m| state.rep_at(id, m).team));
-            first.map_or("/alerts".into(), |t| format!("/team/{}", encode(&t)))
-        }
+        Scope::All => state
+            .teams_now()
+            .into_iter()
+            .next()
+            .map_or("/alerts".into(), |t| format!("/team/{}", encode(&t))),
         Scope::Nothing => return refused(),
     };
     Redirect::to(&target).into_response()
@@ -433,13 +430,13 @@ async fn team_page(
                     @let rep = r["rep"].as_str().unwrap_or_default();
                     tr data-rep=(rep) {
                         th scope="row" { a href={ "/rep/" (encode(rep)) "?month=" (shown_month) } { (rep) } }
-                        td.num data-field="plan" { (money(&r["plan"])) }
-                        td.num data-field="actual" { (money(&r["actual"])) }
-                        td.num data-field="attainment" { (percent(&r["attainment"])) }
-                        td.num data-field="expected_to_date" { (money(&r["expected_to_date"])) }
-                        td.num data-field="pace_gap" { (money(&r["pace_gap"])) }
-                        td.num data-field="forecast" { (money(&r["forecast"])) }
-                        td {
+                        td.num data-field="plan" data-label="Plan" { (money(&r["plan"])) }
+                        td.num data-field="actual" data-label="Actual" { (money(&r["actual"])) }
+                        td.num data-field="attainment" data-label="Attainment" { (percent(&r["attainment"])) }
+                        td.num data-field="expected_to_date" data-label="Expected to date" { (money(&r["expected_to_date"])) }
+                        td.num data-field="pace_gap" data-label="Pace gap" { (money(&r["pace_gap"])) }
+                        td.num data-field="forecast" data-label="Forecast" { (money(&r["forecast"])) }
+                        td.focus data-label="Focus alerts" {
                             @for a in focus.iter().filter(|a| a["rep"] == rep) {
                                 div class={ "alert " (a["severity"].as_str().unwrap_or_default()) } {
                                     strong { (a["rule"].as_str().unwrap_or_default()) }
@@ -570,7 +567,7 @@ async fn rep_page(
             dl.productivity {
                 @for (k, v) in p.iter().filter(|(k, _)| !matches!(k.as_str(), "rep" | "team" | "month")) {
                     dt { (k.replace('_', " ")) }
-                    dd { (match v { Value::String(s) => s.clone(), Value::Null => "–".into(), other => other.to_string() }) }
+                    dd { (productivity_value(k, v)) }
                 }
             }
         } @else { p { "No productivity figures for this month." } }
@@ -626,6 +623,7 @@ async fn events_page(
         h1 { "Events behind " (rep) "'s " (bucket.to_string()) ", " (month.to_string()) }
         p { a href={ "/rep/" (encode(&rep)) "?month=" (month.to_string()) } { "Back to " (rep) } }
         p id="events-total" data-total=(total) { (count) " events, in all " strong { (amount(total)) } }
+        div.scroll {
         table.figures id="events-table" {
             thead { tr { th { "seq" } th { "Occurred" } th { "Type" } th { "Deal / account" } th { "Source" } th { "Adds" } } }
             tbody {
@@ -640,6 +638,7 @@ async fn events_page(
                     }
                 }
             }
+        }
         }
         @if count > rows.len() { p { "The first " (rows.len()) " of " (count) " are listed; the total counts all." } }
     };
@@ -666,17 +665,14 @@ fn events_behind(
     month: Month,
     bucket: &Bucket,
 ) -> Result<(Vec<Behind>, i64, usize), String> {
+    // One pass: the events that add to the figure, and the ids voided (a void comes
+    // after its target, so the candidates are filtered at the end).
     let mut voided = std::collections::BTreeSet::new();
+    let mut candidates: Vec<(String, Behind)> = Vec::new();
     for rec in log.iter_from(1) {
         let rec = rec.map_err(|e| e.to_string())?;
         if let EventBody::EventVoided(v) = &rec.event.body {
             voided.insert(v.voided_event_id.clone());
-        }
-    }
-    let (mut rows, mut total, mut count) = (Vec::new(), 0i64, 0usize);
-    for rec in log.iter_from(1) {
-        let rec = rec.map_err(|e| e.to_string())?;
-        if voided.contains(&rec.event.event_id) {
             continue;
         }
         let mut delta = 0i64;
@@ -688,27 +684,32 @@ fn events_behind(
         if delta == 0 {
             continue;
         }
-        total += delta;
-        count += 1;
-        if rows.len() < EVENTS_SHOWN_MAX {
-            let (kind, what) = match &rec.event.body {
-                EventBody::DealWon(w) => ("deal_won", format!("{} · {}", w.deal, w.account)),
-                EventBody::Retention(k, r) => (k.as_str(), r.account.clone()),
-                EventBody::ActivityLogged(a) => {
-                    ("activity_logged", a.account.clone().unwrap_or_default())
-                }
-                _ => ("event", String::new()),
-            };
-            rows.push(Behind {
-                seq: rec.seq,
-                occurred_at: rec.event.occurred_at.to_rfc3339_in(tz),
-                kind,
-                what,
-                source: rec.event.source.clone(),
-                delta,
-            });
-        }
+        let (kind, what) = match &rec.event.body {
+            EventBody::DealWon(w) => ("deal_won", format!("{} · {}", w.deal, w.account)),
+            EventBody::Retention(k, r) => (k.as_str(), r.account.clone()),
+            EventBody::ActivityLogged(a) => {
+                ("activity_logged", a.account.clone().unwrap_or_default())
+            }
+            _ => ("event", String::new()),
+        };
+        let behind = Behind {
+            seq: rec.seq,
+            occurred_at: rec.event.occurred_at.to_rfc3339_in(tz),
+            kind,
+            what,
+            source: rec.event.source.clone(),
+            delta,
+        };
+        candidates.push((rec.event.event_id.clone(), behind));
     }
+    let kept: Vec<Behind> = candidates
+        .into_iter()
+        .filter(|(id, _)| !voided.contains(id))
+        .map(|(_, b)| b)
+        .collect();
+    let total = kept.iter().fold(0i64, |t, b| t.saturating_add(b.delta));
+    let count = kept.len();
+    let rows = kept.into_iter().take(EVENTS_SHOWN_MAX).collect();
     Ok((rows, total, count))
 }
 
@@ -843,50 +844,54 @@ async fn digest_page(
         Err(r) => return *r,
     };
     let week = q.get("week").map(String::as_str);
-    let d = match ask(
-        &g,
-        &c,
-        "digest",
-        params(&[("team", Some(&team)), ("week", week)]),
-    ) {
-        Ok(v) => v,
-        Err(r) => return *r,
+    let p = params(&[("team", Some(&team)), ("week", week)]);
+    if in_scope(&g, &c, &p).is_err() {
+        return refused();
+    }
+    let Some(ctx) = &g.queries else {
+        return refused();
     };
+    // The same text as `pacer digest`.
+    let text = tokio::task::block_in_place(|| {
+        crate::nats::query::with_digest(&p, ctx, |d, currency, tz| {
+            crate::digest::digest_text(d, currency, tz, false)
+        })
+    });
     let body = html! {
-        h1 { "Weekly digest · team " (team) " · " (d["week"].as_str().unwrap_or_default()) }
-        @if let Some(e) = d["error"].as_str() { p.error { (e) } }
-        @for r in d["reps"].as_array().cloned().unwrap_or_default() {
-            section.digest-rep {
-                h2 { (r["rep"].as_str().unwrap_or_default()) " " small { (r["name"].as_str().unwrap_or_default()) } }
-                @if let Some(reason) = r["reason"].as_str() { p { strong { "Talk about: " } (reason) } }
-                (json_list(&r))
+        @match &text {
+            Ok(t) => {
+                h1 { (t.lines().next().unwrap_or("Weekly digest")) }
+                pre.digest { (t.split_once('\n').map_or("", |(_, rest)| rest).trim_start()) }
             }
+            Err(e) => { h1 { "Weekly digest · team " (team) } p.error { (e) } }
         }
         p.noprint { button type="button" onclick="window.print()" { "Print" } }
     };
     respond(&format!("Digest {team}"), &c, &headers, body)
 }
 
-/// The fields of a digest entry as a definition list, nested values as text.
-fn json_list(v: &Value) -> Markup {
-    html! {
-        dl {
-            @for (k, val) in v.as_object().cloned().unwrap_or_default() {
-                @if !matches!(k.as_str(), "rep" | "name" | "reason") {
-                    dt { (k.replace('_', " ")) }
-                    dd { (match &val {
-                        Value::String(s) => s.clone(),
-                        Value::Null => "–".into(),
-                        Value::Array(a) if a.is_empty() => "none".into(),
-                        Value::Array(a) => a.iter().map(|x| match x {
-                            Value::Object(o) => o.get("message").or_else(|| o.get("rule")).and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| x.to_string()),
-                            other => other.to_string(),
-                        }).collect::<Vec<_>>().join("; "),
-                        other => other.to_string(),
-                    }) }
-                }
-            }
-        }
+/// Each plan's revisions once (a version has a history row per effective month):
+/// (plan, version) for versions above 1.
+fn revisions(t: &crate::plans::Table) -> std::collections::BTreeSet<(String, u32)> {
+    t.rows
+        .iter()
+        .filter_map(|r| {
+            let v = r.get(1)?.parse::<u32>().ok().filter(|v| *v > 1)?;
+            Some((r.first()?.clone(), v))
+        })
+        .collect()
+}
+
+/// A productivity figure as people read it: rates as percents, money grouped,
+/// coverage as a multiple.
+fn productivity_value(key: &str, v: &Value) -> String {
+    match (key, v) {
+        (_, Value::Null) => "–".into(),
+        ("win_rate", v) => percent(v),
+        ("coverage", v) => v.as_f64().map_or("–".into(), |c| format!("{c:.2}×")),
+        (_, Value::String(s)) if s.contains('.') => money(v),
+        (_, Value::String(s)) => s.clone(),
+        (_, other) => other.to_string(),
     }
 }
 
@@ -986,9 +991,9 @@ async fn finance_page(
         (table_markup(&t, "history-table", "/finance?"))
         h2 { "Compare versions" }
         ul.diffs {
-            @for (r, v) in t.rows.iter().filter_map(|r| r[1].parse::<u32>().ok().filter(|v| *v > 1).map(|v| (r, v))) {
-                li { a href={ "/finance/diff?plan=" (encode(&r[0])) "&before=" (v - 1) "&after=" (v) } {
-                    (r[0]) ": version " (v - 1) " → " (v)
+            @for (plan, v) in revisions(&t) {
+                li { a href={ "/finance/diff?plan=" (encode(&plan)) "&before=" (v - 1) "&after=" (v) } {
+                    (plan) ": version " (v - 1) " → " (v)
                 } }
             }
         }
