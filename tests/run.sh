@@ -32,7 +32,9 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 if ! python3 -c "import playwright, openpyxl" >/dev/null 2>&1; then
     echo "tests/run.sh: installing playwright and openpyxl for Python" >&2
-    python3 -m pip install -q playwright openpyxl
+    # A Debian system Python refuses pip without --break-system-packages (PEP 668).
+    python3 -m pip install -q playwright openpyxl \
+        || python3 -m pip install -q --user --break-system-packages playwright openpyxl
 fi
 
 cargo test --workspace "$@"

@@ -175,7 +175,7 @@ impl Scope {
             Role::Manager => {
                 let mut teams: BTreeSet<String> = user.teams.iter().cloned().collect();
                 for id in state.reps().keys() {
-                    let info = current(state, id);
+                    let info = state.rep_now(id);
                     if info.manager == user.name {
                         teams.insert(info.team);
                     }
@@ -199,22 +199,12 @@ impl Scope {
         match self {
             Scope::All => true,
             Scope::Teams(t) => {
-                state.reps().contains_key(rep) && t.contains(&current(state, rep).team)
+                state.reps().contains_key(rep) && t.contains(&state.rep_now(rep).team)
             }
             Scope::Rep(r) => r == rep,
             Scope::Nothing => false,
         }
     }
-}
-
-/// A rep's record now (the latest tick's month; the registration before any tick).
-fn current(state: &State, rep: &str) -> pacer_projections::state::RepInfo {
-    let month = state
-        .now()
-        .map(|t| t.local_date(state.config().timezone).month())
-        .or_else(|| pacer_projections::time::Month::new(9999, 12))
-        .expect("9999-12 is a month");
-    state.rep_at(rep, month)
 }
 
 fn now_rfc3339() -> String {

@@ -307,7 +307,7 @@ impl DlqStore {
     }
 
     /// Removes a letter (retried with success, or dropped); `false`: not there.
-    pub async fn remove(&self, letter: &DeadLetter, metrics: &Metrics) -> Result<bool, DlqError> {
+    pub async fn remove(&self, letter: &DeadLetter) -> Result<bool, DlqError> {
         let removed = match self {
             DlqStore::Sled { letters, order, .. } => {
                 let sled_err = |source| DlqError::Sled {
@@ -338,12 +338,11 @@ impl DlqStore {
                 any
             }
         };
-        self.count(metrics).await?;
         Ok(removed)
     }
 
     /// Stores a letter's new state after a failed retry (attempts, error).
-    pub async fn update(&self, letter: &DeadLetter, metrics: &Metrics) -> Result<(), DlqError> {
+    pub async fn update(&self, letter: &DeadLetter) -> Result<(), DlqError> {
         match self {
             DlqStore::Sled { letters, .. } => {
                 let json = serde_json::to_vec(letter).expect("a dead letter serialises");
@@ -366,20 +365,70 @@ impl DlqStore {
                         doing: "updating",
                         reason: e,
                     })?;
-                self.remove(letter, metrics).await?;
+                self.remove(letter).await?;
             }
         }
-        self.count(metrics).await
+        Ok(())
     }
 
-    /// Refreshes the gauges; returns when the oldest letter was refused (ms).
+    /// Refreshes the gauges (letters by CRM and reason, the oldest's time): after a
+    /// request's letters are stored, and once after a retry or drop of many. With NATS
+    /// from the stream's message count per subject and its first message, two requests
+    /// whatever the number of letters.
     pub async fn count(&self, metrics: &Metrics) -> Result<(), DlqError> {
-        let all = self.list().await?;
         let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for l in &all {
-            *counts.entry((l.crm.clone(), l.reason.clone())).or_default() += 1;
-        }
-        metrics.set_dlq(&counts, all.iter().map(|l| l.received_ms).min());
+        let oldest_ms = match self {
+            DlqStore::Sled { .. } => {
+                let all = self.list().await?;
+                for l in &all {
+                    *counts.entry((l.crm.clone(), l.reason.clone())).or_default() += 1;
+                }
+                all.iter().map(|l| l.received_ms).min()
+            }
+            DlqStore::Nats { js, subjects, .. } => {
+                use futures::StreamExt;
+                let stream = subjects.stream("DLQ");
+                let unavailable = |e: &dyn std::fmt::Display| DlqError::Unavailable {
+                    stream: stream.clone(),
+                    doing: "counting",
+                    reason: e.to_string(),
+                };
+                let mut s = js.get_stream(&stream).await.map_err(|e| unavailable(&e))?;
+                let (webhook, engine) = (
+                    format!("{}.dlq.webhook.", subjects.prefix),
+                    format!("{}.dlq.", subjects.prefix),
+                );
+                let mut per_subject = s
+                    .info_with_subjects(format!("{}.dlq.>", subjects.prefix))
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                while let Some(item) = per_subject.next().await {
+                    let (subject, n) = item.map_err(|e| unavailable(&e))?;
+                    let key = match subject
+                        .strip_prefix(&webhook)
+                        .and_then(|r| r.split_once('.'))
+                    {
+                        Some((crm, reason)) => (crm.to_owned(), reason.to_owned()),
+                        None => (
+                            ENGINE_CRM.to_owned(),
+                            subject.strip_prefix(&engine).unwrap_or(&subject).to_owned(),
+                        ),
+                    };
+                    *counts.entry(key).or_default() += n as i64;
+                }
+                let info = s.info().await.map_err(|e| unavailable(&e))?;
+                let first = info.state.first_sequence;
+                match info.state.messages {
+                    0 => None,
+                    _ => s
+                        .get_raw_message(first)
+                        .await
+                        .ok()
+                        .map(|m| m.time.unix_timestamp_nanos().div_euclid(1_000_000) as i64),
+                }
+            }
+        };
+        metrics.set_dlq(&counts, oldest_ms);
         Ok(())
     }
 }
@@ -592,9 +641,10 @@ mod tests {
         assert_eq!(ids, ["b", "c", "d"]);
         assert!(metrics.render().contains("pacer_dlq_dropped_total 1"));
         let c = store.get("c").await.unwrap().unwrap();
-        assert!(store.remove(&c, &metrics).await.unwrap());
-        assert!(!store.remove(&c, &metrics).await.unwrap());
+        assert!(store.remove(&c).await.unwrap());
+        assert!(!store.remove(&c).await.unwrap());
         assert_eq!(store.list().await.unwrap().len(), 2);
+        store.count(&metrics).await.unwrap();
         assert!(metrics
             .render()
             .contains("pacer_dlq_items{crm=\"hubspot\",reason=\"malformed\"} 2"));

@@ -527,16 +527,18 @@ impl Gateway {
     /// as a request (per item); those taken are removed, the others keep their place
     /// with the new error and one more attempt. Safe to run again after a crash: the
     /// mirror and the log drop what was taken already (same ids).
-    pub async fn redrive(&self, letters: Vec<DeadLetter>) -> Result<Redriven, WebhookError> {
+    pub async fn redrive(
+        &self,
+        letters: Vec<DeadLetter>,
+        actor: &str,
+    ) -> Result<Redriven, WebhookError> {
+        let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
         let mut out = Redriven::default();
         for mut letter in letters {
             let outcome = self.redrive_one(&letter).await?;
             match outcome {
                 Ok(events) => {
-                    self.dlq
-                        .remove(&letter, &self.metrics)
-                        .await
-                        .map_err(dlq_error)?;
+                    self.dlq.remove(&letter).await.map_err(dlq_error)?;
                     out.events += events;
                     out.succeeded.push(letter.id);
                 }
@@ -544,14 +546,14 @@ impl Gateway {
                     letter.attempts += 1;
                     letter.retried_ms = Some((self.now_ms)());
                     letter.error.clone_from(&error);
-                    self.dlq
-                        .update(&letter, &self.metrics)
-                        .await
-                        .map_err(dlq_error)?;
+                    self.dlq.update(&letter).await.map_err(dlq_error)?;
                     out.failed.push((letter.id, error));
                 }
             }
         }
+        self.dlq.count(&self.metrics).await.map_err(dlq_error)?;
+        let detail = json!({"ids": ids, "succeeded": out.succeeded.len()});
+        self.audit(actor, "dlq.retry", detail);
         Ok(out)
     }
 
@@ -1699,21 +1701,8 @@ async fn dlq_retry(
     let Ok(_permit) = g.permits.acquire().await else {
         unreachable!("the semaphore is never closed");
     };
-    let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-    match g.redrive(letters).await {
-        Ok(r) => {
-            let detail = json!({"ids": ids, "succeeded": r.succeeded.len()});
-            if let Err(e) = audit(
-                g.access.data_dir(),
-                &c.user.name,
-                "dlq.retry",
-                "dlq",
-                detail,
-            ) {
-                eprintln!("pacer: {e}");
-            }
-            axum::Json(redriven_json(&r)).into_response()
-        }
+    match g.redrive(letters, &c.user.name).await {
+        Ok(r) => axum::Json(redriven_json(&r)).into_response(),
         Err(e) => dlq_failure(e),
     }
 }
@@ -1755,14 +1744,8 @@ async fn dlq_drop(
         Ok(l) => l,
         Err(r) => return *r,
     };
-    match g.drop_letters(letters, reason).await {
-        Ok(ids) => {
-            let detail = json!({"ids": ids, "reason": reason});
-            if let Err(e) = audit(g.access.data_dir(), &c.user.name, "dlq.drop", "dlq", detail) {
-                eprintln!("pacer: {e}");
-            }
-            axum::Json(json!({"dropped": ids})).into_response()
-        }
+    match g.drop_letters(letters, reason, &c.user.name).await {
+        Ok(ids) => axum::Json(json!({"dropped": ids})).into_response(),
         Err(e) => dlq_failure(e),
     }
 }
@@ -1808,15 +1791,11 @@ impl Gateway {
         &self,
         letters: Vec<DeadLetter>,
         reason: &str,
+        actor: &str,
     ) -> Result<Vec<String>, WebhookError> {
         let mut out = Vec::new();
         for letter in letters {
-            if self
-                .dlq
-                .remove(&letter, &self.metrics)
-                .await
-                .map_err(dlq_error)?
-            {
+            if self.dlq.remove(&letter).await.map_err(dlq_error)? {
                 eprintln!(
                     "pacer: dead letter {} ({} item {} of request {}) dropped: {reason}",
                     letter.id, letter.crm, letter.index, letter.request_id
@@ -1824,6 +1803,16 @@ impl Gateway {
                 out.push(letter.id);
             }
         }
+        self.dlq.count(&self.metrics).await.map_err(dlq_error)?;
+        self.audit(actor, "dlq.drop", json!({"ids": out, "reason": reason}));
         Ok(out)
+    }
+
+    /// Notes an operator's action in the audit trail; a trail that cannot be written
+    /// is said on stderr (the action is done).
+    fn audit(&self, actor: &str, action: &str, detail: Value) {
+        if let Err(e) = audit(self.access.data_dir(), actor, action, "dlq", detail) {
+            eprintln!("pacer: {e}");
+        }
     }
 }

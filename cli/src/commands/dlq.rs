@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use pacer_engine::access::{audit, Access};
+use pacer_engine::access::Access;
 use pacer_engine::dlq::{parse_since, select, DeadLetter};
 use pacer_engine::http::{Gateway, Redriven, Sink, Stores};
 use pacer_engine::nats::metrics::Metrics;
@@ -151,10 +151,7 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
                     pick(all, &a.ids)?
                 };
                 let n = letters.len();
-                let ids: Vec<String> = letters.iter().map(|l| l.id.clone()).collect();
-                let done = gateway.redrive(letters).await?;
-                let detail = json!({"ids": ids, "succeeded": done.succeeded.len()});
-                audit(&ctx.data_dir, &operator(), "dlq.retry", "dlq", detail)?;
+                let done = gateway.redrive(letters, &operator()).await?;
                 print_redriven(n, &done)?;
                 Ok(exit_of(done.failed.is_empty()))
             }
@@ -164,9 +161,9 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
                     "--reason: say why the items are dropped"
                 );
                 let letters = pick(list(gateway).await?, &a.ids)?;
-                let dropped = gateway.drop_letters(letters, a.reason.trim()).await?;
-                let detail = json!({"ids": dropped, "reason": a.reason.trim()});
-                audit(&ctx.data_dir, &operator(), "dlq.drop", "dlq", detail)?;
+                let dropped = gateway
+                    .drop_letters(letters, a.reason.trim(), &operator())
+                    .await?;
                 say!("dropped {} dead letters", dropped.len())?;
                 Ok(ExitCode::SUCCESS)
             }

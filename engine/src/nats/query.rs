@@ -21,10 +21,12 @@ use std::sync::{Arc, RwLock};
 use async_nats::service::{Service, ServiceExt};
 use async_nats::Client;
 use bytes::Bytes;
+use chrono_tz::Tz;
 use futures::StreamExt;
 use pacer_projections::alerts::{alert_views, alert_week, AlertQuery, StatusFilter};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::digest::{digest, Audience};
+use pacer_projections::money::Currency;
 use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::state::State;
@@ -107,46 +109,39 @@ pub async fn serve_queries(
 
 /// The answer to one query: the CLI's JSON, or `{"error": ...}`.
 pub fn answer(name: &str, body: &[u8], ctx: &QueryContext) -> Value {
-    let params = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return error("the request must be a JSON object of parameters"),
-            Err(e) => return error(&format!("the request is not JSON: {e}")),
-        }
-    };
-    answer_params(name, &params, ctx)
+    match params_of(body) {
+        Ok(params) => answer_params(name, &params, ctx),
+        Err(e) => e,
+    }
+}
+
+/// A request body as parameters (an empty body: none), or the error answer.
+fn params_of(body: &[u8]) -> Result<Map<String, Value>, Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(error("the request must be a JSON object of parameters")),
+        Err(e) => Err(error(&format!("the request is not JSON: {e}"))),
+    }
 }
 
 /// The answer to a team's query: the team is the one whose subject token is `token`.
 pub fn answer_team(name: &str, token: &str, body: &[u8], ctx: &QueryContext) -> Value {
-    let team = {
-        let Ok(state) = ctx.state.read() else {
-            return error("the state is unavailable");
-        };
-        let month = state.current_month();
-        let mut teams = std::collections::BTreeSet::new();
-        for id in state.reps().keys() {
-            let info = match month {
-                Some(m) => state.rep_at(id, m),
-                None => state.rep_at(id, Month::new(9999, 12).expect("a month")),
-            };
-            teams.insert(info.team);
-        }
-        teams.into_iter().find(|t| super::token(t) == token)
+    let team = match ctx.state.read() {
+        Ok(state) => state
+            .teams_now()
+            .into_iter()
+            .find(|t| super::token(t) == token),
+        Err(_) => return error("the state is unavailable"),
     };
     let Some(team) = team else {
         return error(&format!("no team {token:?}"));
     };
-    let mut params = if body.iter().all(u8::is_ascii_whitespace) {
-        Map::new()
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(m)) => m,
-            Ok(_) => return error("the request must be a JSON object of parameters"),
-            Err(e) => return error(&format!("the request is not JSON: {e}")),
-        }
+    let mut params = match params_of(body) {
+        Ok(p) => p,
+        Err(e) => return e,
     };
     params.insert("team".into(), Value::String(team));
     answer_params(name, &params, ctx)
@@ -242,6 +237,17 @@ fn alerts_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value
 }
 
 fn digest_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, String> {
+    with_digest(params, ctx, crate::digest::digest_json)
+}
+
+/// The digest a query's parameters ask for (`team` or `manager`, `week`: default the
+/// week alerts raised now are due in), handed to `render` with the org's currency and
+/// zone: the JSON of the API, the text of `pacer digest` for the web page.
+pub fn with_digest<T>(
+    params: &Map<String, Value>,
+    ctx: &QueryContext,
+    render: impl FnOnce(&pacer_projections::digest::Digest<'_>, Currency, Tz) -> T,
+) -> Result<T, String> {
     let audience = match (text(params, "team")?, text(params, "manager")?) {
         (Some(t), _) => Audience::Team(t.to_owned()),
         (None, Some(m)) => Audience::Manager(m.to_owned()),
@@ -260,7 +266,7 @@ fn digest_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value
         None => alert_week(now, org.timezone),
     };
     let d = digest(&state, &audience, week).ok_or("the log has no clock_tick yet")?;
-    Ok(crate::digest::digest_json(&d, org.currency, org.timezone))
+    Ok(render(&d, org.currency, org.timezone))
 }
 
 fn log_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, String> {

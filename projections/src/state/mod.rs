@@ -967,6 +967,18 @@ impl State {
         }
     }
 
+    /// The rep's record now: as of the current month, or (before the first tick) with
+    /// every reassignment the log holds.
+    pub fn rep_now(&self, rep: &str) -> RepInfo {
+        let latest = Month::new(9999, 12).expect("9999-12 is a month");
+        self.rep_at(rep, self.current_month().unwrap_or(latest))
+    }
+
+    /// The teams the reps are in now, by name.
+    pub fn teams_now(&self) -> std::collections::BTreeSet<String> {
+        self.reps.keys().map(|id| self.rep_now(id).team).collect()
+    }
+
     /// The plan book, buckets by name.
     pub fn plans(&self) -> Plans<'_> {
         Plans {
