@@ -8,11 +8,26 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::nats::{free_port, Serve};
+use common::nats::{free_port, NatsServer, Serve};
 use common::*;
 
 #[test]
 fn a_manager_uses_the_web_app_in_a_real_browser() {
+    browse(None, "local");
+}
+
+/// The same pages with the engine behind NATS: the webhook's events and the
+/// acknowledgement go through JetStream, the live changes come back from it.
+#[test]
+fn the_web_app_works_the_same_with_nats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&tmp.path().join("jetstream"));
+    browse(Some(&nats), "nats");
+}
+
+/// Runs the browser script against `pacer serve --http` over the demo, with NATS
+/// when given; screenshots go to target/web-screenshots/<shots>.
+fn browse(nats: Option<&NatsServer>, shots: &str) {
     let ready = Command::new("python3")
         .args(["-c", "import playwright, openpyxl"])
         .status()
@@ -74,10 +89,12 @@ fn a_manager_uses_the_web_app_in_a_real_browser() {
         "serve",
         &data,
         &cfg,
-        "",
+        &nats.map(NatsServer::url).unwrap_or_default(),
         &["--http".into(), format!("127.0.0.1:{port}")],
     );
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/web-screenshots");
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/web-screenshots")
+        .join(shots);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/web/browser.py");
     let out = Command::new("python3")
         .arg(script)

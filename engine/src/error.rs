@@ -143,6 +143,8 @@ pub enum NatsError {
     Publish { subject: String, reason: String },
     #[error("the query service: {reason}")]
     Service { reason: String },
+    #[error("subscribing to {subject}: {reason}")]
+    Subscribe { subject: String, reason: String },
     #[error("cannot serve HTTP on {addr}: {reason}")]
     Http { addr: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]

@@ -1,6 +1,7 @@
-//! The HTTP side: the webhook endpoints CRMs call, and (one-process mode) the
-//! queries and the live alert stream. Served by `pacer serve --http ADDR` and by the
-//! stateless `pacer gateway --nats URL --http ADDR`.
+//! The HTTP side: the webhook endpoints CRMs call, and (wherever an engine runs in
+//! the process: `pacer serve --http ADDR`, with or without NATS) the queries, the
+//! live alert stream and the web app. The stateless `pacer gateway --nats URL --http
+//! ADDR` serves the webhooks only.
 //!
 //! A webhook request goes: content type → body (at most `webhooks.body_bytes_max`)
 //! → authentication on the raw bytes → the CRM's parser ([`crate::webhook`]) → the
@@ -75,6 +76,10 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// can read the 413 (see [`read_body`]).
 const DRAIN_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
+/// How long an acknowledgement published to JetStream waits for the engine to fold
+/// it before answering (it is durable already; only what the next page shows waits).
+const ACK_FOLD_WAIT: Duration = Duration::from_secs(5);
+
 /// Webhook requests handled at once; more wait for a turn.
 pub const REQUESTS_MAX: usize = 64;
 
@@ -111,8 +116,18 @@ pub struct Gateway {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// At most [`REQUESTS_MAX`] webhook requests at once.
     permits: tokio::sync::Semaphore,
-    /// What the query routes read (one-process mode).
+    /// What the query routes and the web app read: the engine's projections and log
+    /// (one process, or `pacer serve` with NATS; not the stateless `pacer gateway`).
     pub(crate) queries: Option<QueryContext>,
+    /// The live alert changes, for `/v1/alerts/stream` and the web app.
+    pub(crate) live: Option<Live>,
+}
+
+/// The live feed of alert changes and the subjects they are named by.
+#[derive(Clone)]
+pub struct Live {
+    pub alerts: tokio::sync::broadcast::Sender<crate::local::AlertMessage>,
+    pub subjects: Subjects,
 }
 
 impl Gateway {
@@ -124,15 +139,22 @@ impl Gateway {
         now_ms: fn() -> i64,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
-        let queries = match &sink {
-            Sink::Local(local) => Some(QueryContext {
-                state: Arc::clone(local.state()),
-                log: local.reader(),
-            }),
-            Sink::Nats { .. } => None,
+        let (queries, live) = match &sink {
+            Sink::Local(local) => (
+                Some(QueryContext {
+                    state: Arc::clone(local.state()),
+                    log: local.reader(),
+                }),
+                Some(Live {
+                    alerts: local.live(),
+                    subjects: local.subjects().clone(),
+                }),
+            ),
+            Sink::Nats { .. } => (None, None),
         };
         Gateway {
             queries,
+            live,
             config,
             mirror: stores.mirror,
             sink,
@@ -143,6 +165,15 @@ impl Gateway {
             stop,
             permits: tokio::sync::Semaphore::new(REQUESTS_MAX),
         }
+    }
+
+    /// Adds the engine's projections and live alert feed to a gateway that publishes
+    /// to JetStream (`pacer serve --nats --http`): the queries, the live stream and the
+    /// web app are served too, from the engine in the same process.
+    pub fn with_reads(mut self, queries: QueryContext, live: Live) -> Self {
+        self.queries = Some(queries);
+        self.live = Some(live);
+        self
     }
 }
 
@@ -205,8 +236,8 @@ pub struct Redriven {
     pub events: usize,
 }
 
-/// The routes: webhooks always; with a local engine also the queries and the live
-/// alert stream; `/healthz` and `/metrics`.
+/// The routes: webhooks always; with an engine's projections also the queries, the
+/// live alert stream and the web app; `/healthz` and `/metrics`.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let mut app = Router::new()
         .route("/v1/events", endpoint(Crm::Native))
@@ -1183,13 +1214,6 @@ async fn metrics(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderM
         .into_response()
 }
 
-pub(crate) fn local(g: &Gateway) -> &Arc<Local> {
-    match &g.sink {
-        Sink::Local(l) => l,
-        Sink::Nats { .. } => unreachable!("query routes exist only with a local engine"),
-    }
-}
-
 /// A refusal as its response: 401 (with `WWW-Authenticate`), 403, or 500.
 pub(crate) fn denied(d: Denied) -> Box<Response> {
     let (status, why) = match d {
@@ -1268,7 +1292,7 @@ pub(crate) fn in_scope(
         ))));
     }
     let Some(ctx) = &g.queries else {
-        unreachable!("query routes exist only with a local engine");
+        unreachable!("query routes exist only with an engine's projections");
     };
     let state = ctx.state.read().expect("not poisoned");
     let scope = Scope::of(&c.user, &state);
@@ -1299,7 +1323,7 @@ fn query(
     params: Map<String, Value>,
 ) -> Response {
     let Some(ctx) = &g.queries else {
-        unreachable!("query routes exist only with a local engine");
+        unreachable!("query routes exist only with an engine's projections");
     };
     if let Err(r) = caller(g, method, headers).and_then(|c| in_scope(g, &c, &params)) {
         return *r;
@@ -1375,10 +1399,12 @@ async fn alert_stream(
     if !c.user.role.reads() {
         return *denied(Denied::Forbidden("a crm user may only send events".into()));
     }
-    let local = local(&g);
-    let scope = Scope::of(&c.user, &local.state().read().expect("not poisoned"));
-    let subjects = local.subjects().clone();
-    let rx = local.subscribe();
+    let (Some(ctx), Some(live)) = (&g.queries, &g.live) else {
+        unreachable!("query routes exist only with an engine's projections");
+    };
+    let scope = Scope::of(&c.user, &ctx.state.read().expect("not poisoned"));
+    let subjects = live.subjects.clone();
+    let rx = live.alerts.subscribe();
     let mut stop = g.stop.clone();
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -1438,7 +1464,7 @@ async fn acknowledge(
         .and_then(|b| b.get("note"))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    match ack_alert(&g, &c, &id, note) {
+    match ack_alert(&g, &c, &id, note).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(r) => *r,
     }
@@ -1446,7 +1472,7 @@ async fn acknowledge(
 
 /// The caller acknowledges alert `id` (within their scope): an `alert_acknowledged`
 /// by them, and a line in the audit trail. The answer's JSON, or the refusal.
-pub(crate) fn ack_alert(
+pub(crate) async fn ack_alert(
     g: &Gateway,
     c: &Caller,
     id: &str,
@@ -1458,9 +1484,11 @@ pub(crate) fn ack_alert(
             c.user.role.as_str()
         ))));
     }
-    let local = Arc::clone(local(g));
+    let Some(ctx) = &g.queries else {
+        unreachable!("query routes exist only with an engine's projections");
+    };
     {
-        let state = local.state().read().expect("not poisoned");
+        let state = ctx.state.read().expect("not poisoned");
         let scope = Scope::of(&c.user, &state);
         let found = state.alert_book().get(id).map(|a| a.rep.clone());
         let within = found.as_deref().is_some_and(|rep| scope.rep(rep, &state));
@@ -1494,8 +1522,27 @@ pub(crate) fn ack_alert(
             },
         ),
     };
-    match tokio::task::block_in_place(|| local.submit(vec![event])) {
+    let line = (
+        format!("alert_acknowledged {id}"),
+        Value::Object(crate::wire::encode(&event)),
+    );
+    match g.store(vec![event], &[line]).await {
         Ok(_) => {
+            if matches!(g.sink, Sink::Nats { .. }) {
+                // The engine folds what JetStream took a moment later: wait for it
+                // (briefly), so the page the manager sees next shows their ack.
+                let folded = || {
+                    ctx.state
+                        .read()
+                        .expect("not poisoned")
+                        .acks()
+                        .contains_key(id)
+                };
+                let deadline = tokio::time::Instant::now() + ACK_FOLD_WAIT;
+                while !folded() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             if let Err(e) = audit(
                 g.access.data_dir(),
                 &c.user.name,

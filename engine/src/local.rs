@@ -94,9 +94,9 @@ impl Local {
         &self.state
     }
 
-    /// A live feed of alert changes from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<AlertMessage> {
-        self.alerts.subscribe()
+    /// The live feed of alert changes: `subscribe` to it for the changes from now on.
+    pub fn live(&self) -> broadcast::Sender<AlertMessage> {
+        self.alerts.clone()
     }
 
     /// A tree of the log's database for a side record (the deal mirror).

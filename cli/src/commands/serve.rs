@@ -1,7 +1,8 @@
 //! `pacer serve`: the running service. Rebuilds the projections from the log, then,
 //! with NATS (`--nats` or `[nats] urls`), consumes events from JetStream, appends
 //! clock ticks, publishes alerts and digests, answers queries, and serves metrics;
-//! `--http` adds the webhook endpoints, which publish to JetStream. Without NATS it
+//! `--http` adds the webhook endpoints, which publish to JetStream, and the queries,
+//! the live alert stream and the web app over this engine's projections. Without NATS it
 //! is one process: the webhook endpoints write straight to the log, and the queries
 //! and the live alert stream are served over HTTP. Runs until SIGTERM or SIGINT.
 
@@ -14,7 +15,7 @@ use anyhow::Context as _;
 use pacer_engine::access::Access;
 use pacer_engine::config::NatsConfig;
 use pacer_engine::dlq::DlqStore;
-use pacer_engine::http::{Gateway, Sink, Stores};
+use pacer_engine::http::{Gateway, Live, Sink, Stores};
 use pacer_engine::local::Local;
 use pacer_engine::nats::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
@@ -327,15 +328,11 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         return Ok(());
     };
     let state = Arc::new(RwLock::new(state));
-    let _service = serve_queries(
-        client.clone(),
-        &subjects,
-        QueryContext {
-            state: Arc::clone(&state),
-            log: log.reader(),
-        },
-    )
-    .await?;
+    let queries = QueryContext {
+        state: Arc::clone(&state),
+        log: log.reader(),
+    };
+    let _service = serve_queries(client.clone(), &subjects, queries.clone()).await?;
     let http_server = match (&config.serve.http_addr, mirror) {
         (Some(addr), Some(mirror)) => {
             let stores = Stores {
@@ -347,18 +344,27 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
                 js: js.clone(),
                 subjects: subjects.clone(),
             };
-            let gateway = Arc::new(Gateway::new(
+            // The queries, the live stream and the web app read this engine's
+            // projections; alert changes come back from NATS as any subscriber's do.
+            let live = Live {
+                alerts: pacer_engine::nats::live::feed(&client, &subjects).await?,
+                subjects: subjects.clone(),
+            };
+            let gateway = Gateway::new(
                 config.clone(),
                 sink,
                 stores,
                 Arc::clone(&metrics),
                 wall_clock_ms,
                 stop_rx.clone(),
-            ));
-            let (bound, task) = pacer_engine::http::serve(addr, gateway)
+            )
+            .with_reads(queries.clone(), live);
+            let (bound, task) = pacer_engine::http::serve(addr, Arc::new(gateway))
                 .await
                 .with_context(|| format!("serving HTTP on {addr}"))?;
-            eprintln!("pacer serve: webhooks on http://{bound}, published to JetStream");
+            eprintln!(
+                "pacer serve: webhooks, queries and the web app on http://{bound}; events published to JetStream"
+            );
             Some(task)
         }
         _ => None,

@@ -818,7 +818,7 @@ async fn ack_form(
         Err(r) => return *r,
     };
     let note = Some(f.note.trim().to_owned()).filter(|n| !n.is_empty());
-    match ack_alert(&g, &c, &id, note) {
+    match ack_alert(&g, &c, &id, note).await {
         Ok(_) => {
             let back = if f.back.starts_with('/') && !f.back.starts_with("//") {
                 f.back
