@@ -7,6 +7,7 @@
 //! timezone = "Europe/Berlin"      # IANA name; default "UTC"
 //! currency = "EUR"                # reporting currency; default "USD"
 //! fiscal_year_start_month = 4     # 1-12; default 1
+//! locale = "de"                   # how the web app writes numbers (CLDR name); default "en"
 //!
 //! [alerts]
 //! max_focus_per_rep = 2           # focus items per rep; the rest are "watch"
@@ -52,6 +53,9 @@ use crate::wire::Limits;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub org: OrgConfig,
+    /// How people of the organisation write numbers (`[org] locale`, a CLDR name):
+    /// the web app's separators. Files and the JSON API keep plain decimals.
+    pub locale: num_format::Locale,
     pub limits: Limits,
     /// How `pacer serve` and `pacer publish` reach NATS.
     pub nats: NatsConfig,
@@ -342,6 +346,8 @@ struct RawOrg {
     currency: String,
     #[serde(default = "default_fiscal_start")]
     fiscal_year_start_month: i64,
+    #[serde(default = "default_locale")]
+    locale: String,
 }
 
 impl Default for RawOrg {
@@ -350,8 +356,13 @@ impl Default for RawOrg {
             timezone: default_timezone(),
             currency: default_currency(),
             fiscal_year_start_month: default_fiscal_start(),
+            locale: default_locale(),
         }
     }
+}
+
+fn default_locale() -> String {
+    "en".into()
 }
 
 fn default_timezone() -> String {
@@ -401,7 +412,14 @@ impl Config {
                 "org.fiscal_year_start_month: {fiscal} is not a month number from 1 to 12"
             ));
         }
+        let locale = num_format::Locale::from_name(&raw.org.locale).map_err(|_| {
+            format!(
+                "org.locale: {:?} is not a CLDR locale name (such as en, en-IN, de, fr, de-CH)",
+                raw.org.locale
+            )
+        })?;
         Ok(Config {
+            locale,
             org: OrgConfig {
                 timezone,
                 currency,

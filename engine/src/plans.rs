@@ -1,14 +1,17 @@
 //! Finance's plan views as tables of text (exact decimals): the published versions
-//! (`history`) and the change between two versions (`diff`). `pacer plan history|diff`
-//! prints them as a table, CSV or JSON; the web app shows them and offers them as CSV
-//! and XLSX downloads, so the screen and the files hold the same text.
+//! (`history`), a version's lines (`lines`), the change between two versions
+//! (`diff`), top-down vs bottom-up (`gap`) and the organisation rolled up by team and
+//! region (`rollup`). `pacer plan history|diff|gap` prints them as a table, CSV or
+//! JSON; the web app shows them and offers them as CSV and XLSX downloads, so the
+//! screen and the files hold the same text.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::PlanPublished;
 use pacer_projections::money::format_decimal;
-use pacer_projections::plan::{diff, latest, version_lines};
+use pacer_projections::plan::{diff, gap, latest, version_lines, GapRow};
+use pacer_projections::report::{report, ReportQuery, ReportRow};
 use pacer_projections::state::State;
 use pacer_projections::time::Month;
 
@@ -201,4 +204,197 @@ pub fn plan_diff(
         },
         notes,
     ))
+}
+
+/// The lines of one version of a plan, by rep, month and bucket, with each rep's team
+/// in that month; `month` and `rep` narrow them. `None` when the plan has no such
+/// version.
+pub fn lines(
+    state: &State,
+    plan: &str,
+    version: u32,
+    month: Option<Month>,
+    rep: Option<&str>,
+) -> Option<Table> {
+    let lines = version_lines(state, plan, version);
+    if lines.is_empty() {
+        return None;
+    }
+    let currency = state.config().currency;
+    let rows = lines
+        .iter()
+        .filter(|((r, m, _), _)| month.is_none_or(|x| x == *m) && rep.is_none_or(|x| x == r))
+        .map(|((r, m, b), target)| {
+            let exp = if b.is_activity() {
+                0
+            } else {
+                currency.exponent()
+            };
+            vec![
+                r.clone(),
+                state.rep_at(r, *m).team,
+                m.to_string(),
+                b.to_string(),
+                format_decimal(*target, exp),
+            ]
+        })
+        .collect();
+    Some(Table {
+        header: ["rep", "team", "month", "bucket", "target"]
+            .iter()
+            .map(|h| (*h).to_owned())
+            .collect(),
+        rows,
+        money: vec![4],
+    })
+}
+
+/// Top-down plan vs the reps' commits vs the pipeline forecast in `month`: each rep
+/// (by team), a `TEAM` line after each team and an `ORG` line at the end.
+pub fn gap_table(state: &State, month: Month) -> Table {
+    let rows = gap(state, month);
+    let currency = state.config().currency;
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    let opt = |v: Option<i64>| v.map_or_else(String::new, money);
+    let sum = |label: String, team: String, list: &[&GapRow]| {
+        let plan = list.iter().fold(0i64, |a, r| a.saturating_add(r.plan));
+        let commits: Vec<i64> = list.iter().filter_map(|r| r.commit).collect();
+        let commit =
+            (!commits.is_empty()).then(|| commits.iter().fold(0i64, |a, c| a.saturating_add(*c)));
+        let actual = list.iter().fold(0i64, |a, r| a.saturating_add(r.actual));
+        let forecast = list.iter().fold(0i64, |a, r| a.saturating_add(r.forecast));
+        vec![
+            label,
+            team,
+            money(plan),
+            opt(commit),
+            opt(commit.map(|c| c.saturating_sub(plan))),
+            money(actual),
+            money(forecast),
+            money(forecast.saturating_sub(plan)),
+        ]
+    };
+    let mut teams: BTreeMap<&str, Vec<&GapRow>> = BTreeMap::new();
+    for r in &rows {
+        teams.entry(r.team.as_str()).or_default().push(r);
+    }
+    let mut out = Vec::new();
+    for (team, list) in &teams {
+        for r in list {
+            out.push(vec![
+                r.rep.clone(),
+                r.team.clone(),
+                money(r.plan),
+                opt(r.commit),
+                opt(r.commit_gap()),
+                money(r.actual),
+                money(r.forecast),
+                money(r.forecast_gap()),
+            ]);
+        }
+        out.push(sum("TEAM".into(), (*team).to_owned(), list));
+    }
+    let all: Vec<&GapRow> = rows.iter().collect();
+    out.push(sum("ORG".into(), String::new(), &all));
+    Table {
+        header: [
+            "rep",
+            "team",
+            "plan",
+            "commit",
+            "commit_gap",
+            "actual",
+            "forecast",
+            "forecast_gap",
+        ]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect(),
+        rows: out,
+        money: vec![2, 3, 4, 5, 6, 7],
+    }
+}
+
+/// The organisation's `total` in `month` rolled up: one line per team, one per
+/// region (each rep's team and region in that month; a rep with no region is
+/// `unassigned`), and the organisation. Each line sums its reps' report rows: plan,
+/// actual, attainment, and in the current month expected to date, pace gap and
+/// forecast.
+pub fn rollup(state: &State, month: Month) -> Table {
+    let rows = report(
+        state,
+        month,
+        &ReportQuery {
+            bucket: Some(Bucket::Total),
+            ..ReportQuery::default()
+        },
+    );
+    #[derive(Default)]
+    struct Sum {
+        reps: usize,
+        plan: i64,
+        actual: i64,
+        expected: Option<i64>,
+        forecast: Option<i64>,
+    }
+    let add = |s: &mut Sum, r: &ReportRow| {
+        let plus = |a: Option<i64>, b: Option<i64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.saturating_add(b)),
+            (a, b) => a.or(b),
+        };
+        s.reps += 1;
+        s.plan = s.plan.saturating_add(r.plan);
+        s.actual = s.actual.saturating_add(r.actual);
+        s.expected = plus(s.expected, r.expected_to_date);
+        s.forecast = plus(s.forecast, r.forecast);
+    };
+    let mut teams: BTreeMap<String, Sum> = BTreeMap::new();
+    let mut regions: BTreeMap<String, Sum> = BTreeMap::new();
+    let mut org = Sum::default();
+    for r in &rows {
+        let info = state.rep_at(r.rep, month);
+        add(teams.entry(info.team).or_default(), r);
+        let region = info.region.unwrap_or_else(|| "unassigned".to_owned());
+        add(regions.entry(region).or_default(), r);
+        add(&mut org, r);
+    }
+    let currency = state.config().currency;
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    let opt = |v: Option<i64>| v.map_or_else(String::new, money);
+    let line = |level: &str, name: &str, s: &Sum| {
+        vec![
+            level.to_owned(),
+            name.to_owned(),
+            s.reps.to_string(),
+            money(s.plan),
+            money(s.actual),
+            pacer_projections::money::Ratio::new(s.actual, s.plan)
+                .map_or_else(String::new, crate::output::percent_text),
+            opt(s.expected),
+            opt(s.expected.map(|e| s.actual.saturating_sub(e))),
+            opt(s.forecast),
+        ]
+    };
+    let mut out: Vec<Vec<String>> = Vec::new();
+    out.extend(teams.iter().map(|(t, s)| line("team", t, s)));
+    out.extend(regions.iter().map(|(r, s)| line("region", r, s)));
+    out.push(line("org", "", &org));
+    Table {
+        header: [
+            "level",
+            "name",
+            "reps",
+            "plan",
+            "actual",
+            "attainment",
+            "expected_to_date",
+            "pace_gap",
+            "forecast",
+        ]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect(),
+        rows: out,
+        money: vec![3, 4, 6, 7, 8],
+    }
 }

@@ -9,7 +9,7 @@ use pacer_projections::time::{Date, Timestamp};
 use crate::error::LogError;
 use crate::local::tick_event;
 use crate::log::ids::IdIndex;
-use crate::log::Log;
+use crate::log::{Log, LogReader};
 
 /// Which part of the log a rebuild folds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,10 +61,18 @@ pub fn rebuild_observed(
     cut: Cut,
     mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
 ) -> Result<State, LogError> {
-    fold_log(log, org, cut, |state, rec, target| {
+    fold_log(&log.reader(), org, cut, |state, rec, target| {
         let before = state.now();
         state.apply(rec, target);
         observe(state, rec, before);
+    })
+}
+
+/// [`rebuild`] from a reader of the log (what a running server's queries hold): for
+/// a report "as recorded at" a moment while the log is being appended to.
+pub fn rebuild_from(reader: &LogReader, org: &OrgConfig, cut: Cut) -> Result<State, LogError> {
+    fold_log(reader, org, cut, |state, rec, target| {
+        state.apply(rec, target)
     })
 }
 
@@ -101,7 +109,7 @@ pub fn rebuild_daily(
     let tz = org.timezone;
     let mut next: Option<Date> = None;
     let mut late_events = 0u64;
-    let state = fold_log(log, org, Cut::All, |state, rec, target| {
+    let state = fold_log(&log.reader(), org, Cut::All, |state, rec, target| {
         let day = rec.event.occurred_at.local_date(tz);
         if state.now().is_some_and(|now| day < now.local_date(tz)) {
             late_events += 1;
@@ -134,13 +142,12 @@ pub fn rebuild_daily(
 /// Folds the log's events that `cut` admits into a fresh state with `fold(state,
 /// record, void target)`, reading and decoding on a second thread.
 fn fold_log(
-    log: &Log,
+    reader: &LogReader,
     org: &OrgConfig,
     cut: Cut,
     mut fold: impl FnMut(&mut State, &Recorded, Option<&Recorded>),
 ) -> Result<State, LogError> {
     let mut state = State::new(org.clone());
-    let reader = log.reader();
     // Two stages on two threads: a reader scans the log and decodes records in
     // batches, the fold applies them. The channel's bound keeps at most
     // READ_AHEAD_BATCHES batches decoded ahead; an error ends the reader's batches.

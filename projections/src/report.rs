@@ -244,6 +244,87 @@ fn merge_cells<'s>(
     }
 }
 
+/// One working day of a team's month in [`team_course`] (minor units).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CourseDay {
+    pub date: Date,
+    /// The plan expected by the end of the day: each rep's plan × the team's pace
+    /// share by then, summed (so on today it is the sum of the rows'
+    /// `expected_to_date`).
+    pub plan_to_date: i64,
+    /// The reps' `total` booked through the day, for days up to today.
+    pub actual: Option<i64>,
+    /// From today to the month's last working day, a straight line from today's
+    /// actual to the month-end forecast.
+    pub forecast: Option<i64>,
+}
+
+/// The course of a team's month over its working days: how its reps' cumulative
+/// `total` compares with the plan expected to date, and where the forecast says the
+/// month ends. `reps` are the team's rows: (rep, `total` plan); `forecast` is the
+/// sum of their forecasts. Days after "now" have no actual; a past month has no
+/// forecast line, a future one only the plan.
+pub fn team_course(
+    state: &State,
+    team: &str,
+    month: Month,
+    reps: &[(&str, i64)],
+    forecast: Option<i64>,
+) -> Vec<CourseDay> {
+    let today = state.now().map(|t| t.local_date(state.config().timezone));
+    // Each rep's bookings by day of the month, summed over the team's reps.
+    let mut by_day = [0i64; 32];
+    for (rep, _) in reps {
+        if let Some(rm) = state.rep_bookings(rep, month) {
+            for (day, amount) in rm.days() {
+                let d = usize::from(day).min(31);
+                by_day[d] = by_day[d].saturating_add(amount);
+            }
+        }
+    }
+    let working: Vec<Date> = month.days().filter(|d| d.is_working_day()).collect();
+    let mut out = Vec::with_capacity(working.len());
+    let mut cumulative = 0i64;
+    let mut next_day = 1usize;
+    for date in &working {
+        let (_, dom) = date.month_and_day();
+        while next_day <= dom as usize {
+            cumulative = cumulative.saturating_add(by_day[next_day]);
+            next_day += 1;
+        }
+        let share = state.pace_share(team, &Pace::new(*date)).0;
+        let plan_to_date = reps
+            .iter()
+            .fold(0i64, |a, (_, plan)| a.saturating_add(share.of(*plan)));
+        let come = today.is_some_and(|t| *date <= t);
+        out.push(CourseDay {
+            date: *date,
+            plan_to_date,
+            actual: come.then_some(cumulative),
+            forecast: None,
+        });
+    }
+    // The forecast line: from the last day with an actual (today, in the month) to
+    // the last working day.
+    if let (Some(f), Some(t)) = (forecast, today) {
+        if t.month() == month {
+            if let Some(k0) = out.iter().rposition(|d| d.actual.is_some()) {
+                let start = out[k0].actual.unwrap_or(0);
+                let steps = (out.len() - 1 - k0) as i64;
+                for (i, d) in out.iter_mut().enumerate().skip(k0) {
+                    let k = (i - k0) as i64;
+                    d.forecast = Some(if steps == 0 {
+                        f
+                    } else {
+                        start.saturating_add(mul_div_round(f.saturating_sub(start), k, steps))
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Plan vs actual for one month: a row for every bucket that has a plan line or a
 /// non-zero actual, sorted by rep, then bucket name.
 pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<ReportRow<'s>> {

@@ -395,3 +395,85 @@ fn plan_of_all(log: &mut Log, m: &str, reps: &[&str]) {
         }),
     );
 }
+
+/// The team page's course of the month, worked by hand on the straight line (no
+/// history yet): November 2026 has 21 working days and the 18th is the 13th. Two reps
+/// with 21 000.00 and 10 500.00 plans expect 1 500.00 a working day together; ana
+/// booked 5 000.00 on the 2nd and 3 000.00 on Saturday the 7th (it counts from the
+/// next working day on), bo nothing yet.
+#[test]
+fn a_teams_course_adds_up_day_by_day_and_draws_the_forecast_from_today() {
+    let mut log = Log::new();
+    register(&mut log, "ana", "north");
+    register(&mut log, "bo", "north");
+    log.add(
+        "2026-10-01T09:00:00Z",
+        EventBody::PlanPublished(PlanPublished {
+            plan: "fy".into(),
+            version: 1,
+            basis: PlanBasis::TopDown,
+            horizon_start: month("2026-01"),
+            effective_from: month("2026-01"),
+            currency: eur(),
+            lines: [("ana", 2_100_000), ("bo", 1_050_000)]
+                .iter()
+                .map(|(rep, target)| PlanLine {
+                    rep: (*rep).into(),
+                    month: month("2026-11"),
+                    bucket: Bucket::Total,
+                    target: *target,
+                })
+                .collect(),
+        }),
+    );
+    log.add(
+        "2026-11-02T10:00:00Z",
+        won_by("ana", "a1", 500_000, "2026-11-02", CustomerKind::New, "x"),
+    );
+    log.add(
+        "2026-11-07T10:00:00Z",
+        won_by("ana", "a2", 300_000, "2026-11-07", CustomerKind::New, "x"),
+    );
+    log.tick("2026-11-18T15:00:00Z");
+    let state = log.state();
+    let reps = [("ana", 2_100_000), ("bo", 1_050_000)];
+    let course = pacer_projections::report::team_course(
+        &state,
+        "north",
+        month("2026-11"),
+        &reps,
+        Some(3_000_000),
+    );
+    assert_eq!(course.len(), 21);
+    let day = |i: usize| &course[i];
+    assert_eq!(day(0).date.to_string(), "2026-11-02");
+    assert_eq!(
+        (day(0).plan_to_date, day(0).actual),
+        (150_000, Some(500_000))
+    );
+    // Friday the 6th: the Saturday booking is not in yet; Monday the 9th: it is.
+    assert_eq!(day(4).actual, Some(500_000));
+    assert_eq!(day(5).actual, Some(800_000));
+    // Today, the 13th working day: the forecast line starts at today's actual.
+    assert_eq!(day(12).date.to_string(), "2026-11-18");
+    assert_eq!(
+        (day(12).plan_to_date, day(12).actual, day(12).forecast),
+        (1_950_000, Some(800_000), Some(800_000))
+    );
+    // Eight working days to go, (30 000.00 − 8 000.00) ÷ 8 = 2 750.00 a day.
+    assert_eq!((day(13).actual, day(13).forecast), (None, Some(1_075_000)));
+    assert_eq!(day(20).forecast, Some(3_000_000));
+    assert_eq!(day(20).plan_to_date, 3_150_000);
+    assert!(course[..12].iter().all(|d| d.forecast.is_none()));
+    // On today the plan expected is the sum of the report rows' expected_to_date.
+    let rows = report(
+        &state,
+        month("2026-11"),
+        &ReportQuery {
+            bucket: Some(Bucket::Total),
+            ..ReportQuery::default()
+        },
+    );
+    let expected: i64 = rows.iter().filter_map(|r| r.expected_to_date).sum();
+    assert_eq!(expected, day(12).plan_to_date);
+}

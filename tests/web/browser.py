@@ -12,6 +12,7 @@ import json
 import shutil
 import sys
 import time
+import urllib.error
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -32,8 +33,12 @@ def post_events(base, token, lines):
         data=body,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"},
     )
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        print(f"FAILED: POST /v1/events: {e.code} {e.read().decode()}", flush=True)
+        sys.exit(1)
 
 
 def number(text):
@@ -92,6 +97,30 @@ def main():
                     check(False, f"{r['rep']} {field}: page {cells[field]!r}, API {r[field]!r}")
         check(True, "every rep's plan, actual, expected, pace gap and forecast equal the API's")
         check(page.query_selector("figure svg") is not None, "the team chart is drawn (SVG)")
+
+        # The month so far: the cumulative actual on the last day shown is the reps'
+        # actual, and the plan to date on today is the sum of their expected.
+        course = page.query_selector_all("#course-table tbody tr")
+        check(len(course) >= 20, f"the month's course lists {len(course)} working days")
+        shown_days = [
+            {td.get_attribute("data-field"): number(td.text_content()) for td in tr.query_selector_all("td")}
+            for tr in course
+        ]
+        upto = [d for d in shown_days if d["actual"] is not None]
+        check(len(upto) > 0, f"the course has {len(upto)} days up to today")
+        total_actual = sum(Decimal(r["actual"]) for r in rows)
+        check(upto[-1]["actual"] == total_actual, f"today's cumulative actual {upto[-1]['actual']} is the reps' {total_actual}")
+        total_expected = sum(Decimal(r["expected_to_date"]) for r in rows if r["expected_to_date"] is not None)
+        check(upto[-1]["plan_to_date"] == total_expected, f"today's plan to date {upto[-1]['plan_to_date']} is the reps' expected {total_expected}")
+        total_forecast = sum(Decimal(r["forecast"]) for r in rows if r["forecast"] is not None)
+        check(shown_days[-1]["forecast"] == total_forecast, f"the forecast line ends at the reps' forecast {total_forecast}")
+        check(len(page.query_selector_all("figure svg")) == 2, "and its chart is drawn beside the bars")
+
+        # Months are chosen in the page, and the address says which: shareable.
+        page.fill("form.choose input[name=month]", "2026-10")
+        page.click("form.choose button[type=submit]")
+        page.wait_for_url(f"**/team/{args.team}?month=2026-10")
+        check("2026-10" in page.inner_text("h1"), "choosing October shows October, at a shareable address")
 
         # Another team is out of reach.
         other = "south" if args.team != "south" else "north"
@@ -195,6 +224,65 @@ def main():
         fin.wait_for_url("**/finance")
         check(fin.query_selector("#history-table tbody tr") is not None, "finance sees the plan versions")
         fin.screenshot(path=str(out / "finance.png"), full_page=True)
+        before_rows = len(fin.query_selector_all("#history-table tbody tr"))
+        demo_day = fin.inner_text("#history-table tbody tr td:nth-child(9)")[:10]
+
+        # A plan published now (after the demo's day): "as recorded at" the end of the
+        # demo's day replays the log without it.
+        post_events(base, args.native_token, [{
+            "event_id": "web-plan-check", "source": "finance", "occurred_at": "2026-11-18T16:00:00Z",
+            "type": "plan_published", "plan": "zz-web-check", "version": 1, "basis": "top_down",
+            "horizon_start": "2027-06", "effective_from": "2027-06", "currency": "USD",
+            "lines": [{"rep": "zz-nobody", "month": "2027-06", "bucket": "total", "target": "1000"}]}])
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            fin.goto(base + "/finance")
+            if "zz-web-check" in fin.inner_text("#history-table"):
+                break
+            time.sleep(0.2)
+        now_rows = len(fin.query_selector_all("#history-table tbody tr"))
+        check(now_rows == before_rows + 1, f"the new version is listed ({now_rows} rows)")
+        fin.fill("form.asof input[name=as_of]", f"{demo_day}T23:59")
+        fin.click("form.asof button[type=submit]")
+        fin.wait_for_url("**/finance?as_of=**")
+        then = fin.inner_text("#history-table")
+        then_rows = len(fin.query_selector_all("#history-table tbody tr"))
+        check(fin.query_selector("#as-of") is not None and "zz-web-check" not in then and then_rows == before_rows,
+              f"as recorded at {demo_day}T23:59, the {then_rows} versions known then are shown, not the later one")
+        fin.screenshot(path=str(out / "finance-as-of.png"), full_page=True)
+        fin.goto(base + "/finance")
+
+        # A version's lines: the total bucket of a month sums to the plan the API reports.
+        fin.click("ul.versions a")
+        fin.wait_for_url("**/finance/lines**")
+        fin.goto(fin.url + "&month=2026-11&bucket=total")
+        fin.screenshot(path=str(out / "lines.png"), full_page=True)
+        check(fin.query_selector("#lines-table tbody tr") is not None, "a version's lines are listed, filtered to a month and bucket")
+
+        # The roll-up by team and region: the org line is the sum of the API's rows.
+        fin.goto(base + "/finance/rollup?month=2026-11")
+        fin.screenshot(path=str(out / "rollup.png"), full_page=True)
+        roll = {}
+        for tr in fin.query_selector_all("#rollup-table tbody tr"):
+            tds = tr.query_selector_all("td")
+            roll[(tds[0].inner_text(), tds[1].inner_text())] = [td.get_attribute("data-value") for td in tds]
+        everyone = api(base, "/v1/report?month=2026-11&bucket=total", args.admin_token)
+        org = roll[("org", "")]
+        check(Decimal(org[3]) == sum(Decimal(r["plan"]) for r in everyone)
+              and Decimal(org[4]) == sum(Decimal(r["actual"]) for r in everyone),
+              f"the org's plan {org[3]} and actual {org[4]} are the sums of the API's {len(everyone)} rows")
+        teams = [k for k in roll if k[0] == "team"]
+        check(sum(Decimal(roll[k][4]) for k in teams) == Decimal(org[4]), f"the {len(teams)} teams add up to the org")
+        regions = [k for k in roll if k[0] == "region"]
+        check(len(regions) > 0 and sum(Decimal(roll[k][4]) for k in regions) == Decimal(org[4]), f"so do the {len(regions)} regions")
+
+        # The gap: top-down vs commits vs forecast, a TEAM line per team and the ORG.
+        fin.goto(base + "/finance/gap?month=2026-11")
+        fin.screenshot(path=str(out / "gap.png"), full_page=True)
+        gap_rows = [[td.inner_text() for td in tr.query_selector_all("td")] for tr in fin.query_selector_all("#gap-table tbody tr")]
+        check(any(r[0] == "ORG" for r in gap_rows) and any(r[0] == "TEAM" for r in gap_rows), "the gap has team and org lines")
+
+        fin.goto(base + "/finance")
         fin.click("ul.diffs a")
         fin.wait_for_url("**/finance/diff**")
         fin.screenshot(path=str(out / "diff.png"))  # the top: the page is long
@@ -215,17 +303,39 @@ def main():
         cells = [list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]
         header = [c.value for c in sheet[1]]
         check(header[:3] == ["rep", "month", "bucket"], f"the workbook's header is {header}")
-        same = len(cells) == len(screen) and all(
-            all(
-                (Decimal(str(x)) == y) if isinstance(y, Decimal) else (str(x) == y)
-                for x, y in zip(a, b)
+
+        def same_rows(file_rows, screen_rows):
+            return len(file_rows) == len(screen_rows) and all(
+                all(
+                    (Decimal(str(x)) == y) if isinstance(y, Decimal) else (str(x) == y)
+                    for x, y in zip(a, b)
+                )
+                for a, b in zip(file_rows, screen_rows)
             )
-            for a, b in zip(cells, screen)
-        )
-        check(same, f"the XLSX holds the {len(cells)} rows the screen shows")
+
+        pager = fin.query_selector("#diff-table-pages")
+        total_rows = int(pager.get_attribute("data-rows")) if pager else len(screen)
+        check(len(cells) == total_rows, f"the XLSX holds all {total_rows} rows of the diff")
+        check(same_rows(cells[:len(screen)], screen), f"and its first {len(screen)} are the rows on screen")
+        if pager:
+            fin.click("#diff-table-pages a[rel=next]")
+            fin.wait_for_url("**page=2**")
+            start = int(fin.get_attribute("#diff-table-pages", "data-from"))
+            second = [
+                [Decimal(c["v"]) if isinstance(c, dict) else c for c in row]
+                for row in fin.evaluate(cells_js)
+            ]
+            check(same_rows(cells[start:start + len(second)], second), f"page 2 shows rows {start + 1}–{start + len(second)} of the file")
+        # Narrowed to one rep: the screen and the file hold that rep's rows only.
+        rep0 = screen[0][0]
+        fin.goto(fin.url.split("?")[0] + "?" + fin.url.split("?")[1].split("&page")[0] + f"&rep={rep0}")
+        one = fin.evaluate(cells_js)
+        check(len(one) > 0 and all(r[0] == rep0 for r in one), f"filtered to {rep0}, the diff lists {len(one)} rows, all theirs")
         on_phone(fin, [
             ("finance", base + "/finance", True),
             ("diff", fin.url, False),
+            ("rollup", base + "/finance/rollup?month=2026-11", True),
+            ("gap", base + "/finance/gap?month=2026-11", False),
         ])
         resp = page.goto(base + "/finance")
         check(resp.status == 403, "the manager cannot open finance's pages")

@@ -18,7 +18,7 @@ use pacer_engine::wire::encode;
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::{Event, EventBody, PlanBasis, PlanPublished};
 use pacer_projections::money::format_decimal;
-use pacer_projections::plan::{as_plan_lines, gap, latest, version_lines};
+use pacer_projections::plan::{as_plan_lines, latest, version_lines};
 use pacer_projections::time::Month;
 use serde_json::{json, Value};
 
@@ -388,71 +388,16 @@ fn plan_gap(ctx: &Context, a: GapArgs) -> anyhow::Result<ExitCode> {
     let Some(month) = a.month.or(state.current_month()) else {
         bail!("the log has no clock_tick yet: pass --month YYYY-MM");
     };
-    let rows = gap(&state, month);
+    let t = pacer_engine::plans::gap_table(&state, month);
     let currency = state.config().currency;
-    let money = |v: i64| format_decimal(v, currency.exponent());
-    let opt = |v: Option<i64>| v.map_or_else(String::new, money);
-    let mut out = Vec::new();
-    let push_sum = |label: String,
-                    team: String,
-                    list: &[&pacer_projections::plan::GapRow],
-                    out: &mut Vec<Vec<String>>| {
-        let plan: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.plan));
-        let commits: Vec<i64> = list.iter().filter_map(|r| r.commit).collect();
-        let commit =
-            (!commits.is_empty()).then(|| commits.iter().fold(0i64, |a, c| a.saturating_add(*c)));
-        let actual: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.actual));
-        let forecast: i64 = list.iter().fold(0i64, |a, r| a.saturating_add(r.forecast));
-        out.push(vec![
-            label,
-            team,
-            money(plan),
-            opt(commit),
-            opt(commit.map(|c| c.saturating_sub(plan))),
-            money(actual),
-            money(forecast),
-            money(forecast.saturating_sub(plan)),
-        ]);
-    };
-    let mut teams: std::collections::BTreeMap<&str, Vec<&pacer_projections::plan::GapRow>> =
-        Default::default();
-    for r in &rows {
-        teams.entry(r.team.as_str()).or_default().push(r);
-    }
-    for (team, list) in &teams {
-        for r in list {
-            out.push(vec![
-                r.rep.clone(),
-                r.team.clone(),
-                money(r.plan),
-                opt(r.commit),
-                opt(r.commit_gap()),
-                money(r.actual),
-                money(r.forecast),
-                money(r.forecast_gap()),
-            ]);
-        }
-        push_sum("TEAM".into(), (*team).to_owned(), list, &mut out);
-    }
-    let all: Vec<&pacer_projections::plan::GapRow> = rows.iter().collect();
-    push_sum("ORG".into(), String::new(), &all, &mut out);
-    let header = [
-        "rep",
-        "team",
-        "plan",
-        "commit",
-        "commit_gap",
-        "actual",
-        "forecast",
-        "forecast_gap",
-    ];
     if a.format == PlanFormat::Table {
         crate::say!(
             "{month} · top-down plan vs bottom-up commit vs pipeline forecast ({})",
             currency.code()
         )?;
     }
-    super::write_stdout(&render(&header, &out, &[2, 3, 4, 5, 6, 7], a.format)?)?;
+    let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 

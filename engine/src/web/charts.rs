@@ -141,6 +141,74 @@ pub fn months_line(months: &[String], plan: &[f64], actual: &[Option<f64>]) -> S
     svg
 }
 
+/// A team's month over its working days: the plan expected to date (grey), the
+/// cumulative actual (blue, through today) and the forecast line (orange, dashed look
+/// by dots) from today to the month's end.
+pub fn team_course(
+    days: &[String],
+    plan: &[f64],
+    actual: &[Option<f64>],
+    forecast: &[Option<f64>],
+) -> String {
+    let mut svg = String::new();
+    let max = plan
+        .iter()
+        .copied()
+        .chain(actual.iter().flatten().copied())
+        .chain(forecast.iter().flatten().copied())
+        .fold(1.0_f64, f64::max)
+        * 1.1;
+    {
+        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let n = days.len().max(1);
+        let Ok(mut chart) = ChartBuilder::on(&root)
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0..n, 0.0..max)
+        else {
+            return svg_error();
+        };
+        let labels = days.to_vec();
+        let _ = chart
+            .configure_mesh()
+            .x_labels(11)
+            .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
+            .y_label_formatter(&|v| short_money(*v))
+            .draw();
+        let _ = chart.draw_series(LineSeries::new(
+            plan.iter().enumerate().map(|(i, v)| (i, *v)),
+            ShapeStyle::from(&RGBColor(100, 116, 139)).stroke_width(2),
+        ));
+        let ahead: Vec<(usize, f64)> = forecast
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .collect();
+        let _ = chart.draw_series(LineSeries::new(
+            ahead.clone(),
+            ShapeStyle::from(&FORECAST).stroke_width(2),
+        ));
+        let _ = chart.draw_series(
+            ahead
+                .into_iter()
+                .map(|p| Circle::new(p, 2, ShapeStyle::from(&FORECAST).filled())),
+        );
+        let points: Vec<(usize, f64)> = actual
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.map(|v| (i, v)))
+            .collect();
+        let _ = chart.draw_series(LineSeries::new(
+            points,
+            ShapeStyle::from(&ACTUAL).stroke_width(3),
+        ));
+        let _ = root.present();
+    }
+    svg
+}
+
 /// Money for an axis: 12k, 1.2M.
 fn short_money(v: f64) -> String {
     if v >= 1_000_000.0 {

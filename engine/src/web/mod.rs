@@ -1,20 +1,25 @@
-//! The web app a manager and finance open (`pacer serve --http`, one-process mode):
-//! server-rendered pages (maud) with charts drawn on the server (plotters, SVG), useful
-//! without JavaScript; a few lines of script (compiled in, no CDN) refresh a page when
-//! an alert changes. Every page is for a logged-in user and within their scope, read
-//! from the same JSON the API answers (`nats::query::answer_params`), so a page's
-//! figures are the API's.
+//! The web app a manager and finance open (`pacer serve --http`, one process or with
+//! NATS): server-rendered pages (maud) with charts drawn on the server (plotters,
+//! SVG), useful without JavaScript; a few lines of script (compiled in, no CDN)
+//! refresh a page when an alert changes. Every page is for a logged-in user and
+//! within their scope, read from the same JSON the API answers
+//! (`nats::query::answer_params`), so a page's figures are the API's. Amounts are
+//! written in the organisation's locale ([`fmt`]), times in its zone. The choices of
+//! a page are in its address, so it can be shared.
 //!
 //! | page | what |
 //! | --- | --- |
 //! | `/login` | log-in form (a session cookie, as `POST /v1/login`) |
-//! | `/team/<team>?month=` | each rep's plan, actual, expected and forecast as bars and a table; the open focus alerts beside their rep |
+//! | `/team/<team>?month=` | each rep's plan, actual, expected and forecast as bars and a table; the open focus alerts beside their rep; the team's month so far by working day |
 //! | `/rep/<rep>?month=` | plan vs actual over the horizon, the month's buckets, productivity; each actual links to its events |
 //! | `/rep/<rep>/events?month=&bucket=` | the events behind one figure (seq, date, source, amount), summed |
 //! | `/alerts?rule=&severity=&rep=` | the inbox: focus first, filters, acknowledge with a note; live |
 //! | `/digest/<team>?week=` | the weekly digest, printable: `pacer digest`'s text |
+//! | `/finance...` | finance's plan pages ([`finance`]): versions, lines, diff, gap, roll-up, "as recorded at" |
 
 pub mod charts;
+pub mod finance;
+pub mod fmt;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,12 +32,15 @@ use axum::{Form, Router};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use pacer_projections::bucket::{each_contribution, Bucket};
 use pacer_projections::event::EventBody;
+use pacer_projections::money::{format_decimal, parse_decimal};
+use pacer_projections::report::team_course;
 use pacer_projections::time::Month;
 use serde_json::{Map, Value};
 
 use crate::access::{Caller, Role, Scope};
 use crate::http::{ack_alert, caller, in_scope, Gateway};
 use crate::nats::query::answer_params;
+use fmt::Fmt;
 
 const CSS: &str = include_str!("app.css");
 const JS: &str = include_str!("app.js");
@@ -46,14 +54,18 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/", get(home))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
+        .route("/team", get(team_choice))
         .route("/team/{team}", get(team_page))
         .route("/rep/{rep}", get(rep_page))
         .route("/rep/{rep}/events", get(events_page))
         .route("/alerts", get(inbox))
         .route("/alerts/{id}/ack", post(ack_form))
         .route("/digest/{team}", get(digest_page))
-        .route("/finance", get(finance_page))
-        .route("/finance/diff", get(diff_page))
+        .route("/finance", get(finance::versions))
+        .route("/finance/lines", get(finance::lines))
+        .route("/finance/diff", get(finance::diff))
+        .route("/finance/gap", get(finance::gap))
+        .route("/finance/rollup", get(finance::rollup))
         .route(
             "/assets/app.css",
             get(|| async { ([(header::CONTENT_TYPE, "text/css")], CSS) }),
@@ -132,20 +144,6 @@ fn params(pairs: &[(&str, Option<&str>)]) -> Map<String, Value> {
         .collect()
 }
 
-/// A money text with thousands separators: `1234567.50` → `1,234,567.50`.
-fn money(v: &Value) -> String {
-    v.as_str()
-        .map_or_else(|| "–".into(), pacer_projections::money::group_thousands)
-}
-
-/// An RFC 3339 time in the organisation's zone, as people read it: `Fri 20 Nov 18:00`.
-fn local_time(v: &Value, tz: chrono_tz::Tz) -> String {
-    v.as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&tz).format("%a %d %b %H:%M").to_string())
-        .unwrap_or_else(|| "–".into())
-}
-
 /// The order buckets are listed in: the total and its halves, then geography,
 /// products, accounts, activities.
 fn bucket_rank(bucket: &str) -> (u8, &str) {
@@ -159,19 +157,6 @@ fn bucket_rank(bucket: &str) -> (u8, &str) {
         _ => 6,
     };
     (rank, bucket)
-}
-
-/// The organisation's time zone.
-fn org_tz(g: &Gateway) -> chrono_tz::Tz {
-    g.queries.as_ref().map_or(chrono_tz::UTC, |ctx| {
-        ctx.state.read().expect("not poisoned").config().timezone
-    })
-}
-
-/// A ratio as a percent: 0.399 → `39.9%`.
-fn percent(v: &Value) -> String {
-    v.as_f64()
-        .map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
 }
 
 /// Major units of a money text, for drawing only.
@@ -366,6 +351,21 @@ fn month_form(action: &str, month: &str) -> Markup {
     }
 }
 
+/// The team and month chosen in a page's form: `/team?team=T&month=M` →
+/// `/team/T?month=M`, so the address of what is shown can be shared.
+async fn team_choice(Query(q): Q) -> Response {
+    let team = q.get("team").map(String::as_str).unwrap_or_default();
+    if team.is_empty() {
+        return Redirect::to("/").into_response();
+    }
+    let month = q
+        .get("month")
+        .filter(|m| Month::parse(m).is_ok())
+        .map(|m| format!("?month={m}"))
+        .unwrap_or_default();
+    Redirect::to(&format!("/team/{}{month}", encode(team))).into_response()
+}
+
 async fn team_page(
     State(g): State<Arc<Gateway>>,
     method: Method,
@@ -414,10 +414,69 @@ async fn team_page(
         })
         .collect();
     let chart = charts::team_bars(&bars);
-    let tz = org_tz(&g);
+    let f = Fmt::of(&g);
+    let (course, teams) = match (&g.queries, Month::parse(&shown_month)) {
+        (Some(ctx), Ok(m)) => {
+            let state = ctx.state.read().expect("not poisoned");
+            let exp = state.config().currency.exponent();
+            let minor = |v: &Value| v.as_str().and_then(|t| parse_decimal(t, exp).ok());
+            let plans: Vec<(&str, i64)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r["rep"].as_str().unwrap_or_default(),
+                        minor(&r["plan"]).unwrap_or(0),
+                    )
+                })
+                .collect();
+            let forecasts: Vec<i64> = rows.iter().filter_map(|r| minor(&r["forecast"])).collect();
+            let forecast = (!forecasts.is_empty())
+                .then(|| forecasts.iter().fold(0i64, |a, v| a.saturating_add(*v)));
+            let course = team_course(&state, &team, m, &plans, forecast);
+            let teams = match Scope::of(&c.user, &state) {
+                Scope::All => state.teams_now(),
+                Scope::Teams(t) => t,
+                Scope::Rep(_) | Scope::Nothing => Default::default(),
+            };
+            (course, teams)
+        }
+        _ => (Vec::new(), Default::default()),
+    };
+    let text = |v: i64| f.decimal(&format_decimal(v, g.config.org.currency.exponent()));
+    let major_of = |v: i64| v as f64 / 10f64.powi(g.config.org.currency.exponent() as i32);
+    let course_chart = charts::team_course(
+        &course
+            .iter()
+            .map(|d| d.date.month_and_day().1.to_string())
+            .collect::<Vec<_>>(),
+        &course
+            .iter()
+            .map(|d| major_of(d.plan_to_date))
+            .collect::<Vec<_>>(),
+        &course
+            .iter()
+            .map(|d| d.actual.map(major_of))
+            .collect::<Vec<_>>(),
+        &course
+            .iter()
+            .map(|d| d.forecast.map(major_of))
+            .collect::<Vec<_>>(),
+    );
     let body = html! {
         h1 { "Team " (team) " · " (shown_month) }
-        (month_form(&back, &shown_month))
+        form.choose method="get" action="/team" {
+            @if teams.len() > 1 {
+                label { "Team "
+                    select name="team" {
+                        @for t in &teams { option value=(t) selected[*t == team] { (t) } }
+                    }
+                }
+            } @else {
+                input type="hidden" name="team" value=(team);
+            }
+            label { "Month " input type="month" name="month" value=(shown_month); }
+            button type="submit" { "Show" }
+        }
         figure {
             (PreEscaped(chart))
             figcaption { "Each rep's actual (blue) against the plan (grey), with the expected-to-date (black mark) and the forecast (orange mark). The table below holds the same figures." }
@@ -430,19 +489,19 @@ async fn team_page(
                     @let rep = r["rep"].as_str().unwrap_or_default();
                     tr data-rep=(rep) {
                         th scope="row" { a href={ "/rep/" (encode(rep)) "?month=" (shown_month) } { (rep) } }
-                        td.num data-field="plan" data-label="Plan" { (money(&r["plan"])) }
-                        td.num data-field="actual" data-label="Actual" { (money(&r["actual"])) }
-                        td.num data-field="attainment" data-label="Attainment" { (percent(&r["attainment"])) }
-                        td.num data-field="expected_to_date" data-label="Expected to date" { (money(&r["expected_to_date"])) }
-                        td.num data-field="pace_gap" data-label="Pace gap" { (money(&r["pace_gap"])) }
-                        td.num data-field="forecast" data-label="Forecast" { (money(&r["forecast"])) }
+                        td.num data-field="plan" data-label="Plan" { (f.money(&r["plan"])) }
+                        td.num data-field="actual" data-label="Actual" { (f.money(&r["actual"])) }
+                        td.num data-field="attainment" data-label="Attainment" { (f.percent(&r["attainment"])) }
+                        td.num data-field="expected_to_date" data-label="Expected to date" { (f.money(&r["expected_to_date"])) }
+                        td.num data-field="pace_gap" data-label="Pace gap" { (f.money(&r["pace_gap"])) }
+                        td.num data-field="forecast" data-label="Forecast" { (f.money(&r["forecast"])) }
                         td.focus data-label="Focus alerts" {
                             @for a in focus.iter().filter(|a| a["rep"] == rep) {
                                 div class={ "alert " (a["severity"].as_str().unwrap_or_default()) } {
                                     strong { (a["rule"].as_str().unwrap_or_default()) }
                                     " " (a["suggested_action"].as_str().unwrap_or_default())
                                     " "
-                                    small { "act by " (local_time(&a["act_by"], tz)) }
+                                    small { "act by " (f.time(&a["act_by"])) }
                                 }
                             }
                         }
@@ -450,6 +509,27 @@ async fn team_page(
                 }
             }
         }
+        }
+        @if !course.is_empty() {
+            h2 { "The month so far" }
+            figure {
+                (PreEscaped(course_chart))
+                figcaption { "The team's total booked to date (blue) against the plan expected by each working day (grey), and the forecast from today to the month's end (orange)." }
+            }
+            details {
+                summary { "The same as a table" }
+                div.scroll { table.figures id="course-table" {
+                    thead { tr { th scope="col" { "Working day" } th { "Plan to date" } th { "Actual" } th { "Forecast" } } }
+                    tbody { @for d in &course {
+                        tr {
+                            th scope="row" { (d.date.to_string()) }
+                            td.num data-field="plan_to_date" { (text(d.plan_to_date)) }
+                            td.num data-field="actual" { (d.actual.map_or("–".into(), text)) }
+                            td.num data-field="forecast" { (d.forecast.map_or("–".into(), text)) }
+                        }
+                    } }
+                } }
+            }
         }
         p { a href={ "/digest/" (encode(&team)) } { "This week's digest" } " · " a href="/alerts" { "Alerts inbox" } }
     };
@@ -468,6 +548,7 @@ async fn rep_page(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    let f = Fmt::of(&g);
     let month = q.get("month").map(String::as_str);
     let mut buckets = match ask(
         &g,
@@ -550,13 +631,13 @@ async fn rep_page(
                     @let bucket = r["bucket"].as_str().unwrap_or_default();
                     tr data-bucket=(bucket) {
                         th scope="row" { (bucket) }
-                        td.num { (money(&r["plan"])) }
+                        td.num { (f.money(&r["plan"])) }
                         td.num data-field="actual" {
-                            a href={ "/rep/" (encode(&rep)) "/events?month=" (shown) "&bucket=" (encode(bucket)) } { (money(&r["actual"])) }
+                            a href={ "/rep/" (encode(&rep)) "/events?month=" (shown) "&bucket=" (encode(bucket)) } { (f.money(&r["actual"])) }
                         }
-                        td.num { (percent(&r["attainment"])) }
-                        td.num { (money(&r["expected_to_date"])) }
-                        td.num { (money(&r["forecast"])) }
+                        td.num { (f.percent(&r["attainment"])) }
+                        td.num { (f.money(&r["expected_to_date"])) }
+                        td.num { (f.money(&r["forecast"])) }
                     }
                 }
             }
@@ -567,7 +648,7 @@ async fn rep_page(
             dl.productivity {
                 @for (k, v) in p.iter().filter(|(k, _)| !matches!(k.as_str(), "rep" | "team" | "month")) {
                     dt { (k.replace('_', " ")) }
-                    dd { (productivity_value(k, v)) }
+                    dd { (productivity_value(&f, k, v)) }
                 }
             }
         } @else { p { "No productivity figures for this month." } }
@@ -599,6 +680,7 @@ async fn events_page(
     let Some(ctx) = &g.queries else {
         return refused();
     };
+    let f = Fmt::of(&g);
     let (tz, currency) = {
         let state = ctx.state.read().expect("not poisoned");
         (state.config().timezone, state.config().currency)
@@ -611,10 +693,10 @@ async fn events_page(
     let is_money = !matches!(bucket, Bucket::Activity(_));
     let amount = |minor: i64| {
         if is_money {
-            money(&Value::String(pacer_projections::money::format_decimal(
+            f.decimal(&pacer_projections::money::format_decimal(
                 minor,
                 currency.exponent(),
-            )))
+            ))
         } else {
             minor.to_string()
         }
@@ -762,7 +844,7 @@ async fn inbox(
         )
     });
     let csrf = c.csrf.clone().unwrap_or_default();
-    let tz = org_tz(&g);
+    let f = Fmt::of(&g);
     let may_ack = !matches!(c.user.role, Role::Crm | Role::Service);
     let body = html! {
         h1 { "Alerts" }
@@ -789,7 +871,7 @@ async fn inbox(
                         strong { (a["rule"].as_str().unwrap_or_default()) }
                         " · " a href={ "/rep/" (encode(a["rep"].as_str().unwrap_or_default())) } { (a["rep"].as_str().unwrap_or_default()) }
                         " · " (a["team"].as_str().unwrap_or_default())
-                        " · act by " (local_time(&a["act_by"], tz))
+                        " · act by " (f.time(&a["act_by"]))
                     }
                     p { (a["message"].as_str().unwrap_or_default()) }
                     p.action { (a["suggested_action"].as_str().unwrap_or_default()) }
@@ -870,190 +952,15 @@ async fn digest_page(
     respond(&format!("Digest {team}"), &c, &headers, body)
 }
 
-/// Each plan's revisions once (a version has a history row per effective month):
-/// (plan, version) for versions above 1.
-fn revisions(t: &crate::plans::Table) -> std::collections::BTreeSet<(String, u32)> {
-    t.rows
-        .iter()
-        .filter_map(|r| {
-            let v = r.get(1)?.parse::<u32>().ok().filter(|v| *v > 1)?;
-            Some((r.first()?.clone(), v))
-        })
-        .collect()
-}
-
 /// A productivity figure as people read it: rates as percents, money grouped,
 /// coverage as a multiple.
-fn productivity_value(key: &str, v: &Value) -> String {
+fn productivity_value(f: &Fmt, key: &str, v: &Value) -> String {
     match (key, v) {
         (_, Value::Null) => "–".into(),
-        ("win_rate", v) => percent(v),
+        ("win_rate", v) => f.percent(v),
         ("coverage", v) => v.as_f64().map_or("–".into(), |c| format!("{c:.2}×")),
-        (_, Value::String(s)) if s.contains('.') => money(v),
+        (_, Value::String(s)) if s.contains('.') => f.money(v),
         (_, Value::String(s)) => s.clone(),
         (_, other) => other.to_string(),
     }
-}
-
-/// Finance's pages are for `finance` and `admin` users.
-fn finance_caller(
-    g: &Gateway,
-    method: &Method,
-    headers: &HeaderMap,
-    back: &str,
-) -> Result<Caller, Box<Response>> {
-    let c = who(g, method, headers, back)?;
-    if matches!(c.user.role, Role::Admin | Role::Finance) {
-        Ok(c)
-    } else {
-        Err(Box::new(refused()))
-    }
-}
-
-/// A table on screen, with its downloads (the same text as CSV and XLSX).
-fn table_markup(t: &crate::plans::Table, id: &str, downloads: &str) -> Markup {
-    html! {
-        p.downloads {
-            "Download: "
-            a href={ (downloads) "format=csv" } download { "CSV" }
-            " · "
-            a href={ (downloads) "format=xlsx" } download { "XLSX" }
-        }
-        div.scroll { table.figures id=(id) {
-            thead { tr { @for h in &t.header { th scope="col" { (h) } } } }
-            tbody { @for r in &t.rows {
-                tr { @for (i, v) in r.iter().enumerate() {
-                    @if t.money.contains(&i) {
-                        td.num data-value=(v) { (money(&Value::String(v.clone()))) }
-                    } @else { td { (v) } }
-                } }
-            } }
-        } }
-    }
-}
-
-/// The table as a file, when the query asks for one (`format=csv|xlsx`).
-fn download(t: &crate::plans::Table, q: &BTreeMap<String, String>, name: &str) -> Option<Response> {
-    let disposition = |ext: &str| format!("attachment; filename=\"{name}.{ext}\"");
-    match q.get("format").map(String::as_str) {
-        Some("csv") => {
-            let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-            let text = crate::output::csv_text(&header, &t.rows);
-            Some(
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                        (header::CONTENT_DISPOSITION, disposition("csv")),
-                    ],
-                    text,
-                )
-                    .into_response(),
-            )
-        }
-        Some("xlsx") => Some(match crate::xlsx::table_xlsx(t, "pacer") {
-            Ok(bytes) => (
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                            .to_owned(),
-                    ),
-                    (header::CONTENT_DISPOSITION, disposition("xlsx")),
-                ],
-                bytes,
-            )
-                .into_response(),
-            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-        }),
-        _ => None,
-    }
-}
-
-async fn finance_page(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Response {
-    let c = match finance_caller(&g, &method, &headers, "/finance") {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let Some(ctx) = &g.queries else {
-        return refused();
-    };
-    let t = crate::plans::history(&ctx.state.read().expect("not poisoned"));
-    if let Some(r) = download(&t, &q, "plan-history") {
-        return r;
-    }
-    let body = html! {
-        h1 { "Plan versions" }
-        (table_markup(&t, "history-table", "/finance?"))
-        h2 { "Compare versions" }
-        ul.diffs {
-            @for (plan, v) in revisions(&t) {
-                li { a href={ "/finance/diff?plan=" (encode(&plan)) "&before=" (v - 1) "&after=" (v) } {
-                    (plan) ": version " (v - 1) " → " (v)
-                } }
-            }
-        }
-    };
-    respond("Plans", &c, &headers, body)
-}
-
-async fn diff_page(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Response {
-    let c = match finance_caller(&g, &method, &headers, "/finance") {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let Some(ctx) = &g.queries else {
-        return refused();
-    };
-    let version = |k: &str| q.get(k).and_then(|v| v.parse::<u32>().ok());
-    let plan = q.get("plan").cloned();
-    let result = {
-        let state = ctx.state.read().expect("not poisoned");
-        let latest = pacer_projections::plan::latest(&state);
-        let after = version("after")
-            .or(latest.as_ref().map(|(_, v)| *v))
-            .unwrap_or(1);
-        let before = version("before").unwrap_or(after.saturating_sub(1).max(1));
-        crate::plans::plan_diff(&state, plan.as_deref(), before, after)
-            .map(|(t, n)| (t, n, before, after))
-    };
-    let (t, notes, before, after) = match result {
-        Ok(x) => x,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                page_markup(
-                    "Plan diff",
-                    Some(&c),
-                    html! { h1 { "Plan diff" } p.error { (e) } },
-                ),
-            )
-                .into_response()
-        }
-    };
-    let name = format!("plan-diff-v{before}-v{after}");
-    if let Some(r) = download(&t, &q, &name) {
-        return r;
-    }
-    let plan_name = plan.unwrap_or_default();
-    let here = format!(
-        "/finance/diff?plan={}&before={before}&after={after}&",
-        encode(&plan_name)
-    );
-    let body = html! {
-        h1 { "Plan " (plan_name) ": version " (before) " → " (after) }
-        @for n in &notes { p { (n) } }
-        (table_markup(&t, "diff-table", &here))
-        p { a href="/finance" { "All versions" } }
-    };
-    respond("Plan diff", &c, &headers, body)
 }
