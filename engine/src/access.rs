@@ -173,13 +173,8 @@ impl Scope {
             Role::Crm => Scope::Nothing,
             Role::Rep => user.rep.clone().map_or(Scope::Nothing, Scope::Rep),
             Role::Manager => {
-                let mut teams: BTreeSet<String> = user.teams.iter().cloned().collect();
-                for id in state.reps().keys() {
-                    let info = state.rep_now(id);
-                    if info.manager == user.name {
-                        teams.insert(info.team);
-                    }
-                }
+                let mut teams = state.teams_managed_now(&user.name);
+                teams.extend(user.teams.iter().cloned());
                 Scope::Teams(teams)
             }
         }
@@ -198,9 +193,7 @@ impl Scope {
     pub fn rep(&self, rep: &str, state: &State) -> bool {
         match self {
             Scope::All => true,
-            Scope::Teams(t) => {
-                state.reps().contains_key(rep) && t.contains(&state.rep_now(rep).team)
-            }
+            Scope::Teams(t) => state.team_now(rep).is_some_and(|team| t.contains(team)),
             Scope::Rep(r) => r == rep,
             Scope::Nothing => false,
         }

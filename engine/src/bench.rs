@@ -175,7 +175,7 @@ fn percentiles(n: u32, mut f: impl FnMut()) -> (f64, f64) {
 }
 
 /// The bench's "now": where every generated history ends (fixed, so runs compare).
-pub(crate) fn bench_now() -> Timestamp {
+pub fn bench_now() -> Timestamp {
     Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a valid instant")
 }
 

@@ -1146,6 +1146,11 @@ mod tests {
         );
         let e = Config::parse("[org]\ncurrency = \"EURO\"\n").unwrap_err();
         assert!(e.contains("org.currency") && e.contains("EURO"), "{e}");
+        let e = Config::parse("[org]\nlocale = \"xx-Nowhere\"\n").unwrap_err();
+        assert!(e.contains("org.locale") && e.contains("xx-Nowhere"), "{e}");
+        let de = Config::parse("[org]\nlocale = \"de\"\n").unwrap();
+        assert_eq!(de.locale.decimal(), ",");
+        assert_eq!(Config::default().locale.decimal(), ".");
         let e = Config::parse("[org]\nfiscal_year_start_month = 13\n").unwrap_err();
         assert!(
             e.contains("fiscal_year_start_month") && e.contains("13"),

@@ -824,6 +824,143 @@ mod tests {
         }
     }
 
+    /// A rep page asks for one rep's productivity, a team page for one team's: the
+    /// narrow paths read only their deals, actuals and plan lines, and must give
+    /// exactly the organisation's rows for them.
+    #[test]
+    fn productivity_of_one_rep_or_team_is_the_orgs_row_for_them() {
+        use pacer_projections::productivity::productivity;
+        use pacer_projections::report::ReportQuery;
+        let state = demo_state(40, 11);
+        let now = Month::parse("2026-11").unwrap();
+        let mut compared = 0;
+        for month in [now.plus(-2), now.plus(-1), now, now.plus(1)] {
+            let all = productivity(&state, month, &ReportQuery::default());
+            assert!(!all.is_empty(), "{month}");
+            for rep in state.reps().keys() {
+                let one = productivity(
+                    &state,
+                    month,
+                    &ReportQuery {
+                        rep: Some(rep.clone()),
+                        ..ReportQuery::default()
+                    },
+                );
+                let want: Vec<_> = all.iter().filter(|p| &p.rep == rep).cloned().collect();
+                assert_eq!(one, want, "{rep} {month}");
+                compared += one.len();
+            }
+            for team in state.teams_now() {
+                let one = productivity(
+                    &state,
+                    month,
+                    &ReportQuery {
+                        team: Some(team.clone()),
+                        ..ReportQuery::default()
+                    },
+                );
+                let want: Vec<_> = all.iter().filter(|p| p.team == team).cloned().collect();
+                assert_eq!(one, want, "{team} {month}");
+            }
+        }
+        assert!(compared > 100, "only {compared} rows compared");
+    }
+
+    /// A team page or inbox lists one team's (or rep's, or manager's) alerts: the
+    /// narrow path reads only theirs, and must list exactly what the whole book's
+    /// listing holds for them, in the same order, focus included.
+    #[test]
+    fn alerts_of_a_team_rep_or_manager_are_the_books_for_them() {
+        use pacer_projections::alerts::{alert_views, AlertQuery, AlertView, StatusFilter};
+        let state = demo_state(40, 13);
+        let key = |v: &AlertView| {
+            (
+                v.alert.id.clone(),
+                v.status,
+                v.focus,
+                v.team.clone(),
+                v.manager.clone(),
+                v.ack.is_some(),
+            )
+        };
+        let all = alert_views(
+            &state,
+            &AlertQuery {
+                status: StatusFilter::All,
+                ..AlertQuery::default()
+            },
+        );
+        assert!(all.len() > 100, "only {} alerts", all.len());
+        let managers: std::collections::BTreeSet<String> =
+            all.iter().map(|v| v.manager.clone()).collect();
+        let mut compared = 0;
+        for status in ["open", "acknowledged", "resolved", "all"] {
+            let status = StatusFilter::parse(status).unwrap();
+            let mut queries = vec![AlertQuery {
+                status,
+                ..AlertQuery::default()
+            }];
+            for team in state.teams_now() {
+                queries.push(AlertQuery {
+                    status,
+                    team: Some(team),
+                    ..AlertQuery::default()
+                });
+            }
+            for rep in state.reps().keys() {
+                queries.push(AlertQuery {
+                    status,
+                    rep: Some(rep.clone()),
+                    ..AlertQuery::default()
+                });
+            }
+            for m in &managers {
+                queries.push(AlertQuery {
+                    status,
+                    manager: Some(m.clone()),
+                    ..AlertQuery::default()
+                });
+            }
+            for q in queries {
+                let got: Vec<_> = alert_views(&state, &q).iter().map(key).collect();
+                let want: Vec<_> = all
+                    .iter()
+                    .filter(|v| {
+                        q.status.admits(v.status)
+                            && q.team.as_ref().is_none_or(|t| *t == v.team)
+                            && q.manager.as_ref().is_none_or(|m| *m == v.manager)
+                            && q.rep.as_ref().is_none_or(|r| *r == v.alert.rep)
+                    })
+                    .map(key)
+                    .collect();
+                assert_eq!(got, want, "{q:?}");
+                compared += got.len();
+            }
+        }
+        assert!(compared > 1000, "only {compared} compared");
+    }
+
+    /// The demo's state: `reps` reps of seed `seed`, every event folded.
+    fn demo_state(reps: usize, seed: u64) -> pacer_projections::state::State {
+        let d = generate(&DemoSpec {
+            reps,
+            daily_ticks: true,
+            ..spec(seed)
+        });
+        let mut config = crate::Config::default();
+        config.org.currency = Currency::from_code("EUR").unwrap();
+        let mut state = pacer_projections::state::State::new(config.org);
+        for (i, event) in d.events.into_iter().enumerate() {
+            let rec = pacer_projections::event::Recorded {
+                seq: i as u64 + 1,
+                recorded_at: event.occurred_at,
+                event,
+            };
+            state.apply(&rec, None);
+        }
+        state
+    }
+
     #[test]
     fn the_same_seed_gives_the_same_history() {
         let a = generate(&spec(7));

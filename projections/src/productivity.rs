@@ -104,7 +104,25 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
                 cycle_days: Vec::new(),
             })
     }
-    for d in state.deal_views() {
+    // One rep, or one team: only their deals, actuals and plan lines are read, so the
+    // cost is the team's, not the organisation's (a rep page asks for one rep).
+    let only: Option<Vec<&str>> = match (&query.rep, &query.team) {
+        (Some(r), _) => Some(vec![r.as_str()]),
+        (None, Some(t)) => Some(
+            state
+                .reps()
+                .iter()
+                .filter(|(_, rec)| rec.team_at(month) == t)
+                .map(|(id, _)| id.as_str())
+                .collect(),
+        ),
+        (None, None) => None,
+    };
+    let deals: Box<dyn Iterator<Item = crate::state::DealView<'_>> + '_> = match &only {
+        Some(reps) => Box::new(reps.iter().flat_map(|r| state.rep_deals(r))),
+        None => Box::new(state.deal_views()),
+    };
+    for d in deals {
         match d.status {
             DealStatus::Open if d.expected_close.month() == month => {
                 let p = slot(&mut by_rep, d.rep, month);
@@ -124,22 +142,49 @@ pub fn productivity(state: &State, month: Month, query: &ReportQuery) -> Vec<Pro
             _ => {}
         }
     }
-    for ((rep, m), buckets) in state.actuals() {
-        if m != month {
-            continue;
-        }
+    let mut activities_of = |rep: &str, buckets: &mut dyn Iterator<Item = (&Bucket, i64)>| {
         let activities: i64 = buckets
-            .iter()
             .filter(|(b, _)| b.is_activity())
-            .map(|(_, v)| *v)
+            .map(|(_, v)| v)
             .sum();
         if activities != 0 {
             slot(&mut by_rep, rep, month).activities = activities;
         }
+    };
+    match &only {
+        Some(reps) => {
+            for rep in reps {
+                if let Some(cells) = state.month_actuals(rep, month) {
+                    activities_of(rep, &mut cells.into_iter().map(|(b, v)| (b, *v)));
+                }
+            }
+        }
+        None => {
+            for ((rep, m), buckets) in state.actuals() {
+                if m == month {
+                    activities_of(rep, &mut buckets.iter().map(|(b, v)| (b, *v)));
+                }
+            }
+        }
     }
-    for (rep, bucket, _) in state.plans().lines(month) {
-        if *bucket == Bucket::Total {
-            slot(&mut by_rep, rep, month);
+    match &only {
+        Some(reps) => {
+            for rep in reps {
+                if state
+                    .plans()
+                    .rep_lines(rep, month)
+                    .any(|(b, _)| *b == Bucket::Total)
+                {
+                    slot(&mut by_rep, rep, month);
+                }
+            }
+        }
+        None => {
+            for (rep, bucket, _) in state.plans().lines(month) {
+                if *bucket == Bucket::Total {
+                    slot(&mut by_rep, rep, month);
+                }
+            }
         }
     }
     let mut out = Vec::new();

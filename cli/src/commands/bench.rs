@@ -62,6 +62,13 @@ pub struct Args {
     /// Stop the replay process above this RSS (MiB); 0: three quarters of the memory.
     #[arg(long, default_value_t = 0)]
     rss_cap_mib: u64,
+    /// Also time the web app's pages on an organisation of this many reps (10 000: the
+    /// issue's bench org): a team page of 20 reps, a rep page, a drill-down. Minutes.
+    #[arg(long, default_value_t = 0)]
+    web_reps: usize,
+    /// Requests per page for `--web-reps`.
+    #[arg(long, default_value_t = 200)]
+    web_requests: u32,
     /// Also write the figures here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -154,6 +161,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         None
     } else {
         Some(memory_at_scale(ctx, &args, &dir.path().join("scale-log"))?)
+    };
+    let web = if args.web_reps == 0 {
+        None
+    } else {
+        Some(super::web_bench::measure(
+            &ctx.config,
+            dir.path(),
+            args.web_reps,
+            args.web_requests.max(1),
+            args.seed,
+        )?)
     };
 
     let mut t = Table::new();
@@ -272,6 +290,26 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             (None, None) => row(&what, "not measured".into(), "≤ 1 GiB at 10 000 reps"),
         }
     }
+    if let Some(w) = &web {
+        let kb = |b: usize| format!("{:.0} KB", b as f64 / 1000.0);
+        let times =
+            |p: &super::web_bench::PageFigures| format!("{:.1} / {:.1} ms", p.p50_ms, p.p99_ms);
+        row(
+            &format!("web: team page, 20 reps of {} · p50 / p99", w.reps),
+            times(&w.team),
+            "≤ 20 ms",
+        );
+        row("web: team page size", kb(w.team.bytes), "< 300 KB");
+        row("web: rep page · p50 / p99", times(&w.rep), "≤ 20 ms");
+        row("web: rep page size", kb(w.rep.bytes), "< 300 KB");
+        row("web: the manager's inbox · p50 / p99", times(&w.inbox), "");
+        row("web: inbox size", kb(w.inbox.bytes), "< 300 KB");
+        row(
+            &format!("web: drill-down (scans {} events) · p50", w.events),
+            format!("{:.0} ms", w.events_page.p50_ms),
+            "",
+        );
+    }
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
     for (what, figure, target) in rows {
         t.add_row(vec![Cell::new(what), right(figure), Cell::new(target)]);
@@ -311,6 +349,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             if let Some(s) = &at_scale {
                 m.insert("memory_at_scale".into(), s.to_json());
+            }
+            if let Some(w) = &web {
+                m.insert("web".into(), w.to_json());
             }
         }
         let text = serde_json::to_string_pretty(&v).context("rendering JSON")?;

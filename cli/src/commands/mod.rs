@@ -17,6 +17,7 @@ pub mod report;
 pub mod serve;
 pub mod tick;
 pub mod user;
+pub mod web_bench;
 
 use std::io::ErrorKind;
 

@@ -48,6 +48,10 @@ const JS: &str = include_str!("app.js");
 /// The most events a drill-down lists (the sum still counts them all).
 const EVENTS_SHOWN_MAX: usize = 500;
 
+/// The most alerts the inbox lists, focus and the most severe first; the filters
+/// narrow the rest.
+const ALERTS_SHOWN_MAX: usize = 200;
+
 /// The pages (one-process mode only: they read the local projections).
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
@@ -809,7 +813,14 @@ async fn inbox(
         return refused();
     };
     let scope = Scope::of(&c.user, &ctx.state.read().expect("not poisoned"));
-    let all = tokio::task::block_in_place(|| answer_params("alerts", &Map::new(), ctx));
+    // Ask for the caller's own part when it is one team or one rep: the listing then
+    // reads only their alerts.
+    let narrowed = match &scope {
+        Scope::Teams(t) if t.len() == 1 => params(&[("team", t.iter().next().map(String::as_str))]),
+        Scope::Rep(r) => params(&[("rep", Some(r))]),
+        _ => Map::new(),
+    };
+    let all = tokio::task::block_in_place(|| answer_params("alerts", &narrowed, ctx));
     let get = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
     let (rule, severity, rep) = (get("rule"), get("severity"), get("rep"));
     let mut alerts: Vec<Value> = all
@@ -861,9 +872,12 @@ async fn inbox(
             label { "Rep " input name="rep" value=(rep.clone().unwrap_or_default()); }
             button type="submit" { "Filter" }
         }
-        p id="alert-count" { (alerts.len()) " open alerts" }
+        p id="alert-count" {
+            (alerts.len()) " open alerts"
+            @if alerts.len() > ALERTS_SHOWN_MAX { " · the first " (ALERTS_SHOWN_MAX) " are listed: filter by rule, severity or rep for the rest" }
+        }
         ul.inbox id="inbox" data-live="1" {
-            @for a in &alerts {
+            @for a in alerts.iter().take(ALERTS_SHOWN_MAX) {
                 @let id = a["alert_id"].as_str().unwrap_or_default();
                 li class={ "alert " (a["severity"].as_str().unwrap_or_default()) } data-alert=(id) {
                     p {

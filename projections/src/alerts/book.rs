@@ -178,6 +178,28 @@ impl AlertBook {
         self.order.iter().filter_map(|id| self.alerts.get(id))
     }
 
+    /// The standing alerts of `reps` (every rep's with `None`), in raise order: what
+    /// a listing of open or acknowledged alerts reads, without walking the closed
+    /// ones.
+    pub fn standing_of(&self, reps: Option<&[&str]>) -> Vec<&Alert> {
+        let mut out: Vec<&Alert> = match reps {
+            Some(reps) => reps
+                .iter()
+                .filter_map(|r| self.standing.get(*r))
+                .flat_map(|ids| ids.values())
+                .filter_map(|id| self.alerts.get(id))
+                .collect(),
+            None => self
+                .standing
+                .values()
+                .flat_map(|ids| ids.values())
+                .filter_map(|id| self.alerts.get(id))
+                .collect(),
+        };
+        out.sort_unstable_by_key(|a| a.order);
+        out
+    }
+
     /// The earliest `act_by` of a standing alert: when it passes, the book must look
     /// again even if nothing else happened.
     pub fn earliest_act_by(&self) -> Option<Timestamp> {

@@ -66,7 +66,8 @@ impl StatusFilter {
         }
     }
 
-    fn admits(self, s: Status) -> bool {
+    /// Whether an alert of status `s` is listed.
+    pub fn admits(self, s: Status) -> bool {
         match self {
             StatusFilter::Open => s == Status::Open,
             StatusFilter::Acknowledged => s == Status::Acknowledged,
@@ -100,10 +101,46 @@ pub struct AlertView<'a> {
 
 /// The alerts a query selects, in raise order.
 pub fn alert_views<'a>(state: &'a State, query: &AlertQuery) -> Vec<AlertView<'a>> {
-    let focus = state.alert_book().focus(&state.config().alerts);
-    state
-        .alert_book()
-        .iter()
+    let book = state.alert_book();
+    // The reps the query can select (a superset: the views are filtered below as
+    // before): only their alerts are read and ranked, so a team's listing costs the
+    // team's alerts, not the organisation's history.
+    let reps: Option<Vec<&str>> = match (&query.rep, state.current_month()) {
+        (Some(r), _) => Some(vec![r.as_str()]),
+        (None, Some(m)) if query.team.is_some() || query.manager.is_some() => Some(
+            state
+                .reps()
+                .iter()
+                .filter(|(_, rec)| {
+                    query.team.as_ref().is_none_or(|t| rec.team_at(m) == t)
+                        && query
+                            .manager
+                            .as_ref()
+                            .is_none_or(|mg| rec.manager_at(m) == mg)
+                })
+                .map(|(id, _)| id.as_str())
+                .collect(),
+        ),
+        _ => None,
+    };
+    let cfg = &state.config().alerts;
+    let focus = match &reps {
+        Some(r) => book.focus_of(r.iter().copied(), cfg),
+        None => book.focus(cfg),
+    };
+    // Open and acknowledged alerts stand: the closed history is not walked for them.
+    let alerts: Vec<&'a Alert> = match query.status {
+        StatusFilter::Open | StatusFilter::Acknowledged => book.standing_of(reps.as_deref()),
+        StatusFilter::Resolved | StatusFilter::All => match &reps {
+            Some(r) => {
+                let r: std::collections::HashSet<&str> = r.iter().copied().collect();
+                book.iter().filter(|a| r.contains(a.rep.as_str())).collect()
+            }
+            None => book.iter().collect(),
+        },
+    };
+    alerts
+        .into_iter()
         .filter(|a| query.rep.as_ref().is_none_or(|r| *r == a.rep))
         .map(|a| view(state, a, focus.contains(&a.id)))
         .filter(|v| {

@@ -143,6 +143,16 @@ impl Rep {
             .unwrap_or(&self.base.team)
     }
 
+    /// The rep's manager as of `month`, without copying the record.
+    pub fn manager_at(&self, month: Month) -> &str {
+        self.changes
+            .iter()
+            .take_while(|(m, _)| *m <= month)
+            .filter_map(|(_, c)| c.manager.as_deref())
+            .last()
+            .unwrap_or(&self.base.manager)
+    }
+
     /// The rep's record as of the latest reassignment.
     pub fn latest(&self) -> RepInfo {
         match self.changes.last() {
@@ -970,13 +980,50 @@ impl State {
     /// The rep's record now: as of the current month, or (before the first tick) with
     /// every reassignment the log holds.
     pub fn rep_now(&self, rep: &str) -> RepInfo {
+        self.rep_at(rep, self.month_now())
+    }
+
+    /// The month "now" is in: the current month, or (before the first tick) the last
+    /// month there is, so every reassignment applies.
+    fn month_now(&self) -> Month {
         let latest = Month::new(9999, 12).expect("9999-12 is a month");
-        self.rep_at(rep, self.current_month().unwrap_or(latest))
+        self.current_month().unwrap_or(latest)
+    }
+
+    /// A rep's team now, without copying the record; `None` for a rep the log does
+    /// not know.
+    pub fn team_now(&self, rep: &str) -> Option<&str> {
+        self.reps.get(rep).map(|r| r.team_at(self.month_now()))
     }
 
     /// The teams the reps are in now, by name.
     pub fn teams_now(&self) -> std::collections::BTreeSet<String> {
-        self.reps.keys().map(|id| self.rep_now(id).team).collect()
+        let now = self.month_now();
+        let mut teams = std::collections::BTreeSet::new();
+        for rep in self.reps.values() {
+            let team = rep.team_at(now);
+            if !teams.contains(team) {
+                teams.insert(team.to_owned());
+            }
+        }
+        teams
+    }
+
+    /// The teams of the reps whose manager is `manager` now: what a manager oversees
+    /// besides the teams listed for them. One pass over the reps, nothing copied but
+    /// the team names found.
+    pub fn teams_managed_now(&self, manager: &str) -> std::collections::BTreeSet<String> {
+        let now = self.month_now();
+        let mut teams = std::collections::BTreeSet::new();
+        for rep in self.reps.values() {
+            if rep.manager_at(now) == manager {
+                let team = rep.team_at(now);
+                if !teams.contains(team) {
+                    teams.insert(team.to_owned());
+                }
+            }
+        }
+        teams
     }
 
     /// The plan book, buckets by name.
