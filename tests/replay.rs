@@ -112,8 +112,9 @@ fn a_report_as_of_a_moment_leaves_out_what_was_recorded_later() {
 }
 
 /// The benchmark harness at a small scale, so that it cannot rot: it runs, measures
-/// every figure (alert latency under a small background load, and memory at scale in
-/// a replay process of its own, included), and writes them as JSON with the machine.
+/// every figure (alert latency under a small background load, memory at scale in a
+/// replay process of its own, and the web pages, included), and writes them as JSON
+/// with the machine.
 #[test]
 fn the_bench_harness_runs_at_small_scale() {
     let tmp = tempfile::tempdir().unwrap();
@@ -135,6 +136,10 @@ fn the_bench_harness_runs_at_small_scale() {
             "--background-events-per-s",
             "2000",
             "--reps",
+            "3",
+            "--web-reps",
+            "25",
+            "--web-requests",
             "3",
             "--rounds",
             "2",
@@ -204,6 +209,21 @@ fn the_bench_harness_runs_at_small_scale() {
         scale["peak_bytes_per_cell"].as_f64().unwrap() > 0.0,
         "{scale}"
     );
+    // The web pages, served to the bench team's manager (a refused or failed page
+    // would have stopped the bench).
+    let web = &v["web"];
+    assert_eq!(web["reps"].as_u64(), Some(25), "{web}");
+    for page in ["team_page", "rep_page", "inbox", "events_page"] {
+        assert!(
+            web[page]["p99_ms"].as_f64().unwrap() > 0.0,
+            "{page} in {web}"
+        );
+        assert!(
+            web[page]["bytes"].as_u64().unwrap() > 1000,
+            "{page} in {web}"
+        );
+    }
+    assert!(out.contains("web: team page, 20 reps of 25"), "{out}");
     // The harness never touches the data dir it was given.
     assert!(!data.exists());
 }

@@ -142,6 +142,18 @@ def main():
         total = int(page.get_attribute("#events-total", "data-total"))
         check(sum(deltas) == total, f"the {len(deltas)} events listed sum to the total shown ({total})")
         check(Decimal(total) / 100 == number(actual_text), f"and the total is the figure clicked ({actual_text})")
+        # Down to one event: every field as the log holds it.
+        first_seq = page.inner_text("#events-table tbody tr td a")
+        page.click("#events-table tbody tr td a")
+        page.wait_for_url(f"**/events/{first_seq}")
+        page.screenshot(path=str(out / "event.png"), full_page=True)
+        fields = dict(zip(
+            [dt.inner_text() for dt in page.query_selector_all("#event-fields dt")],
+            [dd.inner_text() for dd in page.query_selector_all("#event-fields dd")],
+        ))
+        check(fields.get("seq") == first_seq and fields.get("rep") == first, f"event {first_seq} shows its fields ({fields.get('type')})")
+        resp = page.goto(base + "/events/999999999")
+        check(resp.status == 404, "an event the log does not have is a 404")
 
         # The inbox: acknowledge a focus alert with a note; it leaves the open list.
         page.goto(base + "/alerts")

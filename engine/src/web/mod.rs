@@ -13,6 +13,7 @@
 //! | `/team/<team>?month=` | each rep's plan, actual, expected and forecast as bars and a table; the open focus alerts beside their rep; the team's month so far by working day |
 //! | `/rep/<rep>?month=` | plan vs actual over the horizon, the month's buckets, productivity; each actual links to its events |
 //! | `/rep/<rep>/events?month=&bucket=` | the events behind one figure (seq, date, source, amount), summed |
+//! | `/events/<seq>` | one event, every field as the log holds it |
 //! | `/alerts?rule=&severity=&rep=` | the inbox: focus first, filters, acknowledge with a note; live |
 //! | `/digest/<team>?week=` | the weekly digest, printable: `pacer digest`'s text |
 //! | `/finance...` | finance's plan pages ([`finance`]): versions, lines, diff, gap, roll-up, "as recorded at" |
@@ -62,6 +63,7 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/team/{team}", get(team_page))
         .route("/rep/{rep}", get(rep_page))
         .route("/rep/{rep}/events", get(events_page))
+        .route("/events/{seq}", get(event_page))
         .route("/alerts", get(inbox))
         .route("/alerts/{id}/ack", post(ack_form))
         .route("/digest/{team}", get(digest_page))
@@ -715,7 +717,7 @@ async fn events_page(
             tbody {
                 @for r in &rows {
                     tr {
-                        td.num { (r.seq) }
+                        td.num { a href={ "/events/" (r.seq) } { (r.seq) } }
                         td { (r.occurred_at) }
                         td { (r.kind) }
                         td { (r.what) }
@@ -729,6 +731,75 @@ async fn events_page(
         @if count > rows.len() { p { "The first " (rows.len()) " of " (count) " are listed; the total counts all." } }
     };
     respond("Events", &c, &headers, body)
+}
+
+/// `/events/<seq>`: one event as the log holds it, every field, for a caller whose
+/// scope covers a rep it is about (its rep, or a rep it credits).
+async fn event_page(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(seq): Path<String>,
+) -> Response {
+    let back = format!("/events/{}", encode(&seq));
+    let c = match who(&g, &method, &headers, &back) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(ctx) = &g.queries else {
+        return refused();
+    };
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            page_markup(
+                "No such event",
+                Some(&c),
+                html! { h1 { "No such event" } p { "The log has no event " (seq) "." } },
+            ),
+        )
+            .into_response()
+    };
+    let Ok(n) = seq.parse::<u64>() else {
+        return not_found();
+    };
+    let rec = match tokio::task::block_in_place(|| ctx.log.get(n)) {
+        Ok(Some(rec)) => rec,
+        Ok(None) => return not_found(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let tz = g.config.org.timezone;
+    let mut reps: std::collections::BTreeSet<String> = rec
+        .event
+        .body
+        .rep()
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    each_contribution(&rec.event, tz, |c| {
+        reps.insert(c.rep.to_owned());
+    });
+    let within = {
+        let state = ctx.state.read().expect("not poisoned");
+        let scope = Scope::of(&c.user, &state);
+        scope == Scope::All || reps.iter().any(|r| scope.rep(r, &state))
+    };
+    if !within {
+        return refused();
+    }
+    let fields = crate::wire::encode_recorded(&rec);
+    let body = html! {
+        h1 { "Event " (rec.seq) " · " (rec.event.body.type_name()) }
+        p { "Occurred " (rec.event.occurred_at.to_rfc3339_in(tz)) ", recorded " (rec.recorded_at.to_rfc3339_in(tz)) ", from " (rec.event.source) "." }
+        dl.productivity id="event-fields" {
+            @for (k, v) in &fields {
+                dt { (k) }
+                dd { @match v { Value::String(t) => { (t) }, other => { code { (other.to_string()) } } } }
+            }
+        }
+        @for r in &reps { p { a href={ "/rep/" (encode(r)) } { "Rep " (r) } } }
+    };
+    respond(&format!("Event {}", rec.seq), &c, &headers, body)
 }
 
 /// One event behind a figure.
