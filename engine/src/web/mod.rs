@@ -1032,6 +1032,10 @@ async fn digest_page(
             }
             Err(e) => { h1 { "Weekly digest · team " (team) } p.error { (e) } }
         }
+        form.choose method="get" action=(back) {
+            label { "Week " input type="week" name="week" value=(week.unwrap_or_default()); }
+            button type="submit" { "Show" }
+        }
         p.noprint { button type="button" onclick="window.print()" { "Print" } }
     };
     respond(&format!("Digest {team}"), &c, &headers, body)
