@@ -408,10 +408,31 @@ fn refusals_name_the_reason_and_store_nothing() {
     let json_ct = ("content-type", "application/json".to_owned());
     let event = br#"{"event_id":"a-1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"call"}"#;
 
-    // No credentials, a wrong token: 401.
-    assert_eq!(
-        post(p.port, "/v1/events", std::slice::from_ref(&json_ct), event).status,
-        401
+    // No credentials, a wrong token: 401, saying what could be sent.
+    let none = post(p.port, "/v1/events", std::slice::from_ref(&json_ct), event);
+    assert_eq!(none.status, 401);
+    assert!(
+        none.body.contains("Authorization: Bearer") && none.body.contains("webhook-signature"),
+        "{}",
+        none.body
+    );
+    // A Standard Webhooks sender that forgot the signature is told so, not "no bearer".
+    let unsigned = post(
+        p.port,
+        "/v1/events",
+        &[
+            json_ct.clone(),
+            ("webhook-id", "msg_unsigned".into()),
+            ("webhook-timestamp", "1700000000".into()),
+        ],
+        event,
+    );
+    assert_eq!(unsigned.status, 401);
+    assert!(
+        unsigned.body.contains("webhook-signature is missing")
+            && !unsigned.body.contains("no bearer"),
+        "{}",
+        unsigned.body
     );
     let wrong = ("authorization", "Bearer native-token-wrong-000".to_owned());
     assert_eq!(

@@ -425,8 +425,12 @@ impl Gateway {
                 }
                 if headers.contains_key("webhook-signature") || cfg.bearer_tokens.is_empty() {
                     auth::verify_standard_webhook(&cfg.secrets, headers, body, now_ms / 1000)
-                } else {
+                } else if headers.contains_key("authorization") || cfg.secrets.is_empty() {
                     auth::verify_bearer(&cfg.bearer_tokens, headers)
+                } else {
+                    Err(WebhookError::Unauthorized(auth::missing_credentials(
+                        headers,
+                    )))
                 }
             }
             Crm::Hubspot => {

@@ -123,6 +123,29 @@ pub fn sign_standard_webhook(secret: &WebhookSecret, id: &str, ts_s: i64, body: 
     format!("v1,{}", B64.encode(mac))
 }
 
+/// The Standard Webhooks headers, in the order a sender writes them.
+pub const STANDARD_HEADERS: [&str; 3] = ["webhook-id", "webhook-timestamp", "webhook-signature"];
+
+/// What to say to a request that carries neither a bearer token nor a complete set of
+/// Standard Webhooks headers, where both are accepted: which headers came, which are
+/// missing, and the other way to authenticate.
+pub fn missing_credentials(headers: &HeaderMap) -> String {
+    let (sent, missing): (Vec<&str>, Vec<&str>) = STANDARD_HEADERS
+        .iter()
+        .partition(|h| headers.contains_key(**h));
+    if sent.is_empty() {
+        "no credentials: send `Authorization: Bearer <token>`, or sign the body with Standard Webhooks (headers webhook-id, webhook-timestamp and webhook-signature)".into()
+    } else {
+        format!(
+            "the Standard Webhooks header{} {} {} missing ({} came); sign the request, or send `Authorization: Bearer <token>` instead",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(" and "),
+            if missing.len() > 1 { "are" } else { "is" },
+            sent.join(", ")
+        )
+    }
+}
+
 /// Checks `Authorization: Bearer <token>` against the configured tokens.
 pub fn verify_bearer(tokens: &[String], headers: &HeaderMap) -> Result<(), WebhookError> {
     let given = header(headers, "authorization")
@@ -130,7 +153,12 @@ pub fn verify_bearer(tokens: &[String], headers: &HeaderMap) -> Result<(), Webho
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .ok_or_else(|| WebhookError::Unauthorized("no bearer token".into()))?;
+        .ok_or_else(|| {
+            WebhookError::Unauthorized(
+                "no `Authorization: Bearer <token>` header (the token is one of [webhooks.native] bearer_tokens)"
+                    .into(),
+            )
+        })?;
     if tokens
         .iter()
         .any(|t| constant_time_eq(t.as_bytes(), given.trim().as_bytes()))
@@ -167,6 +195,31 @@ pub fn verify_basic(user: &str, password: &str, headers: &HeaderMap) -> Result<(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_request_without_credentials_is_told_which_headers_it_could_send() {
+        let mut h = HeaderMap::new();
+        let none = missing_credentials(&h);
+        assert!(
+            none.contains("Authorization: Bearer") && none.contains("webhook-signature"),
+            "{none}"
+        );
+        h.insert("webhook-id", "msg_1".parse().unwrap());
+        h.insert("webhook-timestamp", "1700000000".parse().unwrap());
+        let one = missing_credentials(&h);
+        assert!(
+            one.contains("header webhook-signature is missing")
+                && one.contains("webhook-id, webhook-timestamp came"),
+            "{one}"
+        );
+        let mut h = HeaderMap::new();
+        h.insert("webhook-signature", "v1,xx".parse().unwrap());
+        let two = missing_credentials(&h);
+        assert!(
+            two.contains("headers webhook-id and webhook-timestamp are missing"),
+            "{two}"
+        );
+    }
+
     use super::*;
     use axum::http::HeaderValue;
 
