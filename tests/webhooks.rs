@@ -950,6 +950,85 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
     assert!(audit.contains("fixed in the CRM"), "{audit}");
 }
 
+/// A deal won by a HubSpot owner no rep maps to waits as a dead letter that says so;
+/// once the owner is added to `owners` and the server restarted, the deal comes in by
+/// itself, once, and stays once across another restart.
+#[test]
+fn a_deal_waiting_for_its_owner_comes_in_when_the_owner_is_mapped_and_the_server_restarts() {
+    let mut p = one_process("");
+    assert_eq!(native(p.port, ORG).status, 200);
+    let deal = vec![
+        hs_change(61_001, 61, "amount", "4200".into()),
+        hs_change(61_002, 61, "closedate", "1795734000000".into()),
+        hs_change(61_003, 61, "hubspot_owner_id", "777".into()),
+        hs_change(61_004, 61, "dealstage", "closedwon".into()),
+    ];
+    let r = hubspot(p.port, Value::Array(deal).to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["events"], 0, "{answer}");
+    assert_eq!(
+        answer["rejected"][0]["reason"], "owner_unmapped",
+        "{answer}"
+    );
+    assert!(
+        answer["rejected"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("owner \"777\" is not mapped"),
+        "{answer}"
+    );
+    assert_eq!(get_json(&p, "/v1/dlq")["count"], 1);
+    assert!(p
+        .serve
+        .metrics()
+        .contains("pacer_dlq_items{crm=\"hubspot\",reason=\"owner_unmapped\"} 1"));
+    // A restart with the owner still unmapped leaves the letter as it was.
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    p.serve.spawn();
+    p.serve.wait_ready();
+    std::thread::sleep(Duration::from_millis(500));
+    let still = get_json(&p, "/v1/dlq");
+    assert_eq!(still["count"], 1, "{still}");
+    assert_eq!(still["letters"][0]["attempts"], 0, "{still}");
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+
+    // The owner is mapped; the server restarts and takes the deal in by itself.
+    let mapped = p.serve.config.with_file_name("mapped.toml");
+    let text = std::fs::read_to_string(&p.serve.config).unwrap().replace(
+        "owners = { \"51234567\" = \"ana\" }",
+        "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+    );
+    std::fs::write(&mapped, text).unwrap();
+    p.serve.config = mapped;
+    for _ in 0..2 {
+        p.serve.spawn();
+        p.serve.wait_ready();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while get_json(&p, "/v1/dlq")["count"] != 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let left = get_json(&p, "/v1/dlq");
+        assert_eq!(left["count"], 0, "{left}\n{}", p.serve.output());
+        assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    }
+    assert!(
+        p.serve.output().contains("owner now mapped were taken in"),
+        "{}",
+        p.serve.output()
+    );
+    let events = log_events(&p.data);
+    let won: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "deal_won" && e["deal"] == "hubspot:62515:5061")
+        .collect();
+    assert_eq!(won.len(), 1, "{events:#?}");
+    assert_eq!(won[0]["rep"], "ana");
+    assert_eq!(won[0]["amount"], "4200.00");
+    let audit = std::fs::read_to_string(p.data.join("audit.jsonl")).unwrap();
+    assert!(audit.contains("owner now mapped"), "{audit}");
+}
+
 /// `n` Salesforce notifications of won Opportunities in one Outbound Message; those
 /// in `unmapped` are owned by a user no rep maps to.
 fn sf_message(first: usize, n: usize, unmapped: &[usize]) -> String {

@@ -81,6 +81,19 @@ pub struct DeadLetter {
     pub sequences: Vec<u64>,
 }
 
+/// The CRM owner id an `owner_unmapped` letter waits for, as its error quotes it
+/// (`deal <id>.owner: owner "51234567" is not mapped to a rep; ...`, written by the
+/// intake).
+pub fn unmapped_owner(letter: &DeadLetter) -> Option<&str> {
+    if letter.reason != "owner_unmapped" {
+        return None;
+    }
+    let at = letter.error.find("owner \"")?;
+    let rest = &letter.error[at + "owner \"".len()..];
+    let end = rest.find('"')?;
+    Some(&rest[..end]).filter(|o| !o.is_empty())
+}
+
 impl DeadLetter {
     /// The id of an item of a CRM.
     pub fn id_of(crm: &str, raw: &str) -> String {

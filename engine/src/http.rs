@@ -592,6 +592,39 @@ impl Gateway {
         Ok(out)
     }
 
+    /// Retries the dead letters refused because their deal's owner was not mapped to
+    /// a rep, where the configuration now maps that owner: what `pacer serve` does at
+    /// start, so adding an owner to `[webhooks.<crm>] owners` and restarting brings the
+    /// waiting deals in (each once: the events' ids are what they would have been).
+    /// Letters whose owner is still unmapped are left as they are, attempts unchanged.
+    pub async fn redrive_mapped_owners(&self) -> Result<Redriven, WebhookError> {
+        let letters = self.dlq.list().await.map_err(dlq_error)?;
+        let now_mapped: Vec<DeadLetter> = letters
+            .into_iter()
+            .filter(|l| l.reason == "owner_unmapped")
+            .filter(|l| {
+                crate::dlq::unmapped_owner(l).is_some_and(|owner| self.maps_owner(&l.crm, owner))
+            })
+            .collect();
+        if now_mapped.is_empty() {
+            return Ok(Redriven::default());
+        }
+        self.redrive(now_mapped, "pacer-serve (owner now mapped)")
+            .await
+    }
+
+    /// Whether `[webhooks.<crm>] owners` maps `owner` to a rep.
+    fn maps_owner(&self, crm: &str, owner: &str) -> bool {
+        let hooks = &self.config.webhooks;
+        let mapping = match crm {
+            "hubspot" => hooks.hubspot.as_ref().map(|c| &c.mapping),
+            "pipedrive" => hooks.pipedrive.as_ref().map(|c| &c.mapping),
+            "salesforce" => hooks.salesforce.as_ref().map(|c| &c.mapping),
+            _ => None,
+        };
+        mapping.is_some_and(|m| m.owners.contains_key(owner))
+    }
+
     /// One letter: `Ok(Ok(events))` taken, `Ok(Err(why))` refused again, `Err` when
     /// the store is away (nothing changed; retry later).
     async fn redrive_one(

@@ -266,6 +266,7 @@ pub async fn serve_webhooks(
         wall_clock_ms,
         stop,
     ));
+    redrive_mapped_owners(Arc::clone(&gateway));
     // The operator hears of items waiting too long (NATS: `<prefix>.alerts.system`).
     let periodic = Arc::clone(&gateway);
     let mut stopped = periodic.stop.clone();
@@ -359,7 +360,9 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
                 stop_rx.clone(),
             )
             .with_reads(queries.clone(), live);
-            let (bound, task) = pacer_engine::http::serve(addr, Arc::new(gateway))
+            let gateway = Arc::new(gateway);
+            redrive_mapped_owners(Arc::clone(&gateway));
+            let (bound, task) = pacer_engine::http::serve(addr, gateway)
                 .await
                 .with_context(|| format!("serving HTTP on {addr}"))?;
             eprintln!(
@@ -396,6 +399,24 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// At start, in the background: the dead letters whose deal waited for an owner the
+/// configuration now maps are taken in (`Gateway::redrive_mapped_owners`), and the
+/// log says how many.
+pub fn redrive_mapped_owners(gateway: Arc<Gateway>) {
+    tokio::spawn(async move {
+        match gateway.redrive_mapped_owners().await {
+            Ok(r) if r.succeeded.is_empty() && r.failed.is_empty() => {}
+            Ok(r) => eprintln!(
+                "pacer: {} dead letter(s) waiting for an owner now mapped were taken in ({} events); {} refused again",
+                r.succeeded.len(),
+                r.events,
+                r.failed.len()
+            ),
+            Err(e) => eprintln!("pacer: the dead letters waiting for an owner were not retried: {e}"),
+        }
+    });
 }
 
 /// A stop flag that turns true on SIGTERM or SIGINT, saying `message` when it does.
