@@ -121,7 +121,7 @@ ana,2028-11,total,5
             "bad.csv: row 2, column rep: \"zed\" is not a registered rep (rep_registered first)",
             "bad.csv: row 3, column target: \"1000.001\" is not an exact amount in EUR (at most 2 decimals, no separators)",
             "bad.csv: row 6, column month: 2028-11 is outside the plan's 24-month horizon 2026-11..2028-10",
-            "bad.csv: column bucket: ana, 2026-11: new_customer + retention are planned (rows 4, 5) but there is no total line",
+            "bad.csv: row 4, column bucket: ana, 2026-11: new_customer + retention are planned (rows 4, 5) but there is no total line",
             "error: 4 problems in bad.csv: nothing was published",
         ]
     );
@@ -399,6 +399,118 @@ fn a_drafted_plan_adds_up_at_every_level_and_round_trips_through_publish() {
                 + plan.get(1).map_or(0, |f| f.parse::<i64>().unwrap());
             assert_eq!(planned, drafted, "{currency} {rep} {bucket}");
         }
+    }
+}
+
+/// A drafted file whose `total` line of one rep and month is raised by 1.00: every
+/// rule it breaks is reported at that line's row, column target, naming the part
+/// lines it disagrees with, in the documented `FILE: row R, column C: ...` form.
+#[test]
+fn a_total_raised_by_a_cent_is_blamed_on_its_own_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    let data = tmp.path().join("data");
+    ok(run(
+        &data,
+        &[
+            "demo",
+            "--reps",
+            "3",
+            "--seed",
+            "5",
+            "--now",
+            "2026-11-18T15:00:00Z",
+        ],
+    ));
+    ok(run(
+        &data,
+        &[
+            "plan",
+            "draft",
+            "--start",
+            "2026-12",
+            "--months",
+            "2",
+            "--target",
+            "90000",
+            "--out",
+            "draft.csv",
+        ],
+    ));
+    let csv = std::fs::read_to_string(tmp.path().join("draft.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(str::to_owned).collect();
+    // The last total line of the file (rows are the file's lines, the header is 1).
+    let at = lines
+        .iter()
+        .rposition(|l| l.split(',').nth(2) == Some("total"))
+        .unwrap();
+    let row = at + 1;
+    let cells: Vec<&str> = lines[at].split(',').collect();
+    let (rep, month) = (cells[0].to_owned(), cells[1].to_owned());
+    // Exact decimals: the target in cents, plus 100.
+    let (units, cents) = cells[3].split_once('.').unwrap();
+    let minor: i64 = format!("{units}{cents}").parse::<i64>().unwrap() + 100;
+    let raised = format!("{}.{:02}", minor / 100, minor % 100);
+    lines[at] = format!("{rep},{month},total,{raised}");
+    // The part lines of that rep and month, by kind.
+    let parts = |f: &dyn Fn(&str) -> bool| -> Vec<usize> {
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| {
+                let c: Vec<&str> = l.split(',').collect();
+                c.len() == 4 && c[0] == rep && c[1] == month && f(c[2])
+            })
+            .map(|(i, _)| i + 1)
+            .collect()
+    };
+    let halves = parts(&|b| b == "new_customer" || b == "retention");
+    let products = parts(&|b| b.starts_with("product:"));
+    assert!(!halves.is_empty() && !products.is_empty(), "{csv}");
+    std::fs::write(tmp.path().join("raised.csv"), lines.join("\n") + "\n").unwrap();
+    let o = run(
+        &data,
+        &[
+            "plan",
+            "publish",
+            "raised.csv",
+            "--plan",
+            "fy28",
+            "--version",
+            "1",
+            "--effective-from",
+            "2026-12",
+            "--horizon-start",
+            "2026-12",
+            "--basis",
+            "top_down",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let rows = |r: &[usize]| {
+        let list: Vec<String> = r.iter().map(ToString::to_string).collect();
+        format!(
+            "{} {}",
+            if r.len() == 1 { "row" } else { "rows" },
+            list.join(", ")
+        )
+    };
+    let prefix =
+        format!("raised.csv: row {row}, column target: {rep}, {month}: total is {raised} but ");
+    for (what, r) in [
+        ("new_customer + retention", &halves),
+        ("the product:* lines", &products),
+    ] {
+        let want = format!("{prefix}{what} ({})", rows(r));
+        assert!(err.lines().any(|l| l.starts_with(&want)), "{want}\n{err}");
+    }
+    // Every problem is at the raised line: no other row is blamed.
+    for l in err.lines().filter(|l| l.starts_with("raised.csv: ")) {
+        assert!(
+            l.starts_with(&format!("raised.csv: row {row}, column target: ")),
+            "{err}"
+        );
     }
 }
 

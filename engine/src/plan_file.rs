@@ -291,7 +291,7 @@ fn invariant_problems(lines: &[(u64, PlanLine)], currency: Currency) -> Vec<Plan
         let total = cell
             .iter()
             .find(|(_, l)| l.bucket == Bucket::Total)
-            .map(|(_, l)| l.target);
+            .map(|(row, l)| (*row, l.target));
         let sum_of = |f: &dyn Fn(&Bucket) -> bool| -> Option<Parts> {
             let parts: Vec<&(u64, &PlanLine)> = cell.iter().filter(|(_, l)| f(&l.bucket)).collect();
             (!parts.is_empty()).then(|| {
@@ -316,27 +316,32 @@ fn invariant_problems(lines: &[(u64, PlanLine)], currency: Currency) -> Vec<Plan
         ];
         for (what, sum) in checks {
             let Some((sum, rows)) = sum else { continue };
-            let rows = rows
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
+            let named = format!(
+                "{} {}",
+                if rows.len() == 1 { "row" } else { "rows" },
+                rows.iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             match total {
-                Some(t) if t == sum => {}
-                Some(t) => out.push(PlanProblem {
-                    row: None,
+                Some((_, t)) if t == sum => {}
+                // The total line is the one the rule holds against: the problem is
+                // at its row, and names the part lines.
+                Some((total_row, t)) => out.push(PlanProblem {
+                    row: Some(total_row),
                     column: Some("target"),
                     message: format!(
-                        "{rep}, {month}: {what} sum to {} but total is {} (rows {rows})",
-                        money(sum),
-                        money(t)
+                        "{rep}, {month}: total is {} but {what} ({named}) sum to {}",
+                        money(t),
+                        money(sum)
                     ),
                 }),
                 None => out.push(PlanProblem {
-                    row: None,
+                    row: rows.first().copied(),
                     column: Some("bucket"),
                     message: format!(
-                        "{rep}, {month}: {what} are planned (rows {rows}) but there is no total line"
+                        "{rep}, {month}: {what} are planned ({named}) but there is no total line"
                     ),
                 }),
             }
@@ -433,8 +438,8 @@ mod tests {
                 "row 7, column target: \"2.5\" is not a whole count of activities",
                 "row 8, column target: \"-1\" is negative",
                 "row 10: repeats row 9 (ben, 2026-11, total)",
-                "column target: ben, 2026-11: the geo:* lines sum to 90.00 but total is 100.00 (rows 11, 12)",
-                "column bucket: ben, 2026-12: new_customer + retention are planned (rows 13) but there is no total line",
+                "row 9, column target: ben, 2026-11: total is 100.00 but the geo:* lines (rows 11, 12) sum to 90.00",
+                "row 13, column bucket: ben, 2026-12: new_customer + retention are planned (row 13) but there is no total line",
             ]
         );
     }
