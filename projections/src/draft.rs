@@ -1,14 +1,20 @@
 //! Top-down planning: a draft of the next months' plan from the log's history.
 //!
-//! The organisation's total over the horizon (an absolute target, or the trailing 12
-//! months' bookings grown by a percentage, per year of horizon) is spread over the
-//! months by seasonality (the history's month-of-year mix, flat, or twelve given
-//! percentages), each month over the reps by the allocation method (even, the same
-//! month a year before, or the trailing 12 months), reps who started recently ramping
-//! up by a schedule, and each rep-month over buckets by that rep's trailing mix:
-//! new vs retention, regions, product lines, key accounts, and activities per unit of
-//! revenue. Every split uses largest remainders, so each level adds up to the minor
-//! unit and the brief's bucket invariants hold exactly.
+//! The history a draft learns from is the complete months before the plan starts:
+//! the current, unfinished month counts only when asked (`include_current`), so a
+//! half-booked month never reads as a small one.
+//!
+//! The organisation's total over the horizon is an absolute target, or the trailing 12
+//! months' bookings grown by a percentage that compounds per year: year 1 of the
+//! horizon plans T × (1 + g), year 2 T × (1 + g)², each pro rata to its months. It is
+//! spread over the months by seasonality (the history's month-of-year mix, flat, or
+//! twelve given percentages; with growth, within each year), each month over the reps
+//! by the allocation method (even; the same month of the last year with history; or
+//! the trailing 12 months), reps who started recently ramping up by a schedule, and
+//! each rep-month over buckets by that rep's trailing mix: new vs retention, regions,
+//! product lines, key accounts, and activities per unit of revenue. Every split uses
+//! largest remainders, so each level adds up to the minor unit and the brief's bucket
+//! invariants hold exactly.
 
 use std::collections::BTreeMap;
 
@@ -59,6 +65,24 @@ pub struct DraftSpec {
     /// Percent of a full share in a rep's first months (25, 50, 75, 100: the month
     /// they start gets a quarter).
     pub ramp: Vec<i64>,
+    /// Count the current, unfinished month in the history (seasonality, the trailing
+    /// 12 months, the prior year). Default: complete months only.
+    pub include_current: bool,
+}
+
+impl DraftSpec {
+    /// The last month of history the draft learns from: the month before `start`, or
+    /// the last complete month if that is earlier (the current month itself with
+    /// `include_current`); with no tick yet, the month before `start`.
+    pub fn history_end(&self, state: &State) -> Month {
+        let before_start = self.start.plus(-1);
+        let last = match state.current_month() {
+            Some(c) if self.include_current => c,
+            Some(c) => c.plus(-1),
+            None => before_start,
+        };
+        before_start.min(last)
+    }
 }
 
 /// The largest horizon total a draft takes (10^18 minor units): far beyond any real
@@ -80,7 +104,8 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
         ));
     }
     let horizon: Vec<Month> = (0..spec.months).map(|k| spec.start.plus(k)).collect();
-    let trailing: Vec<Month> = (1..=12).map(|k| spec.start.plus(-k)).collect();
+    let history_end = spec.history_end(state);
+    let trailing: Vec<Month> = (0..12).map(|k| history_end.plus(-k)).collect();
     let total_of = |rep: &str, m: Month| state.actual(rep, m, &Bucket::Total);
     let org_trailing: i64 = state
         .actuals()
@@ -101,20 +126,21 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
                 crate::money::format_decimal(pct, 2)
             ))
         }
+        Total::Growth(_) if org_trailing <= 0 => {
+            return Err(format!(
+                "--growth needs bookings in the 12 complete months to {history_end}; the log has none (give --target)"
+            ));
+        }
         Total::Growth(pct) => {
-            // Trailing × (1 + pct) × months / 12, rounded once.
-            let num =
-                i128::from(org_trailing) * (10_000 + i128::from(pct)) * i128::from(spec.months);
-            let t = div_round_half_away(num, 10_000 * 12);
-            if org_trailing <= 0 {
-                return Err("--growth needs bookings in the 12 months before --start; the log has none (give --target)".into());
+            let t: i64 = year_totals(org_trailing, pct, spec.months)
+                .iter()
+                .fold(0i64, |a, t| a.saturating_add(*t));
+            if t > TOTAL_MAX {
+                return Err(format!(
+                    "the grown total is over the {TOTAL_MAX} minor units a plan may hold"
+                ));
             }
-            i64::try_from(t)
-                .ok()
-                .filter(|t| *t <= TOTAL_MAX)
-                .ok_or_else(|| {
-                    format!("the grown total is over the {TOTAL_MAX} minor units a plan may hold")
-                })?
+            t
         }
     };
     // Months by seasonality.
@@ -123,7 +149,7 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
         Seasonality::Given(w) => w.map(i128::from),
         Seasonality::History => {
             let mut w = [0i128; 12];
-            for ((_, m), b) in state.actuals() {
+            for ((_, m), b) in state.actuals().filter(|((_, m), _)| *m <= history_end) {
                 w[(m.month_of_year() - 1) as usize] +=
                     i128::from(b.get(&Bucket::Total).copied().unwrap_or(0).max(0));
             }
@@ -138,11 +164,23 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             }
         }
     };
-    let weights: Vec<i128> = horizon
-        .iter()
-        .map(|m| month_weights[(m.month_of_year() - 1) as usize])
-        .collect();
-    let by_month = largest_remainder(total, &weights);
+    let weight = |m: &Month| month_weights[(m.month_of_year() - 1) as usize];
+    // A target is spread over the whole horizon; a growth's total year by year (each
+    // year its own, so year 2 plans more than year 1).
+    let by_month: Vec<i64> = match spec.total {
+        Total::Target(_) => {
+            let weights: Vec<i128> = horizon.iter().map(weight).collect();
+            largest_remainder(total, &weights)
+        }
+        Total::Growth(pct) => year_totals(org_trailing, pct, spec.months)
+            .into_iter()
+            .zip(horizon.chunks(12))
+            .flat_map(|(t, months)| {
+                let weights: Vec<i128> = months.iter().map(weight).collect();
+                largest_remainder(t, &weights)
+            })
+            .collect(),
+    };
     let mut lines = Vec::new();
     for (month, month_total) in horizon.iter().zip(by_month) {
         let reps = active_reps(state, *month);
@@ -154,7 +192,9 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             .iter()
             .map(|r| match spec.allocate {
                 Allocate::Even => 1,
-                Allocate::PriorYear => i128::from(total_of(r, month.plus(-12)).max(0)),
+                Allocate::PriorYear => {
+                    i128::from(total_of(r, prior_year(*month, history_end)).max(0))
+                }
                 Allocate::Trailing12 => trailing
                     .iter()
                     .map(|m| i128::from(total_of(r, *m).max(0)))
@@ -199,6 +239,35 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
         }
     }
     Ok(lines)
+}
+
+/// Each year's total of a horizon of `months` grown from `trailing` by `pct`
+/// (hundredths of a percent), compounding: year y (from 1) plans trailing × (1 +
+/// pct)^y × its months ÷ 12, each rounded half away from zero on its own.
+pub fn year_totals(trailing: i64, pct: i64, months: i32) -> Vec<i64> {
+    let growth = 10_000 + i128::from(pct);
+    let mut factor_num = 1i128;
+    let mut factor_den = 1i128;
+    (0..(months.max(0) + 11) / 12)
+        .map(|y| {
+            factor_num *= growth;
+            factor_den *= 10_000;
+            let in_year = i128::from((months - 12 * y).min(12));
+            let t =
+                div_round_half_away(i128::from(trailing) * factor_num * in_year, factor_den * 12);
+            i64::try_from(t).unwrap_or(i64::MAX)
+        })
+        .collect()
+}
+
+/// The same month of the last year with history: a year before `month`, or two
+/// years before when a year before is not history yet (year 2 of a horizon).
+pub fn prior_year(month: Month, history_end: Month) -> Month {
+    let mut m = month.plus(-12);
+    while m > history_end {
+        m = m.plus(-12);
+    }
+    m
 }
 
 /// Registered reps not departed by `month`, in order.
@@ -312,6 +381,7 @@ mod tests {
                 allocate: Allocate::Even,
                 seasonality: Seasonality::Flat,
                 ramp: Vec::new(),
+                include_current: false,
             };
             let err = draft(&state, &spec).unwrap_err();
             assert!(err.starts_with("months:"), "{err}");

@@ -79,7 +79,8 @@ pub struct DraftArgs {
     /// The organisation's total over the whole horizon, in the reporting currency.
     #[arg(long)]
     target: Option<String>,
-    /// Or: the trailing 12 months' bookings grown by this percentage (per year).
+    /// Or: the trailing 12 complete months' bookings grown by this percentage per
+    /// year, compounding (year 2 plans the base × (1 + g)²).
     #[arg(long, allow_hyphen_values = true)]
     growth: Option<String>,
     #[arg(long, value_enum, default_value_t = AllocateArg::Trailing12)]
@@ -90,6 +91,10 @@ pub struct DraftArgs {
     /// Percent of a full share in a new rep's first months, e.g. 25,50,75,100.
     #[arg(long, value_delimiter = ',')]
     ramp: Vec<i64>,
+    /// Count the current, unfinished month in the history (seasonality, trailing 12
+    /// months, prior year). By default only complete months count.
+    #[arg(long)]
+    include_current: bool,
     /// Write the plan here (`.csv`, or `.xlsx` for a workbook) instead of standard
     /// output.
     #[arg(long)]
@@ -508,6 +513,7 @@ fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
         },
         seasonality,
         ramp: a.ramp.clone(),
+        include_current: a.include_current,
     };
     let lines = draft(&state, &spec).map_err(anyhow::Error::msg)?;
     let sum: i64 = lines
