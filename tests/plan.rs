@@ -97,6 +97,23 @@ fn a_published_plan_file_is_what_the_report_and_show_give_back() {
     // The same file and version again is one plan, not two.
     let out = ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
     assert!(out.contains("already published"), "{out}");
+    // Changed figures under the same version are an error that says so, and the
+    // plan in force is still the first.
+    let dir = data.parent().unwrap();
+    let changed = V1.replace("ben,2026-12,total,2100.00", "ben,2026-12,total,2200.00");
+    assert_ne!(changed, V1);
+    std::fs::write(dir.join("v1-changed.csv"), changed).unwrap();
+    let before = log_events(&data).len();
+    let o = publish(&data, "v1-changed.csv", "1", "2026-11", "top_down");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("plan fy27 version 1 effective from 2026-11 is already published")
+            && err.contains("with different content: 1 line differs")
+            && err.contains("as version 2 (--basis revision)"),
+        "{err}"
+    );
+    assert_eq!(log_events(&data).len(), before);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! published versions; `diff` compares two versions; `gap` sets the top-down plan
 //! beside the reps' commits and the pipeline forecast.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +16,7 @@ use pacer_engine::plan_file::{read_plan_csv, write_plan_csv, PlanRules};
 use pacer_engine::replay::Cut;
 use pacer_engine::wire::encode;
 use pacer_projections::bucket::Bucket;
-use pacer_projections::event::{Event, EventBody, PlanBasis, PlanPublished};
+use pacer_projections::event::{Event, EventBody, PlanBasis, PlanLine, PlanPublished};
 use pacer_projections::money::format_decimal;
 use pacer_projections::plan::{as_plan_lines, latest, version_lines};
 use pacer_projections::time::Month;
@@ -249,6 +249,35 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
             lines,
         }),
     };
+    // The same plan, version and month again: a duplicate only if it says the same;
+    // different figures under an existing version are an error, never ignored.
+    if let Some(before) = log.event(&event.event_id)? {
+        if let (EventBody::PlanPublished(old), EventBody::PlanPublished(new)) =
+            (&before.event.body, &event.body)
+        {
+            let changed = changed_lines(&old.lines, &new.lines);
+            let differs =
+                changed > 0 || old.basis != new.basis || old.horizon_start != new.horizon_start;
+            if differs {
+                bail!(
+                    "plan {} version {} effective from {} is already published (event {}, seq {}) with different content: {changed} line{} differ{}{}; publish the new figures as version {} (--basis revision)",
+                    a.plan,
+                    a.version,
+                    a.effective_from,
+                    event.event_id,
+                    before.seq,
+                    if changed == 1 { "" } else { "s" },
+                    if changed == 1 { "s" } else { "" },
+                    if old.basis != new.basis {
+                        format!(", basis {} then, {} now", old.basis.as_str(), new.basis.as_str())
+                    } else {
+                        String::new()
+                    },
+                    a.version + 1
+                );
+            }
+        }
+    }
     let bytes = serde_json::to_vec(&encode(&event)).context("encoding the plan")?;
     let mut clock = move || now;
     let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, 1);
@@ -286,6 +315,19 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many (rep, month, bucket) lines two versions of a file disagree on: a line
+/// only one has, or the same line with another target.
+fn changed_lines(old: &[PlanLine], new: &[PlanLine]) -> usize {
+    let key = |l: &PlanLine| (l.rep.clone(), l.month, l.bucket.clone());
+    let old: BTreeMap<_, i64> = old.iter().map(|l| (key(l), l.target)).collect();
+    let new: BTreeMap<_, i64> = new.iter().map(|l| (key(l), l.target)).collect();
+    let mut keys: BTreeSet<_> = old.keys().collect();
+    keys.extend(new.keys());
+    keys.into_iter()
+        .filter(|k| old.get(*k) != new.get(*k))
+        .count()
 }
 
 fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<ExitCode> {
