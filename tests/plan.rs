@@ -155,7 +155,7 @@ fn history_diff_and_gap() {
     ok(publish(&data, "v2.csv", "2", "2026-12", "revision"));
     let history: Value =
         serde_json::from_str(&ok(run(&data, &["plan", "history", "--format", "json"]))).unwrap();
-    let versions: Vec<(&str, &str, &str, &str)> = history
+    let versions: Vec<(&str, &str, &str, &str, &str)> = history
         .as_array()
         .unwrap()
         .iter()
@@ -165,14 +165,17 @@ fn history_diff_and_gap() {
                 v["basis"].as_str().unwrap(),
                 v["effective_from"].as_str().unwrap(),
                 v["total"].as_str().unwrap(),
+                v["in_force"].as_str().unwrap(),
             )
         })
         .collect();
+    // Version 1 filed November and December (6 200.00); from December version 2
+    // governs, so 3 000.00 of version 1 is in force.
     assert_eq!(
         versions,
         [
-            ("1", "top_down", "2026-11", "6200.00"),
-            ("2", "revision", "2026-12", "3250.00")
+            ("1", "top_down", "2026-11", "6200.00", "3000.00"),
+            ("2", "revision", "2026-12", "3250.00", "3250.00")
         ]
     );
     assert_eq!(history[0]["author"], "pacer-plan");

@@ -77,6 +77,8 @@ pub struct PlanRules<'a> {
     pub registered: &'a BTreeSet<String>,
     /// The plan's 24-month horizon starts here.
     pub horizon_start: Month,
+    /// The first month the version governs: a line before it would never apply.
+    pub effective_from: Month,
     /// The most lines one file may hold (one `plan_published`).
     pub lines_max: usize,
 }
@@ -167,6 +169,17 @@ pub fn read_plan_csv(
             ok = false;
         }
         let month = match Month::parse(month) {
+            Ok(m) if m >= rules.horizon_start && m <= last && m < rules.effective_from => {
+                problems.push(problem(
+                    Some(row),
+                    Some("month"),
+                    format!(
+                        "{m} is before the effective month {}: this version would never apply it (publish from an earlier month, or leave the line out)",
+                        rules.effective_from
+                    ),
+                ));
+                None
+            }
             Ok(m) if m >= rules.horizon_start && m <= last => Some(m),
             Ok(m) => {
                 problems.push(problem(
@@ -375,8 +388,28 @@ mod tests {
             currency: Currency::from_code("EUR").unwrap(),
             registered,
             horizon_start: Month::parse("2026-11").unwrap(),
+            effective_from: Month::parse("2026-11").unwrap(),
             lines_max: 100_000,
         }
+    }
+
+    #[test]
+    fn a_line_before_the_effective_month_is_refused_at_its_row() {
+        let r = reps();
+        let rules = PlanRules {
+            effective_from: Month::parse("2027-01").unwrap(),
+            ..rules(&r)
+        };
+        let text = "rep,month,bucket,target\nana,2027-01,total,10\nana,2026-12,total,10\n";
+        let problems: Vec<String> = read_plan_csv(text.as_bytes(), &rules)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            ["row 3, column month: 2026-12 is before the effective month 2027-01: this version would never apply it (publish from an earlier month, or leave the line out)"]
+        );
     }
 
     fn reps() -> BTreeSet<String> {

@@ -24,19 +24,32 @@ pub struct Table {
 }
 
 /// Every published version: plan, version, basis, effective month, horizon, lines,
-/// the `total` bucket's sum, author, when recorded (org zone) and its seq.
+/// the `total` bucket's sum as filed and the part of it in force (its months that
+/// this version governs: not before its effective month, not taken over by a later
+/// version), author, when recorded (org zone) and its seq.
 pub fn history(state: &State) -> Table {
     let tz = state.config().timezone;
     let currency = state.config().currency;
     let plans = state.plans();
+    // Which version (by seq) governs each month any version plans.
+    let mut governing: BTreeMap<Month, Option<u64>> = BTreeMap::new();
     let rows = plans
         .versions()
         .iter()
         .map(|v| {
-            let total: i64 = plans
-                .version_lines(v)
-                .filter(|(_, _, bucket, _)| **bucket == Bucket::Total)
-                .fold(0i64, |a, (_, _, _, t)| a.saturating_add(t));
+            let (mut total, mut in_force) = (0i64, 0i64);
+            for (month, _, bucket, t) in plans.version_lines(v) {
+                if *bucket != Bucket::Total {
+                    continue;
+                }
+                total = total.saturating_add(t);
+                let by = *governing
+                    .entry(month)
+                    .or_insert_with(|| plans.governing(month).map(|g| g.seq));
+                if by == Some(v.seq) {
+                    in_force = in_force.saturating_add(t);
+                }
+            }
             vec![
                 v.plan.clone(),
                 v.version.to_string(),
@@ -49,6 +62,7 @@ pub fn history(state: &State) -> Table {
                 ),
                 v.line_count().to_string(),
                 format_decimal(total, currency.exponent()),
+                format_decimal(in_force, currency.exponent()),
                 v.source.clone(),
                 v.recorded_at.to_rfc3339_in(tz),
                 v.seq.to_string(),
@@ -63,6 +77,7 @@ pub fn history(state: &State) -> Table {
         "horizon",
         "lines",
         "total",
+        "in_force",
         "author",
         "recorded_at",
         "seq",
@@ -70,7 +85,7 @@ pub fn history(state: &State) -> Table {
     Table {
         header: header.iter().map(|h| (*h).to_owned()).collect(),
         rows,
-        money: vec![6],
+        money: vec![6, 7],
     }
 }
 

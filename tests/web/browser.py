@@ -237,7 +237,7 @@ def main():
         check(fin.query_selector("#history-table tbody tr") is not None, "finance sees the plan versions")
         fin.screenshot(path=str(out / "finance.png"), full_page=True)
         before_rows = len(fin.query_selector_all("#history-table tbody tr"))
-        demo_day = fin.inner_text("#history-table tbody tr td:nth-child(9)")[:10]
+        demo_day = fin.inner_text("#history-table tbody tr td:nth-child(10)")[:10]
 
         # A plan published now (after the demo's day): "as recorded at" the end of the
         # demo's day replays the log without it.

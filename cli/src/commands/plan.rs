@@ -214,6 +214,7 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         currency,
         registered: &registered,
         horizon_start,
+        effective_from: a.effective_from,
         lines_max: ctx.config.limits.plan_lines_max,
     };
     let lines = match read_plan_csv(&bytes, &rules) {
