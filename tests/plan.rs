@@ -189,7 +189,7 @@ fn history_diff_and_gap() {
     );
     assert_eq!(
         ok(o),
-        "rep,month,bucket,v1,v2,change\n\
+        "rep,month,bucket,from,to,change\n\
          ana,2026-12,total,1100.00,1200.00,100.00\n\
          ben,2026-12,total,2100.00,2050.00,-50.00\n\
          TOTAL,2026-12,total,3200.00,3250.00,50.00\n\
@@ -208,6 +208,21 @@ fn history_diff_and_gap() {
          TEAM,south,2000.00,,,0.00,400.00,-1600.00\n\
          ORG,,3000.00,900.00,-2100.00,300.00,700.00,-2300.00\n"
     );
+    // In JSON an absent value is null, not "".
+    let gap: Value =
+        serde_json::from_str(&ok(run(&data, &["plan", "gap", "--format", "json"]))).unwrap();
+    assert_eq!(gap[2]["rep"], "ben");
+    assert_eq!(gap[2]["commit"], Value::Null);
+    assert_eq!(gap[2]["commit_gap"], Value::Null);
+    assert_eq!(gap[4]["team"], Value::Null);
+    assert_eq!(gap[0]["commit"], "900.00");
+    let diff: Value = serde_json::from_str(&ok(run(
+        &data,
+        &["plan", "diff", "1", "2", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(diff[0]["from"], "1100.00");
+    assert_eq!(diff[0]["to"], "1200.00");
 }
 
 #[test]

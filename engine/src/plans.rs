@@ -203,14 +203,11 @@ pub fn plan_diff(
         amount(&Bucket::Total, all_after),
         amount(&Bucket::Total, all_after.saturating_sub(all_before)),
     ]);
-    let header = vec![
-        "rep".to_owned(),
-        "month".into(),
-        "bucket".into(),
-        format!("v{before_v}"),
-        format!("v{after_v}"),
-        "change".into(),
-    ];
+    // Stable keys whatever the versions (the versions are in the caller's title).
+    let header = ["rep", "month", "bucket", "from", "to", "change"]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
     Ok((
         Table {
             header,

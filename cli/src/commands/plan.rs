@@ -382,7 +382,15 @@ fn render(
                         header
                             .iter()
                             .zip(r)
-                            .map(|(h, v)| ((*h).to_owned(), Value::String(v.clone())))
+                            // An absent value (no commit, the ORG line's team) is null.
+                            .map(|(h, v)| {
+                                let v = if v.is_empty() {
+                                    Value::Null
+                                } else {
+                                    Value::String(v.clone())
+                                };
+                                ((*h).to_owned(), v)
+                            })
                             .collect(),
                     )
                 })
@@ -424,6 +432,9 @@ fn plan_diff(ctx: &Context, a: DiffArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!(e))?;
     for n in notes {
         eprintln!("{n}");
+    }
+    if a.format == PlanFormat::Table {
+        crate::say!("from version {} to version {}", a.before, a.after)?;
     }
     let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
     super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
