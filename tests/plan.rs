@@ -90,7 +90,19 @@ fn a_published_plan_file_is_what_the_report_and_show_give_back() {
     assert_eq!(plan_of("activity:call"), json!("40"));
     // `plan show` prints the same lines, sorted: it can be edited and published again.
     let shown = ok(run(&data, &["plan", "show"]));
-    let mut want: Vec<&str> = V1.lines().skip(1).collect();
+    // With the unit of each target: the currency, or count for activities.
+    let mut want: Vec<String> = V1
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let unit = if l.contains(",activity:") {
+                "count"
+            } else {
+                "EUR"
+            };
+            format!("{l},{unit}")
+        })
+        .collect();
     want.sort();
     let got: Vec<&str> = shown.lines().skip(1).collect();
     assert_eq!(got, want);
@@ -481,12 +493,16 @@ fn a_total_raised_by_a_cent_is_blamed_on_its_own_row() {
         .unwrap();
     let row = at + 1;
     let cells: Vec<&str> = lines[at].split(',').collect();
-    let (rep, month) = (cells[0].to_owned(), cells[1].to_owned());
+    let (rep, month, unit) = (
+        cells[0].to_owned(),
+        cells[1].to_owned(),
+        cells[4].to_owned(),
+    );
     // Exact decimals: the target in cents, plus 100.
     let (units, cents) = cells[3].split_once('.').unwrap();
     let minor: i64 = format!("{units}{cents}").parse::<i64>().unwrap() + 100;
     let raised = format!("{}.{:02}", minor / 100, minor % 100);
-    lines[at] = format!("{rep},{month},total,{raised}");
+    lines[at] = format!("{rep},{month},total,{raised},{unit}");
     // The part lines of that rep and month, by kind.
     let parts = |f: &dyn Fn(&str) -> bool| -> Vec<usize> {
         lines
@@ -494,7 +510,7 @@ fn a_total_raised_by_a_cent_is_blamed_on_its_own_row() {
             .enumerate()
             .filter(|(_, l)| {
                 let c: Vec<&str> = l.split(',').collect();
-                c.len() == 4 && c[0] == rep && c[1] == month && f(c[2])
+                c.len() == 5 && c[0] == rep && c[1] == month && f(c[2])
             })
             .map(|(i, _)| i + 1)
             .collect()

@@ -1,6 +1,8 @@
-//! Plan files: the CSV finance publishes (`rep,month,bucket,target`) read into plan
-//! lines with every problem reported by row and column, and plan lines written back
-//! as the same CSV (so `pacer plan show` output can be edited and published again).
+//! Plan files: the CSV finance publishes (`rep,month,bucket,target[,unit]`) read into
+//! plan lines with every problem reported by row and column, and plan lines written
+//! back as the same CSV (so `pacer plan show` output can be edited and published
+//! again). The optional `unit` column says what a target counts: the reporting
+//! currency's code for money, `count` for activities; when given, it must say so.
 //!
 //! A file is all or nothing: it becomes a `plan_published` only when every row is
 //! valid and, for every rep and month, the brief's bucket invariants hold among the
@@ -15,8 +17,11 @@ use pacer_projections::event::{PlanLine, PlanPublished};
 use pacer_projections::money::{format_decimal, parse_decimal, Currency};
 use pacer_projections::time::Month;
 
-/// The CSV header, in order.
-pub const PLAN_COLUMNS: [&str; 4] = ["rep", "month", "bucket", "target"];
+/// The CSV header, in order: the first four are required, `unit` may be left out.
+pub const PLAN_COLUMNS: [&str; 5] = ["rep", "month", "bucket", "target", "unit"];
+
+/// The `unit` of an activity target.
+pub const COUNT_UNIT: &str = "count";
 
 /// One problem of a plan file. `row` is the file's line number (the header is row 1);
 /// `None` for a problem of the whole file.
@@ -98,22 +103,25 @@ pub fn read_plan_csv(
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
+        // A row with too few or too many fields is reported by its row, below.
+        .flexible(true)
         .from_reader(bytes);
-    match reader.headers() {
-        Ok(h) if h.iter().eq(PLAN_COLUMNS) => {}
+    let columns = match reader.headers() {
+        Ok(h) if h.iter().eq(PLAN_COLUMNS) => PLAN_COLUMNS.len(),
+        Ok(h) if h.iter().eq(PLAN_COLUMNS[..4].iter().copied()) => 4,
         Ok(h) => {
             return Err(vec![problem(
                 Some(1),
                 None,
                 format!(
-                    "the header is {:?}; it must be {}",
+                    "the header is {:?}; it must be {} (unit optional)",
                     h.iter().collect::<Vec<_>>().join(","),
                     PLAN_COLUMNS.join(",")
                 ),
             )])
         }
         Err(e) => return Err(vec![problem(Some(1), None, format!("not CSV: {e}"))]),
-    }
+    };
     let last = rules.horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1);
     let mut lines: Vec<(u64, PlanLine)> = Vec::new();
     let mut seen: BTreeMap<(String, Month, Bucket), u64> = BTreeMap::new();
@@ -147,11 +155,15 @@ pub fn read_plan_csv(
         let row = record
             .position()
             .map_or(i as u64 + 2, |p| line_at(p.byte()));
-        if record.len() != PLAN_COLUMNS.len() {
+        if record.len() != columns {
             problems.push(problem(
                 Some(row),
                 None,
-                format!("{} fields; a row has rep,month,bucket,target", record.len()),
+                format!(
+                    "{} fields; a row has {}",
+                    record.len(),
+                    PLAN_COLUMNS[..columns].join(",")
+                ),
             ));
             continue;
         }
@@ -212,6 +224,33 @@ pub fn read_plan_csv(
                 None
             }
         };
+        if let (Some(unit), Some(b)) = (record.get(4), bucket.as_ref()) {
+            let want = if b.is_activity() {
+                COUNT_UNIT
+            } else {
+                rules.currency.code()
+            };
+            if unit != want {
+                problems.push(problem(
+                    Some(row),
+                    Some("unit"),
+                    format!(
+                        "{unit:?} is not the unit of {} target: it is {want}{}",
+                        if b.is_activity() {
+                            "an activity"
+                        } else {
+                            "a money"
+                        },
+                        if b.is_activity() {
+                            String::new()
+                        } else {
+                            " (plans are in the reporting currency)".to_owned()
+                        }
+                    ),
+                ));
+                ok = false;
+            }
+        }
         let target = bucket.as_ref().and_then(|b| {
             let scale = b.scale(rules.currency);
             match parse_decimal(target, scale) {
@@ -363,6 +402,15 @@ fn invariant_problems(lines: &[(u64, PlanLine)], currency: Currency) -> Vec<Plan
     out
 }
 
+/// What a bucket's target counts: the currency's code, or `count`.
+pub fn unit_of(bucket: &Bucket, currency: Currency) -> String {
+    if bucket.is_activity() {
+        COUNT_UNIT.to_owned()
+    } else {
+        currency.code().to_owned()
+    }
+}
+
 /// Plan lines as the CSV `read_plan_csv` reads, sorted by rep, month and bucket.
 pub fn write_plan_csv(lines: &[PlanLine], currency: Currency) -> String {
     let mut sorted: Vec<&PlanLine> = lines.iter().collect();
@@ -374,6 +422,7 @@ pub fn write_plan_csv(lines: &[PlanLine], currency: Currency) -> String {
             l.month.to_string(),
             l.bucket.to_string(),
             format_decimal(l.target, scale),
+            unit_of(&l.bucket, currency),
         ]
     });
     crate::output::csv_text(&PLAN_COLUMNS, rows)
@@ -435,8 +484,39 @@ mod tests {
             read_plan_csv(again.as_bytes(), &rules(&r)).unwrap().len(),
             6
         );
-        assert!(again.contains("ana,2026-11,activity:call,40\n"), "{again}");
-        assert!(again.contains("ana,2026-11,total,1000.50\n"), "{again}");
+        assert!(
+            again.starts_with("rep,month,bucket,target,unit\n"),
+            "{again}"
+        );
+        assert!(
+            again.contains("ana,2026-11,activity:call,40,count\n"),
+            "{again}"
+        );
+        assert!(again.contains("ana,2026-11,total,1000.50,EUR\n"), "{again}");
+    }
+
+    #[test]
+    fn a_unit_column_must_say_the_reporting_currency_or_count() {
+        let text = "rep,month,bucket,target,unit\n\
+                    ana,2026-11,total,10,EUR\n\
+                    ana,2026-11,activity:call,4,count\n\
+                    ben,2026-11,total,10,USD\n\
+                    ben,2026-11,activity:call,4,EUR\n\
+                    ben,2026-12,total,10\n";
+        let r = reps();
+        let problems: Vec<String> = read_plan_csv(text.as_bytes(), &rules(&r))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "row 4, column unit: \"USD\" is not the unit of a money target: it is EUR (plans are in the reporting currency)",
+                "row 5, column unit: \"EUR\" is not the unit of an activity target: it is count",
+                "row 6: 4 fields; a row has rep,month,bucket,target,unit",
+            ]
+        );
     }
 
     #[test]

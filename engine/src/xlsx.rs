@@ -144,6 +144,9 @@ pub fn plan_xlsx(lines: &[PlanLine], currency: Currency) -> Result<Vec<u8>, Shee
         sheet
             .write_number_with_format(row, 3, number(&format_decimal(l.target, scale)), format)
             .map_err(writing)?;
+        sheet
+            .write_string(row, 4, crate::plan_file::unit_of(&l.bucket, currency))
+            .map_err(writing)?;
     }
     book.save_to_buffer().map_err(writing)
 }
@@ -231,7 +234,7 @@ mod tests {
     fn a_table_away_from_a1_keeps_its_cells_names() {
         let mut book = Workbook::new();
         let sheet = book.add_worksheet();
-        for (c, name) in crate::plan_file::PLAN_COLUMNS.iter().enumerate() {
+        for (c, name) in crate::plan_file::PLAN_COLUMNS[..4].iter().enumerate() {
             sheet.write_string(2, 2 + c as u16, *name).unwrap();
         }
         for (c, v) in ["ana", "2026-11", "total", "12.345"].iter().enumerate() {
@@ -272,11 +275,11 @@ mod tests {
         let csv = xlsx_to_csv(&book).unwrap();
         assert_eq!(
             csv,
-            "rep,month,bucket,target\n\
-             ana,2026-11,activity:call,40\n\
-             ana,2026-11,total,1000.5\n\
-             ana,2026-11,new_customer,999999999999.99\n\
-             ana,2026-11,retention,0.01\n"
+            "rep,month,bucket,target,unit\n\
+             ana,2026-11,activity:call,40,count\n\
+             ana,2026-11,total,1000.5,EUR\n\
+             ana,2026-11,new_customer,999999999999.99,EUR\n\
+             ana,2026-11,retention,0.01,EUR\n"
         );
     }
 }
