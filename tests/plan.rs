@@ -729,3 +729,134 @@ fn a_drafted_workbook_reads_back_as_the_csv_and_the_report_exports_a_sheet_per_m
     }
     assert!(rows.next().is_none());
 }
+
+/// A version of 10 000 reps × 14 lines (140 000 lines, over the 100 000 one event
+/// holds) published in two parts, by team: every rep has their plan, whichever part
+/// came first; a part that plans a rep's month differently from another part is
+/// refused and names it.
+#[test]
+fn a_plan_of_ten_thousand_reps_is_published_in_parts_and_every_rep_keeps_a_plan() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    let data = dir.join("data");
+    let reps: Vec<String> = (0..10_000).map(|i| format!("r{i:05}")).collect();
+    let team = |i: usize| if i < 5_000 { "north" } else { "south" };
+    let mut jsonl = String::new();
+    for (i, r) in reps.iter().enumerate() {
+        jsonl.push_str(&format!(
+            "{{\"event_id\":\"reg-{r}\",\"source\":\"hris\",\"occurred_at\":\"2026-10-01T08:00:00Z\",\"type\":\"rep_registered\",\"rep\":\"{r}\",\"name\":\"{r}\",\"team\":\"{}\",\"manager\":\"m\"}}\n",
+            team(i)
+        ));
+    }
+    std::fs::write(dir.join("reps.jsonl"), jsonl).unwrap();
+    ok(run(&data, &["ingest", "reps.jsonl"]));
+    // 14 lines a rep: total 1 000.00 + i cents, new 60%/retention the rest, two
+    // regions, five products, four activity targets.
+    let lines_of = |i: usize, r: &str| -> String {
+        let total = 100_000 + i as i64;
+        let cents = |v: i64| format!("{}.{:02}", v / 100, v % 100);
+        let new = total * 6 / 10;
+        let emea = total / 2;
+        let p = total / 5;
+        let mut out = format!(
+            "{r},2026-11,total,{}\n{r},2026-11,new_customer,{}\n{r},2026-11,retention,{}\n\
+             {r},2026-11,geo:emea,{}\n{r},2026-11,geo:us,{}\n",
+            cents(total),
+            cents(new),
+            cents(total - new),
+            cents(emea),
+            cents(total - emea)
+        );
+        for k in 0..5 {
+            let v = if k == 4 { total - 4 * p } else { p };
+            out.push_str(&format!("{r},2026-11,product:p{k},{}\n", cents(v)));
+        }
+        for kind in ["call", "meeting", "demo", "email"] {
+            out.push_str(&format!("{r},2026-11,activity:{kind},10\n"));
+        }
+        out
+    };
+    let header = "rep,month,bucket,target\n";
+    let (mut north, mut south, mut whole) =
+        (header.to_owned(), header.to_owned(), header.to_owned());
+    for (i, r) in reps.iter().enumerate() {
+        let l = lines_of(i, r);
+        whole.push_str(&l);
+        if i < 5_000 {
+            north.push_str(&l)
+        } else {
+            south.push_str(&l)
+        }
+    }
+    std::fs::write(dir.join("whole.csv"), &whole).unwrap();
+    std::fs::write(dir.join("north.csv"), &north).unwrap();
+    std::fs::write(dir.join("south.csv"), &south).unwrap();
+    let publish_part = |file: &str, part: Option<&str>| {
+        let mut args = vec![
+            "plan",
+            "publish",
+            file,
+            "--plan",
+            "fy27",
+            "--version",
+            "1",
+            "--effective-from",
+            "2026-11",
+        ];
+        if let Some(p) = part {
+            args.extend(["--part", p]);
+        }
+        run(&data, &args)
+    };
+    // The whole file is over what one event holds, and says what to do.
+    let o = publish_part("whole.csv", None);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("140000 lines is over the 100000") && stderr(&o).contains("--part"),
+        "{}",
+        stderr(&o)
+    );
+    // South first, then north: both halves are in force.
+    assert!(ok(publish_part("south.csv", Some("south"))).contains("70000 lines"));
+    assert!(ok(publish_part("north.csv", Some("north"))).contains("70000 lines"));
+    let report = ok(run(
+        &data,
+        &[
+            "report", "--month", "2026-11", "--bucket", "total", "--format", "csv",
+        ],
+    ));
+    let rows: Vec<&str> = report.lines().skip(1).collect();
+    assert_eq!(rows.len(), 10_000, "every rep has a row");
+    let columns: Vec<&str> = report.lines().next().unwrap().split(',').collect();
+    let (rep_col, plan_col) = (
+        columns.iter().position(|h| *h == "rep").unwrap(),
+        columns.iter().position(|h| *h == "plan").unwrap(),
+    );
+    for row in &rows {
+        let cells: Vec<&str> = row.split(',').collect();
+        let i: i64 = cells[rep_col][1..].parse().unwrap();
+        let want = format!("{}.{:02}", (100_000 + i) / 100, (100_000 + i) % 100);
+        assert_eq!(cells[plan_col], want, "{row}");
+    }
+    // A third part that plans r00007 differently is refused, naming it.
+    std::fs::write(
+        dir.join("fix.csv"),
+        format!("{header}r00007,2026-11,total,5.00\n"),
+    )
+    .unwrap();
+    let o = publish_part("fix.csv", Some("fix"));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("1 rep-month of this file is already planned differently by another part of plan fy27 version 1: r00007 2026-11"),
+        "{}",
+        stderr(&o)
+    );
+    let history: Value =
+        serde_json::from_str(&ok(run(&data, &["plan", "history", "--format", "json"]))).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+    // Both parts are wholly in force.
+    for v in history.as_array().unwrap() {
+        assert_eq!(v["total"], v["in_force"], "{v}");
+    }
+}

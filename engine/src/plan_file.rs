@@ -311,7 +311,7 @@ pub fn read_plan_csv(
             None,
             None,
             format!(
-                "{} lines is over the {} one plan_published may hold; publish the months in several files, each with its --effective-from",
+                "{} lines is over the {} one plan_published may hold; split the file (by team or by month) and publish each as a part of this version (--part NAME)",
                 lines.len(),
                 rules.lines_max
             ),

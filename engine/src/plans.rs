@@ -31,22 +31,25 @@ pub fn history(state: &State) -> Table {
     let tz = state.config().timezone;
     let currency = state.config().currency;
     let plans = state.plans();
-    // Which version (by seq) governs each month any version plans.
-    let mut governing: BTreeMap<Month, Option<u64>> = BTreeMap::new();
+    // The parts in force for each month any version plans, the latest first.
+    let mut in_force_parts: BTreeMap<Month, Vec<&pacer_projections::state::PlanVersion>> =
+        BTreeMap::new();
     let rows = plans
         .versions()
         .iter()
         .map(|v| {
             let (mut total, mut in_force) = (0i64, 0i64);
-            for (month, _, bucket, t) in plans.version_lines(v) {
+            for (month, rep, bucket, t) in plans.version_lines(v) {
                 if *bucket != Bucket::Total {
                     continue;
                 }
                 total = total.saturating_add(t);
-                let by = *governing
+                let parts = in_force_parts
                     .entry(month)
-                    .or_insert_with(|| plans.governing(month).map(|g| g.seq));
-                if by == Some(v.seq) {
+                    .or_insert_with(|| plans.parts_in_force(month));
+                // In force: this part is, and no later part in force has the rep's month.
+                let here = parts.iter().position(|p| p.seq == v.seq);
+                if here.is_some_and(|i| !parts[..i].iter().any(|p| p.has_rep_month(rep, month))) {
                     in_force = in_force.saturating_add(t);
                 }
             }

@@ -625,7 +625,7 @@ impl<'a> Obj<'a> {
                 RejectKind::TooLarge,
                 self.field("lines"),
                 format!(
-                    "{} lines is over the limit of {} lines",
+                    "{} lines is over the limit of {} lines (publish the version in parts: several plan_published of the same plan and version)",
                     items.len(),
                     self.limits.plan_lines_max
                 ),

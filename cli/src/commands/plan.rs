@@ -65,6 +65,12 @@ pub struct PublishArgs {
     /// The first month of the 24-month horizon. Default: --effective-from.
     #[arg(long, value_parser = parse_month)]
     horizon_start: Option<Month>,
+    /// One part of a version published in several files (a plan over the lines one
+    /// event holds, or one per team): a name for this part (letters, digits, - and
+    /// _). The version in force is every part's lines; parts may not both plan the
+    /// same rep and month differently.
+    #[arg(long)]
+    part: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -235,9 +241,42 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let n = lines.len();
+    if let Some(p) = &a.part {
+        let ok = !p.is_empty()
+            && p.len() <= 64
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !ok {
+            bail!("--part: {p:?} is not a part name (letters, digits, - and _, at most 64)");
+        }
+    }
+    let event_id = match &a.part {
+        Some(p) => format!("plan-{}-v{}-{}-{p}", a.plan, a.version, a.effective_from),
+        None => format!("plan-{}-v{}-{}", a.plan, a.version, a.effective_from),
+    };
+    // Other parts of this version must not plan the same rep and month differently
+    // (this very part again is checked below).
+    let clashes = part_clashes(&state, &a.plan, a.version, &event_id, &lines);
+    if !clashes.is_empty() {
+        let shown: Vec<String> = clashes
+            .iter()
+            .take(5)
+            .map(|(r, m, seq)| format!("{r} {m} (seq {seq})"))
+            .collect();
+        bail!(
+            "{} rep-month{} of this file {} already planned differently by another part of plan {} version {}: {}{}; nothing was published",
+            clashes.len(),
+            if clashes.len() == 1 { "" } else { "s" },
+            if clashes.len() == 1 { "is" } else { "are" },
+            a.plan,
+            a.version,
+            shown.join(", "),
+            if clashes.len() > 5 { ", ..." } else { "" }
+        );
+    }
     let now = wall_clock();
     let event = Event {
-        event_id: format!("plan-{}-v{}-{}", a.plan, a.version, a.effective_from),
+        event_id,
         source: "pacer-plan".into(),
         occurred_at: now,
         body: EventBody::PlanPublished(PlanPublished {
@@ -261,7 +300,7 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
                 changed > 0 || old.basis != new.basis || old.horizon_start != new.horizon_start;
             if differs {
                 bail!(
-                    "plan {} version {} effective from {} is already published (event {}, seq {}) with different content: {changed} line{} differ{}{}; publish the new figures as version {} (--basis revision)",
+                    "plan {} version {} effective from {} is already published (event {}, seq {}) with different content: {changed} line{} differ{}{}; publish the new figures as version {} (--basis revision), or as another part of this version (--part NAME)",
                     a.plan,
                     a.version,
                     a.effective_from,
@@ -316,6 +355,52 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rep-months of `lines` that another part of `plan` `version` already plans
+/// with other lines: (rep, month, seq of that part). A part that repeats them
+/// exactly is no clash.
+fn part_clashes(
+    state: &pacer_projections::state::State,
+    plan: &str,
+    version: u32,
+    event_id: &str,
+    lines: &[PlanLine],
+) -> Vec<(String, Month, u64)> {
+    let plans = state.plans();
+    let parts: Vec<&pacer_projections::state::PlanVersion> = plans
+        .versions()
+        .iter()
+        .filter(|v| v.plan == plan && v.version == version && v.event_id != event_id)
+        .collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let mut mine: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
+    for l in lines {
+        mine.entry((l.rep.as_str(), l.month))
+            .or_default()
+            .insert(&l.bucket, l.target);
+    }
+    // Each part's lines of the rep-months this file plans, in one pass per part.
+    let mut clashes: BTreeMap<(&str, Month), u64> = BTreeMap::new();
+    for part in &parts {
+        let mut theirs: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
+        for (m, r, b, t) in plans.version_lines(part) {
+            if mine.contains_key(&(r, m)) {
+                theirs.entry((r, m)).or_default().insert(b, t);
+            }
+        }
+        for (key, lines) in theirs {
+            if mine.get(&key) != Some(&lines) {
+                clashes.entry(key).or_insert(part.seq);
+            }
+        }
+    }
+    clashes
+        .into_iter()
+        .map(|((r, m), seq)| (r.to_owned(), m, seq))
+        .collect()
 }
 
 /// How many (rep, month, bucket) lines two versions of a file disagree on: a line

@@ -1,6 +1,15 @@
 //! The plan book: every published version in log order, each with its lines by
 //! month and rep, and the rule that picks the version governing a month.
 //!
+//! A version may come in **parts**: several `plan_published` events of the same plan
+//! and version (by team, by month, in any order), so a plan over the 100 000 lines
+//! of one event can be published whole. The event governing a month is the last one
+//! in the log whose `effective_from` is not after the month and whose horizon covers
+//! it (the brief's rule); the lines in force for the month are those of every part of
+//! its plan and version that governs the month, a rep's month taken from the latest
+//! part that has it (parts overlapping on a rep's month are refused by `pacer plan
+//! publish`; from elsewhere, the later part's lines for that rep and month count).
+//!
 //! A version's lines are held as (bucket id, target) per rep and month, in bucket
 //! order, the buckets interned in the state's [`Buckets`]; [`Plans`] is how readers
 //! see them, with buckets by name.
@@ -113,21 +122,72 @@ impl PlanVersion {
         let i = reps.binary_search_by(|(r, _)| (**r).cmp(rep)).ok()?;
         Some(&reps[i].1)
     }
+
+    /// Whether this version has lines for `rep` in `month`.
+    pub fn has_rep_month(&self, rep: &str, month: Month) -> bool {
+        self.rep_cells(rep, month).is_some()
+    }
+
+    /// The reps this version plans in `month`, in order.
+    pub fn reps_in(&self, month: Month) -> impl Iterator<Item = &str> + '_ {
+        self.lines
+            .get(&month)
+            .into_iter()
+            .flat_map(|reps| reps.iter().map(|(r, _)| &**r))
+    }
 }
 
-/// Every published plan version, in log order.
+/// Every published plan version, in log order, and the parts of each plan version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct PlanBook {
     versions: Vec<PlanVersion>,
+    /// (plan, version) → the indices in `versions` of its parts, in log order.
+    parts: BTreeMap<(String, u32), Vec<usize>>,
 }
 
 impl PlanBook {
     pub(super) fn publish(&mut self, version: PlanVersion) {
+        self.parts
+            .entry((version.plan.clone(), version.version))
+            .or_default()
+            .push(self.versions.len());
         self.versions.push(version);
     }
 
     fn governing(&self, month: Month) -> Option<&PlanVersion> {
         self.versions.iter().rev().find(|v| v.governs(month))
+    }
+
+    /// The parts in force for `month`: those of the governing event's plan and
+    /// version that govern the month, the latest first.
+    fn parts_in_force(&self, month: Month) -> Vec<&PlanVersion> {
+        let Some(g) = self.governing(month) else {
+            return Vec::new();
+        };
+        match self.parts.get(&(g.plan.clone(), g.version)) {
+            Some(ixs) if ixs.len() > 1 => ixs
+                .iter()
+                .rev()
+                .map(|i| &self.versions[*i])
+                .filter(|v| v.governs(month))
+                .collect(),
+            _ => vec![g],
+        }
+    }
+
+    /// A rep's cells in force for `month`: from the latest part in force that has
+    /// them.
+    fn rep_cells(&self, rep: &str, month: Month) -> Option<&[(BucketId, i64)]> {
+        let g = self.governing(month)?;
+        match self.parts.get(&(g.plan.clone(), g.version)) {
+            Some(ixs) if ixs.len() > 1 => ixs
+                .iter()
+                .rev()
+                .map(|i| &self.versions[*i])
+                .filter(|v| v.governs(month))
+                .find_map(|v| v.rep_cells(rep, month)),
+            _ => g.rep_cells(rep, month),
+        }
     }
 }
 
@@ -149,19 +209,39 @@ impl<'s> Plans<'s> {
         self.book.governing(month)
     }
 
-    /// The plan lines of `month` (rep, bucket, target), by rep, then bucket; empty
-    /// when no plan governs it.
+    /// The parts of the plan version in force for `month`, the latest first (one,
+    /// unless the version was published in parts); empty when no plan governs it.
+    pub fn parts_in_force(&self, month: Month) -> Vec<&'s PlanVersion> {
+        self.book.parts_in_force(month)
+    }
+
+    /// The plan lines in force for `month` (rep, bucket, target), by rep, then
+    /// bucket; empty when no plan governs it.
     pub fn lines(&self, month: Month) -> impl Iterator<Item = (&'s str, &'s Bucket, i64)> + 's {
         let buckets = self.buckets;
-        self.governing(month)
-            .and_then(|v| v.lines.get(&month))
-            .into_iter()
-            .flat_map(|reps| reps.iter())
-            .flat_map(move |(rep, cells)| {
-                cells
-                    .iter()
-                    .map(move |(b, t)| (&**rep, buckets.bucket(*b), *t))
-            })
+        let parts = self.book.parts_in_force(month);
+        // Each rep's month from the latest part that has it.
+        let mut reps: Vec<&'s RepCells> = match parts.as_slice() {
+            [one] => one
+                .lines
+                .get(&month)
+                .map_or(Vec::new(), |r| r.iter().collect()),
+            many => {
+                let mut by_rep: BTreeMap<&str, &'s RepCells> = BTreeMap::new();
+                for part in many {
+                    for cells in part.lines.get(&month).into_iter().flatten() {
+                        by_rep.entry(&*cells.0).or_insert(cells);
+                    }
+                }
+                by_rep.into_values().collect()
+            }
+        };
+        reps.shrink_to_fit();
+        reps.into_iter().flat_map(move |(rep, cells)| {
+            cells
+                .iter()
+                .map(move |(b, t)| (&**rep, buckets.bucket(*b), *t))
+        })
     }
 
     /// Every line of `version`: (month, rep, bucket, target), by month, rep, bucket.
@@ -181,7 +261,7 @@ impl<'s> Plans<'s> {
 
     /// One rep's plan lines for `month`, if the governing plan has any.
     pub fn rep_month(&self, rep: &str, month: Month) -> Option<RepLines<'s>> {
-        let cells = self.governing(month)?.rep_cells(rep, month)?;
+        let cells = self.book.rep_cells(rep, month)?;
         Some(ByBucket {
             cells,
             buckets: self.buckets,
@@ -250,9 +330,8 @@ mod tests {
         };
         let mut buckets = Buckets::default();
         let v = PlanVersion::of(&rec, &p, &mut buckets);
-        let book = PlanBook {
-            versions: vec![v.clone()],
-        };
+        let mut book = PlanBook::default();
+        book.publish(v.clone());
         let plans = Plans {
             book: &book,
             buckets: &buckets,
