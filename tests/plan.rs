@@ -668,7 +668,8 @@ fn a_drafted_workbook_reads_back_as_the_csv_and_the_report_exports_a_sheet_per_m
     xlsx_args.push("d.xlsx");
     ok(run(&data, &csv_args));
     ok(run(&data, &xlsx_args));
-    // The workbook, published, is exactly the CSV.
+    // The workbook, published, is exactly the CSV. Three months over the demo's
+    // 24-month plan: the months after them lose their plan, knowingly.
     ok(run(
         &data,
         &[
@@ -681,6 +682,7 @@ fn a_drafted_workbook_reads_back_as_the_csv_and_the_report_exports_a_sheet_per_m
             "1",
             "--effective-from",
             "2026-12",
+            "--allow-dropped",
         ],
     ));
     let shown = ok(run(&data, &["plan", "show"]));
@@ -859,4 +861,59 @@ fn a_plan_of_ten_thousand_reps_is_published_in_parts_and_every_rep_keeps_a_plan(
     for v in history.as_array().unwrap() {
         assert_eq!(v["total"], v["in_force"], "{v}");
     }
+}
+
+/// A revision that leaves out a rep or lines in force from its effective month on is
+/// refused, naming them, unless `--allow-dropped` says so.
+#[test]
+fn a_revision_that_drops_plans_in_force_names_them_and_needs_allow_dropped() {
+    let (tmp, data) = setup();
+    ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
+    // From December, ana only: ben's December would have no plan.
+    std::fs::write(
+        tmp.path().join("v2.csv"),
+        "rep,month,bucket,target\nana,2026-12,total,1200.00\n",
+    )
+    .unwrap();
+    let before = log_events(&data).len();
+    let o = publish(&data, "v2.csv", "2", "2026-12", "revision");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("from 2026-12 this version governs every month to 2028-10")
+            && err.contains("1 rep-month in force would have no plan (ben 2026-12)")
+            && err.contains("--allow-dropped"),
+        "{err}"
+    );
+    assert_eq!(log_events(&data).len(), before);
+    let mut args = vec![
+        "plan",
+        "publish",
+        "v2.csv",
+        "--plan",
+        "fy27",
+        "--version",
+        "2",
+        "--effective-from",
+        "2026-12",
+        "--horizon-start",
+        "2026-11",
+        "--basis",
+        "revision",
+    ];
+    args.push("--allow-dropped");
+    ok(run(&data, &args));
+    // From November again, without ana's November breakdown and activity target.
+    std::fs::write(
+        tmp.path().join("v3.csv"),
+        "rep,month,bucket,target\nana,2026-11,total,1000.00\nben,2026-11,total,2000.00\nana,2026-12,total,1200.00\n",
+    )
+    .unwrap();
+    let o = publish(&data, "v3.csv", "3", "2026-11", "revision");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("3 lines in force would be dropped (ana 2026-11 activity:call, ana 2026-11 new_customer, ana 2026-11 retention)"),
+        "{err}"
+    );
 }

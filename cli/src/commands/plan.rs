@@ -71,6 +71,10 @@ pub struct PublishArgs {
     /// same rep and month differently.
     #[arg(long)]
     part: Option<String>,
+    /// Publish even though the file leaves out reps or lines in force from
+    /// --effective-from on (they would have no plan, or lose those lines).
+    #[arg(long)]
+    allow_dropped: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -274,6 +278,43 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
             if clashes.len() > 5 { ", ..." } else { "" }
         );
     }
+    // A version (not a part) governs every month from its effective month to the end
+    // of its horizon: plans in force there that the file leaves out would be gone.
+    if a.part.is_none() && !a.allow_dropped {
+        let last = horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1);
+        let (rep_months, dropped_lines) = dropped(&state, a.effective_from, last, &lines);
+        if !rep_months.is_empty() || !dropped_lines.is_empty() {
+            let list = |v: &[String]| {
+                let mut t = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+                if v.len() > 5 {
+                    t.push_str(", ...");
+                }
+                t
+            };
+            let mut what = Vec::new();
+            if !rep_months.is_empty() {
+                what.push(format!(
+                    "{} rep-month{} in force would have no plan ({})",
+                    rep_months.len(),
+                    if rep_months.len() == 1 { "" } else { "s" },
+                    list(&rep_months)
+                ));
+            }
+            if !dropped_lines.is_empty() {
+                what.push(format!(
+                    "{} line{} in force would be dropped ({})",
+                    dropped_lines.len(),
+                    if dropped_lines.len() == 1 { "" } else { "s" },
+                    list(&dropped_lines)
+                ));
+            }
+            bail!(
+                "from {} this version governs every month to {last}, and {}; include them in the file, or pass --allow-dropped; nothing was published",
+                a.effective_from,
+                what.join(", and ")
+            );
+        }
+    }
     let now = wall_clock();
     let event = Event {
         event_id,
@@ -401,6 +442,42 @@ fn part_clashes(
         .into_iter()
         .map(|((r, m), seq)| (r.to_owned(), m, seq))
         .collect()
+}
+
+/// What the plans in force from `from` to `to` have that `lines` leaves out: whole
+/// rep-months (`rep month`), and lines of rep-months the file does plan (`rep month
+/// bucket`), in order.
+fn dropped(
+    state: &pacer_projections::state::State,
+    from: Month,
+    to: Month,
+    lines: &[PlanLine],
+) -> (Vec<String>, Vec<String>) {
+    let mut planned: BTreeMap<(&str, Month), BTreeSet<&Bucket>> = BTreeMap::new();
+    for l in lines {
+        planned
+            .entry((l.rep.as_str(), l.month))
+            .or_default()
+            .insert(&l.bucket);
+    }
+    let (mut rep_months, mut dropped_lines) = (BTreeSet::new(), Vec::new());
+    let plans = state.plans();
+    let mut m = from;
+    while m <= to {
+        for (rep, bucket, _) in plans.lines(m) {
+            match planned.get(&(rep, m)) {
+                None => {
+                    rep_months.insert(format!("{rep} {m}"));
+                }
+                Some(buckets) if !buckets.contains(bucket) => {
+                    dropped_lines.push(format!("{rep} {m} {bucket}"));
+                }
+                Some(_) => {}
+            }
+        }
+        m = m.plus(1);
+    }
+    (rep_months.into_iter().collect(), dropped_lines)
 }
 
 /// How many (rep, month, bucket) lines two versions of a file disagree on: a line
