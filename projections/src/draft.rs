@@ -11,8 +11,9 @@
 //! twelve given percentages; with growth, within each year), each month over the reps
 //! by the allocation method (even; the same month of the last year with history; or
 //! the trailing 12 months), reps who started recently ramping up by a schedule, and
-//! each rep-month over buckets by that rep's trailing mix: new vs retention, regions,
-//! product lines, key accounts, and activities per unit of revenue. Every split uses
+//! each rep-month over buckets by that rep's trailing mix (a rep with no history: their
+//! team's, accounts aside): new vs retention, regions, product lines, key accounts,
+//! and activities per unit of revenue. Every split uses
 //! largest remainders, so each level adds up to the minor unit and the brief's bucket
 //! invariants hold exactly.
 
@@ -182,6 +183,8 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
             .collect(),
     };
     let mut lines = Vec::new();
+    // Each team's mix, for reps without history of their own, worked out once.
+    let mut teams: BTreeMap<String, BTreeMap<Bucket, i128>> = BTreeMap::new();
     for (month, month_total) in horizon.iter().zip(by_month) {
         let reps = active_reps(state, *month);
         if reps.is_empty() {
@@ -235,7 +238,7 @@ pub fn draft(state: &State, spec: &DraftSpec) -> Result<Vec<PlanLine>, String> {
         }
         let shares = largest_remainder(month_total, &rep_weights);
         for (rep, p) in reps.iter().zip(shares) {
-            lines.extend(rep_lines(state, rep, *month, p, &trailing));
+            lines.extend(rep_lines(state, rep, *month, p, &trailing, &mut teams));
         }
     }
     Ok(lines)
@@ -280,14 +283,8 @@ fn active_reps(state: &State, month: Month) -> Vec<String> {
         .collect()
 }
 
-/// One rep-month's lines: total, then each breakdown by the rep's trailing mix.
-fn rep_lines(
-    state: &State,
-    rep: &str,
-    month: Month,
-    total: i64,
-    trailing: &[Month],
-) -> Vec<PlanLine> {
+/// A rep's actuals over the trailing months, by bucket.
+fn trailing_mix(state: &State, rep: &str, trailing: &[Month]) -> BTreeMap<Bucket, i128> {
     let mut mix: BTreeMap<Bucket, i128> = BTreeMap::new();
     for m in trailing {
         if let Some(buckets) = state.month_actuals(rep, *m) {
@@ -295,6 +292,45 @@ fn rep_lines(
                 *mix.entry(b.clone()).or_insert(0) += i128::from(*v);
             }
         }
+    }
+    mix
+}
+
+/// The trailing mix of a team's reps together (their team in `month`), accounts
+/// left out (those are other reps' customers): what a rep with no history of their
+/// own is drafted by.
+fn team_mix(state: &State, team: &str, month: Month, trailing: &[Month]) -> BTreeMap<Bucket, i128> {
+    let mut mix: BTreeMap<Bucket, i128> = BTreeMap::new();
+    for (id, r) in state.reps() {
+        if r.team_at(month) != team {
+            continue;
+        }
+        for (b, v) in trailing_mix(state, id, trailing) {
+            if !matches!(b, Bucket::Account(_)) {
+                *mix.entry(b).or_insert(0) += v;
+            }
+        }
+    }
+    mix
+}
+
+/// One rep-month's lines: total, then each breakdown by the rep's trailing mix, or,
+/// for a rep with no revenue in the trailing months, their team's.
+fn rep_lines(
+    state: &State,
+    rep: &str,
+    month: Month,
+    total: i64,
+    trailing: &[Month],
+    teams: &mut BTreeMap<String, BTreeMap<Bucket, i128>>,
+) -> Vec<PlanLine> {
+    let mut mix = trailing_mix(state, rep, trailing);
+    if mix.get(&Bucket::Total).copied().unwrap_or(0) <= 0 {
+        let team = state.rep_at(rep, month).team;
+        mix = teams
+            .entry(team)
+            .or_insert_with_key(|t| team_mix(state, t, month, trailing))
+            .clone();
     }
     let line = |bucket: Bucket, target: i64| PlanLine {
         rep: rep.to_owned(),

@@ -165,3 +165,48 @@ fn prior_year_allocation_reads_the_last_year_with_history_in_year_two() {
         );
     }
 }
+
+/// A rep with no history of their own is drafted with their team's mix (accounts
+/// aside): cy joins north, whose only history is ana's — all new business, product
+/// x, region emea, 20 calls a month for 1 000.00 — so cy's 500.00 a month is all new
+/// customer, emea and product x, with 10 calls, not 50/50 under product:unassigned.
+#[test]
+fn a_new_rep_is_drafted_with_the_teams_mix_and_activity_targets() {
+    let mut log = Log::new();
+    history(&mut log, "ana", |_| 100_000);
+    for m in [
+        "2025-11", "2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06",
+        "2026-07", "2026-08", "2026-09", "2026-10",
+    ] {
+        for d in 0..20 {
+            let at = format!("{m}-{:02}T09:00:00Z", 1 + d);
+            log.add(&at, activity("call"));
+        }
+    }
+    register(&mut log, "cy", "north");
+    log.tick("2026-11-18T15:00:00Z");
+    let state = log.state();
+    let s = DraftSpec {
+        months: 12,
+        ..spec(Total::Target(1_200_000), Seasonality::Flat)
+    };
+    let lines = draft(&state, &s).unwrap();
+    let of = |rep: &str, bucket: &str| -> Option<i64> {
+        lines
+            .iter()
+            .find(|l| l.rep == rep && l.month == month("2026-12") && l.bucket.to_string() == bucket)
+            .map(|l| l.target)
+    };
+    assert_eq!(of("cy", "total"), Some(50_000));
+    assert_eq!(of("cy", "new_customer"), Some(50_000));
+    assert_eq!(of("cy", "retention"), Some(0));
+    assert_eq!(of("cy", "geo:emea"), Some(50_000));
+    assert_eq!(of("cy", "product:x"), Some(50_000));
+    assert_eq!(of("cy", "product:unassigned"), None);
+    // 240 calls for 12 000.00 of revenue: 500.00 of plan is 10 calls.
+    assert_eq!(of("cy", "activity:call"), Some(10));
+    // Accounts are other reps' customers: none is drafted for cy.
+    assert!(lines
+        .iter()
+        .all(|l| !(l.rep == "cy" && matches!(l.bucket, Bucket::Account(_)))));
+}
