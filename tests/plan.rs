@@ -917,3 +917,150 @@ fn a_revision_that_drops_plans_in_force_names_them_and_needs_allow_dropped() {
         "{err}"
     );
 }
+
+/// The approval cycle: a submitted version is not in force until another finance
+/// user approves it; a rejected one never is; the history says who and how.
+#[test]
+fn a_submitted_plan_is_in_force_only_once_another_finance_user_approves_it() {
+    let (tmp, data) = setup();
+    for (user, role) in [("fin", "finance"), ("cfo", "finance"), ("maria", "manager")] {
+        ok(run(&data, &["user", "add", user, "--role", role]));
+    }
+    ok(publish(&data, "v1.csv", "1", "2026-11", "top_down"));
+    let dec_plan = |rep: &str| -> String {
+        let rows: Value = serde_json::from_str(&ok(run(
+            &data,
+            &[
+                "report", "--month", "2026-12", "--rep", rep, "--bucket", "total", "--format",
+                "json",
+            ],
+        )))
+        .unwrap();
+        rows[0]["plan"].as_str().unwrap().to_owned()
+    };
+    let file = |name: &str, ana: &str| {
+        std::fs::write(
+            tmp.path().join(name),
+            format!(
+                "rep,month,bucket,target\nana,2026-12,total,{ana}\nben,2026-12,total,2050.00\n"
+            ),
+        )
+        .unwrap();
+    };
+    let submit = |name: &str, version: &str, by: &str| {
+        run(
+            &data,
+            &[
+                "plan",
+                "submit",
+                name,
+                "--plan",
+                "fy27",
+                "--version",
+                version,
+                "--effective-from",
+                "2026-12",
+                "--horizon-start",
+                "2026-11",
+                "--basis",
+                "revision",
+                "--as",
+                by,
+                "--method",
+                "by hand, from the regional targets",
+            ],
+        )
+    };
+    let decide = |what: &str, version: &str, by: &str, reason: Option<&str>| {
+        let mut args = vec![
+            "plan",
+            what,
+            "--plan",
+            "fy27",
+            "--version",
+            version,
+            "--as",
+            by,
+        ];
+        if let Some(r) = reason {
+            args.extend(["--reason", r]);
+        }
+        run(&data, &args)
+    };
+    let review_of = |version: &str| -> (String, String, String) {
+        let h: Value =
+            serde_json::from_str(&ok(run(&data, &["plan", "history", "--format", "json"])))
+                .unwrap();
+        let v = h
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["version"] == version)
+            .unwrap()
+            .clone();
+        let text = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+        (text("review"), text("method"), text("in_force"))
+    };
+
+    file("v2.csv", "1200.00");
+    let out = ok(submit("v2.csv", "2", "fin"));
+    assert!(out.contains("not in force until approved"), "{out}");
+    assert_eq!(dec_plan("ana"), "1100.00", "v1 still governs December");
+    assert_eq!(
+        review_of("2"),
+        (
+            "submitted by fin, awaiting approval".into(),
+            "by hand, from the regional targets".into(),
+            "0.00".into()
+        )
+    );
+    // Four eyes: not the submitter; not a manager.
+    let o = decide("approve", "2", "fin", None);
+    assert!(
+        !o.status.success() && stderr(&o).contains("four eyes"),
+        "{}",
+        stderr(&o)
+    );
+    let o = decide("approve", "2", "maria", None);
+    assert!(
+        !o.status.success() && stderr(&o).contains("a manager user may not"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(dec_plan("ana"), "1100.00");
+    assert!(ok(decide("approve", "2", "cfo", None)).contains("plan fy27 version 2 approved by cfo"));
+    assert_eq!(dec_plan("ana"), "1200.00", "approved: in force");
+    assert_eq!(review_of("2").0, "approved by cfo (submitted by fin)");
+    assert_eq!(review_of("2").2, "3250.00");
+    let o = decide("approve", "2", "cfo", None);
+    assert!(stderr(&o).contains("is already approved"), "{}", stderr(&o));
+    // An approved version does not change.
+    file("v2b.csv", "1250.00");
+    let o = submit("v2b.csv", "2", "fin");
+    assert!(
+        stderr(&o).contains("version 2 is approved: submit the new figures as version 3"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Version 3, rejected: never in force, and not to be reused.
+    file("v3.csv", "1300.00");
+    ok(submit("v3.csv", "3", "fin"));
+    assert!(ok(decide("reject", "3", "cfo", Some("EMEA is too high"))).contains("rejected by cfo"));
+    assert_eq!(dec_plan("ana"), "1200.00");
+    assert_eq!(
+        review_of("3").0,
+        "rejected by cfo: EMEA is too high (submitted by fin)"
+    );
+    let o = submit("v3.csv", "3", "fin");
+    assert!(
+        stderr(&o).contains("was rejected: submit the new figures as version 4"),
+        "{}",
+        stderr(&o)
+    );
+    let audit = std::fs::read_to_string(data.join("audit.jsonl")).unwrap();
+    assert!(
+        audit.contains("\"plan.approve\"") && audit.contains("\"plan.reject\""),
+        "{audit}"
+    );
+}

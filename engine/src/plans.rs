@@ -26,7 +26,8 @@ pub struct Table {
 /// Every published version: plan, version, basis, effective month, horizon, lines,
 /// the `total` bucket's sum as filed and the part of it in force (its months that
 /// this version governs: not before its effective month, not taken over by a later
-/// version), author, when recorded (org zone) and its seq.
+/// version), author, when recorded (org zone), its seq, where its approval stands
+/// (empty for a version published straight) and how it was made.
 pub fn history(state: &State) -> Table {
     let tz = state.config().timezone;
     let currency = state.config().currency;
@@ -69,6 +70,23 @@ pub fn history(state: &State) -> Table {
                 v.source.clone(),
                 v.recorded_at.to_rfc3339_in(tz),
                 v.seq.to_string(),
+                plans
+                    .review(&v.plan, v.version)
+                    .map_or_else(String::new, |r| match (&r.approved_by, &r.rejected) {
+                        (_, Some((by, why))) => {
+                            format!("rejected by {by}: {why} (submitted by {})", r.submitted_by)
+                        }
+                        (Some(by), None) => {
+                            format!("approved by {by} (submitted by {})", r.submitted_by)
+                        }
+                        (None, None) => {
+                            format!("submitted by {}, awaiting approval", r.submitted_by)
+                        }
+                    }),
+                plans
+                    .review(&v.plan, v.version)
+                    .and_then(|r| r.method.clone())
+                    .unwrap_or_default(),
             ]
         })
         .collect();
@@ -84,6 +102,8 @@ pub fn history(state: &State) -> Table {
         "author",
         "recorded_at",
         "seq",
+        "review",
+        "method",
     ];
     Table {
         header: header.iter().map(|h| (*h).to_owned()).collect(),

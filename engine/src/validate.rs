@@ -136,7 +136,10 @@ pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
         | EventBody::EventVoided(_)
         | EventBody::AlertAcknowledged(_)
         | EventBody::ClockTick
-        | EventBody::FxRateSet(_) => Ok(()),
+        | EventBody::FxRateSet(_)
+        | EventBody::PlanSubmitted(_)
+        | EventBody::PlanApproved(_)
+        | EventBody::PlanRejected(_) => Ok(()),
     }
 }
 

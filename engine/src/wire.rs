@@ -243,6 +243,25 @@ fn decode_fields(fields: Fields<'_>, limits: &Limits) -> Result<Event, Rejection
             note: o.opt_text("note")?,
         }),
         "clock_tick" => EventBody::ClockTick,
+        "plan_submitted" => EventBody::PlanSubmitted(PlanSubmitted {
+            plan: o.id("plan")?,
+            version: o.u32("version")?,
+            by: o.id("by")?,
+            method: o.opt_text("method")?,
+            note: o.opt_text("note")?,
+        }),
+        "plan_approved" => EventBody::PlanApproved(PlanApproved {
+            plan: o.id("plan")?,
+            version: o.u32("version")?,
+            by: o.id("by")?,
+            note: o.opt_text("note")?,
+        }),
+        "plan_rejected" => EventBody::PlanRejected(PlanRejected {
+            plan: o.id("plan")?,
+            version: o.u32("version")?,
+            by: o.id("by")?,
+            reason: o.text("reason")?,
+        }),
         "fx_rate_set" => EventBody::FxRateSet(FxRateSet {
             currency: o.currency("currency")?,
             month: o.month("month")?,
@@ -841,6 +860,25 @@ pub fn encode(ev: &Event) -> Map<String, Value> {
         EventBody::FxRateSet(e) => {
             json!({"currency": e.currency.code(), "month": e.month.to_string(),
                                           "rate": e.rate.to_decimal_string()})
+        }
+        EventBody::PlanSubmitted(e) => {
+            let mut f = json!({"plan": e.plan, "version": e.version, "by": e.by});
+            let o = f.as_object_mut().expect("object literal");
+            put_opt(o, "method", opt_s(&e.method));
+            put_opt(o, "note", opt_s(&e.note));
+            f
+        }
+        EventBody::PlanApproved(e) => {
+            let mut f = json!({"plan": e.plan, "version": e.version, "by": e.by});
+            put_opt(
+                f.as_object_mut().expect("object literal"),
+                "note",
+                opt_s(&e.note),
+            );
+            f
+        }
+        EventBody::PlanRejected(e) => {
+            json!({"plan": e.plan, "version": e.version, "by": e.by, "reason": e.reason})
         }
     };
     if let Value::Object(f) = fields {

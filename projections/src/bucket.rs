@@ -291,7 +291,10 @@ pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(Contrib
         | EventBody::EventVoided(_)
         | EventBody::AlertAcknowledged(_)
         | EventBody::ClockTick
-        | EventBody::FxRateSet(_) => {}
+        | EventBody::FxRateSet(_)
+        | EventBody::PlanSubmitted(_)
+        | EventBody::PlanApproved(_)
+        | EventBody::PlanRejected(_) => {}
     }
 }
 

@@ -361,6 +361,38 @@ pub struct AlertAcknowledged {
     pub note: Option<String>,
 }
 
+/// A plan version put up for approval: until a `plan_approved` names it, its
+/// `plan_published` parts are in the log but not in force.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PlanSubmitted {
+    pub plan: String,
+    pub version: u32,
+    /// Who submitted it (a finance or admin user).
+    pub by: String,
+    /// How it was made: target or growth, allocation, seasonality, ramp, inputs.
+    pub method: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A submitted plan version approved: from now on it is in force (as its parts'
+/// effective months say).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PlanApproved {
+    pub plan: String,
+    pub version: u32,
+    pub by: String,
+    pub note: Option<String>,
+}
+
+/// A submitted plan version rejected: it is never in force.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct PlanRejected {
+    pub plan: String,
+    pub version: u32,
+    pub by: String,
+    pub reason: String,
+}
+
 /// Every event type of the brief.
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum EventBody {
@@ -381,11 +413,15 @@ pub enum EventBody {
     ClockTick,
     /// Last, so that the stored encoding of every earlier variant is unchanged.
     FxRateSet(FxRateSet),
+    // The plan approval cycle, after every earlier variant for the same reason.
+    PlanSubmitted(PlanSubmitted),
+    PlanApproved(PlanApproved),
+    PlanRejected(PlanRejected),
 }
 
 impl EventBody {
     /// Every `type` name on the wire, in schema order.
-    pub const TYPE_NAMES: [&'static str; 19] = [
+    pub const TYPE_NAMES: [&'static str; 22] = [
         "rep_registered",
         "rep_reassigned",
         "rep_departed",
@@ -405,6 +441,9 @@ impl EventBody {
         "alert_acknowledged",
         "clock_tick",
         "fx_rate_set",
+        "plan_submitted",
+        "plan_approved",
+        "plan_rejected",
     ];
 
     /// The `type` of this event on the wire.
@@ -426,6 +465,9 @@ impl EventBody {
             EventBody::AlertAcknowledged(_) => "alert_acknowledged",
             EventBody::ClockTick => "clock_tick",
             EventBody::FxRateSet(_) => "fx_rate_set",
+            EventBody::PlanSubmitted(_) => "plan_submitted",
+            EventBody::PlanApproved(_) => "plan_approved",
+            EventBody::PlanRejected(_) => "plan_rejected",
         }
     }
 
@@ -447,7 +489,10 @@ impl EventBody {
             | EventBody::EventVoided(_)
             | EventBody::AlertAcknowledged(_)
             | EventBody::ClockTick
-            | EventBody::FxRateSet(_) => None,
+            | EventBody::FxRateSet(_)
+            | EventBody::PlanSubmitted(_)
+            | EventBody::PlanApproved(_)
+            | EventBody::PlanRejected(_) => None,
         }
     }
 }

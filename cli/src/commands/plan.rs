@@ -33,6 +33,16 @@ pub enum PlanCommand {
                             Every problem is reported with its row and column; nothing is published unless the whole file is valid."
     )]
     Publish(PublishArgs),
+    /// Put a plan file up for approval: validated as `publish` does, stored, and not
+    /// in force until `plan approve` (by another finance or admin user).
+    #[command(
+        after_help = "Example:\n  pacer plan submit fy27.csv --plan fy27 --version 2 --basis revision --effective-from 2027-02 --as fin --method \"growth 10%, trailing-12\""
+    )]
+    Submit(SubmitArgs),
+    /// Approve a submitted plan version: it is in force from now on.
+    Approve(ReviewArgs),
+    /// Reject a submitted plan version, with a reason: it is never in force.
+    Reject(RejectArgs),
     /// Draft a top-down plan from the log's history (CSV, ready for `publish`).
     #[command(
         after_help = "Examples:\n  pacer plan draft --start 2027-01 --growth 12 --out fy27.csv\n  \
@@ -75,6 +85,43 @@ pub struct PublishArgs {
     /// --effective-from on (they would have no plan, or lose those lines).
     #[arg(long)]
     allow_dropped: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    publish: PublishArgs,
+    /// The Pacer user submitting (a finance or admin user of `pacer user`).
+    #[arg(long = "as", value_name = "USER")]
+    by: String,
+    /// How the plan was made (target or growth, allocation, seasonality, ramp,
+    /// inputs). Default: what `plan draft --out FILE` wrote to FILE.method, if any.
+    #[arg(long)]
+    method: Option<String>,
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReviewArgs {
+    #[arg(long)]
+    plan: String,
+    #[arg(long)]
+    version: u32,
+    /// The Pacer user deciding (finance or admin; not the one who submitted it).
+    #[arg(long = "as", value_name = "USER")]
+    by: String,
+    #[arg(long)]
+    note: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RejectArgs {
+    #[command(flatten)]
+    review: ReviewArgs,
+    /// Why: the submitter reads it in `plan history`.
+    #[arg(long)]
+    reason: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -183,7 +230,10 @@ fn parse_basis(s: &str) -> Result<PlanBasis, String> {
 
 pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlanCommand::Publish(a) => publish(ctx, a),
+        PlanCommand::Publish(a) => publish(ctx, a, None),
+        PlanCommand::Submit(a) => submit(ctx, a),
+        PlanCommand::Approve(a) => review(ctx, &a, None),
+        PlanCommand::Reject(a) => review(ctx, &a.review, Some(&a.reason)),
         PlanCommand::Draft(a) => draft_plan(ctx, a),
         PlanCommand::Show(a) => show(ctx, a),
         PlanCommand::History(a) => history(ctx, a),
@@ -192,7 +242,136 @@ pub fn run(ctx: &Context, cmd: PlanCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
+/// A finance or admin user of the data dir's users, by name.
+fn plan_user(ctx: &Context, name: &str) -> anyhow::Result<()> {
+    let users =
+        pacer_engine::access::Users::load(&ctx.data_dir.join(pacer_engine::access::USERS_FILE))?;
+    match users.users.get(name).map(|u| u.role) {
+        Some(pacer_engine::access::Role::Finance | pacer_engine::access::Role::Admin) => Ok(()),
+        Some(role) => bail!(
+            "--as {name}: a {} user may not submit, approve or reject plans (finance or admin)",
+            role.as_str()
+        ),
+        None => {
+            bail!("--as {name}: no such user (add one with `pacer user add {name} --role finance`)")
+        }
+    }
+}
+
+fn submit(ctx: &Context, a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    plan_user(ctx, &a.by)?;
+    let method = match a.method.clone() {
+        Some(m) => Some(m),
+        None => {
+            let mut side = a.publish.file.clone().into_os_string();
+            side.push(".method");
+            std::fs::read_to_string(std::path::PathBuf::from(side))
+                .ok()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+        }
+    };
+    let event = Event {
+        event_id: format!(
+            "plan-{}-v{}-submitted-{}",
+            a.publish.plan,
+            a.publish.version,
+            wall_clock().to_rfc3339()
+        ),
+        source: "pacer-plan".into(),
+        occurred_at: wall_clock(),
+        body: EventBody::PlanSubmitted(pacer_projections::event::PlanSubmitted {
+            plan: a.publish.plan.clone(),
+            version: a.publish.version,
+            by: a.by.clone(),
+            method,
+            note: a.note.clone(),
+        }),
+    };
+    publish(ctx, a.publish, Some(event))
+}
+
+/// `plan approve` / `plan reject`: the decision on a submitted, pending version.
+fn review(ctx: &Context, a: &ReviewArgs, reason: Option<&str>) -> anyhow::Result<ExitCode> {
+    plan_user(ctx, &a.by)?;
+    let mut log = open_log_for_append(ctx)?;
+    let state = rebuild_state(ctx, &log, Cut::All)?;
+    let Some(r) = state.plans().review(&a.plan, a.version) else {
+        bail!(
+            "plan {} version {} was not submitted for approval (plan submit)",
+            a.plan,
+            a.version
+        );
+    };
+    if r.status() != "submitted" {
+        bail!(
+            "plan {} version {} is already {}",
+            a.plan,
+            a.version,
+            r.status()
+        );
+    }
+    if r.submitted_by == a.by {
+        bail!(
+            "--as {}: the user who submitted plan {} version {} may not decide on it (four eyes)",
+            a.by,
+            a.plan,
+            a.version
+        );
+    }
+    let now = wall_clock();
+    let (kind, body) = match reason {
+        None => (
+            "approved",
+            EventBody::PlanApproved(pacer_projections::event::PlanApproved {
+                plan: a.plan.clone(),
+                version: a.version,
+                by: a.by.clone(),
+                note: a.note.clone(),
+            }),
+        ),
+        Some(why) => (
+            "rejected",
+            EventBody::PlanRejected(pacer_projections::event::PlanRejected {
+                plan: a.plan.clone(),
+                version: a.version,
+                by: a.by.clone(),
+                reason: why.to_owned(),
+            }),
+        ),
+    };
+    let event = Event {
+        event_id: format!("plan-{}-v{}-{kind}-{}", a.plan, a.version, r.submitted_seq),
+        source: "pacer-plan".into(),
+        occurred_at: now,
+        body,
+    };
+    let bytes = serde_json::to_vec(&encode(&event)).context("encoding the decision")?;
+    let mut clock = move || now;
+    let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, 1);
+    if let Some(r) = ingest.push(&bytes)? {
+        bail!("the decision was rejected: {r}");
+    }
+    ingest.finish()?;
+    pacer_engine::access::audit(
+        &ctx.data_dir,
+        &a.by,
+        &format!(
+            "plan.{}",
+            if reason.is_some() {
+                "reject"
+            } else {
+                "approve"
+            }
+        ),
+        &a.plan,
+        serde_json::json!({"version": a.version, "reason": reason, "note": a.note}),
+    )?;
+    crate::say!("plan {} version {} {kind} by {}", a.plan, a.version, a.by)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::Result<ExitCode> {
     let mut bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     // A workbook's problems are named by cell (`D7`), where its table starts.
@@ -211,6 +390,25 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         .filter(|(_, r)| r.registered)
         .map(|(id, _)| id.clone())
         .collect();
+    let review = state.plans().review(&a.plan, a.version);
+    let pending = review.is_some_and(|r| r.status() == "submitted");
+    match (submitted.is_some(), review.map(|r| r.status())) {
+        // An approved version is what finance signed: it does not change.
+        (_, Some("approved")) => bail!(
+            "plan {} version {} is approved: submit the new figures as version {}",
+            a.plan,
+            a.version,
+            a.version + 1
+        ),
+        // Its parts stay in the log: new figures are a new version.
+        (_, Some("rejected")) => bail!(
+            "plan {} version {} was rejected: submit the new figures as version {}",
+            a.plan,
+            a.version,
+            a.version + 1
+        ),
+        _ => {}
+    }
     let horizon_start = a.horizon_start.unwrap_or(a.effective_from);
     let last = horizon_start.plus(PlanPublished::HORIZON_MONTHS - 1);
     if a.effective_from < horizon_start || a.effective_from > last {
@@ -360,13 +558,23 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let bytes = serde_json::to_vec(&encode(&event)).context("encoding the plan")?;
+    // A submission: the version is marked pending first (unless it is already, with
+    // another part), so its lines are never in force before the approval.
+    // A part of a version already pending joins it.
+    let submitted = submitted.filter(|_| !pending);
     let mut clock = move || now;
     let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, 1);
+    if let Some(s) = &submitted {
+        let b = serde_json::to_vec(&encode(s)).context("encoding the submission")?;
+        if let Some(r) = ingest.push(&b)? {
+            bail!("the submission was rejected: {r}");
+        }
+    }
     if let Some(r) = ingest.push(&bytes)? {
         bail!("the plan was rejected: {r}");
     }
     let stats = ingest.finish()?;
-    if stats.accepted == 1 {
+    if stats.accepted >= 1 {
         let detail = serde_json::json!({
             "version": a.version, "basis": a.basis.as_str(),
             "effective_from": a.effective_from.to_string(), "lines": n,
@@ -380,11 +588,21 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
             detail,
         )?;
         crate::say!(
-            "published plan {} version {} ({}) effective from {}: {n} lines",
+            "{} plan {} version {} ({}) effective from {}: {n} lines{}",
+            if submitted.is_some() || pending {
+                "submitted"
+            } else {
+                "published"
+            },
             a.plan,
             a.version,
             a.basis.as_str(),
-            a.effective_from
+            a.effective_from,
+            if submitted.is_some() || pending {
+                "; not in force until approved (plan approve)"
+            } else {
+                ""
+            }
         )?;
     } else {
         crate::say!(
@@ -747,15 +965,45 @@ fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
             };
             std::fs::write(path, bytes)
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            // How it was made, beside it: `plan submit` records it with the version.
+            let method = format!(
+                "{}; allocate {}; seasonality {}; ramp {}; history of the complete months to {}{}; {} months from {}",
+                match (&a.target, &a.growth) {
+                    (Some(t), _) => format!("target {t} {}", currency.code()),
+                    (None, Some(g)) => format!("growth {g}% a year, compounding"),
+                    (None, None) => String::new(),
+                },
+                match a.allocate {
+                    AllocateArg::Even => "even",
+                    AllocateArg::PriorYear => "prior-year",
+                    AllocateArg::Trailing12 => "trailing-12",
+                },
+                a.seasonality,
+                if a.ramp.is_empty() {
+                    "none".to_owned()
+                } else {
+                    a.ramp.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                },
+                spec.history_end(&state),
+                if a.include_current { " (the current month included)" } else { "" },
+                a.months,
+                a.start
+            );
+            let mut side = path.clone().into_os_string();
+            side.push(".method");
+            let side = std::path::PathBuf::from(side);
+            std::fs::write(&side, format!("{method}\n"))
+                .with_context(|| format!("cannot write {}", side.display()))?;
             crate::say!(
-                "drafted {} lines to {}: {} {} over {} months from {} for {} reps",
+                "drafted {} lines to {}: {} {} over {} months from {} for {} reps\nmethod ({}): {method}",
                 lines.len(),
                 path.display(),
                 format_decimal(sum, currency.exponent()),
                 currency.code(),
                 a.months,
                 a.start,
-                reps.len()
+                reps.len(),
+                side.display()
             )?;
         }
         None => super::write_stdout(&csv)?,

@@ -212,6 +212,11 @@ fn body_example(type_name: &str) -> &'static str {
         "alert_acknowledged" => r#"{"alert_id":"a-1f3","by":"mia","note":"talked on Monday"}"#,
         "clock_tick" => "{}",
         "fx_rate_set" => r#"{"currency":"USD","month":"2026-11","rate":"0.9234"}"#,
+        "plan_submitted" => {
+            r#"{"plan":"fy27","version":2,"by":"fin","method":"growth 10%, trailing-12, history","note":"Q1 revision"}"#
+        }
+        "plan_approved" => r#"{"plan":"fy27","version":2,"by":"cfo","note":"ok"}"#,
+        "plan_rejected" => r#"{"plan":"fy27","version":2,"by":"cfo","reason":"too low for EMEA"}"#,
         other => panic!("no example for {other}"),
     }
 }
@@ -230,7 +235,7 @@ fn examples() -> Vec<Value> {
 
 #[test]
 fn every_type_name_has_an_example_that_decodes_validates_and_round_trips() {
-    assert_eq!(EventBody::TYPE_NAMES.len(), 19);
+    assert_eq!(EventBody::TYPE_NAMES.len(), 22);
     let rules = rules_in(eur());
     for name in EventBody::TYPE_NAMES {
         let v = example(name);

@@ -224,6 +224,9 @@ pub fn rules_moved_by(body: &EventBody) -> Rules {
         | EventBody::RepReassigned(_)
         | EventBody::RepDeparted(_)
         | EventBody::PlanPublished(_)
+        | EventBody::PlanSubmitted(_)
+        | EventBody::PlanApproved(_)
+        | EventBody::PlanRejected(_)
         | EventBody::EventVoided(_)
         | EventBody::FxRateSet(_)
         | EventBody::ClockTick => Rules::ALL,

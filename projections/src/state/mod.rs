@@ -43,7 +43,7 @@ pub use deals::{Deal, DealStatus, DealView};
 use deals::{Deals, Fact, FactKind, Opening, StageChange};
 use names::{Buckets, Names, Sym};
 use plans::PlanBook;
-pub use plans::{PlanVersion, Plans, RepLines};
+pub use plans::{PlanVersion, Plans, RepLines, Review};
 
 /// The team (and manager) of a rep the log never registered.
 pub const UNASSIGNED_TEAM: &str = "unassigned";
@@ -428,6 +428,19 @@ impl State {
                 let version = PlanVersion::of(rec, p, &mut self.buckets);
                 self.plans.publish(version);
             }
+            EventBody::PlanSubmitted(s) => self.plans.submit(
+                &s.plan,
+                s.version,
+                plans::Review {
+                    submitted_by: s.by.clone(),
+                    method: s.method.clone(),
+                    submitted_seq: rec.seq,
+                    approved_by: None,
+                    rejected: None,
+                },
+            ),
+            EventBody::PlanApproved(a) => self.plans.approve(&a.plan, a.version, &a.by),
+            EventBody::PlanRejected(r) => self.plans.reject(&r.plan, r.version, &r.by, &r.reason),
             EventBody::ForecastSubmitted(f) => {
                 let key = (f.rep.clone(), f.month, f.category);
                 self.forecasts.entry(key).or_default().push(Forecast {
@@ -759,7 +772,10 @@ impl State {
             return (Touched::Reps(reps), deal);
         }
         let touched = match &ev.body {
-            EventBody::PlanPublished(_) => Touched::All,
+            EventBody::PlanPublished(_)
+            | EventBody::PlanSubmitted(_)
+            | EventBody::PlanApproved(_)
+            | EventBody::PlanRejected(_) => Touched::All,
             EventBody::ClockTick => {
                 let tz = self.cfg.timezone;
                 let new_day = |old: Timestamp| {

@@ -137,12 +137,45 @@ impl PlanVersion {
     }
 }
 
-/// Every published plan version, in log order, and the parts of each plan version.
+/// Where a submitted plan version stands: submitted, then approved or rejected. A
+/// version never submitted (published straight) has none and is in force as
+/// published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    pub submitted_by: String,
+    /// How it was made (target or growth, allocation, seasonality, ramp, inputs).
+    pub method: Option<String>,
+    pub submitted_seq: u64,
+    pub approved_by: Option<String>,
+    /// Who rejected it, and why.
+    pub rejected: Option<(String, String)>,
+}
+
+impl Review {
+    /// Approved, and so in force; a pending or rejected version never is.
+    pub fn in_force(&self) -> bool {
+        self.approved_by.is_some() && self.rejected.is_none()
+    }
+
+    /// `submitted`, `approved` or `rejected`.
+    pub fn status(&self) -> &'static str {
+        match (&self.approved_by, &self.rejected) {
+            (_, Some(_)) => "rejected",
+            (Some(_), None) => "approved",
+            (None, None) => "submitted",
+        }
+    }
+}
+
+/// Every published plan version, in log order, the parts of each plan version, and
+/// the review of each version submitted for approval.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct PlanBook {
     versions: Vec<PlanVersion>,
     /// (plan, version) → the indices in `versions` of its parts, in log order.
     parts: BTreeMap<(String, u32), Vec<usize>>,
+    /// Plan → version → its review, for versions submitted for approval.
+    reviews: BTreeMap<String, BTreeMap<u32, Review>>,
 }
 
 impl PlanBook {
@@ -155,7 +188,45 @@ impl PlanBook {
     }
 
     fn governing(&self, month: Month) -> Option<&PlanVersion> {
-        self.versions.iter().rev().find(|v| v.governs(month))
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.governs(month) && self.admits(v))
+    }
+
+    /// Whether a version may be in force: never submitted, or approved.
+    fn admits(&self, v: &PlanVersion) -> bool {
+        self.review(&v.plan, v.version).is_none_or(Review::in_force)
+    }
+
+    fn review(&self, plan: &str, version: u32) -> Option<&Review> {
+        self.reviews.get(plan)?.get(&version)
+    }
+
+    /// A version submitted for approval (again: a resubmission starts over).
+    pub(super) fn submit(&mut self, plan: &str, version: u32, review: Review) {
+        self.reviews
+            .entry(plan.to_owned())
+            .or_default()
+            .insert(version, review);
+    }
+
+    /// A submitted version approved (nothing for one not submitted or rejected).
+    pub(super) fn approve(&mut self, plan: &str, version: u32, by: &str) {
+        if let Some(r) = self.reviews.get_mut(plan).and_then(|m| m.get_mut(&version)) {
+            if r.rejected.is_none() {
+                r.approved_by = Some(by.to_owned());
+            }
+        }
+    }
+
+    /// A submitted version rejected (nothing for one not submitted or approved).
+    pub(super) fn reject(&mut self, plan: &str, version: u32, by: &str, reason: &str) {
+        if let Some(r) = self.reviews.get_mut(plan).and_then(|m| m.get_mut(&version)) {
+            if r.approved_by.is_none() {
+                r.rejected = Some((by.to_owned(), reason.to_owned()));
+            }
+        }
     }
 
     /// The parts in force for `month`: those of the governing event's plan and
@@ -207,6 +278,12 @@ impl<'s> Plans<'s> {
     /// `effective_from` is not after the month and whose 24-month horizon covers it.
     pub fn governing(&self, month: Month) -> Option<&'s PlanVersion> {
         self.book.governing(month)
+    }
+
+    /// The review of a version submitted for approval; `None` for one published
+    /// straight.
+    pub fn review(&self, plan: &str, version: u32) -> Option<&'s Review> {
+        self.book.review(plan, version)
     }
 
     /// The parts of the plan version in force for `month`, the latest first (one,
