@@ -446,53 +446,71 @@ pub async fn diff(
     respond(title, &c, &headers, body)
 }
 
+/// A month's table of finance: its page and what it says.
+struct MonthTable {
+    path: &'static str,
+    title: &'static str,
+    /// The table's id and the download's name (with the month).
+    id: &'static str,
+    file: &'static str,
+    /// The columns the query's filters narrow.
+    filters: &'static [&'static str],
+    heading: &'static str,
+    /// What the table shows; `{currency}` is the reporting currency's code.
+    note: &'static str,
+    build: fn(&Projections, Month) -> Table,
+}
+
 /// `/finance/gap?month=&team=`: top-down plan vs the reps' commits vs the pipeline.
-pub async fn gap(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Q,
-) -> Response {
-    let title = "Plan gap";
-    let (c, state, as_of) = match open(&g, &method, &headers, &q, "/finance/gap", title) {
-        Ok(x) => x,
-        Err(r) => return *r,
-    };
-    let month = match month_of(&q, &state) {
-        Ok(m) => m,
-        Err(e) => {
-            drop(state);
-            return bad_request(title, &c, &e);
-        }
-    };
-    let t = crate::plans::gap_table(&state, month);
-    let currency = state.config().currency;
-    drop(state);
-    let t = narrow(t, &q, &["team"]);
-    if let Some(r) = download(&t, &q, &format!("plan-gap-{month}")) {
-        return r;
-    }
-    let f = Fmt::of(&g);
-    let here = address("/finance/gap", &q);
-    let body = html! {
-        h1 { "Top-down vs bottom-up · " (month.to_string()) }
-        (finance_nav("/finance/gap", &q, as_of.as_deref()))
-        (month_team_form("/finance/gap", &month, q.get("team"), as_of.as_deref()))
-        p { "The plan finance set, the reps' latest commits and the pipeline forecast (actual plus each open deal × its probability), in " (currency.code()) ". TEAM lines sum their reps; ORG sums everyone." }
-        (table_markup(&f, &t, "gap-table", &here, page_of(&q)))
-    };
-    respond(title, &c, &headers, body)
+pub async fn gap(g: State<Arc<Gateway>>, method: Method, headers: HeaderMap, q: Q) -> Response {
+    month_table(
+        g,
+        method,
+        headers,
+        q,
+        &MonthTable {
+            path: "/finance/gap",
+            title: "Plan gap",
+            id: "gap-table",
+            file: "plan-gap",
+            filters: &["team"],
+            heading: "Top-down vs bottom-up",
+            note: "The plan finance set, the reps' latest commits and the pipeline forecast (actual plus each open deal × its probability), in {currency}. TEAM lines sum their reps; ORG sums everyone.",
+            build: crate::plans::gap_table,
+        },
+    )
+    .await
 }
 
 /// `/finance/rollup?month=`: the organisation by team and by region.
-pub async fn rollup(
+pub async fn rollup(g: State<Arc<Gateway>>, method: Method, headers: HeaderMap, q: Q) -> Response {
+    month_table(
+        g,
+        method,
+        headers,
+        q,
+        &MonthTable {
+            path: "/finance/rollup",
+            title: "Roll-up",
+            id: "rollup-table",
+            file: "rollup",
+            filters: &["level"],
+            heading: "The organisation",
+            note: "The total bucket by team, by region (each rep's team and region in that month) and for the whole organisation, in {currency}.",
+            build: crate::plans::rollup,
+        },
+    )
+    .await
+}
+
+async fn month_table(
     State(g): State<Arc<Gateway>>,
     method: Method,
     headers: HeaderMap,
     Query(q): Q,
+    page: &MonthTable,
 ) -> Response {
-    let title = "Roll-up";
-    let (c, state, as_of) = match open(&g, &method, &headers, &q, "/finance/rollup", title) {
+    let (c, state, as_of) = match open(&g, &method, &headers, &q, page.path, page.title) {
         Ok(x) => x,
         Err(r) => return *r,
     };
@@ -500,40 +518,40 @@ pub async fn rollup(
         Ok(m) => m,
         Err(e) => {
             drop(state);
-            return bad_request(title, &c, &e);
+            return bad_request(page.title, &c, &e);
         }
     };
-    let t = crate::plans::rollup(&state, month);
+    let t = (page.build)(&state, month);
     let currency = state.config().currency;
     drop(state);
-    let t = narrow(t, &q, &["level"]);
-    if let Some(r) = download(&t, &q, &format!("rollup-{month}")) {
+    let t = narrow(t, &q, page.filters);
+    if let Some(r) = download(&t, &q, &format!("{}-{month}", page.file)) {
         return r;
     }
     let f = Fmt::of(&g);
-    let here = address("/finance/rollup", &q);
+    let here = address(page.path, &q);
+    // The team field, on a page that filters by team (empty: every team).
+    let team = page
+        .filters
+        .contains(&"team")
+        .then(|| q.get("team").map_or("", String::as_str));
     let body = html! {
-        h1 { "The organisation · " (month.to_string()) }
-        (finance_nav("/finance/rollup", &q, as_of.as_deref()))
-        (month_team_form("/finance/rollup", &month, None, as_of.as_deref()))
-        p { "The total bucket by team, by region (each rep's team and region in that month) and for the whole organisation, in " (currency.code()) "." }
-        (table_markup(&f, &t, "rollup-table", &here, page_of(&q)))
+        h1 { (page.heading) " · " (month.to_string()) }
+        (finance_nav(page.path, &q, as_of.as_deref()))
+        (month_team_form(page.path, &month, team, as_of.as_deref()))
+        p { (page.note.replace("{currency}", currency.code())) }
+        (table_markup(&f, &t, page.id, &here, page_of(&q)))
     };
-    respond(title, &c, &headers, body)
+    respond(page.title, &c, &headers, body)
 }
 
-fn month_team_form(
-    path: &str,
-    month: &Month,
-    team: Option<&String>,
-    as_of: Option<&str>,
-) -> Markup {
+fn month_team_form(path: &str, month: &Month, team: Option<&str>, as_of: Option<&str>) -> Markup {
     html! {
         form.choose method="get" action=(path) {
             @if let Some(a) = as_of { input type="hidden" name="as_of" value=(a); }
             label { "Month " input type="month" name="month" value=(month.to_string()); }
-            @if path.ends_with("/gap") {
-                label { "Team " input name="team" value=(team.cloned().unwrap_or_default()); }
+            @if let Some(t) = team {
+                label { "Team " input name="team" value=(t); }
             }
             button type="submit" { "Show" }
         }
