@@ -1032,6 +1032,21 @@ fn a_submitted_plan_is_in_force_only_once_another_finance_user_approves_it() {
     assert_eq!(dec_plan("ana"), "1200.00", "approved: in force");
     assert_eq!(review_of("2").0, "approved by cfo (submitted by fin)");
     assert_eq!(review_of("2").2, "3250.00");
+    let shown = run(&data, &["plan", "show", "--version", "2"]);
+    assert!(
+        stderr(&shown).contains("plan fy27 version 2: approved (submitted by fin, approved by cfo); method: by hand, from the regional targets"),
+        "{}",
+        stderr(&shown)
+    );
+    let shown: Value = serde_json::from_str(&ok(run(
+        &data,
+        &["plan", "show", "--version", "2", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (shown["status"].as_str(), shown["approved_by"].as_str()),
+        (Some("approved"), Some("cfo"))
+    );
     let o = decide("approve", "2", "cfo", None);
     assert!(stderr(&o).contains("is already approved"), "{}", stderr(&o));
     // An approved version does not change.

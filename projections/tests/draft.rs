@@ -137,7 +137,7 @@ fn seasonality_from_history_leaves_the_unfinished_month_out() {
 }
 
 #[test]
-fn prior_year_allocation_reads_the_last_year_with_history_in_year_two() {
+fn each_allocation_method_in_both_years_and_prior_year_reads_the_last_year_with_history() {
     let mut log = Log::new();
     register(&mut log, "bo", "north");
     // ana books three times what bo books, every month; in December 2025 it is 3:1
@@ -163,6 +163,24 @@ fn prior_year_allocation_reads_the_last_year_with_history_in_year_two() {
             (150_000, 50_000),
             "{m}"
         );
+    }
+    // The trailing 12 complete months say 3:1 as well, in every month; even says 1:1.
+    for (allocate, want) in [
+        (Allocate::Trailing12, (150_000, 50_000)),
+        (Allocate::Even, (100_000, 100_000)),
+    ] {
+        let s = DraftSpec {
+            allocate,
+            ..spec(Total::Target(4_800_000), Seasonality::Flat)
+        };
+        let lines = draft(&state, &s).unwrap();
+        for m in ["2026-12", "2027-12", "2028-11"] {
+            assert_eq!(
+                (total_of(&lines, "ana", m), total_of(&lines, "bo", m)),
+                want,
+                "{allocate:?} {m}"
+            );
+        }
     }
 }
 

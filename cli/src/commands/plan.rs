@@ -736,11 +736,38 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<ExitCode> {
                            "target": format_decimal(l.target, scale)})
                 })
                 .collect();
-            json_text(
-                &json!({"plan": plan, "version": version, "currency": currency.code(), "lines": rows}),
-            )?
+            let review = state.plans().review(&plan, version);
+            json_text(&json!({
+                "plan": plan, "version": version, "currency": currency.code(),
+                "status": review.map_or("published", |r| r.status()),
+                "submitted_by": review.map(|r| r.submitted_by.clone()),
+                "approved_by": review.and_then(|r| r.approved_by.clone()),
+                "rejected": review.and_then(|r| r.rejected.as_ref().map(|(by, why)| json!({"by": by, "reason": why}))),
+                "method": review.and_then(|r| r.method.clone()),
+                "lines": rows,
+            }))?
         }
     };
+    // Where the version stands and how it was made, beside the CSV (not in it, so the
+    // CSV can be edited and published again).
+    if a.format != PlanFormat::Json {
+        if let Some(r) = state.plans().review(&plan, version) {
+            eprintln!(
+                "plan {plan} version {version}: {} (submitted by {}{}){}",
+                r.status(),
+                r.submitted_by,
+                match (&r.approved_by, &r.rejected) {
+                    (_, Some((by, why))) => format!(", rejected by {by}: {why}"),
+                    (Some(by), None) => format!(", approved by {by}"),
+                    (None, None) => String::new(),
+                },
+                r.method
+                    .as_ref()
+                    .map(|m| format!("; method: {m}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     super::write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
