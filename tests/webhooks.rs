@@ -439,6 +439,20 @@ fn refusals_name_the_reason_and_store_nothing() {
         post(p.port, "/v1/events", &[json_ct.clone(), wrong], event).status,
         401
     );
+    // Approving a plan is finance's, with the CLI: a sender may not.
+    let approve = br#"{"event_id":"ap-1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"plan_approved","plan":"fy27","version":1,"by":"mallory"}"#;
+    let r = post(
+        p.port,
+        "/v1/events",
+        &[json_ct.clone(), ("authorization", format!("Bearer {TOKEN}"))],
+        approve,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("[0].type") && r.body.contains("pacer plan submit|approve|reject"),
+        "{}",
+        r.body
+    );
 
     // Standard Webhooks: signed now → 200; stale, tampered → 401.
     let key = B64.decode(WHSEC.trim_start_matches("whsec_")).unwrap();

@@ -824,6 +824,29 @@ impl Gateway {
         let mut decoded = Vec::with_capacity(applied.events.len());
         for ((label, v), items) in applied.events.iter().zip(&applied.origins) {
             match decode_value(v, &self.config.limits) {
+                // The plan approval cycle is finance's, with four eyes and roles: it
+                // is made by `pacer plan submit|approve|reject`, never by a sender.
+                Ok(ev)
+                    if !items.is_empty()
+                        && matches!(
+                            ev.body,
+                            pacer_projections::event::EventBody::PlanSubmitted(_)
+                                | pacer_projections::event::EventBody::PlanApproved(_)
+                                | pacer_projections::event::EventBody::PlanRejected(_)
+                        ) =>
+                {
+                    push_blame(
+                        &mut blames,
+                        items,
+                        None,
+                        format!("{label}.type"),
+                        format!(
+                            "{} is not taken over HTTP: plans are submitted, approved and rejected with `pacer plan submit|approve|reject` by finance and admin users",
+                            ev.body.type_name()
+                        ),
+                        "invalid_value",
+                    )
+                }
                 Ok(ev) => decoded.push(ev),
                 Err(r) if !items.is_empty() => push_blame(
                     &mut blames,
