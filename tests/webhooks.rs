@@ -439,12 +439,43 @@ fn refusals_name_the_reason_and_store_nothing() {
         post(p.port, "/v1/events", &[json_ct.clone(), wrong], event).status,
         401
     );
+    // Two parts of one plan version that plan ana's November differently: the
+    // second is refused, naming the clash.
+    let part = |id: &str, target: &str| {
+        format!(
+            r#"{{"event_id":"{id}","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":5,"basis":"revision","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{{"rep":"ana","month":"2026-11","bucket":"total","target":"{target}"}}]}}"#
+        )
+    };
+    let bearer = ("authorization", format!("Bearer {TOKEN}"));
+    let r = post(
+        p.port,
+        "/v1/events",
+        &[json_ct.clone(), bearer.clone()],
+        part("part-a", "100").as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        p.port,
+        "/v1/events",
+        &[json_ct.clone(), bearer.clone()],
+        part("part-b", "200").as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body
+            .contains("plans ana in 2026-11 differently from another part of plan fy27 version 5"),
+        "{}",
+        r.body
+    );
     // Approving a plan is finance's, with the CLI: a sender may not.
     let approve = br#"{"event_id":"ap-1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"plan_approved","plan":"fy27","version":1,"by":"mallory"}"#;
     let r = post(
         p.port,
         "/v1/events",
-        &[json_ct.clone(), ("authorization", format!("Bearer {TOKEN}"))],
+        &[
+            json_ct.clone(),
+            ("authorization", format!("Bearer {TOKEN}")),
+        ],
         approve,
     );
     assert_eq!(r.status, 400, "{}", r.body);
@@ -570,8 +601,9 @@ fn refusals_name_the_reason_and_store_nothing() {
 
     assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
     let events = log_events(&p.data);
-    // The org's events and the one signed activity; nothing refused got in.
-    assert_eq!(events.len() as u64, before + 1, "{events:#?}");
+    // The org's events, the one signed activity and the first plan part; nothing
+    // refused got in.
+    assert_eq!(events.len() as u64, before + 2, "{events:#?}");
 }
 
 #[test]

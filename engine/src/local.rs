@@ -116,10 +116,17 @@ impl Local {
     }
 
     fn check_locked(&self, log: &mut Log, events: &[Event]) -> Result<(), SubmitError> {
-        let fx = self.state.read().expect("not poisoned").fx().clone();
-        let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
+        let state = self.state.read().expect("not poisoned");
+        let mut rules = BatchRules::new(
+            self.config.org.currency,
+            self.config.org.timezone,
+            state.fx().clone(),
+        );
         for (index, ev) in events.iter().enumerate() {
-            if let Err(rejection) = rules.check(ev, |id| log.seq_of(id).map(|s| s.is_some()))? {
+            let checked = rules
+                .check(ev, |id| log.seq_of(id).map(|s| s.is_some()))?
+                .and_then(|()| crate::validate::plan_part_clash(&state, ev).map_or(Ok(()), Err));
+            if let Err(rejection) = checked {
                 self.metrics.rejected(rejection.kind.slug());
                 return Err(SubmitError::Rejected { index, rejection });
             }

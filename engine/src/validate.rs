@@ -273,3 +273,35 @@ fn validate_splits(splits: &[Split]) -> Result<(), Rejection> {
     }
     Ok(())
 }
+
+/// A part of a plan version that plans a rep's month differently from another part
+/// of the same version already in the projections: the rule that needs the state,
+/// checked by the engine after [`BatchRules::check`] (one process and NATS).
+pub fn plan_part_clash(state: &pacer_projections::state::State, ev: &Event) -> Option<Rejection> {
+    let EventBody::PlanPublished(p) = &ev.body else {
+        return None;
+    };
+    let clashes = pacer_projections::plan::part_clashes(
+        state,
+        &p.plan,
+        p.version,
+        p.effective_from,
+        &ev.event_id,
+        &p.lines,
+    );
+    let (rep, month, seq) = clashes.first()?;
+    Some(Rejection::new(
+        RejectKind::InvalidValue,
+        "lines",
+        format!(
+            "plans {rep} in {month} differently from another part of plan {} version {} (seq {seq}){}; a version's parts may not overlap",
+            p.plan,
+            p.version,
+            if clashes.len() > 1 {
+                format!(", and {} more rep-months", clashes.len() - 1)
+            } else {
+                String::new()
+            }
+        ),
+    ))
+}

@@ -174,3 +174,57 @@ fn commit_of(state: &State, rep: &str, month: Month) -> Option<i64> {
         .forecast(rep, month, Some(ForecastCategory::Commit))
         .or_else(|| state.forecast(rep, month, None))
 }
+
+/// The rep-months of `lines` that another part of `plan` `version` with the same
+/// effective month already plans with other lines: (rep, month, seq of that part).
+/// A part that repeats them exactly is no clash; nor is a part from a later
+/// effective month, which revises the months from there on (the latest part in force
+/// for a month has the say).
+pub fn part_clashes(
+    state: &State,
+    plan: &str,
+    version: u32,
+    effective_from: Month,
+    event_id: &str,
+    lines: &[PlanLine],
+) -> Vec<(String, Month, u64)> {
+    let plans = state.plans();
+    let parts: Vec<&crate::state::PlanVersion> = plans
+        .versions()
+        .iter()
+        .filter(|v| {
+            v.plan == plan
+                && v.version == version
+                && v.effective_from == effective_from
+                && v.event_id != event_id
+        })
+        .collect();
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let mut mine: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
+    for l in lines {
+        mine.entry((l.rep.as_str(), l.month))
+            .or_default()
+            .insert(&l.bucket, l.target);
+    }
+    // Each part's lines of the rep-months this file plans, in one pass per part.
+    let mut clashes: BTreeMap<(&str, Month), u64> = BTreeMap::new();
+    for part in &parts {
+        let mut theirs: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
+        for (m, r, b, t) in plans.version_lines(part) {
+            if mine.contains_key(&(r, m)) {
+                theirs.entry((r, m)).or_default().insert(b, t);
+            }
+        }
+        for (key, lines) in theirs {
+            if mine.get(&key) != Some(&lines) {
+                clashes.entry(key).or_insert(part.seq);
+            }
+        }
+    }
+    clashes
+        .into_iter()
+        .map(|((r, m), seq)| (r.to_owned(), m, seq))
+        .collect()
+}

@@ -458,7 +458,14 @@ fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::R
     };
     // Other parts of this version must not plan the same rep and month differently
     // (this very part again is checked below).
-    let clashes = part_clashes(&state, &a.plan, a.version, &event_id, &lines);
+    let clashes = pacer_projections::plan::part_clashes(
+        &state,
+        &a.plan,
+        a.version,
+        a.effective_from,
+        &event_id,
+        &lines,
+    );
     if !clashes.is_empty() {
         let shown: Vec<String> = clashes
             .iter()
@@ -614,52 +621,6 @@ fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::R
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The rep-months of `lines` that another part of `plan` `version` already plans
-/// with other lines: (rep, month, seq of that part). A part that repeats them
-/// exactly is no clash.
-fn part_clashes(
-    state: &pacer_projections::state::State,
-    plan: &str,
-    version: u32,
-    event_id: &str,
-    lines: &[PlanLine],
-) -> Vec<(String, Month, u64)> {
-    let plans = state.plans();
-    let parts: Vec<&pacer_projections::state::PlanVersion> = plans
-        .versions()
-        .iter()
-        .filter(|v| v.plan == plan && v.version == version && v.event_id != event_id)
-        .collect();
-    if parts.is_empty() {
-        return Vec::new();
-    }
-    let mut mine: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
-    for l in lines {
-        mine.entry((l.rep.as_str(), l.month))
-            .or_default()
-            .insert(&l.bucket, l.target);
-    }
-    // Each part's lines of the rep-months this file plans, in one pass per part.
-    let mut clashes: BTreeMap<(&str, Month), u64> = BTreeMap::new();
-    for part in &parts {
-        let mut theirs: BTreeMap<(&str, Month), BTreeMap<&Bucket, i64>> = BTreeMap::new();
-        for (m, r, b, t) in plans.version_lines(part) {
-            if mine.contains_key(&(r, m)) {
-                theirs.entry((r, m)).or_default().insert(b, t);
-            }
-        }
-        for (key, lines) in theirs {
-            if mine.get(&key) != Some(&lines) {
-                clashes.entry(key).or_insert(part.seq);
-            }
-        }
-    }
-    clashes
-        .into_iter()
-        .map(|((r, m), seq)| (r.to_owned(), m, seq))
-        .collect()
 }
 
 /// What the plans in force from `from` to `to` have that `lines` leaves out: whole

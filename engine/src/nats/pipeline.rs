@@ -391,6 +391,10 @@ impl Pipeline {
                 match decode(&msg.payload, &limits) {
                     Ok(ev) => rules
                         .check(&ev, |id| self.log.seq_of(id).map(|s| s.is_some()))?
+                        .and_then(|()| {
+                            let state = self.state.read().expect("not poisoned");
+                            crate::validate::plan_part_clash(&state, &ev).map_or(Ok(()), Err)
+                        })
                         .map(|()| ev),
                     Err(r) => Err(r),
                 }
