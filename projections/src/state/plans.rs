@@ -172,8 +172,9 @@ impl Review {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct PlanBook {
     versions: Vec<PlanVersion>,
-    /// (plan, version) → the indices in `versions` of its parts, in log order.
-    parts: BTreeMap<(String, u32), Vec<usize>>,
+    /// Plan → version → the indices in `versions` of its parts, in log order
+    /// (looked up by `&str` on every plan read: no key is built).
+    parts: BTreeMap<String, BTreeMap<u32, Vec<usize>>>,
     /// Plan → version → its review, for versions submitted for approval.
     reviews: BTreeMap<String, BTreeMap<u32, Review>>,
 }
@@ -181,7 +182,9 @@ pub(super) struct PlanBook {
 impl PlanBook {
     pub(super) fn publish(&mut self, version: PlanVersion) {
         self.parts
-            .entry((version.plan.clone(), version.version))
+            .entry(version.plan.clone())
+            .or_default()
+            .entry(version.version)
             .or_default()
             .push(self.versions.len());
         self.versions.push(version);
@@ -192,6 +195,11 @@ impl PlanBook {
             .iter()
             .rev()
             .find(|v| v.governs(month) && self.admits(v))
+    }
+
+    /// The indices of the parts of `v`'s plan and version.
+    fn parts_of(&self, v: &PlanVersion) -> Option<&Vec<usize>> {
+        self.parts.get(v.plan.as_str())?.get(&v.version)
     }
 
     /// Whether a version may be in force: never submitted, or approved.
@@ -235,7 +243,7 @@ impl PlanBook {
         let Some(g) = self.governing(month) else {
             return Vec::new();
         };
-        match self.parts.get(&(g.plan.clone(), g.version)) {
+        match self.parts_of(g) {
             Some(ixs) if ixs.len() > 1 => ixs
                 .iter()
                 .rev()
@@ -250,7 +258,7 @@ impl PlanBook {
     /// them.
     fn rep_cells(&self, rep: &str, month: Month) -> Option<&[(BucketId, i64)]> {
         let g = self.governing(month)?;
-        match self.parts.get(&(g.plan.clone(), g.version)) {
+        match self.parts_of(g) {
             Some(ixs) if ixs.len() > 1 => ixs
                 .iter()
                 .rev()
