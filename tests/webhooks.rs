@@ -1075,6 +1075,66 @@ fn a_deal_waiting_for_its_owner_comes_in_when_the_owner_is_mapped_and_the_server
     assert!(audit.contains("owner now mapped"), "{audit}");
 }
 
+/// With `[webhooks] unmapped_owner_grace_s`, a deal whose owner maps to no rep waits
+/// in the mirror instead of becoming a dead letter at once: the answer says so, the
+/// log and the metrics too.
+#[test]
+fn within_the_grace_a_deal_waiting_for_its_owner_is_said_to_wait() {
+    let mut p = one_process("");
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    let graced = p.serve.config.with_file_name("graced.toml");
+    let text = std::fs::read_to_string(&p.serve.config).unwrap().replace(
+        "body_bytes_max = 65536",
+        "body_bytes_max = 65536\nunmapped_owner_grace_s = 3600",
+    );
+    std::fs::write(&graced, text).unwrap();
+    p.serve.config = graced;
+    p.serve.spawn();
+    p.serve.wait_ready();
+    assert_eq!(native(p.port, ORG).status, 200);
+    // Sent now: the grace runs from the owner's change.
+    let deal: Vec<Value> = [
+        hs_change(71_001, 71, "amount", "900".into()),
+        hs_change(71_002, 71, "closedate", "1795734000000".into()),
+        hs_change(71_003, 71, "hubspot_owner_id", "777".into()),
+    ]
+    .into_iter()
+    .map(|mut v| {
+        v["occurredAt"] = serde_json::json!(now_ms());
+        v
+    })
+    .collect();
+    let r = hubspot(p.port, Value::Array(deal).to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answer = r.json();
+    assert_eq!(answer["events"], 0, "{answer}");
+    assert_eq!(answer["rejected"], serde_json::json!([]), "{answer}");
+    assert_eq!(
+        answer["waiting"][0]["deal"], "hubspot:62515:5071",
+        "{answer}"
+    );
+    let reason = answer["waiting"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("owner \"777\" is not mapped to a rep")
+            && reason.contains("becomes a dead letter in"),
+        "{reason}"
+    );
+    assert!(
+        p.serve
+            .metrics()
+            .contains("pacer_webhook_waiting_total{crm=\"hubspot\"} 1"),
+        "{}",
+        p.serve.metrics()
+    );
+    assert_eq!(get_json(&p, "/v1/dlq")["count"], 0);
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    assert!(
+        p.serve.output().contains("deal hubspot:62515:5071 waits"),
+        "{}",
+        p.serve.output()
+    );
+}
+
 /// `n` Salesforce notifications of won Opportunities in one Outbound Message; those
 /// in `unmapped` are owned by a user no rep maps to.
 fn sf_message(first: usize, n: usize, unmapped: &[usize]) -> String {

@@ -198,6 +198,9 @@ pub struct Accepted {
     pub ignored: usize,
     /// Items refused on their own, now in the dead-letter store.
     pub rejected: Vec<Rejected>,
+    /// Deals kept in the mirror whose events wait (their owner maps to no rep yet,
+    /// within `[webhooks] unmapped_owner_grace_s`): (deal, why).
+    pub waiting: Vec<(String, String)>,
 }
 
 /// An item refused on its own: in the 200 body as `{index, field, error, dlq_id}`.
@@ -214,6 +217,8 @@ struct Judged {
     applied: crate::webhook::Applied,
     decoded: Vec<Event>,
     blames: Vec<Blame>,
+    /// Deals whose owner maps to no rep yet, within the grace: (deal, why).
+    waiting: Vec<(String, String)>,
 }
 
 /// Something wrong, and the items it could come from (all of a deal's, for an
@@ -728,10 +733,15 @@ impl Gateway {
             let mut taken = parsed.clone();
             let mut refused: Vec<ItemError> = parsed.invalid.clone();
             // Each round refuses at least one item more, or ends.
-            let (mut records, applied, decoded) = loop {
+            let (mut records, applied, decoded, waiting) = loop {
                 let judged = self.judge(crm, &taken, &loaded, now_ms)?;
                 if judged.blames.is_empty() {
-                    break (judged.records, judged.applied, judged.decoded);
+                    break (
+                        judged.records,
+                        judged.applied,
+                        judged.decoded,
+                        judged.waiting,
+                    );
                 }
                 if !partial {
                     return Err(first_bad(&judged.blames[0].error));
@@ -754,6 +764,7 @@ impl Gateway {
             let mut accepted = Accepted {
                 ignored: parsed.ignored,
                 retried: applied.retried,
+                waiting,
                 ..Default::default()
             };
             // The claim.
@@ -816,6 +827,7 @@ impl Gateway {
             self.config.org.currency,
         )?;
         let mut blames: Vec<Blame> = Vec::new();
+        let mut waiting: Vec<(String, String)> = Vec::new();
         let key_of = |label: &str| {
             label
                 .strip_prefix("deal ")
@@ -874,7 +886,16 @@ impl Gateway {
             if let (false, Some((owner, at_ms))) =
                 (record.deleted, self.facts(crm, record).unmapped_owner)
             {
-                if now_ms.saturating_sub(at_ms) >= grace_ms {
+                if now_ms.saturating_sub(at_ms) < grace_ms {
+                    let left_s = (grace_ms - now_ms.saturating_sub(at_ms)) / 1000;
+                    waiting.push((
+                        key.id(),
+                        format!(
+                            "owner {owner:?} is not mapped to a rep; the deal waits, and becomes a dead letter in {left_s} s unless [webhooks.{}] owners maps it",
+                            crm.as_str()
+                        ),
+                    ));
+                } else {
                     let reason = format!(
                         "owner {owner:?} is not mapped to a rep; add it to [webhooks.{}] owners, then `pacer dlq retry`",
                         crm.as_str()
@@ -938,6 +959,7 @@ impl Gateway {
             applied,
             decoded,
             blames,
+            waiting,
         })
     }
 
@@ -1070,6 +1092,15 @@ impl Gateway {
             m.webhook_retried
                 .get_or_create(&by_crm)
                 .inc_by(a.retried as u64);
+            m.webhook_waiting
+                .get_or_create(&by_crm)
+                .inc_by(a.waiting.len() as u64);
+            for (deal, reason) in &a.waiting {
+                eprintln!(
+                    "pacer: {} webhook: deal {deal} waits: {reason}",
+                    crm.as_str()
+                );
+            }
             for r in &a.rejected {
                 eprintln!(
                     "pacer: {} webhook: item {} refused, kept as dead letter {}: {}",
@@ -1110,15 +1141,20 @@ impl Gateway {
                         })
                     })
                     .collect();
-                (
-                    StatusCode::OK,
-                    axum::Json(json!({
-                        "events": a.events, "duplicates": a.duplicates,
-                        "retried": a.retried, "ignored": a.ignored,
-                        "rejected": rejected,
-                    })),
-                )
-                    .into_response()
+                let mut body = json!({
+                    "events": a.events, "duplicates": a.duplicates,
+                    "retried": a.retried, "ignored": a.ignored,
+                    "rejected": rejected,
+                });
+                // Said only when some deal waits, so every other answer is as before.
+                if !a.waiting.is_empty() {
+                    body["waiting"] = a
+                        .waiting
+                        .iter()
+                        .map(|(deal, reason)| json!({"deal": deal, "reason": reason}))
+                        .collect();
+                }
+                (StatusCode::OK, axum::Json(body)).into_response()
             }
             (_, Err(e)) => {
                 let mut body = json!({"error": e.to_string()});

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub webhook_ignored: Family<Labels, Counter>,
     /// Webhook messages seen before (CRM retries), by CRM.
     pub webhook_retried: Family<Labels, Counter>,
+    /// Answers that left a deal waiting for its owner's mapping, by CRM.
+    pub webhook_waiting: Family<Labels, Counter>,
     /// Dead letters waiting, by CRM and reason.
     pub dlq_items: Family<Labels, Gauge>,
     /// Dead letters dropped to keep the store within `dlq.items_max`.
@@ -75,6 +77,7 @@ impl Metrics {
             webhook_events: Family::default(),
             webhook_ignored: Family::default(),
             webhook_retried: Family::default(),
+            webhook_waiting: Family::default(),
             dlq_items: Family::default(),
             dlq_dropped: Counter::default(),
             dlq_waiting: Mutex::new((0, None)),
@@ -138,6 +141,11 @@ impl Metrics {
                 "webhook_retried",
                 "Webhook messages seen before (CRM retries), by CRM",
                 m.webhook_retried.clone(),
+            );
+            r.register(
+                "webhook_waiting",
+                "Deals left waiting for their owner's mapping (within the grace), by CRM",
+                m.webhook_waiting.clone(),
             );
             r.register(
                 "dlq_items",
