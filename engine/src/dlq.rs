@@ -81,9 +81,16 @@ pub struct DeadLetter {
     pub sequences: Vec<u64>,
 }
 
+/// The reason of an `owner_unmapped` refusal, as the intake writes it and
+/// [`unmapped_owner`] reads it back: the one place the wording lives.
+pub fn owner_unmapped_reason(owner: &str, crm: &str) -> String {
+    format!(
+        "owner {owner:?} is not mapped to a rep; add it to [webhooks.{crm}] owners, then `pacer dlq retry` (or restart)"
+    )
+}
+
 /// The CRM owner id an `owner_unmapped` letter waits for, as its error quotes it
-/// (`deal <id>.owner: owner "51234567" is not mapped to a rep; ...`, written by the
-/// intake).
+/// (`deal <id>.owner: ` and [`owner_unmapped_reason`]).
 pub fn unmapped_owner(letter: &DeadLetter) -> Option<&str> {
     if letter.reason != "owner_unmapped" {
         return None;
@@ -605,6 +612,19 @@ fn letter_of(msg: &jetstream::message::StreamMessage, subjects: &Subjects) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmapped_owner_is_read_back_from_the_reason_the_intake_wrote() {
+        let mut l = letter("dl-1", 0);
+        l.reason = "owner_unmapped".into();
+        l.error = format!(
+            "deal hubspot:1:2.owner: {}",
+            owner_unmapped_reason("51234567", "hubspot")
+        );
+        assert_eq!(unmapped_owner(&l), Some("51234567"));
+        l.reason = "malformed".into();
+        assert_eq!(unmapped_owner(&l), None);
+    }
 
     fn letter(id: &str, at: i64) -> DeadLetter {
         DeadLetter {

@@ -121,6 +121,16 @@ pub struct Gateway {
     pub(crate) queries: Option<QueryContext>,
     /// The live alert changes, for `/v1/alerts/stream` and the web app.
     pub(crate) live: Option<Live>,
+    /// The last "as recorded at" replay of the finance pages: (the moment, when the
+    /// replay was made in ms, the projections), so paging through a replayed view
+    /// does not read the whole log again for every page.
+    pub(crate) as_of_replay: std::sync::Mutex<
+        Option<(
+            pacer_projections::time::Timestamp,
+            i64,
+            Arc<pacer_projections::state::State>,
+        )>,
+    >,
 }
 
 /// The live feed of alert changes and the subjects they are named by.
@@ -155,6 +165,7 @@ impl Gateway {
         Gateway {
             queries,
             live,
+            as_of_replay: std::sync::Mutex::new(None),
             config,
             mirror: stores.mirror,
             sink,
@@ -896,10 +907,7 @@ impl Gateway {
                         ),
                     ));
                 } else {
-                    let reason = format!(
-                        "owner {owner:?} is not mapped to a rep; add it to [webhooks.{}] owners, then `pacer dlq retry`",
-                        crm.as_str()
-                    );
+                    let reason = crate::dlq::owner_unmapped_reason(&owner, crm.as_str());
                     let field = format!("deal {}.owner", key.id());
                     push_blame(
                         &mut blames,

@@ -146,6 +146,7 @@ def main():
         first_seq = page.inner_text("#events-table tbody tr td a")
         page.click("#events-table tbody tr td a")
         page.wait_for_url(f"**/events/{first_seq}")
+        event_url = page.url
         page.screenshot(path=str(out / "event.png"), full_page=True)
         fields = dict(zip(
             [dt.inner_text() for dt in page.query_selector_all("#event-fields dt")],
@@ -221,6 +222,7 @@ def main():
             ("team", base + f"/team/{args.team}", True),
             ("rep", base + f"/rep/{first}", True),
             ("events", events_url, True),
+            ("event", event_url, True),
             ("alerts", base + "/alerts", True),
             ("digest", base + f"/digest/{args.team}", True),
             ("login", base + "/login", True),
@@ -347,6 +349,7 @@ def main():
             ("finance", base + "/finance", True),
             ("diff", fin.url, False),
             ("rollup", base + "/finance/rollup?month=2026-11", True),
+            ("lines", base + "/finance/lines?month=2026-11&bucket=total", False),
             ("gap", base + "/finance/gap?month=2026-11", False),
         ])
         resp = page.goto(base + "/finance")

@@ -9,6 +9,8 @@ const ACTUAL: RGBColor = RGBColor(37, 99, 235);
 const PLAN: RGBColor = RGBColor(203, 213, 225);
 const EXPECTED: RGBColor = RGBColor(17, 24, 39);
 const FORECAST: RGBColor = RGBColor(234, 88, 12);
+/// The plan as a line.
+const PLAN_LINE: RGBColor = RGBColor(100, 116, 139);
 
 /// One rep's bar: plan, actual, expected-to-date and forecast (major units).
 pub struct RepBar {
@@ -89,20 +91,28 @@ pub fn team_bars(bars: &[RepBar]) -> String {
     svg
 }
 
-/// Plan and actual over months (major units): the plan as a pale line, the actual as
-/// bars' tops joined by a blue line.
-pub fn months_line(months: &[String], plan: &[f64], actual: &[Option<f64>]) -> String {
+/// One line of a line chart: a value per label (`None`: no point there), drawn in
+/// `color`, `width` wide, with a dot of radius `dots` at each point (0: none).
+struct Line<'a> {
+    values: &'a [Option<f64>],
+    color: RGBColor,
+    width: u32,
+    dots: u32,
+}
+
+/// Lines over labelled points (months, days), drawn in order, the axis from 0 to a
+/// tenth above the highest value; `x_labels` of the labels are written.
+fn line_chart(labels: &[String], x_labels: usize, lines: &[Line]) -> String {
     let mut svg = String::new();
-    let max = plan
+    let max = lines
         .iter()
-        .copied()
-        .chain(actual.iter().flatten().copied())
+        .flat_map(|l| l.values.iter().flatten().copied())
         .fold(1.0_f64, f64::max)
         * 1.1;
     {
         let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let n = months.len().max(1);
+        let n = labels.len().max(1);
         let Ok(mut chart) = ChartBuilder::on(&root)
             .margin(8)
             .x_label_area_size(28)
@@ -111,102 +121,95 @@ pub fn months_line(months: &[String], plan: &[f64], actual: &[Option<f64>]) -> S
         else {
             return svg_error();
         };
-        let labels = months.to_vec();
         let _ = chart
             .configure_mesh()
-            .x_labels(12)
+            .x_labels(x_labels)
             .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
             .y_label_formatter(&|v| short_money(*v))
             .draw();
-        let _ = chart.draw_series(LineSeries::new(
-            plan.iter().enumerate().map(|(i, v)| (i, *v)),
-            ShapeStyle::from(&RGBColor(100, 116, 139)).stroke_width(2),
-        ));
-        let points: Vec<(usize, f64)> = actual
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (i, v)))
-            .collect();
-        let _ = chart.draw_series(LineSeries::new(
-            points.clone(),
-            ShapeStyle::from(&ACTUAL).stroke_width(3),
-        ));
-        let _ = chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 3, ShapeStyle::from(&ACTUAL).filled())),
-        );
+        for line in lines {
+            let points: Vec<(usize, f64)> = line
+                .values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.map(|v| (i, v)))
+                .collect();
+            let style = ShapeStyle::from(&line.color);
+            let _ = chart.draw_series(LineSeries::new(
+                points.clone(),
+                style.stroke_width(line.width),
+            ));
+            if line.dots > 0 {
+                let _ = chart.draw_series(
+                    points
+                        .into_iter()
+                        .map(|p| Circle::new(p, line.dots, style.filled())),
+                );
+            }
+        }
         let _ = root.present();
     }
     svg
 }
 
+/// Plan and actual over months (major units): the plan as a grey line, the actual as
+/// a blue line with a dot each month.
+pub fn months_line(months: &[String], plan: &[f64], actual: &[Option<f64>]) -> String {
+    let plan: Vec<Option<f64>> = plan.iter().copied().map(Some).collect();
+    line_chart(
+        months,
+        12,
+        &[
+            Line {
+                values: &plan,
+                color: PLAN_LINE,
+                width: 2,
+                dots: 0,
+            },
+            Line {
+                values: actual,
+                color: ACTUAL,
+                width: 3,
+                dots: 3,
+            },
+        ],
+    )
+}
+
 /// A team's month over its working days: the plan expected to date (grey), the
-/// cumulative actual (blue, through today) and the forecast line (orange, dashed look
-/// by dots) from today to the month's end.
+/// forecast (orange, dotted) from today to the month's end and the cumulative actual
+/// (blue, through today).
 pub fn team_course(
     days: &[String],
     plan: &[f64],
     actual: &[Option<f64>],
     forecast: &[Option<f64>],
 ) -> String {
-    let mut svg = String::new();
-    let max = plan
-        .iter()
-        .copied()
-        .chain(actual.iter().flatten().copied())
-        .chain(forecast.iter().flatten().copied())
-        .fold(1.0_f64, f64::max)
-        * 1.1;
-    {
-        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
-        let _ = root.fill(&WHITE);
-        let n = days.len().max(1);
-        let Ok(mut chart) = ChartBuilder::on(&root)
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0..n, 0.0..max)
-        else {
-            return svg_error();
-        };
-        let labels = days.to_vec();
-        let _ = chart
-            .configure_mesh()
-            .x_labels(11)
-            .x_label_formatter(&|i| labels.get(*i).cloned().unwrap_or_default())
-            .y_label_formatter(&|v| short_money(*v))
-            .draw();
-        let _ = chart.draw_series(LineSeries::new(
-            plan.iter().enumerate().map(|(i, v)| (i, *v)),
-            ShapeStyle::from(&RGBColor(100, 116, 139)).stroke_width(2),
-        ));
-        let ahead: Vec<(usize, f64)> = forecast
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (i, v)))
-            .collect();
-        let _ = chart.draw_series(LineSeries::new(
-            ahead.clone(),
-            ShapeStyle::from(&FORECAST).stroke_width(2),
-        ));
-        let _ = chart.draw_series(
-            ahead
-                .into_iter()
-                .map(|p| Circle::new(p, 2, ShapeStyle::from(&FORECAST).filled())),
-        );
-        let points: Vec<(usize, f64)> = actual
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (i, v)))
-            .collect();
-        let _ = chart.draw_series(LineSeries::new(
-            points,
-            ShapeStyle::from(&ACTUAL).stroke_width(3),
-        ));
-        let _ = root.present();
-    }
-    svg
+    let plan: Vec<Option<f64>> = plan.iter().copied().map(Some).collect();
+    line_chart(
+        days,
+        11,
+        &[
+            Line {
+                values: &plan,
+                color: PLAN_LINE,
+                width: 2,
+                dots: 0,
+            },
+            Line {
+                values: forecast,
+                color: FORECAST,
+                width: 2,
+                dots: 2,
+            },
+            Line {
+                values: actual,
+                color: ACTUAL,
+                width: 3,
+                dots: 0,
+            },
+        ],
+    )
 }
 
 /// Money for an axis: 12k, 1.2M.

@@ -46,7 +46,7 @@ fn finance_caller(
 /// What a finance page reads: the live projections, or those replayed to `as_of`.
 enum Seen<'a> {
     Live(RwLockReadGuard<'a, Projections>),
-    Then(Box<Projections>),
+    Then(Arc<Projections>),
 }
 
 impl Deref for Seen<'_> {
@@ -91,11 +91,31 @@ fn seen<'a>(
         None => Ok((Seen::Live(ctx.state.read().expect("not poisoned")), None)),
         Some(text) => {
             let at = parse_as_of(text, g.config.org.timezone)?;
-            let state = tokio::task::block_in_place(|| {
-                rebuild_from(&ctx.log, &g.config.org, Cut::RecordedBy(at))
-            })
-            .map_err(|e| e.to_string())?;
-            Ok((Seen::Then(Box::new(state)), Some(text.to_owned())))
+            // A replay to a moment before it was made stays true: what is recorded
+            // later is recorded after that moment (recorded_at never goes back).
+            let kept = g
+                .as_of_replay
+                .lock()
+                .expect("not poisoned")
+                .as_ref()
+                .filter(|(t, made_ms, _)| *t == at && at.to_utc().timestamp_millis() < *made_ms)
+                .map(|(_, _, state)| Arc::clone(state));
+            let state = match kept {
+                Some(state) => state,
+                None => {
+                    let made_ms = (g.now_ms)();
+                    let state = Arc::new(
+                        tokio::task::block_in_place(|| {
+                            rebuild_from(&ctx.log, &g.config.org, Cut::RecordedBy(at))
+                        })
+                        .map_err(|e| e.to_string())?,
+                    );
+                    *g.as_of_replay.lock().expect("not poisoned") =
+                        Some((at, made_ms, Arc::clone(&state)));
+                    state
+                }
+            };
+            Ok((Seen::Then(state), Some(text.to_owned())))
         }
     }
 }

@@ -237,36 +237,28 @@ impl PlanBook {
         }
     }
 
-    /// The parts in force for `month`: those of the governing event's plan and
-    /// version that govern the month, the latest first.
+    /// The parts in force for `month`, the latest first: those of the governing
+    /// event's plan and version that govern the month (the governing event alone
+    /// when its version has one part). No allocation: a plan read is on hot paths.
+    fn parts_governing(&self, month: Month) -> impl Iterator<Item = &PlanVersion> + '_ {
+        let g = self.governing(month);
+        let ixs: &[usize] = g.and_then(|g| self.parts_of(g)).map_or(&[], Vec::as_slice);
+        ixs.iter()
+            .rev()
+            .map(|i| &self.versions[*i])
+            .filter(move |v| v.governs(month))
+    }
+
+    /// [`PlanBook::parts_governing`], collected.
     fn parts_in_force(&self, month: Month) -> Vec<&PlanVersion> {
-        let Some(g) = self.governing(month) else {
-            return Vec::new();
-        };
-        match self.parts_of(g) {
-            Some(ixs) if ixs.len() > 1 => ixs
-                .iter()
-                .rev()
-                .map(|i| &self.versions[*i])
-                .filter(|v| v.governs(month))
-                .collect(),
-            _ => vec![g],
-        }
+        self.parts_governing(month).collect()
     }
 
     /// A rep's cells in force for `month`: from the latest part in force that has
     /// them.
     fn rep_cells(&self, rep: &str, month: Month) -> Option<&[(BucketId, i64)]> {
-        let g = self.governing(month)?;
-        match self.parts_of(g) {
-            Some(ixs) if ixs.len() > 1 => ixs
-                .iter()
-                .rev()
-                .map(|i| &self.versions[*i])
-                .filter(|v| v.governs(month))
-                .find_map(|v| v.rep_cells(rep, month)),
-            _ => g.rep_cells(rep, month),
-        }
+        self.parts_governing(month)
+            .find_map(|v| v.rep_cells(rep, month))
     }
 }
 
