@@ -9,6 +9,7 @@
 //! and the only one that uses `anyhow`.
 
 mod commands;
+mod context;
 mod human;
 
 /// mimalloc instead of the system allocator: the fold allocates many small strings
@@ -20,8 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use pacer_engine::Config;
+
+use context::Context;
 
 /// Pacer: plan vs actual for sales teams, from an append-only event log.
 #[derive(Parser, Debug)]
@@ -131,22 +134,6 @@ enum Command {
     Token(commands::user::TokenCommand),
 }
 
-/// Output formats of `report`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Csv,
-    /// A workbook (needs --out): a sheet per month.
-    Xlsx,
-}
-
-/// What every command gets: where the data is and how the org is configured.
-pub struct Context {
-    pub data_dir: PathBuf,
-    pub config: Config,
-}
-
 fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     match explicit {
         Some(path) => Ok(Config::load(path)?),
@@ -192,7 +179,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            if commands::is_broken_pipe(&e) {
+            if context::is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {e:#}");

@@ -8,10 +8,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use pacer_engine::config::Config;
 use pacer_engine::demo::{generate, DemoSpec};
 use pacer_engine::wire::{decode, encode, Limits};
-use pacer_projections::bucket::contributions;
+use pacer_projections::contribution::contributions;
 use pacer_projections::event::{EventBody, Recorded};
+use pacer_projections::model::Model;
 use pacer_projections::report::{report, ReportQuery};
-use pacer_projections::state::State;
 use pacer_projections::time::Timestamp;
 
 fn demo_events(reps: usize) -> Vec<Recorded> {
@@ -62,7 +62,7 @@ fn hot_paths(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function(format!("apply {} demo events", events.len()), |b| {
         b.iter(|| {
-            let mut state = State::new(config.org.clone());
+            let mut state = Model::new(config.org.clone());
             for r in &events {
                 // The demo voids nothing.
                 state.apply(r, None);
@@ -72,7 +72,7 @@ fn hot_paths(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut state = State::new(config.org.clone());
+    let mut state = Model::new(config.org.clone());
     for r in &events {
         state.apply(r, None);
     }

@@ -134,7 +134,7 @@ pub fn machine() -> (usize, u64) {
 
 /// The projections' rep × month × bucket cells: actual buckets and plan lines (of
 /// every published version).
-pub fn cells(state: &pacer_projections::state::State) -> u64 {
+pub fn cells(state: &pacer_projections::model::Model) -> u64 {
     state.actuals().map(|(_, b)| b.len() as u64).sum::<u64>()
         + state
             .plans()
@@ -384,8 +384,9 @@ pub async fn ingest(
     use futures::StreamExt;
     use std::sync::{Arc, RwLock};
 
+    use crate::metrics::Metrics;
     use crate::nats::publish::{event_message, publish_all, Message};
-    use crate::nats::{ensure_streams, metrics::Metrics, pipeline::Pipeline, Subjects};
+    use crate::nats::{ensure_streams, pipeline::Pipeline, Subjects};
     use crate::wire::encode;
 
     let nats_err = |e: &dyn std::fmt::Display| crate::error::NatsError::Connect {
@@ -483,7 +484,7 @@ pub async fn ingest(
         let log_dir = dir.join(format!("round-{round}"));
         let mut log = Log::open(&log_dir)?;
         log.bind_org(&cfg.org)?;
-        let state = Arc::new(RwLock::new(pacer_projections::state::State::new(
+        let state = Arc::new(RwLock::new(pacer_projections::model::Model::new(
             cfg.org.clone(),
         )));
         let pipeline = Pipeline::new(

@@ -941,7 +941,7 @@ mod tests {
     }
 
     /// The demo's state: `reps` reps of seed `seed`, every event folded.
-    fn demo_state(reps: usize, seed: u64) -> pacer_projections::state::State {
+    fn demo_state(reps: usize, seed: u64) -> pacer_projections::model::Model {
         let d = generate(&DemoSpec {
             reps,
             daily_ticks: true,
@@ -949,7 +949,7 @@ mod tests {
         });
         let mut config = crate::Config::default();
         config.org.currency = Currency::from_code("EUR").unwrap();
-        let mut state = pacer_projections::state::State::new(config.org);
+        let mut state = pacer_projections::model::Model::new(config.org);
         for (i, event) in d.events.into_iter().enumerate() {
             let rec = pacer_projections::event::Recorded {
                 seq: i as u64 + 1,

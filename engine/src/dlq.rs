@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::nats::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::nats::{Subjects, ERROR_HEADER};
 
 /// The CRM name of the engine's own dead letters (NATS mode).

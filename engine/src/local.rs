@@ -4,28 +4,24 @@
 //! request answered. The projections fold them at once, and each alert change is
 //! sent to the live subscribers of `GET /v1/alerts/stream`.
 //!
-//! Appends are serialised by one mutex around the log: a request's events are one
-//! batch with one flush, and requests queue for the lock.
+//! It is a thin adapter over the engine core ([`crate::engine`]): appends are
+//! serialised by one mutex around it, a request's events are one batch with one
+//! flush, and requests queue for the lock.
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
-use pacer_projections::event::{Event, EventBody, Recorded};
-use pacer_projections::state::State;
+use pacer_projections::event::Event;
+use pacer_projections::model::Model;
 use pacer_projections::time::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::config::Config;
+use crate::engine::{tick_event, Engine};
+pub use crate::engine::{AlertMessage, STREAM_BACKLOG_MAX};
 use crate::error::{LogError, Rejection};
-use crate::log::{Appended, Log, VoidTargets};
-use crate::nats::metrics::Metrics;
-use crate::nats::pipeline::changes_out;
-use crate::nats::Subjects;
-use crate::validate::BatchRules;
-
-/// Alert changes waiting for slow live subscribers; a subscriber that falls further
-/// behind is told how many it missed.
-pub const STREAM_BACKLOG_MAX: usize = 1024;
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::subjects::Subjects;
 
 /// Why a batch was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -44,24 +40,13 @@ pub struct Submitted {
     pub duplicates: usize,
 }
 
-/// One alert change for live subscribers: its id and its JSON (the same object
-/// `pacer serve` publishes on `<prefix>.alerts.<team>.<rep>`).
-#[derive(Clone, Debug)]
-pub struct AlertMessage {
-    pub id: String,
-    /// `<prefix>.alerts.<team>.<rep>`: whose it is, for scoping the stream.
-    pub subject: String,
-    pub json: Bytes,
-}
-
-/// The log, the projections and the live alert feed of one process.
+/// The engine core and the live alert feed of one process.
 pub struct Local {
-    log: Mutex<Log>,
-    state: Arc<RwLock<State>>,
-    config: Config,
+    /// One lock: a request's events are checked, appended and folded in turn.
+    engine: Mutex<Engine>,
+    state: Arc<RwLock<Model>>,
     subjects: Subjects,
     alerts: broadcast::Sender<AlertMessage>,
-    metrics: Arc<Metrics>,
     clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
 }
 
@@ -69,19 +54,18 @@ impl Local {
     /// Wraps a log whose projections are already rebuilt into `state`.
     pub fn new(
         log: Log,
-        state: Arc<RwLock<State>>,
+        state: Arc<RwLock<Model>>,
         config: Config,
         metrics: Arc<Metrics>,
         clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
     ) -> Self {
         let (alerts, _) = broadcast::channel(STREAM_BACKLOG_MAX);
+        let engine = Engine::new(log, Arc::clone(&state), config, metrics);
         Local {
-            log: Mutex::new(log),
-            subjects: Subjects::new(&config.nats.subject_prefix),
+            subjects: engine.subjects().clone(),
+            engine: Mutex::new(engine),
             state,
-            config,
             alerts,
-            metrics,
             clock,
         }
     }
@@ -90,7 +74,7 @@ impl Local {
         &self.subjects
     }
 
-    pub fn state(&self) -> &Arc<RwLock<State>> {
+    pub fn state(&self) -> &Arc<RwLock<Model>> {
         &self.state
     }
 
@@ -101,115 +85,68 @@ impl Local {
 
     /// A tree of the log's database for a side record (the deal mirror).
     pub fn side_tree(&self, name: &str) -> Result<sled::Tree, LogError> {
-        self.log.lock().expect("not poisoned").side_tree(name)
+        self.engine
+            .lock()
+            .expect("not poisoned")
+            .log()
+            .side_tree(name)
     }
 
     /// A reader of the log, for the queries.
     pub fn reader(&self) -> crate::log::LogReader {
-        self.log.lock().expect("not poisoned").reader()
+        self.engine.lock().expect("not poisoned").log().reader()
     }
 
     /// Checks a batch as [`Local::submit`] would, storing nothing.
     pub fn check(&self, events: &[Event]) -> Result<(), SubmitError> {
-        let mut log = self.log.lock().expect("not poisoned");
-        self.check_locked(&mut log, events)
-    }
-
-    fn check_locked(&self, log: &mut Log, events: &[Event]) -> Result<(), SubmitError> {
-        let state = self.state.read().expect("not poisoned");
-        let mut rules = BatchRules::new(
-            self.config.org.currency,
-            self.config.org.timezone,
-            state.fx().clone(),
-        );
-        for (index, ev) in events.iter().enumerate() {
-            let checked = rules
-                .check(ev, |id| log.seq_of(id).map(|s| s.is_some()))?
-                .and_then(|()| crate::validate::plan_part_clash(&state, ev).map_or(Ok(()), Err));
-            if let Err(rejection) = checked {
-                self.metrics.rejected(rejection.kind.slug());
-                return Err(SubmitError::Rejected { index, rejection });
-            }
-        }
-        Ok(())
+        check_all(&mut self.engine.lock().expect("not poisoned"), events)
     }
 
     /// Validates every event, then stores them all with one flush, or none: the
     /// first rule broken rejects the batch. Blocking (disk): call it off the async
     /// workers, or through [`tokio::task::block_in_place`].
     pub fn submit(&self, events: Vec<Event>) -> Result<Submitted, SubmitError> {
-        let mut log = self.log.lock().expect("not poisoned");
-        self.check_locked(&mut log, &events)?;
-        let targets = VoidTargets::before_append(&mut log, &events)?;
-        let (stored, duplicates) = append_counted(&mut log, events, (self.clock)(), &self.metrics)?;
-        let out = Submitted {
-            stored: stored.len(),
-            duplicates,
-        };
-        // Still under the log's lock, so the fold sees events in seq order.
-        self.apply(stored, &targets);
-        Ok(out)
+        let mut engine = self.engine.lock().expect("not poisoned");
+        check_all(&mut engine, &events)?;
+        let stored = engine.append(events, (self.clock)())?;
+        // Still under the engine's lock, so the fold sees events in seq order.
+        for out in engine.fold(&stored, None) {
+            // No subscriber is not an error: the alert is in the book anyway.
+            let _ = self.alerts.send(AlertMessage {
+                id: out.msg_id,
+                subject: out.subject,
+                json: out.payload,
+            });
+        }
+        Ok(Submitted {
+            stored: stored.records.len(),
+            duplicates: stored.duplicates,
+        })
     }
 
     /// Appends a `clock_tick` at the wall clock's now.
     pub fn tick(&self) -> Result<(), SubmitError> {
         self.submit(vec![tick_event((self.clock)())]).map(|_| ())
     }
+}
 
-    fn apply(&self, records: Vec<Recorded>, targets: &VoidTargets) {
-        let mut state = self.state.write().expect("not poisoned");
-        for rec in &records {
-            state.apply(rec, targets.of(rec, &records));
-            let changes = state.alert_book().changes().to_vec();
-            for out in changes_out(&state, &self.subjects, rec.seq, &changes) {
-                // No subscriber is not an error: the alert is in the book anyway.
-                let _ = self.alerts.send(AlertMessage {
-                    id: out.msg_id,
-                    subject: out.subject,
-                    json: out.payload,
-                });
-            }
+/// Checks every event of a batch; the first rule broken rejects it.
+fn check_all(engine: &mut Engine, events: &[Event]) -> Result<(), SubmitError> {
+    let mut rules = engine.rules();
+    for (index, ev) in events.iter().enumerate() {
+        if let Err(rejection) = engine.check(&mut rules, ev)? {
+            engine.metrics().rejected(rejection.kind.slug());
+            return Err(SubmitError::Rejected { index, rejection });
         }
     }
-}
-
-/// The `clock_tick` a running engine appends at `at`.
-pub fn tick_event(at: Timestamp) -> Event {
-    Event {
-        event_id: format!("pacer-tick-{}", at.to_rfc3339()),
-        source: "pacer-serve".into(),
-        occurred_at: at,
-        body: EventBody::ClockTick,
-    }
-}
-
-/// Appends and flushes a batch, counting it in the metrics; returns the stored
-/// events as records (in seq order) and how many were duplicates.
-pub fn append_counted(
-    log: &mut Log,
-    events: Vec<Event>,
-    recorded_at: Timestamp,
-    metrics: &Metrics,
-) -> Result<(Vec<Recorded>, usize), LogError> {
-    let started = std::time::Instant::now();
-    let (outcomes, stored) = log.append_recorded(events, recorded_at)?;
-    metrics
-        .flush_seconds
-        .observe(started.elapsed().as_secs_f64());
-    let duplicates = outcomes
-        .iter()
-        .filter(|o| matches!(o, Appended::Duplicate(_)))
-        .count();
-    metrics.accepted.inc_by(stored.len() as u64);
-    metrics.duplicates.inc_by(duplicates as u64);
-    Ok((stored, duplicates))
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use pacer_projections::bucket::Bucket;
-    use pacer_projections::event::{ActivityLogged, EventVoided};
+    use pacer_projections::event::{ActivityLogged, EventBody, EventVoided};
     use pacer_projections::time::Month;
 
     fn at() -> Timestamp {
@@ -242,7 +179,7 @@ mod tests {
         }
     }
 
-    fn calls(state: &State) -> i64 {
+    fn calls(state: &Model) -> i64 {
         let nov = Month::parse("2026-11").unwrap();
         state.actual("ana", nov, &Bucket::Activity("call".into()))
     }
@@ -255,7 +192,7 @@ mod tests {
     fn a_void_undoes_an_activity_from_an_earlier_batch_or_the_same_one() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
-        let state = Arc::new(RwLock::new(State::new(config.org.clone())));
+        let state = Arc::new(RwLock::new(Model::new(config.org.clone())));
         let local = Local::new(
             Log::open(dir.path()).unwrap(),
             Arc::clone(&state),

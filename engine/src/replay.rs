@@ -3,11 +3,12 @@
 
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::Recorded;
-use pacer_projections::state::{OrgConfig, State};
+use pacer_projections::model::Model;
+use pacer_projections::state::OrgConfig;
 use pacer_projections::time::{Date, Timestamp};
 
+use crate::engine::tick_event;
 use crate::error::LogError;
-use crate::local::tick_event;
 use crate::log::ids::IdIndex;
 use crate::log::{Log, LogReader};
 
@@ -48,7 +49,7 @@ pub fn rebuild(
     org: &OrgConfig,
     cut: Cut,
     mut progress: impl FnMut(u64),
-) -> Result<State, LogError> {
+) -> Result<Model, LogError> {
     rebuild_observed(log, org, cut, |_, rec, _| progress(rec.seq))
 }
 
@@ -59,8 +60,8 @@ pub fn rebuild_observed(
     log: &Log,
     org: &OrgConfig,
     cut: Cut,
-    mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
-) -> Result<State, LogError> {
+    mut observe: impl FnMut(&Model, &Recorded, Option<Timestamp>),
+) -> Result<Model, LogError> {
     fold_log(&log.reader(), org, cut, |state, rec, target| {
         let before = state.now();
         state.apply(rec, target);
@@ -70,7 +71,7 @@ pub fn rebuild_observed(
 
 /// [`rebuild`] from a reader of the log (what a running server's queries hold): for
 /// a report "as recorded at" a moment while the log is being appended to.
-pub fn rebuild_from(reader: &LogReader, org: &OrgConfig, cut: Cut) -> Result<State, LogError> {
+pub fn rebuild_from(reader: &LogReader, org: &OrgConfig, cut: Cut) -> Result<Model, LogError> {
     fold_log(reader, org, cut, |state, rec, target| {
         state.apply(rec, target)
     })
@@ -84,7 +85,7 @@ pub fn day_end(day: Date, tz: chrono_tz::Tz) -> Timestamp {
 
 /// What [`rebuild_daily`] folded.
 pub struct Daily {
-    pub state: State,
+    pub state: Model,
     /// Events that arrived after the day they occurred on had been ticked past (the
     /// log is not in time order there): their days were judged without them, as a
     /// live Pacer would have.
@@ -145,9 +146,9 @@ fn fold_log(
     reader: &LogReader,
     org: &OrgConfig,
     cut: Cut,
-    mut fold: impl FnMut(&mut State, &Recorded, Option<&Recorded>),
-) -> Result<State, LogError> {
-    let mut state = State::new(org.clone());
+    mut fold: impl FnMut(&mut Model, &Recorded, Option<&Recorded>),
+) -> Result<Model, LogError> {
+    let mut state = Model::new(org.clone());
     // Two stages on two threads: a reader scans the log and decodes records in
     // batches, the fold applies them. The channel's bound keeps at most
     // READ_AHEAD_BATCHES batches decoded ahead; an error ends the reader's batches.
@@ -218,8 +219,8 @@ fn fold_log(
 pub fn rebuild_for_append(
     log: &mut Log,
     org: &OrgConfig,
-    mut observe: impl FnMut(&State, &Recorded, Option<Timestamp>),
-) -> Result<State, LogError> {
+    mut observe: impl FnMut(&Model, &Recorded, Option<Timestamp>),
+) -> Result<Model, LogError> {
     let reader = log.reader();
     let mut ids = IdIndex::with_capacity(log.ids_capacity_hint());
     let mut failed = None;
@@ -261,8 +262,8 @@ pub struct Verified {
 /// every rep and month, every rep's standing alerts are exactly the conditions that
 /// hold now, and a second fold of the same events gives an identical state. Returns
 /// the first disagreement as an error message.
-pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &State) -> Result<Verified, String> {
-    let mut again = State::new(org.clone());
+pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &Model) -> Result<Verified, String> {
+    let mut again = Model::new(org.clone());
     let mut events = 0;
     let reader = log.reader();
     let mut ids = IdIndex::default();
@@ -388,7 +389,7 @@ mod tests {
             Cut::ToSeq(n - 1),
             Cut::ToSeq(n + 100),
         ] {
-            let mut plain = State::new(org.clone());
+            let mut plain = Model::new(org.clone());
             for r in records.iter().filter(|r| cut.admits(r.seq, r.recorded_at)) {
                 plain.apply(r, log.reader().void_target(r).unwrap().as_ref());
             }

@@ -292,7 +292,7 @@ fn decode_fields(fields: Fields<'_>, limits: &Limits) -> Result<Event, Rejection
 /// A short description of a JSON value for error messages: its type and, for
 /// scalars, the value itself (truncated).
 fn describe(v: &Value) -> String {
-    let quoted = truncated;
+    let quoted = raw::truncated;
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("the boolean {b}"),
@@ -300,15 +300,6 @@ fn describe(v: &Value) -> String {
         Value::String(s) => format!("the string {}", quoted(format!("{s:?}"))),
         Value::Array(_) => "an array".into(),
         Value::Object(_) => "an object".into(),
-    }
-}
-
-/// `s` cut to its first 60 characters, marked when cut.
-fn truncated(s: String) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s
     }
 }
 

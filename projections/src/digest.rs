@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::alerts::{alert_views, rank_key, AlertQuery, AlertView, Status, StatusFilter};
 use crate::bucket::Bucket;
+use crate::model::Model;
 use crate::money::group_thousands;
 use crate::report::{report, Pace, ReportQuery, ReportRow};
 use crate::state::{DealStatus, State};
@@ -93,7 +94,7 @@ pub struct Digest<'a> {
 }
 
 /// The digest for `audience` in `week`; `None` before the first `clock_tick`.
-pub fn digest<'a>(state: &'a State, audience: &Audience, week: IsoWeek) -> Option<Digest<'a>> {
+pub fn digest<'a>(state: &'a Model, audience: &Audience, week: IsoWeek) -> Option<Digest<'a>> {
     let now = state.now()?;
     let tz = state.config().timezone;
     let today = now.local_date(tz);

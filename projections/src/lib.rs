@@ -9,11 +9,14 @@
 
 pub mod alerts;
 pub mod bucket;
+pub mod config;
+pub mod contribution;
 pub mod digest;
 pub mod draft;
 pub mod error;
 pub mod event;
 pub mod fx;
+pub mod model;
 pub mod money;
 pub mod pacing;
 pub mod plan;
@@ -22,10 +25,13 @@ pub mod report;
 pub mod state;
 pub mod time;
 
-pub use bucket::{contributions, Bucket, Contribution};
+pub use bucket::Bucket;
+pub use config::OrgConfig;
+pub use contribution::{contributions, Contribution};
 pub use error::ParseError;
 pub use event::{Event, EventBody, Recorded};
+pub use model::Model;
 pub use money::{Currency, Money, Ratio};
 pub use report::{report, Pace, ReportQuery, ReportRow};
-pub use state::{OrgConfig, State};
+pub use state::State;
 pub use time::{Date, Month, Timestamp};

@@ -32,49 +32,62 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::bucket::{Bucket, BucketRef};
+pub use crate::config::{CurveMode, PaceConfig};
 use crate::money::{div_round_half_away, mul_div_round};
-use crate::report::Pace;
 use crate::state::names::{BucketId, Buckets};
 use crate::state::{DayAmounts, State};
-use crate::time::{Month, MonthCalendar};
+use crate::time::{Date, Month, MonthCalendar};
 
-/// Which curve "expected to date" follows.
+/// How far through its month "today" is, in working days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CurveMode {
-    /// Learned from the log's history once there is enough of it; linear before.
-    History,
-    /// Working days elapsed ÷ working days in the month, always.
-    Linear,
+pub struct Pace {
+    pub today: Date,
+    pub month: Month,
+    /// Working days of the month up to and including today.
+    pub days_worked: u32,
+    /// Working days in the whole month.
+    pub days_in_month: u32,
 }
 
-impl CurveMode {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "history" => Some(CurveMode::History),
-            "linear" => Some(CurveMode::Linear),
-            _ => None,
+impl Pace {
+    /// The month-end projection `behind_pace` judges (and the digest shows): the
+    /// larger of the run-rate projection and the pipeline forecast, either of which
+    /// may be missing.
+    pub fn projected(run_rate: Option<i64>, forecast: Option<i64>) -> Option<i64> {
+        match (run_rate, forecast) {
+            (Some(r), Some(f)) => Some(r.max(f)),
+            (r, f) => r.or(f),
         }
     }
-}
 
-/// The pacing settings (`[pace]` in the config file).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PaceConfig {
-    pub curve: CurveMode,
-    /// The completed months the curve and the track record learn from.
-    pub history_months: u32,
-    /// Fewer months with bookings than this: the team's curve falls back to the
-    /// organisation's, the organisation's to the straight line.
-    pub min_history_months: u32,
-}
-
-impl Default for PaceConfig {
-    fn default() -> Self {
-        PaceConfig {
-            curve: CurveMode::History,
-            history_months: 12,
-            min_history_months: 6,
+    pub fn new(today: Date) -> Self {
+        let month = today.month();
+        Pace {
+            today,
+            month,
+            days_worked: month.working_days_through(today),
+            days_in_month: month.working_days(),
         }
+    }
+
+    /// P × f, rounded half away from zero.
+    pub fn expected_to_date(&self, plan: i64) -> i64 {
+        mul_div_round(
+            plan,
+            i64::from(self.days_worked),
+            i64::from(self.days_in_month),
+        )
+    }
+
+    /// A ÷ f, rounded half away from zero; `None` before the month's first working day.
+    pub fn run_rate_projection(&self, actual: i64) -> Option<i64> {
+        (self.days_worked > 0).then(|| {
+            mul_div_round(
+                actual,
+                i64::from(self.days_in_month),
+                i64::from(self.days_worked),
+            )
+        })
     }
 }
 

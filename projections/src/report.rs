@@ -11,64 +11,13 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use crate::bucket::{weighted, Bucket, BucketRef, Movement};
+use crate::bucket::{Bucket, BucketRef};
+use crate::contribution::{weighted, Movement};
 use crate::money::{mul_div_round, Currency, Ratio};
+pub use crate::pacing::Pace;
 use crate::pacing::{CurveSource, Share, ShareMemo};
 use crate::state::State;
 use crate::time::{Date, Month};
-
-/// How far through its month "today" is, in working days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pace {
-    pub today: Date,
-    pub month: Month,
-    /// Working days of the month up to and including today.
-    pub days_worked: u32,
-    /// Working days in the whole month.
-    pub days_in_month: u32,
-}
-
-impl Pace {
-    /// The month-end projection `behind_pace` judges (and the digest shows): the
-    /// larger of the run-rate projection and the pipeline forecast, either of which
-    /// may be missing.
-    pub fn projected(run_rate: Option<i64>, forecast: Option<i64>) -> Option<i64> {
-        match (run_rate, forecast) {
-            (Some(r), Some(f)) => Some(r.max(f)),
-            (r, f) => r.or(f),
-        }
-    }
-
-    pub fn new(today: Date) -> Self {
-        let month = today.month();
-        Pace {
-            today,
-            month,
-            days_worked: month.working_days_through(today),
-            days_in_month: month.working_days(),
-        }
-    }
-
-    /// P × f, rounded half away from zero.
-    pub fn expected_to_date(&self, plan: i64) -> i64 {
-        mul_div_round(
-            plan,
-            i64::from(self.days_worked),
-            i64::from(self.days_in_month),
-        )
-    }
-
-    /// A ÷ f, rounded half away from zero; `None` before the month's first working day.
-    pub fn run_rate_projection(&self, actual: i64) -> Option<i64> {
-        (self.days_worked > 0).then(|| {
-            mul_div_round(
-                actual,
-                i64::from(self.days_in_month),
-                i64::from(self.days_worked),
-            )
-        })
-    }
-}
 
 impl State {
     /// The pace of "now"; `None` before the first `clock_tick`.

@@ -20,6 +20,11 @@ use crate::error::ParseError;
 )]
 pub struct Timestamp(i64);
 
+/// The week an alert raised at `now` belongs to: the ISO week of its `act_by`.
+pub fn alert_week(now: Timestamp, tz: Tz) -> IsoWeek {
+    now.act_by(tz).local_date(tz).iso_week()
+}
+
 impl Timestamp {
     pub const fn from_micros(micros: i64) -> Self {
         Timestamp(micros)

@@ -18,7 +18,7 @@ use pacer_projections::event::{
     CustomerKind, DealLost, DealStageChanged, EventBody, Percent, PlanBasis, PlanLine,
     PlanPublished, RepDeparted,
 };
-use pacer_projections::state::State;
+use pacer_projections::model::Model;
 use pacer_projections::time::{Date, IsoWeek};
 
 mod common;
@@ -301,7 +301,7 @@ fn activity_behind_waits_until_enough_activities_were_due() {
 // ---------------------------------------------------------------------------
 
 /// Open deals closing in December (so no pace rule reacts), ticked on 2026-11-18.
-fn pipeline(deals: &[(i64, &str, CustomerKind)], alerts: AlertConfig) -> State {
+fn pipeline(deals: &[(i64, &str, CustomerKind)], alerts: AlertConfig) -> Model {
     let mut log = Log::with(alerts);
     for (i, (minor, product, kind)) in deals.iter().enumerate() {
         log.add(
@@ -313,7 +313,7 @@ fn pipeline(deals: &[(i64, &str, CustomerKind)], alerts: AlertConfig) -> State {
     log.state()
 }
 
-fn products(amounts: &[(i64, &str)]) -> State {
+fn products(amounts: &[(i64, &str)]) -> Model {
     let deals: Vec<(i64, &str, CustomerKind)> = amounts
         .iter()
         .map(|(a, p)| (*a, *p, CustomerKind::New))
@@ -323,7 +323,7 @@ fn products(amounts: &[(i64, &str)]) -> State {
     pipeline(&deals, cfg)
 }
 
-fn products_with(amounts: &[(i64, &str)], mut cfg: AlertConfig) -> State {
+fn products_with(amounts: &[(i64, &str)], mut cfg: AlertConfig) -> Model {
     let deals: Vec<(i64, &str, CustomerKind)> = amounts
         .iter()
         .map(|(a, p)| (*a, *p, CustomerKind::New))
@@ -410,11 +410,11 @@ fn product_concentration_needs_three_open_deals_and_a_named_line() {
     assert!(standing(&s, Rule::ProductConcentration).is_empty());
 }
 
-fn mix(new_minor: i64, existing_minor: i64) -> State {
+fn mix(new_minor: i64, existing_minor: i64) -> Model {
     mix_with(new_minor, existing_minor, AlertConfig::default())
 }
 
-fn mix_with(new_minor: i64, existing_minor: i64, mut cfg: AlertConfig) -> State {
+fn mix_with(new_minor: i64, existing_minor: i64, mut cfg: AlertConfig) -> Model {
     cfg.product_concentration.enabled = false;
     pipeline(
         &[
@@ -480,7 +480,7 @@ fn customer_mix_can_be_switched_off() {
 // low_coverage
 // ---------------------------------------------------------------------------
 
-fn coverage(pipeline_minor: i64) -> State {
+fn coverage(pipeline_minor: i64) -> Model {
     let mut cfg = AlertConfig::default();
     cfg.low_coverage.critical_min_ratio = Some(100);
     coverage_at(pipeline_minor, "2026-11-18T09:00:00Z", cfg)
@@ -488,7 +488,7 @@ fn coverage(pipeline_minor: i64) -> State {
 
 /// December's plan and the pipeline for it, ticked at `tick` (2026-11-18 is working
 /// day 13 of 21: 8 left, inside the last 10 where coverage is judged).
-fn coverage_at(pipeline_minor: i64, tick: &str, mut cfg: AlertConfig) -> State {
+fn coverage_at(pipeline_minor: i64, tick: &str, mut cfg: AlertConfig) -> Model {
     cfg.product_concentration.enabled = false;
     cfg.customer_mix.enabled = false;
     let mut log = Log::with(cfg);
@@ -573,7 +573,7 @@ fn low_coverage_fires_below_three_times_next_months_plan() {
 // report_card_drop
 // ---------------------------------------------------------------------------
 
-fn ratings(list: &[(&str, [u8; 4])]) -> State {
+fn ratings(list: &[(&str, [u8; 4])]) -> Model {
     let mut cfg = AlertConfig::default();
     cfg.report_card_drop.critical_below_score = Some(250);
     ratings_with(list, cfg)
@@ -581,7 +581,7 @@ fn ratings(list: &[(&str, [u8; 4])]) -> State {
 
 /// Ratings, ticked on 2026-11-18, with the report card's critical threshold at 2.5
 /// (none by default: a low rating is a risk to the month, not a missed month).
-fn ratings_with(list: &[(&str, [u8; 4])], cfg: AlertConfig) -> State {
+fn ratings_with(list: &[(&str, [u8; 4])], cfg: AlertConfig) -> Model {
     let mut log = Log::with(cfg);
     for (at, scores) in list {
         log.add(at, rated(*scores));
@@ -660,13 +660,13 @@ fn report_card_drop_needs_two_ratings_in_the_window() {
 // month_missed
 // ---------------------------------------------------------------------------
 
-fn october(won_minor: i64, alerts: AlertConfig) -> State {
+fn october(won_minor: i64, alerts: AlertConfig) -> Model {
     october_at(won_minor, alerts, "2026-11-04T09:00:00Z")
 }
 
 /// October's plan and a win against it, ticked at `tick` (Wednesday 2026-11-04 is
 /// November's working day 3: inside the first 5, when last month is reviewed).
-fn october_at(won_minor: i64, alerts: AlertConfig, tick: &str) -> State {
+fn october_at(won_minor: i64, alerts: AlertConfig, tick: &str) -> Model {
     let mut log = Log::with(alerts);
     log.plan("2026-10", &[("total", 1_000_000)]);
     log.add(
@@ -982,7 +982,7 @@ fn the_focus_limit_ranks_critical_first_then_money_at_stake_and_promotes() {
             ),
         ]
     );
-    let focus = |s: &State| -> Vec<Option<Bucket>> {
+    let focus = |s: &Model| -> Vec<Option<Bucket>> {
         alert_views(s, &AlertQuery::default())
             .into_iter()
             .filter(|v| v.focus)

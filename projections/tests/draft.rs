@@ -11,7 +11,7 @@ use pacer_projections::draft::{
     draft, prior_year, year_totals, Allocate, DraftSpec, Seasonality, Total,
 };
 use pacer_projections::event::{CustomerKind, PlanLine};
-use pacer_projections::state::State;
+use pacer_projections::model::Model;
 
 mod common;
 use common::*;
@@ -37,7 +37,7 @@ fn history(log: &mut Log, rep: &str, per_month: impl Fn(&str) -> i64) {
     }
 }
 
-fn ana_only() -> State {
+fn ana_only() -> Model {
     let mut log = Log::new();
     history(&mut log, "ana", |m| match m {
         "2026-03" => 200_000,

@@ -9,9 +9,9 @@
 use pacer_projections::alerts::{AlertConfig, Rule, Severity};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::{CustomerKind, EventBody, PlanBasis, PlanLine, PlanPublished};
+use pacer_projections::model::Model;
 use pacer_projections::pacing::CurveSource;
 use pacer_projections::report::{report, ReportQuery};
-use pacer_projections::state::State;
 
 mod common;
 use common::*;
@@ -67,7 +67,7 @@ fn flat(days: &[pacer_projections::time::Date]) -> Vec<(usize, i64)> {
     (0..days.len()).map(|w| (w, 100_000)).collect()
 }
 
-fn total_row(state: &State, rep: &str) -> (Option<i64>, Option<CurveSource>) {
+fn total_row(state: &Model, rep: &str) -> (Option<i64>, Option<CurveSource>) {
     let rows = report(
         state,
         month("2026-11"),
@@ -114,7 +114,7 @@ fn expected_to_date_follows_each_teams_curve_and_falls_back_to_the_organisations
     // 10 000 000 × 13 / 21 = 6 190 476.19.
     let mut linear = log.org.clone();
     linear.pace.curve = pacer_projections::pacing::CurveMode::Linear;
-    let mut s = State::new(linear);
+    let mut s = Model::new(linear);
     for r in &log.events {
         s.apply(r, None);
     }
@@ -201,7 +201,7 @@ fn a_rep_with_too_few_expected_deals_is_not_critical_yet() {
 /// (working days 2, 4, 6, 8) and 57 500.00 analytics + 2 500.00 connect renewed by
 /// existing customers (days 3 and 5): 6 bookings, new_customer at 80% of plan,
 /// connect at 50%. In November, 80 000.00 of existing business by the 18th, no new.
-fn ed(cfg: AlertConfig) -> State {
+fn ed(cfg: AlertConfig) -> Model {
     let mut log = Log::with(cfg);
     register(&mut log, "ed", "east");
     let lines = [
@@ -246,7 +246,7 @@ fn ed(cfg: AlertConfig) -> State {
     log.state()
 }
 
-fn behind_buckets(s: &State) -> Vec<Bucket> {
+fn behind_buckets(s: &Model) -> Vec<Bucket> {
     s.alert_book()
         .iter()
         .filter(|a| a.rule() == Rule::BehindPace && a.is_standing())
@@ -352,7 +352,7 @@ fn when_the_organisations_curve_goes_every_rep_on_it_is_judged_again() {
         ),
     );
     log.tick("2026-11-18T09:00:00Z");
-    let expected = |s: &State| {
+    let expected = |s: &Model| {
         s.alert_book()
             .iter()
             .find(|a| a.rep == "sam" && a.is_standing() && a.rule() == Rule::BehindPace)

@@ -4,7 +4,7 @@
 
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::{EventBody, PlanBasis, PlanLine, PlanPublished};
-use pacer_projections::state::State;
+use pacer_projections::model::Model;
 
 mod common;
 use common::*;
@@ -36,7 +36,7 @@ fn part(log: &mut Log, version: u32, effective: &str, lines: &[(&str, &str, i64)
     );
 }
 
-fn plan(state: &State, rep: &str, m: &str) -> i64 {
+fn plan(state: &Model, rep: &str, m: &str) -> i64 {
     state.plans().target(rep, month(m), &Bucket::Total)
 }
 

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashSet};
 use chrono_tz::Tz;
 use pacer_projections::alerts::alert_id;
 use pacer_projections::alerts::rules::findings;
-use pacer_projections::bucket::{contributions, weighted, Bucket, Movement};
+use pacer_projections::bucket::Bucket;
+use pacer_projections::contribution::{contributions, weighted, Movement};
 use pacer_projections::event::{
     ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealLost, DealOpened,
     DealStageChanged, DealWon, EventVoided, ForecastCategory, ForecastSubmitted, Percent,
@@ -18,8 +19,8 @@ use pacer_projections::event::{
 };
 use pacer_projections::state::{is_voidable, void_target, DealStatus, DealView};
 use pacer_projections::{
-    report, Currency, Date, Event, EventBody, Money, Month, OrgConfig, Recorded, ReportQuery,
-    ReportRow, State, Timestamp,
+    report, Currency, Date, Event, EventBody, Model, Money, Month, OrgConfig, Recorded,
+    ReportQuery, ReportRow, Timestamp,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -130,15 +131,15 @@ fn target<'a>(log: &'a [Recorded], rec: &Recorded) -> Option<&'a Recorded> {
     log.iter().find(|r| r.event.event_id == id)
 }
 
-fn fold(cfg: OrgConfig, log: &[Recorded]) -> State {
-    let mut s = State::new(cfg);
+fn fold(cfg: OrgConfig, log: &[Recorded]) -> Model {
+    let mut s = Model::new(cfg);
     for r in log {
         s.apply(r, target(log, r));
     }
     s
 }
 
-fn reports(state: &State) -> Vec<Vec<ReportRow<'_>>> {
+fn reports(state: &Model) -> Vec<Vec<ReportRow<'_>>> {
     REPORT_MONTHS
         .iter()
         .map(|m| report(state, month(m), &ReportQuery::default()))
@@ -164,7 +165,7 @@ fn voided_ids(log: &[Recorded]) -> HashSet<String> {
 /// The actuals computed in one go: the sum of the contributions of every event that is
 /// not voided, zero entries dropped.
 /// The state's actuals as one map, to compare with [`batch_actuals`].
-fn actuals_of(state: &State) -> Actuals {
+fn actuals_of(state: &Model) -> Actuals {
     state
         .actuals()
         .map(|((rep, m), b)| {
@@ -622,7 +623,7 @@ fn config() -> ProptestConfig {
 /// text; each alert's id is the hash of its rule, rep, bucket, month and week; and no
 /// rep has more than `max_focus_per_rep` focus items.
 fn standing_alerts_hold(cfg: OrgConfig, log: &[Recorded]) -> Result<(), TestCaseError> {
-    let mut state = State::new(cfg);
+    let mut state = Model::new(cfg);
     for (i, rec) in log.iter().enumerate() {
         state.apply(rec, target(log, rec));
         let Some(now) = state.now() else {
@@ -856,7 +857,7 @@ proptest! {
     fn fold_is_deterministic_and_reports_do_not_disturb_it(log in event_log(), cut in any::<Index>()) {
         let whole = fold(berlin(), &log);
         let k = cut.index(log.len() + 1);
-        let mut halves = State::new(berlin());
+        let mut halves = Model::new(berlin());
         for r in &log[..k] {
             halves.apply(r, target(&log, r));
         }

@@ -8,8 +8,8 @@ use pacer_engine::ingest::Ingest;
 use pacer_engine::wire::encode;
 use pacer_projections::event::{AlertAcknowledged, Event, EventBody};
 
-use super::{open_existing_log, rebuild_state, wall_clock};
-use crate::Context;
+use super::common::{open_existing_log, rebuild_state, wall_clock};
+use crate::context::{say, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         );
     };
     if let Some(ack) = state.acks().get(&args.alert_id) {
-        crate::say!(
+        say!(
             "{} was already acknowledged by {} at {}",
             args.alert_id,
             ack.by,
@@ -68,9 +68,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     }
     let stats = ingest.finish()?;
     if stats.accepted == 1 {
-        crate::say!("acknowledged {} ({rule} for {rep})", args.alert_id)?;
+        say!("acknowledged {} ({rule} for {rep})", args.alert_id)?;
     } else {
-        crate::say!("{} was already acknowledged", args.alert_id)?;
+        say!("{} was already acknowledged", args.alert_id)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,9 @@ use pacer_projections::alerts::backtest::{backtest, BacktestQuery, DaySet};
 use pacer_projections::alerts::{alert_views, AlertQuery, StatusFilter};
 use pacer_projections::time::Month;
 
-use super::{json_text, open_existing_log, progress_bar, rebuild_state};
-use crate::{human, Context};
+use super::common::{emit, json_text, open_existing_log, progress_bar, rebuild_state, AsOf};
+use crate::context::{write_stdout, Context};
+use crate::human;
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -85,7 +86,7 @@ pub struct ListArgs {
     #[arg(long)]
     rep: Option<String>,
     #[command(flatten)]
-    as_of: super::AsOf,
+    as_of: AsOf,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
     /// The operator's alerts instead of the teams': `dead_letters` when CRM items
@@ -165,7 +166,7 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
             t
         }
     };
-    super::emit(args.out.as_deref(), text.as_bytes())?;
+    emit(args.out.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -206,7 +207,7 @@ fn system(ctx: &Context, format: ListFormat) -> anyhow::Result<ExitCode> {
             })
             .collect(),
     };
-    super::write_stdout(&text)?;
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -234,6 +235,6 @@ fn list(ctx: &Context, args: ListArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    super::write_stdout(&text)?;
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use pacer_engine::bench::scale::{self, MemoryAtScale, ReplayMemory};
 use pacer_engine::bench::{ingest, machine, run as bench, BenchNats, BenchSpec};
 use serde_json::{json, Value};
 
-use crate::Context;
+use crate::context::{say, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -80,7 +80,7 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.replay_child {
         let measured = scale::measure_replay(dir, &ctx.config)?;
-        crate::say!("{}", measured.to_json())?;
+        say!("{}", measured.to_json())?;
         return Ok(ExitCode::SUCCESS);
     }
     let dir = tempfile::Builder::new()
@@ -328,7 +328,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             memory_bytes as f64 / 1_073_741_824.0
         ),
     };
-    crate::say!("pacer {} · {scope}\n{t}", env!("CARGO_PKG_VERSION"))?;
+    say!("pacer {} · {scope}\n{t}", env!("CARGO_PKG_VERSION"))?;
     if let Some(path) = &args.json {
         let mut v = match &f {
             Some(f) => f.to_json(),

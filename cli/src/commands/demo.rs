@@ -13,8 +13,9 @@ use pacer_projections::alerts::{alert_views, AlertQuery, AlertView};
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Timestamp;
 
-use super::{progress_bar, rebuild_state, tick::parse_instant, wall_clock, DEMO_MARK};
-use crate::{human, Context};
+use super::common::{open_log, parse_instant, progress_bar, rebuild_state, wall_clock, DEMO_MARK};
+use crate::context::{say, write_stdout, Context};
+use crate::human;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -77,7 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         prior_months: 3,
     };
     let demo = generate(&spec);
-    let mut log = super::open_log(ctx)?;
+    let mut log = open_log(ctx)?;
     log.set_meta("created_by", DEMO_MARK)?;
     let bar = progress_bar(demo.events.len() as u64, "ingesting");
     // Every demo event is recorded at the demo's "now": the log is deterministic too.
@@ -104,7 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     let rows = report(&state, month, &ReportQuery::default());
     let teams: std::collections::BTreeSet<&str> =
         demo.reps.iter().map(|r| r.team.as_str()).collect();
-    crate::say!(
+    say!(
         "Demo organisation: {} reps in {} teams, {} events stored in {} (seed {}, now {}).\n",
         demo.reps.len(),
         teams.len(),
@@ -113,19 +114,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         args.seed,
         now
     )?;
-    super::write_stdout(&human::team_summary(&state, &rows, state.pace()))?;
+    write_stdout(&human::team_summary(&state, &rows, state.pace()))?;
     let focus: Vec<AlertView<'_>> = alert_views(&state, &AlertQuery::default())
         .into_iter()
         .filter(|v| v.focus)
         .collect();
-    crate::say!(
+    say!(
         "\nFocus alerts ({} open, at most {} per rep):",
         focus.len(),
         ctx.config.org.alerts.max_focus_per_rep
     )?;
-    super::write_stdout(&human::focus_list(&focus, &state))?;
+    write_stdout(&human::focus_list(&focus, &state))?;
     let dir = ctx.data_dir.display();
-    crate::say!(
+    say!(
         "Next: pacer alerts --data-dir {dir} --team north   ·   pacer digest --data-dir {dir} --team north   ·   \
          pacer report --data-dir {dir} --view productivity   ·   pacer alerts backtest --data-dir {dir}"
     )?;

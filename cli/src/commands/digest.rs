@@ -10,8 +10,8 @@ use pacer_projections::alerts::alert_week;
 use pacer_projections::digest::{digest, Audience};
 use pacer_projections::time::IsoWeek;
 
-use super::{json_text, open_existing_log, rebuild_state};
-use crate::Context;
+use super::common::{json_text, open_existing_log, rebuild_state, AsOf};
+use crate::context::{write_stdout, Context};
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("audience").required(true).args(["team", "manager"])))]
@@ -27,7 +27,7 @@ pub struct Args {
     #[arg(long, value_parser = |s: &str| IsoWeek::parse(s).map_err(|e| e.to_string()))]
     week: Option<IsoWeek>,
     #[command(flatten)]
-    as_of: super::AsOf,
+    as_of: AsOf,
     #[arg(long, value_enum, default_value_t = DigestFormat::Text)]
     format: DigestFormat,
 }
@@ -86,6 +86,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         DigestFormat::Text => digest_text(&d, org.currency, org.timezone, false),
         DigestFormat::Markdown => digest_text(&d, org.currency, org.timezone, true),
     };
-    super::write_stdout(&text)?;
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,16 +12,16 @@ use anyhow::Context as _;
 use pacer_engine::access::Access;
 use pacer_engine::dlq::{parse_since, select, DeadLetter};
 use pacer_engine::http::{Gateway, Redriven, Sink, Stores};
-use pacer_engine::nats::metrics::Metrics;
+use pacer_engine::metrics::Metrics;
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
 use pacer_engine::replay::rebuild_for_append;
 use pacer_engine::webhook::mirror::Mirror;
 use serde_json::{json, Value};
 
+use super::common::{json_text, open_log};
 use super::serve::{local_engine, nats_dlq, runtime, wall_clock_ms, NatsArgs};
 use super::user::operator;
-use super::{json_text, open_log};
-use crate::{say, Context};
+use crate::context::{say, Context};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DlqCommand {
@@ -240,7 +240,7 @@ impl Store {
         let state = if retrying {
             tokio::task::block_in_place(|| rebuild_for_append(&mut log, &config.org, |_, _, _| {}))?
         } else {
-            pacer_projections::state::State::new(config.org.clone())
+            pacer_projections::model::Model::new(config.org.clone())
         };
         let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
         let stores = Stores {

@@ -11,11 +11,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use pacer_engine::access::Access;
 use pacer_engine::http::{Sink, Stores};
-use pacer_engine::nats::metrics::Metrics;
+use pacer_engine::metrics::Metrics;
 use pacer_engine::nats::{connect, Subjects};
 
 use super::serve::{jetstream_ready, nats_dlq, runtime, serve_webhooks, stop_on_signal, NatsArgs};
-use crate::Context;
+use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use pacer_engine::ingest::{read_lines, too_long, Ingest, Line, ReadLinesError, BATCH_EVENTS_MAX};
 
-use super::{open_log_for_append, wall_clock};
-use crate::Context;
+use super::common::{open_log_for_append, wall_clock};
+use crate::context::{say, Context};
 
 /// Exit status when some lines were rejected.
 pub const EXIT_REJECTED: u8 = 3;
@@ -68,7 +68,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let stats = ingest.finish()?;
-    crate::say!(
+    say!(
         "accepted {}, duplicate {}, rejected {}",
         stats.accepted,
         stats.duplicates,

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use pacer_engine::wire::encode_recorded;
 
-use super::open_existing_log;
-use crate::Context;
+use super::common::open_existing_log;
+use crate::context::Context;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

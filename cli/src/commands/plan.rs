@@ -22,8 +22,8 @@ use pacer_projections::plan::{as_plan_lines, latest, version_lines};
 use pacer_projections::time::Month;
 use serde_json::{json, Value};
 
-use super::{json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock};
-use crate::Context;
+use super::common::{json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock};
+use crate::context::{say, write_stdout, Context};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum PlanCommand {
@@ -367,7 +367,7 @@ fn review(ctx: &Context, a: &ReviewArgs, reason: Option<&str>) -> anyhow::Result
         &a.plan,
         serde_json::json!({"version": a.version, "reason": reason, "note": a.note}),
     )?;
-    crate::say!("plan {} version {} {kind} by {}", a.plan, a.version, a.by)?;
+    say!("plan {} version {} {kind} by {}", a.plan, a.version, a.by)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -594,7 +594,7 @@ fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::R
             &a.plan,
             detail,
         )?;
-        crate::say!(
+        say!(
             "{} plan {} version {} ({}) effective from {}: {n} lines{}",
             if submitted.is_some() || pending {
                 "submitted"
@@ -612,7 +612,7 @@ fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::R
             }
         )?;
     } else {
-        crate::say!(
+        say!(
             "plan {} version {} effective from {} was already published (event {})",
             a.plan,
             a.version,
@@ -627,7 +627,7 @@ fn publish(ctx: &Context, a: PublishArgs, submitted: Option<Event>) -> anyhow::R
 /// rep-months (`rep month`), and lines of rep-months the file does plan (`rep month
 /// bucket`), in order.
 fn dropped(
-    state: &pacer_projections::state::State,
+    state: &pacer_projections::model::Model,
     from: Month,
     to: Month,
     lines: &[PlanLine],
@@ -729,7 +729,7 @@ fn show(ctx: &Context, a: ShowArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    super::write_stdout(&text)?;
+    write_stdout(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -785,11 +785,11 @@ fn history(ctx: &Context, a: FormatArgs) -> anyhow::Result<ExitCode> {
     let state = rebuild_state(ctx, &log, Cut::All)?;
     let t = pacer_engine::plans::history(&state);
     if t.rows.is_empty() {
-        crate::say!("no plan has been published yet")?;
+        say!("no plan has been published yet")?;
         return Ok(ExitCode::SUCCESS);
     }
     let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
+    write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -802,10 +802,10 @@ fn plan_diff(ctx: &Context, a: DiffArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{n}");
     }
     if a.format == PlanFormat::Table {
-        crate::say!("from version {} to version {}", a.before, a.after)?;
+        say!("from version {} to version {}", a.before, a.after)?;
     }
     let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
+    write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -818,13 +818,13 @@ fn plan_gap(ctx: &Context, a: GapArgs) -> anyhow::Result<ExitCode> {
     let t = pacer_engine::plans::gap_table(&state, month);
     let currency = state.config().currency;
     if a.format == PlanFormat::Table {
-        crate::say!(
+        say!(
             "{month} · top-down plan vs bottom-up commit vs pipeline forecast ({})",
             currency.code()
         )?;
     }
     let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-    super::write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
+    write_stdout(&render(&header, &t.rows, &t.money, a.format)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -982,7 +982,7 @@ fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
             let side = std::path::PathBuf::from(side);
             std::fs::write(&side, format!("{method}\n"))
                 .with_context(|| format!("cannot write {}", side.display()))?;
-            crate::say!(
+            say!(
                 "drafted {} lines to {}: {} {} over {} months from {} for {} reps\nmethod ({}): {method}",
                 lines.len(),
                 path.display(),
@@ -994,7 +994,7 @@ fn draft_plan(ctx: &Context, a: DraftArgs) -> anyhow::Result<ExitCode> {
                 side.display()
             )?;
         }
-        None => super::write_stdout(&csv)?,
+        None => write_stdout(&csv)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use pacer_engine::nats::publish::publish_lines;
 use pacer_engine::nats::{connect, Subjects};
 
 use super::serve::{runtime, NatsArgs};
-use crate::Context;
+use crate::context::{say, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Err(_) => bail!("the reading thread failed"),
     };
     let stats = stats?;
-    crate::say!(
+    say!(
         "published {}, duplicate {}, too long {too_long}",
         stats.published - stats.duplicates,
         stats.duplicates

@@ -8,8 +8,8 @@ use anyhow::bail;
 use pacer_engine::replay::{rebuild, verify, Cut};
 use pacer_projections::time::Timestamp;
 
-use super::{open_existing_log, progress_bar, tick::parse_instant};
-use crate::Context;
+use super::common::{open_existing_log, parse_instant, progress_bar};
+use crate::context::{say, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let n = state.events_applied();
-    crate::say!(
+    say!(
         "replayed {n} events in {secs:.3} s ({:.0} events/s); {} reps, {} alerts, now {}",
         n as f64 / secs.max(1e-9),
         state.reps().len(),
@@ -58,7 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     )?;
     if args.verify {
         match verify(&log, &ctx.config.org, cut, &state) {
-            Ok(v) => crate::say!(
+            Ok(v) => say!(
                 "verified: {} events indexed and folded twice alike, bucket invariants in {} rep-months, alerts of {} reps",
                 v.events,
                 v.rep_months,

@@ -11,8 +11,9 @@ use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::time::Month;
 
-use super::{json_text, open_existing_log, rebuild_state};
-use crate::{human, Context, Format};
+use super::common::{emit, json_text, open_existing_log, rebuild_state, AsOf};
+use crate::context::{Context, Format};
+use crate::human;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -30,7 +31,7 @@ pub struct Args {
     #[arg(long, value_parser = |s: &str| Bucket::parse(s).map_err(|e| e.to_string()))]
     bucket: Option<Bucket>,
     #[command(flatten)]
-    as_of: super::AsOf,
+    as_of: AsOf,
     /// plan-vs-actual (per bucket) or productivity (how each rep sells: win rate,
     /// average won deal, median sales cycle, coverage, activities per won deal).
     #[arg(long, value_enum, default_value_t = View::PlanVsActual)]
@@ -77,7 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             .map(|m| (m, report(&state, m, &query)))
             .collect();
         let book = report_xlsx(&sheets, state.config().currency)?;
-        super::emit(args.out.as_deref(), &book)?;
+        emit(args.out.as_deref(), &book)?;
         return Ok(ExitCode::SUCCESS);
     }
     let month = match args.month.or(state.current_month()) {
@@ -101,7 +102,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             Format::Table => human::productivity_table(&rows, currency),
             Format::Xlsx => bail!("--view productivity has no xlsx form yet: use --format csv"),
         };
-        super::emit(args.out.as_deref(), text.as_bytes())?;
+        emit(args.out.as_deref(), text.as_bytes())?;
         return Ok(ExitCode::SUCCESS);
     }
     let rows = report(&state, month, &query);
@@ -111,6 +112,6 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         Format::Table => human::report_table(&rows),
         Format::Xlsx => unreachable!("written above"),
     };
-    super::emit(args.out.as_deref(), text.as_bytes())?;
+    emit(args.out.as_deref(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -17,7 +17,7 @@ use pacer_engine::config::NatsConfig;
 use pacer_engine::dlq::DlqStore;
 use pacer_engine::http::{Gateway, Live, Sink, Stores};
 use pacer_engine::local::Local;
-use pacer_engine::nats::metrics::{serve_http, Metrics};
+use pacer_engine::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
 use pacer_engine::nats::query::{serve_queries, QueryContext};
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
@@ -25,8 +25,8 @@ use pacer_engine::replay::rebuild_for_append;
 use pacer_engine::webhook::mirror::Mirror;
 use tokio::sync::watch;
 
-use super::{open_log_for_append, wall_clock};
-use crate::Context;
+use super::common::{open_log_for_append, wall_clock};
+use crate::context::Context;
 
 /// How to reach NATS; each flag overrides the `[nats]` key of the same name.
 #[derive(clap::Args, Debug, Clone)]
@@ -187,7 +187,7 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
 /// dead-letter store in the log's database.
 pub fn local_engine(
     log: pacer_engine::Log,
-    state: pacer_projections::state::State,
+    state: pacer_projections::model::Model,
     config: &pacer_engine::Config,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Arc<Local>, Mirror, DlqStore)> {
@@ -225,7 +225,7 @@ pub fn nats_dlq(js: &async_nats::jetstream::Context, config: &pacer_engine::Conf
 fn rebuild_logged(
     log: &mut pacer_engine::Log,
     config: &pacer_engine::Config,
-) -> anyhow::Result<pacer_projections::state::State> {
+) -> anyhow::Result<pacer_projections::model::Model> {
     let total = log.last_seq();
     eprintln!("pacer serve: rebuilding the projections from {total} events");
     let started = Instant::now();

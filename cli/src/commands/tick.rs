@@ -6,18 +6,14 @@ use pacer_engine::log::Appended;
 use pacer_projections::event::{Event, EventBody};
 use pacer_projections::time::Timestamp;
 
-use super::{open_log_for_append, wall_clock};
-use crate::Context;
+use super::common::{open_log_for_append, parse_instant, wall_clock};
+use crate::context::{say, Context};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The instant of the tick (RFC 3339). Default: now.
     #[arg(long, value_parser = parse_instant)]
     at: Option<Timestamp>,
-}
-
-pub fn parse_instant(s: &str) -> Result<Timestamp, String> {
-    Timestamp::parse_rfc3339(s).map_err(|e| e.to_string())
 }
 
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
@@ -32,9 +28,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         body: EventBody::ClockTick,
     };
     match log.append_batch(vec![tick], recorded_at)?.first() {
-        Some(Appended::Stored(seq)) => crate::say!("clock_tick at {at} stored as seq {seq}")?,
+        Some(Appended::Stored(seq)) => say!("clock_tick at {at} stored as seq {seq}")?,
         Some(Appended::Duplicate(seq)) => {
-            crate::say!("clock_tick at {at} was already stored as seq {seq}")?
+            say!("clock_tick at {at} was already stored as seq {seq}")?
         }
         None => unreachable!("a batch of one has one outcome"),
     }

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use pacer_engine::access::{audit, Role, Users, USERS_FILE};
 use serde_json::json;
 
-use crate::{say, Context};
+use crate::context::{say, Context};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum UserCommand {

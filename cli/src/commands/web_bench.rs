@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use pacer_engine::access::{Access, Role, Users, USERS_FILE};
 use pacer_engine::bench::scale;
 use pacer_engine::http::{Sink, Stores};
-use pacer_engine::nats::metrics::Metrics;
+use pacer_engine::metrics::Metrics;
 use pacer_engine::replay::{rebuild, Cut};
 use pacer_projections::event::{Event, EventBody, RepReassigned};
 use serde_json::{json, Value};

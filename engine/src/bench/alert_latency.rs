@@ -44,8 +44,9 @@ use pacer_projections::event::{
     CustomerKind, DealWon, Event, EventBody, PlanLine, RepRegistered, RetentionChange,
     RetentionKind,
 };
+use pacer_projections::model::Model;
 use pacer_projections::money::Money;
-use pacer_projections::state::{is_voidable, State};
+use pacer_projections::state::is_voidable;
 use pacer_projections::time::Timestamp;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -55,7 +56,7 @@ use crate::config::Config;
 use crate::demo::{generate, teams, DemoSpec};
 use crate::error::NatsError;
 use crate::log::Log;
-use crate::nats::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::nats::pipeline::Pipeline;
 use crate::nats::publish::{publish_message, Message};
 use crate::nats::{ensure_streams, Subjects};
@@ -297,7 +298,7 @@ pub fn setup(spec: &AlertSpec, config: &Config, now: Timestamp) -> Result<Setup,
 }
 
 /// Checks that no probe rep has a standing alert before its probe.
-pub fn check_quiet(state: &State, probes: &[Probe]) -> Result<(), BenchError> {
+pub fn check_quiet(state: &Model, probes: &[Probe]) -> Result<(), BenchError> {
     let reps: HashSet<&str> = probes.iter().map(|p| p.rep.as_str()).collect();
     match state
         .alert_book()
@@ -667,8 +668,8 @@ mod tests {
     }
 
     /// Folds the set-up events, which void nothing.
-    fn fold(events: &[Event], config: &Config, now: Timestamp) -> State {
-        let mut state = State::new(config.org.clone());
+    fn fold(events: &[Event], config: &Config, now: Timestamp) -> Model {
+        let mut state = Model::new(config.org.clone());
         for (i, e) in events.iter().enumerate() {
             let rec = Recorded {
                 seq: i as u64 + 1,

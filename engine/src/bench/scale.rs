@@ -338,7 +338,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(measured.cells, cells(&whole));
-        let alerts = |s: &pacer_projections::state::State| {
+        let alerts = |s: &pacer_projections::model::Model| {
             let mut v: Vec<(String, bool)> = s
                 .alert_book()
                 .iter()

@@ -2,19 +2,17 @@
 //! publishes alerts, digests and query answers; `pacer publish` is the small client
 //! that puts events onto the stream.
 //!
-//! - this module: connecting (with every usual auth option), the subjects, and the
+//! - this module: connecting (with every usual auth option) and the
 //!   JetStream streams Pacer needs (created or extended, never shrunk or deleted).
 //! - `pipeline`: the consumer loop, in the brief's order (decode → validate → dedupe
 //!   → append → flush → ack), the clock tick, alert and digest publishing.
 //! - `query`: request/reply queries on the NATS service API.
-//! - `metrics`: Prometheus `/metrics` and `/healthz`.
 //! - `publish`: `pacer publish FILE.jsonl`.
 //!
 //! Debian's nats-server is 2.9, so the client speaks the 2.9 JetStream API (the
 //! `async-nats` server_2_10+ features are off).
 
 pub mod live;
-pub mod metrics;
 pub mod pipeline;
 pub mod publish;
 pub mod query;
@@ -26,100 +24,10 @@ use async_nats::{Client, ConnectOptions};
 
 use crate::config::NatsConfig;
 use crate::error::NatsError;
+pub use crate::subjects::{token, Subjects};
 
 /// The header that carries the reason of a dead letter.
 pub const ERROR_HEADER: &str = "Pacer-Error";
-
-/// The subjects under one prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subjects {
-    pub prefix: String,
-}
-
-impl Subjects {
-    pub fn new(prefix: &str) -> Self {
-        Subjects {
-            prefix: prefix.to_owned(),
-        }
-    }
-
-    /// `<prefix>.events.<type>`.
-    pub fn event(&self, event_type: &str) -> String {
-        format!("{}.events.{}", self.prefix, token(event_type))
-    }
-
-    pub fn events_all(&self) -> String {
-        format!("{}.events.>", self.prefix)
-    }
-
-    /// `<prefix>.alerts.<team>.<rep>`.
-    pub fn alert(&self, team: &str, rep: &str) -> String {
-        format!("{}.alerts.{}.{}", self.prefix, token(team), token(rep))
-    }
-
-    /// `<prefix>.digest.<team>`.
-    pub fn digest(&self, team: &str) -> String {
-        format!("{}.digest.{}", self.prefix, token(team))
-    }
-
-    /// `<prefix>.dlq.<reason>`.
-    pub fn dlq(&self, reason: &str) -> String {
-        format!("{}.dlq.{}", self.prefix, token(reason))
-    }
-
-    /// A stream name for this prefix: `PACER_EVENTS` for the default `pacer`,
-    /// `ACME_PACER_EVENTS` for `acme.pacer`, so deployments sharing an account never
-    /// share a stream.
-    pub fn stream(&self, kind: &str) -> String {
-        let p: String = self
-            .prefix
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{p}_{kind}")
-    }
-
-    /// The stream events arrive on.
-    pub fn events_stream(&self) -> String {
-        self.stream("EVENTS")
-    }
-
-    /// The engine's durable consumer: `pacer-engine` for the default prefix.
-    pub fn consumer(&self) -> String {
-        format!("{}-engine", self.prefix.replace('.', "-"))
-    }
-
-    /// `<prefix>.query`: the group of the query endpoints.
-    pub fn query_group(&self) -> String {
-        format!("{}.query", self.prefix)
-    }
-}
-
-/// A name as one subject token: characters a token cannot hold (`.`, `*`, `>`,
-/// white space) become `_`; an empty name becomes `_`.
-pub fn token(name: &str) -> String {
-    let t: String = name
-        .chars()
-        .map(|c| {
-            if c == '.' || c == '*' || c == '>' || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    if t.is_empty() {
-        "_".into()
-    } else {
-        t
-    }
-}
 
 /// Connects with the configured servers and credentials. The client reconnects by
 /// itself for as long as the process runs; the first connection is retried too, so

@@ -4,253 +4,99 @@
 //! message (a bad one goes, as it came, to `<prefix>.dlq.<reason>` with the error in
 //! a `Pacer-Error` header, and is terminated once the dead-letter stream has it);
 //! dedupe by `event_id`, append, **one flush, then ack** every message of the batch.
-//! Only then are the stored events folded into the projections and the alert changes
-//! they caused published (through JetStream, with a `Nats-Msg-Id` made of the alert
-//! id, the change and the event's seq, so a restart that publishes them again is
-//! deduplicated by the stream).
+//! Only then are the stored events folded into the projections (the engine core,
+//! [`crate::engine`]) and the alert changes they caused handed to the outbox
+//! ([`crate::outbox`]), whose publisher task sends them through JetStream with a
+//! `Nats-Msg-Id` made of the alert id, the change and the event's seq (a restart
+//! that publishes them again is deduplicated by the stream). The loop never waits
+//! for a PubAck: the publisher does, off the loop.
 //!
 //! A `clock_tick` is appended every `tick_interval_s` through the same path, and the
 //! weekly digest is published when a tick crosses the configured weekday and local
 //! time. Which alert changes have been published is remembered in the log's meta
 //! (`nats.published_seq`); on start-up the rebuild publishes whatever came after it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::HeaderMap;
-use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use pacer_projections::alerts::{alert_view, Change};
-use pacer_projections::digest::{digest, Audience};
-use pacer_projections::event::{Event, EventBody, Recorded};
-use pacer_projections::state::State;
-use pacer_projections::time::{IsoWeek, Timestamp};
-use serde_json::Value;
+use pacer_projections::event::Event;
+use pacer_projections::model::Model;
+use pacer_projections::time::Timestamp;
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
-use super::metrics::Metrics;
-use super::{Subjects, ERROR_HEADER};
-use crate::config::{Config, ServeConfig};
+use super::ERROR_HEADER;
+use crate::config::Config;
+pub use crate::engine::{digest_msg_id, Outgoing};
+use crate::engine::{tick_event, Engine, Stored};
 use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
-use crate::local::{append_counted, tick_event};
-use crate::log::{Log, VoidTargets};
-use crate::output::alert_object;
-use crate::replay::rebuild_for_append;
-use crate::validate::BatchRules;
+use crate::log::Log;
+use crate::metrics::Metrics;
+pub use crate::outbox::{rebuild_for_serve, Rebuilt};
+use crate::outbox::{Entry, Progress, OUTBOX_MAX, PUBLISHED_SEQ};
 use crate::wire::decode;
-
-/// The meta key of the last seq whose alert changes JetStream has acknowledged.
-const PUBLISHED_SEQ: &str = "nats.published_seq";
 
 /// How long an ack may wait for room in the client's buffer (NATS away).
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// At most this many messages wait for publishing before the engine stops taking
-/// new events (NATS refuses alerts; events would only pile up more).
-const OUTBOX_MAX: usize = 100_000;
-
 /// The longest pause between retries when NATS is away.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// A message for the alerts stream, waiting for its PubAck.
-#[derive(Clone, Debug)]
-pub struct Outgoing {
-    pub subject: String,
-    pub msg_id: String,
-    pub payload: Bytes,
-    /// The seq of the event that caused it.
-    pub seq: u64,
-}
+/// Alert messages published before their PubAcks are awaited, at most.
+const PUBLISH_WINDOW: usize = 256;
 
-/// The running engine.
+/// Outbox entries handed to the publisher and not yet published, at most; the rest
+/// wait in the engine's part of the outbox (at most [`OUTBOX_MAX`]).
+const PUBLISHER_QUEUE_MAX: usize = 4 * 1024;
+
+/// The running engine: the engine core, driven by a JetStream consumer, and the
+/// publisher of its outbox.
 pub struct Pipeline {
-    log: Log,
-    state: Arc<RwLock<State>>,
-    config: Config,
-    subjects: Subjects,
+    engine: Engine,
     js: jetstream::Context,
-    metrics: Arc<Metrics>,
     clock: Box<dyn FnMut() -> Timestamp + Send>,
-    outbox: VecDeque<Outgoing>,
-    /// Everything up to this seq has had its alert changes acknowledged by JetStream.
-    published_seq: u64,
+    /// Outbox entries waiting for room in the publisher's queue: the engine stops
+    /// taking events while there are [`OUTBOX_MAX`] of them.
+    waiting: VecDeque<Entry>,
+    /// The publisher's queue (bounded); `None` once closed for the stop.
+    to_publisher: Option<mpsc::Sender<Entry>>,
+    /// Taken by [`Pipeline::run`] to start the publisher.
+    from_engine: Option<mpsc::Receiver<Entry>>,
+    /// How far the publisher got.
+    progress: Progress,
     published_seq_saved: u64,
     last_saved: Instant,
     alerts_dirty: bool,
     last_counted: Instant,
 }
 
-/// Rebuilds the projections from the log, and re-creates the messages (alert changes
-/// and digests, with their figures of the moment) of events after `published_seq`:
-/// the ones a crash may have kept from being published. Their `Nats-Msg-Id`s are the
-/// ones the first attempt used, so the stream drops what it already has.
-///
-/// A log that `pacer serve --nats` has never published from (one filled by `pacer
-/// ingest`, the demo or the one-process server) starts publishing at its end: its
-/// history is not announced again, and the mark is stored at once.
-pub fn rebuild_for_serve(
-    log: &mut Log,
-    config: &Config,
-    mut progress: impl FnMut(u64),
-) -> Result<Rebuilt, NatsError> {
-    let published_seq = match log.meta(PUBLISHED_SEQ)?.and_then(|s| s.parse::<u64>().ok()) {
-        Some(seq) => seq,
-        None => {
-            let seq = log.last_seq();
-            log.set_meta(PUBLISHED_SEQ, &seq.to_string())?;
-            seq
-        }
-    };
-    let subjects = Subjects::new(&config.nats.subject_prefix);
-    let mut unpublished = Vec::new();
-    let state = rebuild_for_append(log, &config.org, |state, rec, before| {
-        if rec.seq > published_seq {
-            unpublished.extend(changes_out(
-                state,
-                &subjects,
-                rec.seq,
-                state.alert_book().changes(),
-            ));
-            if matches!(rec.event.body, EventBody::ClockTick) {
-                unpublished.extend(digests_out(
-                    state,
-                    &subjects,
-                    &config.serve,
-                    before,
-                    rec.seq,
-                ));
-            }
-        }
-        progress(rec.seq);
-    })?;
-    Ok(Rebuilt {
-        state,
-        published_seq,
-        unpublished,
-    })
-}
-
-/// The projections rebuilt for `pacer serve`, and what the last run may not have
-/// published.
-pub struct Rebuilt {
-    pub state: State,
-    /// Messages up to this seq are known to be published.
-    pub published_seq: u64,
-    /// The messages of later events, in seq order.
-    pub unpublished: Vec<Outgoing>,
-}
-
-/// The messages announcing one event's alert changes.
-pub(crate) fn changes_out(
-    state: &State,
-    subjects: &Subjects,
-    seq: u64,
-    changes: &[(String, Change)],
-) -> Vec<Outgoing> {
-    if changes.is_empty() {
-        return Vec::new();
-    }
-    let book = state.alert_book();
-    let reps: BTreeSet<&str> = changes
-        .iter()
-        .filter_map(|(id, _)| book.get(id))
-        .map(|a| a.rep.as_str())
-        .collect();
-    let focus = book.focus_of(reps, &state.config().alerts);
-    let org = state.config();
-    let mut out = Vec::new();
-    for (id, change) in changes {
-        let Some(view) = alert_view(state, id, &focus) else {
-            continue;
-        };
-        let mut obj = alert_object(&view, org.currency, org.timezone);
-        if let Value::Object(m) = &mut obj {
-            m.insert("change".into(), Value::String(change.as_str().to_owned()));
-            m.insert("seq".into(), Value::from(seq));
-        }
-        out.push(Outgoing {
-            subject: subjects.alert(&view.team, &view.alert.rep),
-            msg_id: format!("{}:{id}:{}:{seq}", subjects.prefix, change.as_str()),
-            payload: Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialise")),
-            seq,
-        });
-    }
-    out
-}
-
-/// Each team's weekly digest, when the tick that was just folded crossed this week's
-/// digest time (`before` is "now" before the tick).
-fn digests_out(
-    state: &State,
-    subjects: &Subjects,
-    serve: &ServeConfig,
-    before: Option<Timestamp>,
-    seq: u64,
-) -> Vec<Outgoing> {
-    let (Some(before), Some(now)) = (before, state.now()) else {
-        return Vec::new();
-    };
-    let tz = state.config().timezone;
-    let week = now.local_date(tz).iso_week();
-    let day = week
-        .monday()
-        .add_days(serve.digest_weekday.num_days_from_monday() as i32);
-    let slot = Timestamp::from_micros(
-        day.at_local_hour(serve.digest_hour, tz).micros()
-            + i64::from(serve.digest_minute) * 60_000_000,
-    );
-    if !(before < slot && slot <= now) {
-        return Vec::new();
-    }
-    let month = now.local_date(tz).month();
-    let teams: BTreeSet<String> = state
-        .reps()
-        .values()
-        .filter(|r| r.registered && r.departed.is_none_or(|d| d > month))
-        .map(|r| r.at(month).team)
-        .collect();
-    let mut out = Vec::new();
-    for team in teams {
-        if let Some(d) = digest(state, &Audience::Team(team.clone()), week) {
-            let json = crate::digest::digest_json(&d, state.config().currency, tz);
-            out.push(Outgoing {
-                subject: subjects.digest(&team),
-                msg_id: format!("{}:{}", subjects.prefix, digest_msg_id(&team, week)),
-                payload: Bytes::from(serde_json::to_vec(&json).expect("JSON values serialise")),
-                seq,
-            });
-        }
-    }
-    out
-}
-
 impl Pipeline {
-    /// Wraps a log whose projections are already rebuilt into `state`.
-    #[allow(clippy::too_many_arguments)]
+    /// Wraps a log whose projections are already rebuilt into `state`; every alert
+    /// change up to `published_seq` is known to be published.
     pub fn new(
         log: Log,
-        state: Arc<RwLock<State>>,
+        state: Arc<RwLock<Model>>,
         config: Config,
         js: jetstream::Context,
         metrics: Arc<Metrics>,
         clock: Box<dyn FnMut() -> Timestamp + Send>,
         published_seq: u64,
     ) -> Self {
-        let subjects = Subjects::new(&config.nats.subject_prefix);
+        let (to_publisher, from_engine) = mpsc::channel(PUBLISHER_QUEUE_MAX);
         Pipeline {
-            log,
-            state,
-            config,
-            subjects,
+            engine: Engine::new(log, state, config, metrics),
             js,
-            metrics,
             clock,
-            outbox: VecDeque::new(),
-            published_seq,
+            waiting: VecDeque::new(),
+            to_publisher: Some(to_publisher),
+            from_engine: Some(from_engine),
+            progress: Progress::new(published_seq),
             published_seq_saved: published_seq,
             last_saved: Instant::now(),
             alerts_dirty: true,
@@ -261,141 +107,96 @@ impl Pipeline {
     /// Queues the messages the rebuild found unpublished.
     pub fn queue_unpublished(&mut self, messages: Vec<Outgoing>) {
         self.alerts_dirty = true;
-        self.outbox.extend(messages);
+        let through = self.engine.state().read().expect("not poisoned").last_seq();
+        self.waiting
+            .extend(messages.into_iter().map(Entry::Message));
+        self.waiting.push_back(Entry::Through(through));
+        self.hand_over();
     }
 
-    /// Folds stored events into the projections and queues what they changed.
-    fn apply(&mut self, records: Vec<Recorded>, targets: &VoidTargets) {
-        let state = Arc::clone(&self.state);
-        let mut state = state.write().expect("not poisoned");
-        for rec in &records {
-            let before = state.now();
-            state.apply(rec, targets.of(rec, &records));
-            let changes = state.alert_book().changes().to_vec();
-            let mut out = changes_out(&state, &self.subjects, rec.seq, &changes);
-            if matches!(rec.event.body, EventBody::ClockTick) {
-                out.extend(digests_out(
-                    &state,
-                    &self.subjects,
-                    &self.config.serve,
-                    before,
-                    rec.seq,
-                ));
-            }
-            if !out.is_empty() {
-                self.alerts_dirty = true;
-            }
-            self.outbox.extend(out);
-            if self.outbox.is_empty() {
-                self.published_seq = self.published_seq.max(rec.seq);
+    /// Folds a stored batch into the projections and queues what it changed.
+    fn fold(&mut self, stored: &Stored) {
+        let Some(last) = stored.records.last().map(|r| r.seq) else {
+            return;
+        };
+        let out = self.engine.fold(stored, Some(&self.engine.config().serve));
+        if !out.is_empty() {
+            self.alerts_dirty = true;
+        }
+        self.waiting.extend(out.into_iter().map(Entry::Message));
+        self.waiting.push_back(Entry::Through(last));
+        self.hand_over();
+    }
+
+    /// Moves waiting entries into the publisher's queue, as far as there is room;
+    /// never waits.
+    fn hand_over(&mut self) {
+        let Some(tx) = &self.to_publisher else {
+            return;
+        };
+        while let Some(entry) = self.waiting.pop_front() {
+            if let Err(e) = tx.try_send(entry) {
+                let entry = match e {
+                    TrySendError::Full(e) | TrySendError::Closed(e) => e,
+                };
+                self.waiting.push_front(entry);
+                break;
             }
         }
     }
 
-    /// Publishes the outbox in order, waiting for each PubAck (pipelined); stops at the
-    /// first failure and keeps the rest for the next try.
-    async fn flush_outbox(&mut self) {
-        const WINDOW: usize = 256;
-        while !self.outbox.is_empty() {
-            let take = self.outbox.len().min(WINDOW);
-            let mut acks = Vec::with_capacity(take);
-            for out in self.outbox.iter().take(take) {
-                let mut headers = HeaderMap::new();
-                headers.insert("Nats-Msg-Id", out.msg_id.as_str());
-                match self
-                    .js
-                    .publish_with_headers(out.subject.clone(), headers, out.payload.clone())
-                    .await
-                {
-                    Ok(ack) => acks.push(ack),
-                    Err(e) => {
-                        eprintln!(
-                            "pacer serve: publishing to {} failed, will retry: {e}",
-                            out.subject
-                        );
-                        break;
-                    }
-                }
-            }
-            let mut done = 0;
-            for ack in acks {
-                match ack.await {
-                    Ok(_) => done += 1,
-                    Err(e) => {
-                        eprintln!("pacer serve: no acknowledgement for an alert, will retry: {e}");
-                        break;
-                    }
-                }
-            }
-            for _ in 0..done {
-                if let Some(out) = self.outbox.pop_front() {
-                    self.metrics.alerts_published.inc();
-                    if self.outbox.front().is_none_or(|next| next.seq > out.seq) {
-                        self.published_seq = self.published_seq.max(out.seq);
-                    }
-                }
-            }
-            if done < take {
-                return;
-            }
-        }
-        let last = self.state.read().expect("not poisoned").last_seq();
-        self.published_seq = self.published_seq.max(last);
-    }
-
-    /// Remembers how far alert publishing got, at most once a second (a crash re-sends
-    /// the rest, and the stream's duplicate window drops what it already has).
-    fn save_published_seq(&mut self, force: bool) -> Result<(), NatsError> {
-        if self.published_seq > self.published_seq_saved
-            && (force || self.last_saved.elapsed() >= Duration::from_secs(1))
+    /// Remembers how far alert publishing got, at most once a second, made durable by
+    /// the next append's flush (no flush of its own in the loop; `at_stop` flushes):
+    /// a crash re-sends the rest, and the stream's duplicate window drops what it
+    /// already has.
+    fn save_published_seq(&mut self, at_stop: bool) -> Result<(), NatsError> {
+        let seq = self.progress.get();
+        if seq > self.published_seq_saved
+            && (at_stop || self.last_saved.elapsed() >= Duration::from_secs(1))
         {
-            self.log
-                .set_meta(PUBLISHED_SEQ, &self.published_seq.to_string())?;
-            self.published_seq_saved = self.published_seq;
+            let log = self.engine.log_mut();
+            if at_stop {
+                log.set_meta(PUBLISHED_SEQ, &seq.to_string())?;
+            } else {
+                log.note_meta(PUBLISHED_SEQ, &seq.to_string())?;
+            }
+            self.published_seq_saved = seq;
             self.last_saved = Instant::now();
         }
         Ok(())
     }
 
-    /// Appends events and flushes; returns what was stored, as records, and the
-    /// events their voids name (read before the append: a failed read stores nothing).
-    fn append(&mut self, events: Vec<Event>) -> Result<(Vec<Recorded>, VoidTargets), NatsError> {
+    /// Appends events and flushes; returns what was stored.
+    fn append(&mut self, events: Vec<Event>) -> Result<Stored, NatsError> {
         let at = (self.clock)();
-        let (stored, targets) = tokio::task::block_in_place(|| {
-            let targets = VoidTargets::before_append(&mut self.log, &events)?;
-            let (stored, _) = append_counted(&mut self.log, events, at, &self.metrics)?;
-            Ok::<_, NatsError>((stored, targets))
-        })?;
-        Ok((stored, targets))
+        Ok(tokio::task::block_in_place(|| {
+            self.engine.append(events, at)
+        })?)
     }
 
     /// Appends a `clock_tick` at the wall clock's now.
     fn tick(&mut self) -> Result<(), NatsError> {
         let tick = tick_event((self.clock)());
-        let (stored, targets) = self.append(vec![tick])?;
-        self.apply(stored, &targets);
+        let stored = self.append(vec![tick])?;
+        self.fold(&stored);
         Ok(())
     }
 
     /// One batch of messages, in the brief's order.
     async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
-        self.metrics.batch_events.observe(messages.len() as f64);
-        let limits = self.config.limits;
-        let fx = self.state.read().expect("not poisoned").fx().clone();
-        let mut rules = BatchRules::new(self.config.org.currency, self.config.org.timezone, fx);
+        self.engine
+            .metrics()
+            .batch_events
+            .observe(messages.len() as f64);
+        let limits = self.engine.config().limits;
+        let mut rules = self.engine.rules();
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
         for msg in messages {
             let checked = if msg.payload.len() > limits.bytes_max() {
                 Err(too_long(msg.payload.len(), limits.bytes_max()))
             } else {
                 match decode(&msg.payload, &limits) {
-                    Ok(ev) => rules
-                        .check(&ev, |id| self.log.seq_of(id).map(|s| s.is_some()))?
-                        .and_then(|()| {
-                            let state = self.state.read().expect("not poisoned");
-                            crate::validate::plan_part_clash(&state, &ev).map_or(Ok(()), Err)
-                        })
-                        .map(|()| ev),
+                    Ok(ev) => self.engine.check(&mut rules, &ev)?.map(|()| ev),
                     Err(r) => Err(r),
                 }
             };
@@ -419,7 +220,7 @@ impl Pipeline {
             return Ok(());
         }
         let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
-        let (stored, targets) = self.append(events)?;
+        let stored = self.append(events)?;
         // Durable: now, and only now, every message of the batch is acknowledged (one
         // deadline for the batch, not a timer per message).
         let acks = async {
@@ -442,7 +243,7 @@ impl Pipeline {
                 "pacer serve: acknowledging a batch timed out; the redeliveries will be deduplicated"
             ),
         }
-        self.apply(stored, &targets);
+        self.fold(&stored);
         Ok(())
     }
 
@@ -452,7 +253,7 @@ impl Pipeline {
         msg: &jetstream::Message,
         rejection: &Rejection,
     ) -> Result<(), NatsError> {
-        let subject = self.subjects.dlq(rejection.kind.slug());
+        let subject = self.engine.subjects().dlq(rejection.kind.slug());
         let mut headers = HeaderMap::new();
         let reason = rejection.to_string().replace(['\r', '\n'], " ");
         headers.insert(ERROR_HEADER, reason.as_str());
@@ -471,7 +272,7 @@ impl Pipeline {
             .map_err(|e| publish(&e))?
             .await
             .map_err(|e| publish(&e))?;
-        self.metrics.rejected(rejection.kind.slug());
+        self.engine.metrics().rejected(rejection.kind.slug());
         if let Err(e) = tokio::time::timeout(ACK_TIMEOUT, msg.ack_with(AckKind::Term))
             .await
             .unwrap_or_else(|_| Err("timed out".into()))
@@ -488,7 +289,7 @@ impl Pipeline {
         }
         // Counted straight off the book (a listing would also rank focus and look up
         // every rep: milliseconds with the events waiting).
-        let state = self.state.read().expect("not poisoned");
+        let state = self.engine.state().read().expect("not poisoned");
         let mut by_kind: BTreeMap<(&str, &str), i64> = BTreeMap::new();
         for a in state.alert_book().iter() {
             let status = pacer_projections::alerts::status(a, state.acks().get(&a.id));
@@ -501,7 +302,7 @@ impl Pipeline {
             .map(|((rule, status), n)| ((rule.to_owned(), status.to_owned()), n))
             .collect();
         drop(state);
-        self.metrics.set_alerts(&counts);
+        self.engine.metrics().set_alerts(&counts);
         self.alerts_dirty = false;
         self.last_counted = Instant::now();
     }
@@ -520,20 +321,29 @@ impl Pipeline {
                 }
             }
         };
-        let ticking = self.config.serve.tick_interval_s > 0;
+        let ticking = self.engine.config().serve.tick_interval_s > 0;
         // Without ticks of its own, the engine waits a year between looks at the clock.
         let tick_every = Duration::from_secs(if ticking {
-            self.config.serve.tick_interval_s
+            self.engine.config().serve.tick_interval_s
         } else {
             365 * 24 * 3600
         });
+        let publisher = tokio::spawn(publish_outbox(
+            self.js.clone(),
+            self.from_engine.take().expect("run is called once"),
+            self.progress.clone(),
+            Arc::clone(self.engine.metrics()),
+        ));
+        let gauge = tokio::spawn(count_pending(
+            consumer.clone(),
+            Arc::clone(self.engine.metrics()),
+        ));
         if ticking {
             self.tick()?;
         }
         let mut next_tick = tokio::time::Instant::now() + tick_every;
         let mut backoff = Duration::from_millis(100);
-        let mut last_info = Instant::now() - Duration::from_secs(60);
-        let batch_max = self.config.serve.batch_events_max;
+        let batch_max = self.engine.config().serve.batch_events_max;
         'outer: loop {
             let mut messages = match consumer
                 .stream()
@@ -547,7 +357,7 @@ impl Pipeline {
                 Err(e) => {
                     eprintln!(
                         "pacer serve: cannot pull from {} ({e}); retrying in {backoff:?}",
-                        self.subjects.consumer()
+                        self.engine.subjects().consumer()
                     );
                     if wait_or_shutdown(&mut shutdown, backoff).await {
                         break 'outer;
@@ -557,34 +367,22 @@ impl Pipeline {
                 }
             };
             loop {
-                self.flush_outbox().await;
+                self.hand_over();
                 self.save_published_seq(false)?;
-                if !self.outbox.is_empty() {
-                    // Publishing fails: back off, and stop taking events while the
-                    // outbox is full (they would only add to it).
-                    let full = self.outbox.len() >= OUTBOX_MAX;
-                    if full {
-                        eprintln!(
-                            "pacer serve: {} alert messages wait for NATS; not taking events until they are out",
-                            self.outbox.len()
-                        );
-                    }
+                if self.waiting.len() >= OUTBOX_MAX {
+                    // The publisher cannot keep up (NATS refuses alerts): stop taking
+                    // events while the outbox is full (they would only add to it).
+                    eprintln!(
+                        "pacer serve: {} alert messages wait for NATS; not taking events until they are out",
+                        self.waiting.len()
+                    );
                     if wait_or_shutdown(&mut shutdown, backoff).await {
                         break 'outer;
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
-                    if full {
-                        continue;
-                    }
+                    continue;
                 }
                 self.count_alerts();
-                if last_info.elapsed() >= Duration::from_secs(5) {
-                    last_info = Instant::now();
-                    let mut c = consumer.clone();
-                    if let Ok(info) = c.info().await {
-                        self.metrics.consumer_pending.set(info.num_pending as i64);
-                    }
-                }
                 let next = tokio::select! {
                     biased;
                     _ = shutdown.changed() => {
@@ -613,6 +411,10 @@ impl Pipeline {
                             self.tick()?;
                         }
                         next_tick = tokio::time::Instant::now() + tick_every;
+                        continue;
+                    }
+                    // Entries wait for room in the publisher's queue: look again soon.
+                    _ = tokio::time::sleep(Duration::from_millis(50)), if !self.waiting.is_empty() => {
                         continue;
                     }
                     next = messages.next() => next,
@@ -650,15 +452,30 @@ impl Pipeline {
                 }
             }
         }
+        gauge.abort();
         // NATS may be away at the stop: publish what can be published in a few seconds;
         // the rest is re-created from the log at the next start.
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.flush_outbox()).await;
+        let stop = tokio::time::Instant::now() + Duration::from_secs(5);
+        if let Some(tx) = self.to_publisher.take() {
+            while let Some(entry) = self.waiting.pop_front() {
+                if !matches!(
+                    tokio::time::timeout_at(stop, tx.send(entry)).await,
+                    Ok(Ok(()))
+                ) {
+                    break;
+                }
+            }
+        }
+        let mut publisher = publisher;
+        if tokio::time::timeout_at(stop, &mut publisher).await.is_err() {
+            publisher.abort();
+        }
         self.save_published_seq(true)?;
         Ok(())
     }
 
     async fn consumer(&self) -> Result<PullConsumer, NatsError> {
-        let name = self.subjects.consumer();
+        let name = self.engine.subjects().consumer();
         let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
             consumer: name.clone(),
             doing,
@@ -666,7 +483,7 @@ impl Pipeline {
         };
         let stream = self
             .js
-            .get_stream(self.subjects.events_stream())
+            .get_stream(self.engine.subjects().events_stream())
             .await
             .map_err(|e| err("finding the events stream", &e))?;
         let mut consumer: PullConsumer = stream
@@ -675,9 +492,9 @@ impl Pipeline {
                 pull::Config {
                     durable_name: Some(name.clone()),
                     ack_policy: AckPolicy::Explicit,
-                    ack_wait: Duration::from_secs(self.config.serve.ack_wait_s),
-                    max_ack_pending: self.config.serve.acks_pending_max,
-                    filter_subject: self.subjects.events_all(),
+                    ack_wait: Duration::from_secs(self.engine.config().serve.ack_wait_s),
+                    max_ack_pending: self.engine.config().serve.acks_pending_max,
+                    filter_subject: self.engine.subjects().events_all(),
                     ..Default::default()
                 },
             )
@@ -688,13 +505,13 @@ impl Pipeline {
             .info()
             .await
             .map_err(|e| err("reading the consumer", &e))?;
-        if info.config.filter_subject != self.subjects.events_all() {
+        if info.config.filter_subject != self.engine.subjects().events_all() {
             return Err(err(
                 "checking the durable consumer",
                 &format!(
                     "it filters {:?}, not {:?}; delete it or choose another subject prefix",
                     info.config.filter_subject,
-                    self.subjects.events_all()
+                    self.engine.subjects().events_all()
                 ),
             ));
         }
@@ -702,9 +519,97 @@ impl Pipeline {
     }
 }
 
-/// The `Nats-Msg-Id` of a team's digest for a week: published once per week.
-pub fn digest_msg_id(team: &str, week: IsoWeek) -> String {
-    format!("digest:{team}:{week}")
+/// The outbox's publisher: publishes its messages to JetStream in order, a window
+/// of them before their PubAcks are awaited, off the engine's loop, so the fold never
+/// waits for the broker. A message that fails is published again (same
+/// `Nats-Msg-Id`, so the stream keeps one) after a back-off, and nothing after it
+/// counts as published before it does. Returns when the engine closes the queue and
+/// everything in it is out.
+async fn publish_outbox(
+    js: jetstream::Context,
+    mut queue_in: mpsc::Receiver<Entry>,
+    progress: Progress,
+    metrics: Arc<Metrics>,
+) {
+    let mut queue: VecDeque<Entry> = VecDeque::new();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        if queue.is_empty() {
+            match queue_in.recv().await {
+                Some(e) => queue.push_back(e),
+                None => return,
+            }
+        }
+        while queue.len() < 4 * PUBLISH_WINDOW {
+            match queue_in.try_recv() {
+                Ok(e) => queue.push_back(e),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::with_capacity(PUBLISH_WINDOW);
+        for entry in &queue {
+            let Entry::Message(out) = entry else {
+                continue;
+            };
+            if acks.len() == PUBLISH_WINDOW {
+                break;
+            }
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", out.msg_id.as_str());
+            match js
+                .publish_with_headers(out.subject.clone(), headers, out.payload.clone())
+                .await
+            {
+                Ok(ack) => acks.push(ack),
+                Err(e) => {
+                    eprintln!(
+                        "pacer serve: publishing to {} failed, will retry: {e}",
+                        out.subject
+                    );
+                    break;
+                }
+            }
+        }
+        let mut acked = 0usize;
+        for ack in acks {
+            match ack.await {
+                Ok(_) => acked += 1,
+                Err(e) => {
+                    eprintln!("pacer serve: no acknowledgement for an alert, will retry: {e}");
+                    break;
+                }
+            }
+        }
+        // Take off the front what is acknowledged, and the marks between.
+        while let Some(front) = queue.front() {
+            match front {
+                Entry::Through(seq) => progress.reached(*seq),
+                Entry::Message(_) if acked > 0 => {
+                    acked -= 1;
+                    metrics.alerts_published.inc();
+                }
+                Entry::Message(_) => break,
+            }
+            queue.pop_front();
+        }
+        if matches!(queue.front(), Some(Entry::Message(_))) {
+            // The front message failed: wait before trying it again.
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        } else {
+            backoff = Duration::from_millis(100);
+        }
+    }
+}
+
+/// Keeps the consumer's backlog gauge up to date, every 5 s, off the engine's loop.
+async fn count_pending(mut consumer: PullConsumer, metrics: Arc<Metrics>) {
+    loop {
+        if let Ok(info) = consumer.info().await {
+            metrics.consumer_pending.set(info.num_pending as i64);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 /// Sleeps for `d`; `true` when shutdown was asked for meanwhile.

@@ -26,10 +26,10 @@ use futures::StreamExt;
 use pacer_projections::alerts::{alert_views, alert_week, AlertQuery, StatusFilter};
 use pacer_projections::bucket::Bucket;
 use pacer_projections::digest::{digest, Audience};
+use pacer_projections::model::Model;
 use pacer_projections::money::Currency;
 use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
-use pacer_projections::state::State;
 use pacer_projections::time::{IsoWeek, Month};
 use serde_json::{json, Map, Value};
 
@@ -45,7 +45,7 @@ pub const LOG_PAGE_MAX: u64 = 1000;
 /// What the queries read.
 #[derive(Clone)]
 pub struct QueryContext {
-    pub state: Arc<RwLock<State>>,
+    pub state: Arc<RwLock<Model>>,
     pub log: LogReader,
 }
 

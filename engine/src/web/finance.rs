@@ -14,13 +14,13 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
-use pacer_projections::state::State as Projections;
+use pacer_projections::model::Model as Projections;
 use pacer_projections::time::{Month, Timestamp};
 
 use super::fmt::Fmt;
-use super::{encode, page_markup, refused, respond, who, Q};
+use super::page::{encode, page_markup, refused, respond, who, Q};
 use crate::access::{Caller, Role};
-use crate::http::Gateway;
+use crate::http::gateway::Gateway;
 use crate::nats::query::QueryContext;
 use crate::plans::Table;
 use crate::replay::{rebuild_from, Cut};

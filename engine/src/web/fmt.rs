@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 use num_format::{Locale, ToFormattedString};
 use serde_json::Value;
 
-use crate::http::Gateway;
+use crate::http::gateway::Gateway;
 
 /// The organisation's conventions for one page.
 #[derive(Clone, Copy, Debug)]

@@ -21,8 +21,8 @@
 pub mod charts;
 pub mod finance;
 pub mod fmt;
+pub(crate) mod page;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -30,8 +30,9 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
-use pacer_projections::bucket::{each_contribution, Bucket};
+use maud::{html, Markup, PreEscaped};
+use pacer_projections::bucket::Bucket;
+use pacer_projections::contribution::each_contribution;
 use pacer_projections::event::EventBody;
 use pacer_projections::money::{format_decimal, parse_decimal};
 use pacer_projections::report::team_course;
@@ -39,9 +40,11 @@ use pacer_projections::time::Month;
 use serde_json::{Map, Value};
 
 use crate::access::{Caller, Role, Scope};
-use crate::http::{ack_alert, caller, in_scope, Gateway};
+use crate::http::gateway::Gateway;
+use crate::http::scope::{ack_alert, in_scope};
 use crate::nats::query::answer_params;
 use fmt::Fmt;
+use page::{ask, bucket_rank, encode, major, page, page_markup, params, refused, respond, who, Q};
 
 const CSS: &str = include_str!("app.css");
 const JS: &str = include_str!("app.js");
@@ -80,146 +83,6 @@ pub fn routes() -> Router<Arc<Gateway>> {
             "/assets/app.js",
             get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], JS) }),
         )
-}
-
-type Q = Query<BTreeMap<String, String>>;
-
-/// The caller, or the way to the log-in page.
-fn who(
-    g: &Gateway,
-    method: &Method,
-    headers: &HeaderMap,
-    back: &str,
-) -> Result<Caller, Box<Response>> {
-    caller(g, method, headers).map_err(|r| {
-        if r.status() == StatusCode::UNAUTHORIZED {
-            Box::new(Redirect::to(&format!("/login?next={}", encode(back))).into_response())
-        } else {
-            r
-        }
-    })
-}
-
-/// The caller's answer to a query within scope, or the refusal page.
-fn ask(
-    g: &Gateway,
-    c: &Caller,
-    name: &str,
-    params: Map<String, Value>,
-) -> Result<Value, Box<Response>> {
-    in_scope(g, c, &params).map_err(|_| Box::new(refused()))?;
-    let Some(ctx) = &g.queries else {
-        return Err(Box::new(refused()));
-    };
-    Ok(tokio::task::block_in_place(|| {
-        answer_params(name, &params, ctx)
-    }))
-}
-
-fn refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        page_markup(
-            "Not in your scope",
-            None,
-            html! {
-                h1 { "Not in your scope" }
-                p { "This page is about a team or rep you do not manage." }
-                p { a href="/" { "Back to your page" } }
-            },
-        ),
-    )
-        .into_response()
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn params(pairs: &[(&str, Option<&str>)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.map(|v| ((*k).to_owned(), Value::String(v.to_owned()))))
-        .collect()
-}
-
-/// The order buckets are listed in: the total and its halves, then geography,
-/// products, accounts, activities.
-fn bucket_rank(bucket: &str) -> (u8, &str) {
-    let rank = match bucket {
-        "total" => 0,
-        "new_customer" => 1,
-        "retention" => 2,
-        b if b.starts_with("geo:") => 3,
-        b if b.starts_with("product:") => 4,
-        b if b.starts_with("account:") => 5,
-        _ => 6,
-    };
-    (rank, bucket)
-}
-
-/// Major units of a money text, for drawing only.
-fn major(v: &Value) -> Option<f64> {
-    v.as_str().and_then(|t| t.parse().ok())
-}
-
-fn page(title: &str, c: Option<&Caller>, body: Markup) -> Response {
-    page_markup(title, c, body).into_response()
-}
-
-fn page_markup(title: &str, c: Option<&Caller>, body: Markup) -> axum::response::Html<String> {
-    let markup = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Pacer" }
-                link rel="stylesheet" href="/assets/app.css";
-                script src="/assets/app.js" defer {}
-            }
-            body {
-                header {
-                    a.brand href="/" { "Pacer" }
-                    @if let Some(c) = c {
-                        nav aria-label="main" {
-                            a href="/" { "Home" }
-                            a href="/alerts" { "Alerts" }
-                            @if matches!(c.user.role, Role::Admin | Role::Finance) {
-                                a href="/finance" { "Plans" }
-                            }
-                        }
-                        form.logout method="post" action="/logout" {
-                            input type="hidden" name="csrf_token" value=(c.csrf.clone().unwrap_or_default());
-                            span { (c.user.name) " (" (c.user.role.as_str()) ")" }
-                            button type="submit" { "Log out" }
-                        }
-                    }
-                }
-                main id="main" { (body) }
-            }
-        }
-    };
-    axum::response::Html(markup.into_string())
-}
-
-/// Only the page's main part, for the script's live refresh.
-fn wants_fragment(headers: &HeaderMap) -> bool {
-    headers.get("x-pacer-fragment").is_some()
-}
-
-fn respond(title: &str, c: &Caller, headers: &HeaderMap, body: Markup) -> Response {
-    if wants_fragment(headers) {
-        return axum::response::Html(body.into_string()).into_response();
-    }
-    page(title, Some(c), body)
 }
 
 async fn home(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {

@@ -11,11 +11,89 @@
 //! - Lost: `deal_lost` (of a deal Pacer knew).
 //! - Reopened (won or lost, then open again), or deleted: `event_voided` of the
 //!   standing `deal_won` / `deal_lost`; a deleted open deal is lost.
+//!
+//! What [`reconcile`] reads and keeps ([`DealFacts`], [`Told`]) and how it takes a
+//! CRM's amount ([`amount_text`]) are defined here too, and re-exported by [`super`];
+//! this module builds only on [`super::crm`], never on its parent.
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{DealFacts, DealKey, DealStatus, OpenTold, Told, WonTold};
+use super::crm::DealKey;
 use pacer_projections::money::Currency;
+
+/// A deal's status in the CRM.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DealStatus {
+    #[default]
+    Open,
+    Won,
+    Lost,
+}
+
+/// What the mirror knows about a deal, in Pacer's terms. `None`: not known (yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DealFacts {
+    pub rep: Option<String>,
+    pub account: Option<String>,
+    /// `new` or `existing`.
+    pub customer_kind: Option<String>,
+    pub product: Option<String>,
+    pub region: Option<String>,
+    /// A decimal as the CRM wrote it (`12500`, `12500.0`, `12500.00`).
+    pub amount: Option<String>,
+    /// ISO 4217; `None`: the organisation's currency.
+    pub currency: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub expected_close: Option<String>,
+    pub stage: Option<String>,
+    /// 0–100.
+    pub probability: Option<u8>,
+    pub status: DealStatus,
+    /// `YYYY-MM-DD`; when won. `None`: the expected close date stands in.
+    pub closed_on: Option<String>,
+    pub lost_reason: Option<String>,
+    /// The CRM owner id when it maps to no rep, and when it was set (ms): the deal
+    /// cannot be told until the owner is mapped.
+    pub unmapped_owner: Option<(String, i64)>,
+}
+
+/// What Pacer has been told about a deal (the events emitted so far).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    /// Events emitted about the deal: the `n` of the next id is `n + 1`.
+    pub n: u32,
+    pub opened: bool,
+    /// The open deal's figures as last told (`deal_opened` or `deal_stage_changed`).
+    pub open: Option<OpenTold>,
+    /// The standing `deal_won`.
+    pub won: Option<WonTold>,
+    /// The id of the standing `deal_lost`.
+    pub lost: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTold {
+    pub stage: Option<String>,
+    pub probability: Option<u8>,
+    pub amount: String,
+    pub currency: String,
+    pub expected_close: String,
+}
+
+/// A told `deal_won`: its id (to void it) and its figures (to notice a correction).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WonTold {
+    pub event_id: String,
+    pub rep: String,
+    pub account: String,
+    pub customer_kind: String,
+    pub product: Option<String>,
+    pub region: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    pub closed_on: String,
+}
 
 /// The events that bring Pacer from `told` to `facts` (updating `told`), stamped
 /// `occurred_at` (RFC 3339).
@@ -54,10 +132,7 @@ pub fn reconcile(
     // Every CRM's amount, as Pacer takes it (E notation spelled out, zeros past the
     // currency's digits dropped).
     let exponent = Currency::from_code(&currency).ok().map(|c| c.exponent());
-    let amount = facts
-        .amount
-        .as_deref()
-        .map(|a| super::amount_text(a, exponent));
+    let amount = facts.amount.as_deref().map(|a| amount_text(a, exponent));
     match facts.status {
         DealStatus::Won => {
             if let Some(lost) = told.lost.take() {
@@ -182,6 +257,60 @@ fn optional(fields: &mut Value, name: &str, value: &Option<String>) {
     if let Some(v) = value {
         fields[name] = json!(v);
     }
+}
+
+/// A decimal as plain digits: CRMs write doubles in E notation (Salesforce from 10^7
+/// up and below 10^-3: `1.25E7`), which Pacer's amounts do not take. `None`: not a
+/// number.
+pub fn plain_decimal(text: &str) -> Option<String> {
+    let t = text.trim();
+    let (m, exp) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= 40)?),
+        None => (t, 0),
+    };
+    let (sign, m) = match m.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", m.strip_prefix('+').unwrap_or(m)),
+    };
+    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty() || m.ends_with('.') || !digits(int) || !digits(frac) {
+        return None;
+    }
+    if exp == 0 {
+        return Some(format!("{sign}{m}"));
+    }
+    // Zeros either side, so the point moves within the digits.
+    let pad = "0".repeat(exp.unsigned_abs() as usize);
+    let all = format!("{pad}{int}{frac}{pad}");
+    let point = (pad.len() + int.len()).checked_add_signed(exp as isize)?;
+    let (i, f) = all.split_at(point);
+    let (i, f) = (i.trim_start_matches('0'), f.trim_end_matches('0'));
+    let i = if i.is_empty() { "0" } else { i };
+    Some(if f.is_empty() {
+        format!("{sign}{i}")
+    } else {
+        format!("{sign}{i}.{f}")
+    })
+}
+
+/// An amount as Pacer takes it: as written when it is a plain decimal that fits the
+/// currency; E notation spelled out; zeros past the currency's digits dropped
+/// (`12500.0` in JPY is `12500`). Anything else as is, for validation to refuse.
+/// Every CRM's amounts go through it, in [`reconcile`].
+pub fn amount_text(text: &str, exponent: Option<u32>) -> String {
+    let Some(mut plain) = plain_decimal(text) else {
+        return text.to_owned();
+    };
+    if let (Some(exponent), Some(dot)) = (exponent, plain.find('.')) {
+        while plain.len() - dot - 1 > exponent as usize && plain.ends_with('0') {
+            plain.pop();
+        }
+        if plain.ends_with('.') {
+            plain.pop();
+        }
+    }
+    plain
 }
 
 struct Emitter<'a> {

@@ -19,6 +19,7 @@
 //! and the log drops them as duplicates.
 
 pub mod auth;
+pub mod crm;
 pub mod deal;
 pub mod hubspot;
 pub mod mirror;
@@ -34,29 +35,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
 
+pub use crm::{Crm, DealKey};
+pub use deal::{amount_text, plain_decimal, DealFacts, DealStatus, OpenTold, Told, WonTold};
+
 /// How many dedupe keys of recent messages a deal's record remembers.
 pub const SEEN_MAX: usize = 64;
-
-/// The CRMs Pacer has an endpoint for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Crm {
-    Native,
-    Hubspot,
-    Pipedrive,
-    Salesforce,
-}
-
-impl Crm {
-    /// The name used in event ids, `source`, config sections and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Crm::Native => "native",
-            Crm::Hubspot => "hubspot",
-            Crm::Pipedrive => "pipedrive",
-            Crm::Salesforce => "salesforce",
-        }
-    }
-}
 
 /// Why a webhook request was refused; each maps to one HTTP status.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -97,25 +80,6 @@ impl WebhookError {
             field: field.into(),
             reason: reason.into(),
         }
-    }
-}
-
-/// Identifies one deal of one CRM account: the mirror's key.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DealKey {
-    pub crm: Crm,
-    /// The CRM account: HubSpot's portalId, Pipedrive's company_id, Salesforce's
-    /// OrganizationId.
-    pub tenant: String,
-    /// The CRM's id of the deal.
-    pub deal: String,
-}
-
-impl DealKey {
-    /// `<crm>:<tenant>:<deal>`: the prefix of the ids of events about this deal, and
-    /// the deal's id in Pacer.
-    pub fn id(&self) -> String {
-        format!("{}:{}:{}", self.crm.as_str(), self.tenant, self.deal)
     }
 }
 
@@ -250,95 +214,6 @@ impl Parsed {
     }
 }
 
-/// A deal's status in the CRM.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DealStatus {
-    #[default]
-    Open,
-    Won,
-    Lost,
-}
-
-/// What the mirror knows about a deal, in Pacer's terms. `None`: not known (yet).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DealFacts {
-    pub rep: Option<String>,
-    pub account: Option<String>,
-    /// `new` or `existing`.
-    pub customer_kind: Option<String>,
-    pub product: Option<String>,
-    pub region: Option<String>,
-    /// A decimal as the CRM wrote it (`12500`, `12500.0`, `12500.00`).
-    pub amount: Option<String>,
-    /// ISO 4217; `None`: the organisation's currency.
-    pub currency: Option<String>,
-    /// `YYYY-MM-DD`.
-    pub expected_close: Option<String>,
-    pub stage: Option<String>,
-    /// 0–100.
-    pub probability: Option<u8>,
-    pub status: DealStatus,
-    /// `YYYY-MM-DD`; when won. `None`: the expected close date stands in.
-    pub closed_on: Option<String>,
-    pub lost_reason: Option<String>,
-    /// The CRM owner id when it maps to no rep, and when it was set (ms): the deal
-    /// cannot be told until the owner is mapped.
-    pub unmapped_owner: Option<(String, i64)>,
-}
-
-impl DealFacts {
-    /// `unmapped_owner` of a record whose owner is in property `name` and maps to
-    /// `rep` (`None`: not mapped).
-    pub fn unmapped_owner_of(
-        record: &DealRecord,
-        name: &str,
-        rep: &Option<String>,
-    ) -> Option<(String, i64)> {
-        if rep.is_some() {
-            return None;
-        }
-        let owner = record.prop(name)?;
-        Some((owner.to_owned(), record.props.get(name)?.at_ms))
-    }
-}
-
-/// What Pacer has been told about a deal (the events emitted so far).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Told {
-    /// Events emitted about the deal: the `n` of the next id is `n + 1`.
-    pub n: u32,
-    pub opened: bool,
-    /// The open deal's figures as last told (`deal_opened` or `deal_stage_changed`).
-    pub open: Option<OpenTold>,
-    /// The standing `deal_won`.
-    pub won: Option<WonTold>,
-    /// The id of the standing `deal_lost`.
-    pub lost: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpenTold {
-    pub stage: Option<String>,
-    pub probability: Option<u8>,
-    pub amount: String,
-    pub currency: String,
-    pub expected_close: String,
-}
-
-/// A told `deal_won`: its id (to void it) and its figures (to notice a correction).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WonTold {
-    pub event_id: String,
-    pub rep: String,
-    pub account: String,
-    pub customer_kind: String,
-    pub product: Option<String>,
-    pub region: Option<String>,
-    pub amount: String,
-    pub currency: String,
-    pub closed_on: String,
-}
-
 /// The mirror's record of one deal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealRecord {
@@ -397,6 +272,24 @@ impl DealRecord {
             .and_then(|p| p.value.as_deref())
             .map(str::trim)
             .filter(|v| !v.is_empty())
+    }
+}
+
+// `DealFacts` is defined in `deal`, which does not import this module: what it
+// reads off a `DealRecord` is here, beside the record.
+impl DealFacts {
+    /// `unmapped_owner` of a record whose owner is in property `name` and maps to
+    /// `rep` (`None`: not mapped).
+    pub fn unmapped_owner_of(
+        record: &DealRecord,
+        name: &str,
+        rep: &Option<String>,
+    ) -> Option<(String, i64)> {
+        if rep.is_some() {
+            return None;
+        }
+        let owner = record.prop(name)?;
+        Some((owner.to_owned(), record.props.get(name)?.at_ms))
     }
 }
 
@@ -615,60 +508,6 @@ impl Mapping {
         }
         Ok(())
     }
-}
-
-/// A decimal as plain digits: CRMs write doubles in E notation (Salesforce from 10^7
-/// up and below 10^-3: `1.25E7`), which Pacer's amounts do not take. `None`: not a
-/// number.
-pub fn plain_decimal(text: &str) -> Option<String> {
-    let t = text.trim();
-    let (m, exp) = match t.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().ok().filter(|e| e.abs() <= 40)?),
-        None => (t, 0),
-    };
-    let (sign, m) = match m.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", m.strip_prefix('+').unwrap_or(m)),
-    };
-    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty() || m.ends_with('.') || !digits(int) || !digits(frac) {
-        return None;
-    }
-    if exp == 0 {
-        return Some(format!("{sign}{m}"));
-    }
-    // Zeros either side, so the point moves within the digits.
-    let pad = "0".repeat(exp.unsigned_abs() as usize);
-    let all = format!("{pad}{int}{frac}{pad}");
-    let point = (pad.len() + int.len()).checked_add_signed(exp as isize)?;
-    let (i, f) = all.split_at(point);
-    let (i, f) = (i.trim_start_matches('0'), f.trim_end_matches('0'));
-    let i = if i.is_empty() { "0" } else { i };
-    Some(if f.is_empty() {
-        format!("{sign}{i}")
-    } else {
-        format!("{sign}{i}.{f}")
-    })
-}
-
-/// An amount as Pacer takes it: as written when it is a plain decimal that fits the
-/// currency; E notation spelled out; zeros past the currency's digits dropped
-/// (`12500.0` in JPY is `12500`). Anything else as is, for validation to refuse.
-/// Every CRM's amounts go through it, in [`deal::reconcile`].
-pub fn amount_text(text: &str, exponent: Option<u32>) -> String {
-    let Some(mut plain) = plain_decimal(text) else {
-        return text.to_owned();
-    };
-    if let (Some(exponent), Some(dot)) = (exponent, plain.find('.')) {
-        while plain.len() - dot - 1 > exponent as usize && plain.ends_with('0') {
-            plain.pop();
-        }
-        if plain.ends_with('.') {
-            plain.pop();
-        }
-    }
-    plain
 }
 
 /// The media type of a `Content-Type` value, lowercased, without parameters.

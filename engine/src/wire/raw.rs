@@ -101,13 +101,23 @@ pub fn describe(raw: &RawValue) -> String {
     match kind(raw) {
         Kind::Null => "null".into(),
         Kind::Bool => format!("the boolean {}", raw.get()),
-        Kind::Number => format!("the number {}", super::truncated(raw.get().to_owned())),
+        Kind::Number => format!("the number {}", truncated(raw.get().to_owned())),
         Kind::String => format!(
             "the string {}",
-            super::truncated(format!("{:?}", string(raw).unwrap_or_default()))
+            truncated(format!("{:?}", string(raw).unwrap_or_default()))
         ),
         Kind::Array => "an array".into(),
         Kind::Object => "an object".into(),
+    }
+}
+
+/// `s` cut to its first 60 characters, marked when cut: how a scalar is quoted in an
+/// error message, here and in [`super::describe`].
+pub fn truncated(s: String) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s
     }
 }
 

@@ -36,7 +36,7 @@ use std::collections::BTreeMap;
 
 use crate::bucket::Bucket;
 use crate::event::Percent;
-use crate::state::State;
+use crate::model::Model;
 use crate::time::{Date, Month};
 
 use super::config::{AlertConfig, Rule, Severity};
@@ -287,7 +287,7 @@ fn row<'r>(
 
 /// Scores the alerts of `state` (folded over the log, ticked every working day)
 /// against the months in `query` that have ended by the state's "now".
-pub fn backtest(state: &State, query: &BacktestQuery) -> Backtest {
+pub fn backtest(state: &Model, query: &BacktestQuery) -> Backtest {
     let cfg = &state.config().alerts;
     let now_month = state.current_month();
     let months: Vec<Month> = (0..=query.from.months_until(query.to))

@@ -22,11 +22,14 @@
 //! What changed with the last event is kept in `changes` for whoever publishes them.
 
 use std::collections::BTreeMap;
+use std::hash::Hasher;
 
 use chrono_tz::Tz;
+use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 
 use crate::state::Ack;
+pub use crate::time::alert_week;
 use crate::time::{IsoWeek, Timestamp};
 
 use super::config::{AlertConfig, Rule, Severity};
@@ -98,16 +101,32 @@ impl Change {
     }
 }
 
-/// Every alert, by id, and which stand for each rep.
+/// Every alert, in raise order, and which stand for each rep.
+///
+/// Each id is held once, in its alert: the book refers to an alert by its place in
+/// raise order, and finds an id's place through a 64-bit hash of it (a hash that an
+/// earlier id already has is held whole beside the hashes, so two ids are never
+/// taken for one).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AlertBook {
-    alerts: BTreeMap<String, Alert>,
-    /// Ids in raise order.
-    order: Vec<String>,
-    /// The standing alert of each rep for each finding key.
-    standing: BTreeMap<String, BTreeMap<FindingKey, String>>,
+    /// Every alert in raise order: `Alert::order` is its place here.
+    alerts: Vec<Alert>,
+    /// The hash of an id → the place of the first alert with that hash.
+    by_hash: FxHashMap<u64, u32>,
+    /// Ids whose hash an earlier alert's id has: their places.
+    shared: BTreeMap<String, u32>,
+    /// The standing alert of each rep for each finding key, by place.
+    standing: BTreeMap<String, BTreeMap<FindingKey, u32>>,
     /// What the last event changed, in the order it happened.
     changes: Vec<(String, Change)>,
+}
+
+/// The key an id is found by (deterministic, so two books that folded the same
+/// events are equal).
+fn id_hash(id: &str) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(id.as_bytes());
+    h.finish()
 }
 
 /// How alerts rank for focus, best first: rear-view rules after all others, then
@@ -129,11 +148,6 @@ pub fn rank_key(
         a.finding.breadth_rank(),
         a.order,
     )
-}
-
-/// The week an alert raised at `now` belongs to: the ISO week of its `act_by`.
-pub fn alert_week(now: Timestamp, tz: Tz) -> IsoWeek {
-    now.act_by(tz).local_date(tz).iso_week()
 }
 
 /// The deterministic id of an alert: the same rule, rep, bucket, month and week give
@@ -170,12 +184,26 @@ impl AlertBook {
     }
 
     pub fn get(&self, id: &str) -> Option<&Alert> {
-        self.alerts.get(id)
+        self.place(id).map(|i| &self.alerts[i as usize])
+    }
+
+    /// The place of alert `id` in raise order.
+    fn place(&self, id: &str) -> Option<u32> {
+        let i = *self.by_hash.get(&id_hash(id))?;
+        if self.alerts[i as usize].id == id {
+            return Some(i);
+        }
+        self.shared.get(id).copied()
+    }
+
+    /// The alert at place `i` (a place the book handed out).
+    fn at(&self, i: u32) -> &Alert {
+        &self.alerts[i as usize]
     }
 
     /// Every alert in raise order.
     pub fn iter(&self) -> impl Iterator<Item = &Alert> + '_ {
-        self.order.iter().filter_map(|id| self.alerts.get(id))
+        self.alerts.iter()
     }
 
     /// The standing alerts of `reps` (every rep's with `None`), in raise order: what
@@ -187,13 +215,13 @@ impl AlertBook {
                 .iter()
                 .filter_map(|r| self.standing.get(*r))
                 .flat_map(|ids| ids.values())
-                .filter_map(|id| self.alerts.get(id))
+                .map(|i| self.at(*i))
                 .collect(),
             None => self
                 .standing
                 .values()
                 .flat_map(|ids| ids.values())
-                .filter_map(|id| self.alerts.get(id))
+                .map(|i| self.at(*i))
                 .collect(),
         };
         out.sort_unstable_by_key(|a| a.order);
@@ -206,14 +234,13 @@ impl AlertBook {
         self.standing
             .values()
             .flat_map(|m| m.values())
-            .filter_map(|id| self.alerts.get(id))
-            .map(|a| a.act_by)
+            .map(|i| self.at(*i).act_by)
             .min()
     }
 
     /// Records that an acknowledgement arrived for `id`.
     pub fn acknowledged(&mut self, id: &str) {
-        if self.alerts.contains_key(id) {
+        if self.place(id).is_some() {
             self.changes.push((id.to_owned(), Change::Acknowledged));
         }
     }
@@ -240,7 +267,7 @@ impl AlertBook {
             None if findings.is_empty() => return,
             None => BTreeMap::new(),
         };
-        let mut before: BTreeMap<FindingKey, String> = if scope.is_all() {
+        let mut before: BTreeMap<FindingKey, u32> = if scope.is_all() {
             std::mem::take(&mut after)
         } else {
             let in_scope: Vec<FindingKey> = after
@@ -255,40 +282,34 @@ impl AlertBook {
         };
         for finding in findings {
             let key = finding.key();
-            let id = match before.remove(&key) {
-                Some(id) => {
-                    let a = self
-                        .alerts
-                        .get_mut(&id)
-                        .expect("a standing id is in the book");
+            let place = match before.remove(&key) {
+                Some(i) => {
+                    let a = &mut self.alerts[i as usize];
                     if a.week == week || now <= a.act_by {
                         let escalated = finding.severity > a.severity;
                         a.finding = finding;
                         if escalated {
                             a.severity = a.finding.severity;
                             a.escalated_at = Some(now);
-                            if !acks.contains_key(&id) {
-                                self.changes.push((id.clone(), Change::Escalated));
+                            if !acks.contains_key(&a.id) {
+                                self.changes.push((a.id.clone(), Change::Escalated));
                             }
                         }
-                        id
+                        i
                     } else {
                         a.closed = Some((now, Closure::Superseded));
-                        self.changes.push((id, Change::Superseded));
+                        self.changes.push((a.id.clone(), Change::Superseded));
                         self.raise(rep, key.clone(), finding, week, now, seq, tz, acks)
                     }
                 }
                 None => self.raise(rep, key.clone(), finding, week, now, seq, tz, acks),
             };
-            after.insert(key, id);
+            after.insert(key, place);
         }
-        for id in before.into_values() {
-            let a = self
-                .alerts
-                .get_mut(&id)
-                .expect("a standing id is in the book");
+        for i in before.into_values() {
+            let a = &mut self.alerts[i as usize];
             a.closed = Some((now, Closure::Resolved));
-            self.changes.push((id, Change::Resolved));
+            self.changes.push((a.id.clone(), Change::Resolved));
         }
         match (self.standing.get_mut(rep), after.is_empty()) {
             (Some(_), true) => {
@@ -303,7 +324,7 @@ impl AlertBook {
     }
 
     /// Raises the week's alert for a finding, or reopens it if it was resolved earlier
-    /// in the week. Returns its id.
+    /// in the week. Returns its place.
     #[allow(clippy::too_many_arguments)]
     fn raise(
         &mut self,
@@ -315,9 +336,10 @@ impl AlertBook {
         seq: u64,
         tz: Tz,
         acks: &BTreeMap<String, Ack>,
-    ) -> String {
+    ) -> u32 {
         let id = alert_id(&key, rep, week);
-        if let Some(a) = self.alerts.get_mut(&id) {
+        if let Some(i) = self.place(&id) {
+            let a = &mut self.alerts[i as usize];
             // Resolved earlier this week and back again: the same alert, reopened. An
             // acknowledged alert is not raised again this week.
             let escalated = finding.severity > a.severity;
@@ -328,30 +350,34 @@ impl AlertBook {
             a.finding = finding;
             a.closed = None;
             if !acks.contains_key(&id) {
-                self.changes.push((id.clone(), Change::Reopened));
+                self.changes.push((id, Change::Reopened));
             }
-            return id;
+            return i;
         }
-        let order = self.order.len() as u64;
-        self.alerts.insert(
-            id.clone(),
-            Alert {
-                id: id.clone(),
-                rep: rep.to_owned(),
-                week,
-                severity: finding.severity,
-                finding,
-                raised_at: now,
-                raised_seq: seq,
-                act_by: now.act_by(tz),
-                escalated_at: None,
-                closed: None,
-                order,
-            },
-        );
-        self.order.push(id.clone());
+        let place = u32::try_from(self.alerts.len()).expect("fewer than 2^32 alerts");
+        match self.by_hash.entry(id_hash(&id)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(place);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.shared.insert(id.clone(), place);
+            }
+        }
         self.changes.push((id.clone(), Change::Raised));
-        id
+        self.alerts.push(Alert {
+            id,
+            rep: rep.to_owned(),
+            week,
+            severity: finding.severity,
+            finding,
+            raised_at: now,
+            raised_seq: seq,
+            act_by: now.act_by(tz),
+            escalated_at: None,
+            closed: None,
+            order: u64::from(place),
+        });
+        place
     }
 
     /// The ids of the standing alerts that are `focus`: per rep, at most
@@ -371,8 +397,7 @@ impl AlertBook {
     ) -> std::collections::BTreeSet<String> {
         let mut out = std::collections::BTreeSet::new();
         for ids in reps.into_iter().filter_map(|rep| self.standing.get(rep)) {
-            let mut ranked: Vec<&Alert> =
-                ids.values().filter_map(|id| self.alerts.get(id)).collect();
+            let mut ranked: Vec<&Alert> = ids.values().map(|i| self.at(*i)).collect();
             ranked.sort_by_key(|a| rank_key(a));
             out.extend(
                 ranked

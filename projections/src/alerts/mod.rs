@@ -2,25 +2,29 @@
 //! resolved, superseded by the next week's), the focus limit, and the read-side view
 //! every front end lists alerts through.
 //!
-//! Alerts are part of the fold: `State::apply` evaluates the rules for the reps an
-//! event touched (all reps on each new day, alert week or plan) and reconciles the
+//! Alerts are the fold after the facts' (`Model::apply`, `watch`): it evaluates the
+//! rules for the reps an event touched (all reps on each new day, alert week or plan) and reconciles the
 //! book. Time comes only from `clock_tick` events, so a rebuild from the log raises
 //! the same alerts, in the same order, with the same ids and the same `act_by`.
 //!
 //! - `config`: rules, severities and their settings, with the brief's defaults.
 //! - `rules`: the conditions, their figures, money at stake and suggested actions.
 //! - `book`: alert ids, weeks, the state machine and the focus ranking.
+//! - `watch`: which reps and rules an event moves, and their re-evaluation.
+//! - `backtest`: how often each rule was right about how the month ended.
 
 pub mod backtest;
 pub mod book;
 pub mod config;
 pub mod rules;
+pub mod watch;
 
 pub use book::{alert_id, alert_week, rank_key, Alert, AlertBook, Change, Closure};
 pub use config::{AlertConfig, Rule, Rules, Severity};
 pub use rules::{Figures, Finding};
 
-use crate::state::{Ack, State};
+use crate::model::Model;
+use crate::state::Ack;
 
 /// Where an alert stands, for people.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,7 +104,7 @@ pub struct AlertView<'a> {
 }
 
 /// The alerts a query selects, in raise order.
-pub fn alert_views<'a>(state: &'a State, query: &AlertQuery) -> Vec<AlertView<'a>> {
+pub fn alert_views<'a>(state: &'a Model, query: &AlertQuery) -> Vec<AlertView<'a>> {
     let book = state.alert_book();
     // The reps the query can select (a superset: the views are filtered below as
     // before): only their alerts are read and ranked, so a team's listing costs the
@@ -154,7 +158,7 @@ pub fn alert_views<'a>(state: &'a State, query: &AlertQuery) -> Vec<AlertView<'a
 /// One alert as a manager reads it, by id; `focus` is the book's current focus set
 /// (`AlertBook::focus`), computed once for many lookups.
 pub fn alert_view<'a>(
-    state: &'a State,
+    state: &'a Model,
     id: &str,
     focus: &std::collections::BTreeSet<String>,
 ) -> Option<AlertView<'a>> {
@@ -172,7 +176,7 @@ pub fn status(a: &Alert, ack: Option<&Ack>) -> Status {
     }
 }
 
-fn view<'a>(state: &'a State, a: &'a Alert, focus: bool) -> AlertView<'a> {
+fn view<'a>(state: &'a Model, a: &'a Alert, focus: bool) -> AlertView<'a> {
     let ack = state.acks().get(&a.id);
     let status = status(a, ack);
     let info = state.rep_at(&a.rep, state.current_month().unwrap_or(a.finding.month));

@@ -279,7 +279,7 @@ pub fn findings_with(
         state,
         rep,
         share,
-        week_month: crate::alerts::alert_week(now, tz).monday().month(),
+        week_month: crate::time::alert_week(now, tz).monday().month(),
         // The name is the registration's (an unregistered rep is named by its id).
         name: record.map_or(rep, Rep::name),
         currency: state.config().currency,

@@ -3,7 +3,7 @@
 //! are learned from ([`crate::pacing`]).
 //!
 //! Only the `total` bucket is kept by day (every revenue movement adds to it, see
-//! [`crate::bucket::Movement`]): per rep × month the net amount of each day and the
+//! [`crate::contribution::Movement`]): per rep × month the net amount of each day and the
 //! number of bookings (positive movements: won deals, renewals, expansions); per team
 //! × month and for the whole organisation, the net amount of each day, the team
 //! being the rep's team as of that month. A day whose amount returns to zero is

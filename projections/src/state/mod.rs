@@ -1,5 +1,7 @@
-//! The fold: `State::apply(&mut state, &recorded)` for every event of the log, in
-//! log order. Everything a report shows is computed from this state.
+//! The facts' fold: `State::apply(&mut state, &recorded)` for every event of the
+//! log, in log order. Everything a report shows is computed from this state. It
+//! knows nothing of alerts: [`crate::model::Model`] folds the alert book after it,
+//! reading the state, never the other way round.
 //!
 //! The state keeps facts, not conclusions: actuals per rep × month × bucket (the sum
 //! of contributions), each deal's history of facts (its open/won/lost status is derived
@@ -22,17 +24,15 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
-use chrono_tz::Tz;
+pub use crate::config::OrgConfig;
 
-use crate::alerts::rules::{findings_with, rules_moved_by, scope_moved_by, Scope};
-use crate::alerts::{AlertBook, AlertConfig};
-use crate::bucket::{each_contribution, Bucket, BucketRef};
+use crate::bucket::{Bucket, BucketRef};
+use crate::contribution::each_contribution;
 use crate::event::{
     AlertAcknowledged, Event, EventBody, ForecastCategory, Recorded, RepRegistered,
 };
 use crate::fx::FxTable;
-use crate::money::{Currency, Money};
-use crate::pacing::ShareMemo;
+use crate::money::Money;
 use crate::time::{Month, Timestamp};
 
 use actuals::Actuals;
@@ -47,20 +47,6 @@ pub use plans::{PlanVersion, Plans, RepLines, Review};
 
 /// The team (and manager) of a rep the log never registered.
 pub const UNASSIGNED_TEAM: &str = "unassigned";
-
-/// The organisation settings the model needs. An argument, never a global.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrgConfig {
-    pub timezone: Tz,
-    /// The reporting currency: every amount in the state is in its minor units.
-    pub currency: Currency,
-    /// 1 = January.
-    pub fiscal_year_start_month: u32,
-    /// The alert rules' thresholds, severities and the focus limit.
-    pub alerts: AlertConfig,
-    /// How "expected to date" is paced: the learned curve or the straight line.
-    pub pace: crate::pacing::PaceConfig,
-}
 
 /// Who a rep is, as of some month.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,33 +195,19 @@ impl TeamLine {
     }
 }
 
-/// Today's shares of the curves a revenue event in a learning month can move: each
-/// of its reps' teams (in the event's month) and the organisation's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Curves {
-    teams: Vec<(String, crate::pacing::Share)>,
-    org: Option<crate::pacing::Share>,
+/// What folding one event did, for the folds that follow it (the alert book).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// A rep moved between teams with the days of their history.
+    pub history_moved: bool,
+    /// An `alert_acknowledged` recorded the first acknowledgement of its alert.
+    pub acknowledged: bool,
 }
 
-/// Which reps' alerts an event may change.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Touched {
-    None,
-    Reps(Vec<String>),
-    All,
-}
-
-impl Touched {
-    fn union(self, other: Touched) -> Touched {
-        match (self, other) {
-            (Touched::All, _) | (_, Touched::All) => Touched::All,
-            (Touched::None, t) | (t, Touched::None) => t,
-            (Touched::Reps(mut a), Touched::Reps(b)) => {
-                a.extend(b);
-                Touched::Reps(a)
-            }
-        }
-    }
+/// The `target` handed to [`State::apply`] with `rec`, if it can be undone by it:
+/// only an event that came before the void, with the id it names.
+pub fn applicable_target<'t>(rec: &Recorded, target: Option<&'t Recorded>) -> Option<&'t Recorded> {
+    target.filter(|t| t.seq < rec.seq && void_target(&rec.event) == Some(&t.event.event_id))
 }
 
 /// For an `event_voided`, the id of the event it names: what the caller of
@@ -292,7 +264,6 @@ pub struct State {
     ratings: BTreeMap<String, Vec<Rating>>,
     forecasts: BTreeMap<(String, Month, Option<ForecastCategory>), Vec<Forecast>>,
     acks: BTreeMap<String, Ack>,
-    alert_book: AlertBook,
     /// Exchange rates from `fx_rate_set`, by currency and month.
     fx: FxTable,
     /// Seq → reporting minor units, for each won deal or retention movement in
@@ -321,7 +292,6 @@ impl State {
             ratings: BTreeMap::new(),
             forecasts: BTreeMap::new(),
             acks: BTreeMap::new(),
-            alert_book: AlertBook::default(),
             fx: FxTable::default(),
             converted: HashMap::default(),
             voided: HashSet::default(),
@@ -335,13 +305,23 @@ impl State {
     /// (`None` if the log holds no event with that id); for every other event it is
     /// not read. The fold keeps no undo record: a void is undone from the event it
     /// names. [`void_target`] says which id to look up.
-    pub fn apply(&mut self, rec: &Recorded, target: Option<&Recorded>) {
-        // Only an event that came before the void can be undone by it.
-        let target = target
-            .filter(|t| t.seq < rec.seq && void_target(&rec.event) == Some(&t.event.event_id));
+    ///
+    /// This is the facts' fold only; [`crate::model::Model::apply`] folds the alert
+    /// book after it.
+    pub fn apply(&mut self, rec: &Recorded, target: Option<&Recorded>) -> Applied {
+        let target = applicable_target(rec, target);
+        match self.admit(rec) {
+            Some(ev) => self.fold(rec, &ev, target),
+            None => Applied::default(),
+        }
+    }
+
+    /// The first half of [`State::apply`]: counts the event, and returns it as it
+    /// counts (converted to the reporting currency), or `None` when it counts for
+    /// nothing: no exchange rate, or voided before it arrived.
+    pub fn admit<'r>(&mut self, rec: &'r Recorded) -> Option<std::borrow::Cow<'r, Event>> {
         self.last_seq = self.last_seq.max(rec.seq);
         self.events += 1;
-        self.alert_book.begin_event();
         let normalized = match crate::fx::normalize(
             &rec.event,
             self.cfg.currency,
@@ -351,43 +331,29 @@ impl State {
             Ok(ev) => ev,
             // The engine checks the rate before it stores an event; should a log hold
             // one without it, the event stays out rather than count in a wrong currency.
-            Err(_) => return,
+            Err(_) => return None,
         };
-        let ev: &Event = &normalized;
-        if is_voidable(&ev.body) && !self.voided.is_empty() && self.voided.contains(&ev.event_id) {
+        if is_voidable(&normalized.body)
+            && !self.voided.is_empty()
+            && self.voided.contains(&normalized.event_id)
+        {
             // Voided before it arrived (a CRM's undo can overtake the event): it counts
             // for nothing.
-            return;
+            return None;
         }
-        // Before the first tick there is no "now" and no alert to evaluate: skip the
-        // bookkeeping of which reps an event touched (a replay's long prefix).
-        // An event no rule reads (a forecast, an acknowledgement) skips it too.
-        let alerts_live = (self.now.is_some() || matches!(ev.body, EventBody::ClockTick))
-            && !rules_moved_by(&ev.body).is_empty();
-        let (before, deal_after) = if alerts_live {
-            self.touched_before(ev, target)
-        } else {
-            (Touched::None, None)
-        };
-        // A revenue event dated in a month the pacing curve learns from: the curves it
-        // can move, as they stand before it.
-        let curves_before = if alerts_live {
-            self.learning_curves(ev, target)
-        } else {
-            None
-        };
-        // For a change to an open deal: the month it was expected to close in.
-        let close_before = if alerts_live {
-            self.pipeline_month(ev)
-        } else {
-            None
-        };
+        Some(normalized)
+    }
+
+    /// The second half of [`State::apply`]: folds the admitted event `ev` (recorded as
+    /// `rec`; `target` as [`applicable_target`] gives it).
+    pub fn fold(&mut self, rec: &Recorded, ev: &Event, target: Option<&Recorded>) -> Applied {
         // The event's rep, interned once for what follows.
         let rep = ev.body.rep().map(|rep| (rep, self.ensure_rep(rep)));
         let tz = self.cfg.timezone;
         // Whether an org event moved a rep's days between teams: then every curve may
         // have moved.
         let mut history_moved = false;
+        let mut applied = Applied::default();
         match &ev.body {
             EventBody::RepRegistered(r) => {
                 let (sym, before) = self.team_line(&r.rep);
@@ -484,7 +450,7 @@ impl State {
                             seq: rec.seq,
                         },
                     );
-                    self.alert_book.acknowledged(alert_id);
+                    applied.acknowledged = true;
                 }
             }
             EventBody::FxRateSet(r) => self.fx.set(r.currency, r.month, r.rate),
@@ -493,58 +459,8 @@ impl State {
                 self.now = Some(self.now.map_or(ev.occurred_at, |n| n.max(ev.occurred_at)));
             }
         }
-        if !alerts_live {
-            return;
-        }
-        let mut touched = before.union(self.touched_after(ev));
-        if history_moved {
-            // A rep moved between teams with their history: every curve may have.
-            touched = Touched::All;
-        } else if let Some(before) = curves_before {
-            // The expected-to-date of every rep on a curve that moved (by a whole
-            // percent) moved with it.
-            if let Some(after) = self.learning_curves(ev, target) {
-                touched = touched.union(self.reps_on_moved_curves(&before, &after));
-            }
-        }
-        if let Some(rep) = deal_after.and_then(|d| self.deal_owner(&d)) {
-            touched = touched.union(Touched::Reps(vec![rep]));
-        }
-        // A new day, alert week or plan looks at every rule of every rep.
-        let scope = match touched {
-            Touched::All => Scope::ALL,
-            _ => {
-                let mut scope = scope_moved_by(&ev.body);
-                // A deal opened, moved or lost outside this month, before and after,
-                // leaves this month's pipeline, and so `behind_pace`, as it was.
-                let this_month = self.current_month();
-                if let (Some(before), Some(after)) = (close_before, self.pipeline_month(ev)) {
-                    if before != this_month && after != this_month {
-                        scope.rules = scope.rules.without(crate::alerts::Rule::BehindPace);
-                    }
-                }
-                scope
-            }
-        };
-        self.evaluate_alerts(touched, scope, rec.seq);
-    }
-
-    /// For an opening, a stage change or a loss: `Some` of the month the deal is
-    /// expected to close in while it is open (`Some(None)` when it is not open);
-    /// `None` for any other event.
-    fn pipeline_month(&self, ev: &Event) -> Option<Option<Month>> {
-        let deal = match &ev.body {
-            EventBody::DealOpened(d) => &d.deal,
-            EventBody::DealStageChanged(d) => &d.deal,
-            EventBody::DealLost(d) => &d.deal,
-            _ => return None,
-        };
-        Some(
-            self.deal(deal)
-                .and_then(|d| d.view())
-                .filter(|v| v.status == DealStatus::Open)
-                .map(|v| v.expected_close.month()),
-        )
+        applied.history_moved = history_moved;
+        applied
     }
 
     /// Adds the fact a deal event tells (event `seq`) to its deal, names interned:
@@ -599,91 +515,6 @@ impl State {
         if original != self.cfg.currency {
             self.converted.insert(rec.seq, counted.minor);
         }
-    }
-
-    /// For a revenue event (or the void of one) dated in a month the current month's
-    /// pacing curve learns from (one of the completed months before "now"): the
-    /// curves it can move, today's share of each of its reps' teams and the
-    /// organisation's. `None` for any other event: it moves no curve.
-    fn learning_curves(&self, ev: &Event, target: Option<&Recorded>) -> Option<Curves> {
-        if self.cfg.pace.curve == crate::pacing::CurveMode::Linear {
-            return None;
-        }
-        let ev = match &ev.body {
-            EventBody::EventVoided(_) => &target?.event,
-            _ => ev,
-        };
-        let (month, reps): (Month, Vec<&str>) = match &ev.body {
-            EventBody::DealWon(w) if w.splits.is_empty() => (w.closed_on.month(), vec![&w.rep]),
-            EventBody::DealWon(w) => (
-                w.closed_on.month(),
-                w.splits.iter().map(|s| s.rep.as_str()).collect(),
-            ),
-            EventBody::Retention(_, r) => (r.effective_on.month(), vec![&r.rep]),
-            _ => return None,
-        };
-        let pace = self.pace()?;
-        let history = self.cfg.pace.history_months as i32;
-        if month >= pace.month || month < pace.month.plus(-history) {
-            return None;
-        }
-        let mut teams: Vec<(String, crate::pacing::Share)> = Vec::new();
-        for rep in reps {
-            let team = self
-                .reps
-                .get(rep)
-                .map_or(UNASSIGNED_TEAM, |r| r.team_at(month));
-            if !teams.iter().any(|(t, _)| t == team) {
-                teams.push((team.to_owned(), self.pace_share(team, &pace).0));
-            }
-        }
-        Some(Curves {
-            teams,
-            org: self.org_share(&pace).map(|(s, _)| s),
-        })
-    }
-
-    /// The reps whose expected-to-date moved between two readings of the same curves:
-    /// those now in a team whose share moved, and, if the organisation's moved, those
-    /// whose team has too little history of its own and follows it.
-    fn reps_on_moved_curves(&self, before: &Curves, after: &Curves) -> Touched {
-        let moved: Vec<&str> = before
-            .teams
-            .iter()
-            .zip(&after.teams)
-            .filter(|(b, a)| b.1 != a.1)
-            .map(|(b, _)| b.0.as_str())
-            .collect();
-        let org_moved = before.org != after.org;
-        if moved.is_empty() && !org_moved {
-            return Touched::None;
-        }
-        if before.org.is_some() != after.org.is_some() {
-            // The organisation's curve appeared or went: every team without enough
-            // history of its own moved between it and the straight line.
-            return Touched::All;
-        }
-        let Some(pace) = self.pace() else {
-            return Touched::None;
-        };
-        let mut on_org: BTreeMap<&str, bool> = BTreeMap::new();
-        let reps: Vec<String> = self
-            .reps
-            .iter()
-            .filter(|(_, r)| {
-                let team = r.team_at(pace.month);
-                moved.contains(&team)
-                    || (org_moved
-                        && *on_org.entry(team).or_insert_with(|| {
-                            matches!(
-                                self.pace_share(team, &pace).1,
-                                crate::pacing::CurveSource::Org { .. }
-                            )
-                        }))
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        Touched::Reps(reps)
     }
 
     /// A rep's sym and team line as they stand (the rep made sure of).
@@ -749,97 +580,10 @@ impl State {
     }
 
     /// The owner of a deal now, by name.
-    fn deal_owner(&self, deal: &str) -> Option<String> {
+    pub fn deal_owner(&self, deal: &str) -> Option<String> {
         self.deals
             .owner(deal)
             .map(|s| self.names.name(s).to_owned())
-    }
-
-    /// The reps an event may change the alerts of, as the state stood before it; and
-    /// for a void, the deal whose owner after the void must be looked at too (voiding
-    /// an opening can hand the deal back to an earlier owner).
-    fn touched_before(&self, ev: &Event, target: Option<&Recorded>) -> (Touched, Option<String>) {
-        if let EventBody::EventVoided(v) = &ev.body {
-            let Some(t) = target.filter(|_| !self.voided.contains(&v.voided_event_id)) else {
-                return (Touched::None, None);
-            };
-            let deal = deal_of(&t.event.body).map(str::to_owned);
-            let mut reps: Vec<String> = t.event.body.rep().map(str::to_owned).into_iter().collect();
-            if let EventBody::DealWon(w) = &t.event.body {
-                reps.extend(w.splits.iter().map(|s| s.rep.clone()));
-            }
-            reps.extend(deal.as_deref().and_then(|d| self.deal_owner(d)));
-            return (Touched::Reps(reps), deal);
-        }
-        let touched = match &ev.body {
-            EventBody::PlanPublished(_)
-            | EventBody::PlanSubmitted(_)
-            | EventBody::PlanApproved(_)
-            | EventBody::PlanRejected(_) => Touched::All,
-            EventBody::ClockTick => {
-                let tz = self.cfg.timezone;
-                let new_day = |old: Timestamp| {
-                    let now = old.max(ev.occurred_at);
-                    now.local_date(tz) != old.local_date(tz)
-                        || crate::alerts::alert_week(now, tz) != crate::alerts::alert_week(old, tz)
-                        || self.alert_book.earliest_act_by().is_some_and(|t| t < now)
-                };
-                match self.now {
-                    None => Touched::All,
-                    Some(old) if new_day(old) => Touched::All,
-                    Some(_) => Touched::None,
-                }
-            }
-            EventBody::DealOpened(o) => {
-                Touched::Reps(self.deal_owner(&o.deal).into_iter().collect())
-            }
-            EventBody::DealWon(w) => Touched::Reps(self.deal_owner(&w.deal).into_iter().collect()),
-            _ => Touched::None,
-        };
-        (touched, None)
-    }
-
-    /// The reps an event may change the alerts of, as the state stands after it.
-    fn touched_after(&self, ev: &Event) -> Touched {
-        let mut reps: Vec<String> = ev.body.rep().map(str::to_owned).into_iter().collect();
-        match &ev.body {
-            EventBody::DealStageChanged(c) => reps.extend(self.deal_owner(&c.deal)),
-            EventBody::DealLost(l) => reps.extend(self.deal_owner(&l.deal)),
-            EventBody::DealOpened(o) => reps.extend(self.deal_owner(&o.deal)),
-            EventBody::DealWon(w) => {
-                reps.extend(self.deal_owner(&w.deal));
-                reps.extend(w.splits.iter().map(|s| s.rep.clone()));
-            }
-            _ => {}
-        }
-        Touched::Reps(reps)
-    }
-
-    /// Re-evaluates these alert rules for the touched reps (nothing before the first
-    /// `clock_tick`: without "now" there is no pace).
-    fn evaluate_alerts(&mut self, touched: Touched, scope: Scope<'_>, seq: u64) {
-        let Some(now) = self.now else {
-            return;
-        };
-        if scope.rules.is_empty() {
-            return;
-        }
-        let reps: Vec<String> = match touched {
-            Touched::None => return,
-            Touched::All => self.reps.keys().cloned().collect(),
-            Touched::Reps(mut reps) => {
-                reps.sort();
-                reps.dedup();
-                reps
-            }
-        };
-        let tz = self.cfg.timezone;
-        let mut shares = ShareMemo::default();
-        for rep in reps {
-            let found = findings_with(self, &rep, now, &self.cfg.alerts, scope, &mut shares);
-            self.alert_book
-                .reconcile(&rep, scope, found, now, seq, tz, &self.acks);
-        }
     }
 
     /// Makes sure the org knows the rep (unregistered until a `rep_registered`).
@@ -1233,11 +977,6 @@ impl State {
         self.bookings.rep_month(self.names.get(rep)?, month)
     }
 
-    /// Every alert the fold has raised, and which stand.
-    pub fn alert_book(&self) -> &AlertBook {
-        &self.alert_book
-    }
-
     /// Whether an `event_voided` has named this id (whether or not it could undo it).
     pub fn is_voided(&self, event_id: &str) -> bool {
         self.voided.contains(event_id)
@@ -1245,7 +984,7 @@ impl State {
 }
 
 /// The deal a deal event is about.
-fn deal_of(body: &EventBody) -> Option<&str> {
+pub fn deal_of(body: &EventBody) -> Option<&str> {
     match body {
         EventBody::DealOpened(d) => Some(&d.deal),
         EventBody::DealStageChanged(d) => Some(&d.deal),

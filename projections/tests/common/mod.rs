@@ -10,8 +10,9 @@ use pacer_projections::event::{
     ActivityLogged, AlertAcknowledged, CustomerKind, CustomerRated, DealOpened, DealWon, Event,
     EventBody, Percent, PlanBasis, PlanLine, PlanPublished, Recorded, RepRegistered,
 };
+use pacer_projections::model::Model;
 use pacer_projections::money::{Currency, Money};
-use pacer_projections::state::{void_target, OrgConfig, State};
+use pacer_projections::state::{void_target, OrgConfig};
 use pacer_projections::time::{Date, Month, Timestamp};
 
 pub fn eur() -> Currency {
@@ -112,8 +113,8 @@ impl Log {
         )
     }
 
-    pub fn state(&self) -> State {
-        let mut s = State::new(self.org.clone());
+    pub fn state(&self) -> Model {
+        let mut s = Model::new(self.org.clone());
         for r in &self.events {
             let target = void_target(&r.event)
                 .and_then(|id| self.events.iter().find(|e| e.event.event_id == id));
@@ -187,7 +188,7 @@ pub fn ack(alert_id: &str) -> EventBody {
 }
 
 /// The standing alerts of one rule.
-pub fn standing(state: &State, rule: Rule) -> Vec<Alert> {
+pub fn standing(state: &Model, rule: Rule) -> Vec<Alert> {
     state
         .alert_book()
         .iter()
@@ -196,7 +197,7 @@ pub fn standing(state: &State, rule: Rule) -> Vec<Alert> {
         .collect()
 }
 
-pub fn one(state: &State, rule: Rule) -> Alert {
+pub fn one(state: &Model, rule: Rule) -> Alert {
     let list = standing(state, rule);
     assert_eq!(list.len(), 1, "{rule}: {list:#?}");
     list.into_iter().next().unwrap()

@@ -1,51 +1,29 @@
-//! The HTTP side: the webhook endpoints CRMs call, and (wherever an engine runs in
-//! the process: `pacer serve --http ADDR`, with or without NATS) the queries, the
-//! live alert stream and the web app. The stateless `pacer gateway --nats URL --http
-//! ADDR` serves the webhooks only.
-//!
-//! A webhook request goes: content type → body (at most `webhooks.body_bytes_max`)
-//! → authentication on the raw bytes → the CRM's parser ([`crate::webhook`]) → the
-//! deal mirror and [`crate::webhook::deal::reconcile`] → decode of every resulting
-//! event → the [`Sink`] (the log and its flush, or JetStream and its PubAcks) → the
-//! deal records, compare-and-set → 2xx. Any failure before the sink has made the
-//! events durable answers with an error status and stores nothing that a retry
-//! would not recompute identically (event ids are deterministic), so a CRM's retry,
-//! minutes or days later, never doubles an event.
-//!
-//! | status | when |
-//! | --- | --- |
-//! | 200 | durable (Salesforce: the SOAP `<Ack>true</Ack>`) |
-//! | 400 | a malformed body or event; the JSON error names the field |
-//! | 401 | a bad or stale signature, wrong credentials, another Salesforce org |
-//! | 404 | a CRM without a `[webhooks.<crm>]` section |
-//! | 413 | over the body limit |
-//! | 415 | the wrong content type |
-//! | 503 | NATS (or the mirror bucket) unreachable: `Retry-After`, and retry |
+//! The shared state of the HTTP side and the webhook intake: the [`Gateway`] every
+//! handler reads (the configuration, the deal mirror, the [`Sink`], the dead letters,
+//! who may call, and the engine's projections when the process has them), and what a
+//! webhook request goes through on its way to durable events (content type, body,
+//! authentication, the CRM's parser, the mirror's compare-and-set, the sink, the
+//! answer), with the retry and drop of dead letters and the operator's system alerts.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use futures::StreamExt;
 use pacer_projections::event::Event;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-use crate::access::{audit, Access, Caller, Denied, Role, Scope};
+use crate::access::{audit, Access};
 use crate::config::Config;
 use crate::dlq::{DeadLetter, DlqStore, ENGINE_CRM};
 use crate::local::{Local, SubmitError};
-use crate::nats::metrics::Metrics;
+use crate::metrics::Metrics;
 use crate::nats::publish::{event_message, publish_all};
-use crate::nats::query::{answer_params, QueryContext};
+use crate::nats::query::QueryContext;
 use crate::nats::Subjects;
 use crate::webhook::mirror::{Mirror, MirrorError, Version, RECORD_BYTES_MAX};
 use crate::webhook::native::Format;
@@ -75,10 +53,6 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How much of a body over the limit is read and thrown away so that its client
 /// can read the 413 (see [`read_body`]).
 const DRAIN_BYTES_MAX: u64 = 16 * 1024 * 1024;
-
-/// How long an acknowledgement published to JetStream waits for the engine to fold
-/// it before answering (it is durable already; only what the next page shows waits).
-const ACK_FOLD_WAIT: Duration = Duration::from_secs(5);
 
 /// Webhook requests handled at once; more wait for a turn.
 pub const REQUESTS_MAX: usize = 64;
@@ -115,7 +89,7 @@ pub struct Gateway {
     /// Turns true when the process stops: ends the live streams.
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// At most [`REQUESTS_MAX`] webhook requests at once.
-    permits: tokio::sync::Semaphore,
+    pub(super) permits: tokio::sync::Semaphore,
     /// What the query routes and the web app read: the engine's projections and log
     /// (one process, or `pacer serve` with NATS; not the stateless `pacer gateway`).
     pub(crate) queries: Option<QueryContext>,
@@ -128,7 +102,7 @@ pub struct Gateway {
         Option<(
             pacer_projections::time::Timestamp,
             i64,
-            Arc<pacer_projections::state::State>,
+            Arc<pacer_projections::model::Model>,
         )>,
     >,
 }
@@ -252,79 +226,7 @@ pub struct Redriven {
     pub events: usize,
 }
 
-/// The routes: webhooks always; with an engine's projections also the queries, the
-/// live alert stream and the web app; `/healthz` and `/metrics`.
-pub fn router(gateway: Arc<Gateway>) -> Router {
-    let mut app = Router::new()
-        .route("/v1/events", endpoint(Crm::Native))
-        .route("/webhooks/hubspot", endpoint(Crm::Hubspot))
-        .route("/webhooks/pipedrive", endpoint(Crm::Pipedrive))
-        .route("/webhooks/salesforce", endpoint(Crm::Salesforce))
-        .route("/healthz", get(health))
-        .route("/metrics", get(metrics))
-        .route("/v1/login", post(log_in))
-        .route("/v1/logout", post(log_out))
-        .route("/v1/me", get(me))
-        .route("/v1/dlq", get(dlq_list))
-        .route("/v1/dlq/retry", post(dlq_retry))
-        .route("/v1/dlq/drop", post(dlq_drop))
-        .route("/v1/dlq/{id}", get(dlq_show));
-    if gateway.queries.is_some() {
-        app = app
-            .route("/v1/report", get(report))
-            .route("/v1/alerts", get(alerts))
-            .route("/v1/alerts/stream", get(alert_stream))
-            .route("/v1/alerts/{id}/ack", post(acknowledge))
-            .merge(crate::web::routes())
-            .route("/v1/digest/{team}", get(digest));
-    }
-    // The handlers read the raw body themselves, within `body_bytes_max`.
-    app.with_state(gateway)
-}
-
-/// Serves the router on `addr` until the gateway's `stop` turns true; then finishes the requests
-/// in hand. Returns the bound address and the server's task.
-pub async fn serve(
-    addr: &str,
-    gateway: Arc<Gateway>,
-) -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>), std::io::Error> {
-    let mut stop = gateway.stop.clone();
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    let app = router(gateway);
-    let task = tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped)
-            .await
-        {
-            eprintln!("pacer: the HTTP server on {bound} stopped: {e}");
-        }
-    });
-    Ok((bound, task))
-}
-
-type Req = (Method, Uri, HeaderMap, Body);
-
-/// The `POST` route of one CRM's endpoint.
-fn endpoint(crm: Crm) -> axum::routing::MethodRouter<Arc<Gateway>> {
-    post(
-        move |State(g): State<Arc<Gateway>>,
-              method: Method,
-              uri: Uri,
-              headers: HeaderMap,
-              body: Body| async move {
-            let Ok(_permit) = g.permits.acquire().await else {
-                unreachable!("the semaphore is never closed");
-            };
-            let result = g.webhook(crm, (method, uri, headers, body)).await;
-            g.respond(crm, result)
-        },
-    )
-}
+pub(super) type Req = (Method, Uri, HeaderMap, Body);
 
 impl Gateway {
     fn org(&self) -> OrgContext {
@@ -335,7 +237,7 @@ impl Gateway {
     }
 
     /// One webhook request, checked, parsed and made durable.
-    async fn webhook(
+    pub(super) async fn webhook(
         &self,
         crm: Crm,
         (method, uri, headers, body): Req,
@@ -1039,7 +941,7 @@ impl Gateway {
     }
 
     /// Makes the events durable; returns how many were duplicates (when known).
-    async fn store(
+    pub(super) async fn store(
         &self,
         decoded: Vec<Event>,
         events: &[(String, Value)],
@@ -1077,7 +979,7 @@ impl Gateway {
     }
 
     /// The response for a webhook request, counted.
-    fn respond(&self, crm: Crm, result: Result<Accepted, WebhookError>) -> Response {
+    pub(super) fn respond(&self, crm: Crm, result: Result<Accepted, WebhookError>) -> Response {
         let status = match &result {
             Ok(_) => StatusCode::OK,
             Err(e) => status_of(e),
@@ -1220,7 +1122,7 @@ pub fn status_of(e: &WebhookError) -> StatusCode {
     }
 }
 
-fn dlq_error(e: crate::dlq::DlqError) -> WebhookError {
+pub(super) fn dlq_error(e: crate::dlq::DlqError) -> WebhookError {
     match e {
         crate::dlq::DlqError::Unavailable { .. } => WebhookError::Unavailable(e.to_string()),
         _ => WebhookError::Internal(e.to_string()),
@@ -1285,620 +1187,6 @@ async fn read_body(
         return Err(too_large());
     }
     Ok(taken.freeze())
-}
-
-async fn health(State(g): State<Arc<Gateway>>) -> Response {
-    match g.metrics.health() {
-        Ok(()) => (
-            StatusCode::OK,
-            format!("ready\n{}", g.metrics.health_note()),
-        )
-            .into_response(),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        )
-            .into_response(),
-    }
-}
-
-/// `/metrics` on the router takes an operator's token (`admin` or `service`); the
-/// separate `--metrics-addr` server is for a loopback address.
-async fn metrics(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
-    if let Err(r) = operator(&g, &method, &headers) {
-        return *r;
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        g.metrics.render(),
-    )
-        .into_response()
-}
-
-/// A refusal as its response: 401 (with `WWW-Authenticate`), 403, or 500.
-pub(crate) fn denied(d: Denied) -> Box<Response> {
-    let (status, why) = match d {
-        Denied::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, why.to_owned()),
-        Denied::Forbidden(why) => (StatusCode::FORBIDDEN, why),
-        Denied::Broken(why) => {
-            eprintln!("pacer: {why}");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the users file cannot be read".to_owned(),
-            )
-        }
-    };
-    let mut r = (status, axum::Json(json!({"error": why}))).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"pacer\""),
-        );
-    }
-    Box::new(r)
-}
-
-/// Who is asking: a bearer token or the session cookie. A request that changes
-/// something and comes with the cookie must carry the session's `X-CSRF-Token`.
-pub(crate) fn caller(
-    g: &Gateway,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Result<Caller, Box<Response>> {
-    let c = g
-        .access
-        .caller(
-            auth::header(headers, "authorization"),
-            auth::header(headers, "cookie"),
-            (g.now_ms)(),
-        )
-        .map_err(denied)?;
-    if let Some(csrf) = &c.csrf {
-        let safe = matches!(*method, Method::GET | Method::HEAD);
-        let given = auth::header(headers, "x-csrf-token").unwrap_or("");
-        if !safe && !auth::constant_time_eq(given.as_bytes(), csrf.as_bytes()) {
-            return Err(denied(Denied::Forbidden(
-                "the X-CSRF-Token header is missing or not this session's".into(),
-            )));
-        }
-    }
-    Ok(c)
-}
-
-/// The operator's routes (`/v1/dlq...`, `/metrics`, system alerts): an `admin` or
-/// `service` user.
-fn operator(g: &Gateway, method: &Method, headers: &HeaderMap) -> Result<Caller, Box<Response>> {
-    let c = caller(g, method, headers)?;
-    if !c.user.role.operates() {
-        return Err(denied(Denied::Forbidden(format!(
-            "a {} user may not operate the service",
-            c.user.role.as_str()
-        ))));
-    }
-    Ok(c)
-}
-
-/// Whether a query's parameters stay within the caller's scope: a scoped user must
-/// name a team, a rep or (a manager) themself, each within scope; an org-wide
-/// question needs an unscoped role. The answer never says whether a team exists.
-pub(crate) fn in_scope(
-    g: &Gateway,
-    c: &Caller,
-    params: &Map<String, Value>,
-) -> Result<(), Box<Response>> {
-    if !c.user.role.reads() {
-        return Err(denied(Denied::Forbidden(format!(
-            "a {} user may only send events",
-            c.user.role.as_str()
-        ))));
-    }
-    let Some(ctx) = &g.queries else {
-        unreachable!("query routes exist only with an engine's projections");
-    };
-    let state = ctx.state.read().expect("not poisoned");
-    let scope = Scope::of(&c.user, &state);
-    if scope == Scope::All {
-        return Ok(());
-    }
-    let text = |k: &str| params.get(k).and_then(Value::as_str);
-    let checks = [
-        text("team").map(|t| scope.team(t)),
-        text("rep").map(|r| scope.rep(r, &state)),
-        text("manager").map(|m| c.user.role == Role::Manager && m == c.user.name),
-    ];
-    let named = checks.iter().any(Option::is_some);
-    if named && checks.iter().all(|c| *c != Some(false)) {
-        Ok(())
-    } else {
-        Err(denied(Denied::Forbidden("not in your scope".into())))
-    }
-}
-
-/// A query's answer over HTTP, for a caller within scope: the CLI's JSON, or 400
-/// with `{"error"}`.
-fn query(
-    g: &Gateway,
-    method: &Method,
-    headers: &HeaderMap,
-    name: &str,
-    params: Map<String, Value>,
-) -> Response {
-    let Some(ctx) = &g.queries else {
-        unreachable!("query routes exist only with an engine's projections");
-    };
-    if let Err(r) = caller(g, method, headers).and_then(|c| in_scope(g, &c, &params)) {
-        return *r;
-    }
-    // Reading the projections can wait for a flush: off the async workers.
-    let out = tokio::task::block_in_place(|| answer_params(name, &params, ctx));
-    let status = if out.get("error").is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    (status, axum::Json(out)).into_response()
-}
-
-fn params(q: BTreeMap<String, String>) -> Map<String, Value> {
-    q.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
-}
-
-/// `GET /v1/report?month=&rep=&team=&bucket=&view=`.
-async fn report(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    query(&g, &method, &headers, "report", params(q))
-}
-
-/// `GET /v1/alerts?status=&team=&manager=&rep=`; `?system=true`: the operator's.
-async fn alerts(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    if q.get("system").is_some_and(|v| v == "true") {
-        if let Err(r) = operator(&g, &method, &headers) {
-            return *r;
-        }
-        return match g.system_alerts().await {
-            Ok(alerts) => axum::Json(json!({"alerts": alerts})).into_response(),
-            Err(e) => dlq_failure(e),
-        };
-    }
-    query(&g, &method, &headers, "alerts", params(q))
-}
-
-/// `GET /v1/digest/<team>?week=`.
-async fn digest(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Path(team): Path<String>,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    let mut p = params(q);
-    p.insert("team".into(), Value::String(team));
-    query(&g, &method, &headers, "digest", p)
-}
-
-/// `GET /v1/alerts/stream`: server-sent events, one `alert` event per alert change
-/// within the caller's scope (`id` its message id, `data` its JSON); `lagged` says
-/// how many a slow reader missed (read them with `GET /v1/alerts`).
-async fn alert_stream(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-) -> Response {
-    let c = match caller(&g, &method, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    if !c.user.role.reads() {
-        return *denied(Denied::Forbidden("a crm user may only send events".into()));
-    }
-    let (Some(ctx), Some(live)) = (&g.queries, &g.live) else {
-        unreachable!("query routes exist only with an engine's projections");
-    };
-    let scope = Scope::of(&c.user, &ctx.state.read().expect("not poisoned"));
-    let subjects = live.subjects.clone();
-    let rx = live.alerts.subscribe();
-    let mut stop = g.stop.clone();
-    let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
-        let out = match item {
-            Ok(msg) => visible(&scope, &subjects, &msg).then(|| {
-                SseEvent::default()
-                    .event("alert")
-                    .id(msg.id)
-                    .data(String::from_utf8_lossy(&msg.json))
-            }),
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
-                Some(SseEvent::default().event("lagged").data(n.to_string()))
-            }
-        };
-        futures::future::ready(out.map(Ok::<_, Infallible>))
-    });
-    // Ends with the process, so a graceful stop does not wait for the readers.
-    Sse::new(stream.take_until(stopped))
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-/// Whether an alert change is within a scope, by its subject
-/// (`<prefix>.alerts.<team>.<rep>`).
-fn visible(scope: &Scope, subjects: &Subjects, msg: &crate::local::AlertMessage) -> bool {
-    let alerts = format!("{}.alerts.", subjects.prefix);
-    let Some(rest) = msg.subject.strip_prefix(&alerts) else {
-        return false;
-    };
-    match scope {
-        Scope::All => true,
-        Scope::Nothing => false,
-        Scope::Teams(teams) => teams
-            .iter()
-            .any(|t| rest.starts_with(&format!("{}.", crate::nats::token(t)))),
-        Scope::Rep(rep) => rest.ends_with(&format!(".{}", crate::nats::token(rep))),
-    }
-}
-
-/// `POST /v1/alerts/<id>/ack` with `{"note": "..."}`: the caller acknowledges an
-/// alert in their scope; the `alert_acknowledged` records them as `by`.
-async fn acknowledge(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Option<axum::Json<Value>>,
-) -> Response {
-    let c = match caller(&g, &method, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let note = body
-        .as_ref()
-        .and_then(|b| b.get("note"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match ack_alert(&g, &c, &id, note).await {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(r) => *r,
-    }
-}
-
-/// The caller acknowledges alert `id` (within their scope): an `alert_acknowledged`
-/// by them, and a line in the audit trail. The answer's JSON, or the refusal.
-pub(crate) async fn ack_alert(
-    g: &Gateway,
-    c: &Caller,
-    id: &str,
-    note: Option<String>,
-) -> Result<Value, Box<Response>> {
-    if matches!(c.user.role, Role::Crm | Role::Service) {
-        return Err(denied(Denied::Forbidden(format!(
-            "a {} user may not acknowledge alerts",
-            c.user.role.as_str()
-        ))));
-    }
-    let Some(ctx) = &g.queries else {
-        unreachable!("query routes exist only with an engine's projections");
-    };
-    {
-        let state = ctx.state.read().expect("not poisoned");
-        let scope = Scope::of(&c.user, &state);
-        let found = state.alert_book().get(id).map(|a| a.rep.clone());
-        let within = found.as_deref().is_some_and(|rep| scope.rep(rep, &state));
-        if !within && scope != Scope::All {
-            // A scoped caller learns nothing of alerts outside their scope.
-            return Err(denied(Denied::Forbidden("not in your scope".into())));
-        }
-        if found.is_none() {
-            return Err(Box::new(
-                (
-                    StatusCode::NOT_FOUND,
-                    axum::Json(json!({"error": format!("no alert {id}")})),
-                )
-                    .into_response(),
-            ));
-        }
-        if let Some(ack) = state.acks().get(id) {
-            return Ok(json!({"acknowledged": id, "by": ack.by, "already": true}));
-        }
-    }
-    let at = chrono::DateTime::from_timestamp_millis((g.now_ms)()).unwrap_or_default();
-    let event = Event {
-        event_id: format!("pacer-ack-{id}"),
-        source: "pacer-http".into(),
-        occurred_at: pacer_projections::time::Timestamp::from_utc(at),
-        body: pacer_projections::event::EventBody::AlertAcknowledged(
-            pacer_projections::event::AlertAcknowledged {
-                alert_id: id.to_owned(),
-                by: c.user.name.clone(),
-                note,
-            },
-        ),
-    };
-    let line = (
-        format!("alert_acknowledged {id}"),
-        Value::Object(crate::wire::encode(&event)),
-    );
-    match g.store(vec![event], &[line]).await {
-        Ok(_) => {
-            if matches!(g.sink, Sink::Nats { .. }) {
-                // The engine folds what JetStream took a moment later: wait for it
-                // (briefly), so the page the manager sees next shows their ack.
-                let folded = || {
-                    ctx.state
-                        .read()
-                        .expect("not poisoned")
-                        .acks()
-                        .contains_key(id)
-                };
-                let deadline = tokio::time::Instant::now() + ACK_FOLD_WAIT;
-                while !folded() && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-            if let Err(e) = audit(
-                g.access.data_dir(),
-                &c.user.name,
-                "alert.ack",
-                id,
-                json!({}),
-            ) {
-                eprintln!("pacer: {e}");
-            }
-            Ok(json!({"acknowledged": id, "by": c.user.name}))
-        }
-        Err(e) => Err(Box::new(
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({"error": e.to_string()})),
-            )
-                .into_response(),
-        )),
-    }
-}
-
-/// `POST /v1/login` with `{"user", "password"}`: a session cookie (HttpOnly, Secure,
-/// SameSite=Strict) and the CSRF token that state-changing requests send back as
-/// `X-CSRF-Token`. Failures wait longer each time, per user and per address.
-async fn log_in(
-    State(g): State<Arc<Gateway>>,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    body: Option<axum::Json<Value>>,
-) -> Response {
-    let field = |k: &str| {
-        body.as_ref()
-            .and_then(|b| b.get(k))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned()
-    };
-    let (name, password) = (field("user"), field("password"));
-    let from = peer.ip().to_string();
-    match g.access.log_in(&name, &password, &from, (g.now_ms)()) {
-        Ok((user, session, csrf)) => {
-            let cookie = format!(
-                "pacer_session={session}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={}",
-                crate::access::SESSION_MS / 1000
-            );
-            let mut r = axum::Json(json!({
-                "user": user.name, "role": user.role.as_str(), "csrf_token": csrf,
-            }))
-            .into_response();
-            if let Ok(v) = header::HeaderValue::from_str(&cookie) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
-        }
-        Err((delay, why)) => {
-            tokio::time::sleep(delay).await;
-            *denied(Denied::Unauthenticated(why))
-        }
-    }
-}
-
-/// `POST /v1/logout`: ends the session.
-async fn log_out(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&g, &method, &headers) {
-        return *r;
-    }
-    g.access.log_out(auth::header(&headers, "cookie"));
-    let mut r = axum::Json(json!({"logged_out": true})).into_response();
-    r.headers_mut().insert(
-        header::SET_COOKIE,
-        header::HeaderValue::from_static(
-            "pacer_session=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0",
-        ),
-    );
-    r
-}
-
-/// `GET /v1/me`: who the caller is and what they may read.
-async fn me(State(g): State<Arc<Gateway>>, method: Method, headers: HeaderMap) -> Response {
-    let c = match caller(&g, &method, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let scope = match &g.queries {
-        Some(ctx) => match Scope::of(&c.user, &ctx.state.read().expect("not poisoned")) {
-            Scope::All => json!("all"),
-            Scope::Teams(t) => json!({"teams": t}),
-            Scope::Rep(r) => json!({"rep": r}),
-            Scope::Nothing => json!("none"),
-        },
-        None => Value::Null,
-    };
-    axum::Json(json!({"user": c.user.name, "role": c.user.role.as_str(), "scope": scope}))
-        .into_response()
-}
-
-fn dlq_failure(e: WebhookError) -> Response {
-    (status_of(&e), axum::Json(json!({"error": e.to_string()}))).into_response()
-}
-
-/// `GET /v1/dlq?crm=&since=`: the dead letters, oldest first.
-async fn dlq_list(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Query(q): Query<BTreeMap<String, String>>,
-) -> Response {
-    if let Err(r) = operator(&g, &method, &headers) {
-        return *r;
-    }
-    let since_ms = match q.get("since").map(|t| crate::dlq::parse_since(t)) {
-        Some(Err(e)) => {
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": e}))).into_response()
-        }
-        Some(Ok(ms)) => Some(ms),
-        None => None,
-    };
-    match g.dlq.list().await {
-        Ok(all) => {
-            let letters = crate::dlq::select(all, q.get("crm").map(String::as_str), since_ms);
-            let out: Vec<Value> = letters.iter().map(DeadLetter::to_json).collect();
-            axum::Json(json!({"count": out.len(), "letters": out})).into_response()
-        }
-        Err(e) => dlq_failure(dlq_error(e)),
-    }
-}
-
-/// `GET /v1/dlq/<id>`.
-async fn dlq_show(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = operator(&g, &method, &headers) {
-        return *r;
-    }
-    match g.dlq.get(&id).await {
-        Ok(Some(l)) => axum::Json(l.to_json()).into_response(),
-        Ok(None) => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("no dead letter {id}")})),
-        )
-            .into_response(),
-        Err(e) => dlq_failure(dlq_error(e)),
-    }
-}
-
-/// The letters a retry or drop names: `{"ids": [...]}` or `{"all": true, "crm": C}`.
-async fn chosen(g: &Gateway, body: &Value) -> Result<Vec<DeadLetter>, Box<Response>> {
-    let all = g
-        .dlq
-        .list()
-        .await
-        .map_err(|e| Box::new(dlq_failure(dlq_error(e))))?;
-    let bad = |why: String| {
-        Box::new((StatusCode::BAD_REQUEST, axum::Json(json!({"error": why}))).into_response())
-    };
-    if body.get("all").and_then(Value::as_bool) == Some(true) {
-        let crm = body.get("crm").and_then(Value::as_str);
-        return Ok(crate::dlq::select(all, crm, None));
-    }
-    let Some(ids) = body.get("ids").and_then(Value::as_array) else {
-        return Err(bad(
-            "ids: missing; send {\"ids\": [...]} or {\"all\": true}".into(),
-        ));
-    };
-    let mut out = Vec::new();
-    for id in ids {
-        let Some(id) = id.as_str() else {
-            return Err(bad(format!("ids: {id} is not a dead letter id")));
-        };
-        match all.iter().find(|l| l.id == id) {
-            Some(l) => out.push(l.clone()),
-            None => {
-                return Err(Box::new(
-                    (
-                        StatusCode::NOT_FOUND,
-                        axum::Json(json!({"error": format!("no dead letter {id}")})),
-                    )
-                        .into_response(),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// `POST /v1/dlq/retry` with `{"ids": [...]}` or `{"all": true, "crm": C}`.
-async fn dlq_retry(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let c = match operator(&g, &method, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let letters = match chosen(&g, &body).await {
-        Ok(l) => l,
-        Err(r) => return *r,
-    };
-    let Ok(_permit) = g.permits.acquire().await else {
-        unreachable!("the semaphore is never closed");
-    };
-    match g.redrive(letters, &c.user.name).await {
-        Ok(r) => axum::Json(redriven_json(&r)).into_response(),
-        Err(e) => dlq_failure(e),
-    }
-}
-
-/// A retry's outcome as JSON: `{succeeded, failed: [{id, error}], events}`.
-pub fn redriven_json(r: &Redriven) -> Value {
-    let failed: Vec<Value> = r
-        .failed
-        .iter()
-        .map(|(id, error)| json!({"id": id, "error": error}))
-        .collect();
-    json!({"succeeded": r.succeeded, "failed": failed, "events": r.events})
-}
-
-/// `POST /v1/dlq/drop` with `{"ids": [...], "reason": "..."}`.
-async fn dlq_drop(
-    State(g): State<Arc<Gateway>>,
-    method: Method,
-    headers: HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> Response {
-    let c = match operator(&g, &method, &headers) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let reason = body
-        .get("reason")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or("");
-    if reason.is_empty() {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "reason: missing; say why the items are dropped"})),
-        )
-            .into_response();
-    }
-    let letters = match chosen(&g, &body).await {
-        Ok(l) => l,
-        Err(r) => return *r,
-    };
-    match g.drop_letters(letters, reason, &c.user.name).await {
-        Ok(ids) => axum::Json(json!({"dropped": ids})).into_response(),
-        Err(e) => dlq_failure(e),
-    }
 }
 
 impl Gateway {
