@@ -8,29 +8,21 @@ use std::path::{Path, PathBuf};
 use common::*;
 use serde_json::{json, Value};
 
-/// November 2026 in EUR, Berlin time: ana has a plan of 100 000.00 and 40 meetings,
-/// December 90 000.50; she has won 12 500.00, holds one open deal and logged one
-/// meeting. The tick is Wednesday the 18th, 10:00 in Berlin (working day 13 of 21).
-const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
-{"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"activity:meeting","target":"40"},{"rep":"ana","month":"2026-12","bucket":"total","target":"90000.50"}]}
-{"event_id":"hs-1","source":"hubspot","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d-17","account":"acme","customer_kind":"new","product":"analytics","region":"emea","amount":"12500.00","currency":"EUR","closed_on":"2026-11-03"}
-{"event_id":"hs-2","source":"hubspot","occurred_at":"2026-11-04T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d-18","account":"beta","customer_kind":"existing","product":"platform","amount":10000,"currency":"EUR","expected_close":"2026-11-25","probability":25}
-{"event_id":"hs-3","source":"hubspot","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting","account":"acme"}
-{"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
-"#;
+/// November 2026 in EUR, Berlin time: ana far behind plan ([`ANA_BEHIND`]), ticked on
+/// Wednesday the 18th, 10:00 in Berlin (working day 13 of 21).
+const TICK: &str = r#"{"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}"#;
 
 const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n";
 
-fn setup(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join(name);
-    std::fs::write(tmp.path().join("pacer.toml"), CONFIG).unwrap();
-    std::fs::write(tmp.path().join("events.jsonl"), EVENTS).unwrap();
+/// The org's config with `extra` after it, and the scenario in `events.jsonl`.
+fn setup(extra: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, data) = temp_org(&format!("{CONFIG}{extra}"));
+    std::fs::write(
+        tmp.path().join("events.jsonl"),
+        format!("{ANA_BEHIND}{TICK}\n"),
+    )
+    .unwrap();
     (tmp, data)
-}
-
-fn json_of(data: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(run(data, args))).unwrap()
 }
 
 fn alerts(data: &Path, status: &str) -> Vec<Value> {
@@ -42,7 +34,7 @@ fn alerts(data: &Path, status: &str) -> Vec<Value> {
 
 #[test]
 fn alerts_name_the_rep_the_figures_the_action_and_act_by() {
-    let (_tmp, data) = setup("data");
+    let (_tmp, data) = setup("");
     ok(run(&data, &["ingest", "events.jsonl"]));
     let list = alerts(&data, "open");
     let rules: Vec<(&str, &str, bool)> = list
@@ -147,7 +139,7 @@ fn alerts_name_the_rep_the_figures_the_action_and_act_by() {
 
 #[test]
 fn acknowledgements_survive_restarts_and_a_rebuild_gives_the_same_alerts() {
-    let (tmp, data) = setup("data");
+    let (tmp, data) = setup("");
     ok(run(&data, &["ingest", "events.jsonl"]));
     // Time moves on: Thursday, then Monday of the next week (a new alert per
     // condition; last week's are superseded).
@@ -170,15 +162,12 @@ fn acknowledgements_survive_restarts_and_a_rebuild_gives_the_same_alerts() {
     let out = ok(run(&data, &["ack", &pace_id, "--by", "someone else"]));
     assert!(out.contains("already acknowledged by maria"), "{out}");
     // An unknown id is a clear error, and appends nothing.
-    let before = log_events(&data).len();
-    let o = run(&data, &["ack", "al-00000000000000000000", "--by", "maria"]);
-    assert!(!o.status.success());
+    let o = refused(&data, &["ack", "al-00000000000000000000", "--by", "maria"]);
     assert!(
         stderr(&o).contains("no alert with id \"al-00000000000000000000\""),
         "{}",
         stderr(&o)
     );
-    assert_eq!(log_events(&data).len(), before);
 
     // In a new process (every command is one): acknowledged, with who and the note.
     let acked = alerts(&data, "acknowledged");
@@ -239,12 +228,7 @@ fn acknowledgements_survive_restarts_and_a_rebuild_gives_the_same_alerts() {
 
 #[test]
 fn a_bad_alert_setting_stops_with_the_key_and_value() {
-    let (tmp, data) = setup("data");
-    std::fs::write(
-        tmp.path().join("pacer.toml"),
-        format!("{CONFIG}\n[alerts.behind_pace]\nbelow_pct = 190\n"),
-    )
-    .unwrap();
+    let (_tmp, data) = setup("\n[alerts.behind_pace]\nbelow_pct = 190\n");
     let o = run(&data, &["ingest", "events.jsonl"]);
     assert!(!o.status.success());
     assert!(
@@ -257,12 +241,9 @@ fn a_bad_alert_setting_stops_with_the_key_and_value() {
 
 #[test]
 fn switching_a_rule_off_in_the_config_silences_it() {
-    let (tmp, data) = setup("data");
-    std::fs::write(
-        tmp.path().join("pacer.toml"),
-        format!("{CONFIG}\n[alerts.low_coverage]\nenabled = false\n[alerts.activity_behind]\nenabled = false\n"),
-    )
-    .unwrap();
+    let (_tmp, data) = setup(
+        "\n[alerts.low_coverage]\nenabled = false\n[alerts.activity_behind]\nenabled = false\n",
+    );
     ok(run(&data, &["ingest", "events.jsonl"]));
     let rules: Vec<Value> = alerts(&data, "all")
         .iter()
@@ -293,7 +274,7 @@ const SELLING: &str = r#"{"event_id":"p-plan","source":"finance","occurred_at":"
 
 #[test]
 fn productivity_shows_how_a_rep_sells() {
-    let (tmp, data) = setup("data");
+    let (tmp, data) = setup("");
     std::fs::write(tmp.path().join("selling.jsonl"), SELLING).unwrap();
     ok(run(&data, &["ingest", "selling.jsonl"]));
     let rows = json_of(
@@ -350,18 +331,7 @@ fn label(rule: &str) -> &'static str {
 fn the_digest_of_a_demo_team_agrees_with_its_alerts_and_report() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
-    let demo = ok(run(
-        &data,
-        &[
-            "demo",
-            "--reps",
-            "12",
-            "--seed",
-            "7",
-            "--now",
-            "2026-11-18T15:00:00Z",
-        ],
-    ));
+    let demo = demo(&data, &["--reps", "12", "--seed", "7"]);
     let digest = json_of(&data, &["digest", "--team", "north", "--format", "json"]);
     assert_eq!(digest["team"], "north");
     assert_eq!(digest["week"], "2026-W47");
@@ -490,7 +460,7 @@ fn the_digest_of_a_demo_team_agrees_with_its_alerts_and_report() {
 fn the_demo_flags_the_reps_off_plan_and_its_backtest_scores_it() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
-    ok(run(&data, &["demo", "--now", "2026-11-18T15:00:00Z"]));
+    demo(&data, &[]);
     let open = alerts(&data, "open");
     let mut critical: Vec<&str> = open
         .iter()

@@ -18,9 +18,7 @@ const SCENARIO: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"202
 "#;
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::write(tmp.path().join("pacer.toml"), "[org]\ncurrency = \"EUR\"\n").unwrap();
+    let (tmp, data) = temp_org(EUR);
     std::fs::write(tmp.path().join("events.jsonl"), SCENARIO).unwrap();
     (tmp, data)
 }
@@ -28,8 +26,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
 fn report_json(data: &std::path::Path, args: &[&str]) -> Vec<Value> {
     let mut all = vec!["report", "--format", "json"];
     all.extend_from_slice(args);
-    let v: Value = serde_json::from_str(&ok(run(data, &all))).unwrap();
-    v.as_array().unwrap().clone()
+    json_of(data, &all).as_array().unwrap().clone()
 }
 
 #[test]
@@ -318,17 +315,9 @@ fn demo_is_deterministic_and_never_overwrites_real_data() {
     let tmp = tempfile::tempdir().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
-    let args = [
-        "demo",
-        "--reps",
-        "8",
-        "--seed",
-        "3",
-        "--now",
-        "2026-11-18T15:00:00Z",
-    ];
-    let out_a = ok(run(&a, &args));
-    let out_b = ok(run(&b, &args));
+    let args = ["--reps", "8", "--seed", "3"];
+    let out_a = demo(&a, &args);
+    let out_b = demo(&b, &args);
     assert_eq!(
         out_a.replace(a.to_str().unwrap(), "DIR"),
         out_b.replace(b.to_str().unwrap(), "DIR")
@@ -364,7 +353,7 @@ fn demo_is_deterministic_and_never_overwrites_real_data() {
         assert_ne!(rep["plan"], "0.00", "{name}");
     }
     // A demo replaces an earlier demo...
-    ok(run(&a, &args));
+    demo(&a, &args);
     // ...but never a log it did not create.
     let real = tmp.path().join("real");
     std::fs::write(
@@ -416,22 +405,14 @@ fn ingest_opens_every_file_before_storing_anything() {
 fn a_demo_log_that_received_real_events_is_never_replaced() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    ok(run(
-        &data,
-        &["demo", "--reps", "2", "--now", "2026-11-18T15:00:00Z"],
-    ));
+    demo(&data, &["--reps", "2"]);
     std::fs::write(
         tmp.path().join("one.jsonl"),
         SCENARIO.lines().next().unwrap().replace("EUR", "USD"),
     )
     .unwrap();
     ok(run(&data, &["ingest", "one.jsonl"]));
-    let before = log_events(&data).len();
-    let o = run(
-        &data,
-        &["demo", "--reps", "2", "--now", "2026-11-18T15:00:00Z"],
-    );
+    let o = refused(&data, &["demo", "--reps", "2", "--now", DEMO_NOW]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("did not create"), "{}", stderr(&o));
-    assert_eq!(log_events(&data).len(), before);
 }

@@ -20,14 +20,13 @@ use serde_json::Value;
 /// expected alerts do not depend on the day the test runs.
 const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\ndigest_weekday = \"wednesday\"\ndigest_time = \"09:00\"\n";
 
-/// The scenario of tests/alerts.rs: ana far behind plan, ticked on Tuesday and on
+/// The scenario of tests/alerts.rs ([`ANA_BEHIND`]), ticked on Tuesday and on
 /// Wednesday 2026-11-18 at 10:00 Berlin time, past the digest time (Wednesday 09:00).
-const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"ana","name":"Ana Silva","team":"north","manager":"maria","region":"emea"}
-{"event_id":"fy27-v1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"activity:meeting","target":"40"},{"rep":"ana","month":"2026-12","bucket":"total","target":"90000.50"}]}
-{"event_id":"hs-1","source":"hubspot","occurred_at":"2026-11-03T10:00:00Z","type":"deal_won","rep":"ana","deal":"d-17","account":"acme","customer_kind":"new","product":"analytics","region":"emea","amount":"12500.00","currency":"EUR","closed_on":"2026-11-03"}
-{"event_id":"hs-2","source":"hubspot","occurred_at":"2026-11-04T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d-18","account":"beta","customer_kind":"existing","product":"platform","amount":10000,"currency":"EUR","expected_close":"2026-11-25","probability":25}
-{"event_id":"hs-3","source":"hubspot","occurred_at":"2026-11-05T10:00:00Z","type":"activity_logged","rep":"ana","kind":"meeting","account":"acme"}
-{"event_id":"t-0","source":"pacer","occurred_at":"2026-11-17T09:00:00Z","type":"clock_tick"}
+fn events() -> String {
+    format!("{ANA_BEHIND}{TICKS}")
+}
+
+const TICKS: &str = r#"{"event_id":"t-0","source":"pacer","occurred_at":"2026-11-17T09:00:00Z","type":"clock_tick"}
 {"event_id":"t-1","source":"pacer","occurred_at":"2026-11-18T09:00:00Z","type":"clock_tick"}
 "#;
 
@@ -40,13 +39,12 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, data) = temp_org(CONFIG);
     let dir = tmp.path().to_owned();
     let config = dir.join("pacer.toml");
-    std::fs::write(&config, CONFIG).unwrap();
     let nats = NatsServer::start(&dir.join("jetstream"));
     Setup {
-        data: dir.join("data"),
+        data,
         dir,
         config,
         nats,
@@ -63,9 +61,10 @@ fn pacer_with(config: &Path, data: &Path, args: &[&str]) -> std::process::Output
         .expect("pacer runs")
 }
 
-async fn connect_js(url: &str) -> (async_nats::Client, jetstream::Context) {
-    let client = async_nats::connect(url).await.expect("the test connects");
-    (client.clone(), jetstream::new(client))
+/// `pacer ARGS...` on the setup's data dir and config, which must succeed, its output
+/// parsed as JSON.
+fn cli_json(s: &Setup, args: &[&str]) -> Value {
+    ok_json(pacer_with(&s.config, &s.data, args))
 }
 
 /// `n` activity events for 50 reps in November 2026, ids `{tag}-{i}`.
@@ -82,6 +81,14 @@ fn activities(tag: &str, n: usize) -> Vec<(String, String)> {
             );
             (id, line)
         })
+        .collect()
+}
+
+/// Each (event id, line) to publish with the event id as its `Nats-Msg-Id`.
+fn with_msg_ids(events: &[(String, String)]) -> Vec<(Option<String>, String)> {
+    events
+        .iter()
+        .map(|(id, l)| (Some(id.clone()), l.clone()))
         .collect()
 }
 
@@ -159,7 +166,7 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
     client.flush().await.unwrap();
 
     let bad = "{\"event_id\":\"bad-1\",\"source\":\"crm\",\"type\":\"deal_won\"}\nnot json\n";
-    std::fs::write(s.dir.join("events.jsonl"), format!("{EVENTS}{bad}")).unwrap();
+    std::fs::write(s.dir.join("events.jsonl"), format!("{}{bad}", events())).unwrap();
     let out = ok(pacer_with(
         &s.config,
         &s.data,
@@ -263,45 +270,19 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
     assert!(err["error"].is_string(), "{err}");
 
     assert_eq!(serve.stop(), Some(0), "{}", serve.output());
-    let cli_report: Value = serde_json::from_str(&ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["report", "--format", "json"],
-    )))
-    .unwrap();
+    let cli_report = cli_json(&s, &["report", "--format", "json"]);
     assert_eq!(report, cli_report);
-    let cli_alerts: Value = serde_json::from_str(&ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["alerts", "--status", "all", "--format", "json"],
-    )))
-    .unwrap();
+    let cli_alerts = cli_json(&s, &["alerts", "--status", "all", "--format", "json"]);
     assert_eq!(all_alerts, cli_alerts);
 
     // A restart rebuilds and publishes nothing twice.
-    let published = js
-        .get_stream("PACER_ALERTS")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages;
+    let published = stream_messages(&js, "PACER_ALERTS").await;
     // Three alerts raised on Tuesday (the same ones stand on Wednesday) and the digest.
     assert_eq!(published, 4);
     let _serve = Serve::start(&s.data, &s.config, &s.nats.url());
     let quiet = tokio::time::timeout(Duration::from_secs(2), alerts.next()).await;
     assert!(quiet.is_err(), "an alert was published again: {quiet:?}");
-    let again = js
-        .get_stream("PACER_ALERTS")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages;
+    let again = stream_messages(&js, "PACER_ALERTS").await;
     assert_eq!(again, 4);
 }
 
@@ -341,10 +322,7 @@ async fn redelivered_duplicates_are_stored_once() {
     let events = activities("dup", 10_000);
     // Every tenth event again, without a Nats-Msg-Id: the stream keeps it, the engine
     // must drop it by event_id.
-    let mut items: Vec<(Option<String>, String)> = events
-        .iter()
-        .map(|(id, l)| (Some(id.clone()), l.clone()))
-        .collect();
+    let mut items = with_msg_ids(&events);
     items.extend(events.iter().step_by(10).map(|(_, l)| (None, l.clone())));
     publish_all(&js, &items).await;
     wait_drained(&js, Duration::from_secs(120)).await;
@@ -357,20 +335,13 @@ async fn redelivered_duplicates_are_stored_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_engine_loses_nothing_and_doubles_nothing() {
-    let seed: u64 = std::env::var("PACER_TEST_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20261122);
-    eprintln!("kill_9 seed: {seed} (set PACER_TEST_SEED to replay)");
+    let seed = test_seed("kill_9", 20261122);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let s = setup();
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
     let (_client, js) = connect_js(&s.nats.url()).await;
     let events = activities("crash", 100_000);
-    let items: Vec<(Option<String>, String)> = events
-        .iter()
-        .map(|(id, l)| (Some(id.clone()), l.clone()))
-        .collect();
+    let items = with_msg_ids(&events);
     let publisher = {
         let js = js.clone();
         tokio::spawn(async move { publish_all(&js, &items).await })
@@ -408,12 +379,7 @@ async fn kill_9_of_the_engine_loses_nothing_and_doubles_nothing() {
     let client = async_nats::connect(s.nats.url()).await.unwrap();
     let live = request(&client, "pacer.query.report", r#"{"month":"2026-11"}"#).await;
     assert_eq!(serve.stop(), Some(0), "{}", serve.output());
-    let rebuilt: Value = serde_json::from_str(&ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["report", "--month", "2026-11", "--format", "json"],
-    )))
-    .unwrap();
+    let rebuilt = cli_json(&s, &["report", "--month", "2026-11", "--format", "json"]);
     assert_eq!(live, rebuilt);
     let ids = stored_ids(&s);
     let want: BTreeSet<String> = events.into_iter().map(|(id, _)| id).collect();
@@ -428,12 +394,7 @@ async fn kill_9_of_the_broker_loses_no_acknowledged_event() {
     let (_client, js) = connect_js(&s.nats.url()).await;
     let events = activities("broker", 20_000);
     let (first, second) = events.split_at(8_000);
-    let items = |list: &[(String, String)]| -> Vec<(Option<String>, String)> {
-        list.iter()
-            .map(|(id, l)| (Some(id.clone()), l.clone()))
-            .collect()
-    };
-    publish_all(&js, &items(first)).await;
+    publish_all(&js, &with_msg_ids(first)).await;
     // Mid-stream: the engine is consuming what was published when the broker dies.
     let deadline = Instant::now() + Duration::from_secs(60);
     while consumer_state(&js).await.map_or(0, |c| c.2) == 0 {
@@ -444,7 +405,7 @@ async fn kill_9_of_the_broker_loses_no_acknowledged_event() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     s.nats.restart();
     let (_client, js) = connect_js(&s.nats.url()).await;
-    publish_all(&js, &items(second)).await;
+    publish_all(&js, &with_msg_ids(second)).await;
     wait_drained(&js, Duration::from_secs(180)).await;
     assert_eq!(serve.stop(), Some(0), "{}", serve.output());
     let want: BTreeSet<String> = events.into_iter().map(|(id, _)| id).collect();
@@ -459,10 +420,7 @@ async fn sigterm_stores_and_acks_what_was_fetched() {
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
     assert_eq!(serve.stop(), Some(0));
     let events = activities("term", 20_000);
-    let items: Vec<(Option<String>, String)> = events
-        .iter()
-        .map(|(id, l)| (Some(id.clone()), l.clone()))
-        .collect();
+    let items = with_msg_ids(&events);
     publish_all(&js, &items).await;
     serve.spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -522,7 +480,7 @@ async fn a_core_subscriber_deduplicating_on_the_message_id_hears_each_change_onc
     let (client, js) = connect_js(&s.nats.url()).await;
     let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
     client.flush().await.unwrap();
-    std::fs::write(s.dir.join("events.jsonl"), EVENTS).unwrap();
+    std::fs::write(s.dir.join("events.jsonl"), events()).unwrap();
     let file = s.dir.join("events.jsonl");
     ok(pacer_with(
         &s.config,
@@ -632,11 +590,7 @@ fn secure_nats(dir: &Path) -> SecureNats {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nats-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_port(port, "nats-server");
     SecureNats { child, port }
 }
 
@@ -678,16 +632,13 @@ async fn violation(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_nats_permissions_keep_each_role_to_its_own() {
-    let tmp = tempfile::tempdir().unwrap();
+    let token = "native-token-0123456789";
+    let (tmp, data) = temp_org(&format!(
+        "{CONFIG}\n[webhooks.native]\nbearer_tokens = [\"{token}\"]\n"
+    ));
+    let cfg = tmp.path().join("pacer.toml");
     let nats = secure_nats(tmp.path());
     let url = format!("nats://127.0.0.1:{}", nats.port);
-    let token = "native-token-0123456789";
-    let cfg = tmp.path().join("pacer.toml");
-    std::fs::write(
-        &cfg,
-        format!("{CONFIG}\n[webhooks.native]\nbearer_tokens = [\"{token}\"]\n"),
-    )
-    .unwrap();
     let pw = |k: &str| {
         PASSWORDS
             .iter()
@@ -706,7 +657,7 @@ async fn the_shipped_nats_permissions_keep_each_role_to_its_own() {
     };
     let mut engine = Serve::start_with(
         "serve",
-        &tmp.path().join("data"),
+        &data,
         &cfg,
         &url,
         &as_user("engine", "PACER_NATS_ENGINE_PASSWORD"),
@@ -775,7 +726,7 @@ async fn the_shipped_nats_permissions_keep_each_role_to_its_own() {
 
     // End to end through the permissions: events in at the gateway, the engine
     // consumes them and publishes ana's alert, north's manager hears it and asks.
-    let events = EVENTS.replace(
+    let events = events().replace(
         r#"{"event_id":"r-ana""#,
         r#"{"event_id":"r-bo","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"bo","name":"Bo Berg","team":"south","manager":"sam","region":"emea"}
 {"event_id":"r-ana""#,

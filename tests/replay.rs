@@ -4,38 +4,17 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use rand::{Rng, SeedableRng};
 
-fn json(data: &Path, args: &[&str]) -> String {
-    ok(run(data, args))
-}
-
 #[test]
 fn a_report_as_of_seq_n_equals_a_log_of_the_first_n_events() {
-    let seed: u64 = std::env::var("PACER_TEST_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(7);
-    eprintln!("as-of seed: {seed} (set PACER_TEST_SEED to replay)");
+    let seed = test_seed("as-of", 7);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("demo");
-    ok(run(
-        &data,
-        &[
-            "demo",
-            "--reps",
-            "3",
-            "--seed",
-            "3",
-            "--now",
-            "2026-11-18T15:00:00Z",
-        ],
-    ));
-    let export = json(&data, &["log"]);
+    demo(&data, &["--reps", "3", "--seed", "3"]);
+    let export = ok(run(&data, &["log"]));
     let lines: Vec<&str> = export.lines().collect();
     for round in 0..4 {
         let n = rng.gen_range(1..=lines.len());
@@ -44,7 +23,7 @@ fn a_report_as_of_seq_n_equals_a_log_of_the_first_n_events() {
         ok(run(&fresh, &["ingest", "first.jsonl"]));
         let seq = n.to_string();
         for month in ["2026-10", "2026-11"] {
-            let as_of = json(
+            let as_of = ok(run(
                 &data,
                 &[
                     "report",
@@ -55,11 +34,14 @@ fn a_report_as_of_seq_n_equals_a_log_of_the_first_n_events() {
                     "--format",
                     "json",
                 ],
-            );
-            let cut = json(&fresh, &["report", "--month", month, "--format", "json"]);
+            ));
+            let cut = ok(run(
+                &fresh,
+                &["report", "--month", month, "--format", "json"],
+            ));
             assert_eq!(as_of, cut, "seq {n}, month {month}");
         }
-        let as_of = json(
+        let as_of = ok(run(
             &data,
             &[
                 "alerts",
@@ -70,8 +52,11 @@ fn a_report_as_of_seq_n_equals_a_log_of_the_first_n_events() {
                 "--format",
                 "json",
             ],
-        );
-        let cut = json(&fresh, &["alerts", "--status", "all", "--format", "json"]);
+        ));
+        let cut = ok(run(
+            &fresh,
+            &["alerts", "--status", "all", "--format", "json"],
+        ));
         assert_eq!(as_of, cut, "alerts at seq {n}");
     }
 }
@@ -99,15 +84,17 @@ fn a_report_as_of_a_moment_leaves_out_what_was_recorded_later() {
             "report", "--month", "2026-10", "--bucket", "total", "--format", "json",
         ];
         all.extend_from_slice(args);
-        let v: serde_json::Value = serde_json::from_str(&json(&data, &all)).unwrap();
-        v[0]["actual"].as_str().unwrap().to_owned()
+        json_of(&data, &all)[0]["actual"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(total(&["--as-of", &recorded]), "400.00");
     assert_eq!(total(&[]), "900.00");
-    let out = json(&data, &["replay", "--to", &recorded, "--verify"]);
+    let out = ok(run(&data, &["replay", "--to", &recorded, "--verify"]));
     assert!(out.starts_with("replayed 2 events"), "{out}");
     assert!(out.contains("verified: 2 events"), "{out}");
-    let out = json(&data, &["replay", "--verify"]);
+    let out = ok(run(&data, &["replay", "--verify"]));
     assert!(out.starts_with("replayed 3 events"), "{out}");
 }
 

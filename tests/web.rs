@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::nats::{free_port, NatsServer, Serve};
@@ -38,42 +38,12 @@ fn browse(nats: Option<&NatsServer>, shots: &str) {
     );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    ok(run(
-        &data,
-        &["demo", "--seed", "42", "--now", "2026-11-18T15:00:00Z"],
-    ));
+    demo(&data, &["--seed", "42"]);
     let password = "maria-keller-password-7";
-    let added = run_with_stdin(
-        &data,
-        &[
-            "user",
-            "add",
-            "Maria Keller",
-            "--role",
-            "manager",
-            "--password-stdin",
-        ],
-        &format!("{password}\n"),
-    );
-    assert!(added.status.success(), "{}", stderr(&added));
+    add_user_with_password(&data, "Maria Keller", "manager", password);
     let fin_password = "finance-password-2026";
-    let added = run_with_stdin(
-        &data,
-        &[
-            "user",
-            "add",
-            "fin",
-            "--role",
-            "finance",
-            "--password-stdin",
-        ],
-        &format!("{fin_password}\n"),
-    );
-    assert!(added.status.success(), "{}", stderr(&added));
-    ok(run(&data, &["user", "add", "root", "--role", "admin"]));
-    let admin = ok(run(&data, &["token", "create", "--user", "root"]))
-        .trim()
-        .to_owned();
+    add_user_with_password(&data, "fin", "finance", fin_password);
+    let admin = user_token(&data, "root", "admin", &[]);
     let native = "native-token-0123456789";
     let cfg = tmp.path().join("pacer.toml");
     // No ticks of the server's own: the demo's now stays the page's now.
@@ -117,4 +87,14 @@ fn browse(nats: Option<&NatsServer>, shots: &str) {
     assert!(out.status.success(), "{said}\n{}", serve.output());
     assert!(said.contains("all checks held"), "{said}");
     assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+}
+
+/// `pacer user add NAME --role ROLE`, with the password on standard input.
+fn add_user_with_password(data: &Path, name: &str, role: &str, password: &str) {
+    let added = run_with_stdin(
+        data,
+        &["user", "add", name, "--role", role, "--password-stdin"],
+        &format!("{password}\n"),
+    );
+    assert!(added.status.success(), "{}", stderr(&added));
 }

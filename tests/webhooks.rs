@@ -7,13 +7,15 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::nats::{free_port, http_get, wait_drained, NatsServer, Serve};
+use common::nats::{
+    connect_js, free_port, http_get, stream_messages, wait_drained, NatsServer, Serve,
+};
 use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -158,17 +160,6 @@ fn get_json(p: &OneProcess, path: &str) -> Value {
     serde_json::from_str(&resp.into_string().unwrap()).unwrap()
 }
 
-/// Adds a user to a data dir (before or while it is served) and returns a token of
-/// theirs.
-fn user_token(data: &std::path::Path, name: &str, role: &str, more: &[&str]) -> String {
-    let mut args = vec!["user", "add", name, "--role", role];
-    args.extend_from_slice(more);
-    ok(run(data, &args));
-    ok(run(data, &["token", "create", "--user", name]))
-        .trim()
-        .to_owned()
-}
-
 fn native(port: u16, lines: &str) -> Reply {
     post(
         port,
@@ -246,10 +237,8 @@ struct OneProcess {
 }
 
 fn one_process(extra_config: &str) -> OneProcess {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, data) = temp_org(&config(extra_config));
     let cfg = tmp.path().join("pacer.toml");
-    std::fs::write(&cfg, config(extra_config)).unwrap();
     let port = free_port();
     let admin = user_token(&data, "root", "admin", &[]);
     let serve = Serve::start_with(
@@ -293,6 +282,71 @@ fn subscribe(port: u16, token: &str) -> mpsc::Receiver<(String, String)> {
 
 fn count_type(events: &[Value], ty: &str) -> usize {
     events.iter().filter(|e| e["type"] == ty).count()
+}
+
+/// A copy of the config file `cfg` beside it, named `name`, with each `(from, to)`
+/// replaced.
+fn config_copy(cfg: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(cfg).unwrap();
+    for (from, to) in replace {
+        text = text.replace(from, to);
+    }
+    let copy = cfg.with_file_name(name);
+    std::fs::write(&copy, text).unwrap();
+    copy
+}
+
+/// `pacer gateway` publishing to a nats-server of its own, in a temp dir with the
+/// config of [`config`].
+struct Gateway {
+    tmp: tempfile::TempDir,
+    cfg: PathBuf,
+    nats: NatsServer,
+    /// The gateway's data dir.
+    gw_data: PathBuf,
+    gateway: Serve,
+    /// The engine's data dir, for [`engine_log`].
+    data: PathBuf,
+}
+
+fn gateway_over_nats() -> Gateway {
+    let (tmp, data) = temp_org(&config(""));
+    let cfg = tmp.path().join("pacer.toml");
+    let nats = NatsServer::start(&tmp.path().join("nats"));
+    let gw_data = tmp.path().join("gateway-data");
+    let gateway = Serve::start_with("gateway", &gw_data, &cfg, &nats.url(), &[]);
+    Gateway {
+        tmp,
+        cfg,
+        nats,
+        gw_data,
+        gateway,
+        data,
+    }
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+/// How many messages the stream `name` of `nats` holds.
+fn messages_in(nats: &NatsServer, name: &str) -> u64 {
+    block_on(async {
+        let (_, js) = connect_js(&nats.url()).await;
+        stream_messages(&js, name).await
+    })
+}
+
+/// Runs the engine on `data` until it has consumed everything the stream holds,
+/// stops it, and returns its log.
+fn engine_log(data: &Path, cfg: &Path, nats: &NatsServer) -> Vec<Value> {
+    let mut serve = Serve::start(data, cfg, &nats.url());
+    block_on(async {
+        let (_, js) = connect_js(&nats.url()).await;
+        wait_drained(&js, Duration::from_secs(60)).await;
+    });
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    log_events(data)
 }
 
 #[test]
@@ -608,12 +662,14 @@ fn refusals_name_the_reason_and_store_nothing() {
 
 #[test]
 fn a_crm_retry_after_a_broker_outage_is_stored_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("pacer.toml");
-    std::fs::write(&cfg, config("")).unwrap();
-    let mut nats = NatsServer::start(&tmp.path().join("nats"));
-    let gw_data = tmp.path().join("gateway-data");
-    let mut gateway = Serve::start_with("gateway", &gw_data, &cfg, &nats.url(), &[]);
+    let Gateway {
+        tmp: _tmp,
+        cfg,
+        mut nats,
+        gw_data: _,
+        mut gateway,
+        data,
+    } = gateway_over_nats();
     let port = gateway.metrics_port;
 
     let r = hubspot(port, &fixture("hubspot/deal_won_sequence.json"));
@@ -661,19 +717,10 @@ fn a_crm_retry_after_a_broker_outage_is_stored_once() {
     );
     assert_eq!(gateway.stop(), Some(0), "{}", gateway.output());
 
+    // The gateway published each event once, whatever the outage cost it.
+    assert_eq!(messages_in(&nats, "PACER_EVENTS"), 2);
     // The engine consumes what the gateway published: each event once.
-    let data = tmp.path().join("data");
-    let mut serve = Serve::start(&data, &cfg, &nats.url());
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = async_nats::connect(nats.url()).await.unwrap();
-        let js = async_nats::jetstream::new(client);
-        // The gateway published each event once, whatever the outage cost it.
-        let mut stream = js.get_stream("PACER_EVENTS").await.unwrap();
-        assert_eq!(stream.info().await.unwrap().state.messages, 2);
-        wait_drained(&js, Duration::from_secs(60)).await;
-    });
-    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
-    let events = log_events(&data);
+    let events = engine_log(&data, &cfg, &nats);
     assert_eq!(count_type(&events, "deal_opened"), 1, "{events:#?}");
     assert_eq!(count_type(&events, "deal_won"), 1, "{events:#?}");
     let won = events.iter().find(|e| e["type"] == "deal_won").unwrap();
@@ -736,8 +783,7 @@ fn dlq_letters(data: &std::path::Path, cfg: &std::path::Path, more: &[&str]) -> 
     let cfg = cfg.to_str().unwrap();
     let mut args = vec!["--config", cfg, "dlq", "list", "--format", "json"];
     args.extend_from_slice(more);
-    let out: Value = serde_json::from_str(&ok(run(data, &args))).unwrap();
-    out["letters"].as_array().unwrap().clone()
+    json_of(data, &args)["letters"].as_array().unwrap().clone()
 }
 
 /// Runs `pacer dlq retry --all` (more arguments after), killing one run with SIGKILL
@@ -914,18 +960,20 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
     // run to the end twice.
     let letters = dlq_letters(&p.data, &p.serve.config, &[]);
     assert_eq!(letters.len(), 5, "{letters:#?}");
-    let mapped = p.serve.config.with_file_name("mapped.toml");
-    let text = std::fs::read_to_string(&p.serve.config)
-        .unwrap()
-        .replace(
-            "owners = { \"51234567\" = \"ana\" }",
-            "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
-        )
-        .replace(
-            "owners = { \"9\" = \"ana\" }",
-            "owners = { \"9\" = \"ana\", \"77\" = \"ana\" }",
-        );
-    std::fs::write(&mapped, text).unwrap();
+    let mapped = config_copy(
+        &p.serve.config,
+        "mapped.toml",
+        &[
+            (
+                "owners = { \"51234567\" = \"ana\" }",
+                "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+            ),
+            (
+                "owners = { \"9\" = \"ana\" }",
+                "owners = { \"9\" = \"ana\", \"77\" = \"ana\" }",
+            ),
+        ],
+    );
     let runs = retry_killed_then_twice(&p.data, &mapped, &[], seed);
     // Three cannot be taken whatever the configuration: exit 3 each time.
     assert_eq!(runs[0].0, Some(3), "{}", runs[0].1);
@@ -1040,13 +1088,14 @@ fn a_deal_waiting_for_its_owner_comes_in_when_the_owner_is_mapped_and_the_server
     assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
 
     // The owner is mapped; the server restarts and takes the deal in by itself.
-    let mapped = p.serve.config.with_file_name("mapped.toml");
-    let text = std::fs::read_to_string(&p.serve.config).unwrap().replace(
-        "owners = { \"51234567\" = \"ana\" }",
-        "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+    p.serve.config = config_copy(
+        &p.serve.config,
+        "mapped.toml",
+        &[(
+            "owners = { \"51234567\" = \"ana\" }",
+            "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+        )],
     );
-    std::fs::write(&mapped, text).unwrap();
-    p.serve.config = mapped;
     for _ in 0..2 {
         p.serve.spawn();
         p.serve.wait_ready();
@@ -1082,13 +1131,14 @@ fn a_deal_waiting_for_its_owner_comes_in_when_the_owner_is_mapped_and_the_server
 fn within_the_grace_a_deal_waiting_for_its_owner_is_said_to_wait() {
     let mut p = one_process("");
     assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
-    let graced = p.serve.config.with_file_name("graced.toml");
-    let text = std::fs::read_to_string(&p.serve.config).unwrap().replace(
-        "body_bytes_max = 65536",
-        "body_bytes_max = 65536\nunmapped_owner_grace_s = 3600",
+    p.serve.config = config_copy(
+        &p.serve.config,
+        "graced.toml",
+        &[(
+            "body_bytes_max = 65536",
+            "body_bytes_max = 65536\nunmapped_owner_grace_s = 3600",
+        )],
     );
-    std::fs::write(&graced, text).unwrap();
-    p.serve.config = graced;
     p.serve.spawn();
     p.serve.wait_ready();
     assert_eq!(native(p.port, ORG).status, 200);
@@ -1169,12 +1219,14 @@ fn sf_message(first: usize, n: usize, unmapped: &[usize]) -> String {
 fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable() {
     let seed = now_ms() as u64 % 400;
     eprintln!("seed (SIGKILL after ms): {seed}");
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("pacer.toml");
-    std::fs::write(&cfg, config("")).unwrap();
-    let mut nats = NatsServer::start(&tmp.path().join("nats"));
-    let gw_data = tmp.path().join("gateway-data");
-    let mut gateway = Serve::start_with("gateway", &gw_data, &cfg, &nats.url(), &[]);
+    let Gateway {
+        tmp: _tmp,
+        cfg,
+        mut nats,
+        gw_data,
+        mut gateway,
+        data,
+    } = gateway_over_nats();
     let port = gateway.metrics_port;
 
     // 100 notifications, three owned by an unmapped user: acknowledged, the three
@@ -1200,12 +1252,7 @@ fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable()
 
     // The store goes down: a message of valid notifications is not acknowledged,
     // so Salesforce keeps it; nothing of it is stored.
-    let events_before = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-        let mut s = js.get_stream("PACER_EVENTS").await.unwrap();
-        s.info().await.unwrap().state.messages
-    });
-    assert_eq!(events_before, 97);
+    assert_eq!(messages_in(&nats, "PACER_EVENTS"), 97);
     nats.kill();
     let later = sf_message(100, 5, &[]);
     let r = salesforce(port, later.as_bytes());
@@ -1228,12 +1275,14 @@ fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable()
     assert_eq!(gateway.stop(), Some(0), "{}", gateway.output());
 
     // The user gets mapped; the retry runs from the CLI against NATS, killed once.
-    let mapped = tmp.path().join("mapped.toml");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
-        "owners = { \"0055g00000AbCdEAAA\" = \"ana\" }",
-        "owners = { \"0055g00000AbCdEAAA\" = \"ana\", \"0055g00000ZzZzZAAA\" = \"ana\" }",
+    let mapped = config_copy(
+        &cfg,
+        "mapped.toml",
+        &[(
+            "owners = { \"0055g00000AbCdEAAA\" = \"ana\" }",
+            "owners = { \"0055g00000AbCdEAAA\" = \"ana\", \"0055g00000ZzZzZAAA\" = \"ana\" }",
+        )],
     );
-    std::fs::write(&mapped, text).unwrap();
     let runs = retry_killed_then_twice(&gw_data, &mapped, &["--nats", &url], seed);
     assert_eq!(runs[0].0, Some(0), "{}", runs[0].1);
     assert_eq!(
@@ -1245,14 +1294,7 @@ fn through_nats_a_salesforce_message_is_acked_once_its_valid_items_are_durable()
     assert!(dlq_letters(&gw_data, &mapped, &["--nats", &url]).is_empty());
 
     // The engine consumes: every won Opportunity once.
-    let data = tmp.path().join("data");
-    let mut serve = Serve::start(&data, &mapped, &nats.url());
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
-        wait_drained(&js, Duration::from_secs(60)).await;
-    });
-    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
-    let events = log_events(&data);
+    let events = engine_log(&data, &mapped, &nats);
     let mut won: Vec<&str> = events
         .iter()
         .filter(|e| e["type"] == "deal_won")

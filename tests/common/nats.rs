@@ -32,7 +32,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(port: u16, what: &str) {
+/// Waits until something listens on `port` of the loopback interface.
+pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
@@ -263,6 +264,24 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// A client of the server at `url`, and JetStream through it.
+pub async fn connect_js(url: &str) -> (async_nats::Client, async_nats::jetstream::Context) {
+    let client = async_nats::connect(url).await.expect("the test connects");
+    (client.clone(), async_nats::jetstream::new(client))
+}
+
+/// How many messages the stream `name` holds.
+pub async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+    js.get_stream(name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .state
+        .messages
 }
 
 /// The engine's consumer, as the server sees it: (pending, ack pending, delivered
