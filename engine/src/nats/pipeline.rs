@@ -70,7 +70,10 @@ pub struct Pipeline {
     from_engine: Option<mpsc::Receiver<Entry>>,
     /// How far the publisher got.
     progress: Progress,
+    /// The mark last noted in the log's meta, and the last made durable by a flush of
+    /// its own.
     published_seq_saved: u64,
+    published_seq_flushed: u64,
     last_saved: Instant,
     alerts_dirty: bool,
     last_counted: Instant,
@@ -98,6 +101,7 @@ impl Pipeline {
             from_engine: Some(from_engine),
             progress: Progress::new(published_seq),
             published_seq_saved: published_seq,
+            published_seq_flushed: published_seq,
             last_saved: Instant::now(),
             alerts_dirty: true,
             last_counted: Instant::now() - Duration::from_secs(60),
@@ -110,7 +114,7 @@ impl Pipeline {
         let through = self.engine.state().read().expect("not poisoned").last_seq();
         self.waiting
             .extend(messages.into_iter().map(Entry::Message));
-        self.waiting.push_back(Entry::Through(through));
+        self.mark_through(through);
         self.hand_over();
     }
 
@@ -124,8 +128,17 @@ impl Pipeline {
             self.alerts_dirty = true;
         }
         self.waiting.extend(out.into_iter().map(Entry::Message));
-        self.waiting.push_back(Entry::Through(last));
+        self.mark_through(last);
         self.hand_over();
+    }
+
+    /// Adds the mark that every message of the events up to `seq` is queued; merged
+    /// with a mark just before it, so that waiting marks never fill the outbox.
+    fn mark_through(&mut self, seq: u64) {
+        match self.waiting.back_mut() {
+            Some(Entry::Through(s)) => *s = (*s).max(seq),
+            _ => self.waiting.push_back(Entry::Through(seq)),
+        }
     }
 
     /// Moves waiting entries into the publisher's queue, as far as there is room;
@@ -151,15 +164,20 @@ impl Pipeline {
     /// already has.
     fn save_published_seq(&mut self, at_stop: bool) -> Result<(), NatsError> {
         let seq = self.progress.get();
-        if seq > self.published_seq_saved
-            && (at_stop || self.last_saved.elapsed() >= Duration::from_secs(1))
-        {
-            let log = self.engine.log_mut();
-            if at_stop {
-                log.set_meta(PUBLISHED_SEQ, &seq.to_string())?;
-            } else {
-                log.note_meta(PUBLISHED_SEQ, &seq.to_string())?;
+        if at_stop {
+            if seq > self.published_seq_flushed {
+                self.engine
+                    .log_mut()
+                    .set_meta(PUBLISHED_SEQ, &seq.to_string())?;
+                self.published_seq_saved = seq;
+                self.published_seq_flushed = seq;
             }
+            return Ok(());
+        }
+        if seq > self.published_seq_saved && self.last_saved.elapsed() >= Duration::from_secs(1) {
+            self.engine
+                .log_mut()
+                .note_meta(PUBLISHED_SEQ, &seq.to_string())?;
             self.published_seq_saved = seq;
             self.last_saved = Instant::now();
         }
@@ -328,16 +346,18 @@ impl Pipeline {
         } else {
             365 * 24 * 3600
         });
-        let publisher = tokio::spawn(publish_outbox(
+        // Both end with the loop, however it ends (an error too).
+        let mut publisher = Task(tokio::spawn(publish_outbox(
             self.js.clone(),
             self.from_engine.take().expect("run is called once"),
             self.progress.clone(),
             Arc::clone(self.engine.metrics()),
-        ));
-        let gauge = tokio::spawn(count_pending(
+        )));
+        let gauge = Task(tokio::spawn(count_pending(
             consumer.clone(),
             Arc::clone(self.engine.metrics()),
-        ));
+        )));
+        let mut last_full_said = Instant::now() - Duration::from_secs(60);
         if ticking {
             self.tick()?;
         }
@@ -369,17 +389,24 @@ impl Pipeline {
             loop {
                 self.hand_over();
                 self.save_published_seq(false)?;
+                assert!(
+                    !publisher.0.is_finished(),
+                    "the outbox's publisher ended while the engine runs"
+                );
                 if self.waiting.len() >= OUTBOX_MAX {
-                    // The publisher cannot keep up (NATS refuses alerts): stop taking
-                    // events while the outbox is full (they would only add to it).
-                    eprintln!(
-                        "pacer serve: {} alert messages wait for NATS; not taking events until they are out",
-                        self.waiting.len()
-                    );
-                    if wait_or_shutdown(&mut shutdown, backoff).await {
+                    // The publisher cannot keep up (NATS refuses alerts; it retries on
+                    // its own back-off): stop taking events while the outbox is full
+                    // (they would only add to it), and look for room again soon.
+                    if last_full_said.elapsed() >= Duration::from_secs(5) {
+                        last_full_said = Instant::now();
+                        eprintln!(
+                            "pacer serve: {} alert messages wait for NATS; not taking events until they are out",
+                            self.waiting.len()
+                        );
+                    }
+                    if wait_or_shutdown(&mut shutdown, Duration::from_millis(50)).await {
                         break 'outer;
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
                 }
                 self.count_alerts();
@@ -452,7 +479,7 @@ impl Pipeline {
                 }
             }
         }
-        gauge.abort();
+        drop(gauge);
         // NATS may be away at the stop: publish what can be published in a few seconds;
         // the rest is re-created from the log at the next start.
         let stop = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -466,10 +493,9 @@ impl Pipeline {
                 }
             }
         }
-        let mut publisher = publisher;
-        if tokio::time::timeout_at(stop, &mut publisher).await.is_err() {
-            publisher.abort();
-        }
+        // Out of time: the publisher is aborted as it drops.
+        let _ = tokio::time::timeout_at(stop, &mut publisher.0).await;
+        drop(publisher);
         self.save_published_seq(true)?;
         Ok(())
     }
@@ -599,6 +625,15 @@ async fn publish_outbox(
         } else {
             backoff = Duration::from_millis(100);
         }
+    }
+}
+
+/// A task of the engine's that is aborted when dropped.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
