@@ -662,7 +662,9 @@ mod tests {
                 .unwrap();
             assert_eq!(dropped, 1);
         }
-        let db = sled::open(dir.path()).unwrap();
+        // Reopened as the log opens its database: sled's flusher may hold the lock a
+        // moment after the last handle is dropped, and the log waits for it.
+        let db = crate::log::open_db(dir.path()).unwrap();
         let store = DlqStore::sled(db.open_tree("dlq").unwrap(), db.open_tree("o").unwrap(), 3);
         let ids: Vec<String> = store
             .list()

@@ -51,6 +51,8 @@ mod segment;
 #[cfg(test)]
 mod tests;
 mod upgrade;
+#[cfg(test)]
+pub(crate) use upgrade::open_db;
 mod writer;
 
 pub use reader::{LogIter, LogReader};

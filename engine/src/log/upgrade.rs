@@ -27,7 +27,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// that is exiting, or a handle being dropped) before saying the log is in use.
 const LOCK_WAIT_MS: u64 = 3_000;
 
-pub(super) fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
+pub(crate) fn open_db(dir: &Path) -> Result<sled::Db, LogError> {
     let mut waited_ms = 0;
     loop {
         match sled::Config::new()
