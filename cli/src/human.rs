@@ -11,10 +11,10 @@ use pacer_engine::output::{amount_text, local_short, percent_text, productivity_
 use pacer_projections::alerts::backtest::Backtest;
 use pacer_projections::alerts::{AlertView, Status};
 use pacer_projections::bucket::Bucket;
-use pacer_projections::model::Model;
 use pacer_projections::money::{format_decimal, Currency, Ratio};
 use pacer_projections::productivity::Productivity;
 use pacer_projections::report::{Pace, ReportRow};
+use pacer_projections::state::State;
 
 /// Money in whole units of the currency, grouped (`1,234,568`), rounded half away
 /// from zero.
@@ -127,7 +127,7 @@ impl Line {
 
 /// The team summary of a month: per team and rep, plan, actual, variance,
 /// attainment and pace of the main buckets.
-pub fn team_summary(state: &Model, rows: &[ReportRow<'_>], pace: Option<Pace>) -> String {
+pub fn team_summary(state: &State, rows: &[ReportRow<'_>], pace: Option<Pace>) -> String {
     let currency = state.config().currency;
     let mut teams: BTreeMap<&str, BTreeMap<&str, Line>> = BTreeMap::new();
     for r in rows {
@@ -324,7 +324,7 @@ pub fn productivity_table(rows: &[Productivity], currency: Currency) -> String {
 }
 
 /// Focus alerts one line each: rep, severity, rule, bucket, money at stake, act_by.
-pub fn focus_list(views: &[AlertView<'_>], state: &Model) -> String {
+pub fn focus_list(views: &[AlertView<'_>], state: &State) -> String {
     let org = state.config();
     let mut t = new_table(&[
         "rep", "team", "severity", "rule", "bucket", "at stake", "act by",

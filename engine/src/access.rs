@@ -23,7 +23,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
-use pacer_projections::model::Model;
+use pacer_projections::state::State;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -167,7 +167,7 @@ pub enum Scope {
 
 impl Scope {
     /// The scope of `user` against the organisation as `state` knows it now.
-    pub fn of(user: &User, state: &Model) -> Scope {
+    pub fn of(user: &User, state: &State) -> Scope {
         match user.role {
             Role::Admin | Role::Finance | Role::Service => Scope::All,
             Role::Crm => Scope::Nothing,
@@ -190,7 +190,7 @@ impl Scope {
     }
 
     /// Whether a rep's figures are in scope (through their current team).
-    pub fn rep(&self, rep: &str, state: &Model) -> bool {
+    pub fn rep(&self, rep: &str, state: &State) -> bool {
         match self {
             Scope::All => true,
             Scope::Teams(t) => state.team_now(rep).is_some_and(|team| t.contains(team)),

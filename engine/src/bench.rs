@@ -134,7 +134,7 @@ pub fn machine() -> (usize, u64) {
 
 /// The projections' rep × month × bucket cells: actual buckets and plan lines (of
 /// every published version).
-pub fn cells(state: &pacer_projections::model::Model) -> u64 {
+pub fn cells(state: &pacer_projections::state::State) -> u64 {
     state.actuals().map(|(_, b)| b.len() as u64).sum::<u64>()
         + state
             .plans()

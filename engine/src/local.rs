@@ -44,6 +44,8 @@ pub struct Submitted {
 pub struct Local {
     /// One lock: a request's events are checked, appended and folded in turn.
     engine: Mutex<Engine>,
+    /// The engine's model and names, shared, so that readers (the queries, the web
+    /// app, the live feed's scoping) never wait for the engine's lock.
     state: Arc<RwLock<Model>>,
     subjects: Subjects,
     alerts: broadcast::Sender<AlertMessage>,

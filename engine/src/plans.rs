@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pacer_projections::bucket::Bucket;
 use pacer_projections::event::PlanPublished;
-use pacer_projections::model::Model;
 use pacer_projections::money::format_decimal;
 use pacer_projections::plan::{diff, gap, latest, version_lines, GapRow};
 use pacer_projections::report::{report, ReportQuery, ReportRow};
+use pacer_projections::state::State;
 use pacer_projections::time::Month;
 
 /// Rows of text under a header; `money` lists the columns that hold amounts.
@@ -28,7 +28,7 @@ pub struct Table {
 /// this version governs: not before its effective month, not taken over by a later
 /// version), author, when recorded (org zone), its seq, where its approval stands
 /// (empty for a version published straight) and how it was made.
-pub fn history(state: &Model) -> Table {
+pub fn history(state: &State) -> Table {
     let tz = state.config().timezone;
     let currency = state.config().currency;
     let plans = state.plans();
@@ -116,7 +116,7 @@ pub fn history(state: &Model) -> Table {
 /// plan published last), over the months both plan, then the `total` bucket's sum per
 /// month that changed and overall. Also says which months only one version plans.
 pub fn plan_diff(
-    state: &Model,
+    state: &State,
     plan: Option<&str>,
     before_v: u32,
     after_v: u32,
@@ -245,7 +245,7 @@ pub fn plan_diff(
 /// in that month; `month` and `rep` narrow them. `None` when the plan has no such
 /// version.
 pub fn lines(
-    state: &Model,
+    state: &State,
     plan: &str,
     version: u32,
     month: Option<Month>,
@@ -286,7 +286,7 @@ pub fn lines(
 
 /// Top-down plan vs the reps' commits vs the pipeline forecast in `month`: each rep
 /// (by team), a `TEAM` line after each team and an `ORG` line at the end.
-pub fn gap_table(state: &Model, month: Month) -> Table {
+pub fn gap_table(state: &State, month: Month) -> Table {
     let rows = gap(state, month);
     let currency = state.config().currency;
     let money = |v: i64| format_decimal(v, currency.exponent());
@@ -355,7 +355,7 @@ pub fn gap_table(state: &Model, month: Month) -> Table {
 /// `unassigned`), and the organisation. Each line sums its reps' report rows: plan,
 /// actual, attainment, and in the current month expected to date, pace gap and
 /// forecast.
-pub fn rollup(state: &Model, month: Month) -> Table {
+pub fn rollup(state: &State, month: Month) -> Table {
     let rows = report(
         state,
         month,

@@ -277,7 +277,7 @@ fn validate_splits(splits: &[Split]) -> Result<(), Rejection> {
 /// A part of a plan version that plans a rep's month differently from another part
 /// of the same version already in the projections: the rule that needs the state,
 /// checked by the engine after [`BatchRules::check`] (one process and NATS).
-pub fn plan_part_clash(state: &pacer_projections::model::Model, ev: &Event) -> Option<Rejection> {
+pub fn plan_part_clash(state: &pacer_projections::state::State, ev: &Event) -> Option<Rejection> {
     let EventBody::PlanPublished(p) = &ev.body else {
         return None;
     };

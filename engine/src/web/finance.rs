@@ -478,7 +478,7 @@ struct MonthTable {
     heading: &'static str,
     /// What the table shows; `{currency}` is the reporting currency's code.
     note: &'static str,
-    build: fn(&Projections, Month) -> Table,
+    build: fn(&pacer_projections::state::State, Month) -> Table,
 }
 
 /// `/finance/gap?month=&team=`: top-down plan vs the reps' commits vs the pipeline.
