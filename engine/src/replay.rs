@@ -150,8 +150,12 @@ fn fold_log(
 ) -> Result<Model, LogError> {
     let mut state = Model::new(org.clone());
     // Two stages on two threads: a reader scans the log and decodes records in
-    // batches, the fold applies them. The channel's bound keeps at most
-    // READ_AHEAD_BATCHES batches decoded ahead; an error ends the reader's batches.
+    // batches, the fold applies them. At most READ_AHEAD_BATCHES batches and about
+    // READ_AHEAD_BYTES_MAX bytes of records wait decoded ahead of the fold (a plan
+    // of every rep of a large org is one record of megabytes: a few dozen of them
+    // decoded at once once took more memory than the projections). An error ends
+    // the reader's batches.
+    let budget = ReadAhead::default();
     std::thread::scope(|scope| {
         let (batches, received) = std::sync::mpsc::sync_channel(READ_AHEAD_BATCHES);
         // Folded batches go back to the reader, which frees their records where it
@@ -159,6 +163,7 @@ fn fold_log(
         // a cross-thread free per string.
         let (spent, spent_received) =
             std::sync::mpsc::sync_channel::<Vec<Read>>(READ_AHEAD_BATCHES + 1);
+        let budget = &budget;
         scope.spawn(move || {
             let fresh = || match spent_received.try_recv() {
                 Ok(mut used) => {
@@ -168,31 +173,42 @@ fn fold_log(
                 Err(_) => Vec::with_capacity(READ_AHEAD_BATCH_EVENTS),
             };
             let mut batch = fresh();
-            for rec in reader.iter_from(1) {
+            let mut batch_bytes = 0;
+            let mut records = reader.iter_from(1);
+            while let Some(rec) = records.next_sized() {
                 // A void travels with the event it names, which the fold needs to
                 // undo an activity.
-                let rec = rec.and_then(|r| {
+                let rec = rec.and_then(|(r, bytes)| {
                     let target = reader.void_target(&r)?;
-                    Ok((r, target))
+                    Ok((r, target, bytes))
                 });
                 let last = match &rec {
-                    Ok((r, _)) => cut.ends_after(r.seq),
+                    Ok((r, _, _)) => cut.ends_after(r.seq),
                     Err(_) => true,
                 };
-                batch.push(rec);
-                if last || batch.len() == READ_AHEAD_BATCH_EVENTS {
+                batch.push(rec.map(|(r, target, bytes)| {
+                    batch_bytes += bytes;
+                    (r, target)
+                }));
+                if last
+                    || batch.len() == READ_AHEAD_BATCH_EVENTS
+                    || batch_bytes >= READ_AHEAD_BATCH_BYTES
+                {
                     let full = std::mem::replace(&mut batch, fresh());
+                    let bytes = std::mem::take(&mut batch_bytes);
                     // The fold stopped (an error): nothing more to read for it.
-                    if batches.send(full).is_err() || last {
+                    if !budget.take(bytes) || batches.send((full, bytes)).is_err() || last {
                         return;
                     }
                 }
             }
-            if !batch.is_empty() {
-                let _ = batches.send(batch);
+            if !batch.is_empty() && budget.take(batch_bytes) {
+                let _ = batches.send((batch, batch_bytes));
             }
         });
-        for mut batch in received {
+        // However the fold ends, a reader waiting for room is let go.
+        let _closed = budget.close_on_drop();
+        for (mut batch, bytes) in received {
             // The reader ends its batches at an error, so only the last can be one.
             let failed = match batch.last() {
                 Some(Err(_)) => batch.pop(),
@@ -208,9 +224,54 @@ fn fold_log(
             }
             // Full, or the reader is done: the batch is freed here instead.
             let _ = spent.try_send(batch);
+            budget.give(bytes);
         }
         Ok(state)
     })
+}
+
+/// The bytes of records the rebuild's reader has decoded and the fold not yet
+/// folded: the reader takes room for a batch before handing it over (waiting while
+/// the fold catches up), the fold gives it back once the batch is folded. A batch
+/// larger than the whole budget goes alone, when nothing else is ahead.
+#[derive(Default)]
+struct ReadAhead {
+    /// Bytes ahead, and whether the fold has ended.
+    ahead: std::sync::Mutex<(usize, bool)>,
+    freed: std::sync::Condvar,
+}
+
+impl ReadAhead {
+    /// Waits for room for `bytes`; `false` once the fold has ended.
+    fn take(&self, bytes: usize) -> bool {
+        let ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ahead = self
+            .freed
+            .wait_while(ahead, |(ahead, closed)| {
+                !*closed && *ahead > 0 && *ahead + bytes > READ_AHEAD_BYTES_MAX
+            })
+            .unwrap_or_else(|p| p.into_inner());
+        ahead.0 += bytes;
+        !ahead.1
+    }
+
+    fn give(&self, bytes: usize) {
+        let mut ahead = self.ahead.lock().unwrap_or_else(|p| p.into_inner());
+        ahead.0 = ahead.0.saturating_sub(bytes);
+        self.freed.notify_all();
+    }
+
+    fn close_on_drop(&self) -> impl Drop + '_ {
+        struct Close<'a>(&'a ReadAhead);
+        impl Drop for Close<'_> {
+            fn drop(&mut self) {
+                let mut ahead = self.0.ahead.lock().unwrap_or_else(|p| p.into_inner());
+                ahead.1 = true;
+                self.0.freed.notify_all();
+            }
+        }
+        Close(self)
+    }
 }
 
 /// [`rebuild_observed`] of the whole log for a process that will append to it (`pacer
@@ -246,8 +307,14 @@ type Read = Result<(Recorded, Option<Recorded>), LogError>;
 
 /// Records per batch the rebuild's reader hands to the fold.
 const READ_AHEAD_BATCH_EVENTS: usize = 1_024;
+/// A batch ends at this many bytes of records (as stored in the log), whatever
+/// their count.
+const READ_AHEAD_BATCH_BYTES: usize = 512 * 1024;
 /// Decoded batches the reader may hold ahead of the fold.
 const READ_AHEAD_BATCHES: usize = 8;
+/// Bytes of records (as stored) the reader may hold decoded ahead of the fold,
+/// whatever their count: a record takes a few times its stored size once decoded.
+const READ_AHEAD_BYTES_MAX: usize = 4 * 1024 * 1024;
 
 /// What `verify` checked, for the operator.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -370,6 +437,33 @@ mod tests {
         log.bind_org(&org).unwrap();
         log.append_batch(demo.events, now).unwrap();
         (log, org)
+    }
+
+    #[test]
+    fn the_reader_waits_while_the_bytes_ahead_are_over_the_bound() {
+        let budget = ReadAhead::default();
+        let big = READ_AHEAD_BYTES_MAX - 10;
+        // Nothing ahead: even a batch over the whole bound goes.
+        assert!(budget.take(2 * READ_AHEAD_BYTES_MAX));
+        budget.give(2 * READ_AHEAD_BYTES_MAX);
+        assert!(budget.take(big));
+        let (took, took_received) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| took.send(budget.take(100)).unwrap());
+            // Over the bound with `big` ahead: the reader waits...
+            let waited = took_received.recv_timeout(std::time::Duration::from_millis(200));
+            assert!(waited.is_err(), "took room it did not have: {waited:?}");
+            // ...until the fold gives `big` back.
+            budget.give(big);
+            assert!(took_received.recv().unwrap());
+        });
+        // A fold that ended lets a waiting reader go, and tells it so.
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| budget.take(READ_AHEAD_BYTES_MAX));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(budget.close_on_drop());
+            assert!(!reader.join().unwrap());
+        });
     }
 
     #[test]

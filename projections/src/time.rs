@@ -200,6 +200,16 @@ impl Date {
         !matches!(self.weekday(), Weekday::Sat | Weekday::Sun)
     }
 
+    /// Days since 0001-01-01, for packed storage.
+    pub(crate) fn days_from_ce(self) -> i32 {
+        self.0
+    }
+
+    /// The date [`Date::days_from_ce`] gave `days`.
+    pub(crate) fn from_days_from_ce(days: i32) -> Self {
+        Date(days)
+    }
+
     pub fn add_days(self, days: i32) -> Self {
         Date(self.0 + days)
     }

@@ -186,17 +186,17 @@ pub struct LogIter {
 
 impl LogIter {
     /// Reports `e`; nothing comes after it.
-    fn failed(&mut self, e: LogError) -> Option<Result<Recorded, LogError>> {
+    fn failed<T>(&mut self, e: LogError) -> Option<Result<T, LogError>> {
         self.current = None;
         self.done = true;
         Some(Err(e))
     }
 }
 
-impl Iterator for LogIter {
-    type Item = Result<Recorded, LogError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl LogIter {
+    /// The next record and the bytes it takes in the log (what decoding it cost, as
+    /// far as a reader that bounds its read-ahead by bytes needs to know).
+    pub fn next_sized(&mut self) -> Option<Result<(Recorded, usize), LogError>> {
         if self.done {
             return None;
         }
@@ -213,8 +213,10 @@ impl Iterator for LogIter {
                     if at < self.from_seq {
                         continue;
                     }
-                    return match whole(at, raw, &self.chunks).and_then(|r| decode_record(at, &r)) {
-                        Ok(rec) => Some(Ok(rec)),
+                    let decoded = whole(at, raw, &self.chunks)
+                        .and_then(|r| decode_record(at, &r).map(|rec| (rec, r.len())));
+                    return match decoded {
+                        Ok(sized) => Some(Ok(sized)),
                         Err(e) => self.failed(e),
                     };
                 }
@@ -227,5 +229,13 @@ impl Iterator for LogIter {
             let cursor = stored.cursor();
             self.current = Some((stored, cursor));
         }
+    }
+}
+
+impl Iterator for LogIter {
+    type Item = Result<Recorded, LogError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_sized().map(|r| r.map(|(rec, _)| rec))
     }
 }

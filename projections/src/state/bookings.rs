@@ -18,6 +18,7 @@
 use rustc_hash::FxHashMap;
 
 use super::names::Sym;
+use super::varint::{read_i64, write_i64};
 use crate::time::Month;
 
 /// Net amounts by day of the month: index 1–31 (0 unused).
@@ -38,7 +39,7 @@ impl RepMonth {
         let mut rest = self.packed.as_slice();
         std::iter::from_fn(move || {
             let (&day, tail) = rest.split_first()?;
-            let (amount, tail) = read_varint(tail);
+            let (amount, tail) = read_i64(tail);
             rest = tail;
             Some((day, amount))
         })
@@ -80,35 +81,9 @@ impl RepMonth {
         self.packed.clear();
         for (d, v) in &days[..n] {
             self.packed.push(*d);
-            write_varint(&mut self.packed, *v);
+            write_i64(&mut self.packed, *v);
         }
     }
-}
-
-fn write_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    loop {
-        let byte = (z & 0x7f) as u8;
-        z >>= 7;
-        if z == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn read_varint(bytes: &[u8]) -> (i64, &[u8]) {
-    let mut z = 0u64;
-    let mut shift = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        z |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return (((z >> 1) as i64) ^ -((z & 1) as i64), &bytes[i + 1..]);
-        }
-        shift += 7;
-    }
-    unreachable!("write_varint always ends a number")
 }
 
 /// One revenue movement's share of a rep's `total` on a day, as the fold files it.
@@ -224,29 +199,6 @@ impl Bookings {
 mod tests {
     use super::*;
     use crate::state::names::Names;
-
-    #[test]
-    fn varints_round_trip_at_every_edge() {
-        for v in [
-            0,
-            1,
-            -1,
-            63,
-            -64,
-            64,
-            127,
-            128,
-            -129,
-            i64::MAX,
-            i64::MIN,
-            12_345_678_900,
-        ] {
-            let mut out = Vec::new();
-            write_varint(&mut out, v);
-            let (back, rest) = read_varint(&out);
-            assert_eq!((back, rest.len()), (v, 0), "{v}");
-        }
-    }
 
     #[test]
     fn days_add_up_and_removing_undoes_adding() {

@@ -7,12 +7,21 @@
 //! Names in facts and views are interned ([`Sym`]); a fact is known by the seq of
 //! the event that told it, which is how a void finds it. Readers see [`DealView`]s,
 //! with names.
+//!
+//! A large organisation has about a million deals (10 000 reps), so a deal costs
+//! little to keep: its id lives in one string of every id, its facts are packed
+//! (varints, a dozen bytes each) in one arena as a chain, each fact's chunk starting
+//! with the offset of the deal's next one, and its view is not kept but computed
+//! from the facts when it is read: a deal has a handful of facts, and decoding them
+//! takes tens of nanoseconds. A voided fact is unlinked from its chain; its bytes
+//! stay in the arena (voids are rare).
 
 use hashbrown::HashTable;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::hash::BuildHasher;
 
 use super::names::{Names, Sym};
+use super::varint::{read_i64, read_u64, write_i64, write_u64};
 use crate::event::{CustomerKind, Percent};
 use crate::time::{Date, Month};
 
@@ -26,14 +35,14 @@ pub enum DealStatus {
 
 /// What one event said about a deal, and the date it took effect in the
 /// organisation's zone (opened on, changed on, closed on).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Fact {
     pub(super) seq: u64,
     pub(super) on: Date,
     pub(super) kind: FactKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum FactKind {
     Opened(Opening),
     Stage(StageChange),
@@ -87,11 +96,14 @@ impl ViewCore {
     /// deal's shape, stage changes then apply in log order, and the latest won or
     /// lost fact, if any, closes it. A closed deal stays closed unless that fact is
     /// voided.
-    fn of<'f>(facts: impl DoubleEndedIterator<Item = &'f Fact> + Clone) -> Option<ViewCore> {
-        let (o, opened_on) = facts.clone().rev().find_map(|f| match &f.kind {
-            FactKind::Opened(o) => Some((o, f.on)),
-            _ => None,
-        })?;
+    fn of(facts: impl Iterator<Item = Fact> + Clone) -> Option<ViewCore> {
+        let (o, opened_on) = facts
+            .clone()
+            .filter_map(|f| match f.kind {
+                FactKind::Opened(o) => Some((o, f.on)),
+                _ => None,
+            })
+            .last()?;
         let mut v = ViewCore {
             rep: o.rep,
             account: o.account,
@@ -107,7 +119,7 @@ impl ViewCore {
             closed_on: None,
         };
         for fact in facts {
-            v.apply(fact);
+            v.apply(&fact);
         }
         Some(v)
     }
@@ -146,6 +158,10 @@ impl ViewCore {
     /// is won or lost. What places it in the open-deal index.
     fn open_closing(&self) -> Option<Month> {
         (self.status == DealStatus::Open).then(|| self.expected_close.month())
+    }
+
+    fn is_open(&self) -> bool {
+        self.status == DealStatus::Open
     }
 
     fn named<'s>(&self, deal: &'s str, names: &'s Names) -> DealView<'s> {
@@ -187,35 +203,62 @@ pub struct DealView<'s> {
     pub closed_on: Option<Date>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A rep's list of deals up to this long is searched for a deal's index one by one
+/// before it is searched by id.
+const SCAN_LIST_MAX: usize = 64;
+
+/// "No fact": the end of a chain, or a deal whose facts were all voided.
+const NONE: u32 = u32::MAX;
+
+/// A deal as stored: where its id starts in [`Deals::ids`] (it ends where the next
+/// deal's starts) and the offsets of its first and last fact in [`Deals::facts`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
-    id: Box<str>,
-    /// In log order; empty once every fact was voided.
-    facts: Vec<Fact>,
-    /// The view of `facts`, kept in step with them.
-    view: Option<ViewCore>,
+    id_at: u32,
+    head: u32,
+    tail: u32,
 }
 
 /// One rep's deals, each list in deal-id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct RepDeals {
     all: Vec<u32>,
-    /// The open ones, with the month each is expected to close in.
-    open: Vec<(u32, Month)>,
+    /// The open ones, with their views: what reports and alerts read on every query
+    /// and every deal event, kept rather than decoded each time.
+    open: Vec<Open>,
+}
+
+/// An open deal in the index by rep: its view, and the month it is expected to
+/// close in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Open {
+    pub(super) ix: u32,
+    pub(super) close: Month,
+    view: ViewCore,
 }
 
 /// Every deal, and the index by rep.
 #[derive(Clone, Default)]
 pub(super) struct Deals {
     entries: Vec<Entry>,
+    /// Every deal's id, one after the other, in the order deals first appeared.
+    ids: String,
+    /// Every fact, packed: a chunk is the offset of the deal's next fact (4 bytes,
+    /// little-endian, [`NONE`] at the end of the chain), then the fact ([`encode`]).
+    facts: Vec<u8>,
     /// Indexes into `entries`, hashed by deal id.
     by_id: HashTable<u32>,
     by_rep: FxHashMap<Sym, RepDeals>,
 }
 
+/// Same deals (ids in the same order), same facts in the same order, same index:
+/// where the bytes lie in the arenas does not count.
 impl PartialEq for Deals {
     fn eq(&self, other: &Self) -> bool {
-        self.entries == other.entries && self.by_rep == other.by_rep
+        self.entries.len() == other.entries.len()
+            && (0..self.entries.len() as u32)
+                .all(|i| self.id(i) == other.id(i) && self.chain(i).eq(other.chain(i)))
+            && self.by_rep == other.by_rep
     }
 }
 
@@ -224,7 +267,12 @@ impl Eq for Deals {}
 impl std::fmt::Debug for Deals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Deals")
-            .field("entries", &self.entries)
+            .field(
+                "entries",
+                &(0..self.entries.len() as u32)
+                    .map(|i| (self.id(i), self.chain(i).collect::<Vec<_>>()))
+                    .collect::<Vec<_>>(),
+            )
             .field("by_rep", &self.by_rep)
             .finish()
     }
@@ -234,13 +282,196 @@ fn hash_id(id: &str) -> u64 {
     FxBuildHasher.hash_one(id)
 }
 
+/// An offset into one of the arenas: they stay under 4 GiB (some 200 million
+/// facts), far beyond what the rest of the state could hold.
+fn offset(len: usize) -> u32 {
+    u32::try_from(len)
+        .ok()
+        .filter(|&o| o != NONE)
+        .expect("a deal arena under 4 GiB")
+}
+
+const OPENED: u8 = 0;
+const STAGE: u8 = 1;
+const WON: u8 = 2;
+const LOST: u8 = 3;
+
+/// Stage change flags: which optional figures follow.
+const HAS_AMOUNT: u8 = 1;
+const HAS_CLOSE: u8 = 2;
+
+fn write_date(out: &mut Vec<u8>, d: Date) {
+    write_i64(out, i64::from(d.days_from_ce()));
+}
+
+fn read_date(bytes: &[u8]) -> (Date, &[u8]) {
+    let (days, rest) = read_i64(bytes);
+    let days = i32::try_from(days).expect("a packed date was an i32");
+    (Date::from_days_from_ce(days), rest)
+}
+
+fn write_sym(out: &mut Vec<u8>, s: Option<Sym>) {
+    write_u64(out, u64::from(s.map_or(0, Sym::packed)));
+}
+
+fn read_sym(bytes: &[u8]) -> (Option<Sym>, &[u8]) {
+    let (n, rest) = read_u64(bytes);
+    let n = u32::try_from(n).expect("a packed sym was a u32");
+    (Sym::unpacked(n), rest)
+}
+
+fn write_percent(out: &mut Vec<u8>, p: Option<Percent>) {
+    write_u64(out, p.map_or(0, |p| u64::from(p.hundredths()) + 1));
+}
+
+fn read_percent(bytes: &[u8]) -> (Option<Percent>, &[u8]) {
+    let (n, rest) = read_u64(bytes);
+    let p = n.checked_sub(1).map(|h| {
+        u16::try_from(h)
+            .ok()
+            .and_then(Percent::from_hundredths)
+            .expect("a packed percent was a Percent")
+    });
+    (p, rest)
+}
+
+/// Appends `fact`, packed: its seq, its date, a tag, then the figures of its kind.
+fn encode(fact: &Fact, out: &mut Vec<u8>) {
+    write_u64(out, fact.seq);
+    write_date(out, fact.on);
+    match &fact.kind {
+        FactKind::Opened(o) => {
+            out.push(OPENED);
+            write_sym(out, Some(o.rep));
+            write_sym(out, Some(o.account));
+            out.push(match o.customer_kind {
+                CustomerKind::New => 0,
+                CustomerKind::Existing => 1,
+            });
+            write_sym(out, o.product);
+            write_sym(out, o.region);
+            write_i64(out, o.amount);
+            write_date(out, o.expected_close);
+            write_percent(out, o.probability);
+        }
+        FactKind::Stage(c) => {
+            out.push(STAGE);
+            write_sym(out, Some(c.stage));
+            write_percent(out, c.probability);
+            let flags = if c.amount.is_some() { HAS_AMOUNT } else { 0 }
+                | if c.expected_close.is_some() {
+                    HAS_CLOSE
+                } else {
+                    0
+                };
+            out.push(flags);
+            if let Some(a) = c.amount {
+                write_i64(out, a);
+            }
+            if let Some(d) = c.expected_close {
+                write_date(out, d);
+            }
+        }
+        FactKind::Won { amount } => {
+            out.push(WON);
+            write_i64(out, *amount);
+        }
+        FactKind::Lost => out.push(LOST),
+    }
+}
+
+/// The fact [`encode`] packed at the start of `bytes`.
+fn decode(bytes: &[u8]) -> Fact {
+    let (seq, b) = read_u64(bytes);
+    let (on, b) = read_date(b);
+    let (&tag, b) = b.split_first().expect("a packed fact has a tag");
+    let kind = match tag {
+        OPENED => {
+            let (rep, b) = read_sym(b);
+            let (account, b) = read_sym(b);
+            let (&kind, b) = b.split_first().expect("a packed opening has a kind");
+            let (product, b) = read_sym(b);
+            let (region, b) = read_sym(b);
+            let (amount, b) = read_i64(b);
+            let (expected_close, b) = read_date(b);
+            let (probability, _) = read_percent(b);
+            FactKind::Opened(Opening {
+                rep: rep.expect("an opening has a rep"),
+                account: account.expect("an opening has an account"),
+                customer_kind: if kind == 0 {
+                    CustomerKind::New
+                } else {
+                    CustomerKind::Existing
+                },
+                product,
+                region,
+                amount,
+                expected_close,
+                probability,
+            })
+        }
+        STAGE => {
+            let (stage, b) = read_sym(b);
+            let (probability, b) = read_percent(b);
+            let (&flags, mut b) = b.split_first().expect("a packed stage change has flags");
+            let mut amount = None;
+            if flags & HAS_AMOUNT != 0 {
+                let (a, rest) = read_i64(b);
+                amount = Some(a);
+                b = rest;
+            }
+            let expected_close = (flags & HAS_CLOSE != 0).then(|| read_date(b).0);
+            FactKind::Stage(StageChange {
+                stage: stage.expect("a stage change names its stage"),
+                probability,
+                amount,
+                expected_close,
+            })
+        }
+        WON => FactKind::Won {
+            amount: read_i64(b).0,
+        },
+        LOST => FactKind::Lost,
+        _ => unreachable!("encode writes one of four tags, not {tag}"),
+    };
+    Fact { seq, on, kind }
+}
+
+/// A deal's facts in log order, decoded from its chain.
+#[derive(Clone)]
+struct Chain<'d> {
+    facts: &'d [u8],
+    at: u32,
+}
+
+impl Chain<'_> {
+    /// The offset of the fact after the one at `at`.
+    fn next_of(facts: &[u8], at: u32) -> u32 {
+        let at = at as usize;
+        let bytes = facts[at..at + 4]
+            .try_into()
+            .expect("a chunk starts with 4 bytes");
+        u32::from_le_bytes(bytes)
+    }
+}
+
+impl Iterator for Chain<'_> {
+    type Item = Fact;
+
+    fn next(&mut self) -> Option<Fact> {
+        if self.at == NONE {
+            return None;
+        }
+        let here = self.at as usize;
+        self.at = Chain::next_of(self.facts, self.at);
+        Some(decode(&self.facts[here + 4..]))
+    }
+}
+
 impl Deals {
     /// The index of deal `id`, if any fact ever named it.
     pub(super) fn find(&self, id: &str) -> Option<u32> {
-        let entries = &self.entries;
-        self.by_id
-            .find(hash_id(id), |&i| &*entries[i as usize].id == id)
-            .copied()
+        self.by_id.find(hash_id(id), |&i| self.id(i) == id).copied()
     }
 
     fn find_or_add(&mut self, id: &str) -> u32 {
@@ -249,71 +480,94 @@ impl Deals {
         }
         let i = u32::try_from(self.entries.len()).expect("fewer than 4 billion deals");
         self.entries.push(Entry {
-            id: id.into(),
-            facts: Vec::new(),
-            view: None,
+            id_at: offset(self.ids.len()),
+            head: NONE,
+            tail: NONE,
         });
-        let entries = &self.entries;
-        self.by_id
-            .insert_unique(hash_id(id), i, |&j| hash_id(&entries[j as usize].id));
+        self.ids.push_str(id);
+        let Deals {
+            entries,
+            ids,
+            by_id,
+            ..
+        } = self;
+        by_id.insert_unique(hash_id(id), i, |&j| hash_id(id_in(entries, ids, j)));
         i
     }
 
     /// Appends a fact to deal `id` and brings the index up to date.
     pub(super) fn add(&mut self, id: &str, fact: Fact) {
         let i = self.find_or_add(id);
-        let opening = matches!(fact.kind, FactKind::Opened(_));
-        let e = &mut self.entries[i as usize];
-        // Exactly the room for one more: a deal has two or three facts, and the
-        // default growth (to four at once) would leave most of a deal's facts empty.
-        e.facts.reserve_exact(1);
-        match (opening, &mut e.view) {
+        let old = self.core(i);
+        self.push(i, &fact);
+        let new = match old {
             // A fact that is not an opening, appended to an opened deal, changes its
             // view exactly as the last step of `ViewCore::of` would: in place.
-            (true, _) | (false, None) => {
-                e.facts.push(fact);
-                self.refresh(i);
+            Some(mut v) if !matches!(fact.kind, FactKind::Opened(_)) => {
+                v.apply(&fact);
+                Some(v)
             }
-            (false, Some(view)) => {
-                let before = view.open_closing();
-                view.apply(&fact);
-                let after = view.open_closing();
-                let rep = view.rep;
-                e.facts.push(fact);
-                // Only a change between open and closed, or of an open deal's close
-                // month, changes the index (the rep stays).
-                if before != after {
-                    self.set_open(rep, i, after);
-                }
-            }
+            _ => self.core(i),
+        };
+        self.reindex(i, old, new);
+    }
+
+    /// Packs `fact` at the end of the arena and links it at the end of deal `i`'s chain.
+    fn push(&mut self, i: u32, fact: &Fact) {
+        let at = offset(self.facts.len());
+        self.facts.extend_from_slice(&NONE.to_le_bytes());
+        encode(fact, &mut self.facts);
+        let e = &mut self.entries[i as usize];
+        match e.tail {
+            NONE => e.head = at,
+            tail => set_next(&mut self.facts, tail, at),
         }
+        e.tail = at;
     }
 
     /// Removes the fact told by event `seq` from deal `id`.
     pub(super) fn remove(&mut self, id: &str, seq: u64) {
-        if let Some(i) = self.find(id) {
-            self.entries[i as usize].facts.retain(|f| f.seq != seq);
-            self.refresh(i);
+        let Some(i) = self.find(id) else {
+            return;
+        };
+        let old = self.core(i);
+        let mut e = self.entries[i as usize];
+        let (mut prev, mut at) = (NONE, e.head);
+        while at != NONE {
+            let next = Chain::next_of(&self.facts, at);
+            let (fact_seq, _) = read_u64(&self.facts[at as usize + 4..]);
+            if fact_seq == seq {
+                match prev {
+                    NONE => e.head = next,
+                    prev => set_next(&mut self.facts, prev, next),
+                }
+                if e.tail == at {
+                    e.tail = prev;
+                }
+            } else {
+                prev = at;
+            }
+            at = next;
         }
+        self.entries[i as usize] = e;
+        let new = self.core(i);
+        self.reindex(i, old, new);
     }
 
     /// The deal's owner now: the rep of its view.
     pub(super) fn owner(&self, id: &str) -> Option<Sym> {
-        let i = self.find(id)?;
-        self.entries[i as usize].view.map(|v| v.rep)
+        self.core(self.find(id)?).map(|v| v.rep)
     }
 
-    /// Recomputes the view of deal `i` from its facts and moves it in the index.
-    fn refresh(&mut self, i: u32) {
-        let e = &self.entries[i as usize];
-        let new = ViewCore::of(e.facts.iter());
-        let old = e.view;
+    /// Moves deal `i` in the index from where view `old` put it to where `new` does.
+    fn reindex(&mut self, i: u32, old: Option<ViewCore>, new: Option<ViewCore>) {
         match (old, new) {
-            // The common case (a stage or amount change): same rep, the index moves
-            // only if the status or close month did.
+            // The common case (a stage or amount change): same rep; the deal's place
+            // in the open index changes, or its view there, unless it was and stays
+            // closed.
             (Some(o), Some(n)) if o.rep == n.rep => {
-                if o.open_closing() != n.open_closing() {
-                    self.set_open(n.rep, i, n.open_closing());
+                if o.is_open() || n.is_open() {
+                    self.set_open(n.rep, i, Some(n));
                 }
             }
             _ => {
@@ -330,11 +584,10 @@ impl Deals {
                     if let Err(at) = at {
                         rd.all.insert(at, i);
                     }
-                    self.set_open(n.rep, i, n.open_closing());
+                    self.set_open(n.rep, i, Some(n));
                 }
             }
         }
-        self.entries[i as usize].view = new;
     }
 
     /// Where deal `i` is (`Ok`) or would go (`Err`) in one of `rep`'s lists, which
@@ -349,18 +602,29 @@ impl Deals {
         let Some(rd) = self.by_rep.get(&rep) else {
             return Err(0);
         };
-        let id = &self.entries[i as usize].id;
-        list(rd).binary_search_by(|t| self.entries[ix(t) as usize].id.cmp(id))
+        let list = list(rd);
+        // Most lists are short (a rep's open deals): comparing 4-byte indexes beats
+        // comparing ids, which are elsewhere in memory. Where a deal that is not there
+        // would go takes the ids.
+        if list.len() <= SCAN_LIST_MAX {
+            if let Some(at) = list.iter().position(|t| ix(t) == i) {
+                return Ok(at);
+            }
+        }
+        let id = self.id(i);
+        list.binary_search_by(|t| self.id(ix(t)).cmp(id))
     }
 
-    /// Records in the index that `rep`'s deal `i` is open and expected to close in
-    /// `close`, or (`None`) that it is not open.
-    fn set_open(&mut self, rep: Sym, i: u32, close: Option<Month>) {
-        let at = self.position(rep, i, |rd| &rd.open, |(j, _)| *j);
+    /// Records in the index that `rep`'s deal `i` is open with `view`, or that it is
+    /// not open (`None`, or a view of a closed deal).
+    fn set_open(&mut self, rep: Sym, i: u32, view: Option<ViewCore>) {
+        let at = self.position(rep, i, |rd| &rd.open, |o| o.ix);
         let rd = self.by_rep.entry(rep).or_default();
-        match (at, close) {
-            (Ok(at), Some(close)) => rd.open[at].1 = close,
-            (Err(at), Some(close)) => rd.open.insert(at, (i, close)),
+        let open =
+            view.and_then(|view| view.open_closing().map(|close| Open { ix: i, close, view }));
+        match (at, open) {
+            (Ok(at), Some(open)) => rd.open[at] = open,
+            (Err(at), Some(open)) => rd.open.insert(at, open),
             (Ok(at), None) => {
                 rd.open.remove(at);
             }
@@ -382,7 +646,20 @@ impl Deals {
     // ---- read side ----
 
     pub(super) fn id(&self, i: u32) -> &str {
-        &self.entries[i as usize].id
+        id_in(&self.entries, &self.ids, i)
+    }
+
+    /// Deal `i`'s facts, in log order.
+    fn chain(&self, i: u32) -> Chain<'_> {
+        Chain {
+            facts: &self.facts,
+            at: self.entries[i as usize].head,
+        }
+    }
+
+    /// The view of deal `i`'s facts, names interned.
+    fn core(&self, i: u32) -> Option<ViewCore> {
+        ViewCore::of(self.chain(i))
     }
 
     /// Every deal with at least one fact, in no particular order.
@@ -392,18 +669,12 @@ impl Deals {
 
     /// Whether deal `i` has a fact left (every fact of it may have been voided).
     pub(super) fn has_facts(&self, i: u32) -> bool {
-        !self.entries[i as usize].facts.is_empty()
+        self.entries[i as usize].head != NONE
     }
 
-    /// Every deal with a view (an opening among its facts), in no particular order.
-    pub(super) fn with_view(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.entries.len() as u32).filter(|&i| self.entries[i as usize].view.is_some())
-    }
-
-    /// The kept view of deal `i`, with names.
+    /// The view of deal `i`, with names.
     pub(super) fn view<'s>(&'s self, i: u32, names: &'s Names) -> Option<DealView<'s>> {
-        let e = &self.entries[i as usize];
-        e.view.map(|v| v.named(&e.id, names))
+        self.core(i).map(|v| v.named(self.id(i), names))
     }
 
     /// Every deal of `rep`, in deal-id order.
@@ -412,8 +683,13 @@ impl Deals {
     }
 
     /// The open deals of `rep` with their close months, in deal-id order.
-    pub(super) fn open_of_rep(&self, rep: Sym) -> &[(u32, Month)] {
+    pub(super) fn open_of_rep(&self, rep: Sym) -> &[Open] {
         self.by_rep.get(&rep).map_or(&[], |rd| rd.open.as_slice())
+    }
+
+    /// The kept view of an open deal, with names.
+    pub(super) fn open_view<'s>(&'s self, open: &Open, names: &'s Names) -> DealView<'s> {
+        open.view.named(self.id(open.ix), names)
     }
 
     /// The reps with at least one open deal, in no particular order.
@@ -423,6 +699,21 @@ impl Deals {
             .filter(|(_, rd)| !rd.open.is_empty())
             .map(|(rep, _)| *rep)
     }
+}
+
+/// Deal `i`'s id: from where it starts to where the next deal's does.
+fn id_in<'a>(entries: &[Entry], ids: &'a str, i: u32) -> &'a str {
+    let from = entries[i as usize].id_at as usize;
+    let to = entries
+        .get(i as usize + 1)
+        .map_or(ids.len(), |e| e.id_at as usize);
+    &ids[from..to]
+}
+
+/// Points the chunk at `at` to the fact at `next`.
+fn set_next(facts: &mut [u8], at: u32, next: u32) {
+    let at = at as usize;
+    facts[at..at + 4].copy_from_slice(&next.to_le_bytes());
 }
 
 /// One deal and its facts, as readers see it.
@@ -438,20 +729,150 @@ impl<'s> Deal<'s> {
         self.deals.id(self.ix)
     }
 
-    fn facts(&self) -> &'s [Fact] {
-        &self.deals.entries[self.ix as usize].facts
-    }
-
-    /// The deal's current shape, computed from its facts (not the kept view), or
-    /// `None` when the log has no (non-voided) opening.
+    /// The deal's current shape, computed from its facts, or `None` when the log has
+    /// no (non-voided) opening.
     pub fn view(&self) -> Option<DealView<'s>> {
-        ViewCore::of(self.facts().iter()).map(|v| v.named(self.id(), self.names))
+        self.deals.view(self.ix, self.names)
     }
 
     /// The deal as it stood at the end of `day`: only facts dated on or before it
     /// count (opened on, changed on, closed on). The digest compares weeks with it.
     pub fn view_through(&self, day: Date) -> Option<DealView<'s>> {
-        let kept: Vec<&Fact> = self.facts().iter().filter(|f| f.on <= day).collect();
-        ViewCore::of(kept.into_iter()).map(|v| v.named(self.id(), self.names))
+        ViewCore::of(self.deals.chain(self.ix).filter(move |f| f.on <= day))
+            .map(|v| v.named(self.id(), self.names))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> Date {
+        Date::parse(s).unwrap()
+    }
+
+    /// Every kind of fact, with and without its optional figures, at the edges of
+    /// what each field holds.
+    fn every_kind(names: &mut Names) -> Vec<Fact> {
+        let (ana, acme, widgets, north, won) = (
+            names.intern("ana"),
+            names.intern("acme"),
+            names.intern("widgets"),
+            names.intern("north"),
+            names.intern("negotiation"),
+        );
+        let opening = |customer_kind, product, region, probability, amount| Opening {
+            rep: ana,
+            account: acme,
+            customer_kind,
+            product,
+            region,
+            amount,
+            expected_close: day("2027-02-28"),
+            probability,
+        };
+        let kinds = [
+            FactKind::Opened(opening(
+                CustomerKind::New,
+                Some(widgets),
+                Some(north),
+                Some(Percent::HUNDRED),
+                i64::MAX,
+            )),
+            FactKind::Opened(opening(CustomerKind::Existing, None, None, None, i64::MIN)),
+            FactKind::Opened(opening(
+                CustomerKind::New,
+                None,
+                Some(north),
+                Some(Percent::ZERO),
+                0,
+            )),
+            FactKind::Stage(StageChange {
+                stage: won,
+                probability: Some(Percent::from_hundredths(4_250).unwrap()),
+                amount: Some(-1),
+                expected_close: Some(day("0001-01-01")),
+            }),
+            FactKind::Stage(StageChange {
+                stage: won,
+                probability: None,
+                amount: None,
+                expected_close: None,
+            }),
+            FactKind::Stage(StageChange {
+                stage: won,
+                probability: None,
+                amount: None,
+                expected_close: Some(day("9999-12-31")),
+            }),
+            FactKind::Won { amount: 1_234_567 },
+            FactKind::Lost,
+        ];
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(n, kind)| Fact {
+                seq: [0, 1, u64::MAX, 300][n % 4] + n as u64 % 2,
+                on: day("2026-11-30").add_days(n as i32),
+                kind,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_fact_reads_back_as_it_was_packed() {
+        let mut names = Names::default();
+        for fact in every_kind(&mut names) {
+            let mut bytes = vec![];
+            encode(&fact, &mut bytes);
+            assert_eq!(decode(&bytes), fact);
+        }
+    }
+
+    #[test]
+    fn chains_keep_log_order_and_a_void_unlinks_any_fact() {
+        let mut names = Names::default();
+        let facts = every_kind(&mut names);
+        let mut deals = Deals::default();
+        // Two deals interleaved, so their chunks alternate in the arena.
+        for (n, fact) in facts.iter().enumerate() {
+            let seq = n as u64 * 10;
+            deals.add("d-1", Fact { seq, ..*fact });
+            deals.add(
+                "d-22",
+                Fact {
+                    seq: seq + 1,
+                    ..*fact
+                },
+            );
+        }
+        let seqs = |deals: &Deals, id| {
+            let i = deals.find(id).unwrap();
+            deals.chain(i).map(|f| f.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(seqs(&deals, "d-1"), [0, 10, 20, 30, 40, 50, 60, 70]);
+        assert_eq!((deals.id(0), deals.id(1)), ("d-1", "d-22"));
+        // The last, a middle one and the first.
+        for seq in [70, 30, 0] {
+            deals.remove("d-1", seq);
+        }
+        assert_eq!(seqs(&deals, "d-1"), [10, 20, 40, 50, 60]);
+        // Appending after a void of the tail links to the new tail.
+        deals.add(
+            "d-1",
+            Fact {
+                seq: 80,
+                ..facts[7]
+            },
+        );
+        assert_eq!(seqs(&deals, "d-1"), [10, 20, 40, 50, 60, 80]);
+        assert_eq!(seqs(&deals, "d-22").len(), 8);
+        for seq in [10, 20, 40, 50, 60, 80] {
+            deals.remove("d-1", seq);
+        }
+        let i = deals.find("d-1").unwrap();
+        assert!(!deals.has_facts(i));
+        assert_eq!(deals.view(i, &names), None);
+        assert_eq!(deals.of_rep(names.get("ana").unwrap()), [1]);
     }
 }

@@ -19,6 +19,7 @@ pub mod bookings;
 pub mod deals;
 pub mod names;
 pub mod plans;
+mod varint;
 
 use std::collections::BTreeMap;
 
@@ -864,7 +865,7 @@ impl State {
 
     /// Every deal that has been opened, as it stands now, in deal-id order.
     pub fn deal_views(&self) -> impl Iterator<Item = DealView<'_>> + '_ {
-        let mut ixs: Vec<u32> = self.deals.with_view().collect();
+        let mut ixs: Vec<u32> = self.deals.with_facts().collect();
         ixs.sort_unstable_by(|a, b| self.deals.id(*a).cmp(self.deals.id(*b)));
         ixs.into_iter()
             .filter_map(|ix| self.deals.view(ix, &self.names))
@@ -876,8 +877,7 @@ impl State {
             .names
             .get(rep)
             .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter()
-            .filter_map(|(ix, _)| self.deals.view(*ix, &self.names))
+        open.iter().map(|o| self.deals.open_view(o, &self.names))
     }
 
     /// The rep's open deals expected to close in `month`, in deal-id order: the
@@ -893,8 +893,8 @@ impl State {
             .get(rep)
             .map_or(&[][..], |r| self.deals.open_of_rep(r));
         open.iter()
-            .filter(move |(_, close)| *close == month)
-            .filter_map(|(ix, _)| self.deals.view(*ix, &self.names))
+            .filter(move |o| o.close == month)
+            .map(|o| self.deals.open_view(o, &self.names))
     }
 
     /// Every deal the rep owns (open, won or lost), in deal-id order.

@@ -24,6 +24,17 @@ impl Sym {
         self.0.get() as usize - 1
     }
 
+    /// The sym as a number that is never 0, for packed storage (0 can then stand
+    /// for "none").
+    pub(super) fn packed(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The sym [`Sym::packed`] gave `n`, or `None` for 0.
+    pub(super) fn unpacked(n: u32) -> Option<Sym> {
+        NonZeroU32::new(n).map(Sym)
+    }
+
     fn of_index(i: usize) -> Sym {
         let n = u32::try_from(i + 1).expect("fewer than 4 billion interned items");
         Sym(NonZeroU32::new(n).expect("one more than an index is never zero"))
