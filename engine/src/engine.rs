@@ -133,9 +133,22 @@ impl Engine {
     /// its alert changes call for (and, with `serve`, each team's weekly digest when
     /// a tick crossed its time).
     pub fn fold(&self, stored: &Stored, serve: Option<&ServeConfig>) -> Vec<Outgoing> {
+        self.fold_part(stored, 0..stored.records.len(), serve)
+    }
+
+    /// [`Engine::fold`] of the records in `part` only (the parts of a batch in
+    /// order, each once): a caller that hands each part's messages on before folding
+    /// the next does not keep the first event's alert waiting for the whole batch,
+    /// and readers get the model between parts.
+    pub fn fold_part(
+        &self,
+        stored: &Stored,
+        part: std::ops::Range<usize>,
+        serve: Option<&ServeConfig>,
+    ) -> Vec<Outgoing> {
         let mut state = self.state.write().expect("not poisoned");
         let mut out = Vec::new();
-        for rec in &stored.records {
+        for rec in &stored.records[part] {
             let before = state.now();
             state.apply(rec, stored.targets.of(rec, &stored.records));
             out.extend(changes_out(

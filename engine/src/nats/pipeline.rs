@@ -55,6 +55,9 @@ const PUBLISH_WINDOW: usize = 256;
 /// wait in the engine's part of the outbox (at most [`OUTBOX_MAX`]).
 const PUBLISHER_QUEUE_MAX: usize = 4 * 1024;
 
+/// Events folded between two hand-overs to the publisher.
+const FOLD_PART_EVENTS: usize = 256;
+
 /// The running engine: the engine core, driven by a JetStream consumer, and the
 /// publisher of its outbox.
 pub struct Pipeline {
@@ -119,17 +122,25 @@ impl Pipeline {
     }
 
     /// Folds a stored batch into the projections and queues what it changed.
+    /// The batch is folded [`FOLD_PART_EVENTS`] at a time, each part's messages
+    /// handed to the publisher before the next part: an alert early in a batch of
+    /// thousands goes out without waiting for the rest.
     fn fold(&mut self, stored: &Stored) {
-        let Some(last) = stored.records.last().map(|r| r.seq) else {
-            return;
-        };
-        let out = self.engine.fold(stored, Some(&self.engine.config().serve));
-        if !out.is_empty() {
-            self.alerts_dirty = true;
+        let records = stored.records.len();
+        let mut from = 0;
+        while from < records {
+            let to = (from + FOLD_PART_EVENTS).min(records);
+            let out = self
+                .engine
+                .fold_part(stored, from..to, Some(&self.engine.config().serve));
+            if !out.is_empty() {
+                self.alerts_dirty = true;
+            }
+            self.waiting.extend(out.into_iter().map(Entry::Message));
+            self.mark_through(stored.records[to - 1].seq);
+            self.hand_over();
+            from = to;
         }
-        self.waiting.extend(out.into_iter().map(Entry::Message));
-        self.mark_through(last);
-        self.hand_over();
     }
 
     /// Adds the mark that every message of the events up to `seq` is queued; merged
