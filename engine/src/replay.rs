@@ -165,12 +165,15 @@ fn fold_log(
             std::sync::mpsc::sync_channel::<Vec<Read>>(READ_AHEAD_BATCHES + 1);
         let budget = &budget;
         scope.spawn(move || {
-            let fresh = || match spent_received.try_recv() {
-                Ok(mut used) => {
+            // Every folded batch that came back is freed here, one kept for reuse, so
+            // none waits with its records beside the batches ahead.
+            let fresh = || {
+                let mut reuse = None;
+                while let Ok(mut used) = spent_received.try_recv() {
                     used.clear();
-                    used
+                    reuse.get_or_insert(used);
                 }
-                Err(_) => Vec::with_capacity(READ_AHEAD_BATCH_EVENTS),
+                reuse.unwrap_or_else(|| Vec::with_capacity(READ_AHEAD_BATCH_EVENTS))
             };
             let mut batch = fresh();
             let mut batch_bytes = 0;

@@ -211,13 +211,20 @@ const SCAN_LIST_MAX: usize = 64;
 const NONE: u32 = u32::MAX;
 
 /// A deal as stored: where its id starts in [`Deals::ids`] (it ends where the next
-/// deal's starts) and the offsets of its first and last fact in [`Deals::facts`].
+/// deal's starts), the offsets of its first and last fact in [`Deals::facts`], and
+/// how many facts its chain holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     id_at: u32,
     head: u32,
     tail: u32,
+    facts: u32,
 }
+
+/// A deal with at least this many facts keeps its view in [`Deals::long_views`]:
+/// decoding its chain for every new fact would make a deal that a CRM updates
+/// thousands of times cost the square of that.
+const LONG_CHAIN_FACTS: u32 = 16;
 
 /// One rep's deals, each list in deal-id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -249,6 +256,8 @@ pub(super) struct Deals {
     /// Indexes into `entries`, hashed by deal id.
     by_id: HashTable<u32>,
     by_rep: FxHashMap<Sym, RepDeals>,
+    /// The view of every deal with [`LONG_CHAIN_FACTS`] facts or more.
+    long_views: FxHashMap<u32, Option<ViewCore>>,
 }
 
 /// Same deals (ids in the same order), same facts in the same order, same index:
@@ -483,6 +492,7 @@ impl Deals {
             id_at: offset(self.ids.len()),
             head: NONE,
             tail: NONE,
+            facts: 0,
         });
         self.ids.push_str(id);
         let Deals {
@@ -507,9 +517,20 @@ impl Deals {
                 v.apply(&fact);
                 Some(v)
             }
-            _ => self.core(i),
+            _ => self.core_decoded(i),
         };
+        self.keep_if_long(i, new);
         self.reindex(i, old, new);
+    }
+
+    /// Keeps `view` as deal `i`'s when its chain is long, and forgets a kept one
+    /// when it is not (any more).
+    fn keep_if_long(&mut self, i: u32, view: Option<ViewCore>) {
+        if self.entries[i as usize].facts >= LONG_CHAIN_FACTS {
+            self.long_views.insert(i, view);
+        } else {
+            self.long_views.remove(&i);
+        }
     }
 
     /// Packs `fact` at the end of the arena and links it at the end of deal `i`'s chain.
@@ -523,6 +544,7 @@ impl Deals {
             tail => set_next(&mut self.facts, tail, at),
         }
         e.tail = at;
+        e.facts += 1;
     }
 
     /// Removes the fact told by event `seq` from deal `id`.
@@ -544,13 +566,15 @@ impl Deals {
                 if e.tail == at {
                     e.tail = prev;
                 }
+                e.facts -= 1;
             } else {
                 prev = at;
             }
             at = next;
         }
         self.entries[i as usize] = e;
-        let new = self.core(i);
+        let new = self.core_decoded(i);
+        self.keep_if_long(i, new);
         self.reindex(i, old, new);
     }
 
@@ -657,8 +681,16 @@ impl Deals {
         }
     }
 
-    /// The view of deal `i`'s facts, names interned.
+    /// The view of deal `i`'s facts, names interned: kept for a long chain, else
+    /// decoded.
     fn core(&self, i: u32) -> Option<ViewCore> {
+        match self.long_views.get(&i) {
+            Some(view) => *view,
+            None => self.core_decoded(i),
+        }
+    }
+
+    fn core_decoded(&self, i: u32) -> Option<ViewCore> {
         ViewCore::of(self.chain(i))
     }
 
@@ -827,6 +859,49 @@ mod tests {
             encode(&fact, &mut bytes);
             assert_eq!(decode(&bytes), fact);
         }
+    }
+
+    #[test]
+    fn a_long_chain_keeps_its_view_in_step_with_its_facts() {
+        let mut names = Names::default();
+        let facts = every_kind(&mut names);
+        let stage = |seq: u64, amount: i64| Fact {
+            seq,
+            on: day("2026-12-01"),
+            kind: FactKind::Stage(StageChange {
+                stage: names.get("negotiation").unwrap(),
+                probability: None,
+                amount: Some(amount),
+                expected_close: None,
+            }),
+        };
+        let mut deals = Deals::default();
+        deals.add("d-1", Fact { seq: 1, ..facts[0] });
+        let agree = |deals: &Deals| {
+            let i = deals.find("d-1").unwrap();
+            assert_eq!(deals.core(i), deals.core_decoded(i));
+            let kept = deals.long_views.contains_key(&i);
+            assert_eq!(kept, deals.entries[i as usize].facts >= LONG_CHAIN_FACTS);
+            deals.core(i).unwrap().amount
+        };
+        for seq in 2..=40 {
+            deals.add("d-1", stage(seq, seq as i64 * 100));
+            assert_eq!(agree(&deals), seq as i64 * 100);
+        }
+        // Voids of the last facts, down past the threshold: each view is the facts'.
+        for seq in (10..=40).rev() {
+            deals.remove("d-1", seq);
+            assert_eq!(agree(&deals), (seq as i64 - 1) * 100);
+        }
+        deals.add(
+            "d-1",
+            Fact {
+                seq: 50,
+                ..facts[6]
+            },
+        );
+        assert_eq!(agree(&deals), 1_234_567);
+        assert_eq!(deals.open_of_rep(names.get("ana").unwrap()), []);
     }
 
     #[test]
