@@ -87,6 +87,13 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         say!("{}", measured.to_json())?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Said before minutes of other measurements, not after them.
+    if let Some(kept) = args.reps_log.as_deref().filter(|d| !is_empty_dir(d)) {
+        bail!(
+            "{} is not empty: the bench writes a new log there (replay a kept one with `pacer replay --data-dir`)",
+            kept.display()
+        );
+    }
     let dir = tempfile::Builder::new()
         .prefix("pacer-bench-")
         .tempdir()
@@ -376,6 +383,11 @@ fn latency_text(a: &AlertFigures) -> String {
     }
 }
 
+/// Whether `dir` is absent or holds nothing.
+fn is_empty_dir(dir: &Path) -> bool {
+    dir.read_dir().map_or(true, |mut d| d.next().is_none())
+}
+
 /// Writes the log of `args.reps` reps in slices, then replays it in a fresh process
 /// (this binary, `bench --replay-child`) under the RSS cap.
 fn memory_at_scale(ctx: &Context, args: &Args, log_dir: &Path) -> anyhow::Result<MemoryAtScale> {
@@ -384,12 +396,6 @@ fn memory_at_scale(ctx: &Context, args: &Args, log_dir: &Path) -> anyhow::Result
         args.reps,
         scale::REPS_PER_SLICE
     );
-    if log_dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        bail!(
-            "{} is not empty: the bench writes a new log there (replay a kept one with `pacer replay --data-dir`)",
-            log_dir.display()
-        );
-    }
     let log = scale::write_log(log_dir, args.reps, args.seed, &ctx.config, |what| {
         eprintln!("bench: {what}")
     })?;

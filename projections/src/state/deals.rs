@@ -528,7 +528,9 @@ impl Deals {
     fn keep_if_long(&mut self, i: u32, view: Option<ViewCore>) {
         if self.entries[i as usize].facts >= LONG_CHAIN_FACTS {
             self.long_views.insert(i, view);
-        } else {
+        } else if !self.long_views.is_empty() {
+            // Only a void takes a chain below the bound; most states have no long
+            // chain at all, and every deal event passes here.
             self.long_views.remove(&i);
         }
     }
