@@ -865,6 +865,11 @@ fn a_crm_batch_keeps_its_good_items_and_its_bad_ones_wait_for_a_retry() {
         serde_json::json!({"x": 1}),
     ));
     batch.push(hs_change(50_100, 100, "amount", "12.345".into()));
+    // A minute after the deals were set up: a deal's history is told in the order
+    // of its messages' times.
+    for item in &mut batch {
+        item["occurredAt"] = serde_json::json!(item["occurredAt"].as_i64().unwrap() + 60_000);
+    }
     let batch = Value::Array(batch).to_string();
     let r = hubspot(p.port, batch.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1126,9 +1131,11 @@ fn a_deal_waiting_for_its_owner_comes_in_when_the_owner_is_mapped_and_the_server
 
 /// With `[webhooks] unmapped_owner_grace_s`, a deal whose owner maps to no rep waits
 /// in the mirror instead of becoming a dead letter at once: the answer says so, the
-/// log and the metrics too.
+/// log, the metrics (a gauge of the deals waiting now) and `pacer dlq list --waiting`
+/// too; once the owner is mapped and the server reloads its configuration (SIGHUP),
+/// the deal is told from its mirror, once.
 #[test]
-fn within_the_grace_a_deal_waiting_for_its_owner_is_said_to_wait() {
+fn a_deal_waiting_for_its_owner_is_seen_and_told_once_after_a_reload() {
     let mut p = one_process("");
     assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
     p.serve.config = config_copy(
@@ -1169,20 +1176,157 @@ fn within_the_grace_a_deal_waiting_for_its_owner_is_said_to_wait() {
             && reason.contains("becomes a dead letter in"),
         "{reason}"
     );
+    // A Pipedrive deal and a Salesforce opportunity whose owners map to no rep, now.
+    let now = chrono::DateTime::from_timestamp_millis(now_ms())
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let mut pd: Value = serde_json::from_slice(&fixture("pipedrive/v2_deal_create.json")).unwrap();
+    pd["data"]["owner_id"] = serde_json::json!(77);
+    pd["meta"]["timestamp"] = serde_json::json!(now);
+    let r = pipedrive(p.port, pd.to_string().as_bytes(), "pd-pass-77");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["waiting"][0]["deal"],
+        "pipedrive:4:17",
+        "{}",
+        r.body
+    );
+    let sf = sf_message(9_001, 1, &[9_001]).replace("2026-11-25T15:30:00.000Z", &now);
+    let r = salesforce(p.port, sf.as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let metrics = p.serve.metrics();
     assert!(
-        p.serve
-            .metrics()
-            .contains("pacer_webhook_waiting_total{crm=\"hubspot\"} 1"),
+        metrics.contains("pacer_webhook_answers_waiting_total{crm=\"hubspot\"} 1"),
+        "{metrics}"
+    );
+    let gauge = "pacer_webhook_waiting{crm=\"hubspot\",reason=\"owner_unmapped\"} 1";
+    assert!(metrics.contains(gauge), "{metrics}");
+    for crm in ["pipedrive", "salesforce"] {
+        let line = format!("pacer_webhook_waiting{{crm=\"{crm}\",reason=\"owner_unmapped\"}} 1");
+        assert!(metrics.contains(&line), "{metrics}");
+    }
+    // Not a dead letter: listed with --waiting.
+    assert_eq!(get_json(&p, "/v1/dlq")["count"], 0);
+    let waiting = get_json(&p, "/v1/dlq?waiting=true");
+    assert_eq!(waiting["count"], 3, "{waiting}");
+    let fields: Vec<&str> = waiting["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"deal hubspot:62515:5071.owner")
+            && fields.contains(&"deal pipedrive:4:17.owner")
+            && fields.contains(&"deal salesforce:00D5g000004EXAM:0065g0000009001AAA.owner"),
+        "{waiting}"
+    );
+    let url = format!("http://127.0.0.1:{}", p.port);
+    let listed = run(
+        &p.data,
+        &[
+            "dlq",
+            "list",
+            "--waiting",
+            "--http",
+            &url,
+            "--api-token",
+            &p.admin,
+        ],
+    );
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && text.contains("owner_waiting") && text.contains("\"777\""),
+        "{text}{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+
+    // A file that does not load changes nothing, and the operator is told why.
+    let cfg = std::fs::read_to_string(&p.serve.config).unwrap();
+    std::fs::write(&p.serve.config, format!("{cfg}\n[webhooks.hubspot\n")).unwrap();
+    let reload = run(
+        &p.data,
+        &["config", "reload", "--http", &url, "--api-token", &p.admin],
+    );
+    let said = String::from_utf8_lossy(&reload.stderr);
+    assert!(
+        !reload.status.success() && said.contains("422") && said.contains("not reloaded"),
+        "{said}"
+    );
+    assert_eq!(get_json(&p, "/v1/dlq?waiting=true")["count"], 3);
+
+    // The owner is mapped in the same file, and the server told to read it again.
+    let mapped = cfg
+        .replace(
+            "owners = { \"51234567\" = \"ana\" }",
+            "owners = { \"51234567\" = \"ana\", \"777\" = \"ana\" }",
+        )
+        .replace(
+            "owners = { \"9\" = \"ana\" }",
+            "owners = { \"9\" = \"ana\", \"77\" = \"ana\" }",
+        )
+        .replace(
+            "owners = { \"0055g00000AbCdEAAA\" = \"ana\" }",
+            "owners = { \"0055g00000AbCdEAAA\" = \"ana\", \"0055g00000ZzZzZAAA\" = \"ana\" }",
+        );
+    assert_ne!(mapped, cfg);
+    std::fs::write(&p.serve.config, mapped).unwrap();
+    let pid = p.serve.child.as_ref().unwrap().id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get_json(&p, "/v1/dlq?waiting=true")["count"] != 0 && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let left = get_json(&p, "/v1/dlq?waiting=true");
+    assert_eq!(left["count"], 0, "{left}\n{}", p.serve.output());
+    assert!(
+        !p.serve.metrics().contains("pacer_webhook_waiting{"),
         "{}",
         p.serve.metrics()
     );
-    assert_eq!(get_json(&p, "/v1/dlq")["count"], 0);
-    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
-    assert!(
-        p.serve.output().contains("deal hubspot:62515:5071 waits"),
-        "{}",
-        p.serve.output()
+    // `pacer config reload` does what SIGHUP does: here, nothing is left to tell.
+    let reload = run(
+        &p.data,
+        &["config", "reload", "--http", &url, "--api-token", &p.admin],
     );
+    let said = String::from_utf8_lossy(&reload.stdout);
+    assert!(
+        reload.status.success() && said.contains("0 waiting deal(s)"),
+        "{said}{}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    // A restart tells nothing twice.
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    p.serve.spawn();
+    p.serve.wait_ready();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(p.serve.stop(), Some(0), "{}", p.serve.output());
+    let output = p.serve.output();
+    assert!(output.contains("deal hubspot:62515:5071 waits"), "{output}");
+    assert!(output.contains("pacer: SIGHUP: [webhooks] of"), "{output}");
+    // Each deal told once, as it stands: open in HubSpot and Pipedrive, won in
+    // Salesforce.
+    let events = log_events(&p.data);
+    for (deal, kind, amount) in [
+        ("hubspot:62515:5071", "deal_opened", "900.00"),
+        ("pipedrive:4:17", "deal_opened", "12500.00"),
+        (
+            "salesforce:00D5g000004EXAM:0065g0000009001AAA",
+            "deal_won",
+            "2500.00",
+        ),
+    ] {
+        let told: Vec<&Value> = events.iter().filter(|e| e["deal"] == deal).collect();
+        assert_eq!(told.len(), 1, "{deal}: {events:#?}");
+        assert_eq!(told[0]["type"], kind, "{deal}");
+        assert_eq!(told[0]["rep"], "ana", "{deal}");
+        assert_eq!(told[0]["amount"], amount, "{deal}");
+    }
 }
 
 /// `n` Salesforce notifications of won Opportunities in one Outbound Message; those

@@ -24,6 +24,9 @@ pub enum Format {
 pub struct Context {
     pub data_dir: PathBuf,
     pub config: Config,
+    /// The configuration file `config` was read from (`None`: the defaults), which
+    /// `pacer serve` reads again on SIGHUP.
+    pub config_path: Option<PathBuf>,
 }
 
 /// Writes a line to stdout (see [`write_stdout`]).

@@ -126,6 +126,9 @@ enum Command {
     /// Webhook items Pacer could not take: list, show, retry, drop.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// A running server's configuration: reload (as SIGHUP does).
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
     /// Who may use a running Pacer: add, list, remove, set-teams, reset.
     #[command(subcommand)]
     User(commands::user::UserCommand),
@@ -149,9 +152,14 @@ fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from("pacer.toml")).filter(|p| p.exists()));
     let ctx = Context {
         config: load_config(cli.config.as_deref())?,
         data_dir: cli.data_dir,
+        config_path,
     };
     match cli.command {
         Command::Demo(args) => commands::demo::run(&ctx, args),
@@ -167,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
         Command::Dlq(cmd) => commands::dlq::run(&ctx, cmd),
+        Command::Config(cmd) => commands::config::run(cmd),
         Command::User(cmd) => commands::user::run_user(&ctx, cmd),
         Command::Token(cmd) => commands::user::run_token(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),

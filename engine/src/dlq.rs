@@ -81,6 +81,48 @@ pub struct DeadLetter {
     pub sequences: Vec<u64>,
 }
 
+/// The reason of a deal waiting in the mirror for its owner's mapping: not a
+/// refused item but a deal taken in that cannot be told yet. Kept in this store so
+/// that the operator sees it (`pacer dlq list --waiting`, the gauge
+/// `pacer_webhook_waiting{crm,reason}`), and so that a reload or a restart with
+/// the mapping tells it; one per deal, removed once it is told.
+pub const OWNER_WAITING: &str = "owner_waiting";
+
+/// The waiting entry of a deal ([`OWNER_WAITING`]): `reason` is what the intake
+/// answered (it quotes the owner).
+pub fn waiting_letter(key: &crate::webhook::DealKey, reason: &str, now_ms: i64) -> DeadLetter {
+    let raw = serde_json::json!({"crm": key.crm.as_str(), "tenant": key.tenant, "deal": key.deal})
+        .to_string();
+    DeadLetter {
+        id: DeadLetter::id_of(key.crm.as_str(), &format!("waiting {}", key.id())),
+        crm: key.crm.as_str().to_owned(),
+        request_id: String::new(),
+        index: 0,
+        reason: OWNER_WAITING.to_owned(),
+        field: format!("deal {}.owner", key.id()),
+        error: reason.to_owned(),
+        raw,
+        received_ms: now_ms,
+        attempts: 0,
+        retried_ms: None,
+        sequences: Vec::new(),
+    }
+}
+
+/// The deal a waiting entry stands for.
+pub fn waiting_deal(letter: &DeadLetter) -> Option<crate::webhook::DealKey> {
+    use crate::webhook::Crm;
+    let v: serde_json::Value = serde_json::from_str(&letter.raw).ok()?;
+    let crm = [Crm::Hubspot, Crm::Pipedrive, Crm::Salesforce]
+        .into_iter()
+        .find(|c| Some(c.as_str()) == v["crm"].as_str())?;
+    Some(crate::webhook::DealKey {
+        crm,
+        tenant: v["tenant"].as_str()?.to_owned(),
+        deal: v["deal"].as_str()?.to_owned(),
+    })
+}
+
 /// The reason of an `owner_unmapped` refusal, as the intake writes it and
 /// [`unmapped_owner`] reads it back: the one place the wording lives.
 pub fn owner_unmapped_reason(owner: &str, crm: &str) -> String {
@@ -92,7 +134,7 @@ pub fn owner_unmapped_reason(owner: &str, crm: &str) -> String {
 /// The CRM owner id an `owner_unmapped` letter waits for, as its error quotes it
 /// (`deal <id>.owner: ` and [`owner_unmapped_reason`]).
 pub fn unmapped_owner(letter: &DeadLetter) -> Option<&str> {
-    if letter.reason != "owner_unmapped" {
+    if letter.reason != "owner_unmapped" && letter.reason != OWNER_WAITING {
         return None;
     }
     let at = letter.error.find("owner \"")?;
@@ -403,7 +445,10 @@ impl DlqStore {
                 for l in &all {
                     *counts.entry((l.crm.clone(), l.reason.clone())).or_default() += 1;
                 }
-                all.iter().map(|l| l.received_ms).min()
+                all.iter()
+                    .filter(|l| l.reason != OWNER_WAITING)
+                    .map(|l| l.received_ms)
+                    .min()
             }
             DlqStore::Nats { js, subjects, .. } => {
                 use futures::StreamExt;
@@ -448,19 +493,29 @@ impl DlqStore {
                 }
             }
         };
-        metrics.set_dlq(&counts, oldest_ms);
+        let (waiting, letters): (BTreeMap<_, _>, BTreeMap<_, _>) = counts
+            .into_iter()
+            .partition(|((_, reason), _)| reason == OWNER_WAITING);
+        let waiting: BTreeMap<String, i64> =
+            waiting.into_iter().map(|((crm, _), n)| (crm, n)).collect();
+        metrics.set_dlq(&letters, &waiting, oldest_ms);
         Ok(())
     }
 }
 
 /// The letters of one CRM (`None`: all) refused at or after `since_ms`, in order.
+///
+/// `waiting`: the deals waiting for their owner's mapping ([`OWNER_WAITING`]) instead
+/// of the dead letters.
 pub fn select(
     letters: Vec<DeadLetter>,
     crm: Option<&str>,
     since_ms: Option<i64>,
+    waiting: bool,
 ) -> Vec<DeadLetter> {
     letters
         .into_iter()
+        .filter(|l| (l.reason == OWNER_WAITING) == waiting)
         .filter(|l| crm.is_none_or(|c| l.crm == c))
         .filter(|l| since_ms.is_none_or(|t| l.received_ms >= t))
         .collect()

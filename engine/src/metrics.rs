@@ -44,6 +44,8 @@ pub struct Metrics {
     pub webhook_retried: Family<Labels, Counter>,
     /// Answers that left a deal waiting for its owner's mapping, by CRM.
     pub webhook_waiting: Family<Labels, Counter>,
+    /// Deals waiting for their owner's mapping now, by CRM and reason.
+    pub webhook_waiting_now: Family<Labels, Gauge>,
     /// Dead letters waiting, by CRM and reason.
     pub dlq_items: Family<Labels, Gauge>,
     /// Dead letters dropped to keep the store within `dlq.items_max`.
@@ -78,6 +80,7 @@ impl Metrics {
             webhook_ignored: Family::default(),
             webhook_retried: Family::default(),
             webhook_waiting: Family::default(),
+            webhook_waiting_now: Family::default(),
             dlq_items: Family::default(),
             dlq_dropped: Counter::default(),
             dlq_waiting: Mutex::new((0, None)),
@@ -143,9 +146,14 @@ impl Metrics {
                 m.webhook_retried.clone(),
             );
             r.register(
-                "webhook_waiting",
-                "Deals left waiting for their owner's mapping (within the grace), by CRM",
+                "webhook_answers_waiting",
+                "Answers that left a deal waiting for its owner's mapping, by CRM",
                 m.webhook_waiting.clone(),
+            );
+            r.register(
+                "webhook_waiting",
+                "Deals waiting now for their owner's mapping, by CRM and reason (pacer dlq list --waiting)",
+                m.webhook_waiting_now.clone(),
             );
             r.register(
                 "dlq_items",
@@ -183,9 +191,16 @@ impl Metrics {
 
     /// Replaces the dead-letter gauges with fresh counts by (crm, reason), and notes
     /// since when the oldest waits (ms since the epoch).
-    pub fn set_dlq(&self, counts: &BTreeMap<(String, String), i64>, oldest_ms: Option<i64>) {
+    /// The dead letters by CRM and reason, and the deals waiting now for an
+    /// owner's mapping by CRM (`pacer_webhook_waiting{crm,reason="owner_unmapped"}`).
+    pub fn set_dlq(
+        &self,
+        letters: &BTreeMap<(String, String), i64>,
+        waiting: &BTreeMap<String, i64>,
+        oldest_ms: Option<i64>,
+    ) {
         self.dlq_items.clear();
-        for ((crm, reason), n) in counts {
+        for ((crm, reason), n) in letters {
             self.dlq_items
                 .get_or_create(&vec![
                     ("crm".to_owned(), crm.clone()),
@@ -193,7 +208,16 @@ impl Metrics {
                 ])
                 .set(*n);
         }
-        *self.dlq_waiting.lock().expect("not poisoned") = (counts.values().sum(), oldest_ms);
+        self.webhook_waiting_now.clear();
+        for (crm, n) in waiting {
+            self.webhook_waiting_now
+                .get_or_create(&vec![
+                    ("crm".to_owned(), crm.clone()),
+                    ("reason".to_owned(), "owner_unmapped".to_owned()),
+                ])
+                .set(*n);
+        }
+        *self.dlq_waiting.lock().expect("not poisoned") = (letters.values().sum(), oldest_ms);
     }
 
     /// What `/healthz` says besides readiness: how many dead letters wait.

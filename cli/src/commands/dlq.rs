@@ -69,6 +69,11 @@ pub struct ListArgs {
     /// Only letters refused at or after this date (YYYY-MM-DD) or RFC 3339 time.
     #[arg(long, value_parser = parse_since)]
     since: Option<i64>,
+    /// The deals waiting for their owner's mapping (taken in, not refused: they are
+    /// told once `[webhooks.<crm>] owners` maps the owner and the server reloads, on
+    /// SIGHUP or restart) instead of the dead letters.
+    #[arg(long)]
+    waiting: bool,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
     #[command(flatten)]
@@ -130,7 +135,8 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
         let gateway = &store.gateway;
         match cmd {
             DlqCommand::List(a) => {
-                let letters = select(list(gateway).await?, a.crm.as_deref(), a.since);
+                let all = list(gateway).await?;
+                let letters = select(all, a.crm.as_deref(), a.since, a.waiting);
                 print_list(&letters, a.format)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -146,7 +152,7 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             DlqCommand::Retry(a) => {
                 let all = list(gateway).await?;
                 let letters = if a.all {
-                    select(all, a.crm.as_deref(), None)
+                    select(all, a.crm.as_deref(), None, false)
                 } else {
                     pick(all, &a.ids)?
                 };
@@ -353,6 +359,9 @@ fn over_http(base: &str, token: Option<&str>, cmd: &DlqCommand) -> anyhow::Resul
             if let Some(ms) = a.since {
                 let t = pacer_engine::webhook::rfc3339_of_ms(ms).unwrap_or_default();
                 req = req.query("since", &t);
+            }
+            if a.waiting {
+                req = req.query("waiting", "true");
             }
             let out = call(req, None)?;
             let letters: Vec<DeadLetter> = out["letters"]

@@ -64,6 +64,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             },
             &metrics,
             stop_rx.clone(),
+            ctx.config_path.clone(),
         )
         .await?;
         eprintln!(

@@ -156,6 +156,7 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         },
         &metrics,
         stop_rx.clone(),
+        ctx.config_path.clone(),
     )
     .await?;
     eprintln!(
@@ -254,19 +255,23 @@ pub async fn serve_webhooks(
     stores: Stores,
     metrics: &Arc<Metrics>,
     stop: tokio::sync::watch::Receiver<bool>,
+    config_path: Option<std::path::PathBuf>,
 ) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     if let Err(e) = stores.dlq.count(metrics).await {
         eprintln!("pacer: cannot count the dead letters yet: {e}");
     }
-    let gateway = Arc::new(Gateway::new(
+    let mut gateway = Gateway::new(
         config.clone(),
         sink,
         stores,
         Arc::clone(metrics),
         wall_clock_ms,
         stop,
-    ));
+    );
+    gateway.config_path = config_path;
+    let gateway = Arc::new(gateway);
     redrive_mapped_owners(Arc::clone(&gateway));
+    reload_on_hangup(Arc::clone(&gateway));
     // The operator hears of items waiting too long (NATS: `<prefix>.alerts.system`).
     let periodic = Arc::clone(&gateway);
     let mut stopped = periodic.stop.clone();
@@ -360,8 +365,11 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
                 stop_rx.clone(),
             )
             .with_reads(queries.clone(), live);
+            let mut gateway = gateway;
+            gateway.config_path.clone_from(&ctx.config_path);
             let gateway = Arc::new(gateway);
             redrive_mapped_owners(Arc::clone(&gateway));
+            reload_on_hangup(Arc::clone(&gateway));
             let (bound, task) = pacer_engine::http::serve(addr, gateway)
                 .await
                 .with_context(|| format!("serving HTTP on {addr}"))?;
@@ -399,6 +407,41 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// On SIGHUP, the configuration file is read again and its `[webhooks]` put in
+/// force (owners, fields, stages; the rest of the file needs a restart), then the
+/// deals waiting for an owner it now maps are told, and the dead letters refused
+/// for one taken in (`Gateway::reload_config_file`, as `pacer config reload`). A
+/// file that does not load changes nothing, and says why.
+pub fn reload_on_hangup(gateway: Arc<Gateway>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        eprintln!("pacer serve: cannot listen for SIGHUP; a new configuration needs a restart");
+        return;
+    };
+    let mut stop = gateway.stop.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                got = hangups.recv() => if got.is_none() { return },
+                _ = stop.changed() => return,
+            }
+            match gateway.reload_config_file("SIGHUP").await {
+                Ok(r) => eprintln!(
+                    "pacer: SIGHUP: [webhooks] of {} in force; {} waiting deal(s) and dead letter(s) taken in ({} events), {} still waiting or refused",
+                    gateway
+                        .config_path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    r.succeeded.len(),
+                    r.events,
+                    r.failed.len()
+                ),
+                Err(why) => eprintln!("pacer: SIGHUP: {why}"),
+            }
+        }
+    });
 }
 
 /// At start, in the background: the dead letters whose deal waited for an owner the

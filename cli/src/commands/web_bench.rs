@@ -138,6 +138,7 @@ pub fn measure(
             },
             &metrics,
             stop_rx,
+            None,
         )
         .await
     })?;

@@ -301,7 +301,8 @@ fn dlq_failure(e: WebhookError) -> Response {
     (status_of(&e), axum::Json(json!({"error": e.to_string()}))).into_response()
 }
 
-/// `GET /v1/dlq?crm=&since=`: the dead letters, oldest first.
+/// `GET /v1/dlq?crm=&since=&waiting=`: the dead letters, oldest first; with
+/// `waiting=true`, the deals waiting for their owner's mapping instead.
 pub(super) async fn dlq_list(
     State(g): State<Arc<Gateway>>,
     method: Method,
@@ -320,7 +321,11 @@ pub(super) async fn dlq_list(
     };
     match g.dlq.list().await {
         Ok(all) => {
-            let letters = crate::dlq::select(all, q.get("crm").map(String::as_str), since_ms);
+            let waiting = q
+                .get("waiting")
+                .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+            let crm = q.get("crm").map(String::as_str);
+            let letters = crate::dlq::select(all, crm, since_ms, waiting);
             let out: Vec<Value> = letters.iter().map(DeadLetter::to_json).collect();
             axum::Json(json!({"count": out.len(), "letters": out})).into_response()
         }
@@ -361,7 +366,8 @@ async fn chosen(g: &Gateway, body: &Value) -> Result<Vec<DeadLetter>, Box<Respon
     };
     if body.get("all").and_then(Value::as_bool) == Some(true) {
         let crm = body.get("crm").and_then(Value::as_str);
-        return Ok(crate::dlq::select(all, crm, None));
+        let waiting = body.get("waiting").and_then(Value::as_bool) == Some(true);
+        return Ok(crate::dlq::select(all, crm, None, waiting));
     }
     let Some(ids) = body.get("ids").and_then(Value::as_array) else {
         return Err(bad(
@@ -410,6 +416,35 @@ pub(super) async fn dlq_retry(
     match g.redrive(letters, &c.user.name).await {
         Ok(r) => axum::Json(redriven_json(&r)).into_response(),
         Err(e) => dlq_failure(e),
+    }
+}
+
+/// `POST /v1/config/reload` (an admin or service user): the configuration file read
+/// again, its `[webhooks]` put in force, and what waited for an owner it now maps
+/// told. `{path, succeeded, failed, events}`; 422 when the file does not load.
+pub(super) async fn config_reload(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let c = match operator(&g, &method, &headers) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Ok(_permit) = g.permits.acquire().await else {
+        unreachable!("the semaphore is never closed");
+    };
+    match g.reload_config_file(&c.user.name).await {
+        Ok(r) => {
+            let mut body = redriven_json(&r);
+            body["path"] = json!(g.config_path.as_ref().map(|p| p.display().to_string()));
+            axum::Json(body).into_response()
+        }
+        Err(why) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(json!({"error": why})),
+        )
+            .into_response(),
     }
 }
 

@@ -77,6 +77,12 @@ pub enum Sink {
 /// Everything a request needs.
 pub struct Gateway {
     pub config: Config,
+    /// `[webhooks]` as in force: the configuration's at start, replaced by
+    /// [`Gateway::reload_webhooks`] (SIGHUP) without a restart.
+    hooks: std::sync::RwLock<Arc<crate::config::WebhooksConfig>>,
+    /// The configuration file the process was started with, read again by
+    /// [`Gateway::reload_config_file`] (`None`: the defaults; nothing to reload).
+    pub config_path: Option<std::path::PathBuf>,
     pub mirror: Mirror,
     pub sink: Sink,
     /// Where refused items wait for a retry.
@@ -140,6 +146,8 @@ impl Gateway {
             queries,
             live,
             as_of_replay: std::sync::Mutex::new(None),
+            hooks: std::sync::RwLock::new(Arc::new(config.webhooks.clone())),
+            config_path: None,
             config,
             mirror: stores.mirror,
             sink,
@@ -242,7 +250,7 @@ impl Gateway {
         crm: Crm,
         (method, uri, headers, body): Req,
     ) -> Result<Accepted, WebhookError> {
-        let hooks = &self.config.webhooks;
+        let hooks = &*self.hooks();
         let content_type = auth::header(&headers, "content-type")
             .unwrap_or("")
             .to_owned();
@@ -314,7 +322,7 @@ impl Gateway {
         body: &[u8],
         now_ms: i64,
     ) -> Result<(), WebhookError> {
-        let hooks = &self.config.webhooks;
+        let hooks = &*self.hooks();
         match crm {
             Crm::Native => {
                 let cfg = &hooks.native;
@@ -405,7 +413,7 @@ impl Gateway {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Parsed, WebhookError> {
-        let hooks = &self.config.webhooks;
+        let hooks = &*self.hooks();
         match crm {
             Crm::Native => native::parse(format.unwrap_or(Format::Json), body),
             Crm::Hubspot => hubspot::parse(body),
@@ -519,7 +527,7 @@ impl Gateway {
         let letters = self.dlq.list().await.map_err(dlq_error)?;
         let now_mapped: Vec<DeadLetter> = letters
             .into_iter()
-            .filter(|l| l.reason == "owner_unmapped")
+            .filter(|l| l.reason == "owner_unmapped" || l.reason == crate::dlq::OWNER_WAITING)
             .filter(|l| {
                 crate::dlq::unmapped_owner(l).is_some_and(|owner| self.maps_owner(&l.crm, owner))
             })
@@ -531,9 +539,52 @@ impl Gateway {
             .await
     }
 
+    /// `[webhooks]` as in force now.
+    pub fn hooks(&self) -> Arc<crate::config::WebhooksConfig> {
+        Arc::clone(&self.hooks.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts a new `[webhooks]` in force (the configuration file read again, on
+    /// SIGHUP), then takes in what now can be: the deals waiting for an owner it
+    /// maps, and the dead letters refused for one.
+    pub async fn reload_webhooks(
+        &self,
+        hooks: crate::config::WebhooksConfig,
+    ) -> Result<Redriven, WebhookError> {
+        *self.hooks.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hooks);
+        self.redrive_mapped_owners().await
+    }
+
+    /// Reads the configuration file again and puts its `[webhooks]` in force (see
+    /// [`Gateway::reload_webhooks`]); what SIGHUP and `pacer config reload` do. The
+    /// rest of the file takes a restart. A file that does not load changes nothing:
+    /// `Err` says why.
+    pub async fn reload_config_file(&self, actor: &str) -> Result<Redriven, String> {
+        let Some(path) = &self.config_path else {
+            return Err(
+                "the server was started without a configuration file (--config): nothing to reload"
+                    .into(),
+            );
+        };
+        let config =
+            Config::load(path).map_err(|e| format!("{} not reloaded: {e}", path.display()))?;
+        let redriven = self
+            .reload_webhooks(config.webhooks)
+            .await
+            .map_err(|e| format!("[webhooks] in force, but what waited was not retried: {e}"))?;
+        let detail = json!({
+            "path": path.display().to_string(),
+            "taken_in": redriven.succeeded.len(),
+            "events": redriven.events,
+            "still_waiting": redriven.failed.len(),
+        });
+        self.audit(actor, "config.reload", detail);
+        Ok(redriven)
+    }
+
     /// Whether `[webhooks.<crm>] owners` maps `owner` to a rep.
     fn maps_owner(&self, crm: &str, owner: &str) -> bool {
-        let hooks = &self.config.webhooks;
+        let hooks = &*self.hooks();
         let mapping = match crm {
             "hubspot" => hooks.hubspot.as_ref().map(|c| &c.mapping),
             "pipedrive" => hooks.pipedrive.as_ref().map(|c| &c.mapping),
@@ -569,6 +620,22 @@ impl Gateway {
         else {
             return Ok(Err(format!("crm {:?} is not one Pacer takes", letter.crm)));
         };
+        if letter.reason == crate::dlq::OWNER_WAITING {
+            // A deal waiting in the mirror: looked at again, no message needed.
+            let Some(key) = crate::dlq::waiting_deal(letter) else {
+                return Ok(Err(format!("{}: not a deal key", letter.raw)));
+            };
+            let parsed = Parsed {
+                reconsider: vec![key],
+                ..Parsed::default()
+            };
+            return match self.accept(crm, &parsed, true).await {
+                Ok((accepted, _)) if accepted.waiting.is_empty() => Ok(Ok(accepted.events)),
+                Ok((accepted, _)) => Ok(Err(accepted.waiting[0].1.clone())),
+                Err(e @ (WebhookError::Unavailable(_) | WebhookError::Internal(_))) => Err(e),
+                Err(e) => Ok(Err(e.to_string())),
+            };
+        }
         let body = match crm {
             Crm::Hubspot => format!("[{}]", letter.raw),
             _ => letter.raw.clone(),
@@ -591,7 +658,7 @@ impl Gateway {
 
     /// Reads a deal's facts through its CRM's mapping.
     fn facts(&self, crm: Crm, record: &DealRecord) -> DealFacts {
-        let hooks = &self.config.webhooks;
+        let hooks = &*self.hooks();
         let org = self.org();
         match crm {
             Crm::Hubspot => hooks
@@ -680,6 +747,28 @@ impl Gateway {
                 waiting,
                 ..Default::default()
             };
+            // Whether each deal waits for its owner now: the record says so, and
+            // the dead-letter store will hold its waiting entry (added or removed
+            // once the events are durable).
+            let mut now_waiting: Vec<DeadLetter> = Vec::new();
+            let mut not_waiting: Vec<DeadLetter> = Vec::new();
+            for key in &applied.touched {
+                if taken.items_of(key).is_empty() && !taken.reconsider.contains(key) {
+                    continue;
+                }
+                let record = records.get_mut(key).expect("touched records are loaded");
+                let reason = accepted.waiting.iter().find(|(d, _)| *d == key.id());
+                let waits = !record.deleted
+                    && self.facts(crm, record).unmapped_owner.is_some()
+                    && reason.is_some();
+                let letter = |why: &str| crate::dlq::waiting_letter(key, why, now_ms);
+                match (record.waiting, waits, reason) {
+                    (false, true, Some((_, why))) => now_waiting.push(letter(why)),
+                    (true, false, _) => not_waiting.push(letter("")),
+                    _ => {}
+                }
+                record.waiting = waits;
+            }
             // The claim.
             let mut claimed: Vec<(DealKey, Version)> = Vec::new();
             for key in applied.touched {
@@ -714,6 +803,20 @@ impl Gateway {
                     .map_err(mirror_error)?;
             }
             self.mirror.flush().await.map_err(mirror_error)?;
+            if !now_waiting.is_empty() {
+                self.dlq
+                    .put(&now_waiting, &self.metrics)
+                    .await
+                    .map_err(dlq_error)?;
+            }
+            if !not_waiting.is_empty() {
+                for letter in &not_waiting {
+                    if let Some(kept) = self.dlq.get(&letter.id).await.map_err(dlq_error)? {
+                        self.dlq.remove(&kept).await.map_err(dlq_error)?;
+                    }
+                }
+                self.dlq.count(&self.metrics).await.map_err(dlq_error)?;
+            }
             return Ok((accepted, refused));
         }
         Err(WebhookError::Unavailable(
@@ -731,7 +834,7 @@ impl Gateway {
         loaded: &BTreeMap<DealKey, DealRecord>,
         now_ms: i64,
     ) -> Result<Judged, WebhookError> {
-        let grace_ms = (self.config.webhooks.unmapped_owner_grace_s as i64).saturating_mul(1000);
+        let grace_ms = (self.hooks().unmapped_owner_grace_s as i64).saturating_mul(1000);
         let mut records = loaded.clone();
         let applied = apply(
             taken,
@@ -793,13 +896,23 @@ impl Gateway {
         for key in &applied.touched {
             let record = &records[key];
             let items = taken.items_of(key);
-            if items.is_empty() {
+            let again = taken.reconsider.contains(key);
+            if items.is_empty() && !again {
                 continue;
             }
             if let (false, Some((owner, at_ms))) =
                 (record.deleted, self.facts(crm, record).unmapped_owner)
             {
-                if now_ms.saturating_sub(at_ms) < grace_ms {
+                if items.is_empty() {
+                    // Looked at again (a reload): still waiting.
+                    waiting.push((
+                        key.id(),
+                        format!(
+                            "owner {owner:?} is not mapped to a rep; the deal waits until [webhooks.{}] owners maps it",
+                            crm.as_str()
+                        ),
+                    ));
+                } else if now_ms.saturating_sub(at_ms) < grace_ms {
                     let left_s = (grace_ms - now_ms.saturating_sub(at_ms)) / 1000;
                     waiting.push((
                         key.id(),

@@ -40,8 +40,8 @@ use axum::Router;
 
 use crate::webhook::Crm;
 use api::{
-    acknowledge, alert_stream, alerts, digest, dlq_drop, dlq_list, dlq_retry, dlq_show, health,
-    log_in, log_out, me, metrics, report,
+    acknowledge, alert_stream, alerts, config_reload, digest, dlq_drop, dlq_list, dlq_retry,
+    dlq_show, health, log_in, log_out, me, metrics, report,
 };
 
 pub use api::redriven_json;
@@ -65,7 +65,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/v1/dlq", get(dlq_list))
         .route("/v1/dlq/retry", post(dlq_retry))
         .route("/v1/dlq/drop", post(dlq_drop))
-        .route("/v1/dlq/{id}", get(dlq_show));
+        .route("/v1/dlq/{id}", get(dlq_show))
+        .route("/v1/config/reload", post(config_reload));
     if gateway.queries.is_some() {
         app = app
             .route("/v1/report", get(report))

@@ -95,6 +95,18 @@ pub struct WonTold {
     pub closed_on: String,
 }
 
+/// How [`reconcile`] names the events it emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ids {
+    /// `<deal>:<n>:<type>`, `n` counting the events told about the deal: the ids of
+    /// deals first told before histories were kept (their records hold no told log).
+    Counted,
+    /// `<deal>:<type>:<digest>`, the digest of the event's own content (time and
+    /// figures): the same event has the same id whatever order the CRM's messages
+    /// came in, and a different one has another.
+    Content,
+}
+
 /// The events that bring Pacer from `told` to `facts` (updating `told`), stamped
 /// `occurred_at` (RFC 3339).
 pub fn reconcile(
@@ -104,10 +116,12 @@ pub fn reconcile(
     told: &mut Told,
     occurred_at: &str,
     org_currency: Currency,
+    ids: Ids,
 ) -> Vec<Value> {
     let mut out = Emitter {
         key,
         occurred_at,
+        ids,
         events: Vec::new(),
     };
     let crm = key.crm.as_str();
@@ -313,9 +327,47 @@ pub fn amount_text(text: &str, exponent: Option<u32>) -> String {
     plain
 }
 
+/// The id of a deal's event by its content (everything but the id itself): the
+/// deal, the type and the first 48 bits of the SHA-256 of the event's JSON, which
+/// holds its time and figures.
+pub fn content_id(deal: &str, kind: &str, content: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = serde_json::to_vec(content).expect("JSON values serialise");
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{deal}:{kind}:{hex}")
+}
+
+/// A deal event in wire JSON, `event_id` first.
+pub fn deal_event(
+    key: &DealKey,
+    ids: Ids,
+    n: u32,
+    occurred_at: &str,
+    kind: &str,
+    fields: Value,
+) -> Value {
+    let mut content = Map::new();
+    content.insert("source".into(), json!(key.crm.as_str()));
+    content.insert("occurred_at".into(), json!(occurred_at));
+    content.insert("type".into(), json!(kind));
+    if let Value::Object(f) = fields {
+        content.extend(f);
+    }
+    let id = match ids {
+        Ids::Counted => format!("{}:{n}:{kind}", key.id()),
+        Ids::Content => content_id(&key.id(), kind, &content),
+    };
+    let mut ev = Map::new();
+    ev.insert("event_id".into(), json!(id));
+    ev.extend(content);
+    Value::Object(ev)
+}
+
 struct Emitter<'a> {
     key: &'a DealKey,
     occurred_at: &'a str,
+    ids: Ids,
     events: Vec<Value>,
 }
 
@@ -323,16 +375,9 @@ impl Emitter<'_> {
     /// Adds an event with the deal's next id; returns the id.
     fn push(&mut self, told: &mut Told, kind: &str, fields: Value) -> String {
         told.n += 1;
-        let id = format!("{}:{}:{kind}", self.key.id(), told.n);
-        let mut ev = Map::new();
-        ev.insert("event_id".into(), json!(id));
-        ev.insert("source".into(), json!(self.key.crm.as_str()));
-        ev.insert("occurred_at".into(), json!(self.occurred_at));
-        ev.insert("type".into(), json!(kind));
-        if let Value::Object(f) = fields {
-            ev.extend(f);
-        }
-        self.events.push(Value::Object(ev));
+        let ev = deal_event(self.key, self.ids, told.n, self.occurred_at, kind, fields);
+        let id = ev["event_id"].as_str().unwrap_or_default().to_owned();
+        self.events.push(ev);
         id
     }
 
@@ -385,16 +430,16 @@ mod tests {
         let mut told = Told::default();
         let mut facts = open_facts();
         facts.amount = None;
-        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted).is_empty());
         facts.amount = Some("12500".into());
-        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&evs), ["deal_opened"]);
         assert_eq!(evs[0]["event_id"], "hubspot:62515:17:1:deal_opened");
         assert_eq!(evs[0]["deal"], "hubspot:62515:17");
         assert_eq!(evs[0]["currency"], "EUR");
-        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted).is_empty());
         facts.stage = Some("proposal".into());
-        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&evs), ["deal_stage_changed"]);
         assert_eq!(evs[0]["stage"], "proposal");
     }
@@ -403,18 +448,18 @@ mod tests {
     fn won_then_reopened_voids_the_win_and_a_correction_retells_it() {
         let mut told = Told::default();
         let mut facts = open_facts();
-        reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         facts.status = DealStatus::Won;
         facts.closed_on = Some("2026-11-03".into());
-        let won = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let won = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&won), ["deal_won"]);
         assert_eq!(won[0]["closed_on"], "2026-11-03");
         facts.amount = Some("13000".into());
-        let fixed = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let fixed = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&fixed), ["event_voided", "deal_won"]);
         assert_eq!(fixed[0]["voided_event_id"], won[0]["event_id"]);
         facts.status = DealStatus::Open;
-        let reopened = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let reopened = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&reopened), ["event_voided", "deal_stage_changed"]);
         assert_eq!(reopened[0]["voided_event_id"], fixed[1]["event_id"]);
     }
@@ -425,20 +470,20 @@ mod tests {
         let mut facts = open_facts();
         // A deal Pacer never heard of is not lost.
         facts.status = DealStatus::Lost;
-        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR()).is_empty());
+        assert!(reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted).is_empty());
         facts.status = DealStatus::Open;
-        reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         facts.status = DealStatus::Lost;
         facts.lost_reason = Some("budget".into());
-        let lost = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let lost = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&lost), ["deal_lost"]);
         assert_eq!(lost[0]["reason"], "budget");
         let mut told2 = Told::default();
         facts.status = DealStatus::Open;
-        reconcile(&key(), &facts, false, &mut told2, "t", EUR());
-        let deleted = reconcile(&key(), &facts, true, &mut told2, "t", EUR());
+        reconcile(&key(), &facts, false, &mut told2, "t", EUR(), Ids::Counted);
+        let deleted = reconcile(&key(), &facts, true, &mut told2, "t", EUR(), Ids::Counted);
         assert_eq!(types(&deleted), ["deal_lost"]);
-        assert!(reconcile(&key(), &facts, true, &mut told2, "t", EUR()).is_empty());
+        assert!(reconcile(&key(), &facts, true, &mut told2, "t", EUR(), Ids::Counted).is_empty());
     }
 
     #[test]
@@ -447,11 +492,11 @@ mod tests {
         let mut facts = open_facts();
         facts.currency = Some("JPY".into());
         facts.amount = Some("1.25E7".into());
-        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(evs[0]["amount"], "12500000");
         facts.amount = Some("12500000.0".into());
         facts.status = DealStatus::Won;
-        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR());
+        let evs = reconcile(&key(), &facts, false, &mut told, "t", EUR(), Ids::Counted);
         assert_eq!(types(&evs), ["deal_won"]);
         assert_eq!(evs[0]["amount"], "12500000");
     }
@@ -467,6 +512,7 @@ mod tests {
             &mut told,
             "2026-11-03T10:00:00Z",
             EUR(),
+            Ids::Counted,
         );
         facts.stage = Some("proposal".into());
         all.extend(reconcile(
@@ -476,6 +522,7 @@ mod tests {
             &mut told,
             "2026-11-03T10:00:00Z",
             EUR(),
+            Ids::Counted,
         ));
         facts.status = DealStatus::Won;
         all.extend(reconcile(
@@ -485,6 +532,7 @@ mod tests {
             &mut told,
             "2026-11-03T10:00:00Z",
             EUR(),
+            Ids::Counted,
         ));
         facts.status = DealStatus::Lost;
         all.extend(reconcile(
@@ -494,6 +542,7 @@ mod tests {
             &mut told,
             "2026-11-03T10:00:00Z",
             EUR(),
+            Ids::Counted,
         ));
         assert_eq!(all.len(), 5);
         for ev in all {

@@ -4,6 +4,21 @@
 //! [`DealFacts`] off the mirrored HubSpot properties through the configured
 //! `[webhooks.hubspot]` mapping. Events about other objects (contacts, companies,
 //! tickets) and deal events Pacer does not use are counted as ignored.
+//!
+//! **The account.** A deal webhook carries only the deal's own properties, and
+//! HubSpot keeps the deal's company as an association, not as a deal property: no
+//! default deal property holds the company's name. The account is read, first found:
+//!
+//! 1. `account_field`, when configured (any deal property);
+//! 2. [`COMPANY_NAME_PROPERTY`] (`company_name`): a custom deal property the portal
+//!    keeps equal to the associated company's name (a deal workflow's "Copy property
+//!    value" action from the associated company's *Company name*), and subscribes
+//!    the app to (`deal.propertyChange`);
+//! 3. [`PRIMARY_COMPANY_PROPERTY`] (`hs_primary_associated_company`, the primary
+//!    associated company's id) as `hubspot-company-<id>`: one account per company,
+//!    though not a readable one;
+//! 4. `dealname` (one account per deal);
+//! 5. `unassigned`.
 
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -34,6 +49,13 @@ const OWN_KEYS: &[&str] = &[
 ];
 /// The most events one request may carry (HubSpot sends at most 100).
 pub const EVENTS_MAX: usize = 1000;
+/// The deal property read as the account's name when `account_field` is not set or
+/// not sent: a custom property (HubSpot has no default one) that a workflow copies
+/// from the associated company's name. See the module docs.
+pub const COMPANY_NAME_PROPERTY: &str = "company_name";
+/// HubSpot's deal property holding the id of the deal's primary associated company:
+/// the account is `hubspot-company-<id>` when no name is known.
+pub const PRIMARY_COMPANY_PROPERTY: &str = "hs_primary_associated_company";
 
 /// A HubSpot app's client secret; `Debug` does not show it.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -431,8 +453,10 @@ fn describe(v: &Value) -> String {
 }
 
 /// What the mirrored HubSpot properties of a deal say, through the mapping. The
-/// account is `account_field`, else `dealname`, else `unassigned`; the probability is
-/// the mapping's for the stage, else HubSpot's `hs_deal_stage_probability` (0–1).
+/// account is `account_field`, else [`COMPANY_NAME_PROPERTY`], else
+/// `hubspot-company-<`[`PRIMARY_COMPANY_PROPERTY`]`>`, else `dealname`, else
+/// `unassigned` (see the module docs); the probability is the mapping's for the
+/// stage, else HubSpot's `hs_deal_stage_probability` (0–1).
 pub fn facts(cfg: &HubspotConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let prop = |name: &str| record.prop(name).map(str::to_owned);
@@ -448,12 +472,7 @@ pub fn facts(cfg: &HubspotConfig, record: &DealRecord, org: &OrgContext) -> Deal
     DealFacts {
         unmapped_owner: DealFacts::unmapped_owner_of(record, &cfg.owner_field, &rep),
         rep,
-        account: Some(
-            record
-                .field(&m.account_field)
-                .or_else(|| prop("dealname"))
-                .unwrap_or_else(|| "unassigned".into()),
-        ),
+        account: Some(account_of(m, record)),
         customer_kind: Some(m.customer_kind_of(record)),
         product: record.field(&m.product_field),
         region: record.field(&m.region_field),
@@ -474,6 +493,22 @@ pub fn facts(cfg: &HubspotConfig, record: &DealRecord, org: &OrgContext) -> Deal
         status,
         lost_reason: prop(&cfg.lost_reason_field),
     }
+}
+
+/// The deal's account, first found: `account_field`, the company's name
+/// ([`COMPANY_NAME_PROPERTY`]), its id ([`PRIMARY_COMPANY_PROPERTY`]) as
+/// `hubspot-company-<id>`, `dealname`, `unassigned`.
+fn account_of(m: &Mapping, record: &DealRecord) -> String {
+    record
+        .field(&m.account_field)
+        .or_else(|| record.prop(COMPANY_NAME_PROPERTY).map(str::to_owned))
+        .or_else(|| {
+            record
+                .prop(PRIMARY_COMPANY_PROPERTY)
+                .map(|id| format!("hubspot-company-{id}"))
+        })
+        .or_else(|| record.prop("dealname").map(str::to_owned))
+        .unwrap_or_else(|| "unassigned".into())
 }
 
 /// `YYYY-MM-DD` of a HubSpot date: ms since the epoch (in the org's zone), an RFC 3339
@@ -525,6 +560,7 @@ fn percent_of(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::webhook::history_tests::without_id;
     use crate::webhook::{apply, Prop};
     use axum::http::HeaderValue;
     use hmac::{Hmac, Mac};
@@ -615,25 +651,25 @@ mod tests {
         let (cfg, mut record) = (cfg(), DealRecord::default());
         let opened = feed(&cfg, &mut record, SEQUENCE);
         let want = json!({
-            "event_id": format!("{DEAL}:1:deal_opened"), "source": "hubspot",
+            "source": "hubspot",
             "occurred_at": "2026-11-02T09:00:00.000Z", "type": "deal_opened", "deal": DEAL,
             "rep": "ana", "account": "Acme GmbH", "customer_kind": "new", "amount": "12500",
             "currency": "EUR", "expected_close": "2026-11-27", "probability": 20,
         });
-        assert_eq!(opened, [want]);
+        assert_eq!(opened.iter().map(without_id).collect::<Vec<_>>(), [want]);
         // closedate 1795734000000 is 2026-11-26T23:00Z: the 27th in Berlin.
         let won = feed(&cfg, &mut record, CLOSED_WON);
         let want = json!({
-            "event_id": format!("{DEAL}:2:deal_won"), "source": "hubspot",
+            "source": "hubspot",
             "occurred_at": "2026-11-26T23:30:00.000Z", "type": "deal_won", "deal": DEAL,
             "rep": "ana", "account": "Acme GmbH", "customer_kind": "new", "amount": "12500",
             "currency": "EUR", "closed_on": "2026-11-27",
         });
-        assert_eq!(won, [want]);
+        assert_eq!(won.iter().map(without_id).collect::<Vec<_>>(), [want]);
     }
 
     #[test]
-    fn an_older_value_arriving_late_does_not_replace_a_newer_one() {
+    fn an_older_value_arriving_late_takes_its_place_in_the_history() {
         let (cfg, mut record) = (cfg(), DealRecord::default());
         feed(&cfg, &mut record, SEQUENCE);
         let amount = |id: u64, at: i64, v: &str| {
@@ -645,11 +681,17 @@ mod tests {
             amount(7, 1_793_617_200_000, "15000"),
             amount(8, 1_793_613_600_000, "14000"),
         );
+        // Delivered newest first: each value is told at its own time, in time order,
+        // and the newest stands.
         let evs = feed(&cfg, &mut record, &json!([newer, older]).to_string());
-        assert_eq!(evs.len(), 1, "{evs:?}");
-        assert_eq!(evs[0]["type"], "deal_stage_changed");
-        assert_eq!(evs[0]["amount"], "15000");
-        assert_eq!(evs[0]["stage"], "Appointment scheduled");
+        assert_eq!(evs.len(), 2, "{evs:?}");
+        assert!(evs.iter().all(|e| e["type"] == "deal_stage_changed"));
+        assert_eq!(
+            (&evs[0]["amount"], &evs[1]["amount"]),
+            (&json!("14000"), &json!("15000"))
+        );
+        assert_eq!(evs[0]["occurred_at"], "2026-11-02T10:00:00.000Z");
+        assert_eq!(evs[1]["stage"], "Appointment scheduled");
         assert_eq!(
             facts(&cfg, &record, &org()).amount.as_deref(),
             Some("15000")
@@ -677,13 +719,17 @@ mod tests {
         feed(&cfg, &mut record, SEQUENCE);
         let won = feed(&cfg, &mut record, CLOSED_WON);
         let at = "2026-12-01T10:00:00.000Z";
-        let void = json!({"event_id": format!("{DEAL}:3:event_voided"), "source": "hubspot",
+        let void = json!({"source": "hubspot",
             "occurred_at": at, "type": "event_voided", "voided_event_id": won[0]["event_id"],
             "reason": "reopened in hubspot"});
-        let open = json!({"event_id": format!("{DEAL}:4:deal_stage_changed"), "source": "hubspot",
+        let open = json!({"source": "hubspot",
             "occurred_at": at, "type": "deal_stage_changed", "deal": DEAL, "stage": "contractsent",
             "probability": 90, "amount": "12500", "currency": "EUR", "expected_close": "2026-11-27"});
-        assert_eq!(feed(&cfg, &mut record, REOPENED), [void, open]);
+        let reopened = feed(&cfg, &mut record, REOPENED);
+        assert_eq!(
+            reopened.iter().map(without_id).collect::<Vec<_>>(),
+            [void, open]
+        );
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -994,6 +1040,7 @@ mod tests {
                 Prop {
                     value: Some(v.into()),
                     at_ms: 1,
+                    seen_ms: None,
                 },
             );
             facts(&cfg(), &r, &org())
@@ -1027,6 +1074,73 @@ mod tests {
         );
     }
 
+    /// A `deal.propertyChange` event about deal 18274510231 as HubSpot posts it.
+    fn change(event_id: u64, at_ms: i64, name: &str, value: &str) -> Value {
+        json!({"eventId": event_id, "subscriptionId": 2881790, "portalId": 62515,
+            "appId": 1160452, "occurredAt": at_ms, "subscriptionType": "deal.propertyChange",
+            "attemptNumber": 0, "objectId": 18274510231_u64, "propertyName": name,
+            "propertyValue": value, "changeSource": "CRM_UI", "sourceId": "userId:9012345"})
+    }
+
+    /// The account of a deal told these events (in this order).
+    fn account_after(cfg: &HubspotConfig, events: &[&Value]) -> String {
+        let mut record = DealRecord::default();
+        for c in parse(json!(events).to_string().as_bytes()).unwrap().changes {
+            let Change::Deal(c) = c else { panic!("{c:?}") };
+            record.merge(&c);
+        }
+        facts(cfg, &record, &org()).account.unwrap_or_default()
+    }
+
+    #[test]
+    fn the_account_is_the_associated_company_by_default() {
+        let (cfg, at) = (cfg(), 1_793_610_000_000_i64);
+        let deal_name = change(1, at, "dealname", "Acme analytics rollout 2027");
+        let name = change(2, at, "company_name", "Acme GmbH");
+        let id = change(3, at, "hs_primary_associated_company", "9876543210");
+        // The company's name, in whatever order the events come.
+        for events in [[&deal_name, &id, &name], [&name, &id, &deal_name]] {
+            assert_eq!(account_after(&cfg, &events), "Acme GmbH");
+        }
+        // No name: the company's id (one account per company), then the deal's name.
+        assert_eq!(
+            account_after(&cfg, &[&deal_name, &id]),
+            "hubspot-company-9876543210"
+        );
+        assert_eq!(
+            account_after(&cfg, &[&deal_name]),
+            "Acme analytics rollout 2027"
+        );
+        assert_eq!(account_after(&cfg, &[]), "unassigned");
+        // A name cleared later is no name.
+        let cleared = change(4, at + 60_000, "company_name", "");
+        assert_eq!(
+            account_after(&cfg, &[&deal_name, &id, &name, &cleared]),
+            "hubspot-company-9876543210"
+        );
+        // A configured account_field wins when the deal has it, else the chain goes on.
+        let own = from(
+            r#"client_secrets = ["s"]
+            account_field = "key_account""#,
+        )
+        .unwrap();
+        let key_account = change(5, at, "key_account", "ACME Group");
+        assert_eq!(
+            account_after(&own, &[&deal_name, &name, &key_account]),
+            "ACME Group"
+        );
+        assert_eq!(account_after(&own, &[&deal_name, &name]), "Acme GmbH");
+        // End to end: the deal the sequence opens is the company's.
+        let mut events: Vec<Value> = serde_json::from_str(SEQUENCE).unwrap();
+        events[1]["propertyValue"] = json!("Acme analytics rollout 2027");
+        events.push(change(6, at, "company_name", "Acme GmbH"));
+        let mut record = DealRecord::default();
+        let told = feed(&cfg, &mut record, &Value::Array(events).to_string());
+        let opened: Vec<_> = told.iter().filter(|e| e["type"] == "deal_opened").collect();
+        assert_eq!(opened.len(), 1, "{told:?}");
+        assert_eq!(opened[0]["account"], "Acme GmbH");
+    }
+
     /// Values that reach every branch of `parse` and `facts`, and arbitrary ones.
     fn leaf() -> impl Strategy<Value = Value> {
         let words = "deal.creation deal.propertyChange deal.deletion contact.creation \
@@ -1056,8 +1170,8 @@ mod tests {
             "deal.propertyChange",
             "deal.deletion",
         ]);
-        let names =
-            "dealstage closedate amount hubspot_owner_id hs_deal_stage_probability dealtype";
+        let names = "dealstage closedate amount hubspot_owner_id hs_deal_stage_probability \
+            dealtype dealname company_name hs_primary_associated_company";
         let names = prop::sample::select(names.split_whitespace().collect::<Vec<_>>());
         (
             changed,

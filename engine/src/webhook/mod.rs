@@ -6,17 +6,27 @@
 //! guaranteed order, and again on every retry. Each adapter ([`hubspot`],
 //! [`pipedrive`], [`salesforce`], [`native`]) parses its payload into [`Change`]s:
 //! either a finished Pacer event, or a [`DealChange`] (properties of one deal, with the
-//! time the CRM gives them). The deal's properties are kept in a [`DealRecord`] (the
-//! mirror, see [`mirror`]): a property is only replaced by a newer one, so a late or
-//! repeated message changes nothing. The adapter reads its [`DealFacts`] off the
-//! mirror through its configured mapping, and one function, [`deal::reconcile`],
-//! compares them with what Pacer has already been told ([`Told`]) and emits the
-//! events that close the gap: `deal_opened` once enough is known, `deal_stage_changed`,
-//! `deal_won`, `deal_lost`, and `event_voided` when a won or lost deal is reopened.
+//! time the CRM gives them). Every value is kept in the deal's [`DealRecord`] (the
+//! mirror, see [`mirror`]) with its time: the latest in `props`, the ones before in
+//! `past`, so a late or repeated message changes nothing it should not. The
+//! adapter reads [`DealFacts`] off a record through its configured mapping.
 //!
-//! Event ids are `<crm>:<tenant>:<deal>:<n>:<type>`, `n` counting the events told
-//! about that deal: a retry that recomputes from the same record makes the same ids,
-//! and the log drops them as duplicates.
+//! A deal's events are its [`history`]: at each moment of the record (each value's
+//! time, its creation, its deletion) the facts as they stood then go through one
+//! function, [`deal::reconcile`], which emits the events that close the gap with
+//! what that history had told so far: `deal_opened` once enough is known,
+//! `deal_stage_changed`, `deal_won`, `deal_lost`, and `event_voided` when a won or
+//! lost deal is reopened. Each event is stamped with its moment. [`retell`] tells
+//! what the history holds that was not told yet; when a message that came late
+//! changes history already told, it voids the events that no longer stand (or that
+//! the late one must precede) and tells them as they should be.
+//!
+//! Event ids are `<crm>:<tenant>:<deal>:<type>:<digest>`, the digest that of the
+//! event's content (time and figures): the same messages give the same events, with
+//! the same ids, in whatever order they arrive, and a retry that recomputes from the
+//! same record makes the same ids, which the log drops as duplicates. A deal first
+//! told by an earlier version (ids `<crm>:<tenant>:<deal>:<n>:<type>`, no told log)
+//! goes on as it began ([`DealRecord::is_counted`]).
 
 pub mod auth;
 pub mod crm;
@@ -36,7 +46,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 pub use crm::{Crm, DealKey};
-pub use deal::{amount_text, plain_decimal, DealFacts, DealStatus, OpenTold, Told, WonTold};
+pub use deal::{amount_text, plain_decimal, DealFacts, DealStatus, Ids, OpenTold, Told, WonTold};
 
 /// How many dedupe keys of recent messages a deal's record remembers.
 pub const SEEN_MAX: usize = 64;
@@ -88,8 +98,13 @@ impl WebhookError {
 pub struct Prop {
     /// `None`: the CRM cleared it.
     pub value: Option<String>,
-    /// Milliseconds since the Unix epoch.
+    /// When it took this value (ms since the Unix epoch).
     pub at_ms: i64,
+    /// The latest time a message said the same value again, when one did (Pipedrive
+    /// and Salesforce send every field each time): kept instead of an entry per
+    /// message, so a record grows with the deal's changes, not its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_ms: Option<i64>,
 }
 
 /// A deal's properties by the CRM's own names.
@@ -164,6 +179,8 @@ pub struct Parsed {
     pub ignored: usize,
     /// Items refused on their own (the rest of the request stands).
     pub invalid: Vec<ItemError>,
+    /// Deals to look at again with no new message (their owner is mapped now).
+    pub reconsider: Vec<DealKey>,
 }
 
 impl Parsed {
@@ -190,6 +207,7 @@ impl Parsed {
         let mut out = Parsed {
             ignored: self.ignored,
             invalid: self.invalid.clone(),
+            reconsider: self.reconsider.clone(),
             ..Parsed::default()
         };
         for (change, item) in self.changes.iter().zip(&self.items) {
@@ -217,21 +235,57 @@ impl Parsed {
 /// The mirror's record of one deal.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DealRecord {
+    /// Each property's latest value.
     pub props: Props,
+    /// The values each property had before its latest, oldest first: with `props`,
+    /// the deal's history, from which its events are rebuilt.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub past: BTreeMap<String, Vec<Prop>>,
     pub deleted: bool,
+    /// When the CRM deleted the deal (the earliest deletion message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_ms: Option<i64>,
+    /// When the CRM created the deal (the earliest creation message, which names no
+    /// property): the first moment of its history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_ms: Option<i64>,
     /// Dedupe keys of the latest messages, oldest first (at most [`SEEN_MAX`]).
     pub seen: VecDeque<String>,
+    /// What Pacer was told of a deal first told before histories were kept (its
+    /// `n` is above 0 and `told_log` empty): such a deal goes on as it began, each
+    /// request's changes told at the request's time under counted ids.
     pub told: Told,
+    /// Every event told about the deal, in order: what the rebuilt history is
+    /// compared with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub told_log: Vec<ToldEvent>,
+    /// The deal waits for its owner's mapping, and the dead-letter store holds its
+    /// waiting entry ([`crate::dlq::OWNER_WAITING`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
     /// Events claimed by `told` but not yet known to be durable (JSON text): whoever
     /// loads the record makes them durable (same ids) before anything else.
     #[serde(default)]
     pub pending: Vec<String>,
 }
 
+/// One event told about a deal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToldEvent {
+    pub id: String,
+    /// Its `occurred_at` (ms): a correction that voids it is stamped the same.
+    pub at_ms: i64,
+    /// For an `event_voided`, the event it voids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voids: Option<String>,
+}
+
 impl DealRecord {
     /// Takes in one message about the deal; `false` when it was seen before (a
-    /// retry), and nothing changed. A property is replaced only by a value at least
-    /// as new as the one held, so out-of-order delivery ends in the newest values.
+    /// retry), and nothing changed. Every change of a value is kept with the time
+    /// the CRM gave it (see [`put`]): `props` holds each property's latest (of two
+    /// at the same millisecond, the greater text, so arrival order never decides),
+    /// `past` the ones before.
     pub fn merge(&mut self, change: &DealChange) -> bool {
         if self.seen.iter().any(|k| k == &change.dedupe) {
             return false;
@@ -241,19 +295,32 @@ impl DealRecord {
         }
         self.seen.push_back(change.dedupe.clone());
         for (name, value) in &change.props {
-            let newer = self.props.get(name).is_none_or(|p| p.at_ms <= change.at_ms);
-            if newer {
-                self.props.insert(
-                    name.clone(),
-                    Prop {
-                        value: value.clone(),
-                        at_ms: change.at_ms,
-                    },
-                );
+            let new = Prop {
+                value: value.clone(),
+                at_ms: change.at_ms,
+                seen_ms: None,
+            };
+            let mut line = self.past.remove(name).unwrap_or_default();
+            line.extend(self.props.remove(name));
+            put(&mut line, new);
+            if let Some(latest) = line.pop() {
+                self.props.insert(name.clone(), latest);
+            }
+            if !line.is_empty() {
+                self.past.insert(name.clone(), line);
             }
         }
         if change.deleted {
             self.deleted = true;
+            self.deleted_ms = Some(
+                self.deleted_ms
+                    .map_or(change.at_ms, |d| d.min(change.at_ms)),
+            );
+        } else if change.props.is_empty() {
+            self.created_ms = Some(
+                self.created_ms
+                    .map_or(change.at_ms, |c| c.min(change.at_ms)),
+            );
         }
         true
     }
@@ -273,6 +340,97 @@ impl DealRecord {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     }
+
+    /// Whether the deal was first told before histories were kept.
+    pub fn is_counted(&self) -> bool {
+        self.told.n > 0 && self.told_log.is_empty()
+    }
+
+    /// Every moment of the deal's history: each value's time, its creation and
+    /// its deletion, in order.
+    pub fn moments(&self) -> std::collections::BTreeSet<i64> {
+        let mut out: std::collections::BTreeSet<i64> =
+            self.props.values().map(|p| p.at_ms).collect();
+        out.extend(self.past.values().flatten().map(|p| p.at_ms));
+        out.extend(self.created_ms);
+        out.extend(self.deleted_ms);
+        out
+    }
+
+    /// The record as it stood at `at_ms`: each property's latest value then (a
+    /// property first set later is absent), deleted if it was by then.
+    pub fn as_of(&self, at_ms: i64) -> DealRecord {
+        let mut props = Props::new();
+        for (name, latest) in &self.props {
+            let then = std::iter::once(latest)
+                .chain(self.past.get(name).into_iter().flatten())
+                .filter(|p| p.at_ms <= at_ms)
+                .max_by(|a, b| order(a, b));
+            if let Some(p) = then {
+                props.insert(name.clone(), p.clone());
+            }
+        }
+        let deleted = self.deleted_ms.is_some_and(|d| d <= at_ms)
+            || (self.deleted && self.deleted_ms.is_none());
+        DealRecord {
+            props,
+            deleted,
+            deleted_ms: self.deleted_ms,
+            created_ms: self.created_ms,
+            ..DealRecord::default()
+        }
+    }
+}
+
+/// Values in time order; at the same millisecond, by their text.
+fn order(a: &Prop, b: &Prop) -> std::cmp::Ordering {
+    (a.at_ms, &a.value).cmp(&(b.at_ms, &b.value))
+}
+
+/// Takes one value into a property's timeline (in [`order`], each entry's value
+/// other than the one before it). The same value as the one in effect at its time
+/// says nothing new: it only moves that entry's `seen_ms`. A different value goes in
+/// at its time; when the entry in effect then had been said again later, that
+/// value stands again from its `seen_ms` (the latest time it was said: between
+/// the two, a late message cannot tell exactly when it came back).
+fn put(line: &mut Vec<Prop>, new: Prop) {
+    let at = line.partition_point(|p| order(p, &new) != std::cmp::Ordering::Greater);
+    if let Some(e) = at.checked_sub(1).and_then(|i| line.get_mut(i)) {
+        if e.value == new.value {
+            e.seen_ms = Some(e.seen_ms.unwrap_or(e.at_ms).max(new.at_ms));
+            return;
+        }
+    }
+    let mut insert = Vec::with_capacity(2);
+    let again = at.checked_sub(1).and_then(|i| {
+        let e = &mut line[i];
+        let seen = e.seen_ms.filter(|s| *s > new.at_ms)?;
+        e.seen_ms = None;
+        Some(Prop {
+            value: e.value.clone(),
+            at_ms: seen,
+            seen_ms: None,
+        })
+    });
+    insert.push(new);
+    insert.extend(again);
+    line.splice(at..at, insert);
+    line.sort_by(order);
+    // A value said again right after itself is the same entry, said again.
+    let mut merged: Vec<Prop> = Vec::with_capacity(line.len());
+    for p in line.drain(..) {
+        match merged.last_mut() {
+            Some(last) if last.value == p.value => {
+                let seen = last
+                    .seen_ms
+                    .unwrap_or(last.at_ms)
+                    .max(p.seen_ms.unwrap_or(p.at_ms));
+                last.seen_ms = Some(seen);
+            }
+            _ => merged.push(p),
+        }
+    }
+    *line = merged;
 }
 
 // `DealFacts` is defined in `deal`, which does not import this module: what it
@@ -308,7 +466,8 @@ pub struct Applied {
     pub touched: Vec<DealKey>,
 }
 
-/// The deals a request names, in the order it first names them.
+/// The deals a request names, in the order it first names them, then the deals it
+/// asks to look at again.
 pub fn deal_keys(parsed: &Parsed) -> Vec<DealKey> {
     let mut keys: Vec<DealKey> = Vec::new();
     for change in &parsed.changes {
@@ -318,14 +477,23 @@ pub fn deal_keys(parsed: &Parsed) -> Vec<DealKey> {
             }
         }
     }
+    for key in &parsed.reconsider {
+        if !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
     keys
 }
 
 /// Takes a request into its deals' records (`records` holds each deal's record as
-/// loaded; one missing starts empty): every change merged first, then each deal once
-/// through [`deal::reconcile`] (a CRM's batch order is not the order its properties
-/// were set in), after the events an earlier request left pending. The new events
-/// join the record's `pending`; the caller makes them durable and then clears it.
+/// loaded; one missing starts empty): every change merged first, then each deal
+/// once, after the events an earlier request left pending. The new events join the
+/// record's `pending`; the caller makes them durable and then clears it.
+///
+/// A deal's events are its [`history`] rebuilt from every value the CRM sent, each
+/// at its own time, less what was told already ([`retell`]): the same messages give
+/// the same events in any order of delivery. (A deal first told before histories
+/// were kept goes on through [`deal::reconcile`] at the request's latest time.)
 pub fn apply(
     parsed: &Parsed,
     records: &mut BTreeMap<DealKey, DealRecord>,
@@ -333,7 +501,7 @@ pub fn apply(
     currency: Currency,
 ) -> Result<Applied, WebhookError> {
     let mut out = Applied::default();
-    // The latest time of the request's new messages about each deal: its events' time.
+    // The latest time of the request's new messages about each deal.
     let mut new_at: BTreeMap<&DealKey, i64> = BTreeMap::new();
     for (change, item) in parsed.changes.iter().zip(&parsed.items) {
         match change {
@@ -362,19 +530,32 @@ pub fn apply(
             out.events.push((label.clone(), ev));
             out.origins.push(items.clone());
         }
+        let again = parsed.reconsider.contains(&key);
         let new = new_at.get(&key).copied();
-        if new.is_none() && record.pending.is_empty() {
+        if new.is_none() && !again && record.pending.is_empty() {
             continue;
         }
         out.touched.push(key.clone());
-        let Some(at_ms) = new else {
+        let events = if record.is_counted() {
+            let Some(at_ms) = new.or_else(|| record.moments().last().copied()) else {
+                continue;
+            };
+            let at = rfc3339_of_ms(at_ms).ok_or_else(|| {
+                WebhookError::bad(&label, format!("time {at_ms} ms is out of range"))
+            })?;
+            let facts = facts(record);
+            let deleted = record.deleted;
+            let told = &mut record.told;
+            deal::reconcile(&key, &facts, deleted, told, &at, currency, Ids::Counted)
+        } else if new.is_none() && !again {
             continue;
+        } else {
+            let ideal = history(&key, record, &facts, currency).map_err(|at_ms| {
+                WebhookError::bad(&label, format!("time {at_ms} ms is out of range"))
+            })?;
+            retell(&key, &mut record.told_log, ideal)
         };
-        let at = rfc3339_of_ms(at_ms)
-            .ok_or_else(|| WebhookError::bad(&label, format!("time {at_ms} ms is out of range")))?;
-        let facts = facts(record);
-        let deleted = record.deleted;
-        for ev in deal::reconcile(&key, &facts, deleted, &mut record.told, &at, currency) {
+        for ev in events {
             record
                 .pending
                 .push(serde_json::to_string(&ev).expect("JSON values serialise"));
@@ -383,6 +564,161 @@ pub fn apply(
         }
     }
     Ok(out)
+}
+
+/// The events a deal's record calls for as if every message had come in time
+/// order: at each moment of its history ([`DealRecord::moments`]), the facts as
+/// they stood then, told at that time, from nothing told. What the deal is rather
+/// than where it stands (its account, customer kind, product and region) is taken
+/// as known now at every moment: a company name a CRM workflow fills in a second
+/// after the deal was created is the account of its opening too. `Err`: a moment
+/// out of range for a timestamp.
+pub fn history(
+    key: &DealKey,
+    record: &DealRecord,
+    facts: impl Fn(&DealRecord) -> DealFacts,
+    currency: Currency,
+) -> Result<Vec<Value>, i64> {
+    let mut told = Told::default();
+    let mut out = Vec::new();
+    let now = facts(record);
+    for at_ms in record.moments() {
+        let at = rfc3339_of_ms(at_ms).ok_or(at_ms)?;
+        let then = record.as_of(at_ms);
+        let facts = DealFacts {
+            account: now.account.clone(),
+            customer_kind: now.customer_kind.clone(),
+            product: now.product.clone(),
+            region: now.region.clone(),
+            ..facts(&then)
+        };
+        out.extend(deal::reconcile(
+            key,
+            &facts,
+            then.deleted,
+            &mut told,
+            &at,
+            currency,
+            Ids::Content,
+        ));
+    }
+    Ok(out)
+}
+
+/// What to tell so that the told events come to `ideal` (updating `told`): every
+/// event of `ideal` not told yet, in order. A late message can change history
+/// already told: before the new events, a void of every standing told event that
+/// `ideal` no longer holds, and of every one that `ideal` places after a new event
+/// other than an opening (a deal's facts stand in the log in the order of its
+/// history, as they are folded; its view is built on its opening wherever that
+/// stands), each void stamped at its event's own time. An event voided that way
+/// and wanted again is told under `<id>~<n>`.
+pub fn retell(key: &DealKey, told: &mut Vec<ToldEvent>, ideal: Vec<Value>) -> Vec<Value> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let id_of = |ev: &Value| ev["event_id"].as_str().unwrap_or_default().to_owned();
+    let target_of = |ev: &Value| ev["voided_event_id"].as_str().map(str::to_owned);
+    // Each event of `ideal` by its place in it.
+    let place: BTreeMap<String, usize> = ideal
+        .iter()
+        .enumerate()
+        .map(|(i, ev)| (id_of(ev), i))
+        .collect();
+    // What `ideal` voids itself (a reopened win, say).
+    let undone: BTreeSet<String> = ideal.iter().filter_map(target_of).collect();
+    let mut t = Telling {
+        ids: told.iter().map(|t| t.id.clone()).collect(),
+        voided: told.iter().filter_map(|t| t.voids.clone()).collect(),
+        told,
+        out: Vec::new(),
+    };
+    // The first fact of `ideal` to tell now that the facts after it must follow.
+    // Not an opening: a deal's view is built on its opening wherever it stands.
+    let first_new = ideal.iter().position(|ev| {
+        let id = id_of(ev);
+        target_of(ev).is_none()
+            && ev["type"] != "deal_opened"
+            && (!t.ids.contains(&id) || (t.voided.contains(&id) && !undone.contains(&id)))
+    });
+    let stale: Vec<ToldEvent> = t
+        .told
+        .iter()
+        .filter(|e| e.voids.is_none() && !t.voided.contains(&e.id))
+        .filter(|e| match (place.get(&e.id), first_new) {
+            (None, _) => true,
+            (Some(at), Some(new)) => *at > new,
+            (Some(_), None) => false,
+        })
+        .cloned()
+        .collect();
+    let crm = key.crm.as_str();
+    for e in stale {
+        let at = rfc3339_of_ms(e.at_ms).unwrap_or_default();
+        let reason =
+            format!("corrected in {crm}: a message that came late changes the deal's history");
+        let fields = serde_json::json!({"voided_event_id": e.id, "reason": reason});
+        t.tell(deal::deal_event(
+            key,
+            Ids::Content,
+            0,
+            &at,
+            "event_voided",
+            fields,
+        ));
+    }
+    let mut renamed: BTreeMap<String, String> = BTreeMap::new();
+    for mut ev in ideal {
+        let id = id_of(&ev);
+        match target_of(&ev) {
+            // A void: told unless its event is voided already.
+            Some(target) => {
+                if let Some(fresh) = renamed.get(&target) {
+                    ev["voided_event_id"] = Value::String(fresh.clone());
+                } else if t.ids.contains(&id) || t.voided.contains(&target) {
+                    continue;
+                }
+            }
+            None if !t.ids.contains(&id) => {}
+            // Told and standing, or told and undone by `ideal` too.
+            None if !t.voided.contains(&id) || undone.contains(&id) => continue,
+            // Told, voided by a correction, and wanted again.
+            None => {
+                let fresh = (2..)
+                    .map(|n| format!("{id}~{n}"))
+                    .find(|c| !t.ids.contains(c))
+                    .expect("some suffix is free");
+                renamed.insert(id, fresh.clone());
+                ev["event_id"] = Value::String(fresh);
+            }
+        }
+        t.tell(ev);
+    }
+    t.out
+}
+
+/// [`retell`]'s running account of the told events.
+struct Telling<'a> {
+    told: &'a mut Vec<ToldEvent>,
+    ids: std::collections::BTreeSet<String>,
+    voided: std::collections::BTreeSet<String>,
+    out: Vec<Value>,
+}
+
+impl Telling<'_> {
+    fn tell(&mut self, ev: Value) {
+        let id = ev["event_id"].as_str().unwrap_or_default().to_owned();
+        let voids = ev["voided_event_id"].as_str().map(str::to_owned);
+        self.ids.insert(id.clone());
+        self.voided.extend(voids.clone());
+        self.told.push(ToldEvent {
+            id,
+            at_ms: ev["occurred_at"]
+                .as_str()
+                .and_then(ms_of_rfc3339)
+                .unwrap_or(0),
+            voids,
+        });
+        self.out.push(ev);
+    }
 }
 
 /// What an adapter's mapping needs to know of the organisation.
@@ -558,3 +894,6 @@ pub fn split_section(
     mapping.check(section)?;
     Ok((own, mapping))
 }
+
+#[cfg(test)]
+pub(crate) mod history_tests;

@@ -8,6 +8,16 @@
 //! Pipedrive signs nothing: the endpoint checks the HTTP Basic credentials set on the
 //! webhook ([`super::auth::verify_basic`] with [`PipedriveConfig::user`] and
 //! [`PipedriveConfig::password`]).
+//!
+//! **The account** of a deal is, first found: `account_field` when configured; the
+//! name of the deal's organisation; `pipedrive-org-<org_id>`; `unassigned`. The name
+//! is what the message gives for the `org_id` it carries: v1's `current.org_name`, or
+//! the `name` of an expanded `org_id` object (`{"name": "Globex", "value": 8}`). The
+//! mirror keeps it with the organisation id it names ([`ORG_NAME_OF`]), so a later
+//! message without a name (every v2 message: v2's `data.org_id` is the bare id) keeps
+//! it while the deal stays with that organisation, and a deal moved to another
+//! organisation never shows the old one's name. An activity's account is likewise
+//! its organisation's name (v1 `current.org_name`), else `pipedrive-org-<org_id>`.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +34,9 @@ const OWN_KEYS: &[&str] = &["user", "password", "activity_kinds", "lost_reason_f
 const ID_MAX: usize = 64;
 const TIME_RULE: &str = "RFC 3339, or seconds since the epoch";
 const ID_RULE: &str = "letters, digits, - or _, at most 64 bytes";
+/// The mirrored property recording which `org_id` the mirrored `org_name` belongs to
+/// (a name Pacer keeps, not a Pipedrive field: Pipedrive's keys have no dot).
+pub const ORG_NAME_OF: &str = "org_name.org_id";
 
 /// `[webhooks.pipedrive]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -301,6 +314,12 @@ fn deal_change(msg: &Msg) -> Result<DealChange, WebhookError> {
         deleted |= data.get("status").and_then(Value::as_str) == Some("deleted")
             || data.get("is_deleted").and_then(Value::as_bool) == Some(true)
             || data.get("deleted").and_then(Value::as_bool) == Some(true);
+        // The organisation's name, recorded with the id it is the name of.
+        if let (Some(org), Some(name)) = (data.get("org_id").and_then(id_of), org_name(data)) {
+            props.retain(|(n, _)| n != "org_name");
+            props.push(("org_name".into(), Some(name)));
+            props.push((ORG_NAME_OF.into(), Some(org)));
+        }
     }
     Ok(DealChange {
         key: deal_key(&msg.tenant, deal),
@@ -309,6 +328,18 @@ fn deal_change(msg: &Msg) -> Result<DealChange, WebhookError> {
         deleted,
         dedupe: msg.dedupe.clone(),
     })
+}
+
+/// The name of the organisation a deal or activity is with, as a v1 message gives
+/// it: `org_name`, else the `name` of an expanded `org_id` object. v2 gives neither.
+fn org_name(data: &Map<String, Value>) -> Option<String> {
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    };
+    text(data.get("org_name")).or_else(|| text(data.get("org_id").and_then(|o| o.get("name"))))
 }
 
 /// A field as a property value: text of a scalar (`None` for null), the `id` (or
@@ -371,7 +402,8 @@ fn activity(cfg: &PipedriveConfig, msg: &Msg) -> Result<Done, WebhookError> {
         event["deal"] = json!(deal_key(&msg.tenant, deal).id());
     }
     if let Some(org) = opt_id(data, "org_id", msg.data_path)? {
-        event["account"] = json!(format!("pipedrive-org-{org}"));
+        let account = org_name(data).unwrap_or_else(|| format!("pipedrive-org-{org}"));
+        event["account"] = json!(account);
     }
     Ok(Done::Event(event))
 }
@@ -476,7 +508,9 @@ fn shown(v: &Value) -> String {
     }
 }
 
-/// What a mirrored Pipedrive deal says, in Pacer's terms (see the module docs).
+/// What a mirrored Pipedrive deal says, in Pacer's terms (see the module docs; the
+/// account: `account_field`, the organisation's name, `pipedrive-org-<org_id>`,
+/// `unassigned`).
 pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let owner = record.prop("owner_id").or_else(|| record.prop("user_id"));
@@ -501,10 +535,7 @@ pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> De
     DealFacts {
         unmapped_owner: DealFacts::unmapped_owner_of(record, owner_field, &rep),
         rep,
-        account: record
-            .field(&m.account_field)
-            .or_else(|| record.prop("org_id").map(|o| format!("pipedrive-org-{o}")))
-            .or_else(|| Some("unassigned".into())),
+        account: Some(account_of(m, record)),
         customer_kind: Some(m.customer_kind_of(record)),
         product: record.field(&m.product_field),
         region: record.field(&m.region_field),
@@ -525,6 +556,25 @@ pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> De
             .and_then(|ms| super::date_of_ms(ms, org.timezone)),
         lost_reason: record.prop(&cfg.lost_reason_field).map(str::to_owned),
     }
+}
+
+/// The deal's account, first found: `account_field`, the name of its organisation
+/// (the mirrored `org_name`, when it is the name of the deal's `org_id`),
+/// `pipedrive-org-<org_id>`, `unassigned`.
+fn account_of(m: &Mapping, record: &DealRecord) -> String {
+    let org = record.prop("org_id");
+    // A name recorded before [`ORG_NAME_OF`] was kept is taken as it is.
+    let named = record.prop(ORG_NAME_OF).is_none_or(|of| Some(of) == org);
+    record
+        .field(&m.account_field)
+        .or_else(|| {
+            record
+                .prop("org_name")
+                .filter(|_| named && org.is_some())
+                .map(str::to_owned)
+        })
+        .or_else(|| org.map(|o| format!("pipedrive-org-{o}")))
+        .unwrap_or_else(|| "unassigned".into())
 }
 
 /// `YYYY-MM-DD` at the start of a date or time text.
@@ -564,6 +614,7 @@ fn is_decimal(text: &str) -> bool {
 mod tests {
     use super::*;
     use crate::webhook::apply;
+    use crate::webhook::history_tests::without_id;
     use pacer_projections::money::Currency;
     use proptest::prelude::*;
 
@@ -650,7 +701,7 @@ mod tests {
         let mut records = BTreeMap::new();
         let events = run(&mut records, &[V2_CREATE, V2_WON]);
         let opened = json!({
-            "event_id": "pipedrive:4:17:1:deal_opened", "source": "pipedrive",
+            "source": "pipedrive",
             "occurred_at": "2026-11-03T10:00:00.000Z", "type": "deal_opened",
             "deal": "pipedrive:4:17", "rep": "ana", "account": "pipedrive-org-5",
             "customer_kind": "new", "amount": "12500", "currency": "EUR",
@@ -658,13 +709,16 @@ mod tests {
         });
         // Won at 23:30 UTC: the 4th in Berlin.
         let won = json!({
-            "event_id": "pipedrive:4:17:2:deal_won", "source": "pipedrive",
+            "source": "pipedrive",
             "occurred_at": "2026-11-03T23:30:01.000Z", "type": "deal_won",
             "deal": "pipedrive:4:17", "rep": "ana", "account": "pipedrive-org-5",
             "customer_kind": "new", "amount": "12500", "currency": "EUR",
             "closed_on": "2026-11-04", "product": "analytics",
         });
-        assert_eq!(events, [opened, won]);
+        assert_eq!(
+            events.iter().map(without_id).collect::<Vec<_>>(),
+            [opened, won]
+        );
         let record = records.values().next().unwrap();
         assert_eq!(
             record.prop("dcf558aac1ae4e8c4f849ba5e668430d8df9be12"),
@@ -680,7 +734,7 @@ mod tests {
         has(
             &events[0],
             json!({"rep": "ana", "amount": "8000.5", "currency": "USD",
-            "account": "pipedrive-org-8", "product": "platform", "probability": 30,
+            "account": "Globex", "product": "platform", "probability": 30,
             "occurred_at": "2026-11-03T10:00:00.123Z", "expected_close": "2026-12-15"}),
         );
         has(
@@ -690,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn retries_change_nothing_and_older_values_do_not_win() {
+    fn retries_change_nothing_and_a_late_creation_only_opens() {
         let mut records = BTreeMap::new();
         assert_eq!(run(&mut records, &[V2_CREATE, V2_WON, V1_ADDED]).len(), 3);
         let v2_retry = edited(V2_WON, |v| v["meta"]["attempt"] = json!(2));
@@ -701,9 +755,13 @@ mod tests {
             panic!("not a deal");
         };
         assert!(!records.get_mut(&c.key).unwrap().merge(c));
-        // The win arrives first, the creation after it: the deal stays won.
+        // The win arrives first, the creation after it: the creation brings the
+        // deal_opened it implies, at its own time, and nothing else; the deal
+        // stays won.
         let mut late = BTreeMap::new();
-        assert_eq!(types(&run(&mut late, &[V2_WON, V2_CREATE])), ["deal_won"]);
+        let events = run(&mut late, &[V2_WON, V2_CREATE]);
+        assert_eq!(types(&events), ["deal_won", "deal_opened"]);
+        assert_eq!(events[1]["occurred_at"], "2026-11-03T10:00:00.000Z");
         let record = late.values().next().unwrap();
         assert_eq!(record.prop("status"), Some("won"));
         assert_eq!(
@@ -716,7 +774,7 @@ mod tests {
     fn won_then_reopened_voids_the_win_and_deletes_need_no_data() {
         let events = run(&mut BTreeMap::new(), &[V2_CREATE, V2_WON, V2_REOPENED]);
         assert_eq!(types(&events), ["deal_opened", "deal_won", "event_voided"]);
-        assert_eq!(events[2]["voided_event_id"], "pipedrive:4:17:2:deal_won");
+        assert_eq!(events[2]["voided_event_id"], events[1]["event_id"]);
         let delete = edited(V2_CREATE, |v| {
             v["data"] = Value::Null;
             v["meta"]["action"] = json!("delete");
@@ -730,6 +788,77 @@ mod tests {
         assert!(c.deleted && c.props.is_empty() && c.key.id() == "pipedrive:4:17");
         let events = run(&mut BTreeMap::new(), &[V2_CREATE, &delete]);
         assert_eq!(types(&events), ["deal_opened", "deal_lost"]);
+    }
+
+    /// The account of one deal after these bodies, each merged into its record.
+    fn account_after(cfg: &PipedriveConfig, bodies: &[&str]) -> String {
+        let mut record = DealRecord::default();
+        for body in bodies {
+            for c in parse(cfg, body.as_bytes(), &org()).unwrap().changes {
+                let Change::Deal(c) = c else { panic!("{c:?}") };
+                record.merge(&c);
+            }
+        }
+        facts(cfg, &record, &org()).account.unwrap_or_default()
+    }
+
+    #[test]
+    fn the_account_is_the_organisation_name_when_the_message_gives_it() {
+        let cfg = cfg();
+        // v1 as Pipedrive sends it: the bare org_id, and org_name beside it.
+        let v1 = edited(V1_ADDED, |v| {
+            v["current"]["org_id"] = json!(8);
+            v["current"]["org_name"] = json!("Globex Corporation");
+        });
+        assert_eq!(account_after(&cfg, &[&v1]), "Globex Corporation");
+        let events = run(&mut BTreeMap::new(), &[&v1]);
+        has(
+            &events[0],
+            json!({"type": "deal_opened", "account": "Globex Corporation"}),
+        );
+        // An expanded org_id object names it too; a later message naming no
+        // organisation name (V1_LOST: org_id 8 alone) keeps it.
+        assert_eq!(account_after(&cfg, &[V1_ADDED]), "Globex");
+        assert_eq!(account_after(&cfg, &[V1_ADDED, V1_LOST]), "Globex");
+        // v2 gives the bare org_id only: the id, unless a name of that id is known.
+        assert_eq!(account_after(&cfg, &[V2_CREATE]), "pipedrive-org-5");
+        let v2 = |org: u64| {
+            edited(V2_WON, |v| {
+                v["meta"]["company_id"] = json!("7");
+                v["meta"]["entity_id"] = json!("42");
+                v["data"]["id"] = json!(42);
+                v["data"]["org_id"] = json!(org);
+            })
+        };
+        assert_eq!(account_after(&cfg, &[&v1, &v2(8)]), "Globex Corporation");
+        // Moved to another organisation: never the old one's name.
+        assert_eq!(account_after(&cfg, &[&v1, &v2(9)]), "pipedrive-org-9");
+        // No organisation any more.
+        let none = edited(V1_LOST, |v| {
+            v["current"]["org_id"] = Value::Null;
+            v["current"]["org_name"] = Value::Null;
+        });
+        assert_eq!(account_after(&cfg, &[&v1, &none]), "unassigned");
+        // A configured account_field wins when the deal has it, else the chain goes on.
+        let key = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432";
+        let own = config(&format!("{CONFIG}\naccount_field = \"{key}\"")).unwrap();
+        let with_field = edited(V2_CREATE, |v| {
+            v["data"]["custom_fields"][key] = json!({"type": "varchar", "value": "Acme Holding"});
+        });
+        assert_eq!(account_after(&own, &[&with_field]), "Acme Holding");
+        assert_eq!(account_after(&own, &[&v1]), "Globex Corporation");
+        // A v1 activity's account is its organisation's name too.
+        let activity = json!({"v": 1, "event": "updated.activity",
+            "previous": {"id": 8, "done": false},
+            "meta": {"v": 1, "action": "updated", "object": "activity", "id": 8, "company_id": 7,
+                     "user_id": 9, "timestamp": 1793800000},
+            "current": {"id": 8, "type": "call", "done": true, "user_id": 9, "deal_id": 42,
+                        "org_id": 8, "org_name": "Globex Corporation", "deal_title": "Globex renewal"}});
+        let events = run(&mut BTreeMap::new(), &[&activity.to_string()]);
+        has(
+            &events[0],
+            json!({"type": "activity_logged", "account": "Globex Corporation"}),
+        );
     }
 
     #[test]

@@ -11,8 +11,17 @@
 //!
 //! The outbound message should select at least `Id`, `Amount`, `CloseDate`,
 //! `StageName`, `IsWon`, `IsClosed`, `OwnerId` and `SystemModstamp` (and `Type`,
-//! `AccountId`, `Probability`, `CurrencyIsoCode` where used). Salesforce sends
-//! nothing when a record is deleted, so deletions do not reach Pacer this way.
+//! `AccountId`, `Account_Name__c`, `Probability`, `CurrencyIsoCode` where used).
+//! Salesforce sends nothing when a record is deleted, so deletions do not reach
+//! Pacer this way.
+//!
+//! **The account.** An Outbound Message carries the Opportunity's own fields only,
+//! so `Account.Name` is not among them: the usual way to send it is a text formula
+//! field on Opportunity, `Account_Name__c` = `Account.Name`, selected in the message.
+//! The account is, first found: `account_field` when configured; that
+//! [`ACCOUNT_NAME_FIELD`]; `Account.Name`, when a message carries the related
+//! Account as a nested `<sf:Account>` element (each nested element's fields are
+//! kept as `<parent>.<field>`); the raw `AccountId`; `unassigned`.
 
 use serde::Deserialize;
 
@@ -30,6 +39,9 @@ const SECTION: &str = "webhooks.salesforce";
 const NOTIFICATIONS_MAX: usize = 100;
 /// Bounds the memory a hostile body can take beyond its size.
 const NODES_MAX: u32 = 1_000_000;
+/// The Opportunity field read as the account's name by default: a text formula
+/// field `Account.Name` the organisation adds (see the module docs).
+pub const ACCOUNT_NAME_FIELD: &str = "Account_Name__c";
 
 /// The answer that tells Salesforce the message was taken (HTTP 200); anything else
 /// makes it retry.
@@ -66,8 +78,9 @@ pub fn fault_response(message: &str) -> String {
 }
 
 /// `[webhooks.salesforce]`: the organisation, the Opportunity fields read, and the
-/// shared [`Mapping`] (with Salesforce defaults: customer kind from `Type`, account
-/// from `AccountId`).
+/// shared [`Mapping`] (with Salesforce defaults: customer kind from `Type`; the
+/// account, unless `account_field` is set, from [`ACCOUNT_NAME_FIELD`], else
+/// `Account.Name`, else `AccountId`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SalesforceConfig {
     /// The organisation whose messages are accepted (15 or 18 characters; compared by
@@ -150,9 +163,6 @@ impl SalesforceConfig {
         mapping
             .customer_kind_field
             .get_or_insert_with(|| "Type".into());
-        mapping
-            .account_field
-            .get_or_insert_with(|| "AccountId".into());
         if mapping.new_customer_values.is_empty() {
             mapping.new_customer_values = vec!["New Customer".into()];
         }
@@ -308,10 +318,18 @@ fn notification(
         return Ok(None);
     }
     let mut props = Vec::new();
-    for field in sobject.children().filter(|c| c.is_element()) {
+    let value_of = |field: roxmltree::Node| {
         let nil = matches!(field.attribute((XSI_NS, "nil")), Some("true" | "1"));
-        let value = Some(text_of(field)).filter(|v| !nil && !v.trim().is_empty());
-        props.push((field.tag_name().name().to_owned(), value));
+        Some(text_of(field)).filter(|v| !nil && !v.trim().is_empty())
+    };
+    for field in sobject.children().filter(|c| c.is_element()) {
+        let name = field.tag_name().name();
+        props.push((name.to_owned(), value_of(field)));
+        // A related record (`<sf:Account><sf:Name>..`): its fields as `Account.Name`.
+        for inner in field.children().filter(|c| c.is_element()) {
+            let inner_name = inner.tag_name().name();
+            props.push((format!("{name}.{inner_name}"), value_of(inner)));
+        }
     }
     let get = |name: &str| {
         props
@@ -424,7 +442,9 @@ fn rep_of(mapping: &Mapping, owner: &str) -> Option<String> {
         .map(|(_, rep)| rep.clone())
 }
 
-/// What the mirrored Opportunity says, in Pacer's terms (see the module's mapping).
+/// What the mirrored Opportunity says, in Pacer's terms (see the module's mapping;
+/// the account: `account_field`, [`ACCOUNT_NAME_FIELD`], `Account.Name`,
+/// `AccountId`, `unassigned`).
 pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, _org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let stage_id = record.prop(&cfg.stage_field);
@@ -445,6 +465,12 @@ pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, _org: &OrgContext) -> 
         account: Some(
             record
                 .field(&m.account_field)
+                .or_else(|| {
+                    [ACCOUNT_NAME_FIELD, "Account.Name", "AccountId"]
+                        .into_iter()
+                        .find_map(|f| record.prop(f))
+                        .map(str::to_owned)
+                })
                 .unwrap_or_else(|| "unassigned".into()),
         ),
         customer_kind: Some(m.customer_kind_of(record)),
@@ -546,17 +572,19 @@ mod tests {
         names.split(' ').map(field).collect::<Vec<_>>().join(" ")
     }
 
+    use crate::webhook::history_tests::without_id;
+
     #[test]
     fn an_opportunity_opens_then_wins() {
         let mut records = BTreeMap::new();
         let opened = feed(&mut records, PROSPECTING);
         assert_eq!(opened.len(), 1);
         let (names, values) = (
-            "type event_id occurred_at rep amount currency expected_close",
-            "deal_opened salesforce:00D5g000004EXAM:0065g00000XyZ12AAA:1:deal_opened \
-             2026-11-03T10:00:00.000Z ana 12500.0 EUR 2026-11-20",
+            "type occurred_at rep amount currency expected_close",
+            "deal_opened 2026-11-03T10:00:00.000Z ana 12500.0 EUR 2026-11-20",
         );
         assert_eq!(get(&opened[0], names), values);
+        without_id(&opened[0]);
         let names = "account customer_kind probability";
         assert_eq!(get(&opened[0], names), "0015g00000Acme1AAA new 10");
         let won = feed(&mut records, CLOSED_WON);
@@ -564,6 +592,53 @@ mod tests {
         let names = "type rep amount currency closed_on customer_kind occurred_at";
         let values = "deal_won ana 12500.0 EUR 2026-11-25 new 2026-11-25T15:30:00.000Z";
         assert_eq!(get(&won[0], names), values);
+    }
+
+    #[test]
+    fn the_account_is_the_account_name_when_the_message_carries_it() {
+        let with = |extra: &str| PROSPECTING.replace("<sf:Amount>", &format!("{extra}<sf:Amount>"));
+        let account = |cfg: &SalesforceConfig, xml: &str| {
+            let mut record = DealRecord::default();
+            for c in parse(cfg, xml.as_bytes(), RECEIVED).unwrap().changes {
+                let Change::Deal(d) = c else { panic!("{c:?}") };
+                record.merge(&d);
+            }
+            facts(cfg, &record, &org()).account.unwrap_or_default()
+        };
+        let cfg = cfg();
+        // The usual way: a formula field Account_Name__c = Account.Name, sent.
+        let formula = with("<sf:Account_Name__c>Acme GmbH</sf:Account_Name__c>\n     ");
+        assert_eq!(account(&cfg, &formula), "Acme GmbH");
+        // A message carrying the related Account itself.
+        let nested = with(
+            "<sf:Account xsi:type=\"sf:Account\"><sf:Id>0015g00000Acme1AAA</sf:Id>\
+             <sf:Name>Acme Corporation</sf:Name></sf:Account>",
+        );
+        assert_eq!(account(&cfg, &nested), "Acme Corporation");
+        let both = with(
+            "<sf:Account_Name__c>Acme GmbH</sf:Account_Name__c><sf:Account xsi:type=\"sf:Account\">\
+             <sf:Name>Acme Corporation</sf:Name></sf:Account>",
+        );
+        assert_eq!(account(&cfg, &both), "Acme GmbH");
+        // Without a name (or a nil one): the raw AccountId, then unassigned.
+        let nil = with("<sf:Account_Name__c xsi:nil=\"true\"/>");
+        assert_eq!(account(&cfg, &nil), "0015g00000Acme1AAA");
+        assert_eq!(account(&cfg, PROSPECTING), "0015g00000Acme1AAA");
+        let no_account = PROSPECTING.replace("<sf:AccountId>0015g00000Acme1AAA</sf:AccountId>", "");
+        assert_eq!(account(&cfg, &no_account), "unassigned");
+        // A configured account_field wins when the message has it, else the chain goes on.
+        let toml = r#"organization_id = "00D5g000004EXAM"
+            account_field = "Key_Account__c""#;
+        let own = SalesforceConfig::from_toml(toml::from_str(toml).unwrap()).unwrap();
+        let key = with(
+            "<sf:Key_Account__c>ACME Group</sf:Key_Account__c>\
+             <sf:Account_Name__c>Acme GmbH</sf:Account_Name__c>",
+        );
+        assert_eq!(account(&own, &key), "ACME Group");
+        assert_eq!(account(&own, &formula), "Acme GmbH");
+        // End to end: the deal opens with the account's name.
+        let opened = feed(&mut BTreeMap::new(), &formula);
+        assert_eq!(get(&opened[0], "type account"), "deal_opened Acme GmbH");
     }
 
     #[test]
@@ -683,6 +758,8 @@ mod tests {
         let d = cfg();
         assert_eq!((&*d.stage_field, d.lost_reason_field), ("StageName", None));
         assert_eq!(d.mapping.customer_kind_field.as_deref(), Some("Type"));
+        // No account_field unless set: the account's name is looked for first.
+        assert_eq!(d.mapping.account_field, None);
         assert_eq!(d.mapping.new_customer_values, ["New Customer"]);
         let err = |t: &str| SalesforceConfig::from_toml(toml::from_str(t).unwrap()).unwrap_err();
         assert!(err("organization_id = \"00D5g000004EXAM\"\nsecret = 1").contains("`secret`"));
