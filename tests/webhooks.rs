@@ -1707,3 +1707,55 @@ fn every_route_asks_who_is_calling_and_a_manager_sees_only_their_teams() {
         assert!(!found, "a secret was written somewhere");
     }
 }
+
+/// With gateways, the deals waiting for their owner are indexed in the deals bucket:
+/// marked, listed (again with what is said now), and told, on a real nats-server.
+#[test]
+fn the_waiting_index_lives_in_the_deals_bucket_with_nats() {
+    use pacer_engine::webhook::mirror::{Mirror, WaitingDeal};
+    use pacer_engine::webhook::{Crm, DealKey};
+    let tmp = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start(&tmp.path().join("nats"));
+    block_on(async {
+        let (_, js) = connect_js(&nats.url()).await;
+        let mirror = Mirror::kv(&js, "pacer", 1).await.unwrap();
+        assert_eq!(mirror.waiting().await.unwrap(), []);
+        let key = |deal: &str| DealKey {
+            crm: Crm::Salesforce,
+            tenant: "00D5g000004EXAM".into(),
+            deal: deal.into(),
+        };
+        let waiting = |deal: &str, owner: &str| WaitingDeal {
+            crm: "salesforce".into(),
+            tenant: "00D5g000004EXAM".into(),
+            deal: deal.into(),
+            owner: owner.into(),
+            reason: format!("owner {owner:?} is not mapped to a rep"),
+            since_ms: 1_795_000_000_000,
+        };
+        mirror
+            .wait(&waiting("006B", "005X"), &key("006B"))
+            .await
+            .unwrap();
+        mirror
+            .wait(&waiting("006A", "005X"), &key("006A"))
+            .await
+            .unwrap();
+        mirror
+            .wait(&waiting("006A", "005Y"), &key("006A"))
+            .await
+            .unwrap();
+        let listed = mirror.waiting().await.unwrap();
+        assert_eq!(listed, [waiting("006A", "005Y"), waiting("006B", "005X")]);
+        mirror.unwait(&key("006A")).await.unwrap();
+        assert_eq!(mirror.waiting().await.unwrap(), [waiting("006B", "005X")]);
+        // A deal record is not a waiting deal.
+        let (record, version) = mirror.load(&key("006C")).await.unwrap();
+        assert!(mirror
+            .store(&key("006C"), &record, &version)
+            .await
+            .unwrap()
+            .is_some());
+        assert_eq!(mirror.waiting().await.unwrap().len(), 1);
+    });
+}

@@ -81,46 +81,32 @@ pub struct DeadLetter {
     pub sequences: Vec<u64>,
 }
 
-/// The reason of a deal waiting in the mirror for its owner's mapping: not a
-/// refused item but a deal taken in that cannot be told yet. Kept in this store so
-/// that the operator sees it (`pacer dlq list --waiting`, the gauge
-/// `pacer_webhook_waiting{crm,reason}`), and so that a reload or a restart with
-/// the mapping tells it; one per deal, removed once it is told.
+/// The reason a deal waiting for its owner's mapping shows with (`pacer dlq list
+/// --waiting`): not a dead letter, but a deal taken in that cannot be told yet,
+/// kept in the mirror's index of waiting deals
+/// ([`crate::webhook::mirror::WaitingDeal`]).
 pub const OWNER_WAITING: &str = "owner_waiting";
 
-/// The waiting entry of a deal ([`OWNER_WAITING`]): `reason` is what the intake
-/// answered (it quotes the owner).
-pub fn waiting_letter(key: &crate::webhook::DealKey, reason: &str, now_ms: i64) -> DeadLetter {
-    let raw = serde_json::json!({"crm": key.crm.as_str(), "tenant": key.tenant, "deal": key.deal})
-        .to_string();
+/// A waiting deal as the dead-letter listings show one.
+pub fn waiting_letter(w: &crate::webhook::mirror::WaitingDeal) -> DeadLetter {
+    let deal = format!("{}:{}:{}", w.crm, w.tenant, w.deal);
+    let raw = serde_json::json!({"crm": w.crm, "tenant": w.tenant, "deal": w.deal}).to_string();
+    let mut id = DeadLetter::id_of(&w.crm, &format!("waiting {deal}"));
+    id.replace_range(..3, "dw-");
     DeadLetter {
-        id: DeadLetter::id_of(key.crm.as_str(), &format!("waiting {}", key.id())),
-        crm: key.crm.as_str().to_owned(),
+        id,
+        crm: w.crm.clone(),
         request_id: String::new(),
         index: 0,
         reason: OWNER_WAITING.to_owned(),
-        field: format!("deal {}.owner", key.id()),
-        error: reason.to_owned(),
+        field: format!("deal {deal}.owner"),
+        error: w.reason.clone(),
         raw,
-        received_ms: now_ms,
+        received_ms: w.since_ms,
         attempts: 0,
         retried_ms: None,
         sequences: Vec::new(),
     }
-}
-
-/// The deal a waiting entry stands for.
-pub fn waiting_deal(letter: &DeadLetter) -> Option<crate::webhook::DealKey> {
-    use crate::webhook::Crm;
-    let v: serde_json::Value = serde_json::from_str(&letter.raw).ok()?;
-    let crm = [Crm::Hubspot, Crm::Pipedrive, Crm::Salesforce]
-        .into_iter()
-        .find(|c| Some(c.as_str()) == v["crm"].as_str())?;
-    Some(crate::webhook::DealKey {
-        crm,
-        tenant: v["tenant"].as_str()?.to_owned(),
-        deal: v["deal"].as_str()?.to_owned(),
-    })
 }
 
 /// The reason of an `owner_unmapped` refusal, as the intake writes it and
@@ -134,7 +120,7 @@ pub fn owner_unmapped_reason(owner: &str, crm: &str) -> String {
 /// The CRM owner id an `owner_unmapped` letter waits for, as its error quotes it
 /// (`deal <id>.owner: ` and [`owner_unmapped_reason`]).
 pub fn unmapped_owner(letter: &DeadLetter) -> Option<&str> {
-    if letter.reason != "owner_unmapped" && letter.reason != OWNER_WAITING {
+    if letter.reason != "owner_unmapped" {
         return None;
     }
     let at = letter.error.find("owner \"")?;
@@ -445,10 +431,7 @@ impl DlqStore {
                 for l in &all {
                     *counts.entry((l.crm.clone(), l.reason.clone())).or_default() += 1;
                 }
-                all.iter()
-                    .filter(|l| l.reason != OWNER_WAITING)
-                    .map(|l| l.received_ms)
-                    .min()
+                all.iter().map(|l| l.received_ms).min()
             }
             DlqStore::Nats { js, subjects, .. } => {
                 use futures::StreamExt;
@@ -493,29 +476,19 @@ impl DlqStore {
                 }
             }
         };
-        let (waiting, letters): (BTreeMap<_, _>, BTreeMap<_, _>) = counts
-            .into_iter()
-            .partition(|((_, reason), _)| reason == OWNER_WAITING);
-        let waiting: BTreeMap<String, i64> =
-            waiting.into_iter().map(|((crm, _), n)| (crm, n)).collect();
-        metrics.set_dlq(&letters, &waiting, oldest_ms);
+        metrics.set_dlq(&counts, oldest_ms);
         Ok(())
     }
 }
 
 /// The letters of one CRM (`None`: all) refused at or after `since_ms`, in order.
-///
-/// `waiting`: the deals waiting for their owner's mapping ([`OWNER_WAITING`]) instead
-/// of the dead letters.
 pub fn select(
     letters: Vec<DeadLetter>,
     crm: Option<&str>,
     since_ms: Option<i64>,
-    waiting: bool,
 ) -> Vec<DeadLetter> {
     letters
         .into_iter()
-        .filter(|l| (l.reason == OWNER_WAITING) == waiting)
         .filter(|l| crm.is_none_or(|c| l.crm == c))
         .filter(|l| since_ms.is_none_or(|t| l.received_ms >= t))
         .collect()

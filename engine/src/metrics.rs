@@ -191,16 +191,9 @@ impl Metrics {
 
     /// Replaces the dead-letter gauges with fresh counts by (crm, reason), and notes
     /// since when the oldest waits (ms since the epoch).
-    /// The dead letters by CRM and reason, and the deals waiting now for an
-    /// owner's mapping by CRM (`pacer_webhook_waiting{crm,reason="owner_unmapped"}`).
-    pub fn set_dlq(
-        &self,
-        letters: &BTreeMap<(String, String), i64>,
-        waiting: &BTreeMap<String, i64>,
-        oldest_ms: Option<i64>,
-    ) {
+    pub fn set_dlq(&self, counts: &BTreeMap<(String, String), i64>, oldest_ms: Option<i64>) {
         self.dlq_items.clear();
-        for ((crm, reason), n) in letters {
+        for ((crm, reason), n) in counts {
             self.dlq_items
                 .get_or_create(&vec![
                     ("crm".to_owned(), crm.clone()),
@@ -208,8 +201,14 @@ impl Metrics {
                 ])
                 .set(*n);
         }
+        *self.dlq_waiting.lock().expect("not poisoned") = (counts.values().sum(), oldest_ms);
+    }
+
+    /// The deals waiting now for an owner's mapping, by CRM
+    /// (`pacer_webhook_waiting{crm,reason="owner_unmapped"}`).
+    pub fn set_waiting(&self, by_crm: &BTreeMap<String, i64>) {
         self.webhook_waiting_now.clear();
-        for (crm, n) in waiting {
+        for (crm, n) in by_crm {
             self.webhook_waiting_now
                 .get_or_create(&vec![
                     ("crm".to_owned(), crm.clone()),
@@ -217,7 +216,6 @@ impl Metrics {
                 ])
                 .set(*n);
         }
-        *self.dlq_waiting.lock().expect("not poisoned") = (letters.values().sum(), oldest_ms);
     }
 
     /// What `/healthz` says besides readiness: how many dead letters wait.

@@ -135,8 +135,11 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
         let gateway = &store.gateway;
         match cmd {
             DlqCommand::List(a) => {
-                let all = list(gateway).await?;
-                let letters = select(all, a.crm.as_deref(), a.since, a.waiting);
+                let all = match a.waiting {
+                    true => gateway.waiting_letters().await?,
+                    false => list(gateway).await?,
+                };
+                let letters = select(all, a.crm.as_deref(), a.since);
                 print_list(&letters, a.format)?;
                 Ok(ExitCode::SUCCESS)
             }
@@ -152,7 +155,7 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
             DlqCommand::Retry(a) => {
                 let all = list(gateway).await?;
                 let letters = if a.all {
-                    select(all, a.crm.as_deref(), None, false)
+                    select(all, a.crm.as_deref(), None)
                 } else {
                     pick(all, &a.ids)?
                 };

@@ -378,7 +378,10 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
             );
             Some(task)
         }
-        _ => None,
+        _ => {
+            ignore_hangup();
+            None
+        }
     };
     eprintln!(
         "pacer serve: consuming {} on {} (queries on {}.*)",
@@ -438,8 +441,24 @@ pub fn reload_on_hangup(gateway: Arc<Gateway>) {
                     r.events,
                     r.failed.len()
                 ),
-                Err(why) => eprintln!("pacer: SIGHUP: {why}"),
+                Err(e) => eprintln!("pacer: SIGHUP: {e}"),
             }
+        }
+    });
+}
+
+/// A `pacer serve --nats` without `--http` takes no webhooks, so it has nothing to
+/// reload: SIGHUP is answered in the log instead of ending the process.
+fn ignore_hangup() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            eprintln!(
+                "pacer serve: SIGHUP: this process serves no webhooks (no --http); nothing to reload"
+            );
         }
     });
 }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
-use super::gateway::{dlq_error, status_of, Gateway, Redriven};
+use super::gateway::{dlq_error, status_of, Gateway, Redriven, ReloadError};
 use super::scope::{ack_alert, caller, denied, in_scope, operator};
 use crate::access::{Denied, Scope};
 use crate::dlq::DeadLetter;
@@ -319,17 +319,21 @@ pub(super) async fn dlq_list(
         Some(Ok(ms)) => Some(ms),
         None => None,
     };
-    match g.dlq.list().await {
+    let waiting = q
+        .get("waiting")
+        .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
+    let listed = match waiting {
+        true => g.waiting_letters().await,
+        false => g.dlq.list().await.map_err(dlq_error),
+    };
+    match listed {
         Ok(all) => {
-            let waiting = q
-                .get("waiting")
-                .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
             let crm = q.get("crm").map(String::as_str);
-            let letters = crate::dlq::select(all, crm, since_ms, waiting);
+            let letters = crate::dlq::select(all, crm, since_ms);
             let out: Vec<Value> = letters.iter().map(DeadLetter::to_json).collect();
             axum::Json(json!({"count": out.len(), "letters": out})).into_response()
         }
-        Err(e) => dlq_failure(dlq_error(e)),
+        Err(e) => dlq_failure(e),
     }
 }
 
@@ -366,8 +370,7 @@ async fn chosen(g: &Gateway, body: &Value) -> Result<Vec<DeadLetter>, Box<Respon
     };
     if body.get("all").and_then(Value::as_bool) == Some(true) {
         let crm = body.get("crm").and_then(Value::as_str);
-        let waiting = body.get("waiting").and_then(Value::as_bool) == Some(true);
-        return Ok(crate::dlq::select(all, crm, None, waiting));
+        return Ok(crate::dlq::select(all, crm, None));
     }
     let Some(ids) = body.get("ids").and_then(Value::as_array) else {
         return Err(bad(
@@ -421,7 +424,9 @@ pub(super) async fn dlq_retry(
 
 /// `POST /v1/config/reload` (an admin or service user): the configuration file read
 /// again, its `[webhooks]` put in force, and what waited for an owner it now maps
-/// told. `{path, succeeded, failed, events}`; 422 when the file does not load.
+/// told. `{path, succeeded, failed, events}`; 422 when the file does not load
+/// (nothing changed); 503 when the new `[webhooks]` is in force but what waited
+/// could not be retried now.
 pub(super) async fn config_reload(
     State(g): State<Arc<Gateway>>,
     method: Method,
@@ -440,11 +445,15 @@ pub(super) async fn config_reload(
             body["path"] = json!(g.config_path.as_ref().map(|p| p.display().to_string()));
             axum::Json(body).into_response()
         }
-        Err(why) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({"error": why})),
-        )
-            .into_response(),
+        Err(e) => {
+            let status = match &e {
+                ReloadError::NoFile | ReloadError::NotLoaded { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                ReloadError::NotRetried(inner) => status_of(inner),
+            };
+            (status, axum::Json(json!({"error": e.to_string()}))).into_response()
+        }
     }
 }
 

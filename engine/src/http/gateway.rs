@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::nats::publish::{event_message, publish_all};
 use crate::nats::query::QueryContext;
 use crate::nats::Subjects;
-use crate::webhook::mirror::{Mirror, MirrorError, Version, RECORD_BYTES_MAX};
+use crate::webhook::mirror::{Mirror, MirrorError, Version, WaitingDeal, RECORD_BYTES_MAX};
 use crate::webhook::native::Format;
 use crate::webhook::{
     apply, auth, deal_keys, hubspot, native, pipedrive, salesforce, Crm, DealFacts, DealKey,
@@ -72,6 +72,20 @@ pub enum Sink {
         js: jetstream::Context,
         subjects: Subjects,
     },
+}
+
+/// Why a reload of the configuration file did not do all it should.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the server was started without a configuration file (--config): nothing to reload")]
+    NoFile,
+    /// Nothing changed.
+    #[error("{path} not reloaded: {reason}")]
+    NotLoaded { path: String, reason: String },
+    /// The new `[webhooks]` is in force; what waited is retried at the next reload
+    /// or restart.
+    #[error("[webhooks] is in force, but what waited was not retried: {0}")]
+    NotRetried(WebhookError),
 }
 
 /// Everything a request needs.
@@ -518,25 +532,86 @@ impl Gateway {
         Ok(out)
     }
 
-    /// Retries the dead letters refused because their deal's owner was not mapped to
-    /// a rep, where the configuration now maps that owner: what `pacer serve` does at
-    /// start, so adding an owner to `[webhooks.<crm>] owners` and restarting brings the
-    /// waiting deals in (each once: the events' ids are what they would have been).
-    /// Letters whose owner is still unmapped are left as they are, attempts unchanged.
+    /// Takes in what waited for an owner's mapping, with the configuration in force:
+    /// what `pacer serve` does at start and on a reload, so adding an owner to
+    /// `[webhooks.<crm>] owners` brings the waiting deals in (each once: the events'
+    /// ids are what they would have had). First every deal of the mirror's waiting
+    /// index is looked at again (told when its owner is mapped now, still waiting
+    /// otherwise); then the dead letters refused for an owner now mapped are
+    /// retried. What still waits, or is refused again, is in `failed`.
     pub async fn redrive_mapped_owners(&self) -> Result<Redriven, WebhookError> {
+        let mut out = Redriven::default();
+        for waiting in self.mirror.waiting().await.map_err(mirror_error)? {
+            let id = format!("{}:{}:{}", waiting.crm, waiting.tenant, waiting.deal);
+            let Some(key) = waiting.key() else {
+                out.failed
+                    .push((id, format!("crm {:?} is not one Pacer takes", waiting.crm)));
+                continue;
+            };
+            let parsed = Parsed {
+                reconsider: vec![key.clone()],
+                ..Parsed::default()
+            };
+            match self.accept(key.crm, &parsed, true).await {
+                Ok((accepted, _)) => match accepted.waiting.first() {
+                    None => {
+                        out.events += accepted.events;
+                        out.succeeded.push(id);
+                    }
+                    Some((_, why)) => out.failed.push((id, why.clone())),
+                },
+                Err(e @ WebhookError::Unavailable(_)) => return Err(e),
+                // One deal that cannot be told does not stop the others.
+                Err(e) => out.failed.push((id, e.to_string())),
+            }
+        }
+        if !out.succeeded.is_empty() {
+            let detail = json!({"deals": out.succeeded, "events": out.events});
+            self.audit("pacer-serve (owner now mapped)", "waiting.told", detail);
+        }
         let letters = self.dlq.list().await.map_err(dlq_error)?;
         let now_mapped: Vec<DeadLetter> = letters
             .into_iter()
-            .filter(|l| l.reason == "owner_unmapped" || l.reason == crate::dlq::OWNER_WAITING)
+            .filter(|l| l.reason == "owner_unmapped")
             .filter(|l| {
                 crate::dlq::unmapped_owner(l).is_some_and(|owner| self.maps_owner(&l.crm, owner))
             })
             .collect();
-        if now_mapped.is_empty() {
-            return Ok(Redriven::default());
+        if !now_mapped.is_empty() {
+            let letters = self
+                .redrive(now_mapped, "pacer-serve (owner now mapped)")
+                .await?;
+            out.events += letters.events;
+            out.succeeded.extend(letters.succeeded);
+            out.failed.extend(letters.failed);
         }
-        self.redrive(now_mapped, "pacer-serve (owner now mapped)")
+        self.count_waiting().await?;
+        Ok(out)
+    }
+
+    /// The deals waiting for an owner's mapping, as the dead-letter listings show
+    /// them (reason `owner_waiting`), oldest first.
+    pub async fn waiting_letters(&self) -> Result<Vec<DeadLetter>, WebhookError> {
+        let mut out: Vec<DeadLetter> = self
+            .mirror
+            .waiting()
             .await
+            .map_err(mirror_error)?
+            .iter()
+            .map(crate::dlq::waiting_letter)
+            .collect();
+        out.sort_by(|a, b| (a.received_ms, &a.id).cmp(&(b.received_ms, &b.id)));
+        Ok(out)
+    }
+
+    /// Refreshes `pacer_webhook_waiting{crm,reason}` from the mirror's index.
+    pub async fn count_waiting(&self) -> Result<(), WebhookError> {
+        let mut by_crm: BTreeMap<String, i64> = BTreeMap::new();
+        for w in self.mirror.waiting().await.map_err(mirror_error)? {
+            *by_crm.entry(w.crm).or_default() += 1;
+        }
+        self.metrics.set_waiting(&by_crm);
+        Ok(())
     }
 
     /// `[webhooks]` as in force now.
@@ -559,19 +634,18 @@ impl Gateway {
     /// [`Gateway::reload_webhooks`]); what SIGHUP and `pacer config reload` do. The
     /// rest of the file takes a restart. A file that does not load changes nothing:
     /// `Err` says why.
-    pub async fn reload_config_file(&self, actor: &str) -> Result<Redriven, String> {
+    pub async fn reload_config_file(&self, actor: &str) -> Result<Redriven, ReloadError> {
         let Some(path) = &self.config_path else {
-            return Err(
-                "the server was started without a configuration file (--config): nothing to reload"
-                    .into(),
-            );
+            return Err(ReloadError::NoFile);
         };
-        let config =
-            Config::load(path).map_err(|e| format!("{} not reloaded: {e}", path.display()))?;
+        let config = Config::load(path).map_err(|e| ReloadError::NotLoaded {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let redriven = self
             .reload_webhooks(config.webhooks)
             .await
-            .map_err(|e| format!("[webhooks] in force, but what waited was not retried: {e}"))?;
+            .map_err(ReloadError::NotRetried)?;
         let detail = json!({
             "path": path.display().to_string(),
             "taken_in": redriven.succeeded.len(),
@@ -620,22 +694,6 @@ impl Gateway {
         else {
             return Ok(Err(format!("crm {:?} is not one Pacer takes", letter.crm)));
         };
-        if letter.reason == crate::dlq::OWNER_WAITING {
-            // A deal waiting in the mirror: looked at again, no message needed.
-            let Some(key) = crate::dlq::waiting_deal(letter) else {
-                return Ok(Err(format!("{}: not a deal key", letter.raw)));
-            };
-            let parsed = Parsed {
-                reconsider: vec![key],
-                ..Parsed::default()
-            };
-            return match self.accept(crm, &parsed, true).await {
-                Ok((accepted, _)) if accepted.waiting.is_empty() => Ok(Ok(accepted.events)),
-                Ok((accepted, _)) => Ok(Err(accepted.waiting[0].1.clone())),
-                Err(e @ (WebhookError::Unavailable(_) | WebhookError::Internal(_))) => Err(e),
-                Err(e) => Ok(Err(e.to_string())),
-            };
-        }
         let body = match crm {
             Crm::Hubspot => format!("[{}]", letter.raw),
             _ => letter.raw.clone(),
@@ -747,27 +805,45 @@ impl Gateway {
                 waiting,
                 ..Default::default()
             };
-            // Whether each deal waits for its owner now: the record says so, and
-            // the dead-letter store will hold its waiting entry (added or removed
-            // once the events are durable).
-            let mut now_waiting: Vec<DeadLetter> = Vec::new();
-            let mut not_waiting: Vec<DeadLetter> = Vec::new();
+            // Whether each deal waits for its owner now: the mirror's index says so
+            // before the claim (a deal that starts waiting, or waits for another
+            // owner), and stops saying so once the deal's events are durable.
+            let mut unwait: Vec<DealKey> = Vec::new();
+            let mut index_changed = false;
             for key in &applied.touched {
                 if taken.items_of(key).is_empty() && !taken.reconsider.contains(key) {
                     continue;
                 }
                 let record = records.get_mut(key).expect("touched records are loaded");
                 let reason = accepted.waiting.iter().find(|(d, _)| *d == key.id());
-                let waits = !record.deleted
-                    && self.facts(crm, record).unmapped_owner.is_some()
-                    && reason.is_some();
-                let letter = |why: &str| crate::dlq::waiting_letter(key, why, now_ms);
-                match (record.waiting, waits, reason) {
-                    (false, true, Some((_, why))) => now_waiting.push(letter(why)),
-                    (true, false, _) => not_waiting.push(letter("")),
-                    _ => {}
+                let owner = (!record.deleted)
+                    .then(|| self.facts(crm, record).unmapped_owner)
+                    .flatten();
+                match (owner, reason) {
+                    (Some((owner, since_ms)), Some((_, why))) => {
+                        if record.waits_for.as_ref() != Some(&owner) {
+                            let waiting = WaitingDeal {
+                                crm: crm.as_str().to_owned(),
+                                tenant: key.tenant.clone(),
+                                deal: key.deal.clone(),
+                                owner: owner.clone(),
+                                reason: why.clone(),
+                                since_ms,
+                            };
+                            self.mirror
+                                .wait(&waiting, key)
+                                .await
+                                .map_err(mirror_error)?;
+                            index_changed = true;
+                        }
+                        record.waits_for = Some(owner);
+                    }
+                    _ => {
+                        if record.waits_for.take().is_some() {
+                            unwait.push(key.clone());
+                        }
+                    }
                 }
-                record.waiting = waits;
             }
             // The claim.
             let mut claimed: Vec<(DealKey, Version)> = Vec::new();
@@ -803,19 +879,11 @@ impl Gateway {
                     .map_err(mirror_error)?;
             }
             self.mirror.flush().await.map_err(mirror_error)?;
-            if !now_waiting.is_empty() {
-                self.dlq
-                    .put(&now_waiting, &self.metrics)
-                    .await
-                    .map_err(dlq_error)?;
+            for key in &unwait {
+                self.mirror.unwait(key).await.map_err(mirror_error)?;
             }
-            if !not_waiting.is_empty() {
-                for letter in &not_waiting {
-                    if let Some(kept) = self.dlq.get(&letter.id).await.map_err(dlq_error)? {
-                        self.dlq.remove(&kept).await.map_err(dlq_error)?;
-                    }
-                }
-                self.dlq.count(&self.metrics).await.map_err(dlq_error)?;
+            if index_changed || !unwait.is_empty() {
+                self.count_waiting().await?;
             }
             return Ok((accepted, refused));
         }
@@ -836,10 +904,27 @@ impl Gateway {
     ) -> Result<Judged, WebhookError> {
         let grace_ms = (self.hooks().unmapped_owner_grace_s as i64).saturating_mul(1000);
         let mut records = loaded.clone();
+        let hooks = self.hooks();
+        let tracked = |name: &str| match crm {
+            Crm::Hubspot => hooks
+                .hubspot
+                .as_ref()
+                .is_some_and(|c| hubspot::tracked(c)(name)),
+            Crm::Pipedrive => hooks
+                .pipedrive
+                .as_ref()
+                .is_some_and(|c| pipedrive::tracked(c)(name)),
+            Crm::Salesforce => hooks
+                .salesforce
+                .as_ref()
+                .is_some_and(|c| salesforce::tracked(c)(name)),
+            Crm::Native => false,
+        };
         let applied = apply(
             taken,
             &mut records,
             |r| self.facts(crm, r),
+            &tracked,
             self.config.org.currency,
         )?;
         let mut blames: Vec<Blame> = Vec::new();

@@ -76,6 +76,7 @@ fn deliver(requests: &[Vec<Value>]) -> Vec<Value> {
             &parsed,
             &mut records,
             |r| hubspot::facts(&cfg, r, &org),
+            &hubspot::tracked(&cfg),
             org.currency,
         )
         .expect("applied");
@@ -166,8 +167,9 @@ fn in_reverse_the_same_events_byte_for_byte() {
         batch.reverse();
     }
     assert_eq!(deliver(&reverse), in_order);
-    // The won stage first: nothing can be told until the deal's creation comes,
-    // which then brings the deal_opened it implies at its own time, and the rest.
+    // The won stage first: nothing can be told until the amount, close date and
+    // owner come (with the creation), which then bring the deal_opened they imply
+    // at its own time, and the win.
     let won_first: Vec<Vec<Value>> = [3, 0, 1, 2].iter().map(|&i| batches()[i].clone()).collect();
     let events = deliver(&won_first);
     assert_eq!(standing(&events), in_order);
@@ -192,6 +194,10 @@ fn any_order_leaves_the_same_standing_events() {
                 "seed {seed}: {}",
                 summary(&events).join("\n")
             );
+            // However it got there, a message that changes nothing tells nothing.
+            let mut more = requests.clone();
+            more.push(vec![change(99, T0 + 20 * DAY_MS, "dealname", "Acme GmbH")]);
+            assert_eq!(deliver(&more).len(), events.len(), "seed {seed}");
         }
     }
 }
@@ -288,6 +294,7 @@ fn a_deal_told_before_histories_were_kept_goes_on_with_counted_ids() {
         &later,
         &mut records,
         |r| hubspot::facts(&cfg, r, &org),
+        &hubspot::tracked(&cfg),
         org.currency,
     )
     .expect("applied");
@@ -363,22 +370,101 @@ fn a_value_said_again_adds_nothing_and_a_late_change_between_comes_back_after() 
         timeline(&said),
         [(0, "1000".to_owned()), (250, "1200".to_owned())]
     );
-    // a at 1, b at 2, a again at 3: in any order of arrival, the same timeline.
+    // a at 1, b at 2, a again at 3 and 4 (a whole record sent each time): in any
+    // order of arrival, the same timeline.
     let want = [
         (1, "a".to_owned()),
         (2, "b".to_owned()),
         (3, "a".to_owned()),
     ];
-    let messages = [(1, "a"), (2, "b"), (3, "a")];
-    for order in [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ] {
+    let messages = [(1, "a"), (2, "b"), (3, "a"), (4, "a")];
+    let mut orders = Vec::new();
+    for n in 0..256_usize {
+        let order: Vec<usize> = (0..4).map(|k| (n >> (2 * k)) & 3).collect();
+        let mut sorted = order.clone();
+        sorted.sort_unstable();
+        if sorted == [0, 1, 2, 3] {
+            orders.push(order);
+        }
+    }
+    assert_eq!(orders.len(), 24);
+    for order in orders {
         let arrived: Vec<(i64, &str)> = order.iter().map(|&i| messages[i]).collect();
         assert_eq!(timeline(&arrived), want, "{arrived:?}");
     }
+}
+
+#[test]
+fn after_a_correction_the_next_messages_tell_only_what_is_new() {
+    // The win told at 12 500, corrected when the raise came late; then a message
+    // that changes nothing, a retry, and a later change.
+    let mut requests: Vec<Vec<Value>> =
+        [0, 1, 3, 2].iter().map(|&i| batches()[i].clone()).collect();
+    let corrected = deliver(&requests).len();
+    requests.push(vec![change(11, T0 + 11 * DAY_MS, "dealname", "Acme GmbH")]);
+    requests.push(batches()[2].clone());
+    assert_eq!(
+        deliver(&requests).len(),
+        corrected,
+        "nothing new, nothing told"
+    );
+    // Reopened in the stage it was in before the win: the win that stands (told
+    // again after the correction) is voided, and the deal is as it was told before.
+    requests.push(vec![change(
+        12,
+        T0 + 12 * DAY_MS,
+        "dealstage",
+        "qualifiedtobuy",
+    )]);
+    let events = deliver(&requests);
+    let new = &events[corrected..];
+    assert_eq!(
+        summary(new),
+        ["event_voided 2026-11-14T09:00:00.000Z -"],
+        "{new:#?}"
+    );
+    let standing_won = events
+        .iter()
+        .rfind(|e| e["type"] == "deal_won")
+        .and_then(|e| e["event_id"].as_str())
+        .unwrap_or_default();
+    assert_eq!(new[0]["voided_event_id"], standing_won);
+    assert!(standing(&events).iter().all(|e| e["type"] != "deal_won"));
+}
+
+#[test]
+fn a_stamp_that_changes_with_every_message_keeps_only_its_latest() {
+    // Pipedrive and Salesforce send the whole record, with a stamp of its own
+    // (`update_time`, `SystemModstamp`) new in every message.
+    let mut record = DealRecord::default();
+    let key = super::DealKey {
+        crm: super::Crm::Pipedrive,
+        tenant: "4".into(),
+        deal: "17".into(),
+    };
+    let tracked = |name: &str| name == "value";
+    for i in 0..500_i64 {
+        record.merge_tracked(
+            &super::DealChange {
+                key: key.clone(),
+                at_ms: T0 + i * 60_000,
+                props: vec![
+                    (
+                        "value".into(),
+                        Some(if i < 250 { "1000" } else { "1200" }.into()),
+                    ),
+                    ("update_time".into(), Some(format!("stamp {i}"))),
+                ],
+                deleted: false,
+                dedupe: format!("m{i}"),
+            },
+            &tracked,
+        );
+    }
+    assert_eq!(record.past.len(), 1, "{:?}", record.past.keys());
+    assert_eq!(record.past["value"].len(), 1);
+    assert_eq!(record.prop("update_time"), Some("stamp 499"));
+    let bytes = serde_json::to_vec(&record).map_or(0, |b| b.len());
+    assert!(bytes < 8 * 1024, "{bytes} bytes");
+    assert_eq!(record.moments().len(), 3, "{:?}", record.moments());
 }

@@ -511,6 +511,25 @@ fn account_of(m: &Mapping, record: &DealRecord) -> String {
         .unwrap_or_else(|| "unassigned".into())
 }
 
+/// The properties [`facts`] reads as the deal goes, whose every change the mirror
+/// keeps with its time (what a deal is — account, kind, product, region — is read
+/// as it is now).
+pub fn tracked(cfg: &HubspotConfig) -> impl Fn(&str) -> bool + '_ {
+    move |name| {
+        [
+            &cfg.owner_field,
+            &cfg.amount_field,
+            &cfg.currency_field,
+            &cfg.close_date_field,
+            &cfg.stage_field,
+            &cfg.lost_reason_field,
+        ]
+        .into_iter()
+        .any(|f| f == name)
+            || name == "hs_deal_stage_probability"
+    }
+}
+
 /// `YYYY-MM-DD` of a HubSpot date: ms since the epoch (in the org's zone), an RFC 3339
 /// time (likewise), or a date / date-time whose date part is kept.
 fn date_of(text: &str, tz: Tz) -> Option<String> {
@@ -626,6 +645,7 @@ mod tests {
             &parsed,
             &mut records,
             |r| facts(cfg, r, &org()),
+            &tracked(cfg),
             org().currency,
         );
         let out: Vec<Value> = applied
@@ -1040,7 +1060,7 @@ mod tests {
                 Prop {
                     value: Some(v.into()),
                     at_ms: 1,
-                    seen_ms: None,
+                    seen: Vec::new(),
                 },
             );
             facts(&cfg(), &r, &org())

@@ -3,9 +3,16 @@
 //! when stateless gateways share it. Both offer compare-and-set, so two requests
 //! about one deal (two gateways, or two connections to one) never both win: the
 //! loser reloads and recomputes (see [`crate::http`]).
+//!
+//! Beside the records, the mirror keeps an index of the deals waiting for their
+//! owner's mapping ([`WaitingDeal`]: a key `~waiting:<deal>` of the tree, a key
+//! `waiting.<deal>` of the bucket), so that they can be listed, counted, and told
+//! when a reload maps their owner, without reading every record.
 
 use async_nats::jetstream::{kv, stream};
 use bytes::Bytes;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{DealKey, DealRecord};
@@ -34,6 +41,41 @@ pub enum MirrorError {
     #[error("the mirrored record of {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
 }
+
+/// A deal taken in that cannot be told yet: its owner maps to no rep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingDeal {
+    pub crm: String,
+    pub tenant: String,
+    pub deal: String,
+    /// The CRM owner id no rep maps to.
+    pub owner: String,
+    /// What the intake answered.
+    pub reason: String,
+    /// When the owner was set (ms), as the CRM said.
+    pub since_ms: i64,
+}
+
+impl WaitingDeal {
+    /// Its mirror key.
+    pub fn key(&self) -> Option<DealKey> {
+        use crate::webhook::Crm;
+        let crm = [Crm::Hubspot, Crm::Pipedrive, Crm::Salesforce]
+            .into_iter()
+            .find(|c| c.as_str() == self.crm)?;
+        Some(DealKey {
+            crm,
+            tenant: self.tenant.clone(),
+            deal: self.deal.clone(),
+        })
+    }
+}
+
+/// The prefix of the waiting index's keys in the sled tree (deal ids start with a
+/// CRM's name, never with `~`).
+const WAITING_SLED: &str = "~waiting:";
+/// The prefix of the waiting index's keys in the bucket.
+const WAITING_KV: &str = "waiting.";
 
 /// A record's version as loaded, for compare-and-set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,6 +229,105 @@ impl Mirror {
             }
             _ => unreachable!("a version comes from the same mirror"),
         }
+    }
+
+    /// Marks a deal as waiting for its owner's mapping (again, with what is said
+    /// now). Durable when it returns.
+    pub async fn wait(&self, waiting: &WaitingDeal, key: &DealKey) -> Result<(), MirrorError> {
+        let bytes = serde_json::to_vec(waiting).expect("a waiting deal serialises");
+        match self {
+            Mirror::Sled(tree) => {
+                let sled_err = |source| MirrorError::Sled {
+                    doing: "marking a deal waiting",
+                    source,
+                };
+                tree.insert(format!("{WAITING_SLED}{}", key.id()), bytes)
+                    .map_err(sled_err)?;
+                tree.flush_async().await.map_err(sled_err)?;
+            }
+            Mirror::Kv(store) => {
+                store
+                    .put(format!("{WAITING_KV}{}", kv_key(key)), Bytes::from(bytes))
+                    .await
+                    .map_err(|e| MirrorError::Unavailable {
+                        doing: "marking a deal waiting",
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The deal no longer waits. Durable when it returns.
+    pub async fn unwait(&self, key: &DealKey) -> Result<(), MirrorError> {
+        match self {
+            Mirror::Sled(tree) => {
+                let sled_err = |source| MirrorError::Sled {
+                    doing: "marking a deal told",
+                    source,
+                };
+                tree.remove(format!("{WAITING_SLED}{}", key.id()))
+                    .map_err(sled_err)?;
+                tree.flush_async().await.map_err(sled_err)?;
+            }
+            Mirror::Kv(store) => {
+                store
+                    .purge(format!("{WAITING_KV}{}", kv_key(key)))
+                    .await
+                    .map_err(|e| MirrorError::Unavailable {
+                        doing: "marking a deal told",
+                        reason: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every deal waiting for its owner's mapping, in key order. With a bucket:
+    /// one request for the keys ever marked, and one per key.
+    pub async fn waiting(&self) -> Result<Vec<WaitingDeal>, MirrorError> {
+        let corrupt = |key: &str, e: serde_json::Error| MirrorError::Corrupt {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        };
+        let mut out = Vec::new();
+        match self {
+            Mirror::Sled(tree) => {
+                for item in tree.scan_prefix(WAITING_SLED) {
+                    let (k, v) = item.map_err(|source| MirrorError::Sled {
+                        doing: "listing the waiting deals",
+                        source,
+                    })?;
+                    let key = String::from_utf8_lossy(&k).into_owned();
+                    out.push(serde_json::from_slice(&v).map_err(|e| corrupt(&key, e))?);
+                }
+            }
+            Mirror::Kv(store) => {
+                let unavailable = |e: &dyn std::fmt::Display| MirrorError::Unavailable {
+                    doing: "listing the waiting deals",
+                    reason: e.to_string(),
+                };
+                let prefix = format!("$KV.{}.", store.name);
+                let stream = store.stream.clone();
+                let mut subjects = stream
+                    .info_with_subjects(format!("{prefix}{WAITING_KV}>"))
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                let mut keys = Vec::new();
+                while let Some(item) = subjects.next().await {
+                    let (subject, _) = item.map_err(|e| unavailable(&e))?;
+                    keys.push(subject.strip_prefix(&prefix).unwrap_or(&subject).to_owned());
+                }
+                keys.sort();
+                for key in keys {
+                    // A deal told since holds a purge marker: no value.
+                    if let Some(v) = store.get(&key).await.map_err(|e| unavailable(&e))? {
+                        out.push(serde_json::from_slice(&v).map_err(|e| corrupt(&key, e))?);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Makes what was stored durable (sled; a bucket's writes are acknowledged

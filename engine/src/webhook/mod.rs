@@ -100,12 +100,16 @@ pub struct Prop {
     pub value: Option<String>,
     /// When it took this value (ms since the Unix epoch).
     pub at_ms: i64,
-    /// The latest time a message said the same value again, when one did (Pipedrive
-    /// and Salesforce send every field each time): kept instead of an entry per
-    /// message, so a record grows with the deal's changes, not its messages.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seen_ms: Option<i64>,
+    /// The times (ms) later messages said the same value again, the latest
+    /// [`SEEN_TIMES_MAX`] (Pipedrive and Salesforce send every field each time):
+    /// kept instead of an entry per message, so that a change arriving late between
+    /// them still finds when the value came back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<i64>,
 }
+
+/// How many times of a value said again are kept (the latest).
+pub const SEEN_TIMES_MAX: usize = 16;
 
 /// A deal's properties by the CRM's own names.
 pub type Props = BTreeMap<String, Prop>;
@@ -259,10 +263,10 @@ pub struct DealRecord {
     /// compared with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub told_log: Vec<ToldEvent>,
-    /// The deal waits for its owner's mapping, and the dead-letter store holds its
-    /// waiting entry ([`crate::dlq::OWNER_WAITING`]).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub waiting: bool,
+    /// The CRM owner id the deal waits for (no rep maps to it): the mirror's index
+    /// of waiting deals holds it ([`mirror::WaitingDeal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waits_for: Option<String>,
     /// Events claimed by `told` but not yet known to be durable (JSON text): whoever
     /// loads the record makes them durable (same ids) before anything else.
     #[serde(default)]
@@ -273,6 +277,10 @@ pub struct DealRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToldEvent {
     pub id: String,
+    /// The history's id of the event this one stands for, when it was told under
+    /// another (`<id>~<n>`: told again after a correction voided it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// Its `occurred_at` (ms): a correction that voids it is stamped the same.
     pub at_ms: i64,
     /// For an `event_voided`, the event it voids.
@@ -287,6 +295,12 @@ impl DealRecord {
     /// at the same millisecond, the greater text, so arrival order never decides),
     /// `past` the ones before.
     pub fn merge(&mut self, change: &DealChange) -> bool {
+        self.merge_tracked(change, &|_| true)
+    }
+
+    /// [`DealRecord::merge`], keeping every change only of the `tracked`
+    /// properties (see [`apply`]); of the others, the latest value.
+    pub fn merge_tracked(&mut self, change: &DealChange, tracked: &dyn Fn(&str) -> bool) -> bool {
         if self.seen.iter().any(|k| k == &change.dedupe) {
             return false;
         }
@@ -298,8 +312,18 @@ impl DealRecord {
             let new = Prop {
                 value: value.clone(),
                 at_ms: change.at_ms,
-                seen_ms: None,
+                seen: Vec::new(),
             };
+            if !tracked(name) {
+                let newer = self
+                    .props
+                    .get(name)
+                    .is_none_or(|p| order(p, &new) != std::cmp::Ordering::Greater);
+                if newer {
+                    self.props.insert(name.clone(), new);
+                }
+                continue;
+            }
             let mut line = self.past.remove(name).unwrap_or_default();
             line.extend(self.props.remove(name));
             put(&mut line, new);
@@ -389,27 +413,30 @@ fn order(a: &Prop, b: &Prop) -> std::cmp::Ordering {
 
 /// Takes one value into a property's timeline (in [`order`], each entry's value
 /// other than the one before it). The same value as the one in effect at its time
-/// says nothing new: it only moves that entry's `seen_ms`. A different value goes in
-/// at its time; when the entry in effect then had been said again later, that
-/// value stands again from its `seen_ms` (the latest time it was said: between
-/// the two, a late message cannot tell exactly when it came back).
+/// says nothing new: its time joins that entry's `seen`. A different value goes in
+/// at its time; when the entry in effect then was said again later, that value
+/// stands again from the first such time after it. (Beyond the latest
+/// [`SEEN_TIMES_MAX`] times of a value said again, the latest kept stands in.)
 fn put(line: &mut Vec<Prop>, new: Prop) {
     let at = line.partition_point(|p| order(p, &new) != std::cmp::Ordering::Greater);
     if let Some(e) = at.checked_sub(1).and_then(|i| line.get_mut(i)) {
         if e.value == new.value {
-            e.seen_ms = Some(e.seen_ms.unwrap_or(e.at_ms).max(new.at_ms));
+            if new.at_ms != e.at_ms {
+                add_seen(&mut e.seen, [new.at_ms]);
+            }
             return;
         }
     }
     let mut insert = Vec::with_capacity(2);
     let again = at.checked_sub(1).and_then(|i| {
         let e = &mut line[i];
-        let seen = e.seen_ms.filter(|s| *s > new.at_ms)?;
-        e.seen_ms = None;
+        let split = e.seen.partition_point(|s| *s <= new.at_ms);
+        let later = e.seen.split_off(split);
+        let (first, rest) = later.split_first()?;
         Some(Prop {
             value: e.value.clone(),
-            at_ms: seen,
-            seen_ms: None,
+            at_ms: *first,
+            seen: rest.to_vec(),
         })
     });
     insert.push(new);
@@ -421,16 +448,23 @@ fn put(line: &mut Vec<Prop>, new: Prop) {
     for p in line.drain(..) {
         match merged.last_mut() {
             Some(last) if last.value == p.value => {
-                let seen = last
-                    .seen_ms
-                    .unwrap_or(last.at_ms)
-                    .max(p.seen_ms.unwrap_or(p.at_ms));
-                last.seen_ms = Some(seen);
+                add_seen(&mut last.seen, std::iter::once(p.at_ms).chain(p.seen));
             }
             _ => merged.push(p),
         }
     }
     *line = merged;
+}
+
+/// Adds times to a value's `seen`, in order, once each, the latest
+/// [`SEEN_TIMES_MAX`].
+fn add_seen(seen: &mut Vec<i64>, times: impl IntoIterator<Item = i64>) {
+    seen.extend(times);
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() > SEEN_TIMES_MAX {
+        seen.drain(..seen.len() - SEEN_TIMES_MAX);
+    }
 }
 
 // `DealFacts` is defined in `deal`, which does not import this module: what it
@@ -494,10 +528,16 @@ pub fn deal_keys(parsed: &Parsed) -> Vec<DealKey> {
 /// at its own time, less what was told already ([`retell`]): the same messages give
 /// the same events in any order of delivery. (A deal first told before histories
 /// were kept goes on through [`deal::reconcile`] at the request's latest time.)
+///
+/// `tracked`: the properties the adapter's facts read as the deal goes (owner,
+/// amount, stage, dates, status...), whose every change is kept with its time; of
+/// the others (a modification stamp that changes with every message, say) only the
+/// latest is kept, so a record grows with the deal's changes, not its messages.
 pub fn apply(
     parsed: &Parsed,
     records: &mut BTreeMap<DealKey, DealRecord>,
     facts: impl Fn(&DealRecord) -> DealFacts,
+    tracked: &dyn Fn(&str) -> bool,
     currency: Currency,
 ) -> Result<Applied, WebhookError> {
     let mut out = Applied::default();
@@ -510,7 +550,11 @@ pub fn apply(
                 out.origins.push(vec![*item]);
             }
             Change::Deal(c) => {
-                if records.entry(c.key.clone()).or_default().merge(c) {
+                if records
+                    .entry(c.key.clone())
+                    .or_default()
+                    .merge_tracked(c, tracked)
+                {
                     let at = new_at.entry(&c.key).or_insert(c.at_ms);
                     *at = (*at).max(c.at_ms);
                 } else {
@@ -605,14 +649,15 @@ pub fn history(
     Ok(out)
 }
 
-/// What to tell so that the told events come to `ideal` (updating `told`): every
-/// event of `ideal` not told yet, in order. A late message can change history
-/// already told: before the new events, a void of every standing told event that
-/// `ideal` no longer holds, and of every one that `ideal` places after a new event
-/// other than an opening (a deal's facts stand in the log in the order of its
-/// history, as they are folded; its view is built on its opening wherever that
-/// stands), each void stamped at its event's own time. An event voided that way
-/// and wanted again is told under `<id>~<n>`.
+/// What to tell so that the standing told events come to `ideal` (updating
+/// `told`): every event of `ideal` not told yet, in order. A late message can
+/// change history already told: before the new events, a void of every standing
+/// told event that `ideal` no longer holds, and of every one that `ideal` places
+/// after a new event other than an opening (a deal's facts stand in the log in the
+/// order of its history, as they are folded; its view is built on its opening
+/// wherever that stands), each stamped at its event's own time. An event voided
+/// that way and wanted again is told under `<id>~<n>`, and stands for `<id>` from
+/// then on: told once more, it is not told again.
 pub fn retell(key: &DealKey, told: &mut Vec<ToldEvent>, ideal: Vec<Value>) -> Vec<Value> {
     use std::collections::{BTreeMap, BTreeSet};
     let id_of = |ev: &Value| ev["event_id"].as_str().unwrap_or_default().to_owned();
@@ -625,72 +670,64 @@ pub fn retell(key: &DealKey, told: &mut Vec<ToldEvent>, ideal: Vec<Value>) -> Ve
         .collect();
     // What `ideal` voids itself (a reopened win, say).
     let undone: BTreeSet<String> = ideal.iter().filter_map(target_of).collect();
-    let mut t = Telling {
-        ids: told.iter().map(|t| t.id.clone()).collect(),
-        voided: told.iter().filter_map(|t| t.voids.clone()).collect(),
-        told,
-        out: Vec::new(),
+    let mut t = Telling::new(told);
+    // Whether a fact of `ideal` is to be told now: it does not stand, and it was
+    // never told, or it was and `ideal` does not void it.
+    let to_tell = |t: &Telling, id: &String| {
+        !t.standing.contains_key(id) && (!t.ever.contains(id) || !undone.contains(id))
     };
     // The first fact of `ideal` to tell now that the facts after it must follow.
-    // Not an opening: a deal's view is built on its opening wherever it stands.
     let first_new = ideal.iter().position(|ev| {
-        let id = id_of(ev);
-        target_of(ev).is_none()
-            && ev["type"] != "deal_opened"
-            && (!t.ids.contains(&id) || (t.voided.contains(&id) && !undone.contains(&id)))
+        target_of(ev).is_none() && ev["type"] != "deal_opened" && to_tell(&t, &id_of(ev))
     });
-    let stale: Vec<ToldEvent> = t
+    let stale: Vec<(String, String)> = t
         .told
         .iter()
-        .filter(|e| e.voids.is_none() && !t.voided.contains(&e.id))
-        .filter(|e| match (place.get(&e.id), first_new) {
+        .filter_map(|e| {
+            let base = e.base.clone().unwrap_or_else(|| e.id.clone());
+            (t.standing.get(&base) == Some(&e.id)).then_some((base, e.id.clone()))
+        })
+        .filter(|(base, _)| match (place.get(base), first_new) {
             (None, _) => true,
             (Some(at), Some(new)) => *at > new,
             (Some(_), None) => false,
         })
-        .cloned()
         .collect();
     let crm = key.crm.as_str();
-    for e in stale {
-        let at = rfc3339_of_ms(e.at_ms).unwrap_or_default();
+    for (_, id) in stale {
+        let at_ms = t.told.iter().find(|e| e.id == id).map_or(0, |e| e.at_ms);
+        let at = rfc3339_of_ms(at_ms).unwrap_or_default();
         let reason =
             format!("corrected in {crm}: a message that came late changes the deal's history");
-        let fields = serde_json::json!({"voided_event_id": e.id, "reason": reason});
-        t.tell(deal::deal_event(
-            key,
-            Ids::Content,
-            0,
-            &at,
-            "event_voided",
-            fields,
-        ));
+        let fields = serde_json::json!({"voided_event_id": id, "reason": reason});
+        t.tell(
+            deal::deal_event(key, Ids::Content, 0, &at, "event_voided", fields),
+            None,
+        );
     }
-    let mut renamed: BTreeMap<String, String> = BTreeMap::new();
     for mut ev in ideal {
         let id = id_of(&ev);
         match target_of(&ev) {
-            // A void: told unless its event is voided already.
+            // A void: of what stands for its event, if anything does.
             Some(target) => {
-                if let Some(fresh) = renamed.get(&target) {
-                    ev["voided_event_id"] = Value::String(fresh.clone());
-                } else if t.ids.contains(&id) || t.voided.contains(&target) {
+                let Some(standing) = t.standing.get(&target).cloned() else {
                     continue;
-                }
+                };
+                ev["voided_event_id"] = Value::String(standing);
             }
-            None if !t.ids.contains(&id) => {}
-            // Told and standing, or told and undone by `ideal` too.
-            None if !t.voided.contains(&id) || undone.contains(&id) => continue,
-            // Told, voided by a correction, and wanted again.
-            None => {
-                let fresh = (2..)
-                    .map(|n| format!("{id}~{n}"))
-                    .find(|c| !t.ids.contains(c))
-                    .expect("some suffix is free");
-                renamed.insert(id, fresh.clone());
-                ev["event_id"] = Value::String(fresh);
-            }
+            None if !to_tell(&t, &id) => continue,
+            None => {}
         }
-        t.tell(ev);
+        let mut base = None;
+        if t.ever.contains(&id) {
+            let fresh = (2..)
+                .map(|n| format!("{id}~{n}"))
+                .find(|c| !t.ids.contains(c))
+                .expect("some suffix is free");
+            ev["event_id"] = Value::String(fresh);
+            base = Some(id);
+        }
+        t.tell(ev, base);
     }
     t.out
 }
@@ -698,19 +735,53 @@ pub fn retell(key: &DealKey, told: &mut Vec<ToldEvent>, ideal: Vec<Value>) -> Ve
 /// [`retell`]'s running account of the told events.
 struct Telling<'a> {
     told: &'a mut Vec<ToldEvent>,
+    /// Every id told.
     ids: std::collections::BTreeSet<String>,
-    voided: std::collections::BTreeSet<String>,
+    /// Every history id told, under its own id or another.
+    ever: std::collections::BTreeSet<String>,
+    /// The told event standing for each history id (a fact no void names).
+    standing: std::collections::BTreeMap<String, String>,
     out: Vec<Value>,
 }
 
-impl Telling<'_> {
-    fn tell(&mut self, ev: Value) {
+impl<'a> Telling<'a> {
+    fn new(told: &'a mut Vec<ToldEvent>) -> Self {
+        let voided: std::collections::BTreeSet<&String> =
+            told.iter().filter_map(|e| e.voids.as_ref()).collect();
+        let mut standing = std::collections::BTreeMap::new();
+        let mut ever = std::collections::BTreeSet::new();
+        for e in told.iter() {
+            let base = e.base.clone().unwrap_or_else(|| e.id.clone());
+            if e.voids.is_none() && !voided.contains(&e.id) {
+                standing.insert(base.clone(), e.id.clone());
+            }
+            ever.insert(base);
+        }
+        Telling {
+            ids: told.iter().map(|e| e.id.clone()).collect(),
+            ever,
+            standing,
+            told,
+            out: Vec::new(),
+        }
+    }
+
+    /// Tells `ev`, standing for history id `base` when it is told under another.
+    fn tell(&mut self, ev: Value, base: Option<String>) {
         let id = ev["event_id"].as_str().unwrap_or_default().to_owned();
         let voids = ev["voided_event_id"].as_str().map(str::to_owned);
+        let history_id = base.clone().unwrap_or_else(|| id.clone());
+        match &voids {
+            Some(target) => self.standing.retain(|_, standing| standing != target),
+            None => {
+                self.standing.insert(history_id.clone(), id.clone());
+            }
+        }
         self.ids.insert(id.clone());
-        self.voided.extend(voids.clone());
+        self.ever.insert(history_id);
         self.told.push(ToldEvent {
             id,
+            base,
             at_ms: ev["occurred_at"]
                 .as_str()
                 .and_then(ms_of_rfc3339)

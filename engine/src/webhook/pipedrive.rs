@@ -511,6 +511,26 @@ fn shown(v: &Value) -> String {
 /// What a mirrored Pipedrive deal says, in Pacer's terms (see the module docs; the
 /// account: `account_field`, the organisation's name, `pipedrive-org-<org_id>`,
 /// `unassigned`).
+/// The fields [`facts`] reads as the deal goes, whose every change the mirror keeps
+/// with its time (what a deal is — account, kind, product, region — is read as it
+/// is now; `update_time` and the like, which change with every message, are not).
+pub fn tracked(cfg: &PipedriveConfig) -> impl Fn(&str) -> bool + '_ {
+    move |name| {
+        matches!(
+            name,
+            "owner_id"
+                | "user_id"
+                | "stage_id"
+                | "status"
+                | "value"
+                | "currency"
+                | "expected_close_date"
+                | "probability"
+                | "won_time"
+        ) || name == cfg.lost_reason_field
+    }
+}
+
 pub fn facts(cfg: &PipedriveConfig, record: &DealRecord, org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let owner = record.prop("owner_id").or_else(|| record.prop("user_id"));
@@ -667,7 +687,13 @@ mod tests {
         // As the endpoint does it, one request at a time.
         for body in bodies {
             let parsed = parse(&cfg, body.as_bytes(), &org).unwrap();
-            let applied = apply(&parsed, records, |r| facts(&cfg, r, &org), org.currency);
+            let applied = apply(
+                &parsed,
+                records,
+                |r| facts(&cfg, r, &org),
+                &tracked(&cfg),
+                org.currency,
+            );
             events.extend(applied.unwrap().events.into_iter().map(|(_, v)| v));
             // Made durable: nothing stays pending.
             records.values_mut().for_each(|r| r.pending.clear());

@@ -445,6 +445,25 @@ fn rep_of(mapping: &Mapping, owner: &str) -> Option<String> {
 /// What the mirrored Opportunity says, in Pacer's terms (see the module's mapping;
 /// the account: `account_field`, [`ACCOUNT_NAME_FIELD`], `Account.Name`,
 /// `AccountId`, `unassigned`).
+/// The fields [`facts`] reads as the opportunity goes, whose every change the
+/// mirror keeps with its time (what it is — account, kind, product, region — is
+/// read as it is now; `SystemModstamp`, which changes with every message, is not).
+pub fn tracked(cfg: &SalesforceConfig) -> impl Fn(&str) -> bool + '_ {
+    move |name| {
+        [
+            &cfg.owner_field,
+            &cfg.amount_field,
+            &cfg.currency_field,
+            &cfg.close_date_field,
+            &cfg.stage_field,
+        ]
+        .into_iter()
+        .any(|f| f == name)
+            || matches!(name, "IsWon" | "IsClosed" | "Probability")
+            || cfg.lost_reason_field.as_deref() == Some(name)
+    }
+}
+
 pub fn facts(cfg: &SalesforceConfig, record: &DealRecord, _org: &OrgContext) -> DealFacts {
     let m = &cfg.mapping;
     let stage_id = record.prop(&cfg.stage_field);
@@ -545,10 +564,12 @@ mod tests {
     fn feed(records: &mut BTreeMap<DealKey, DealRecord>, xml: &str) -> Vec<Value> {
         // As the endpoint does it: the whole message, then each deal once.
         let parsed = parse(&cfg(), xml.as_bytes(), RECEIVED).unwrap();
+        let cfg = cfg();
         let applied = apply(
             &parsed,
             records,
-            |r| facts(&cfg(), r, &org()),
+            |r| facts(&cfg, r, &org()),
+            &tracked(&cfg),
             org().currency,
         );
         let out: Vec<Value> = applied
