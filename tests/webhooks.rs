@@ -1759,3 +1759,97 @@ fn the_waiting_index_lives_in_the_deals_bucket_with_nats() {
         assert_eq!(mirror.waiting().await.unwrap().len(), 1);
     });
 }
+
+/// What `pacer serve --http` answers is what the CLI answers, on random demo
+/// organisations: every report (by team, rep, bucket, month, view), the alerts and a
+/// digest, asked twice (the second answer kept from the first).
+#[test]
+fn served_answers_are_the_clis_on_random_demo_logs() {
+    let seed = test_seed("demo", now_ms() as u64 % 10_000);
+    let (tmp, data) = temp_org(EUR);
+    demo(&data, &["--reps", "9", "--seed", &seed.to_string()]);
+    let admin = user_token(&data, "root", "admin", &[]);
+    let port = free_port();
+    let mut serve = Serve::start_with(
+        "serve",
+        &data,
+        &tmp.path().join("pacer.toml"),
+        "",
+        &["--http".into(), format!("127.0.0.1:{port}")],
+    );
+    let served = |path: &str| -> Value {
+        let resp = ureq::get(&format!("http://127.0.0.1:{port}{path}"))
+            .set("authorization", &format!("Bearer {admin}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(resp.content_type(), "application/json", "{path}");
+        serde_json::from_str(&resp.into_string().unwrap()).unwrap()
+    };
+    let org = served("/v1/report?month=2026-11");
+    let team = org[0]["team"].as_str().unwrap().to_owned();
+    let rep = org[org.as_array().unwrap().len() - 1]["rep"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let questions: Vec<(String, Vec<String>)> = vec![
+        (
+            "/v1/report?month=2026-11".into(),
+            vec!["report", "--month", "2026-11"],
+        ),
+        (
+            format!("/v1/report?month=2026-10&team={team}"),
+            vec!["report", "--month", "2026-10", "--team", &team],
+        ),
+        (
+            format!("/v1/report?month=2026-11&team={team}&bucket=total"),
+            vec![
+                "report", "--month", "2026-11", "--team", &team, "--bucket", "total",
+            ],
+        ),
+        (
+            format!("/v1/report?month=2026-12&rep={rep}"),
+            vec!["report", "--month", "2026-12", "--rep", &rep],
+        ),
+        (
+            format!("/v1/report?month=2026-11&team={team}&view=productivity"),
+            vec![
+                "report",
+                "--view",
+                "productivity",
+                "--month",
+                "2026-11",
+                "--team",
+                &team,
+            ],
+        ),
+        ("/v1/alerts".into(), vec!["alerts"]),
+        (
+            format!("/v1/alerts?status=all&team={team}"),
+            vec!["alerts", "--status", "all", "--team", &team],
+        ),
+        (
+            format!("/v1/digest/{team}"),
+            vec!["digest", "--team", &team],
+        ),
+    ]
+    .into_iter()
+    .map(|(path, args)| (path, args.into_iter().map(str::to_owned).collect()))
+    .collect();
+    let mut answers = Vec::new();
+    for (path, _) in &questions {
+        answers.push((served(path), served(path)));
+    }
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    for ((path, args), (first, again)) in questions.iter().zip(answers) {
+        assert_eq!(first, again, "seed {seed}: {path} asked again");
+        let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.extend(["--format", "json"]);
+        let cli = json_of(&data, &args);
+        assert_eq!(
+            first,
+            cli,
+            "seed {seed}: {path} vs pacer {}",
+            args.join(" ")
+        );
+    }
+}

@@ -69,6 +69,15 @@ pub struct Args {
     /// Requests per page for `--web-reps`.
     #[arg(long, default_value_t = 200)]
     web_requests: u32,
+    /// Also time the report queries in process, over HTTP and over NATS at these
+    /// organisation sizes (`100,1600,10000`: the issue's), with a team of a fifth
+    /// of the reps, and print how the cost grows. Minutes at 10 000.
+    #[arg(long, value_delimiter = ',', value_name = "REPS,...")]
+    query_reps: Vec<usize>,
+    /// Questions per path and size for `--query-reps` (each asked ready, and again
+    /// after a fold).
+    #[arg(long, default_value_t = 300)]
+    query_requests: u32,
     /// Also write the figures here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -185,6 +194,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             dir.path(),
             args.web_reps,
             args.web_requests.max(1),
+            args.seed,
+        )?)
+    };
+    let queries = if args.query_reps.is_empty() {
+        None
+    } else {
+        Some(super::query_bench::measure(
+            &ctx.config,
+            dir.path(),
+            &args.query_reps,
+            args.query_requests.max(1),
             args.seed,
         )?)
     };
@@ -325,6 +345,66 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             "",
         );
     }
+    if let Some(sizes) = &queries {
+        let ms = |(p50, p99): (f64, f64)| format!("{p50:.3} / {p99:.3} ms");
+        for size in sizes {
+            for (which, list) in [("team", &size.team), ("org", &size.org)] {
+                for (path, f) in list.iter() {
+                    let what = match which {
+                        "team" => format!(
+                            "query: team report ({} of {} reps), {path}",
+                            size.team_reps, size.reps
+                        ),
+                        _ => format!("query: org report ({} reps), {path}", size.reps),
+                    };
+                    let target = match (which, *path, size.reps) {
+                        ("team", "HTTP", 1600) => "p99 ≤ 0.5 ms",
+                        ("org", "HTTP", 10_000) => "p99 ≤ 2 ms",
+                        _ => "",
+                    };
+                    if let Some(why) = &f.skipped {
+                        let short: String = why.chars().take(60).collect();
+                        row(&what, format!("not timed: {short}…"), target);
+                        continue;
+                    }
+                    row(&format!("{what} · ready p50 / p99"), ms(f.ready_ms), target);
+                    row(
+                        &format!("{what} · after a fold p50 / p99"),
+                        ms(f.fresh_ms),
+                        "",
+                    );
+                }
+            }
+        }
+        // How the team report's cost grows with the team: from the smallest size to
+        // each larger one, against the team's growth.
+        if let Some(first) = sizes.first() {
+            for size in sizes.iter().skip(1) {
+                let at = |s: &super::query_bench::SizeFigures, path: &str| {
+                    s.team
+                        .iter()
+                        .find(|(p, f)| *p == path && f.skipped.is_none())
+                        .map(|(_, f)| f.fresh_ms.0)
+                };
+                for path in ["in process", "HTTP", "NATS"] {
+                    if let (Some(a), Some(b)) = (at(first, path), at(size, path)) {
+                        row(
+                            &format!(
+                                "query: team report growth {}→{} reps, {path}, after a fold p50",
+                                first.reps, size.reps
+                            ),
+                            format!(
+                                "× {:.1} (team × {:.1})",
+                                b / a.max(1e-9),
+                                size.team_reps as f64 / first.team_reps.max(1) as f64
+                            ),
+                            "≤ the team's growth",
+                        );
+                    }
+                }
+            }
+        }
+    }
     let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
     for (what, figure, target) in rows {
         t.add_row(vec![Cell::new(what), right(figure), Cell::new(target)]);
@@ -367,6 +447,14 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
             }
             if let Some(w) = &web {
                 m.insert("web".into(), w.to_json());
+            }
+            if let Some(q) = &queries {
+                m.insert(
+                    "queries".into(),
+                    q.iter()
+                        .map(super::query_bench::SizeFigures::to_json)
+                        .collect(),
+                );
             }
         }
         let text = serde_json::to_string_pretty(&v).context("rendering JSON")?;

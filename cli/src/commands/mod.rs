@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod log;
 pub mod plan;
 pub mod publish;
+pub mod query_bench;
 pub mod replay;
 pub mod report;
 pub mod serve;

@@ -334,10 +334,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         return Ok(());
     };
     let state = Arc::new(RwLock::new(state));
-    let queries = QueryContext {
-        state: Arc::clone(&state),
-        log: log.reader(),
-    };
+    let queries = QueryContext::new(Arc::clone(&state), log.reader());
     let _service = serve_queries(client.clone(), &subjects, queries.clone()).await?;
     let http_server = match (&config.serve.http_addr, mirror) {
         (Some(addr), Some(mirror)) => {

@@ -19,7 +19,7 @@ use super::gateway::{dlq_error, status_of, Gateway, Redriven, ReloadError};
 use super::scope::{ack_alert, caller, denied, in_scope, operator};
 use crate::access::{Denied, Scope};
 use crate::dlq::DeadLetter;
-use crate::nats::query::answer_params;
+use crate::nats::query::answer_bytes;
 use crate::nats::Subjects;
 use crate::webhook::{auth, WebhookError};
 
@@ -74,13 +74,18 @@ fn query(
         return *r;
     }
     // Reading the projections can wait for a flush: off the async workers.
-    let out = tokio::task::block_in_place(|| answer_params(name, &params, ctx));
-    let status = if out.get("error").is_some() {
+    let (bytes, error) = tokio::task::block_in_place(|| answer_bytes(name, &params, ctx));
+    let status = if error {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    (status, axum::Json(out)).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from(bytes),
+    )
+        .into_response()
 }
 
 fn params(q: BTreeMap<String, String>) -> Map<String, Value> {

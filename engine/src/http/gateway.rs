@@ -145,10 +145,7 @@ impl Gateway {
     ) -> Self {
         let (queries, live) = match &sink {
             Sink::Local(local) => (
-                Some(QueryContext {
-                    state: Arc::clone(local.state()),
-                    log: local.reader(),
-                }),
+                Some(QueryContext::new(Arc::clone(local.state()), local.reader())),
                 Some(Live {
                     alerts: local.live(),
                     subjects: local.subjects().clone(),

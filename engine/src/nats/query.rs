@@ -10,6 +10,12 @@
 //! - `digest`: `{"team"? | "manager"?, "week"?}`
 //! - `log`: `{"from_seq"?: 1, "limit"?: 100}` (at most 1000 events a page)
 //!
+//! Answers are made once per state of the projections: [`answer_bytes`] keeps each
+//! answer's JSON bytes (a bounded [`QueryCache`], keyed by the query and its
+//! parameters) until the next event is folded, so a dashboard asking again reads
+//! them rather than recomputing; the report's rows are written straight to bytes
+//! ([`crate::output::report_json_bytes`]), with no intermediate JSON tree.
+//!
 //! The same three figures queries per team: `<prefix>.query.team.<team>.report`,
 //! `.alerts`, `.digest` answer for that team only (the subject's team overrides any
 //! `team` parameter; other filters narrow within it). So NATS itself enforces who may
@@ -47,6 +53,83 @@ pub const LOG_PAGE_MAX: u64 = 1000;
 pub struct QueryContext {
     pub state: Arc<RwLock<Model>>,
     pub log: LogReader,
+    /// The answers made for the state as it is now.
+    pub cache: Arc<QueryCache>,
+}
+
+impl QueryContext {
+    pub fn new(state: Arc<RwLock<Model>>, log: LogReader) -> Self {
+        QueryContext {
+            state,
+            log,
+            cache: Arc::new(QueryCache::default()),
+        }
+    }
+}
+
+/// The most answers kept for one state of the projections.
+pub const CACHE_ANSWERS_MAX: usize = 512;
+/// The largest answer kept (bytes): a bigger one is made again when asked again.
+pub const CACHE_ANSWER_BYTES_MAX: usize = 8 << 20;
+/// The most bytes kept in all.
+pub const CACHE_BYTES_MAX: usize = 64 << 20;
+
+/// Answers made for one state of the projections (the seq of the last event
+/// folded): all dropped as soon as another event is folded. At most
+/// [`CACHE_ANSWERS_MAX`] answers of at most [`CACHE_ANSWER_BYTES_MAX`] bytes, and
+/// [`CACHE_BYTES_MAX`] in all (past either, the kept ones are dropped and the
+/// cache starts again).
+#[derive(Default)]
+pub struct QueryCache {
+    inner: std::sync::Mutex<CacheInner>,
+}
+
+#[derive(Default)]
+struct CacheInner {
+    seq: u64,
+    answers: std::collections::HashMap<String, (Bytes, bool)>,
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+impl QueryCache {
+    fn get(&self, seq: u64, key: &str) -> Option<(Bytes, bool)> {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let found = (c.seq == seq)
+            .then(|| c.answers.get(key).cloned())
+            .flatten();
+        match found {
+            Some(_) => c.hits += 1,
+            None => c.misses += 1,
+        }
+        found
+    }
+
+    fn put(&self, seq: u64, key: String, answer: (Bytes, bool)) {
+        if answer.0.len() > CACHE_ANSWER_BYTES_MAX {
+            return;
+        }
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if c.seq != seq
+            || c.answers.len() >= CACHE_ANSWERS_MAX
+            || c.bytes + answer.0.len() > CACHE_BYTES_MAX
+        {
+            c.answers.clear();
+            c.bytes = 0;
+            c.seq = seq;
+        }
+        c.bytes += answer.0.len();
+        if let Some(old) = c.answers.insert(key, answer) {
+            c.bytes -= old.0.len();
+        }
+    }
+
+    /// Answers read from the cache, and made, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (c.hits, c.misses)
+    }
 }
 
 /// Starts the service; it answers for as long as the returned handle is kept.
@@ -67,12 +150,14 @@ pub async fn serve_queries(
     let group = service.group(subjects.query_group());
     for name in ["report", "alerts", "digest", "log"] {
         let mut endpoint = group.endpoint(name).await.map_err(|e| service_err(&e))?;
-        let ctx = ctx.clone();
+        let (ctx, client) = (ctx.clone(), client.clone());
         tokio::spawn(async move {
             while let Some(request) = endpoint.next().await {
-                let answer = answer(name, &request.message.payload, &ctx);
-                let bytes =
-                    Bytes::from(serde_json::to_vec(&answer).expect("JSON values serialise"));
+                let bytes = match params_of(&request.message.payload) {
+                    Ok(params) => answer_bytes(name, &params, &ctx).0,
+                    Err(e) => Bytes::from(serde_json::to_vec(&e).expect("JSON values serialise")),
+                };
+                let bytes = fitting(bytes, client.server_info().max_payload);
                 if let Err(e) = request.respond(Ok(bytes)).await {
                     eprintln!("pacer serve: answering a {name} query failed: {e}");
                 }
@@ -86,7 +171,7 @@ pub async fn serve_queries(
             .add(format!("team.*.{name}"))
             .await
             .map_err(|e| service_err(&e))?;
-        let ctx = ctx.clone();
+        let (ctx, client) = (ctx.clone(), client.clone());
         let prefix = format!("{}.team.", subjects.query_group());
         tokio::spawn(async move {
             while let Some(request) = endpoint.next().await {
@@ -95,9 +180,11 @@ pub async fn serve_queries(
                     .strip_prefix(&prefix)
                     .and_then(|rest| rest.split('.').next())
                     .unwrap_or("");
-                let answer = answer_team(name, token, &request.message.payload, &ctx);
-                let bytes =
-                    Bytes::from(serde_json::to_vec(&answer).expect("JSON values serialise"));
+                let bytes = match team_params(token, &request.message.payload, &ctx) {
+                    Ok(params) => answer_bytes(name, &params, &ctx).0,
+                    Err(e) => Bytes::from(serde_json::to_vec(&e).expect("JSON values serialise")),
+                };
+                let bytes = fitting(bytes, client.server_info().max_payload);
                 if let Err(e) = request.respond(Ok(bytes)).await {
                     eprintln!("pacer serve: answering a team {name} query failed: {e}");
                 }
@@ -107,12 +194,100 @@ pub async fn serve_queries(
     Ok(service)
 }
 
-/// The answer to one query: the CLI's JSON, or `{"error": ...}`.
-pub fn answer(name: &str, body: &[u8], ctx: &QueryContext) -> Value {
-    match params_of(body) {
-        Ok(params) => answer_params(name, &params, ctx),
-        Err(e) => e,
+/// An answer as a NATS reply: itself when it fits in one message
+/// (`max_payload_bytes`, the server's), else an error that says so and how to ask
+/// for less (an org report of thousands of reps is megabytes; over HTTP it is
+/// whole).
+fn fitting(answer: Bytes, max_payload_bytes: usize) -> Bytes {
+    if answer.len() <= max_payload_bytes.saturating_sub(1024) {
+        return answer;
     }
+    let message = format!(
+        "the answer is {} bytes, over the NATS server's max_payload of {max_payload_bytes}: ask for less (a team, a rep or a bucket), or over HTTP",
+        answer.len()
+    );
+    Bytes::from(serde_json::to_vec(&error(&message)).expect("JSON values serialise"))
+}
+
+/// The answer to one query as the JSON bytes sent (the bytes of
+/// [`answer_params`]'s value), and whether it is an error. Made once per state of
+/// the projections and kept ([`QueryCache`]); `log` reads the log and is made each
+/// time.
+pub fn answer_bytes(name: &str, params: &Map<String, Value>, ctx: &QueryContext) -> (Bytes, bool) {
+    let made = |v: Value| {
+        let error = v.get("error").is_some();
+        (
+            Bytes::from(serde_json::to_vec(&v).expect("JSON values serialise")),
+            error,
+        )
+    };
+    let seq = |ctx: &QueryContext| ctx.state.read().ok().map(|s| s.last_seq());
+    let Some(before) = seq(ctx).filter(|_| name != "log") else {
+        return made(answer_params(name, params, ctx));
+    };
+    // The parameters in key order: one answer whatever order a client sent them in.
+    let sorted: std::collections::BTreeMap<&String, &Value> = params.iter().collect();
+    let key = format!(
+        "{name}\n{}",
+        serde_json::to_string(&sorted).expect("JSON values serialise")
+    );
+    if let Some(kept) = ctx.cache.get(before, &key) {
+        return kept;
+    }
+    let answer = match name {
+        "report" => match report_bytes(params, ctx) {
+            Ok(Some(bytes)) => (Bytes::from(bytes), false),
+            Ok(None) => made(answer_params(name, params, ctx)),
+            Err(e) => made(error(&e)),
+        },
+        _ => made(answer_params(name, params, ctx)),
+    };
+    // Kept only when no event was folded while it was made.
+    if seq(ctx) == Some(before) {
+        ctx.cache.put(before, key, answer.clone());
+    }
+    answer
+}
+
+/// The plan-vs-actual report's bytes, written row by row (`None`: another view,
+/// answered by [`answer_params`]).
+fn report_bytes(
+    params: &Map<String, Value>,
+    ctx: &QueryContext,
+) -> Result<Option<Vec<u8>>, String> {
+    if text(params, "view")?.is_some_and(|v| v != "plan-vs-actual") {
+        return Ok(None);
+    }
+    let state = ctx
+        .state
+        .read()
+        .map_err(|_| "the state is unavailable".to_owned())?;
+    let (month, query) = report_params(params, &state)?;
+    Ok(Some(crate::output::report_json_bytes(&report(
+        &state, month, &query,
+    ))))
+}
+
+/// A report query's month (default: the current one) and filters.
+fn report_params(
+    params: &Map<String, Value>,
+    state: &Model,
+) -> Result<(Month, ReportQuery), String> {
+    let month = match text(params, "month")? {
+        Some(m) => Month::parse(m).map_err(|e| format!("month: {e}"))?,
+        None => state
+            .current_month()
+            .ok_or("the log has no clock_tick yet: pass \"month\"")?,
+    };
+    let bucket = text(params, "bucket")?
+        .map(|b| Bucket::parse(b).map_err(|e| format!("bucket: {e}")))
+        .transpose()?;
+    let query = ReportQuery {
+        rep: text(params, "rep")?.map(str::to_owned),
+        team: text(params, "team")?.map(str::to_owned),
+        bucket,
+    };
+    Ok((month, query))
 }
 
 /// A request body as parameters (an empty body: none), or the error answer.
@@ -127,24 +302,22 @@ fn params_of(body: &[u8]) -> Result<Map<String, Value>, Value> {
     }
 }
 
-/// The answer to a team's query: the team is the one whose subject token is `token`.
-pub fn answer_team(name: &str, token: &str, body: &[u8], ctx: &QueryContext) -> Value {
+/// A team query's parameters: the body's, with `team` the one whose subject token is
+/// `token`; or the error answer.
+fn team_params(token: &str, body: &[u8], ctx: &QueryContext) -> Result<Map<String, Value>, Value> {
     let team = match ctx.state.read() {
         Ok(state) => state
             .teams_now()
             .into_iter()
             .find(|t| super::token(t) == token),
-        Err(_) => return error("the state is unavailable"),
+        Err(_) => return Err(error("the state is unavailable")),
     };
     let Some(team) = team else {
-        return error(&format!("no team {token:?}"));
+        return Err(error(&format!("no team {token:?}")));
     };
-    let mut params = match params_of(body) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
+    let mut params = params_of(body)?;
     params.insert("team".into(), Value::String(team));
-    answer_params(name, &params, ctx)
+    Ok(params)
 }
 
 /// The answer to one query whose parameters are parsed already.
@@ -186,20 +359,7 @@ fn report_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value
         .state
         .read()
         .map_err(|_| "the state is unavailable".to_owned())?;
-    let month = match text(params, "month")? {
-        Some(m) => Month::parse(m).map_err(|e| format!("month: {e}"))?,
-        None => state
-            .current_month()
-            .ok_or("the log has no clock_tick yet: pass \"month\"")?,
-    };
-    let bucket = text(params, "bucket")?
-        .map(|b| Bucket::parse(b).map_err(|e| format!("bucket: {e}")))
-        .transpose()?;
-    let query = ReportQuery {
-        rep: text(params, "rep")?.map(str::to_owned),
-        team: text(params, "team")?.map(str::to_owned),
-        bucket,
-    };
+    let (month, query) = report_params(params, &state)?;
     match text(params, "view")?.unwrap_or("plan-vs-actual") {
         "plan-vs-actual" => Ok(report_json(&report(&state, month, &query))),
         "productivity" => Ok(productivity_json(
@@ -283,4 +443,138 @@ fn log_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, S
         .and_then(Value::as_u64)
         .map(|s| s + 1);
     Ok(json!({ "events": events, "next_from_seq": next }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::demo::{generate, DemoSpec};
+    use crate::log::Log;
+    use crate::replay::{rebuild, Cut};
+    use pacer_projections::time::Timestamp;
+
+    /// A demo organisation of `reps` reps (seed `seed`), folded, with its log.
+    fn demo(dir: &std::path::Path, reps: usize, seed: u64) -> (QueryContext, Log) {
+        let org = Config::default().org;
+        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+        let demo = generate(&DemoSpec {
+            reps,
+            seed,
+            now,
+            timezone: org.timezone,
+            currency: org.currency,
+            daily_ticks: false,
+            prior_months: 0,
+        });
+        let mut log = Log::open(dir).unwrap();
+        log.bind_org(&org).unwrap();
+        log.append_batch(demo.events, now).unwrap();
+        let model = rebuild(&log, &org, Cut::All, |_| {}).unwrap();
+        let ctx = QueryContext::new(Arc::new(RwLock::new(model)), log.reader());
+        (ctx, log)
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Map<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+            .collect()
+    }
+
+    /// What the queries answered before answers were written straight to bytes and
+    /// kept: the bytes of `answer_params`'s JSON.
+    fn as_before(name: &str, p: &Map<String, Value>, ctx: &QueryContext) -> (Bytes, bool) {
+        let v = answer_params(name, p, ctx);
+        let error = v.get("error").is_some();
+        (Bytes::from(serde_json::to_vec(&v).unwrap()), error)
+    }
+
+    #[test]
+    fn every_answer_is_byte_for_byte_what_it_was_and_kept_until_the_next_fold() {
+        for seed in [3_u64, 17, 4242] {
+            let dir = tempfile::tempdir().unwrap();
+            let (ctx, _log) = demo(dir.path(), 14, seed);
+            let (team, rep) = {
+                let state = ctx.state.read().unwrap();
+                let team = state.teams_now().into_iter().next().unwrap();
+                let rep = state.reps().keys().nth(3).unwrap().clone();
+                (team, rep)
+            };
+            let questions: Vec<(&str, Map<String, Value>)> = vec![
+                ("report", params(&[])),
+                ("report", params(&[("month", "2026-11")])),
+                ("report", params(&[("month", "2026-10"), ("team", &team)])),
+                ("report", params(&[("team", &team), ("bucket", "total")])),
+                (
+                    "report",
+                    params(&[("rep", &rep), ("bucket", "new_customer")]),
+                ),
+                ("report", params(&[("rep", &rep), ("month", "2026-12")])),
+                (
+                    "report",
+                    params(&[("view", "productivity"), ("team", &team)]),
+                ),
+                ("report", params(&[("month", "2026-13")])),
+                ("report", params(&[("bucket", "no-such-bucket")])),
+                ("report", params(&[("team", "nobody")])),
+                ("alerts", params(&[])),
+                ("alerts", params(&[("status", "all"), ("team", &team)])),
+                ("digest", params(&[("team", &team)])),
+                ("digest", params(&[])),
+            ];
+            for (name, p) in &questions {
+                let want = as_before(name, p, &ctx);
+                let made = answer_bytes(name, p, &ctx);
+                assert_eq!(made, want, "seed {seed}: {name} {p:?}");
+                // Asked again: the kept answer, the same bytes.
+                assert_eq!(
+                    answer_bytes(name, p, &ctx),
+                    want,
+                    "seed {seed}: {name} {p:?}"
+                );
+            }
+            let (hits, misses) = ctx.cache.counts();
+            assert_eq!((hits, misses), (14, 14), "seed {seed}");
+            // The same parameters in another order are the same question.
+            let swapped: Map<String, Value> = params(&[("bucket", "total"), ("team", &team)]);
+            answer_bytes("report", &swapped, &ctx);
+            assert_eq!(ctx.cache.counts(), (15, 14), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_fold_drops_the_kept_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ctx, mut log) = demo(dir.path(), 6, 5);
+        let p = params(&[("month", "2026-11"), ("bucket", "total")]);
+        let before = answer_bytes("report", &p, &ctx);
+        // One more deal won by the first rep, folded as the engine folds it.
+        let rep = ctx
+            .state
+            .read()
+            .unwrap()
+            .reps()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        let now = Timestamp::parse_rfc3339("2026-11-18T16:00:00Z").unwrap();
+        let won = crate::wire::decode_value(
+            &serde_json::json!({
+                "event_id": "query-test-won", "source": "test", "occurred_at": "2026-11-18T16:00:00Z",
+                "type": "deal_won", "deal": "query-test-deal", "rep": rep, "account": "acme",
+                "customer_kind": "new", "amount": "1000.00",
+                "currency": Config::default().org.currency.code(), "closed_on": "2026-11-18",
+            }),
+            &crate::wire::Limits::default(),
+        )
+        .unwrap();
+        let (_, recorded) = log.append_recorded(vec![won], now).unwrap();
+        assert_eq!(recorded.len(), 1);
+        ctx.state.write().unwrap().apply(&recorded[0], None);
+        let after = answer_bytes("report", &p, &ctx);
+        assert_ne!(after, before, "the kept answer outlived the fold");
+        assert_eq!(after, as_before("report", &p, &ctx));
+    }
 }

@@ -1,0 +1,305 @@
+//! `pacer bench --query-reps 100,1600,10000`: how fast the figures come back, and
+//! how the cost grows. For each size it writes the demo history of that many reps,
+//! gives a fifth of them a team of their own (`bench-query`: 320 reps at 1 600, the
+//! issue's team), serves it as `pacer serve --http` does (one process) and, with a
+//! nats-server of the bench's own, as the NATS query service does, then times:
+//!
+//! - the team report (`month`, `team`, `bucket=total`) and the org report
+//!   (`month`, `bucket=total`);
+//! - on three paths: in process (`answer_bytes`, the function both servers call),
+//!   over HTTP (`GET /v1/report`, an admin's token, a kept-alive connection) and over
+//!   NATS (a request to `<prefix>.query.report`);
+//! - each twice: **ready** (asked again with nothing folded in between: the answer
+//!   kept for this state) and **after a fold** (one event folded before each
+//!   question, so the answer is made anew).
+//!
+//! Times run from sending the question to the last byte of the answer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use pacer_engine::access::{Access, Role, Users, USERS_FILE};
+use pacer_engine::bench::{scale, BenchNats};
+use pacer_engine::http::{Sink, Stores};
+use pacer_engine::metrics::Metrics;
+use pacer_engine::nats::query::{answer_bytes, serve_queries, QueryContext};
+use pacer_engine::nats::Subjects;
+use pacer_engine::replay::{rebuild, Cut};
+use pacer_projections::event::{ActivityLogged, Event, EventBody, RepReassigned};
+use serde_json::{json, Map, Value};
+
+use super::serve::{local_engine, runtime, serve_webhooks};
+
+/// The team the bench builds: a fifth of the org.
+const TEAM: &str = "bench-query";
+
+/// p50 and p99 (ms) of one question on one path, ready and after a fold.
+#[derive(Clone, Debug, Default)]
+pub struct PathFigures {
+    pub ready_ms: (f64, f64),
+    pub fresh_ms: (f64, f64),
+    pub bytes: usize,
+    /// Why the path was not timed (the answer does not fit in one NATS message).
+    pub skipped: Option<String>,
+}
+
+/// One size's figures: for the team and the org report, each path
+/// (`in process`, `HTTP`, `NATS`; NATS absent without a nats-server).
+#[derive(Clone, Debug, Default)]
+pub struct SizeFigures {
+    pub reps: usize,
+    pub team_reps: usize,
+    pub events: u64,
+    pub team: Vec<(&'static str, PathFigures)>,
+    pub org: Vec<(&'static str, PathFigures)>,
+}
+
+impl SizeFigures {
+    pub fn to_json(&self) -> Value {
+        let paths = |list: &[(&str, PathFigures)]| -> Value {
+            list.iter()
+                .map(|(path, f)| {
+                    json!({
+                        "path": path,
+                        "ready_p50_ms": f.ready_ms.0, "ready_p99_ms": f.ready_ms.1,
+                        "after_fold_p50_ms": f.fresh_ms.0, "after_fold_p99_ms": f.fresh_ms.1,
+                        "bytes": f.bytes, "skipped": f.skipped,
+                    })
+                })
+                .collect()
+        };
+        json!({
+            "reps": self.reps, "team_reps": self.team_reps, "events": self.events,
+            "team_report": paths(&self.team), "org_report": paths(&self.org),
+        })
+    }
+}
+
+/// p50 and p99 of a list of times.
+fn quantiles(mut ms: Vec<f64>) -> (f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let q = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
+    (q(0.5), q(0.99))
+}
+
+pub fn measure(
+    config: &pacer_engine::Config,
+    dir: &Path,
+    sizes: &[usize],
+    requests: u32,
+    seed: u64,
+) -> anyhow::Result<Vec<SizeFigures>> {
+    let mut out = Vec::new();
+    for &reps in sizes {
+        out.push(measure_size(config, dir, reps, requests.max(1), seed)?);
+    }
+    Ok(out)
+}
+
+fn measure_size(
+    config: &pacer_engine::Config,
+    dir: &Path,
+    reps: usize,
+    requests: u32,
+    seed: u64,
+) -> anyhow::Result<SizeFigures> {
+    let say = |what: &str| eprintln!("bench: queries at {reps} reps: {what}");
+    let log_dir = dir.join(format!("query-log-{reps}"));
+    say("writing the history");
+    let written = scale::write_log(&log_dir, reps, seed, config, say)?;
+    let now = pacer_engine::bench::bench_now();
+    let mut log = pacer_engine::Log::open(&log_dir)?;
+    log.bind_org(&config.org)?;
+    let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
+    let month = now.local_date(config.org.timezone).month();
+    let team_reps = (reps / 5).max(1);
+    let members: Vec<String> = state.reps().keys().take(team_reps).cloned().collect();
+    drop(state);
+    let moves: Vec<Event> = members
+        .iter()
+        .map(|rep| Event {
+            event_id: format!("bench-query-move-{rep}"),
+            source: "pacer-bench".into(),
+            occurred_at: now,
+            body: EventBody::RepReassigned(RepReassigned {
+                rep: rep.clone(),
+                team: Some(TEAM.into()),
+                manager: Some("bench-manager".into()),
+                region: None,
+                effective_month: month.plus(-12),
+            }),
+        })
+        .collect();
+    log.append_batch(moves, now)?;
+    say("replaying it");
+    let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
+    let data = dir.join(format!("query-data-{reps}"));
+    std::fs::create_dir_all(&data)?;
+    let mut users = Users::load(&data.join(USERS_FILE))?;
+    users.add("bench-admin", Role::Admin, vec![], None)?;
+    let (_, token) = users.create_token("bench-admin", None, Some("query bench".into()))?;
+    users.save(&data.join(USERS_FILE))?;
+
+    let rt = runtime()?;
+    let metrics = Arc::new(Metrics::new());
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
+    let ctx = QueryContext::new(Arc::clone(local.state()), local.reader());
+    let (bound, _server) = rt.block_on(serve_webhooks(
+        config,
+        "127.0.0.1:0",
+        Sink::Local(Arc::clone(&local)),
+        Stores {
+            mirror,
+            dlq,
+            access: Arc::new(Access::new(&data)),
+        },
+        &metrics,
+        stop_rx,
+        None,
+    ))?;
+    // The NATS query service over the same projections, when a nats-server is here.
+    let nats = BenchNats::start(&dir.join(format!("query-nats-{reps}")));
+    let subjects = Subjects::new(&config.nats.subject_prefix);
+    let nats_client = match &nats {
+        None => {
+            eprintln!("bench: the NATS query path is skipped: nats-server is not installed");
+            None
+        }
+        Some(n) => Some(rt.block_on(async {
+            let client = async_nats::connect(&n.url).await?;
+            let service = serve_queries(client.clone(), &subjects, ctx.clone()).await?;
+            anyhow::Ok((client, service))
+        })?),
+    };
+
+    // One event folded before each "after a fold" question: an activity of a rep
+    // outside the team, so the figures asked about stay the same size.
+    let outsider = members
+        .last()
+        .cloned()
+        .filter(|_| members.len() < reps)
+        .unwrap_or_default();
+    let mut folds = 0_u64;
+    let mut fold = || -> anyhow::Result<()> {
+        folds += 1;
+        let event = Event {
+            event_id: format!("bench-query-fold-{reps}-{folds}"),
+            source: "pacer-bench".into(),
+            occurred_at: now,
+            body: EventBody::ActivityLogged(ActivityLogged {
+                rep: outsider.clone(),
+                kind: "call".into(),
+                account: None,
+                deal: None,
+            }),
+        };
+        local
+            .submit(vec![event])
+            .map_err(|e| anyhow::anyhow!("folding a bench event: {e:?}"))?;
+        Ok(())
+    };
+
+    let base = format!("http://{bound}");
+    let agent = ureq::AgentBuilder::new().build();
+    let m = month.to_string();
+    let mut figures = SizeFigures {
+        reps,
+        team_reps,
+        events: written.events,
+        ..SizeFigures::default()
+    };
+    for (which, query) in [
+        ("team", format!("month={m}&team={TEAM}&bucket=total")),
+        ("org", format!("month={m}&bucket=total")),
+    ] {
+        let params: Map<String, Value> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
+            .collect();
+        let body = serde_json::to_vec(&params)?;
+        // Each path: (name, one question → bytes).
+        let mut ask_in_process =
+            || -> anyhow::Result<usize> { Ok(answer_bytes("report", &params, &ctx).0.len()) };
+        let url = format!("{base}/v1/report?{query}");
+        let ask_http = || -> anyhow::Result<usize> {
+            let resp = agent
+                .get(&url)
+                .set("Authorization", &format!("Bearer {token}"))
+                .call()
+                .with_context(|| format!("GET {url}"))?;
+            Ok(resp.into_string()?.len())
+        };
+        let report_subject = format!("{}.report", subjects.query_group());
+        let ask_nats = |client: &async_nats::Client| -> anyhow::Result<usize> {
+            let reply = rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(30),
+                    client.request(report_subject.clone(), body.clone().into()),
+                )
+                .await
+            })??;
+            if reply.payload.starts_with(br#"{"error""#) {
+                anyhow::bail!("{}", String::from_utf8_lossy(&reply.payload));
+            }
+            Ok(reply.payload.len())
+        };
+        let time = |ask: &mut dyn FnMut() -> anyhow::Result<usize>,
+                    fold: &mut dyn FnMut() -> anyhow::Result<()>|
+         -> anyhow::Result<PathFigures> {
+            // Warm up: the first answers build their caches.
+            for _ in 0..3 {
+                ask()?;
+            }
+            let mut ready = Vec::with_capacity(requests as usize);
+            let mut bytes = 0;
+            for _ in 0..requests {
+                let started = Instant::now();
+                bytes = ask()?;
+                ready.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            let mut fresh = Vec::with_capacity(requests as usize);
+            for _ in 0..requests {
+                fold()?;
+                let started = Instant::now();
+                ask()?;
+                fresh.push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok(PathFigures {
+                ready_ms: quantiles(ready),
+                fresh_ms: quantiles(fresh),
+                bytes,
+                skipped: None,
+            })
+        };
+        say(&format!(
+            "timing the {which} report ({requests} questions a path, twice)"
+        ));
+        let mut list = vec![
+            ("in process", time(&mut ask_in_process, &mut fold)?),
+            ("HTTP", time(&mut || ask_http(), &mut fold)?),
+        ];
+        if let Some((client, _)) = &nats_client {
+            // An answer over the server's max_payload is refused with an error.
+            let figures = match ask_nats(client) {
+                Ok(_) => time(&mut || ask_nats(client), &mut fold)?,
+                Err(e) => PathFigures {
+                    skipped: Some(e.to_string()),
+                    ..PathFigures::default()
+                },
+            };
+            list.push(("NATS", figures));
+        }
+        match which {
+            "team" => figures.team = list,
+            _ => figures.org = list,
+        }
+    }
+    drop(nats_client);
+    drop(nats);
+    let _ = std::fs::remove_dir_all(&log_dir);
+    Ok(figures)
+}
