@@ -136,3 +136,65 @@ pub fn emit(out: Option<&std::path::Path>, bytes: &[u8]) -> anyhow::Result<()> {
         None => write_stdout(&String::from_utf8_lossy(bytes)),
     }
 }
+
+/// One call to a running server's JSON API (`pacer dlq --http`, `pacer config
+/// reload`): the answer's JSON, or an error that says what the server answered (its
+/// `error`) or that it could not be reached.
+pub fn call_server(
+    base: &str,
+    token: &str,
+    req: ureq::Request,
+    body: Option<&serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    let req = req.set("Authorization", &format!("Bearer {token}"));
+    let result = match body {
+        Some(b) => req
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    };
+    let text = match result {
+        Ok(r) => r.into_string()?,
+        Err(ureq::Error::Status(code, r)) => {
+            let text = r.into_string().unwrap_or_default();
+            let why = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            anyhow::bail!("{base} answered {code}: {why}");
+        }
+        Err(e) => anyhow::bail!("cannot reach {base}: {e}"),
+    };
+    serde_json::from_str(&text).with_context(|| format!("{base} answered with no JSON"))
+}
+
+/// Moves `members` into team `team` (manager `manager`) from twelve months before
+/// `month` on, as HR would (`rep_reassigned`): what the benches do to give a large
+/// org a team of a chosen size whose history is the team's.
+pub fn move_into_team(
+    log: &mut pacer_engine::Log,
+    members: &[String],
+    team: &str,
+    manager: &str,
+    month: pacer_projections::time::Month,
+    now: pacer_projections::time::Timestamp,
+) -> anyhow::Result<()> {
+    use pacer_projections::event::{Event, EventBody, RepReassigned};
+    let moves: Vec<Event> = members
+        .iter()
+        .map(|rep| Event {
+            event_id: format!("bench-move-{team}-{rep}"),
+            source: "pacer-bench".into(),
+            occurred_at: now,
+            body: EventBody::RepReassigned(RepReassigned {
+                rep: rep.clone(),
+                team: Some(team.into()),
+                manager: Some(manager.into()),
+                region: None,
+                effective_month: month.plus(-12),
+            }),
+        })
+        .collect();
+    log.append_batch(moves, now)?;
+    Ok(())
+}

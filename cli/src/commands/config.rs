@@ -6,9 +6,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-use serde_json::Value;
-
+use super::common::call_server;
 use crate::context::say;
 
 #[derive(clap::Subcommand, Debug)]
@@ -35,23 +33,12 @@ pub struct ReloadArgs {
 pub fn run(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
     let ConfigCommand::Reload(a) = cmd;
     let base = a.http.trim_end_matches('/');
-    let result = ureq::post(&format!("{base}/v1/config/reload"))
-        .set("Authorization", &format!("Bearer {}", a.api_token))
-        .call();
-    let text = match result {
-        Ok(r) => r.into_string()?,
-        Err(ureq::Error::Status(code, r)) => {
-            let text = r.into_string().unwrap_or_default();
-            let why = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            anyhow::bail!("{base} answered {code}: {why}");
-        }
-        Err(e) => anyhow::bail!("cannot reach {base}: {e}"),
-    };
-    let out: Value =
-        serde_json::from_str(&text).with_context(|| format!("{base} answered with no JSON"))?;
+    let out = call_server(
+        base,
+        &a.api_token,
+        ureq::post(&format!("{base}/v1/config/reload")),
+        None,
+    )?;
     let count = |k: &str| out[k].as_array().map_or(0, Vec::len);
     say!(
         "{}: [webhooks] of {} in force; {} waiting deal(s) and dead letter(s) taken in ({} events), {} still waiting or refused",

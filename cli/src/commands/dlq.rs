@@ -18,7 +18,7 @@ use pacer_engine::replay::rebuild_for_append;
 use pacer_engine::webhook::mirror::Mirror;
 use serde_json::{json, Value};
 
-use super::common::{json_text, open_log};
+use super::common::{call_server, json_text, open_log};
 use super::serve::{local_engine, nats_dlq, runtime, wall_clock_ms, NatsArgs};
 use super::user::operator;
 use crate::context::{say, Context};
@@ -330,28 +330,8 @@ fn over_http(base: &str, token: Option<&str>, cmd: &DlqCommand) -> anyhow::Resul
     let token = token.context(
         "--http needs --api-token (or PACER_API_TOKEN): an admin's or service user's token (pacer token create)",
     )?;
-    let auth = format!("Bearer {token}");
     let call = |req: ureq::Request, body: Option<Value>| -> anyhow::Result<Value> {
-        let req = req.set("Authorization", &auth);
-        let result = match body {
-            Some(b) => req
-                .set("Content-Type", "application/json")
-                .send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let text = match result {
-            Ok(r) => r.into_string()?,
-            Err(ureq::Error::Status(code, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                let why = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
-                    .unwrap_or(text);
-                anyhow::bail!("{base} answered {code}: {why}");
-            }
-            Err(e) => anyhow::bail!("cannot reach {base}: {e}"),
-        };
-        serde_json::from_str(&text).with_context(|| format!("{base} answered with no JSON"))
+        call_server(base, token, req, body.as_ref())
     };
     match cmd {
         DlqCommand::List(a) => {

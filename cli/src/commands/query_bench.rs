@@ -27,9 +27,10 @@ use pacer_engine::metrics::Metrics;
 use pacer_engine::nats::query::{answer_bytes, serve_queries, QueryContext};
 use pacer_engine::nats::Subjects;
 use pacer_engine::replay::{rebuild, Cut};
-use pacer_projections::event::{ActivityLogged, Event, EventBody, RepReassigned};
+use pacer_projections::event::{ActivityLogged, Event, EventBody};
 use serde_json::{json, Map, Value};
 
+use super::common::move_into_team;
 use super::serve::{local_engine, runtime, serve_webhooks};
 
 /// The team the bench builds: a fifth of the org.
@@ -117,22 +118,7 @@ fn measure_size(
     let team_reps = (reps / 5).max(1);
     let members: Vec<String> = state.reps().keys().take(team_reps).cloned().collect();
     drop(state);
-    let moves: Vec<Event> = members
-        .iter()
-        .map(|rep| Event {
-            event_id: format!("bench-query-move-{rep}"),
-            source: "pacer-bench".into(),
-            occurred_at: now,
-            body: EventBody::RepReassigned(RepReassigned {
-                rep: rep.clone(),
-                team: Some(TEAM.into()),
-                manager: Some("bench-manager".into()),
-                region: None,
-                effective_month: month.plus(-12),
-            }),
-        })
-        .collect();
-    log.append_batch(moves, now)?;
+    move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
     say("replaying it");
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
     let data = dir.join(format!("query-data-{reps}"));

@@ -19,9 +19,9 @@ use pacer_engine::bench::scale;
 use pacer_engine::http::{Sink, Stores};
 use pacer_engine::metrics::Metrics;
 use pacer_engine::replay::{rebuild, Cut};
-use pacer_projections::event::{Event, EventBody, RepReassigned};
 use serde_json::{json, Value};
 
+use super::common::move_into_team;
 use super::serve::{local_engine, runtime, serve_webhooks};
 
 /// The team the bench builds.
@@ -97,22 +97,7 @@ pub fn measure(
         members.len()
     );
     drop(state);
-    let moves: Vec<Event> = members
-        .iter()
-        .map(|rep| Event {
-            event_id: format!("bench-web-move-{rep}"),
-            source: "pacer-bench".into(),
-            occurred_at: now,
-            body: EventBody::RepReassigned(RepReassigned {
-                rep: rep.clone(),
-                team: Some(TEAM.into()),
-                manager: Some("bench-manager".into()),
-                region: None,
-                effective_month: month.plus(-12),
-            }),
-        })
-        .collect();
-    log.append_batch(moves, now)?;
+    move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
     // The team's manager, with a token.
     let data = dir.join("web-data");
