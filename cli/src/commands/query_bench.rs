@@ -117,6 +117,15 @@ fn measure_size(
     let month = now.local_date(config.org.timezone).month();
     let team_reps = (reps / 5).max(1);
     let members: Vec<String> = state.reps().keys().take(team_reps).cloned().collect();
+    // Whose activity the folds log: a rep outside the team (in a one-rep org, the
+    // rep), so that the figures asked about stay the same size.
+    let outsider = state
+        .reps()
+        .keys()
+        .find(|r| !members.contains(r))
+        .or(members.first())
+        .cloned()
+        .context("the bench org has no reps")?;
     drop(state);
     move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
     say("replaying it");
@@ -161,13 +170,8 @@ fn measure_size(
         })?),
     };
 
-    // One event folded before each "after a fold" question: an activity of a rep
-    // outside the team, so the figures asked about stay the same size.
-    let outsider = members
-        .last()
-        .cloned()
-        .filter(|_| members.len() < reps)
-        .unwrap_or_default();
+    // One event folded before each "after a fold" question: an activity of the
+    // outsider.
     let mut folds = 0_u64;
     let mut fold = || -> anyhow::Result<()> {
         folds += 1;

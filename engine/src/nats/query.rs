@@ -111,17 +111,20 @@ impl QueryCache {
             return;
         }
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if c.seq != seq
-            || c.answers.len() >= CACHE_ANSWERS_MAX
-            || c.bytes + answer.0.len() > CACHE_BYTES_MAX
+        // Made for a state older than the one kept: the newer answers stay.
+        if seq < c.seq {
+            return;
+        }
+        let bytes = key.len() + answer.0.len();
+        if c.seq != seq || c.answers.len() >= CACHE_ANSWERS_MAX || c.bytes + bytes > CACHE_BYTES_MAX
         {
             c.answers.clear();
             c.bytes = 0;
             c.seq = seq;
         }
-        c.bytes += answer.0.len();
-        if let Some(old) = c.answers.insert(key, answer) {
-            c.bytes -= old.0.len();
+        c.bytes += bytes;
+        if let Some(old) = c.answers.insert(key.clone(), answer) {
+            c.bytes -= key.len() + old.0.len();
         }
     }
 
@@ -157,7 +160,7 @@ pub async fn serve_queries(
                     Ok(params) => answer_bytes(name, &params, &ctx).0,
                     Err(e) => Bytes::from(serde_json::to_vec(&e).expect("JSON values serialise")),
                 };
-                let bytes = fitting(bytes, client.server_info().max_payload);
+                let bytes = fitting(bytes, client.max_payload());
                 if let Err(e) = request.respond(Ok(bytes)).await {
                     eprintln!("pacer serve: answering a {name} query failed: {e}");
                 }
@@ -184,7 +187,7 @@ pub async fn serve_queries(
                     Ok(params) => answer_bytes(name, &params, &ctx).0,
                     Err(e) => Bytes::from(serde_json::to_vec(&e).expect("JSON values serialise")),
                 };
-                let bytes = fitting(bytes, client.server_info().max_payload);
+                let bytes = fitting(bytes, client.max_payload());
                 if let Err(e) = request.respond(Ok(bytes)).await {
                     eprintln!("pacer serve: answering a team {name} query failed: {e}");
                 }
@@ -203,7 +206,7 @@ fn fitting(answer: Bytes, max_payload_bytes: usize) -> Bytes {
         return answer;
     }
     let message = format!(
-        "the answer is {} bytes, over the NATS server's max_payload of {max_payload_bytes}: ask for less (a team, a rep or a bucket), or over HTTP",
+        "the answer is {} bytes, too large for one message of this NATS server (max_payload {max_payload_bytes}): ask for less (a team, a rep or a bucket), or over HTTP",
         answer.len()
     );
     Bytes::from(serde_json::to_vec(&error(&message)).expect("JSON values serialise"))
@@ -217,26 +220,20 @@ pub fn answer_bytes(name: &str, params: &Map<String, Value>, ctx: &QueryContext)
     let made = |v: Value| {
         let error = v.get("error").is_some();
         (
-            Bytes::from(serde_json::to_vec(&v).expect("JSON values serialise")),
+            exact(serde_json::to_vec(&v).expect("JSON values serialise")),
             error,
         )
     };
     let seq = |ctx: &QueryContext| ctx.state.read().ok().map(|s| s.last_seq());
-    let Some(before) = seq(ctx).filter(|_| name != "log") else {
+    let (Some(before), Some(key)) = (seq(ctx), cache_key(name, params)) else {
         return made(answer_params(name, params, ctx));
     };
-    // The parameters in key order: one answer whatever order a client sent them in.
-    let sorted: std::collections::BTreeMap<&String, &Value> = params.iter().collect();
-    let key = format!(
-        "{name}\n{}",
-        serde_json::to_string(&sorted).expect("JSON values serialise")
-    );
     if let Some(kept) = ctx.cache.get(before, &key) {
         return kept;
     }
     let answer = match name {
         "report" => match report_bytes(params, ctx) {
-            Ok(Some(bytes)) => (Bytes::from(bytes), false),
+            Ok(Some(bytes)) => (exact(bytes), false),
             Ok(None) => made(answer_params(name, params, ctx)),
             Err(e) => made(error(&e)),
         },
@@ -249,20 +246,56 @@ pub fn answer_bytes(name: &str, params: &Map<String, Value>, ctx: &QueryContext)
     answer
 }
 
-/// The plan-vs-actual report's bytes, written row by row (`None`: another view,
-/// answered by [`answer_params`]).
+/// The longest question kept with its answer (bytes of its key).
+pub const CACHE_KEY_BYTES_MAX: usize = 1024;
+
+/// The cache's key of a question: its name and the parameters it reads, in one
+/// order (a parameter a query does not read does not make another question, so
+/// `?_=<time>` cannot fill the cache). `None`: not kept (`log` reads the log, not
+/// the state; a key over [`CACHE_KEY_BYTES_MAX`]).
+fn cache_key(name: &str, params: &Map<String, Value>) -> Option<String> {
+    let reads: &[&str] = match name {
+        "report" => &["bucket", "month", "rep", "team", "view"],
+        "alerts" => &["manager", "rep", "status", "team"],
+        "digest" => &["manager", "team", "week"],
+        _ => return None,
+    };
+    let mut key = name.to_owned();
+    for p in reads {
+        if let Some(v) = params.get(*p) {
+            key.push('\n');
+            key.push_str(p);
+            key.push('=');
+            key.push_str(&serde_json::to_string(v).expect("JSON values serialise"));
+        }
+    }
+    (key.len() <= CACHE_KEY_BYTES_MAX).then_some(key)
+}
+
+/// An answer's bytes, holding no more memory than they need (the cache counts
+/// what it keeps by its length).
+fn exact(mut bytes: Vec<u8>) -> Bytes {
+    bytes.shrink_to_fit();
+    Bytes::from(bytes)
+}
+
+/// The plan-vs-actual report's bytes, written row by row (`None`: another view, or
+/// a `view` that is not one, answered by [`answer_params`] with its error).
 fn report_bytes(
     params: &Map<String, Value>,
     ctx: &QueryContext,
 ) -> Result<Option<Vec<u8>>, String> {
-    if text(params, "view")?.is_some_and(|v| v != "plan-vs-actual") {
-        return Ok(None);
-    }
     let state = ctx
         .state
         .read()
         .map_err(|_| "the state is unavailable".to_owned())?;
+    // As `report_query` does it: month and filters first, then the view.
     let (month, query) = report_params(params, &state)?;
+    match params.get("view") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(v)) if v == "plan-vs-actual" => {}
+        Some(_) => return Ok(None),
+    }
     Ok(Some(crate::output::report_json_bytes(&report(
         &state, month, &query,
     ))))
@@ -540,6 +573,14 @@ mod tests {
             let swapped: Map<String, Value> = params(&[("bucket", "total"), ("team", &team)]);
             answer_bytes("report", &swapped, &ctx);
             assert_eq!(ctx.cache.counts(), (15, 14), "seed {seed}");
+            // A parameter no query reads (a browser's cache-buster) is not another
+            // question either.
+            let busted = params(&[("team", &team), ("bucket", "total"), ("_", "1765000000")]);
+            assert_eq!(
+                answer_bytes("report", &busted, &ctx),
+                as_before("report", &busted, &ctx)
+            );
+            assert_eq!(ctx.cache.counts(), (16, 14), "seed {seed}");
         }
     }
 
