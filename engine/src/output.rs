@@ -98,31 +98,37 @@ pub fn report_json(rows: &[ReportRow<'_>]) -> Value {
 /// the HTTP and NATS queries send (byte for byte the same as serialising
 /// [`report_json`], which the tests check).
 pub fn report_json_bytes(rows: &[ReportRow<'_>]) -> Vec<u8> {
-    /// One row, its fields in [`REPORT_FIELDS`] order.
+    /// A value written as a JSON string through its `Display`, with no `String` in
+    /// between.
+    struct Shown<T>(T);
+    impl<T: std::fmt::Display> serde::Serialize for Shown<T> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_str(&self.0)
+        }
+    }
+    /// One row, its fields in [`REPORT_FIELDS`] order, as [`report_cells`] has them.
     #[derive(serde::Serialize)]
     struct Row<'a> {
         rep: &'a str,
         team: &'a str,
-        month: String,
-        bucket: String,
-        plan: Option<String>,
-        actual: Option<String>,
-        variance: Option<String>,
+        month: Shown<pacer_projections::time::Month>,
+        bucket: Shown<&'a pacer_projections::bucket::Bucket>,
+        plan: String,
+        actual: String,
+        variance: String,
         attainment: Option<Box<serde_json::value::RawValue>>,
         expected_to_date: Option<String>,
         pace_gap: Option<String>,
         forecast: Option<String>,
-        pace_curve: Option<String>,
-        currency: Option<String>,
+        pace_curve: Option<&'static str>,
+        currency: &'a str,
     }
-    // About 260 bytes a row.
-    let mut out = Vec::with_capacity(2 + rows.len() * 280);
     let list: Vec<Row<'_>> = rows
         .iter()
         .map(|row| {
-            let [_, _, month, bucket, plan, actual, variance, attainment, expected, gap, forecast, curve, currency] =
-                report_cells(row);
-            let attainment = attainment.map(|text| {
+            let amount = |v: i64| amount_text(row, v);
+            let attainment = row.attainment().map(|a| {
+                let text = a.to_decimal_string(ATTAINMENT_PLACES);
                 let number = decimal_number(&text).to_string();
                 serde_json::value::RawValue::from_string(number)
                     .expect("a decimal number is valid JSON")
@@ -130,20 +136,22 @@ pub fn report_json_bytes(rows: &[ReportRow<'_>]) -> Vec<u8> {
             Row {
                 rep: row.rep,
                 team: row.team,
-                month: month.unwrap_or_default(),
-                bucket: bucket.unwrap_or_default(),
-                plan,
-                actual,
-                variance,
+                month: Shown(row.month),
+                bucket: Shown(row.bucket),
+                plan: amount(row.plan),
+                actual: amount(row.actual),
+                variance: amount(row.variance()),
                 attainment,
-                expected_to_date: expected,
-                pace_gap: gap,
-                forecast,
-                pace_curve: curve,
-                currency,
+                expected_to_date: row.expected_to_date.map(amount),
+                pace_gap: row.pace_gap().map(amount),
+                forecast: row.forecast.map(amount),
+                pace_curve: row.curve.map(|c| c.as_str()),
+                currency: row.currency.code(),
             }
         })
         .collect();
+    // About 260 bytes a row.
+    let mut out = Vec::with_capacity(2 + rows.len() * 280);
     serde_json::to_writer(&mut out, &list).expect("writing JSON to memory cannot fail");
     out
 }

@@ -151,18 +151,26 @@ pub fn parse_decimal(s: &str, scale: u32) -> Result<i64, ParseError> {
 /// Formats an integer scaled by `10^scale` as a decimal string with exactly `scale`
 /// fractional digits.
 pub fn format_decimal(value: i64, scale: u32) -> String {
-    let sign = if value < 0 { "-" } else { "" };
+    // Every figure of every answer goes through here: digits by `itoa`, not `format!`.
+    let mut digits = itoa::Buffer::new();
     let abs = value.unsigned_abs();
+    let mut out = String::with_capacity(24);
+    if value < 0 {
+        out.push('-');
+    }
     if scale == 0 {
-        return format!("{sign}{abs}");
+        out.push_str(digits.format(abs));
+        return out;
     }
     let unit = 10u64.pow(scale);
-    format!(
-        "{sign}{}.{:0width$}",
-        abs / unit,
-        abs % unit,
-        width = scale as usize
-    )
+    out.push_str(digits.format(abs / unit));
+    out.push('.');
+    let fraction = digits.format(abs % unit);
+    for _ in fraction.len()..scale as usize {
+        out.push('0');
+    }
+    out.push_str(fraction);
+    out
 }
 
 /// `num / den` rounded to the nearest integer, halves away from zero.
@@ -283,6 +291,57 @@ impl Ratio {
 
 #[cfg(test)]
 mod tests {
+
+    /// The formula `format_decimal` had, by `format!`: the reference it must equal.
+    fn formatted(value: i64, scale: u32) -> String {
+        let sign = if value < 0 { "-" } else { "" };
+        let abs = value.unsigned_abs();
+        if scale == 0 {
+            return format!("{sign}{abs}");
+        }
+        let unit = 10u64.pow(scale);
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / unit,
+            abs % unit,
+            width = scale as usize
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn format_decimal_writes_what_format_wrote(value in proptest::prelude::any::<i64>(), scale in 0u32..=4) {
+            proptest::prop_assert_eq!(format_decimal(value, scale), formatted(value, scale));
+        }
+    }
+
+    #[test]
+    fn format_decimal_at_the_edges() {
+        for value in [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            -100,
+            i64::MAX,
+            i64::MIN,
+            100_000_007,
+        ] {
+            for scale in 0..=4 {
+                assert_eq!(
+                    format_decimal(value, scale),
+                    formatted(value, scale),
+                    "{value} {scale}"
+                );
+            }
+        }
+        assert_eq!(format_decimal(-5, 2), "-0.05");
+        assert_eq!(format_decimal(1234567, 2), "12345.67");
+    }
     use super::*;
 
     #[test]
