@@ -808,6 +808,33 @@ fn deal(
     b.push(at, format!("crm-{id}-{suffix}"), body);
 }
 
+/// A demo organisation of `reps` reps (seed `seed`, generated at
+/// 2026-11-18T15:00Z for the default org) written to a log in `dir`: what the
+/// engine's tests replay and query.
+#[cfg(test)]
+pub(crate) fn demo_log(
+    dir: &std::path::Path,
+    reps: usize,
+    seed: u64,
+) -> (crate::log::Log, pacer_projections::config::OrgConfig) {
+    let org = crate::config::Config::default().org;
+    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").expect("a time");
+    let demo = generate(&DemoSpec {
+        reps,
+        seed,
+        now,
+        timezone: org.timezone,
+        currency: org.currency,
+        daily_ticks: false,
+        prior_months: 0,
+    });
+    let mut log = crate::log::Log::open(dir).expect("a log opens");
+    log.bind_org(&org).expect("the org binds");
+    log.append_batch(demo.events, now)
+        .expect("the demo appends");
+    (log, org)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

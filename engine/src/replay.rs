@@ -420,26 +420,10 @@ pub fn verify(log: &Log, org: &OrgConfig, cut: Cut, state: &Model) -> Result<Ver
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::demo::{generate, DemoSpec};
 
     /// A demo organisation's log: thousands of events, many read-ahead batches.
     fn demo_log(dir: &std::path::Path) -> (Log, OrgConfig) {
-        let org = Config::default().org;
-        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
-        let demo = generate(&DemoSpec {
-            reps: 3,
-            seed: 11,
-            now,
-            timezone: org.timezone,
-            currency: org.currency,
-            daily_ticks: false,
-            prior_months: 0,
-        });
-        let mut log = Log::open(dir).unwrap();
-        log.bind_org(&org).unwrap();
-        log.append_batch(demo.events, now).unwrap();
-        (log, org)
+        crate::demo::demo_log(dir, 3, 11)
     }
 
     #[test]

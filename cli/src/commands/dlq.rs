@@ -140,7 +140,7 @@ pub fn run(ctx: &Context, cmd: DlqCommand) -> anyhow::Result<ExitCode> {
                     false => list(gateway).await?,
                 };
                 let letters = select(all, a.crm.as_deref(), a.since);
-                print_list(&letters, a.format)?;
+                print_list(&letters, a.format, a.waiting)?;
                 Ok(ExitCode::SUCCESS)
             }
             DlqCommand::Show(a) => {
@@ -269,7 +269,8 @@ impl Store {
     }
 }
 
-fn print_list(letters: &[DeadLetter], format: ListFormat) -> anyhow::Result<()> {
+/// The letters (or, with `waiting`, the deals waiting for their owner's mapping).
+fn print_list(letters: &[DeadLetter], format: ListFormat, waiting: bool) -> anyhow::Result<()> {
     match format {
         ListFormat::Json => {
             let out: Vec<Value> = letters.iter().map(DeadLetter::to_json).collect();
@@ -280,7 +281,10 @@ fn print_list(letters: &[DeadLetter], format: ListFormat) -> anyhow::Result<()> 
         }
         ListFormat::Table => {
             if letters.is_empty() {
-                say!("no dead letters")?;
+                match waiting {
+                    true => say!("no deals waiting for their owner's mapping")?,
+                    false => say!("no dead letters")?,
+                }
                 return Ok(());
             }
             let mut table = comfy_table::Table::new();
@@ -353,7 +357,7 @@ fn over_http(base: &str, token: Option<&str>, cmd: &DlqCommand) -> anyhow::Resul
                 .flatten()
                 .filter_map(letter_of_json)
                 .collect();
-            print_list(&letters, a.format)?;
+            print_list(&letters, a.format, a.waiting)?;
             Ok(ExitCode::SUCCESS)
         }
         DlqCommand::Show(a) => {

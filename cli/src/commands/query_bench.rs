@@ -20,10 +20,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use pacer_engine::access::{Access, Role, Users, USERS_FILE};
+use pacer_engine::access::Role;
 use pacer_engine::bench::{scale, BenchNats};
-use pacer_engine::http::{Sink, Stores};
-use pacer_engine::metrics::Metrics;
 use pacer_engine::nats::query::{answer_bytes, serve_queries, QueryContext};
 use pacer_engine::nats::Subjects;
 use pacer_engine::replay::{rebuild, Cut};
@@ -31,7 +29,8 @@ use pacer_projections::event::{ActivityLogged, Event, EventBody};
 use serde_json::{json, Map, Value};
 
 use super::common::move_into_team;
-use super::serve::{local_engine, runtime, serve_webhooks};
+use super::serve::runtime;
+use super::web_bench::BenchServer;
 
 /// The team the bench builds: a fifth of the org.
 const TEAM: &str = "bench-query";
@@ -130,31 +129,16 @@ fn measure_size(
     move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
     say("replaying it");
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
-    let data = dir.join(format!("query-data-{reps}"));
-    std::fs::create_dir_all(&data)?;
-    let mut users = Users::load(&data.join(USERS_FILE))?;
-    users.add("bench-admin", Role::Admin, vec![], None)?;
-    let (_, token) = users.create_token("bench-admin", None, Some("query bench".into()))?;
-    users.save(&data.join(USERS_FILE))?;
-
     let rt = runtime()?;
-    let metrics = Arc::new(Metrics::new());
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
-    let ctx = QueryContext::new(Arc::clone(local.state()), local.reader());
-    let (bound, _server) = rt.block_on(serve_webhooks(
+    let server = BenchServer::start(
+        &rt,
         config,
-        "127.0.0.1:0",
-        Sink::Local(Arc::clone(&local)),
-        Stores {
-            mirror,
-            dlq,
-            access: Arc::new(Access::new(&data)),
-        },
-        &metrics,
-        stop_rx,
-        None,
-    ))?;
+        (log, state),
+        &dir.join(format!("query-data-{reps}")),
+        ("bench-admin", Role::Admin, vec![]),
+    )?;
+    let (local, token) = (&server.local, &server.token);
+    let ctx = QueryContext::new(Arc::clone(local.state()), local.reader());
     // The NATS query service over the same projections, when a nats-server is here.
     let nats = BenchNats::start(&dir.join(format!("query-nats-{reps}")));
     let subjects = Subjects::new(&config.nats.subject_prefix);
@@ -192,7 +176,7 @@ fn measure_size(
         Ok(())
     };
 
-    let base = format!("http://{bound}");
+    let base = &server.base;
     let agent = ureq::AgentBuilder::new().build();
     let m = month.to_string();
     let mut figures = SizeFigures {

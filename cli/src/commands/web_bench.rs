@@ -100,34 +100,15 @@ pub fn measure(
     move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
     // The team's manager, with a token.
-    let data = dir.join("web-data");
-    std::fs::create_dir_all(&data)?;
-    let mut users = Users::load(&data.join(USERS_FILE))?;
-    users.add("bench-manager", Role::Manager, vec![TEAM.into()], None)?;
-    let (_, token) = users.create_token("bench-manager", None, Some("web bench".into()))?;
-    users.save(&data.join(USERS_FILE))?;
-
     let rt = runtime()?;
-    let metrics = Arc::new(Metrics::new());
-    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (bound, _server) = rt.block_on(async {
-        let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
-        serve_webhooks(
-            config,
-            "127.0.0.1:0",
-            Sink::Local(local),
-            Stores {
-                mirror,
-                dlq,
-                access: Arc::new(Access::new(&data)),
-            },
-            &metrics,
-            stop_rx,
-            None,
-        )
-        .await
-    })?;
-    let base = format!("http://{bound}");
+    let server = BenchServer::start(
+        &rt,
+        config,
+        (log, state),
+        &dir.join("web-data"),
+        ("bench-manager", Role::Manager, vec![TEAM.into()]),
+    )?;
+    let (base, token) = (&server.base, &server.token);
     let agent = ureq::AgentBuilder::new().build();
     let get = |path: &str| -> anyhow::Result<(f64, usize)> {
         let started = Instant::now();
@@ -181,4 +162,57 @@ pub fn measure(
         inbox,
         events_page,
     })
+}
+
+/// A bench organisation served as `pacer serve --http` serves it (one process), on a
+/// loopback port, with one user and a token of theirs: what the web and query
+/// benches time.
+pub struct BenchServer {
+    pub local: Arc<pacer_engine::local::Local>,
+    pub base: String,
+    pub token: String,
+    // Kept while the server runs: dropping the sender would stop it.
+    _stop: tokio::sync::watch::Sender<bool>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl BenchServer {
+    /// Serves `log` (folded into `state`) on `rt`; the user `name` with `role` over
+    /// `teams` is written to `data`'s users file.
+    pub fn start(
+        rt: &tokio::runtime::Runtime,
+        config: &pacer_engine::Config,
+        (log, state): (pacer_engine::Log, pacer_projections::model::Model),
+        data: &Path,
+        (name, role, teams): (&str, Role, Vec<String>),
+    ) -> anyhow::Result<BenchServer> {
+        std::fs::create_dir_all(data)?;
+        let mut users = Users::load(&data.join(USERS_FILE))?;
+        users.add(name, role, teams, None)?;
+        let (_, token) = users.create_token(name, None, Some("bench".into()))?;
+        users.save(&data.join(USERS_FILE))?;
+        let metrics = Arc::new(Metrics::new());
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let (local, mirror, dlq) = local_engine(log, state, config, &metrics)?;
+        let (bound, server) = rt.block_on(serve_webhooks(
+            config,
+            "127.0.0.1:0",
+            Sink::Local(Arc::clone(&local)),
+            Stores {
+                mirror,
+                dlq,
+                access: Arc::new(Access::new(data)),
+            },
+            &metrics,
+            stop_rx,
+            None,
+        ))?;
+        Ok(BenchServer {
+            local,
+            base: format!("http://{bound}"),
+            token,
+            _stop: stop,
+            _server: server,
+        })
+    }
 }

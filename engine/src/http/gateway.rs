@@ -221,8 +221,9 @@ struct Judged {
     applied: crate::webhook::Applied,
     decoded: Vec<Event>,
     blames: Vec<Blame>,
-    /// Deals whose owner maps to no rep yet, within the grace: (deal, why).
-    waiting: Vec<(String, String)>,
+    /// Deals whose owner maps to no rep yet, within the grace (or looked at
+    /// again): as the mirror's waiting index keeps them.
+    waiting: Vec<(DealKey, WaitingDeal)>,
 }
 
 /// Something wrong, and the items it could come from (all of a deal's, for an
@@ -799,7 +800,10 @@ impl Gateway {
             let mut accepted = Accepted {
                 ignored: parsed.ignored,
                 retried: applied.retried,
-                waiting,
+                waiting: waiting
+                    .iter()
+                    .map(|(key, w)| (key.id(), w.reason.clone()))
+                    .collect(),
                 ..Default::default()
             };
             // Whether each deal waits for its owner now: the mirror's index says so
@@ -812,30 +816,15 @@ impl Gateway {
                     continue;
                 }
                 let record = records.get_mut(key).expect("touched records are loaded");
-                let reason = accepted.waiting.iter().find(|(d, _)| *d == key.id());
-                let owner = (!record.deleted)
-                    .then(|| self.facts(crm, record).unmapped_owner)
-                    .flatten();
-                match (owner, reason) {
-                    (Some((owner, since_ms)), Some((_, why))) => {
-                        if record.waits_for.as_ref() != Some(&owner) {
-                            let waiting = WaitingDeal {
-                                crm: crm.as_str().to_owned(),
-                                tenant: key.tenant.clone(),
-                                deal: key.deal.clone(),
-                                owner: owner.clone(),
-                                reason: why.clone(),
-                                since_ms,
-                            };
-                            self.mirror
-                                .wait(&waiting, key)
-                                .await
-                                .map_err(mirror_error)?;
+                match waiting.iter().find(|(k, _)| k == key) {
+                    Some((_, w)) => {
+                        if record.waits_for.as_ref() != Some(&w.owner) {
+                            self.mirror.wait(w, key).await.map_err(mirror_error)?;
                             index_changed = true;
                         }
-                        record.waits_for = Some(owner);
+                        record.waits_for = Some(w.owner.clone());
                     }
-                    _ => {
+                    None => {
                         if record.waits_for.take().is_some() {
                             unwait.push(key.clone());
                         }
@@ -925,7 +914,7 @@ impl Gateway {
             self.config.org.currency,
         )?;
         let mut blames: Vec<Blame> = Vec::new();
-        let mut waiting: Vec<(String, String)> = Vec::new();
+        let mut waiting: Vec<(DealKey, WaitingDeal)> = Vec::new();
         let key_of = |label: &str| {
             label
                 .strip_prefix("deal ")
@@ -985,24 +974,29 @@ impl Gateway {
             if let (false, Some((owner, at_ms))) =
                 (record.deleted, self.facts(crm, record).unmapped_owner)
             {
-                if items.is_empty() {
+                let left_s = (grace_ms - now_ms.saturating_sub(at_ms)) / 1000;
+                let reason = if items.is_empty() {
                     // Looked at again (a reload): still waiting.
-                    waiting.push((
-                        key.id(),
-                        format!(
-                            "owner {owner:?} is not mapped to a rep; the deal waits until [webhooks.{}] owners maps it",
-                            crm.as_str()
-                        ),
-                    ));
-                } else if now_ms.saturating_sub(at_ms) < grace_ms {
-                    let left_s = (grace_ms - now_ms.saturating_sub(at_ms)) / 1000;
-                    waiting.push((
-                        key.id(),
-                        format!(
-                            "owner {owner:?} is not mapped to a rep; the deal waits, and becomes a dead letter in {left_s} s unless [webhooks.{}] owners maps it",
-                            crm.as_str()
-                        ),
-                    ));
+                    Some(format!(
+                        "owner {owner:?} is not mapped to a rep; the deal waits until [webhooks.{}] owners maps it",
+                        crm.as_str()
+                    ))
+                } else {
+                    (now_ms.saturating_sub(at_ms) < grace_ms).then(|| format!(
+                        "owner {owner:?} is not mapped to a rep; the deal waits, and becomes a dead letter in {left_s} s unless [webhooks.{}] owners maps it",
+                        crm.as_str()
+                    ))
+                };
+                if let Some(reason) = reason {
+                    let waits = WaitingDeal {
+                        crm: crm.as_str().to_owned(),
+                        tenant: key.tenant.clone(),
+                        deal: key.deal.clone(),
+                        owner,
+                        reason,
+                        since_ms: at_ms,
+                    };
+                    waiting.push((key.clone(), waits));
                 } else {
                     let reason = crate::dlq::owner_unmapped_reason(&owner, crm.as_str());
                     let field = format!("deal {}.owner", key.id());

@@ -482,27 +482,13 @@ fn log_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, S
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::demo::{generate, DemoSpec};
     use crate::log::Log;
     use crate::replay::{rebuild, Cut};
     use pacer_projections::time::Timestamp;
 
     /// A demo organisation of `reps` reps (seed `seed`), folded, with its log.
     fn demo(dir: &std::path::Path, reps: usize, seed: u64) -> (QueryContext, Log) {
-        let org = Config::default().org;
-        let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
-        let demo = generate(&DemoSpec {
-            reps,
-            seed,
-            now,
-            timezone: org.timezone,
-            currency: org.currency,
-            daily_ticks: false,
-            prior_months: 0,
-        });
-        let mut log = Log::open(dir).unwrap();
-        log.bind_org(&org).unwrap();
-        log.append_batch(demo.events, now).unwrap();
+        let (log, org) = crate::demo::demo_log(dir, reps, seed);
         let model = rebuild(&log, &org, Cut::All, |_| {}).unwrap();
         let ctx = QueryContext::new(Arc::new(RwLock::new(model)), log.reader());
         (ctx, log)
