@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. The NATS tests start their own nats-server
 # (Debian's package, /usr/sbin/nats-server); it is installed here when missing, as are
-# chromium, Playwright and openpyxl for the web app's browser test.
+# chromium, Playwright and openpyxl for the web app's browser test, aiosmtpd and
+# standardwebhooks for the deliveries' test.
 #   tests/run.sh            # all tests
 #   tests/run.sh -- kill_9  # arguments go to `cargo test`
 set -euo pipefail
@@ -30,11 +31,13 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "tests/run.sh: installing chromium (the web app's browser test)" >&2
     apt_install chromium
 fi
-if ! python3 -c "import playwright, openpyxl" >/dev/null 2>&1; then
-    echo "tests/run.sh: installing playwright and openpyxl for Python" >&2
+# The deliveries' test runs a real SMTP server (aiosmtpd) and verifies signed webhooks
+# with the official standardwebhooks library.
+if ! python3 -c "import playwright, openpyxl, aiosmtpd, standardwebhooks" >/dev/null 2>&1; then
+    echo "tests/run.sh: installing playwright, openpyxl, aiosmtpd and standardwebhooks for Python" >&2
     # A Debian system Python refuses pip without --break-system-packages (PEP 668).
-    python3 -m pip install -q playwright openpyxl \
-        || python3 -m pip install -q --user --break-system-packages playwright openpyxl
+    python3 -m pip install -q playwright openpyxl aiosmtpd standardwebhooks \
+        || python3 -m pip install -q --user --break-system-packages playwright openpyxl aiosmtpd standardwebhooks
 fi
 
 cargo test --workspace "$@"

@@ -135,6 +135,13 @@ enum Command {
     /// API tokens of users: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(commands::user::TokenCommand),
+    /// Who gets which alerts where (email, Slack, Teams, webhooks): add, list,
+    /// remove, disable, enable.
+    #[command(subcommand)]
+    Subscribe(commands::subscribe::SubscribeCommand),
+    /// What became of each alert message: list, retry.
+    #[command(subcommand)]
+    Deliveries(commands::subscribe::DeliveriesCommand),
 }
 
 fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
@@ -178,6 +185,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::User(cmd) => commands::user::run_user(&ctx, cmd),
         Command::Token(cmd) => commands::user::run_token(&ctx, cmd),
+        Command::Subscribe(cmd) => commands::subscribe::run_subscribe(&ctx, cmd),
+        Command::Deliveries(cmd) => commands::subscribe::run_deliveries(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),
         Command::Publish(args) => commands::publish::run(&ctx, args),
     }

@@ -200,7 +200,30 @@ impl Scope {
     }
 }
 
-fn now_rfc3339() -> String {
+/// Writes a file whole and privately: a temp file (mode 0600), flushed, renamed over
+/// `path`, so a reader sees the old file or the new one, never a part.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AccessError> {
+    use std::io::Write;
+    let io = |doing, source| AccessError::Io {
+        doing,
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("json.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp).map_err(|e| io("write", e))?;
+    f.write_all(bytes).map_err(|e| io("write", e))?;
+    f.sync_all().map_err(|e| io("flush", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("replace", e))
+}
+
+pub(crate) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -211,14 +234,14 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     rand::rngs::OsRng.fill_bytes(&mut out);
     out
 }
 
 /// A user or team name: letters, digits, `.`, `-`, `_`, `@`, at most 64.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -245,25 +268,8 @@ impl Users {
 
     /// Writes the file whole: a temp file (mode 0600), flushed, renamed over it.
     pub fn save(&self, path: &Path) -> Result<(), AccessError> {
-        use std::io::Write;
-        let io = |doing, source| AccessError::Io {
-            doing,
-            path: path.to_owned(),
-            source,
-        };
-        let tmp = path.with_extension("json.tmp");
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts.open(&tmp).map_err(|e| io("write", e))?;
         let text = serde_json::to_vec_pretty(self).expect("users serialise");
-        f.write_all(&text).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("flush", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| io("replace", e))
+        write_private(path, &text)
     }
 
     /// Adds a user.

@@ -65,6 +65,69 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The dead-letter store of the webhook endpoints.
     pub dlq: DlqConfig,
+    /// How alerts reach managers' email and chat (`[deliver]`, `[deliver.smtp]`).
+    pub deliver: DeliverConfig,
+}
+
+/// `[deliver]`: how subscribed alerts and digests are gathered and delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliverConfig {
+    /// Alert changes for one subscription within this window after the first go out
+    /// as one message.
+    pub gather_ms: u64,
+    /// The daily summary goes out at this local hour (org time zone).
+    pub daily_hour: u32,
+    /// The first retry waits about this long; each next one twice as long (with
+    /// jitter), up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// A delivery not made this long after it was due is given up and kept as failed.
+    pub give_up_after_s: u64,
+    /// One attempt's limit (connect, send, answer).
+    pub timeout_ms: u64,
+    /// The web app's address, for the links in messages (`https://pacer.example.com`).
+    pub app_url: Option<String>,
+    /// How email is sent; none: email subscriptions wait, failed, until it is set.
+    pub smtp: Option<SmtpConfig>,
+}
+
+impl Default for DeliverConfig {
+    fn default() -> Self {
+        DeliverConfig {
+            gather_ms: 60_000,
+            daily_hour: 8,
+            retry_base_ms: 2_000,
+            retry_max_ms: 3_600_000,
+            give_up_after_s: 24 * 3600,
+            timeout_ms: 10_000,
+            app_url: None,
+            smtp: None,
+        }
+    }
+}
+
+/// How the SMTP server is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same host or a test server only).
+    None,
+    /// Plain connection upgraded with STARTTLS (port 587), required.
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+}
+
+/// `[deliver.smtp]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub user: Option<String>,
+    /// The password; `password_env` names a variable to read it from instead.
+    pub password: Option<String>,
+    /// The sender: `Pacer <pacer@example.com>`.
+    pub from: String,
 }
 
 /// `[dlq]`: how many dead letters are kept, and when waiting ones raise an alert.
@@ -216,6 +279,34 @@ struct RawConfig {
     webhooks: RawWebhooks,
     #[serde(default)]
     dlq: RawDlq,
+    #[serde(default)]
+    deliver: RawDeliver,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeliver {
+    gather_ms: Option<i64>,
+    daily_hour: Option<i64>,
+    retry_base_ms: Option<i64>,
+    retry_max_ms: Option<i64>,
+    give_up_after_s: Option<i64>,
+    timeout_ms: Option<i64>,
+    app_url: Option<String>,
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<i64>,
+    /// `starttls` (default), `tls` or `none`.
+    tls: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+    from: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,6 +523,7 @@ impl Config {
             serve: serve_config(raw.serve)?,
             webhooks: webhooks_config(raw.webhooks)?,
             dlq: dlq_config(raw.dlq)?,
+            deliver: deliver_config(raw.deliver)?,
         })
     }
 }
@@ -527,6 +619,109 @@ fn dlq_config(raw: RawDlq) -> Result<DlqConfig, String> {
         alert_after_s: raw.alert_after_s.map_or(Ok(d.alert_after_s), |v| {
             count("dlq.alert_after_s", v, 30 * 24 * 3600).map(u64::from)
         })?,
+    })
+}
+
+fn deliver_config(raw: RawDeliver) -> Result<DeliverConfig, String> {
+    let d = DeliverConfig::default();
+    let within = |key: &str, v: Option<i64>, default: u64, min: i64, max: i64| match v {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v as u64),
+        Some(v) => Err(format!(
+            "deliver.{key}: {v} is not a whole number from {min} to {max}"
+        )),
+    };
+    let retry_base_ms = within(
+        "retry_base_ms",
+        raw.retry_base_ms,
+        d.retry_base_ms,
+        1,
+        3_600_000,
+    )?;
+    let retry_max_ms = within(
+        "retry_max_ms",
+        raw.retry_max_ms,
+        d.retry_max_ms,
+        1,
+        86_400_000,
+    )?;
+    if retry_max_ms < retry_base_ms {
+        return Err(format!(
+            "deliver.retry_max_ms: {retry_max_ms} is below deliver.retry_base_ms ({retry_base_ms})"
+        ));
+    }
+    let app_url = match raw.app_url {
+        Some(u) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+            return Err(format!("deliver.app_url: {u:?} is not an http(s) URL"))
+        }
+        other => other.map(|u| u.trim_end_matches('/').to_owned()),
+    };
+    let smtp = match raw.smtp {
+        None => None,
+        Some(s) => {
+            let tls = match s.tls.as_deref().unwrap_or("starttls") {
+                "starttls" => SmtpTls::Starttls,
+                "tls" => SmtpTls::Tls,
+                "none" => SmtpTls::None,
+                t => {
+                    return Err(format!(
+                        "deliver.smtp.tls: {t:?} is not starttls, tls or none"
+                    ))
+                }
+            };
+            let default_port = match tls {
+                SmtpTls::Tls => 465,
+                SmtpTls::Starttls => 587,
+                SmtpTls::None => 25,
+            };
+            let port = within("smtp.port", s.port, default_port, 1, 65_535)? as u16;
+            if s.host.trim().is_empty() {
+                return Err("deliver.smtp.host: \"\" is not a host name".into());
+            }
+            if s.from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(format!(
+                    "deliver.smtp.from: {:?} is not an address (\"Pacer <pacer@example.com>\")",
+                    s.from
+                ));
+            }
+            let password = match (s.password, s.password_env) {
+                (Some(_), Some(_)) => {
+                    return Err("deliver.smtp: give password or password_env, not both".into())
+                }
+                (Some(p), None) => Some(p),
+                (None, Some(var)) => Some(std::env::var(&var).map_err(|_| {
+                    format!("deliver.smtp.password_env: the variable {var:?} is not set")
+                })?),
+                (None, None) => None,
+            };
+            if password.is_some() != s.user.is_some() {
+                return Err("deliver.smtp: user and a password go together".into());
+            }
+            Some(SmtpConfig {
+                host: s.host,
+                port,
+                tls,
+                user: s.user,
+                password,
+                from: s.from,
+            })
+        }
+    };
+    Ok(DeliverConfig {
+        gather_ms: within("gather_ms", raw.gather_ms, d.gather_ms, 0, 86_400_000)?,
+        daily_hour: within("daily_hour", raw.daily_hour, u64::from(d.daily_hour), 0, 23)? as u32,
+        retry_base_ms,
+        retry_max_ms,
+        give_up_after_s: within(
+            "give_up_after_s",
+            raw.give_up_after_s,
+            d.give_up_after_s,
+            1,
+            30 * 86_400,
+        )?,
+        timeout_ms: within("timeout_ms", raw.timeout_ms, d.timeout_ms, 100, 120_000)?,
+        app_url,
+        smtp,
     })
 }
 

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod bench;
 pub mod config;
+pub mod deliver;
 pub mod demo;
 pub mod digest;
 pub mod dlq;

@@ -2,7 +2,8 @@
 //! (the webhook endpoints of [`crate::http`]) and go straight into the log, in the
 //! brief's order: decode → validate → dedupe → append → flush, and only then is the
 //! request answered. The projections fold them at once, and each alert change is
-//! sent to the live subscribers of `GET /v1/alerts/stream`.
+//! sent to the live subscribers of `GET /v1/alerts/stream` and, with subscriptions,
+//! to the deliverer ([`Local::feed_deliveries`]).
 //!
 //! It is a thin adapter over the engine core ([`crate::engine`]): appends are
 //! serialised by one mutex around it, a request's events are one batch with one
@@ -16,7 +17,7 @@ use pacer_projections::time::Timestamp;
 use tokio::sync::broadcast;
 
 use crate::config::Config;
-use crate::engine::{tick_event, Engine};
+use crate::engine::{tick_event, Engine, Outgoing};
 pub use crate::engine::{AlertMessage, STREAM_BACKLOG_MAX};
 use crate::error::{LogError, Rejection};
 use crate::log::Log;
@@ -50,7 +51,16 @@ pub struct Local {
     subjects: Subjects,
     alerts: broadcast::Sender<AlertMessage>,
     clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
+    /// Each stored batch's last seq and messages (alert changes and digests), for
+    /// the deliverer; bounded: a deliverer that falls behind holds up requests.
+    deliveries: Mutex<Option<DeliveryFeed>>,
 }
+
+/// Where a stored batch's last seq and messages go for the deliverer.
+pub type DeliveryFeed = std::sync::mpsc::SyncSender<(u64, Vec<Outgoing>)>;
+
+/// Batches waiting for the deliverer to record them.
+pub const DELIVERY_FEED_MAX: usize = 256;
 
 impl Local {
     /// Wraps a log whose projections are already rebuilt into `state`.
@@ -69,7 +79,14 @@ impl Local {
             state,
             alerts,
             clock,
+            deliveries: Mutex::new(None),
         }
+    }
+
+    /// From now on, each stored batch's messages (alert changes and each team's
+    /// weekly digest) also go to `feed`, in seq order.
+    pub fn feed_deliveries(&self, feed: DeliveryFeed) {
+        *self.deliveries.lock().expect("not poisoned") = Some(feed);
     }
 
     pub fn subjects(&self) -> &Subjects {
@@ -112,13 +129,27 @@ impl Local {
         check_all(&mut engine, &events)?;
         let stored = engine.append(events, (self.clock)())?;
         // Still under the engine's lock, so the fold sees events in seq order.
-        for out in engine.fold(&stored, None) {
+        let feed = self.deliveries.lock().expect("not poisoned").clone();
+        let serve = engine.config().serve.clone();
+        let out = engine.fold(&stored, feed.as_ref().map(|_| &serve));
+        let digests = format!("{}.digest.", self.subjects.prefix);
+        for out in &out {
+            if out.subject.starts_with(&digests) {
+                continue;
+            }
             // No subscriber is not an error: the alert is in the book anyway.
             let _ = self.alerts.send(AlertMessage {
-                id: out.msg_id,
-                subject: out.subject,
-                json: out.payload,
+                id: out.msg_id.clone(),
+                subject: out.subject.clone(),
+                json: out.payload.clone(),
             });
+        }
+        if let (Some(feed), Some(last)) = (feed, stored.records.last()) {
+            // The deliverer records them with the seq as its mark; after a crash
+            // before it did, they are made again from the log (`outbox`).
+            if feed.send((last.seq, out)).is_err() {
+                *self.deliveries.lock().expect("not poisoned") = None;
+            }
         }
         Ok(Submitted {
             stored: stored.records.len(),

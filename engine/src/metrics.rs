@@ -50,6 +50,13 @@ pub struct Metrics {
     pub dlq_items: Family<Labels, Gauge>,
     /// Dead letters dropped to keep the store within `dlq.items_max`.
     pub dlq_dropped: Counter,
+    /// Delivery attempts of subscribed alerts, by channel and outcome (`sent`,
+    /// `retry`, `gone`, `refused`).
+    pub delivery_attempts: Family<Labels, Counter>,
+    /// Deliveries now, by state (`due`, `failed`).
+    pub deliveries: Family<Labels, Gauge>,
+    /// Deliveries given up or refused, by channel.
+    pub deliveries_failed: Family<Labels, Counter>,
     /// How many dead letters wait, and since when the oldest (ms): for `/healthz`.
     dlq_waiting: Mutex<(i64, Option<i64>)>,
     /// The rebuild is done and the pipeline runs.
@@ -83,6 +90,9 @@ impl Metrics {
             webhook_waiting_now: Family::default(),
             dlq_items: Family::default(),
             dlq_dropped: Counter::default(),
+            delivery_attempts: Family::default(),
+            deliveries: Family::default(),
+            deliveries_failed: Family::default(),
             dlq_waiting: Mutex::new((0, None)),
             ready: AtomicBool::new(false),
             client: Mutex::new(None),
@@ -164,6 +174,21 @@ impl Metrics {
                 "dlq_dropped",
                 "Dead letters dropped, oldest first, to keep within dlq.items_max",
                 m.dlq_dropped.clone(),
+            );
+            r.register(
+                "delivery_attempts",
+                "Attempts to deliver subscribed alerts and digests, by channel and outcome",
+                m.delivery_attempts.clone(),
+            );
+            r.register(
+                "deliveries",
+                "Deliveries by state: due (waiting for an attempt) and failed (pacer deliveries list --state failed)",
+                m.deliveries.clone(),
+            );
+            r.register(
+                "deliveries_failed",
+                "Deliveries given up or refused, by channel",
+                m.deliveries_failed.clone(),
             );
         }
         m

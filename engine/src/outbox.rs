@@ -18,7 +18,7 @@ use pacer_projections::model::Model;
 
 use crate::config::Config;
 use crate::engine::{changes_out, digests_out, Outgoing};
-use crate::error::NatsError;
+use crate::error::{LogError, NatsError};
 use crate::log::Log;
 use crate::replay::rebuild_for_append;
 use crate::subjects::Subjects;
@@ -70,7 +70,7 @@ impl Progress {
 pub fn rebuild_for_serve(
     log: &mut Log,
     config: &Config,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<Rebuilt, NatsError> {
     let published_seq = match log.meta(PUBLISHED_SEQ)?.and_then(|s| s.parse::<u64>().ok()) {
         Some(seq) => seq,
@@ -80,18 +80,35 @@ pub fn rebuild_for_serve(
             seq
         }
     };
+    let (state, unpublished) = rebuild_with_messages(log, config, published_seq, progress)?;
+    Ok(Rebuilt {
+        state,
+        published_seq,
+        unpublished,
+    })
+}
+
+/// Rebuilds the projections from the log, and re-creates the messages (alert changes
+/// and digests, with their figures of the moment and the ids the first time used)
+/// of the events after `after_seq`, in seq order.
+pub fn rebuild_with_messages(
+    log: &mut Log,
+    config: &Config,
+    after_seq: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<(Model, Vec<Outgoing>), LogError> {
     let subjects = Subjects::new(&config.nats.subject_prefix);
-    let mut unpublished = Vec::new();
+    let mut messages = Vec::new();
     let state = rebuild_for_append(log, &config.org, |state, rec, before| {
-        if rec.seq > published_seq {
-            unpublished.extend(changes_out(
+        if rec.seq > after_seq {
+            messages.extend(changes_out(
                 state,
                 &subjects,
                 rec.seq,
                 state.alert_book().changes(),
             ));
             if matches!(rec.event.body, EventBody::ClockTick) {
-                unpublished.extend(digests_out(
+                messages.extend(digests_out(
                     state,
                     &subjects,
                     &config.serve,
@@ -102,11 +119,7 @@ pub fn rebuild_for_serve(
         }
         progress(rec.seq);
     })?;
-    Ok(Rebuilt {
-        state,
-        published_seq,
-        unpublished,
-    })
+    Ok((state, messages))
 }
 
 /// The projections rebuilt for `pacer serve`, and what the last run may not have

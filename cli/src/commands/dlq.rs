@@ -235,6 +235,7 @@ impl Store {
                 mirror,
                 dlq,
                 access: Arc::new(Access::new(&ctx.data_dir)),
+                deliverer: None,
             };
             let gateway = Gateway::new(config.clone(), sink, stores, metrics, wall_clock_ms, stop);
             return Ok(Store { gateway });
@@ -256,6 +257,7 @@ impl Store {
             mirror,
             dlq,
             access: Arc::new(Access::new(&ctx.data_dir)),
+            deliverer: None,
         };
         let gateway = Gateway::new(
             config.clone(),

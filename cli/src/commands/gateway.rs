@@ -61,6 +61,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
                 mirror,
                 dlq: nats_dlq(&js, &config),
                 access: Arc::new(Access::new(&ctx.data_dir)),
+                deliverer: None,
             },
             &metrics,
             stop_rx.clone(),

@@ -18,6 +18,7 @@ pub mod query_bench;
 pub mod replay;
 pub mod report;
 pub mod serve;
+pub mod subscribe;
 pub mod tick;
 pub mod user;
 pub mod web_bench;

@@ -8,15 +8,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use pacer_engine::access::Access;
 use pacer_engine::config::NatsConfig;
+use pacer_engine::deliver::{self, store::Feed, store::Store, Deliverer, Message};
 use pacer_engine::dlq::DlqStore;
+use pacer_engine::engine::Outgoing;
 use pacer_engine::http::{Gateway, Live, Sink, Stores};
 use pacer_engine::local::Local;
+use pacer_engine::local::DELIVERY_FEED_MAX;
 use pacer_engine::metrics::{serve_http, Metrics};
 use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
 use pacer_engine::nats::query::{serve_queries, QueryContext};
@@ -142,8 +146,19 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         serve_http(addr, Arc::clone(&metrics)).await?;
     }
     let mut log = open_log_for_append(ctx)?;
-    let state = rebuild_logged(&mut log, &config)?;
+    let store = Store::new(log.side_tree(deliver::TREE)?);
+    let (state, backlog) = rebuild_local(&mut log, &config, &store)?;
     let (local, mirror, dlq) = local_engine(log, state, &config, &metrics)?;
+    let deliverer = Arc::new(Deliverer::new(
+        ctx.data_dir.clone(),
+        store,
+        config.clone(),
+        Arc::clone(local.state()),
+        Arc::clone(&metrics),
+    ));
+    feed_local_deliveries(&local, &deliverer, backlog)?;
+    let delivering = Arc::new(AtomicBool::new(false));
+    let _worker = Arc::clone(&deliverer).run(Arc::clone(&delivering));
     let addr = config.serve.http_addr.clone().unwrap_or_default();
     let (bound, server) = serve_webhooks(
         &config,
@@ -153,6 +168,7 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
             mirror,
             dlq,
             access: Arc::new(Access::new(&ctx.data_dir)),
+            deliverer: Some(deliverer),
         },
         &metrics,
         stop_rx.clone(),
@@ -180,7 +196,69 @@ async fn serve_local(ctx: &Context, config: pacer_engine::Config) -> anyhow::Res
         }
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    delivering.store(true, Ordering::Release);
     eprintln!("pacer serve: stopped cleanly");
+    Ok(())
+}
+
+/// Rebuilds the projections of a one-process engine, with the messages of the
+/// events after the deliverer's mark (those a crash kept from being recorded); a log
+/// the deliverer has never seen starts at its end (its history is not delivered).
+fn rebuild_local(
+    log: &mut pacer_engine::Log,
+    config: &pacer_engine::Config,
+    store: &Store,
+) -> anyhow::Result<(pacer_projections::model::Model, Vec<Outgoing>)> {
+    let Some(mark) = store.mark(Feed::Log)? else {
+        store.record(Feed::Log, log.last_seq(), &[])?;
+        return Ok((rebuild_logged(log, config)?, Vec::new()));
+    };
+    let total = log.last_seq();
+    eprintln!("pacer serve: rebuilding the projections from {total} events");
+    let started = Instant::now();
+    let (state, backlog) = tokio::task::block_in_place(|| {
+        pacer_engine::outbox::rebuild_with_messages(log, config, mark, |_| {})
+    })?;
+    eprintln!(
+        "pacer serve: rebuilt {} events in {:.2} s; {} alert message(s) after seq {mark} to match to subscriptions again",
+        state.events_applied(),
+        started.elapsed().as_secs_f64(),
+        backlog.len()
+    );
+    Ok((state, backlog))
+}
+
+/// Hands the one-process engine's messages to the deliverer: first those made
+/// again at start-up, then, on a thread of its own, each stored batch's. A batch
+/// that cannot be recorded (the disk) is tried again, never dropped.
+fn feed_local_deliveries(
+    local: &Local,
+    deliverer: &Arc<Deliverer>,
+    backlog: Vec<Outgoing>,
+) -> anyhow::Result<()> {
+    let mut by_seq: std::collections::BTreeMap<u64, Vec<Outgoing>> = Default::default();
+    for o in backlog {
+        by_seq.entry(o.seq).or_default().push(o);
+    }
+    for (seq, out) in by_seq {
+        let messages: Vec<Message<'_>> = out.iter().map(Message::from).collect();
+        deliverer.record(Feed::Log, seq, &messages)?;
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Outgoing>)>(DELIVERY_FEED_MAX);
+    let d = Arc::clone(deliverer);
+    std::thread::Builder::new()
+        .name("pacer-deliver-feed".into())
+        .spawn(move || {
+            for (seq, out) in rx {
+                let messages: Vec<Message<'_>> = out.iter().map(Message::from).collect();
+                while let Err(e) = d.record(Feed::Log, seq, &messages) {
+                    eprintln!("pacer deliver: alerts of seq {seq} not recorded: {e}; retrying");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        })
+        .context("starting the deliveries feed")?;
+    local.feed_deliveries(tx);
     Ok(())
 }
 
@@ -303,6 +381,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         eprintln!("pacer serve: metrics on http://{addr}/metrics, readiness on /healthz");
     }
     let mut log = open_log_for_append(ctx)?;
+    let store = Store::new(log.side_tree(deliver::TREE)?);
     let total = log.last_seq();
     eprintln!("pacer serve: rebuilding the projections from {total} events");
     let started = Instant::now();
@@ -334,6 +413,21 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         return Ok(());
     };
     let state = Arc::new(RwLock::new(state));
+    let deliverer = Arc::new(Deliverer::new(
+        ctx.data_dir.clone(),
+        store,
+        config.clone(),
+        Arc::clone(&state),
+        Arc::clone(&metrics),
+    ));
+    let delivering = Arc::new(AtomicBool::new(false));
+    let deliver_consumer = pacer_engine::nats::deliver::consumer(&js, &subjects).await?;
+    tokio::spawn(pacer_engine::nats::deliver::feed(
+        deliver_consumer,
+        Arc::clone(&deliverer),
+        stop_rx.clone(),
+    ));
+    let _worker = Arc::clone(&deliverer).run(Arc::clone(&delivering));
     let queries = QueryContext::new(Arc::clone(&state), log.reader());
     let _service = serve_queries(client.clone(), &subjects, queries.clone()).await?;
     let http_server = match (&config.serve.http_addr, mirror) {
@@ -342,6 +436,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
                 mirror,
                 dlq: nats_dlq(&js, &config),
                 access: Arc::new(Access::new(&ctx.data_dir)),
+                deliverer: Some(Arc::clone(&deliverer)),
             };
             let sink = Sink::Nats {
                 js: js.clone(),
@@ -400,6 +495,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         .ready
         .store(true, std::sync::atomic::Ordering::SeqCst);
     pipeline.run(stop_rx).await?;
+    delivering.store(true, Ordering::Release);
     if let Some(task) = http_server {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
     }

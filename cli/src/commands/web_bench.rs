@@ -202,6 +202,7 @@ impl BenchServer {
                 mirror,
                 dlq,
                 access: Arc::new(Access::new(data)),
+                deliverer: None,
             },
             &metrics,
             stop_rx,

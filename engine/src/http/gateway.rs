@@ -97,6 +97,9 @@ pub struct Gateway {
     /// The configuration file the process was started with, read again by
     /// [`Gateway::reload_config_file`] (`None`: the defaults; nothing to reload).
     pub config_path: Option<std::path::PathBuf>,
+    /// Subscriptions and deliveries (`/v1/subscriptions`, `/v1/deliveries`), where an
+    /// engine runs in the process.
+    pub deliverer: Option<Arc<crate::deliver::Deliverer>>,
     pub mirror: Mirror,
     pub sink: Sink,
     /// Where refused items wait for a retry.
@@ -159,6 +162,7 @@ impl Gateway {
             as_of_replay: std::sync::Mutex::new(None),
             hooks: std::sync::RwLock::new(Arc::new(config.webhooks.clone())),
             config_path: None,
+            deliverer: stores.deliverer,
             config,
             mirror: stores.mirror,
             sink,
@@ -187,6 +191,8 @@ pub struct Stores {
     pub mirror: Mirror,
     pub dlq: DlqStore,
     pub access: Arc<Access>,
+    /// Subscriptions and deliveries, where an engine runs in the process.
+    pub deliverer: Option<Arc<crate::deliver::Deliverer>>,
 }
 
 /// What a webhook request came to (the 200 body).

@@ -23,12 +23,14 @@
 //! | 503 | NATS (or the mirror bucket) unreachable: `Retry-After`, and retry |
 //!
 //! The files: `gateway` holds the shared [`Gateway`] and the webhook intake, `scope`
-//! who calls and what they may see or do, `api` the JSON handlers; the web pages are
+//! who calls and what they may see or do, `api` the JSON handlers, `subscriptions`
+//! those of subscriptions and deliveries; the web pages are
 //! [`crate::web`]. This file is the router and the server.
 
 mod api;
 pub(crate) mod gateway;
 pub(crate) mod scope;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -74,7 +76,19 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/v1/alerts/stream", get(alert_stream))
             .route("/v1/alerts/{id}/ack", post(acknowledge))
             .merge(crate::web::routes())
-            .route("/v1/digest/{team}", get(digest));
+            .route("/v1/digest/{team}", get(digest))
+            .route(
+                "/v1/subscriptions",
+                get(subscriptions::list).post(subscriptions::add),
+            )
+            .route(
+                "/v1/subscriptions/{id}",
+                axum::routing::delete(subscriptions::remove),
+            )
+            .route("/v1/subscriptions/{id}/enable", post(subscriptions::enable))
+            .route("/v1/deliveries", get(subscriptions::deliveries))
+            .route("/v1/deliveries/retry", post(subscriptions::retry_failed))
+            .route("/v1/deliveries/{id}/retry", post(subscriptions::retry_one));
     }
     // The handlers read the raw body themselves, within `body_bytes_max`.
     app.with_state(gateway)

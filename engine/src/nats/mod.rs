@@ -12,6 +12,7 @@
 //! Debian's nats-server is 2.9, so the client speaks the 2.9 JetStream API (the
 //! `async-nats` server_2_10+ features are off).
 
+pub mod deliver;
 pub mod live;
 pub mod pipeline;
 pub mod publish;
