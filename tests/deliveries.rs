@@ -130,6 +130,8 @@ retry_base_ms = 150
 retry_max_ms = 600
 timeout_ms = 5000
 app_url = "https://pacer.example.com"
+# The test's receivers listen on plain HTTP on this machine.
+allow_http_loopback = true
 {extra}
 [deliver.smtp]
 host = "127.0.0.1"
@@ -240,7 +242,23 @@ const MONDAY: &str = "2026-11-23T08:00:00Z";
 fn a_manager_gets_alerts_by_email_slack_teams_and_a_signed_webhook_and_the_team_digest() {
     let r = Receivers::start();
     let (_tmp, data, cfg, admin) = org(&r, "");
-    let maria = user_token(&data, "maria", "manager", &["--teams", "north"]);
+    ok(run_with_stdin(
+        &data,
+        &[
+            "user",
+            "add",
+            "maria",
+            "--role",
+            "manager",
+            "--teams",
+            "north",
+            "--password-stdin",
+        ],
+        "maria-password-2026\n",
+    ));
+    let maria = ok(run(&data, &["token", "create", "--user", "maria"]))
+        .trim()
+        .to_owned();
     // By the CLI: the burst by email, and the weekly digest.
     let email = subscribe(
         &data,
@@ -568,6 +586,28 @@ fn a_manager_gets_alerts_by_email_slack_teams_and_a_signed_webhook_and_the_team_
         }
     }
 
+    // Her subscriptions in the web app, in a real browser: listed, one added by the
+    // form and removed again, a team outside her scope refused.
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/deliver/subscriptions_page.py"))
+        .args([
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--user",
+            "maria",
+        ])
+        .args(["--password", "maria-password-2026", "--count", "5"])
+        .args(["--slack", &r.url("/slack/web"), "--out"])
+        .arg(&shots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The operator's view: five deliveries sent.
     let (_, listed) = api(port, &admin, "GET", "/v1/deliveries?state=sent", None);
     assert_eq!(listed["count"], 5, "{listed:#}");
@@ -632,6 +672,20 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
         &["--user", "maria", "--slack", &r.url("/slack/gone")],
     );
     r.control("answers", json!({"path": "/slack/gone", "answers": [410]}));
+    // An address the SMTP server does not know: a bounce (550 5.1.1 at RCPT TO).
+    r.control("bounce", json!({"address": "left-the-company@example.com"}));
+    let bounced = subscribe(
+        &data,
+        &cfg,
+        &[
+            "--user",
+            "maria",
+            "--email",
+            "left-the-company@example.com",
+            "--team",
+            "north",
+        ],
+    );
     let down = subscribe(
         &data,
         &cfg,
@@ -656,20 +710,26 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
             .any(|q| q["path"] == "/hook/flaky" && q["status"] == 200)
     });
     // The gone receiver's subscription is stopped, and maria hears of it by email.
-    r.wait_for("the notice about the gone Slack webhook", 30, |_, mail| {
-        mail.iter()
-            .any(|m| m["subject"].as_str().unwrap().contains("stopped"))
-    });
+    r.wait_for(
+        "the notices about the gone Slack webhook and the bounce",
+        30,
+        |_, mail| {
+            mail.iter()
+                .filter(|m| m["subject"].as_str().unwrap().contains("stopped"))
+                .count()
+                >= 2
+        },
+    );
     // The receiver that stays down is given up after give_up_after_s.
     let deadline = Instant::now() + Duration::from_secs(30);
     let failed = loop {
         let (_, failed) = api(port, &admin, "GET", "/v1/deliveries?state=failed", None);
-        if failed["count"] == 2 {
+        if failed["count"] == 3 {
             break failed;
         }
         assert!(
             Instant::now() < deadline,
-            "two failed deliveries: {failed:#}"
+            "three failed deliveries: {failed:#}"
         );
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -689,11 +749,21 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
         flaky_reqs.iter().all(|q| q["verified"] == true),
         "{flaky_reqs:#?}"
     );
-    let stamps: BTreeSet<&str> = flaky_reqs
+    // A 503 and a 429 came with Retry-After: 1; the next try waited for it (the
+    // configured backoff alone is at most 600 ms).
+    let at: Vec<f64> = flaky_reqs
         .iter()
-        .map(|q| q["webhook_timestamp"].as_str().unwrap())
+        .map(|q| q["at"].as_f64().unwrap())
         .collect();
-    assert!(!stamps.is_empty());
+    for (i, gap) in at.windows(2).map(|w| w[1] - w[0]).enumerate() {
+        if matches!(statuses[i], 503 | 429) {
+            assert!(
+                gap >= 0.95,
+                "try {} came {gap:.2} s after a Retry-After: 1",
+                i + 2
+            );
+        }
+    }
 
     let gone_reqs = r.requests_to("/slack/gone");
     assert_eq!(gone_reqs.len(), 1, "a 410 is not tried again");
@@ -716,17 +786,33 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
         .unwrap()
         .to_owned();
     assert!(reason.contains("410"), "{reason}");
+    let reason = find(&bounced)["disabled"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("5.1.1"), "{reason}");
     assert!(find(&flaky)["disabled"].is_null() && find(&down)["disabled"].is_null());
     let (_, mail) = r.received();
-    let notice = mail
+    let notices: Vec<&Value> = mail
         .iter()
-        .find(|m| m["subject"].as_str().unwrap().contains("stopped"))
-        .unwrap();
+        .filter(|m| m["subject"].as_str().unwrap().contains("stopped"))
+        .collect();
+    for (sub, rcpt) in [
+        (&gone, "maria@example.com"),
+        (&bounced, "maria@example.com"),
+    ] {
+        let n = notices
+            .iter()
+            .find(|m| m["text"].as_str().unwrap().contains(sub.as_str()))
+            .unwrap_or_else(|| panic!("a notice names {sub}: {notices:#?}"));
+        assert_eq!(n["rcpt_tos"], json!([rcpt]));
+    }
     assert!(
-        notice["text"].as_str().unwrap().contains(&gone),
-        "the notice names the subscription"
+        !mail
+            .iter()
+            .any(|m| m["rcpt_tos"] == json!(["left-the-company@example.com"])),
+        "nothing reached the unknown mailbox"
     );
-    assert_eq!(notice["rcpt_tos"], json!(["maria@example.com"]));
     let states: BTreeMap<String, String> = failed["deliveries"]
         .as_array()
         .unwrap()
@@ -739,6 +825,7 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
         })
         .collect();
     assert!(states[&gone].contains("410"), "{states:?}");
+    assert!(states[&bounced].contains("5.1.1"), "{states:?}");
     assert!(
         states[&down].contains("given up") && states[&down].contains("503"),
         "{states:?}"
@@ -749,6 +836,19 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
             .contains("pacer_deliveries_failed_total{channel=\"teams\"} 1"),
         "{}",
         server.metrics()
+    );
+    // The operator's system alert says so.
+    let (_, system) = api(port, &admin, "GET", "/v1/alerts?system=true", None);
+    let failed_alert = system["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule"] == "failed_deliveries")
+        .cloned();
+    assert_eq!(
+        failed_alert.as_ref().map(|a| a["failed"].clone()),
+        Some(json!(3)),
+        "{system:#}"
     );
 
     // The operator retries the given-up one once the receiver is back: it arrives

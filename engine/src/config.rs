@@ -89,6 +89,9 @@ pub struct DeliverConfig {
     pub app_url: Option<String>,
     /// How email is sent; none: email subscriptions wait, failed, until it is set.
     pub smtp: Option<SmtpConfig>,
+    /// Webhook subscriptions may use plain `http://` to this machine (a local relay,
+    /// tests). Off: every webhook URL is `https://`.
+    pub allow_http_loopback: bool,
 }
 
 impl Default for DeliverConfig {
@@ -102,6 +105,7 @@ impl Default for DeliverConfig {
             timeout_ms: 10_000,
             app_url: None,
             smtp: None,
+            allow_http_loopback: false,
         }
     }
 }
@@ -293,6 +297,7 @@ struct RawDeliver {
     give_up_after_s: Option<i64>,
     timeout_ms: Option<i64>,
     app_url: Option<String>,
+    allow_http_loopback: Option<bool>,
     smtp: Option<RawSmtp>,
 }
 
@@ -722,6 +727,7 @@ fn deliver_config(raw: RawDeliver) -> Result<DeliverConfig, String> {
         timeout_ms: within("timeout_ms", raw.timeout_ms, d.timeout_ms, 100, 120_000)?,
         app_url,
         smtp,
+        allow_http_loopback: raw.allow_http_loopback.unwrap_or(d.allow_http_loopback),
     })
 }
 

@@ -26,6 +26,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -128,6 +129,7 @@ class Receiver(BaseHTTPRequestHandler):
             HTTP.append(
                 {
                     "path": self.path,
+                    "at": time.monotonic(),
                     "status": status,
                     "webhook_id": headers.get("webhook-id"),
                     "webhook_timestamp": headers.get("webhook-timestamp"),

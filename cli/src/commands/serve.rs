@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use pacer_engine::access::Access;
 use pacer_engine::config::NatsConfig;
-use pacer_engine::deliver::{self, store::Feed, store::Store, Deliverer, Message};
+use pacer_engine::deliver::{self, store::Mark, store::Store, Deliverer, Message};
 use pacer_engine::dlq::DlqStore;
 use pacer_engine::engine::Outgoing;
 use pacer_engine::http::{Gateway, Live, Sink, Stores};
@@ -209,8 +209,8 @@ fn rebuild_local(
     config: &pacer_engine::Config,
     store: &Store,
 ) -> anyhow::Result<(pacer_projections::model::Model, Vec<Outgoing>)> {
-    let Some(mark) = store.mark(Feed::Log)? else {
-        store.record(Feed::Log, log.last_seq(), &[])?;
+    let Some(mark) = store.log_mark()? else {
+        store.record(Mark::Log(log.last_seq()), &[])?;
         return Ok((rebuild_logged(log, config)?, Vec::new()));
     };
     let total = log.last_seq();
@@ -242,7 +242,7 @@ fn feed_local_deliveries(
     }
     for (seq, out) in by_seq {
         let messages: Vec<Message<'_>> = out.iter().map(Message::from).collect();
-        deliverer.record(Feed::Log, seq, &messages)?;
+        deliverer.record(Mark::Log(seq), &messages)?;
     }
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<Outgoing>)>(DELIVERY_FEED_MAX);
     let d = Arc::clone(deliverer);
@@ -251,7 +251,7 @@ fn feed_local_deliveries(
         .spawn(move || {
             for (seq, out) in rx {
                 let messages: Vec<Message<'_>> = out.iter().map(Message::from).collect();
-                while let Err(e) = d.record(Feed::Log, seq, &messages) {
+                while let Err(e) = d.record(Mark::Log(seq), &messages) {
                     eprintln!("pacer deliver: alerts of seq {seq} not recorded: {e}; retrying");
                     std::thread::sleep(Duration::from_secs(1));
                 }
@@ -382,6 +382,9 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     }
     let mut log = open_log_for_append(ctx)?;
     let store = Store::new(log.side_tree(deliver::TREE)?);
+    // The stream feeds the deliverer here: a later one-process start begins at the
+    // log's end instead of delivering again what NATS delivered.
+    store.forget_log_mark()?;
     let total = log.last_seq();
     eprintln!("pacer serve: rebuilding the projections from {total} events");
     let started = Instant::now();

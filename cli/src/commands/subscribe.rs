@@ -92,7 +92,7 @@ pub struct AddArgs {
 }
 
 impl AddArgs {
-    fn wish(self) -> Wish {
+    fn wish(self, allow_http_loopback: bool) -> Wish {
         let channel = if let Some(to) = self.email {
             Some(Channel::Email { to })
         } else if let Some(url) = self.slack {
@@ -114,6 +114,7 @@ impl AddArgs {
             focus_only: self.focus_only,
             cadence: self.cadence,
             quiet: self.quiet,
+            allow_http_loopback,
         }
     }
 }
@@ -161,7 +162,7 @@ pub fn run_subscribe(ctx: &Context, cmd: SubscribeCommand) -> anyhow::Result<Exi
     let dir = &ctx.data_dir;
     match cmd {
         SubscribeCommand::Add(args) => {
-            let wish = (*args).wish();
+            let wish = (*args).wish(ctx.config.deliver.allow_http_loopback);
             let users = Users::load(&dir.join(USERS_FILE))?;
             let Some(user) = users.users.get(&wish.user) else {
                 anyhow::bail!(

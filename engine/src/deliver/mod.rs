@@ -25,6 +25,8 @@ pub mod render;
 pub mod send;
 pub mod store;
 pub mod subscription;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -36,11 +38,11 @@ use chrono::{TimeZone as _, Timelike as _};
 use pacer_projections::model::Model;
 use serde_json::Value;
 
-use crate::access::{Scope, Users, USERS_FILE};
+use crate::access::{AccessError, Scope, Users, USERS_FILE};
 use crate::config::Config;
 use crate::metrics::Metrics;
 pub use error::DeliverError;
-use store::{Delivery, DeliveryState, Feed, Intent, Kind, Store, ITEMS_PER_DELIVERY_MAX};
+use store::{Delivery, DeliveryState, Intent, Kind, Mark, Store, ITEMS_PER_DELIVERY_MAX};
 use subscription::{
     in_quiet, AlertFacts, Cadence, Subscription, Subscriptions, SUBSCRIPTIONS_FILE,
 };
@@ -71,10 +73,51 @@ impl<'a> From<&'a crate::engine::Outgoing> for Message<'a> {
     }
 }
 
-/// A file read again when it changes.
+/// A file read again when it changes (its time or length); a file that does not
+/// parse keeps the last good copy in force, said once in the log.
 struct Cached<T> {
-    modified: Option<SystemTime>,
-    value: Arc<T>,
+    seen: Option<(SystemTime, u64)>,
+    value: Option<Arc<T>>,
+}
+
+impl<T> Cached<T> {
+    fn new() -> Self {
+        Cached {
+            seen: None,
+            value: None,
+        }
+    }
+
+    fn get(
+        &mut self,
+        path: &std::path::Path,
+        load: impl FnOnce() -> Result<T, AccessError>,
+    ) -> Result<Arc<T>, DeliverError> {
+        let seen = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.len())));
+        if let (Some(v), true) = (&self.value, seen.is_some() && seen == self.seen) {
+            return Ok(Arc::clone(v));
+        }
+        match load() {
+            Ok(v) => {
+                let v = Arc::new(v);
+                self.value = Some(Arc::clone(&v));
+                self.seen = seen;
+                Ok(v)
+            }
+            Err(e) => match &self.value {
+                Some(v) => {
+                    if self.seen != seen {
+                        eprintln!("pacer deliver: {e}; the last good copy stays in force");
+                        self.seen = seen;
+                    }
+                    Ok(Arc::clone(v))
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
 }
 
 /// Subscriptions matched, intents recorded, deliveries made and attempted.
@@ -108,14 +151,8 @@ impl Deliverer {
             config,
             state,
             metrics,
-            subscriptions: Mutex::new(Cached {
-                modified: None,
-                value: Arc::default(),
-            }),
-            users: Mutex::new(Cached {
-                modified: None,
-                value: Arc::default(),
-            }),
+            subscriptions: Mutex::new(Cached::new()),
+            users: Mutex::new(Cached::new()),
             clock: wall_ms,
         }
     }
@@ -132,24 +169,18 @@ impl Deliverer {
     /// The subscriptions as the file holds them now.
     pub fn subscriptions(&self) -> Result<Arc<Subscriptions>, DeliverError> {
         let path = self.data_dir.join(SUBSCRIPTIONS_FILE);
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut c = self.subscriptions.lock().expect("not poisoned");
-        if c.modified != modified || modified.is_none() {
-            c.value = Arc::new(Subscriptions::load(&self.data_dir)?);
-            c.modified = modified;
-        }
-        Ok(Arc::clone(&c.value))
+        self.subscriptions
+            .lock()
+            .expect("not poisoned")
+            .get(&path, || Subscriptions::load(&self.data_dir))
     }
 
     fn users(&self) -> Result<Arc<Users>, DeliverError> {
         let path = self.data_dir.join(USERS_FILE);
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let mut c = self.users.lock().expect("not poisoned");
-        if c.modified != modified || modified.is_none() {
-            c.value = Arc::new(Users::load(&path)?);
-            c.modified = modified;
-        }
-        Ok(Arc::clone(&c.value))
+        self.users
+            .lock()
+            .expect("not poisoned")
+            .get(&path, || Users::load(&path))
     }
 
     /// The intents these messages call for: each wanted by an enabled subscription
@@ -216,16 +247,21 @@ impl Deliverer {
         Ok(out)
     }
 
-    /// Records the intents `messages` call for, with `feed`'s mark at `seq`, durably:
-    /// call it before acknowledging the messages. Returns how many intents.
-    pub fn record(
+    /// Records the intents `messages` call for, with the mark that covers them,
+    /// durably: call it before acknowledging the messages. Returns how many intents.
+    pub fn record(&self, mark: Mark<'_>, messages: &[Message<'_>]) -> Result<usize, DeliverError> {
+        self.record_at(mark, messages, (self.clock)())
+    }
+
+    /// [`Deliverer::record`] at `now_ms`.
+    pub fn record_at(
         &self,
-        feed: Feed,
-        seq: u64,
+        mark: Mark<'_>,
         messages: &[Message<'_>],
+        now_ms: i64,
     ) -> Result<usize, DeliverError> {
-        let intents = self.intents(messages, (self.clock)())?;
-        self.store.record(feed, seq, &intents)?;
+        let intents = self.intents(messages, now_ms)?;
+        self.store.record(mark, &intents)?;
         Ok(intents.len())
     }
 
@@ -292,7 +328,15 @@ impl Deliverer {
                     Some("warning") => 1,
                     _ => 2,
                 };
-                (sev(a), a.created_ms, &a.key).cmp(&(sev(b), b.created_ms, &b.key))
+                // The event's seq ends an alert change's key (`…:<change>:<seq>`).
+                let seq = |i: &Intent| {
+                    i.key
+                        .rsplit(':')
+                        .next()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                (sev(a), a.created_ms, seq(a), &a.key).cmp(&(sev(b), b.created_ms, seq(b), &b.key))
             });
             let mut groups: Vec<(Kind, Vec<Intent>)> = alerts
                 .chunks(ITEMS_PER_DELIVERY_MAX)
@@ -335,10 +379,25 @@ impl Deliverer {
             .filter(|d| d.next_ms <= now_ms)
             .take(ATTEMPTS_PER_TURN_MAX)
             .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let subs = self.subscriptions()?;
         let mut attempted = 0;
         for mut d in due {
             if stop.load(Ordering::Acquire) {
                 break;
+            }
+            // A subscription removed or stopped since takes nothing more.
+            let standing = subs
+                .subscriptions
+                .get(&d.subscription)
+                .is_some_and(|s| s.disabled.is_none());
+            if !standing {
+                d.state = DeliveryState::Cancelled;
+                d.last_error = Some("not sent: its subscription was removed or stopped".into());
+                self.store.put(&d)?;
+                continue;
             }
             let now_ms = (self.clock)();
             let outcome = send::attempt(&d, &self.config.deliver, now_ms / 1000);
@@ -364,8 +423,9 @@ impl Deliverer {
                 send::Outcome::Retry { error, after_ms } => {
                     count("retry");
                     let cfg = &self.config.deliver;
-                    let waited_ms = now_ms - d.created_ms;
-                    if waited_ms >= cfg.give_up_after_s as i64 * 1000 {
+                    let give_up_ms = (cfg.give_up_after_s as i64).saturating_mul(1000);
+                    let waited_ms = now_ms.saturating_sub(d.created_ms);
+                    if waited_ms >= give_up_ms {
                         d.last_error = Some(format!(
                             "given up after {} attempts over {} s: {error}",
                             d.attempts,
@@ -374,23 +434,38 @@ impl Deliverer {
                         self.failed(&mut d);
                     } else {
                         let jitter = u64::from_le_bytes(crate::access::random_bytes::<8>());
-                        let wait = send::backoff_ms(
+                        let backoff = send::backoff_ms(
                             d.attempts,
                             cfg.retry_base_ms,
                             cfg.retry_max_ms,
                             jitter,
-                        )
-                        .max(after_ms.unwrap_or(0));
-                        d.next_ms = now_ms + wait as i64;
+                        );
+                        // The receiver's Retry-After counts, but never past the time
+                        // the delivery is given up (one more try then).
+                        let left_ms = (give_up_ms - waited_ms).max(0) as u64;
+                        let wait = backoff.max(after_ms.unwrap_or(0)).min(left_ms.max(1));
+                        d.next_ms = now_ms.saturating_add(wait as i64);
                         d.last_error = Some(error);
                     }
                 }
                 send::Outcome::Gone { error } => {
                     count("gone");
                     d.last_error = Some(error.clone());
+                    // The owner's notices first (made again the same after a crash),
+                    // once, while the subscription still stands.
+                    let subs_now = self.subscriptions()?;
+                    let stands = subs_now
+                        .subscriptions
+                        .get(&d.subscription)
+                        .is_some_and(|s| s.disabled.is_none());
+                    if stands {
+                        for n in self.notices(&subs_now, &d, &error, now_ms) {
+                            self.store.add(&n)?;
+                        }
+                    }
                     self.failed(&mut d);
                     self.store.put(&d)?;
-                    self.disable(&d, &error, now_ms)?;
+                    self.disable(&d, &error)?;
                     continue;
                 }
                 send::Outcome::Refused { error } => {
@@ -401,12 +476,14 @@ impl Deliverer {
             }
             self.store.put(&d)?;
         }
-        for dropped in self.store.prune()? {
-            eprintln!(
-                "pacer deliver: failed delivery {} dropped to keep within {} failed deliveries",
-                dropped.id,
-                store::FAILED_KEPT_MAX
-            );
+        if attempted > 0 {
+            for dropped in self.store.prune()? {
+                eprintln!(
+                    "pacer deliver: failed delivery {} dropped to keep within {} failed deliveries",
+                    dropped.id,
+                    store::FAILED_KEPT_MAX
+                );
+            }
         }
         Ok(attempted)
     }
@@ -429,55 +506,69 @@ impl Deliverer {
         );
     }
 
-    /// The receiver of a subscription is gone: the subscription is disabled, and its
-    /// owner hears of it through their other subscriptions.
-    fn disable(&self, d: &Delivery, error: &str, now_ms: i64) -> Result<(), DeliverError> {
-        let reason = format!(
-            "{} {} answered that it is gone ({error}); enable it again with pacer subscribe enable {}",
+    fn gone_reason(d: &Delivery, error: &str) -> String {
+        format!(
+            "{} {} answered that it is gone ({error}); start it again with pacer subscribe enable {} or on the Subscriptions page",
             d.channel.kind(),
             d.channel.target(),
             d.subscription
+        )
+    }
+
+    /// The notices telling a subscription's owner, through their other enabled
+    /// subscriptions, that its receiver is gone; their ids follow from the failed
+    /// delivery's, so making them again adds nothing.
+    fn notices(
+        &self,
+        subs: &Subscriptions,
+        d: &Delivery,
+        error: &str,
+        now_ms: i64,
+    ) -> Vec<Delivery> {
+        let text = format!(
+            "Your Pacer subscription {} ({} to {}) was stopped: {}.",
+            d.subscription,
+            d.channel.kind(),
+            d.channel.target(),
+            Self::gone_reason(d, error)
         );
+        subs.of_user(&d.user)
+            .filter(|s| s.id != d.subscription && s.disabled.is_none())
+            .map(|other| {
+                let key = format!("notice:{}:{}", d.subscription, d.id);
+                Delivery {
+                    id: Delivery::id_of(&other.id, &[&key]),
+                    subscription: other.id.clone(),
+                    user: other.user.clone(),
+                    channel: other.channel.clone(),
+                    kind: Kind::Notice,
+                    cadence: "notice".into(),
+                    items: vec![serde_json::json!({"text": text, "subscription": d.subscription})],
+                    state: DeliveryState::Due,
+                    created_ms: now_ms,
+                    attempts: 0,
+                    next_ms: now_ms,
+                    last_error: None,
+                    sent_ms: None,
+                }
+            })
+            .collect()
+    }
+
+    /// The receiver of a subscription is gone: the subscription is stopped.
+    fn disable(&self, d: &Delivery, error: &str) -> Result<(), DeliverError> {
+        let reason = Self::gone_reason(d, error);
         let changed = Subscriptions::update(&self.data_dir, |subs| {
             match subs.subscriptions.contains_key(&d.subscription) {
                 true => subs.disable(&d.subscription, &reason),
                 false => Ok(false),
             }
         })?;
-        if !changed {
-            return Ok(());
-        }
-        eprintln!(
-            "pacer deliver: subscription {} disabled: {reason}",
-            d.subscription
-        );
-        let subs = self.subscriptions()?;
-        let text = format!(
-            "Your Pacer subscription {} ({} to {}) was stopped: {reason}.",
-            d.subscription,
-            d.channel.kind(),
-            d.channel.target()
-        );
-        for other in subs
-            .of_user(&d.user)
-            .filter(|s| s.id != d.subscription && s.disabled.is_none())
-        {
-            let key = format!("notice:{}:{}", d.subscription, d.id);
-            self.store.add(&Delivery {
-                id: Delivery::id_of(&other.id, &[&key]),
-                subscription: other.id.clone(),
-                user: other.user.clone(),
-                channel: other.channel.clone(),
-                kind: Kind::Notice,
-                cadence: "notice".into(),
-                items: vec![serde_json::json!({"text": text, "subscription": d.subscription})],
-                state: DeliveryState::Due,
-                created_ms: now_ms,
-                attempts: 0,
-                next_ms: now_ms,
-                last_error: None,
-                sent_ms: None,
-            })?;
+        if changed {
+            eprintln!(
+                "pacer deliver: subscription {} stopped: {reason}",
+                d.subscription
+            );
         }
         Ok(())
     }
@@ -527,6 +618,34 @@ impl Deliverer {
             })
             .expect("a thread starts")
     }
+}
+
+/// The operator's system alert while deliveries stand failed (with the dead letters'
+/// one: `GET /v1/alerts?system=true`, and `<prefix>.alerts.system` with NATS).
+pub fn system_alert(deliveries: &[Delivery]) -> Option<Value> {
+    let failed: Vec<&Delivery> = deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Failed)
+        .collect();
+    let oldest = failed.iter().min_by_key(|d| (d.created_ms, &d.id))?;
+    let mut by_channel: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &failed {
+        *by_channel.entry(d.channel.kind()).or_default() += 1;
+    }
+    Some(serde_json::json!({
+        "id": format!("system:failed_deliveries:{}", oldest.id),
+        "rule": "failed_deliveries",
+        "severity": "warning",
+        "failed": failed.len(),
+        "by_channel": by_channel,
+        "oldest_id": oldest.id,
+        "oldest_error": oldest.last_error,
+        "message": format!(
+            "{} alert message(s) could not be delivered: managers did not get them",
+            failed.len()
+        ),
+        "suggested_action": "pacer deliveries list --state failed; fix the receiver or the subscription, then pacer deliveries retry --failed",
+    }))
 }
 
 /// Makes a failed delivery (or, with no id, every failed one) due again now; returns

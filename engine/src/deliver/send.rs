@@ -84,7 +84,12 @@ fn post(
     match req.send_bytes(&bytes) {
         Ok(r) if (200..300).contains(&r.status()) => Outcome::Sent,
         Ok(r) => Outcome::Refused {
-            error: format!("{url}: answered {} {}", r.status(), r.status_text()),
+            error: format!(
+                "{} answered {} {} (a redirect is not followed)",
+                host_of(url),
+                r.status(),
+                r.status_text()
+            ),
         },
         Err(ureq::Error::Status(code, r)) => {
             let retry_after = r.header("retry-after").and_then(retry_after_ms);
@@ -106,15 +111,23 @@ fn post(
                 _ => Outcome::Refused { error },
             }
         }
+        // Not `t`'s own text: it starts with the URL, and a Slack or Teams URL is a
+        // secret.
         Err(ureq::Error::Transport(t)) => Outcome::Retry {
-            error: format!("could not reach {}: {t}", host_of(url)),
+            error: format!(
+                "could not reach {}: {}{}",
+                host_of(url),
+                t.kind(),
+                t.message().map_or(String::new(), |m| format!(" ({m})"))
+            ),
             after_ms: None,
         },
     }
 }
 
+/// `https://host:port` of a URL: never its path, query or credentials.
 fn host_of(url: &str) -> String {
-    url.split('/').take(3).collect::<Vec<_>>().join("/")
+    super::subscription::origin(url)
 }
 
 fn answer_text(r: ureq::Response) -> String {
@@ -208,9 +221,12 @@ fn email(d: &Delivery, to: &str, cfg: &DeliverConfig) -> Outcome {
         Err(e) => {
             let code = e.status().map(u16::from);
             let error = format!("SMTP {}:{}: {e}", smtp.host, smtp.port);
+            // A mailbox the server does not know (enhanced status 5.1.x: a bad
+            // destination) is a bounce; another permanent refusal (a policy, the
+            // sender) is the operator's to look at.
+            let mailbox = e.to_string().contains(" 5.1.");
             match code {
-                // The mailbox is unknown or refused: a bounce.
-                Some(550 | 551 | 553) => Outcome::Gone { error },
+                Some(550 | 551 | 553) if mailbox => Outcome::Gone { error },
                 _ if e.is_permanent() => Outcome::Refused { error },
                 _ => Outcome::Retry {
                     error,

@@ -3,7 +3,8 @@
 //!
 //! | key | value |
 //! | --- | --- |
-//! | `m:log_seq`, `m:stream_seq` | how far the feed got: the last log seq (one process) or `PACER_ALERTS` stream seq (NATS) whose messages are recorded |
+//! | `m:log_seq` | how far the one-process feed got: the last log seq whose messages are recorded |
+//! | `s:<stream seq>` | a `PACER_ALERTS` message (NATS) whose intents are recorded: a redelivery of it is only acked |
 //! | `p:<subscription>:<intent>` | an [`Intent`]: one alert change (or digest) one subscription wants, not yet gathered |
 //! | `d:<delivery>` | a due [`Delivery`]: the message made of a subscription's gathered intents, and its attempts |
 //! | `x:<delivery>` | a delivery done with: sent, or failed (kept for the operator) |
@@ -64,6 +65,8 @@ pub enum DeliveryState {
     Sent,
     /// Given up (or refused for good): kept for the operator.
     Failed,
+    /// Not sent: its subscription was removed or stopped before it went.
+    Cancelled,
 }
 
 impl DeliveryState {
@@ -72,7 +75,10 @@ impl DeliveryState {
             "due" => Ok(DeliveryState::Due),
             "sent" => Ok(DeliveryState::Sent),
             "failed" => Ok(DeliveryState::Failed),
-            _ => Err(format!("state: {text:?} is not due, sent or failed")),
+            "cancelled" => Ok(DeliveryState::Cancelled),
+            _ => Err(format!(
+                "state: {text:?} is not due, sent, failed or cancelled"
+            )),
         }
     }
 
@@ -81,6 +87,7 @@ impl DeliveryState {
             DeliveryState::Due => "due",
             DeliveryState::Sent => "sent",
             DeliveryState::Failed => "failed",
+            DeliveryState::Cancelled => "cancelled",
         }
     }
 }
@@ -148,22 +155,23 @@ impl Delivery {
     }
 }
 
-/// Which feed a mark counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// The one-process engine's log seq.
-    Log,
-    /// The `PACER_ALERTS` stream's seq.
-    Stream,
+/// What a batch of intents covers: the one-process feed's log seq, or the
+/// `PACER_ALERTS` stream seqs of the messages they were made of.
+#[derive(Clone, Copy, Debug)]
+pub enum Mark<'a> {
+    Log(u64),
+    Stream(&'a [u64]),
 }
 
-impl Feed {
-    fn key(self) -> &'static [u8] {
-        match self {
-            Feed::Log => b"m:log_seq",
-            Feed::Stream => b"m:stream_seq",
-        }
-    }
+const LOG_MARK: &[u8] = b"m:log_seq";
+/// Stream seqs kept as seen: a message is redelivered within the consumer's ack wait,
+/// long before this many later messages.
+const STREAM_SEEN_MAX: u64 = 100_000;
+
+fn stream_key(seq: u64) -> Vec<u8> {
+    let mut k = b"s:".to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
 }
 
 /// The store: a sled tree of the log's database.
@@ -189,7 +197,9 @@ fn decode<T: serde::de::DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T,
 fn delivery_key(state: DeliveryState, id: &str) -> Vec<u8> {
     match state {
         DeliveryState::Due => format!("d:{id}"),
-        DeliveryState::Sent | DeliveryState::Failed => format!("x:{id}"),
+        DeliveryState::Sent | DeliveryState::Failed | DeliveryState::Cancelled => {
+            format!("x:{id}")
+        }
     }
     .into_bytes()
 }
@@ -203,24 +213,37 @@ impl Store {
         Store { tree }
     }
 
-    /// The last seq of `feed` whose messages are recorded; `None` before the first.
-    pub fn mark(&self, feed: Feed) -> Result<Option<u64>, DeliverError> {
+    /// The last log seq whose messages are recorded; `None` before the first.
+    pub fn log_mark(&self) -> Result<Option<u64>, DeliverError> {
         Ok(self
             .tree
-            .get(feed.key())
+            .get(LOG_MARK)
             .map_err(|e| db("reading the mark", e))?
             .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
 
-    /// Records intents (subscription, intent) and moves `feed`'s mark to `seq`, in one
-    /// batch; flushed when it holds an intent (a lost mark alone only has its
-    /// messages matched again, to no intent). An intent recorded before is kept.
-    pub fn record(
-        &self,
-        feed: Feed,
-        seq: u64,
-        intents: &[(String, Intent)],
-    ) -> Result<(), DeliverError> {
+    /// Forgets the log mark: the data dir is served with NATS, whose feed is the
+    /// stream; a later one-process start begins at the log's end again instead of
+    /// delivering what NATS delivered.
+    pub fn forget_log_mark(&self) -> Result<(), DeliverError> {
+        self.tree
+            .remove(LOG_MARK)
+            .map_err(|e| db("forgetting the mark", e))?;
+        Ok(())
+    }
+
+    /// Whether the `PACER_ALERTS` message of stream seq `seq` was recorded.
+    pub fn stream_seen(&self, seq: u64) -> Result<bool, DeliverError> {
+        self.tree
+            .contains_key(stream_key(seq))
+            .map_err(|e| db("reading the stream marks", e))
+    }
+
+    /// Records intents with the mark that covers them, in one batch, flushed when it
+    /// holds an intent or stream seqs (which are acked next); a log mark alone is not
+    /// flushed (lost, its messages are only matched again). An intent recorded
+    /// before is kept.
+    pub fn record(&self, mark: Mark<'_>, intents: &[(String, Intent)]) -> Result<(), DeliverError> {
         let mut batch = sled::Batch::default();
         for (sub, intent) in intents {
             let key = pending_key(sub, &intent.key);
@@ -233,11 +256,33 @@ impl Store {
             }
             batch.insert(key, serde_json::to_vec(intent).expect("intents serialise"));
         }
-        batch.insert(feed.key(), &seq.to_be_bytes());
+        let flush = match mark {
+            Mark::Log(seq) => {
+                batch.insert(LOG_MARK, &seq.to_be_bytes());
+                !intents.is_empty()
+            }
+            Mark::Stream(seqs) => {
+                for seq in seqs {
+                    batch.insert(stream_key(*seq), &[]);
+                }
+                // Seqs long past are forgotten.
+                if let Some(low) = seqs
+                    .iter()
+                    .min()
+                    .and_then(|m| m.checked_sub(STREAM_SEEN_MAX))
+                {
+                    for kv in self.tree.range(stream_key(0)..stream_key(low)) {
+                        let (k, _) = kv.map_err(|e| db("reading the stream marks", e))?;
+                        batch.remove(k);
+                    }
+                }
+                true
+            }
+        };
         self.tree
             .apply_batch(batch)
             .map_err(|e| db("recording intents", e))?;
-        if !intents.is_empty() {
+        if flush {
             self.tree.flush().map_err(|e| db("flushing intents", e))?;
         }
         Ok(())
@@ -360,16 +405,19 @@ impl Store {
         let mut all = self.scan(b"x:")?;
         all.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         let mut dropped = Vec::new();
-        for (state, max) in [
-            (DeliveryState::Sent, SENT_KEPT_MAX),
-            (DeliveryState::Failed, FAILED_KEPT_MAX),
+        for (states, max) in [
+            (
+                &[DeliveryState::Sent, DeliveryState::Cancelled][..],
+                SENT_KEPT_MAX,
+            ),
+            (&[DeliveryState::Failed][..], FAILED_KEPT_MAX),
         ] {
-            let of: Vec<&Delivery> = all.iter().filter(|d| d.state == state).collect();
+            let of: Vec<&Delivery> = all.iter().filter(|d| states.contains(&d.state)).collect();
             for d in of.iter().take(of.len().saturating_sub(max)) {
                 self.tree
-                    .remove(delivery_key(state, &d.id))
+                    .remove(delivery_key(d.state, &d.id))
                     .map_err(|e| db("pruning deliveries", e))?;
-                if state == DeliveryState::Failed {
+                if d.state == DeliveryState::Failed {
                     dropped.push((*d).clone());
                 }
             }
@@ -418,14 +466,24 @@ mod tests {
     #[test]
     fn an_intent_is_pending_or_in_one_delivery_and_recording_it_again_changes_nothing() {
         let (_dir, s) = store();
-        assert_eq!(s.mark(Feed::Log).unwrap(), None);
+        assert_eq!(s.log_mark().unwrap(), None);
         let both = [
             ("sub-1".to_owned(), intent("a")),
             ("sub-1".to_owned(), intent("b")),
         ];
-        s.record(Feed::Log, 7, &both).unwrap();
-        assert_eq!(s.mark(Feed::Log).unwrap(), Some(7));
-        assert_eq!(s.mark(Feed::Stream).unwrap(), None);
+        s.record(Mark::Log(7), &both).unwrap();
+        assert_eq!(s.log_mark().unwrap(), Some(7));
+        s.record(Mark::Stream(&[5, 3]), &[]).unwrap();
+        assert!(s.stream_seen(3).unwrap() && s.stream_seen(5).unwrap());
+        assert!(
+            !s.stream_seen(4).unwrap(),
+            "a seq redelivered out of order is not skipped"
+        );
+        s.record(Mark::Stream(&[STREAM_SEEN_MAX + 4]), &[]).unwrap();
+        assert!(
+            !s.stream_seen(3).unwrap() && s.stream_seen(5).unwrap(),
+            "seqs long past are forgotten"
+        );
         let pending = s.pending().unwrap();
         assert_eq!(pending["sub-1"].len(), 2);
         let keys = vec!["a".to_owned(), "b".to_owned()];

@@ -47,13 +47,13 @@ impl Channel {
         }
     }
 
-    /// Where it goes, as a person reads it (a webhook's path is left out: Slack's
-    /// and Teams' URLs are secrets).
+    /// Where it goes, as a person reads it (a webhook's path, query and credentials
+    /// are left out: Slack's and Teams' URLs are secrets).
     pub fn target(&self) -> String {
         match self {
             Channel::Email { to } => to.clone(),
             Channel::Slack { url } | Channel::Teams { url } | Channel::Webhook { url, .. } => {
-                url.split('/').take(3).collect::<Vec<_>>().join("/") + "/…"
+                origin(url) + "/…"
             }
         }
     }
@@ -140,6 +140,8 @@ pub struct Wish {
     pub focus_only: bool,
     pub cadence: Option<String>,
     pub quiet: Option<String>,
+    /// Plain HTTP to this machine is taken (`[deliver] allow_http_loopback`).
+    pub allow_http_loopback: bool,
 }
 
 /// The facts of one alert change a subscription is matched on.
@@ -239,9 +241,17 @@ pub fn in_quiet(m: u32, (from, to): (u32, u32)) -> bool {
     }
 }
 
+/// `scheme://host[:port]` of a URL, without credentials, path or query.
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
 /// A webhook URL must be HTTPS; plain HTTP only to this machine (a test receiver or a
-/// local relay).
-pub fn check_url(field: &str, url: &str) -> Result<(), String> {
+/// local relay), and only where `[deliver] allow_http_loopback` says so.
+pub fn check_url(field: &str, url: &str, allow_http_loopback: bool) -> Result<(), String> {
     if url.len() > ADDRESS_BYTES_MAX {
         return Err(format!("{field}: longer than {ADDRESS_BYTES_MAX} bytes"));
     }
@@ -254,7 +264,12 @@ pub fn check_url(field: &str, url: &str) -> Result<(), String> {
         let h = host(rest);
         let name = h.rsplit_once(':').map_or(h.as_str(), |(n, _)| n);
         if matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
-            return Ok(());
+            if allow_http_loopback {
+                return Ok(());
+            }
+            return Err(format!(
+                "{field}: {url:?} is plain HTTP to this machine; use https:// (or set [deliver] allow_http_loopback for a local relay)"
+            ));
         }
         return Err(format!(
             "{field}: {url:?} is plain HTTP to another machine; use https://"
@@ -320,6 +335,7 @@ impl Subscriptions {
     /// checked by the caller) and returns it, with a webhook secret made when none
     /// was given.
     pub fn add(&mut self, wish: Wish) -> Result<Subscription, AccessError> {
+        let allow_http_loopback = wish.allow_http_loopback;
         let invalid = |m: String| AccessError::Invalid(m);
         if self.subscriptions.len() >= SUBSCRIPTIONS_MAX {
             return Err(invalid(format!(
@@ -339,15 +355,15 @@ impl Subscriptions {
                 Channel::Email { to }
             }
             Some(Channel::Slack { url }) => {
-                check_url("slack", &url).map_err(invalid)?;
+                check_url("slack", &url, allow_http_loopback).map_err(invalid)?;
                 Channel::Slack { url }
             }
             Some(Channel::Teams { url }) => {
-                check_url("teams", &url).map_err(invalid)?;
+                check_url("teams", &url, allow_http_loopback).map_err(invalid)?;
                 Channel::Teams { url }
             }
             Some(Channel::Webhook { url, secret }) => {
-                check_url("webhook", &url).map_err(invalid)?;
+                check_url("webhook", &url, allow_http_loopback).map_err(invalid)?;
                 let secret = if secret.is_empty() {
                     format!(
                         "whsec_{}",
@@ -576,7 +592,24 @@ mod tests {
             &mut subs,
         );
         assert!(e.contains("cadence") && e.contains("hourly"), "{e}");
+        let e = err(
+            Wish {
+                channel: Some(Channel::Teams {
+                    url: "http://127.0.0.1:8080/admin".into(),
+                }),
+                ..wish()
+            },
+            &mut subs,
+        );
+        assert!(
+            e.contains("teams") && e.contains("allow_http_loopback"),
+            "{e}"
+        );
         assert!(subs.subscriptions.is_empty(), "nothing half-added");
+        assert_eq!(
+            origin("https://user:pw@hooks.slack.com/services/T0/B0/XYZ?x=1"),
+            "https://hooks.slack.com"
+        );
         // A webhook without a secret gets one, and it is never shown again.
         let hook = subs
             .add(Wish {
@@ -584,6 +617,7 @@ mod tests {
                     url: "http://127.0.0.1:9/in".into(),
                     secret: String::new(),
                 }),
+                allow_http_loopback: true,
                 ..wish()
             })
             .unwrap();

@@ -1388,9 +1388,19 @@ impl Gateway {
     /// The operator's standing alerts: `dead_letters` when letters wait too long.
     pub async fn system_alerts(&self) -> Result<Vec<Value>, WebhookError> {
         let letters = self.dlq.list().await.map_err(dlq_error)?;
-        let alert =
-            crate::dlq::system_alert(&letters, (self.now_ms)(), self.config.dlq.alert_after_s);
-        Ok(alert.into_iter().collect())
+        let mut alerts: Vec<Value> =
+            crate::dlq::system_alert(&letters, (self.now_ms)(), self.config.dlq.alert_after_s)
+                .into_iter()
+                .collect();
+        if let Some(d) = &self.deliverer {
+            let d = Arc::clone(d);
+            let failed = tokio::task::spawn_blocking(move || d.store().deliveries())
+                .await
+                .expect("the listing task does not panic")
+                .map_err(|e| WebhookError::Unavailable(e.to_string()))?;
+            alerts.extend(crate::deliver::system_alert(&failed));
+        }
+        Ok(alerts)
     }
 
     /// Publishes the standing system alerts on `<prefix>.alerts.system` (NATS mode),

@@ -30,7 +30,7 @@
 mod api;
 pub(crate) mod gateway;
 pub(crate) mod scope;
-mod subscriptions;
+pub(crate) mod subscriptions;
 
 use std::sync::Arc;
 

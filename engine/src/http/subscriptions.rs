@@ -69,13 +69,6 @@ fn owns(c: &Caller, s: &Subscription) -> bool {
     c.user.role == Role::Admin || s.user == c.user.name
 }
 
-fn access_error(e: crate::access::AccessError) -> Response {
-    match e {
-        crate::access::AccessError::Invalid(m) => bad(m),
-        other => failure(other),
-    }
-}
-
 /// `GET /v1/subscriptions`.
 pub(super) async fn list(
     State(g): State<Arc<Gateway>>,
@@ -124,40 +117,7 @@ pub(super) async fn add(
         Ok(w) => w,
         Err(m) => return bad(m),
     };
-    let users = match g.access.users() {
-        Ok(u) => u,
-        Err(d) => return *denied(d),
-    };
-    let Some(user) = users.users.get(&wish.user) else {
-        return bad(format!("user: no user {:?}", wish.user));
-    };
-    if !user.role.reads() {
-        return bad(format!(
-            "user: {:?} is a {} user, who reads no alerts",
-            user.name,
-            user.role.as_str()
-        ));
-    }
-    let scope = d.scope_of(user);
-    if let Some(t) = wish.teams.iter().find(|t| !scope.team(t)) {
-        return *denied(Denied::Forbidden(format!(
-            "teams: {t:?} is not in {}'s scope",
-            user.name
-        )));
-    }
-    if matches!(scope, Scope::Rep(_)) && wish.cadence.as_deref() == Some("weekly") {
-        return bad("cadence: the weekly digest is a team's; a rep subscribes to their own alerts (immediate or daily)".into());
-    }
-    let dir = g.access.data_dir().to_owned();
-    let actor = c.user.name.clone();
-    let added = tokio::task::spawn_blocking(move || {
-        let sub = Subscriptions::update(&dir, |subs| subs.add(wish))?;
-        audit(&dir, &actor, "subscription.add", &sub.id, sub.to_json())?;
-        Ok::<_, crate::access::AccessError>(sub)
-    })
-    .await
-    .expect("the subscription task does not panic");
-    match added {
+    match add_for(&g, d, &c, wish).await {
         Ok(sub) => {
             let mut v = sub.to_json();
             if let Channel::Webhook { secret, .. } = &sub.channel {
@@ -166,8 +126,77 @@ pub(super) async fn add(
             }
             (StatusCode::CREATED, axum::Json(v)).into_response()
         }
-        Err(e) => access_error(e),
+        Err((code, m)) => (code, axum::Json(json!({"error": m}))).into_response(),
     }
+}
+
+/// Adds a subscription the caller asks for: for themself (an admin: anyone), to a
+/// user who reads alerts, and to teams within that user's scope. The error: the
+/// status and what to say.
+pub(crate) async fn add_for(
+    g: &Gateway,
+    d: &Deliverer,
+    c: &Caller,
+    mut wish: Wish,
+) -> Result<Subscription, (StatusCode, String)> {
+    wish.allow_http_loopback = g.config.deliver.allow_http_loopback;
+    if wish.user != c.user.name && c.user.role != Role::Admin {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "user: {:?}: only an admin subscribes someone else",
+                wish.user
+            ),
+        ));
+    }
+    let users = g.access.users().map_err(|_| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the users file cannot be read".to_owned(),
+        )
+    })?;
+    let Some(user) = users.users.get(&wish.user) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("user: no user {:?}", wish.user),
+        ));
+    };
+    if !user.role.reads() {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "user: {:?} is a {} user, who reads no alerts",
+                user.name,
+                user.role.as_str()
+            ),
+        ));
+    }
+    let scope = d.scope_of(user);
+    if let Some(t) = wish.teams.iter().find(|t| !scope.team(t)) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!("teams: {t:?} is not in {}'s scope", user.name),
+        ));
+    }
+    if matches!(scope, Scope::Rep(_)) && wish.cadence.as_deref() == Some("weekly") {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "cadence: the weekly digest is a team's; a rep subscribes to their own alerts (immediate or daily)".into(),
+        ));
+    }
+    let dir = g.access.data_dir().to_owned();
+    let actor = c.user.name.clone();
+    tokio::task::spawn_blocking(move || {
+        let sub = Subscriptions::update(&dir, |subs| subs.add(wish))?;
+        audit(&dir, &actor, "subscription.add", &sub.id, sub.to_json())?;
+        Ok::<_, crate::access::AccessError>(sub)
+    })
+    .await
+    .expect("the subscription task does not panic")
+    .map_err(|e| match e {
+        crate::access::AccessError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
+        other => (StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    })
 }
 
 fn wish_of(body: &Value, c: &Caller) -> Result<Wish, String> {
@@ -192,15 +221,7 @@ fn wish_of(body: &Value, c: &Caller) -> Result<Wish, String> {
             Some(v) => Err(format!("{k}: {v} is not a list of strings")),
         }
     };
-    let user = match text("user")? {
-        Some(u) if u != c.user.name && c.user.role != Role::Admin => {
-            return Err(format!(
-                "user: {u:?}: only an admin subscribes someone else"
-            ))
-        }
-        Some(u) => u,
-        None => c.user.name.clone(),
-    };
+    let user = text("user")?.unwrap_or_else(|| c.user.name.clone());
     let ch = body.get("channel").ok_or("channel: missing")?;
     let field = |k: &str| -> Result<String, String> {
         ch.get(k)
@@ -240,6 +261,7 @@ fn wish_of(body: &Value, c: &Caller) -> Result<Wish, String> {
         },
         cadence: text("cadence")?,
         quiet: text("quiet")?,
+        allow_http_loopback: false,
     })
 }
 
@@ -256,30 +278,46 @@ async fn change(
         Ok(x) => x,
         Err(r) => return *r,
     };
-    let found = match d.subscriptions() {
-        Ok(s) => s.subscriptions.get(&id).cloned(),
-        Err(e) => return failure(e),
-    };
-    // Another user's subscription is not said to exist.
-    let Some(sub) = found.filter(|s| owns(&c, s)) else {
-        return (
+    match change_for(&g, d, &c, id, action, change).await {
+        Ok(()) => axum::Json(json!({"ok": true})).into_response(),
+        Err((code, m)) => (code, axum::Json(json!({"error": m}))).into_response(),
+    }
+}
+
+/// Applies `change` to subscription `id` when the caller owns it (an admin: any);
+/// another user's is not said to exist.
+pub(crate) async fn change_for(
+    g: &Gateway,
+    d: &Deliverer,
+    c: &Caller,
+    id: String,
+    action: &'static str,
+    change: fn(&mut Subscriptions, &str) -> Result<(), crate::access::AccessError>,
+) -> Result<(), (StatusCode, String)> {
+    let found = d
+        .subscriptions()
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .subscriptions
+        .get(&id)
+        .cloned();
+    let Some(sub) = found.filter(|s| owns(c, s)) else {
+        return Err((
             StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("id: no subscription {id:?} of yours")})),
-        )
-            .into_response();
+            format!("id: no subscription {id:?} of yours"),
+        ));
     };
     let dir = g.access.data_dir().to_owned();
     let actor = c.user.name.clone();
-    let done = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         Subscriptions::update(&dir, |subs| change(subs, &id))?;
         audit(&dir, &actor, action, &id, sub.to_json())
     })
     .await
-    .expect("the subscription task does not panic");
-    match done {
-        Ok(()) => axum::Json(json!({"ok": true})).into_response(),
-        Err(e) => access_error(e),
-    }
+    .expect("the subscription task does not panic")
+    .map_err(|e| match e {
+        crate::access::AccessError::Invalid(m) => (StatusCode::BAD_REQUEST, m),
+        other => (StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+    })
 }
 
 /// `DELETE /v1/subscriptions/{id}`.

@@ -1,8 +1,9 @@
 //! The deliverer's feed with NATS: a durable pull consumer of `PACER_ALERTS`
 //! (`<prefix>-deliver`), shared by every engine of a deployment so that each alert
 //! change is matched to subscriptions once. Each batch's intents are recorded, with
-//! the stream seq as the mark, and flushed before its messages are acked; a message
-//! at or below the mark (redelivered after a crash between the two) is only acked.
+//! the stream seqs of its messages, and flushed before the messages are acked; a
+//! message whose seq was recorded (redelivered after a crash between the two, or a
+//! lost ack) is only acked.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use async_nats::jetstream::Context;
 use futures::StreamExt as _;
 use tokio::sync::watch;
 
-use crate::deliver::store::Feed;
+use crate::deliver::store::Mark;
 use crate::deliver::{Deliverer, Message};
 use crate::error::NatsError;
 use crate::subjects::Subjects;
@@ -95,31 +96,42 @@ pub async fn feed(
             continue;
         }
         let d = Arc::clone(&deliverer);
-        let owned: Vec<(u64, String, String, bytes::Bytes)> = msgs
-            .iter()
-            .map(|m| {
-                let seq = m.info().map_or(0, |i| i.stream_sequence);
-                let id = m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get("Nats-Msg-Id"))
-                    .map_or_else(|| format!("stream:{seq}"), |v| v.as_str().to_owned());
-                (seq, m.subject.to_string(), id, m.payload.clone())
-            })
-            .collect();
+        let mut owned: Vec<(u64, String, String, bytes::Bytes)> = Vec::with_capacity(msgs.len());
+        for m in &msgs {
+            let Ok(info) = m.info() else {
+                eprintln!(
+                    "pacer deliver: a message on {} is not from JetStream; skipped",
+                    m.subject
+                );
+                continue;
+            };
+            let seq = info.stream_sequence;
+            let id = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map_or_else(|| format!("stream:{seq}"), |v| v.as_str().to_owned());
+            owned.push((seq, m.subject.to_string(), id, m.payload.clone()));
+        }
         let recorded = tokio::task::spawn_blocking(move || {
-            let mark = d.store().mark(Feed::Stream)?.unwrap_or(0);
-            let last = owned.iter().map(|o| o.0).max().unwrap_or(mark).max(mark);
-            let fresh: Vec<Message<'_>> = owned
+            // Each message once: one redelivered (a pull that ended early, a batch
+            // not recorded, an ack lost) is matched only when its own seq was not.
+            let mut fresh = Vec::new();
+            for o in &owned {
+                if !d.store().stream_seen(o.0)? {
+                    fresh.push(o);
+                }
+            }
+            let seqs: Vec<u64> = fresh.iter().map(|o| o.0).collect();
+            let messages: Vec<Message<'_>> = fresh
                 .iter()
-                .filter(|o| o.0 > mark)
                 .map(|(_, subject, id, payload)| Message {
                     subject,
                     msg_id: id,
                     payload,
                 })
                 .collect();
-            d.record(Feed::Stream, last, &fresh)
+            d.record(Mark::Stream(&seqs), &messages)
         })
         .await
         .expect("the recording task does not panic");

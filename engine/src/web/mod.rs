@@ -16,12 +16,14 @@
 //! | `/events/<seq>` | one event, every field as the log holds it |
 //! | `/alerts?rule=&severity=&rep=` | the inbox: focus first, filters, acknowledge with a note; live |
 //! | `/digest/<team>?week=` | the weekly digest, printable: `pacer digest`'s text |
+//! | `/subscriptions` | where the user's alerts go: email, Slack, Teams, webhooks ([`subscriptions`]) |
 //! | `/finance...` | finance's plan pages ([`finance`]): versions, lines, diff, gap, roll-up, "as recorded at" |
 
 pub mod charts;
 pub mod finance;
 pub mod fmt;
 pub(crate) mod page;
+mod subscriptions;
 
 use std::sync::Arc;
 
@@ -70,6 +72,12 @@ pub fn routes() -> Router<Arc<Gateway>> {
         .route("/alerts", get(inbox))
         .route("/alerts/{id}/ack", post(ack_form))
         .route("/digest/{team}", get(digest_page))
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::add),
+        )
+        .route("/subscriptions/{id}/remove", post(subscriptions::remove))
+        .route("/subscriptions/{id}/enable", post(subscriptions::enable))
         .route("/finance", get(finance::versions))
         .route("/finance/lines", get(finance::lines))
         .route("/finance/diff", get(finance::diff))

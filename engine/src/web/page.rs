@@ -131,6 +131,7 @@ pub(super) fn page_markup(
                         nav aria-label="main" {
                             a href="/" { "Home" }
                             a href="/alerts" { "Alerts" }
+                            a href="/subscriptions" { "Subscriptions" }
                             @if matches!(c.user.role, Role::Admin | Role::Finance) {
                                 a href="/finance" { "Plans" }
                             }
