@@ -148,6 +148,10 @@ impl Local {
             // The deliverer records them with the seq as its mark; after a crash
             // before it did, they are made again from the log (`outbox`).
             if feed.send((last.seq, out)).is_err() {
+                eprintln!(
+                    "pacer serve: the deliverer has stopped; alert changes from seq {} on are delivered after a restart (made again from the log)",
+                    last.seq
+                );
                 *self.deliveries.lock().expect("not poisoned") = None;
             }
         }

@@ -170,7 +170,8 @@ fn run_backtest(ctx: &Context, args: BacktestArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pacer alerts --system`, from the dead-letter store in the data dir.
+/// `pacer alerts --system`, from the dead-letter store and the deliveries in the
+/// data dir.
 fn system(ctx: &Context, format: ListFormat) -> anyhow::Result<ExitCode> {
     let log = open_existing_log(ctx)?;
     let store = pacer_engine::dlq::DlqStore::sled(
@@ -183,14 +184,18 @@ fn system(ctx: &Context, format: ListFormat) -> anyhow::Result<ExitCode> {
         .context("starting a runtime")?
         .block_on(store.list())?;
     let now_ms = chrono::Utc::now().timestamp_millis();
-    let alerts: Vec<serde_json::Value> =
+    let mut alerts: Vec<serde_json::Value> =
         pacer_engine::dlq::system_alert(&letters, now_ms, ctx.config.dlq.alert_after_s)
             .into_iter()
             .collect();
+    let deliveries =
+        pacer_engine::deliver::store::Store::new(log.side_tree(pacer_engine::deliver::TREE)?)
+            .deliveries()?;
+    alerts.extend(pacer_engine::deliver::system_alert(&deliveries));
     let text = match format {
         ListFormat::Json => json_text(&serde_json::json!({"alerts": alerts}))?,
         ListFormat::Table if alerts.is_empty() => format!(
-            "no system alerts ({} dead letters waiting, none longer than {} s)\n",
+            "no system alerts ({} dead letters waiting, none longer than {} s; no failed deliveries)\n",
             letters.len(),
             ctx.config.dlq.alert_after_s
         ),

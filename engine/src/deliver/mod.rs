@@ -279,8 +279,13 @@ impl Deliverer {
         let at = day
             .and_hms_opt(self.config.deliver.daily_hour, 0, 0)
             .expect("an hour below 24");
+        // An hour a clock change skips (02:00 in spring) is read as the hour after.
         tz.from_local_datetime(&at)
             .earliest()
+            .or_else(|| {
+                tz.from_local_datetime(&(at + chrono::Duration::hours(1)))
+                    .earliest()
+            })
             .map_or(now_ms + 86_400_000, |t| t.timestamp_millis())
     }
 
