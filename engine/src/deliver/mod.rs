@@ -352,21 +352,14 @@ impl Deliverer {
                 let keys: Vec<String> = group.iter().map(|i| i.key.clone()).collect();
                 let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
                 sorted.sort_unstable();
-                let d = Delivery {
-                    id: Delivery::id_of(&sub.id, &sorted),
-                    subscription: sub.id.clone(),
-                    user: sub.user.clone(),
-                    channel: sub.channel.clone(),
+                let d = Delivery::due(
+                    Delivery::id_of(&sub.id, &sorted),
+                    sub,
                     kind,
-                    cadence: sub.cadence.as_str().to_owned(),
-                    items: group.into_iter().map(|i| i.item).collect(),
-                    state: DeliveryState::Due,
-                    created_ms: now_ms,
-                    attempts: 0,
-                    next_ms: now_ms,
-                    last_error: None,
-                    sent_ms: None,
-                };
+                    sub.cadence.as_str(),
+                    group.into_iter().map(|i| i.item).collect(),
+                    now_ms,
+                );
                 self.store.gather(&d, &keys)?;
                 made += 1;
             }
@@ -541,21 +534,14 @@ impl Deliverer {
             .filter(|s| s.id != d.subscription && s.disabled.is_none())
             .map(|other| {
                 let key = format!("notice:{}:{}", d.subscription, d.id);
-                Delivery {
-                    id: Delivery::id_of(&other.id, &[&key]),
-                    subscription: other.id.clone(),
-                    user: other.user.clone(),
-                    channel: other.channel.clone(),
-                    kind: Kind::Notice,
-                    cadence: "notice".into(),
-                    items: vec![serde_json::json!({"text": text, "subscription": d.subscription})],
-                    state: DeliveryState::Due,
-                    created_ms: now_ms,
-                    attempts: 0,
-                    next_ms: now_ms,
-                    last_error: None,
-                    sent_ms: None,
-                }
+                Delivery::due(
+                    Delivery::id_of(&other.id, &[&key]),
+                    other,
+                    Kind::Notice,
+                    "notice",
+                    vec![serde_json::json!({"text": text, "subscription": d.subscription})],
+                    now_ms,
+                )
             })
             .collect()
     }

@@ -117,6 +117,32 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A delivery due now to `sub`'s channel.
+    pub fn due(
+        id: String,
+        sub: &super::subscription::Subscription,
+        kind: Kind,
+        cadence: &str,
+        items: Vec<Value>,
+        now_ms: i64,
+    ) -> Delivery {
+        Delivery {
+            id,
+            subscription: sub.id.clone(),
+            user: sub.user.clone(),
+            channel: sub.channel.clone(),
+            kind,
+            cadence: cadence.to_owned(),
+            items,
+            state: DeliveryState::Due,
+            created_ms: now_ms,
+            attempts: 0,
+            next_ms: now_ms,
+            last_error: None,
+            sent_ms: None,
+        }
+    }
+
     /// The id of a delivery of these intents to this subscription.
     pub fn id_of(subscription: &str, intents: &[&str]) -> String {
         let mut h = Sha256::new();
