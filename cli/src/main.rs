@@ -135,6 +135,9 @@ enum Command {
     /// API tokens of users: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(commands::user::TokenCommand),
+    /// Incentive plans on the same buckets: publish a comp plan, report the pay.
+    #[command(subcommand)]
+    Comp(commands::comp::CompCommand),
     /// Who gets which alerts where (email, Slack, Teams, webhooks): add, list,
     /// remove, disable, enable.
     #[command(subcommand)]
@@ -185,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(cmd) => commands::config::run(cmd),
         Command::User(cmd) => commands::user::run_user(&ctx, cmd),
         Command::Token(cmd) => commands::user::run_token(&ctx, cmd),
+        Command::Comp(cmd) => commands::comp::run(&ctx, cmd),
         Command::Subscribe(cmd) => commands::subscribe::run_subscribe(&ctx, cmd),
         Command::Deliveries(cmd) => commands::subscribe::run_deliveries(&ctx, cmd),
         Command::Bench(args) => commands::bench::run(&ctx, args),

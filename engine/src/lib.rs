@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod bench;
+pub mod comp_file;
 pub mod config;
 pub mod deliver;
 pub mod demo;

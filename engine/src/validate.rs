@@ -140,6 +140,22 @@ pub fn validate(ev: &Event, rules: &Rules) -> Result<(), Rejection> {
         | EventBody::PlanSubmitted(_)
         | EventBody::PlanApproved(_)
         | EventBody::PlanRejected(_) => Ok(()),
+        EventBody::CompPlanPublished(c) => {
+            if c.currency != rules.currency {
+                return Err(Rejection::new(
+                    RejectKind::UnsupportedCurrency,
+                    "currency",
+                    format!(
+                        "{:?} is not the reporting currency {:?}: variable pay is in the reporting currency",
+                        c.currency.code(),
+                        rules.currency.code()
+                    ),
+                ));
+            }
+            pacer_projections::comp::check_plan(c).map_err(|(field, message)| {
+                Rejection::new(RejectKind::InvalidValue, field, message)
+            })
+        }
     }
 }
 

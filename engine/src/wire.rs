@@ -154,6 +154,7 @@ fn decode_fields(fields: Fields<'_>, limits: &Limits) -> Result<Event, Rejection
             effective_month: o.month("effective_month")?,
         }),
         "plan_published" => EventBody::PlanPublished(o.plan()?),
+        "comp_plan_published" => EventBody::CompPlanPublished(o.comp_plan()?),
         "forecast_submitted" => EventBody::ForecastSubmitted(ForecastSubmitted {
             rep: o.id("rep")?,
             month: o.month("month")?,
@@ -615,6 +616,150 @@ impl<'a> Obj<'a> {
         Ok(out)
     }
 
+    /// A percentage with at most two decimals (`"62.5"`), in basis points.
+    fn percent_bp(&self, name: &str) -> Result<u32, Rejection> {
+        let text = self.decimal_text(name)?;
+        let bp = parse_decimal(&text, 2)
+            .map_err(|e| self.invalid(name, format!("{e} (a percentage, at most two decimals)")))?;
+        u32::try_from(bp)
+            .map_err(|_| self.invalid(name, format!("{text:?} is not a percentage from 0 up")))
+    }
+
+    fn comp_plan(&self) -> Result<CompPlanPublished, Rejection> {
+        let comp_plan = self.id("comp_plan")?;
+        let version = self.u32("version")?;
+        let effective_from = self.month("effective_from")?;
+        let period = self.choice(
+            "period",
+            &[
+                ("month", CompPeriod::Month),
+                ("quarter", CompPeriod::Quarter),
+            ],
+        )?;
+        let currency = self.currency("currency")?;
+        let mut assignments = Vec::new();
+        let items = self.array("assignments")?;
+        if items.len() > self.limits.plan_lines_max {
+            return Err(self.invalid(
+                "assignments",
+                format!(
+                    "{} is over the limit of {}",
+                    items.len(),
+                    self.limits.plan_lines_max
+                ),
+            ));
+        }
+        for (i, v) in items.iter().enumerate() {
+            let a = self.item("assignments", i, v)?;
+            let text = a.decimal_text("variable_pay")?;
+            let variable_pay = parse_decimal(&text, currency.exponent())
+                .map_err(|e| a.invalid("variable_pay", format!("{e} (in {currency})")))?;
+            if variable_pay < 0 {
+                return Err(a.invalid("variable_pay", format!("{text:?} is negative")));
+            }
+            assignments.push(CompAssignment {
+                rep: a.opt_id("rep")?,
+                team: a.opt_id("team")?,
+                variable_pay,
+            });
+        }
+        let mut measures = Vec::new();
+        let items = self.array("measures")?;
+        if items.len() > 32 {
+            return Err(self.invalid(
+                "measures",
+                format!("{} measures is over the limit of 32", items.len()),
+            ));
+        }
+        for (i, v) in items.iter().enumerate() {
+            let m = self.item("measures", i, v)?;
+            let name = m.str("measure")?;
+            let kind = if name == "report_card" {
+                let text = m.decimal_text("target_score")?;
+                let target_score = parse_decimal(&text, 2)
+                    .map_err(|e| m.invalid("target_score", format!("{e} (a score from 1 to 5)")))?;
+                CompMeasureKind::ReportCard { target_score }
+            } else {
+                CompMeasureKind::Bucket(
+                    Bucket::parse(&name)
+                        .map_err(|e| m.invalid("measure", format!("{e}, or report_card")))?,
+                )
+            };
+            let points = m.array("curve")?;
+            if points.len() > 16 {
+                return Err(m.invalid("curve", "at most 16 points"));
+            }
+            let mut curve = Vec::with_capacity(points.len());
+            for (j, pv) in points.iter().enumerate() {
+                let pt = m.item("curve", j, pv)?;
+                curve.push(CurvePoint {
+                    attainment_bp: pt.percent_bp("attainment_pct")?,
+                    payout_bp: pt.percent_bp("payout_pct")?,
+                });
+            }
+            let accelerator = match m.get("accelerator") {
+                None => None,
+                Some(_) => {
+                    let text = m.decimal_text("accelerator")?;
+                    let v = parse_decimal(&text, 2).map_err(|e| {
+                        m.invalid("accelerator", format!("{e} (a multiplier such as 1.5)"))
+                    })?;
+                    Some(u32::try_from(v).map_err(|_| {
+                        m.invalid(
+                            "accelerator",
+                            format!("{text:?} is not a multiplier from 0 up"),
+                        )
+                    })?)
+                }
+            };
+            let cap_bp = match m.get("cap_pct") {
+                None => None,
+                Some(_) => Some(m.percent_bp("cap_pct")?),
+            };
+            let gate = match m.get("gate") {
+                None => None,
+                Some(gv) => {
+                    let path = format!("{}measures[{i}].gate", self.path);
+                    let fields = raw::Fields::of(gv).ok_or_else(|| {
+                        Rejection::new(
+                            RejectKind::WrongType,
+                            path.clone(),
+                            format!("expected an object, got {}", raw::describe(gv)),
+                        )
+                    })?;
+                    let g = Obj {
+                        fields,
+                        path: format!("{path}."),
+                        limits: self.limits,
+                    };
+                    let b = g.str("measure")?;
+                    Some(CompGate {
+                        bucket: Bucket::parse(&b)
+                            .map_err(|e| g.invalid("measure", e.to_string()))?,
+                        min_bp: g.percent_bp("min_attainment_pct")?,
+                    })
+                }
+            };
+            measures.push(CompMeasure {
+                kind,
+                weight_bp: m.percent_bp("weight_pct")?,
+                curve,
+                accelerator,
+                cap_bp,
+                gate,
+            });
+        }
+        Ok(CompPlanPublished {
+            comp_plan,
+            version,
+            effective_from,
+            period,
+            currency,
+            assignments,
+            measures,
+        })
+    }
+
     fn plan(&self) -> Result<PlanPublished, Rejection> {
         let plan = self.id("plan")?;
         let version = self.u32("version")?;
@@ -871,11 +1016,80 @@ pub fn encode(ev: &Event) -> Map<String, Value> {
         EventBody::PlanRejected(e) => {
             json!({"plan": e.plan, "version": e.version, "by": e.by, "reason": e.reason})
         }
+        EventBody::CompPlanPublished(e) => comp_plan_fields(e),
     };
     if let Value::Object(f) = fields {
         m.extend(f);
     }
     m
+}
+
+/// A comp plan's fields as the wire writes them (percentages and money as decimal
+/// strings), the inverse of its decoding.
+fn comp_plan_fields(e: &CompPlanPublished) -> Value {
+    let pct = |bp: u32| Value::String(format_decimal(i64::from(bp), 2));
+    let assignments: Vec<Value> = e
+        .assignments
+        .iter()
+        .map(|a| {
+            let mut m = Map::new();
+            if let Some(r) = &a.rep {
+                m.insert("rep".into(), s(r));
+            }
+            if let Some(t) = &a.team {
+                m.insert("team".into(), s(t));
+            }
+            m.insert(
+                "variable_pay".into(),
+                s(&format_decimal(a.variable_pay, e.currency.exponent())),
+            );
+            Value::Object(m)
+        })
+        .collect();
+    let measures: Vec<Value> = e
+        .measures
+        .iter()
+        .map(|m| {
+            let mut o = Map::new();
+            match &m.kind {
+                CompMeasureKind::Bucket(b) => {
+                    o.insert("measure".into(), s(&b.to_string()));
+                }
+                CompMeasureKind::ReportCard { target_score } => {
+                    o.insert("measure".into(), s("report_card"));
+                    o.insert("target_score".into(), s(&format_decimal(*target_score, 2)));
+                }
+            }
+            o.insert("weight_pct".into(), pct(m.weight_bp));
+            o.insert(
+                "curve".into(),
+                Value::Array(
+                    m.curve
+                        .iter()
+                        .map(|c| json!({"attainment_pct": pct(c.attainment_bp), "payout_pct": pct(c.payout_bp)}))
+                        .collect(),
+                ),
+            );
+            if let Some(a) = m.accelerator {
+                o.insert("accelerator".into(), s(&format_decimal(i64::from(a), 2)));
+            }
+            if let Some(c) = m.cap_bp {
+                o.insert("cap_pct".into(), pct(c));
+            }
+            if let Some(g) = &m.gate {
+                o.insert(
+                    "gate".into(),
+                    json!({"measure": g.bucket.to_string(), "min_attainment_pct": pct(g.min_bp)}),
+                );
+            }
+            Value::Object(o)
+        })
+        .collect();
+    json!({
+        "comp_plan": e.comp_plan, "version": e.version,
+        "effective_from": e.effective_from.to_string(), "period": e.period.as_str(),
+        "currency": e.currency.code(), "assignments": assignments, "measures": measures,
+    })
 }
 
 /// Encodes a stored event: the public schema plus the engine's `seq` and `recorded_at`.

@@ -170,7 +170,8 @@ pub fn each_contribution<'e>(event: &'e Event, tz: Tz, mut f: impl FnMut(Contrib
         | EventBody::FxRateSet(_)
         | EventBody::PlanSubmitted(_)
         | EventBody::PlanApproved(_)
-        | EventBody::PlanRejected(_) => {}
+        | EventBody::PlanRejected(_)
+        | EventBody::CompPlanPublished(_) => {}
     }
 }
 

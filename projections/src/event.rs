@@ -393,6 +393,90 @@ pub struct PlanRejected {
     pub reason: String,
 }
 
+/// An incentive (comp) plan version: what a rep is paid at 100% of their variable
+/// pay and how each measure's attainment turns into pay. Versioned and
+/// effective-dated like sales plans: a version governs from `effective_from` until a
+/// later version of the same comp plan takes over. See `comp` for the arithmetic.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CompPlanPublished {
+    pub comp_plan: String,
+    pub version: u32,
+    pub effective_from: Month,
+    pub period: CompPeriod,
+    /// The reporting currency (variable pay is in it).
+    pub currency: Currency,
+    pub assignments: Vec<CompAssignment>,
+    pub measures: Vec<CompMeasure>,
+}
+
+/// How long a comp period is: a month, or a quarter of the fiscal year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum CompPeriod {
+    Month,
+    Quarter,
+}
+
+impl CompPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompPeriod::Month => "month",
+            CompPeriod::Quarter => "quarter",
+        }
+    }
+}
+
+/// Who a comp plan pays, and how much at 100% (minor units of the reporting
+/// currency, per period): one rep, or every rep of a team (a rep's own line wins).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CompAssignment {
+    pub rep: Option<String>,
+    pub team: Option<String>,
+    pub variable_pay: i64,
+}
+
+/// What a measure is the attainment of.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub enum CompMeasureKind {
+    /// Actual ÷ plan of a bucket over the period (`total`, `new_customer`,
+    /// `retention`, `product:*`, `activity:*`, ...).
+    Bucket(Bucket),
+    /// The period's average customer rating ÷ `target_score` (hundredths).
+    ReportCard { target_score: i64 },
+}
+
+/// One point of a payout curve, in basis points: at this attainment, this share of
+/// the measure's pay (10 000 = 100%).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CurvePoint {
+    pub attainment_bp: u32,
+    pub payout_bp: u32,
+}
+
+/// A gate: the accelerator pays only while another bucket's attainment is at least
+/// `min_bp`.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CompGate {
+    pub bucket: Bucket,
+    pub min_bp: u32,
+}
+
+/// One measure of a comp plan.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct CompMeasure {
+    pub kind: CompMeasureKind,
+    /// Its share of the variable pay, in basis points (the measures sum to 10 000).
+    pub weight_bp: u32,
+    /// The curve: strictly rising attainment, never falling payout. Below the first
+    /// point nothing is paid (the threshold); between points, a straight line.
+    pub curve: Vec<CurvePoint>,
+    /// Above the last point, payout points per attainment point, in hundredths
+    /// (200: 2 points of pay per point of attainment); `None`: 1:1.
+    pub accelerator: Option<u32>,
+    /// The most this measure pays, in basis points of its pay.
+    pub cap_bp: Option<u32>,
+    pub gate: Option<CompGate>,
+}
+
 /// Every event type of the brief.
 #[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum EventBody {
@@ -417,11 +501,13 @@ pub enum EventBody {
     PlanSubmitted(PlanSubmitted),
     PlanApproved(PlanApproved),
     PlanRejected(PlanRejected),
+    /// After every earlier variant, so their stored encoding is unchanged.
+    CompPlanPublished(CompPlanPublished),
 }
 
 impl EventBody {
     /// Every `type` name on the wire, in schema order.
-    pub const TYPE_NAMES: [&'static str; 22] = [
+    pub const TYPE_NAMES: [&'static str; 23] = [
         "rep_registered",
         "rep_reassigned",
         "rep_departed",
@@ -444,6 +530,7 @@ impl EventBody {
         "plan_submitted",
         "plan_approved",
         "plan_rejected",
+        "comp_plan_published",
     ];
 
     /// The `type` of this event on the wire.
@@ -468,6 +555,7 @@ impl EventBody {
             EventBody::PlanSubmitted(_) => "plan_submitted",
             EventBody::PlanApproved(_) => "plan_approved",
             EventBody::PlanRejected(_) => "plan_rejected",
+            EventBody::CompPlanPublished(_) => "comp_plan_published",
         }
     }
 
@@ -492,7 +580,8 @@ impl EventBody {
             | EventBody::FxRateSet(_)
             | EventBody::PlanSubmitted(_)
             | EventBody::PlanApproved(_)
-            | EventBody::PlanRejected(_) => None,
+            | EventBody::PlanRejected(_)
+            | EventBody::CompPlanPublished(_) => None,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod bucket;
+pub mod comp;
 pub mod config;
 pub mod contribution;
 pub mod digest;

@@ -5,6 +5,7 @@ pub mod ack;
 pub mod alerts;
 pub mod bench;
 pub mod common;
+pub mod comp;
 pub mod config;
 pub mod demo;
 pub mod digest;

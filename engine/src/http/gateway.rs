@@ -938,6 +938,7 @@ impl Gateway {
                             pacer_projections::event::EventBody::PlanSubmitted(_)
                                 | pacer_projections::event::EventBody::PlanApproved(_)
                                 | pacer_projections::event::EventBody::PlanRejected(_)
+                                | pacer_projections::event::EventBody::CompPlanPublished(_)
                         ) =>
                 {
                     push_blame(
@@ -946,7 +947,7 @@ impl Gateway {
                         None,
                         format!("{label}.type"),
                         format!(
-                            "{} is not taken over HTTP: plans are submitted, approved and rejected with `pacer plan submit|approve|reject` by finance and admin users",
+                            "{} is not taken over HTTP: plans are submitted, approved and rejected with `pacer plan submit|approve|reject`, and comp plans published with `pacer comp publish`, by finance and admin users",
                             ev.body.type_name()
                         ),
                         "invalid_value",

@@ -217,6 +217,9 @@ fn body_example(type_name: &str) -> &'static str {
         }
         "plan_approved" => r#"{"plan":"fy27","version":2,"by":"cfo","note":"ok"}"#,
         "plan_rejected" => r#"{"plan":"fy27","version":2,"by":"cfo","reason":"too low for EMEA"}"#,
+        "comp_plan_published" => {
+            r#"{"comp_plan":"fy27-comp","version":1,"effective_from":"2026-11","period":"quarter","currency":"EUR","assignments":[{"team":"emea-1","variable_pay":"6000.00"},{"rep":"ana","variable_pay":"7500.50"}],"measures":[{"measure":"total","weight_pct":"50","curve":[{"attainment_pct":"50","payout_pct":"0"},{"attainment_pct":"100","payout_pct":"100"}],"accelerator":"2","cap_pct":"200","gate":{"measure":"retention","min_attainment_pct":"90"}},{"measure":"new_customer","weight_pct":"30","curve":[{"attainment_pct":"60","payout_pct":"0"},{"attainment_pct":"100","payout_pct":"100"}],"accelerator":"1.5"},{"measure":"report_card","weight_pct":"20","target_score":"4.00","curve":[{"attainment_pct":"80","payout_pct":"0"},{"attainment_pct":"100","payout_pct":"100"}],"cap_pct":"100"}]}"#
+        }
         other => panic!("no example for {other}"),
     }
 }
@@ -235,7 +238,7 @@ fn examples() -> Vec<Value> {
 
 #[test]
 fn every_type_name_has_an_example_that_decodes_validates_and_round_trips() {
-    assert_eq!(EventBody::TYPE_NAMES.len(), 22);
+    assert_eq!(EventBody::TYPE_NAMES.len(), 23);
     let rules = rules_in(eur());
     for name in EventBody::TYPE_NAMES {
         let v = example(name);

@@ -219,7 +219,9 @@ pub fn rules_moved_by(body: &EventBody) -> Rules {
         EventBody::DealOpened(_) | EventBody::DealStageChanged(_) | EventBody::DealLost(_) => DEAL,
         // A win moves actuals in its closed-on month, which can be last month.
         EventBody::DealWon(_) => DEAL.union(Rules::of(&[MonthMissed])),
-        EventBody::ForecastSubmitted(_) | EventBody::AlertAcknowledged(_) => Rules::NONE,
+        EventBody::ForecastSubmitted(_)
+        | EventBody::AlertAcknowledged(_)
+        | EventBody::CompPlanPublished(_) => Rules::NONE,
         EventBody::RepRegistered(_)
         | EventBody::RepReassigned(_)
         | EventBody::RepDeparted(_)

@@ -272,6 +272,8 @@ pub struct State {
     /// again later applies only to amounts folded after it).
     converted: HashMap<u64, i64>,
     voided: HashSet<String>,
+    /// Every `comp_plan_published`, by comp plan, with its seq, in log order.
+    comp_plans: BTreeMap<String, Vec<(u64, crate::event::CompPlanPublished)>>,
 }
 
 impl State {
@@ -296,6 +298,7 @@ impl State {
             fx: FxTable::default(),
             converted: HashMap::default(),
             voided: HashSet::default(),
+            comp_plans: BTreeMap::new(),
         }
     }
 
@@ -408,6 +411,17 @@ impl State {
             ),
             EventBody::PlanApproved(a) => self.plans.approve(&a.plan, a.version, &a.by),
             EventBody::PlanRejected(r) => self.plans.reject(&r.plan, r.version, &r.by, &r.reason),
+            EventBody::CompPlanPublished(c) => {
+                for a in &c.assignments {
+                    if let Some(rep) = &a.rep {
+                        self.ensure_rep(rep);
+                    }
+                }
+                self.comp_plans
+                    .entry(c.comp_plan.clone())
+                    .or_default()
+                    .push((rec.seq, c.clone()));
+            }
             EventBody::ForecastSubmitted(f) => {
                 let key = (f.rep.clone(), f.month, f.category);
                 self.forecasts.entry(key).or_default().push(Forecast {
@@ -916,6 +930,16 @@ impl State {
             .collect();
         reps.sort_unstable();
         reps.into_iter()
+    }
+
+    /// Every comp plan's versions, with their seqs, in log order.
+    pub fn comp_plans(&self) -> &BTreeMap<String, Vec<(u64, crate::event::CompPlanPublished)>> {
+        &self.comp_plans
+    }
+
+    /// A rep's team in a month, as registered and moved.
+    pub fn team_at(&self, rep: &str, month: Month) -> Option<String> {
+        self.reps.get(rep).map(|r| r.at(month).team)
     }
 
     pub fn ratings(&self, rep: &str) -> &[Rating] {

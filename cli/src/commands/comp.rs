@@ -1,0 +1,311 @@
+//! `pacer comp`: incentive plans on the same buckets as the sales plan. `publish`
+//! reads finance's comp plan file (CSV or XLSX; every problem with its row and
+//! column, nothing published unless all is valid) and appends `comp_plan_published`;
+//! `report` prints each rep's statement for a period: earned for a closed period,
+//! projected at today's pace and at the pipeline forecast for the current one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _};
+use pacer_engine::comp_file::{problem_of, read_comp_csv, statement_json};
+use pacer_engine::ingest::Ingest;
+use pacer_projections::comp::{statement, PeriodStatus, Scenario};
+use pacer_projections::money::{format_decimal, group_thousands};
+use pacer_projections::time::Month;
+use serde_json::{json, Value};
+
+use super::common::{
+    json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock, AsOf,
+};
+use crate::context::{say, write_stdout, Context};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum CompCommand {
+    /// Publishes a comp plan version from a CSV or XLSX file.
+    #[command(
+        after_help = "Example:\n  pacer comp publish comp.csv --comp-plan fy27-comp --version 1 --effective-from 2026-10 --period quarter\n\n\
+The file (header first):\n  \
+kind,name,variable_pay,measure,weight_pct,curve,accelerator,cap_pct,gate,target_score\n  \
+pay,team:north,6000.00,,,,,,,\n  \
+pay,rep:ana,7500.00,,,,,,,\n  \
+measure,,,total,50,50:0 100:100,2,200,retention>=90,\n  \
+measure,,,new_customer,30,60:0 100:100,1.5,180,,\n  \
+measure,,,report_card,20,80:0 100:100,,100,,4.00\n\n\
+Weights sum to 100; a curve's attainment rises and its payout never falls; a cap lies\n\
+above the curve; a gate holds the accelerator back while its bucket is below the percent."
+    )]
+    Publish(PublishArgs),
+    /// Each rep's pay for a period: earned (closed) or projected (the current one).
+    #[command(
+        after_help = "Examples:\n  pacer comp report --team north\n  pacer comp report --rep ana --period 2026-09 --format json"
+    )]
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PublishArgs {
+    file: PathBuf,
+    #[arg(long)]
+    comp_plan: String,
+    #[arg(long)]
+    version: u32,
+    /// The first month this version governs (YYYY-MM).
+    #[arg(long)]
+    effective_from: String,
+    /// month or quarter (quarters follow [org] fiscal_year_start_month).
+    #[arg(long, default_value = "month")]
+    period: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Any month of the period (default: the current month).
+    #[arg(long)]
+    period: Option<String>,
+    #[arg(long, conflicts_with = "team")]
+    rep: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long, value_enum, default_value_t = CompFormat::Table)]
+    format: CompFormat,
+    #[command(flatten)]
+    as_of: AsOf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CompFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+pub fn run(ctx: &Context, cmd: CompCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CompCommand::Publish(a) => publish(ctx, a),
+        CompCommand::Report(a) => report(ctx, a),
+    }
+}
+
+fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
+    let mut bytes =
+        std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
+    if a.file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"))
+    {
+        let (csv, _) = pacer_engine::xlsx::xlsx_to_csv_at(&bytes)
+            .with_context(|| format!("{}", a.file.display()))?;
+        bytes = csv.into_bytes();
+    }
+    let text = String::from_utf8(bytes)
+        .with_context(|| format!("{} is not UTF-8 text", a.file.display()))?;
+    let currency = ctx.config.org.currency;
+    let file = match read_comp_csv(
+        &text,
+        &a.comp_plan,
+        a.version,
+        &a.effective_from,
+        &a.period,
+        currency,
+    ) {
+        Ok(f) => f,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{}: {p}", a.file.display());
+            }
+            bail!(
+                "{} problem{} in {}: nothing was published",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                a.file.display()
+            );
+        }
+    };
+    let now = wall_clock();
+    let mut fields = file.fields.clone();
+    let event_id = format!("comp-{}-v{}", a.comp_plan, a.version);
+    fields.insert("event_id".into(), event_id.clone().into());
+    fields.insert("source".into(), "pacer-comp".into());
+    fields.insert("occurred_at".into(), now.to_rfc3339().into());
+    let body = serde_json::to_vec(&Value::Object(fields)).context("encoding the comp plan")?;
+    let mut log = open_log_for_append(ctx)?;
+    if log.seq_of(&event_id)?.is_some() {
+        bail!(
+            "comp plan {} version {} is already published: publish the new terms as version {}",
+            a.comp_plan,
+            a.version,
+            a.version + 1
+        );
+    }
+    let mut clock = move || now;
+    let mut ingest = Ingest::new(&mut log, &ctx.config, &mut clock, 1);
+    if let Some(r) = ingest.push(&body)? {
+        let p = problem_of(&file, &r.field, &r.reason);
+        eprintln!("{}: {p}", a.file.display());
+        bail!("1 problem in {}: nothing was published", a.file.display());
+    }
+    ingest.finish()?;
+    pacer_engine::access::audit(
+        &ctx.data_dir,
+        &super::user::operator(),
+        "comp.publish",
+        &a.comp_plan,
+        json!({"version": a.version, "effective_from": a.effective_from, "period": a.period,
+               "file": a.file.display().to_string(), "event_id": event_id}),
+    )?;
+    say!(
+        "published comp plan {} version {} ({}) effective from {}: {} measure(s), {} pay line(s)",
+        a.comp_plan,
+        a.version,
+        a.period,
+        a.effective_from,
+        file.measure_rows.len(),
+        file.pay_rows.len()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let model = rebuild_state(ctx, &log, a.as_of.cut())?;
+    let state = model.state();
+    let month = match &a.period {
+        Some(p) => Month::parse(p).map_err(|e| anyhow::anyhow!("--period: {p:?}: {e}"))?,
+        None => state
+            .current_month()
+            .context("no clock tick yet: name the period with --period YYYY-MM")?,
+    };
+    let currency = ctx.config.org.currency;
+    let reps: Vec<String> = match (&a.rep, &a.team) {
+        (Some(r), _) => vec![r.clone()],
+        (None, team) => state
+            .reps()
+            .keys()
+            .filter(|r| team.is_none() || state.team_at(r, month) == *team)
+            .cloned()
+            .collect(),
+    };
+    let statements: Vec<_> = reps
+        .iter()
+        .filter_map(|r| statement(state, r, month))
+        .collect();
+    if statements.is_empty() {
+        bail!(
+            "no comp plan pays {} in {month} (pacer comp publish)",
+            match (&a.rep, &a.team) {
+                (Some(r), _) => format!("rep {r}"),
+                (None, Some(t)) => format!("team {t}"),
+                _ => "anyone".into(),
+            }
+        );
+    }
+    match a.format {
+        CompFormat::Json => {
+            let list: Vec<Value> = statements
+                .iter()
+                .map(|s| statement_json(s, currency))
+                .collect();
+            say!("{}", json_text(&json!({"statements": list}))?)?;
+        }
+        CompFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([
+                "rep",
+                "team",
+                "comp_plan",
+                "version",
+                "period",
+                "status",
+                "basis",
+                "measure",
+                "weight_pct",
+                "plan",
+                "actual",
+                "attainment_pct",
+                "payout_pct",
+                "gate_open",
+                "pay",
+                "currency",
+            ])?;
+            for s in &statements {
+                let j = statement_json(s, currency);
+                for p in j["payouts"].as_array().into_iter().flatten() {
+                    for m in p["measures"].as_array().into_iter().flatten() {
+                        let t = |v: &Value| match v {
+                            Value::String(s) => s.clone(),
+                            Value::Null => String::new(),
+                            other => other.to_string(),
+                        };
+                        w.write_record([
+                            t(&j["rep"]),
+                            t(&j["team"]),
+                            t(&j["comp_plan"]),
+                            t(&j["version"]),
+                            t(&j["period"]),
+                            t(&j["status"]),
+                            t(&p["basis"]),
+                            t(&m["measure"]),
+                            t(&m["weight_pct"]),
+                            t(&m["plan"]),
+                            t(&m["actual"]),
+                            t(&m["attainment_pct"]),
+                            t(&m["payout_pct"]),
+                            t(&m["gate_open"]),
+                            t(&m["pay"]),
+                            currency.code().to_owned(),
+                        ])?;
+                    }
+                }
+            }
+            write_stdout(&String::from_utf8(w.into_inner()?)?)?;
+        }
+        CompFormat::Table => {
+            let money = |v: i64| group_thousands(&format_decimal(v, currency.exponent()));
+            let mut out = String::new();
+            for s in &statements {
+                let j = statement_json(s, currency);
+                out.push_str(&format!(
+                    "{} ({}) · comp plan {} v{} · {} ({}) · {} · variable pay {} {}\n",
+                    s.rep,
+                    s.team,
+                    s.plan.comp_plan,
+                    s.plan.version,
+                    j["period"].as_str().unwrap_or(""),
+                    s.plan.period.as_str(),
+                    match s.status {
+                        PeriodStatus::Closed => "closed: earned",
+                        PeriodStatus::Open => "open: projected",
+                        PeriodStatus::Future => "not begun",
+                    },
+                    money(s.variable_pay),
+                    currency.code()
+                ));
+                for p in &s.payouts {
+                    let basis = match p.scenario {
+                        Scenario::Earned => "earned",
+                        Scenario::Pace => "at today's pace",
+                        Scenario::Forecast => "at the pipeline forecast",
+                    };
+                    out.push_str(&format!("  {basis}:\n"));
+                    for l in &p.measures {
+                        out.push_str(&format!(
+                            "    {:<22} weight {:>6}%  attainment {:>8}  payout {:>8}%{}  pay {:>12}\n",
+                            l.measure,
+                            format_decimal(i64::from(l.weight_bp), 2),
+                            l.attainment_bp
+                                .map_or("–".to_owned(), |a| format!("{}%", format_decimal(a.rounded(), 2))),
+                            format_decimal(l.payout_bp.rounded(), 2),
+                            if l.gate_open { "" } else { " (gate closed)" },
+                            money(l.pay)
+                        ));
+                    }
+                    out.push_str(&format!("    {:<22} {:>73}\n", "total", money(p.total)));
+                }
+                out.push('\n');
+            }
+            write_stdout(&out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

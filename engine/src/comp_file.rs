@@ -1,0 +1,337 @@
+//! Finance's comp plan file (CSV, or the first sheet of a workbook through
+//! `xlsx::xlsx_to_csv_at`) → the `comp_plan_published` event's JSON, and the JSON of
+//! a rep's comp statement.
+//!
+//! One row per line, the header first:
+//!
+//! | kind | name | variable_pay | measure | weight_pct | curve | accelerator | cap_pct | gate | target_score |
+//! | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+//! | `pay` | `rep:ana` or `team:north` | `7500.00` | | | | | | | |
+//! | `measure` | | | `total` | `50` | `50:0 100:100` | `2` | `200` | `retention>=90` | |
+//! | `measure` | | | `report_card` | `20` | `80:0 100:100` | | `100` | | `4.00` |
+//!
+//! A curve is `attainment:payout` pairs in percent, separated by spaces; a gate is
+//! `bucket>=percent`. Every problem names its row and column; the event then goes
+//! through the same decoding and checks as any other (weights, curves, caps), and a
+//! problem found there is named by the row of the measure it is about.
+
+use pacer_projections::comp::{Payout, PeriodStatus, Scenario, Statement};
+use pacer_projections::money::{format_decimal, Currency};
+use serde_json::{json, Map, Value};
+
+use crate::plan_file::PlanProblem;
+
+/// The header, in order.
+pub const COMP_COLUMNS: [&str; 10] = [
+    "kind",
+    "name",
+    "variable_pay",
+    "measure",
+    "weight_pct",
+    "curve",
+    "accelerator",
+    "cap_pct",
+    "gate",
+    "target_score",
+];
+
+/// The event's JSON (without `event_id`, `source` and `occurred_at`), and for each
+/// measure the file row it came from.
+pub struct CompFile {
+    pub fields: Map<String, Value>,
+    pub measure_rows: Vec<u64>,
+    pub pay_rows: Vec<u64>,
+}
+
+fn problem(row: u64, column: &'static str, message: String) -> PlanProblem {
+    PlanProblem {
+        row: Some(row),
+        column: Some(column),
+        message,
+    }
+}
+
+/// Reads a comp plan file; every problem, with its row and column.
+pub fn read_comp_csv(
+    text: &str,
+    comp_plan: &str,
+    version: u32,
+    effective_from: &str,
+    period: &str,
+    currency: Currency,
+) -> Result<CompFile, Vec<PlanProblem>> {
+    let mut problems = Vec::new();
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = match rdr.headers() {
+        Ok(h) => h.iter().map(str::to_owned).collect(),
+        Err(e) => {
+            return Err(vec![PlanProblem {
+                row: Some(1),
+                column: None,
+                message: format!("not a CSV header: {e}"),
+            }])
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    for required in [
+        "kind",
+        "name",
+        "variable_pay",
+        "measure",
+        "weight_pct",
+        "curve",
+    ] {
+        if col(required).is_none() {
+            problems.push(PlanProblem {
+                row: Some(1),
+                column: None,
+                message: format!(
+                    "the header lacks {required:?} (columns: {})",
+                    COMP_COLUMNS.join(",")
+                ),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut assignments = Vec::new();
+    let mut measures = Vec::new();
+    let (mut measure_rows, mut pay_rows) = (Vec::new(), Vec::new());
+    for (i, rec) in rdr.records().enumerate() {
+        let row = i as u64 + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(PlanProblem {
+                    row: Some(row),
+                    column: None,
+                    message: format!("not a CSV row: {e}"),
+                });
+                continue;
+            }
+        };
+        let get = |name: &str| col(name).and_then(|c| rec.get(c)).unwrap_or("").to_owned();
+        match get("kind").as_str() {
+            "" if rec.iter().all(str::is_empty) => continue,
+            "pay" => {
+                let name = get("name");
+                let (key, who) = match name.split_once(':') {
+                    Some(("rep", r)) if !r.is_empty() => ("rep", r.to_owned()),
+                    Some(("team", t)) if !t.is_empty() => ("team", t.to_owned()),
+                    _ => {
+                        problems.push(problem(
+                            row,
+                            "name",
+                            format!("{name:?} is not rep:<id> or team:<name>"),
+                        ));
+                        continue;
+                    }
+                };
+                let pay = get("variable_pay");
+                if pay.is_empty() {
+                    problems.push(problem(row, "variable_pay", "is empty".into()));
+                    continue;
+                }
+                let mut a = Map::new();
+                a.insert(key.into(), Value::String(who));
+                a.insert("variable_pay".into(), Value::String(pay));
+                assignments.push(Value::Object(a));
+                pay_rows.push(row);
+            }
+            "measure" => {
+                let mut m = Map::new();
+                let measure = get("measure");
+                if measure.is_empty() {
+                    problems.push(problem(row, "measure", "is empty".into()));
+                    continue;
+                }
+                m.insert("measure".into(), Value::String(measure));
+                m.insert("weight_pct".into(), Value::String(get("weight_pct")));
+                let mut curve = Vec::new();
+                for pair in get("curve").split_whitespace() {
+                    match pair.split_once(':') {
+                        Some((a, p)) => curve.push(json!({"attainment_pct": a, "payout_pct": p})),
+                        None => problems.push(problem(
+                            row,
+                            "curve",
+                            format!("{pair:?} is not attainment:payout (such as 100:100)"),
+                        )),
+                    }
+                }
+                m.insert("curve".into(), Value::Array(curve));
+                for (column, key) in [
+                    ("accelerator", "accelerator"),
+                    ("cap_pct", "cap_pct"),
+                    ("target_score", "target_score"),
+                ] {
+                    let v = get(column);
+                    if !v.is_empty() {
+                        m.insert(key.into(), Value::String(v));
+                    }
+                }
+                let gate = get("gate");
+                if !gate.is_empty() {
+                    match gate.split_once(">=") {
+                        Some((b, pct)) => {
+                            m.insert(
+                                "gate".into(),
+                                json!({"measure": b.trim(), "min_attainment_pct": pct.trim()}),
+                            );
+                        }
+                        None => problems.push(problem(
+                            row,
+                            "gate",
+                            format!("{gate:?} is not bucket>=percent (such as retention>=90)"),
+                        )),
+                    }
+                }
+                measures.push(Value::Object(m));
+                measure_rows.push(row);
+            }
+            other => problems.push(problem(
+                row,
+                "kind",
+                format!("{other:?} is not pay or measure"),
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut fields = Map::new();
+    fields.insert("type".into(), "comp_plan_published".into());
+    fields.insert("comp_plan".into(), comp_plan.into());
+    fields.insert("version".into(), version.into());
+    fields.insert("effective_from".into(), effective_from.into());
+    fields.insert("period".into(), period.into());
+    fields.insert("currency".into(), currency.code().into());
+    fields.insert("assignments".into(), Value::Array(assignments));
+    fields.insert("measures".into(), Value::Array(measures));
+    Ok(CompFile {
+        fields,
+        measure_rows,
+        pay_rows,
+    })
+}
+
+/// The problem of a rejected event, named by its row and column in the file: the
+/// decoder names the field (`measures[1].curve[0].payout_pct`), the file knows the
+/// row.
+pub fn problem_of(file: &CompFile, field: &str, message: &str) -> PlanProblem {
+    let index = |prefix: &str| -> Option<(usize, &str)> {
+        let rest = field.strip_prefix(prefix)?;
+        let (i, after) = rest.split_once(']')?;
+        Some((i.parse().ok()?, after.trim_start_matches('.')))
+    };
+    let column_of = |rest: &str| -> Option<&'static str> {
+        let head = rest.split(['.', '[']).next().unwrap_or("");
+        COMP_COLUMNS
+            .iter()
+            .copied()
+            .find(|c| {
+                *c == head
+                    || (head == "measure" && *c == "measure")
+                    || (head == "min_attainment_pct" && *c == "gate")
+            })
+            .or(match head {
+                "gate" => Some("gate"),
+                "curve" => Some("curve"),
+                _ => None,
+            })
+    };
+    if let Some((i, rest)) = index("measures[") {
+        if let Some(row) = file.measure_rows.get(i) {
+            let column = if rest.starts_with("gate") {
+                Some("gate")
+            } else {
+                column_of(rest)
+            };
+            return PlanProblem {
+                row: Some(*row),
+                column,
+                message: message.to_owned(),
+            };
+        }
+    }
+    if let Some((i, rest)) = index("assignments[") {
+        if let Some(row) = file.pay_rows.get(i) {
+            return PlanProblem {
+                row: Some(*row),
+                column: column_of(rest).or(Some("name")),
+                message: message.to_owned(),
+            };
+        }
+    }
+    PlanProblem {
+        row: None,
+        column: None,
+        message: format!("{field}: {message}"),
+    }
+}
+
+fn payout_json(p: &Payout, currency: Currency) -> Value {
+    let money = |v: i64| Value::String(format_decimal(v, currency.exponent()));
+    let measures: Vec<Value> = p
+        .measures
+        .iter()
+        .map(|l| {
+            let scale = if l.measure == "report_card" {
+                2
+            } else {
+                pacer_projections::bucket::Bucket::parse(&l.measure)
+                    .map_or(currency.exponent(), |b| b.scale(currency))
+            };
+            json!({
+                "measure": l.measure,
+                "weight_pct": format_decimal(i64::from(l.weight_bp), 2),
+                "plan": format_decimal(l.plan, scale),
+                "actual": format_decimal(l.actual, scale),
+                "attainment_pct": l.attainment_bp.map(|a| format_decimal(a.rounded(), 2)),
+                "payout_pct": format_decimal(l.payout_bp.rounded(), 2),
+                "gate_open": l.gate_open,
+                "pay": money(l.pay),
+            })
+        })
+        .collect();
+    json!({
+        "basis": match p.scenario {
+            Scenario::Earned => "earned",
+            Scenario::Pace => "projected_at_pace",
+            Scenario::Forecast => "projected_at_forecast",
+        },
+        "measures": measures,
+        "total": money(p.total),
+    })
+}
+
+/// A rep's comp statement as JSON: money in the reporting currency as decimal
+/// strings, percentages with two decimals (rounded half away from zero for display;
+/// the pay is computed from the exact fractions).
+pub fn statement_json(s: &Statement<'_>, currency: Currency) -> Value {
+    let months = &s.months;
+    let period = match (months.first(), months.last()) {
+        (Some(a), Some(b)) if a == b => a.to_string(),
+        (Some(a), Some(b)) => format!("{a}..{b}"),
+        _ => String::new(),
+    };
+    json!({
+        "rep": s.rep,
+        "team": s.team,
+        "comp_plan": s.plan.comp_plan,
+        "version": s.plan.version,
+        "period": period,
+        "period_kind": s.plan.period.as_str(),
+        "status": match s.status {
+            PeriodStatus::Closed => "closed",
+            PeriodStatus::Open => "open",
+            PeriodStatus::Future => "future",
+        },
+        "currency": currency.code(),
+        "variable_pay": format_decimal(s.variable_pay, currency.exponent()),
+        "payouts": s.payouts.iter().map(|p| payout_json(p, currency)).collect::<Vec<_>>(),
+    })
+}

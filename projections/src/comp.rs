@@ -1,0 +1,577 @@
+//! Pay for balance: what an incentive (comp) plan pays for the attainment the
+//! buckets show, as a period closes (earned) and while it runs (projected at the
+//! pace the alerts use, and at the pipeline forecast).
+//!
+//! **The arithmetic, to reproduce by hand.** For each measure:
+//! 1. attainment = actual ÷ plan over the period's months (a bucket), or the period's
+//!    average rating ÷ the target score (the report card), as an exact fraction; no
+//!    plan (or no rating): no attainment, and the measure pays nothing;
+//! 2. payout % = 0 below the curve's first point (the threshold); on a straight line
+//!    between two points; above the last point, the last point's payout plus the
+//!    accelerator × the attainment above it (1:1 without an accelerator, and 1:1 while
+//!    the gate's bucket is below its minimum); at most the cap;
+//! 3. pay = variable pay × weight × payout %, **rounded once, half away from zero, to
+//!    the minor unit** (the one rounding of the statement). The total is the sum of
+//!    the measures' pay.
+//!
+//! Months of an open period: a closed month counts its actual; the current month its
+//! projection at today's pace (or its pipeline forecast); a later month of the period
+//! its plan × the current month's projected attainment.
+//!
+//! Pure: no I/O, no clock ("now" is the state's latest tick).
+
+use crate::bucket::Bucket;
+use crate::event::{CompMeasure, CompMeasureKind, CompPeriod, CompPlanPublished};
+use crate::money::div_round_half_away;
+use crate::report::{report, ReportQuery};
+use crate::state::{score_hundredths, State};
+use crate::time::Month;
+
+/// 100% in basis points.
+pub const FULL_BP: i128 = 10_000;
+
+/// An exact non-negative fraction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frac {
+    pub num: i128,
+    pub den: i128,
+}
+
+impl Frac {
+    pub fn new(num: i128, den: i128) -> Option<Frac> {
+        (den > 0).then_some(Frac { num, den })
+    }
+
+    fn int(v: i128) -> Frac {
+        Frac { num: v, den: 1 }
+    }
+
+    fn lt(self, o: Frac) -> bool {
+        self.num * o.den < o.num * self.den
+    }
+
+    fn add(self, o: Frac) -> Frac {
+        reduce(self.num * o.den + o.num * self.den, self.den * o.den)
+    }
+
+    fn sub(self, o: Frac) -> Frac {
+        reduce(self.num * o.den - o.num * self.den, self.den * o.den)
+    }
+
+    fn mul(self, o: Frac) -> Frac {
+        reduce(self.num * o.num, self.den * o.den)
+    }
+
+    fn min(self, o: Frac) -> Frac {
+        if o.lt(self) {
+            o
+        } else {
+            self
+        }
+    }
+
+    /// Rounded half away from zero to a whole number.
+    pub fn rounded(self) -> i64 {
+        div_round_half_away(self.num, self.den).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+            as i64
+    }
+
+    /// Rounded half away from zero to `places` decimals, as text.
+    pub fn decimal(self, places: u32) -> String {
+        let scaled = div_round_half_away(self.num * 10i128.pow(places), self.den);
+        let scaled = scaled.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        crate::money::format_decimal(scaled, places)
+    }
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    a = a.abs();
+    b = b.abs();
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+fn reduce(num: i128, den: i128) -> Frac {
+    let g = gcd(num, den);
+    Frac {
+        num: num / g,
+        den: den / g,
+    }
+}
+
+/// The payout, in basis points (a fraction), of a measure at `attainment_bp` (a
+/// fraction of basis points), with the gate `open` or not.
+pub fn payout_bp(m: &CompMeasure, attainment_bp: Frac, gate_open: bool) -> Frac {
+    let Some(first) = m.curve.first() else {
+        return Frac::int(0);
+    };
+    let a = if attainment_bp.num < 0 {
+        Frac::int(0)
+    } else {
+        attainment_bp
+    };
+    if a.lt(Frac::int(i128::from(first.attainment_bp))) {
+        return Frac::int(0);
+    }
+    let mut pay = None;
+    for w in m.curve.windows(2) {
+        let (a0, p0) = (i128::from(w[0].attainment_bp), i128::from(w[0].payout_bp));
+        let (a1, p1) = (i128::from(w[1].attainment_bp), i128::from(w[1].payout_bp));
+        if a.lt(Frac::int(a1)) {
+            // p0 + (a - a0) × (p1 - p0) / (a1 - a0)
+            let rise = a.sub(Frac::int(a0)).mul(reduce(p1 - p0, a1 - a0));
+            pay = Some(Frac::int(p0).add(rise));
+            break;
+        }
+    }
+    let pay = pay.unwrap_or_else(|| {
+        let last = m.curve[m.curve.len() - 1];
+        let above = a.sub(Frac::int(i128::from(last.attainment_bp)));
+        let slope = match (m.accelerator, gate_open) {
+            (Some(acc), true) => reduce(i128::from(acc), 100),
+            _ => Frac::int(1),
+        };
+        Frac::int(i128::from(last.payout_bp)).add(above.mul(slope))
+    });
+    match m.cap_bp {
+        Some(cap) => pay.min(Frac::int(i128::from(cap))),
+        None => pay,
+    }
+}
+
+/// A measure's pay: variable pay × weight × payout, rounded once (half away from
+/// zero) to the minor unit.
+pub fn measure_pay(variable_pay: i64, weight_bp: u32, payout: Frac) -> i64 {
+    let num = i128::from(variable_pay) * i128::from(weight_bp) * payout.num;
+    let den = FULL_BP * FULL_BP * payout.den;
+    div_round_half_away(num, den).clamp(0, i128::from(i64::MAX)) as i64
+}
+
+/// What a plan says that cannot pay sensibly, with the field: weights that do not
+/// sum to 100%, a curve that falls or does not rise in attainment, a cap below the
+/// curve, a report card without a target.
+pub fn check_plan(p: &CompPlanPublished) -> Result<(), (String, String)> {
+    if p.measures.is_empty() {
+        return Err((
+            "measures".into(),
+            "a comp plan needs at least one measure".into(),
+        ));
+    }
+    if p.assignments.is_empty() {
+        return Err((
+            "assignments".into(),
+            "a comp plan pays someone: name at least one rep or team".into(),
+        ));
+    }
+    for (i, a) in p.assignments.iter().enumerate() {
+        if a.rep.is_some() == a.team.is_some() {
+            return Err((
+                format!("assignments[{i}]"),
+                "names a rep or a team, not both or neither".into(),
+            ));
+        }
+        if a.variable_pay < 0 {
+            return Err((
+                format!("assignments[{i}].variable_pay"),
+                "is negative".into(),
+            ));
+        }
+    }
+    let weights: u64 = p.measures.iter().map(|m| u64::from(m.weight_bp)).sum();
+    if weights != FULL_BP as u64 {
+        return Err((
+            "measures".into(),
+            format!(
+                "the weights sum to {}%, not 100%",
+                crate::money::format_decimal(weights as i64, 2)
+            ),
+        ));
+    }
+    for (i, m) in p.measures.iter().enumerate() {
+        let f = |k: &str| format!("measures[{i}].{k}");
+        if m.curve.is_empty() {
+            return Err((f("curve"), "needs at least one point".into()));
+        }
+        for (j, w) in m.curve.windows(2).enumerate() {
+            if w[1].attainment_bp <= w[0].attainment_bp {
+                return Err((
+                    format!("measures[{i}].curve[{}].attainment_pct", j + 1),
+                    format!(
+                        "{}% does not rise above the point before ({}%)",
+                        crate::money::format_decimal(i64::from(w[1].attainment_bp), 2),
+                        crate::money::format_decimal(i64::from(w[0].attainment_bp), 2)
+                    ),
+                ));
+            }
+            if w[1].payout_bp < w[0].payout_bp {
+                return Err((
+                    format!("measures[{i}].curve[{}].payout_pct", j + 1),
+                    format!(
+                        "{}% is below the point before ({}%): pay never falls as attainment rises",
+                        crate::money::format_decimal(i64::from(w[1].payout_bp), 2),
+                        crate::money::format_decimal(i64::from(w[0].payout_bp), 2)
+                    ),
+                ));
+            }
+        }
+        if let Some(cap) = m.cap_bp {
+            let top = m.curve.iter().map(|c| c.payout_bp).max().unwrap_or(0);
+            if cap < top {
+                return Err((
+                    f("cap_pct"),
+                    format!(
+                        "{}% is below the curve's {}%: a cap lies above every point",
+                        crate::money::format_decimal(i64::from(cap), 2),
+                        crate::money::format_decimal(i64::from(top), 2)
+                    ),
+                ));
+            }
+        }
+        if let CompMeasureKind::ReportCard { target_score } = m.kind {
+            if target_score <= 0 {
+                return Err((f("target_score"), "must be above 0".into()));
+            }
+        }
+        if m.gate.is_some() && m.accelerator.is_none() {
+            return Err((
+                f("gate"),
+                "gates an accelerator: give the measure one".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The months of the period `p` that holds `month`, quarters following the fiscal
+/// year.
+pub fn period_months(p: CompPeriod, month: Month, fiscal_start: u32) -> Vec<Month> {
+    match p {
+        CompPeriod::Month => vec![month],
+        CompPeriod::Quarter => {
+            let offset = (month.month_of_year() as i32 - fiscal_start as i32).rem_euclid(3);
+            let first = month.plus(-offset);
+            (0..3).map(|k| first.plus(k)).collect()
+        }
+    }
+}
+
+/// Where a period stands against "now".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeriodStatus {
+    /// Every month has ended: the pay is earned.
+    Closed,
+    /// "Now" is in it: the pay is projected.
+    Open,
+    /// It has not begun.
+    Future,
+}
+
+/// How the open months are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    /// Actuals only (a closed period: earned).
+    Earned,
+    /// The current month at its projection at today's pace.
+    Pace,
+    /// The current month at its pipeline forecast.
+    Forecast,
+}
+
+/// One measure of a statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeasureLine {
+    pub measure: String,
+    pub weight_bp: u32,
+    /// Plan and actual (or projected) over the period: minor units, counts, or (the
+    /// report card) the target and the average score in hundredths.
+    pub plan: i64,
+    pub actual: i64,
+    pub attainment_bp: Option<Frac>,
+    pub payout_bp: Frac,
+    pub gate_open: bool,
+    pub pay: i64,
+}
+
+/// What one rep is paid for one period under one scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payout {
+    pub scenario: Scenario,
+    pub measures: Vec<MeasureLine>,
+    pub total: i64,
+}
+
+/// A rep's statement for one period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement<'s> {
+    pub rep: String,
+    pub team: String,
+    pub plan: &'s CompPlanPublished,
+    pub months: Vec<Month>,
+    pub status: PeriodStatus,
+    pub variable_pay: i64,
+    /// Closed: the earned pay; open: the pay at today's pace and at the forecast.
+    pub payouts: Vec<Payout>,
+}
+
+/// The comp plan in force for `rep` in `month`, and the rep's variable pay: among
+/// the latest version of each comp plan effective by then, one that names the rep
+/// wins over one that names the rep's team; then the one published last.
+pub fn plan_for<'s>(
+    state: &'s State,
+    rep: &str,
+    month: Month,
+) -> Option<(&'s CompPlanPublished, i64)> {
+    let team = state.team_at(rep, month);
+    let mut best: Option<(&CompPlanPublished, i64, bool, u64)> = None;
+    for versions in state.comp_plans().values() {
+        let Some((seq, p)) = versions
+            .iter()
+            .filter(|(_, p)| p.effective_from <= month)
+            .max_by_key(|(seq, p)| (p.version, *seq))
+        else {
+            continue;
+        };
+        let own = p
+            .assignments
+            .iter()
+            .find(|a| a.rep.as_deref() == Some(rep))
+            .map(|a| (a.variable_pay, true));
+        let by_team = || {
+            p.assignments
+                .iter()
+                .find(|a| a.team.is_some() && a.team.as_deref() == team.as_deref())
+                .map(|a| (a.variable_pay, false))
+        };
+        let Some((pay, named)) = own.or_else(by_team) else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((_, _, b_named, b_seq)) => (named, *seq) > (b_named, b_seq),
+        };
+        if better {
+            best = Some((p, pay, named, *seq));
+        }
+    }
+    best.map(|(p, pay, _, _)| (p, pay))
+}
+
+/// One bucket's plan and (scenario) actual over the period's months.
+fn bucket_figures(
+    state: &State,
+    rep: &str,
+    months: &[Month],
+    bucket: &Bucket,
+    now: Option<Month>,
+    scenario: Scenario,
+) -> (i64, i64) {
+    let row = |m: Month| {
+        let q = ReportQuery {
+            rep: Some(rep.to_owned()),
+            team: None,
+            bucket: Some(bucket.clone()),
+        };
+        report(state, m, &q).into_iter().next()
+    };
+    let mut plan = 0i64;
+    let mut actual = 0i64;
+    // The current month's projected attainment, for the period's later months.
+    let mut later_ratio: Option<(i64, i64)> = None;
+    for &m in months {
+        let r = row(m);
+        let (p, a) = r.map_or((0, 0), |r| (r.plan, r.actual));
+        plan = plan.saturating_add(p);
+        match (scenario, now) {
+            (Scenario::Earned, _) | (_, None) => actual = actual.saturating_add(a),
+            (_, Some(now)) if m < now => actual = actual.saturating_add(a),
+            (_, Some(now)) if m == now => {
+                let projected = r.and_then(|r| match scenario {
+                    Scenario::Forecast => r.forecast.or(r.projection),
+                    _ => r.projection,
+                });
+                let v = projected.unwrap_or(a).max(a);
+                later_ratio = Some((v, p));
+                actual = actual.saturating_add(v);
+            }
+            (_, Some(_)) => {
+                let v = match later_ratio {
+                    Some((v0, p0)) if p0 > 0 => {
+                        div_round_half_away(i128::from(p) * i128::from(v0), i128::from(p0)) as i64
+                    }
+                    _ => 0,
+                };
+                actual = actual.saturating_add(v);
+            }
+        }
+    }
+    (plan, actual)
+}
+
+fn attainment(plan: i64, actual: i64) -> Option<Frac> {
+    (plan > 0).then(|| reduce(i128::from(actual.max(0)) * FULL_BP, i128::from(plan)))
+}
+
+/// One rep's payout for one period and scenario.
+fn payout(
+    state: &State,
+    rep: &str,
+    plan: &CompPlanPublished,
+    variable_pay: i64,
+    months: &[Month],
+    scenario: Scenario,
+) -> Payout {
+    let now = state.current_month();
+    let mut measures = Vec::with_capacity(plan.measures.len());
+    for m in &plan.measures {
+        let (name, p, a, att) = match &m.kind {
+            CompMeasureKind::Bucket(b) => {
+                let (p, a) = bucket_figures(state, rep, months, b, now, scenario);
+                (b.to_string(), p, a, attainment(p, a))
+            }
+            CompMeasureKind::ReportCard { target_score } => {
+                let upto = |r: &&crate::state::Rating| {
+                    months.contains(&r.month) && now.is_none_or(|n| r.month <= n)
+                };
+                let list: Vec<_> = state.ratings(rep).iter().filter(upto).collect();
+                // No rating in the period: no attainment (the measure pays nothing).
+                let n = list.len() as i64;
+                let sum: i64 = list.iter().flat_map(|r| r.scores).map(i64::from).sum();
+                let score = if n == 0 { 0 } else { score_hundredths(sum, n) };
+                let att = (n > 0).then(|| attainment(*target_score, score)).flatten();
+                ("report_card".to_owned(), *target_score, score, att)
+            }
+        };
+        let gate_open = m.gate.as_ref().is_none_or(|g| {
+            let (gp, ga) = bucket_figures(state, rep, months, &g.bucket, now, scenario);
+            attainment(gp, ga).is_some_and(|at| !at.lt(Frac::int(i128::from(g.min_bp))))
+        });
+        let payout = att.map_or(Frac::int(0), |at| payout_bp(m, at, gate_open));
+        let pay = measure_pay(variable_pay, m.weight_bp, payout);
+        measures.push(MeasureLine {
+            measure: name,
+            weight_bp: m.weight_bp,
+            plan: p,
+            actual: a,
+            attainment_bp: att,
+            payout_bp: payout,
+            gate_open,
+            pay,
+        });
+    }
+    let total = measures
+        .iter()
+        .map(|l| l.pay)
+        .fold(0i64, i64::saturating_add);
+    Payout {
+        scenario,
+        measures,
+        total,
+    }
+}
+
+/// A rep's statement for the period holding `month`, under the comp plan in force
+/// then; `None` when no comp plan pays the rep.
+pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statement<'s>> {
+    let (plan, variable_pay) = plan_for(state, rep, month)?;
+    let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
+    let now = state.current_month();
+    let status = match now {
+        None => PeriodStatus::Closed,
+        Some(n) if months.iter().all(|m| *m < n) => PeriodStatus::Closed,
+        Some(n) if months.iter().all(|m| *m > n) => PeriodStatus::Future,
+        Some(_) => PeriodStatus::Open,
+    };
+    let payouts = match status {
+        PeriodStatus::Closed => vec![payout(
+            state,
+            rep,
+            plan,
+            variable_pay,
+            &months,
+            Scenario::Earned,
+        )],
+        PeriodStatus::Open => vec![
+            payout(state, rep, plan, variable_pay, &months, Scenario::Pace),
+            payout(state, rep, plan, variable_pay, &months, Scenario::Forecast),
+        ],
+        PeriodStatus::Future => Vec::new(),
+    };
+    Some(Statement {
+        rep: rep.to_owned(),
+        team: state.team_at(rep, month).unwrap_or_default(),
+        plan,
+        months,
+        status,
+        variable_pay,
+        payouts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CurvePoint;
+
+    fn measure(curve: &[(u32, u32)], accelerator: Option<u32>, cap: Option<u32>) -> CompMeasure {
+        CompMeasure {
+            kind: CompMeasureKind::Bucket(Bucket::Total),
+            weight_bp: 10_000,
+            curve: curve
+                .iter()
+                .map(|&(a, p)| CurvePoint {
+                    attainment_bp: a,
+                    payout_bp: p,
+                })
+                .collect(),
+            accelerator,
+            cap_bp: cap,
+            gate: None,
+        }
+    }
+
+    #[test]
+    fn the_curve_by_hand() {
+        // 50% → 0, 100% → 100%, ×2 above, capped at 150%.
+        let m = measure(&[(5_000, 0), (10_000, 10_000)], Some(200), Some(15_000));
+        let at = |bp: i128| payout_bp(&m, Frac::int(bp), true);
+        assert_eq!(at(4_999), Frac::int(0), "below the threshold");
+        assert_eq!(at(5_000), Frac::int(0));
+        assert_eq!(at(7_500), Frac::int(5_000), "halfway: 75% pays 50%");
+        assert_eq!(at(10_000), Frac::int(10_000));
+        assert_eq!(at(11_000), Frac::int(12_000), "110%: 100 + 2 × 10");
+        assert_eq!(at(20_000), Frac::int(15_000), "the cap");
+        // The gate closed: 1:1 above the last point.
+        assert_eq!(payout_bp(&m, Frac::int(11_000), false), Frac::int(11_000));
+        // 2/3 attainment exactly: 66.666…% → (16.666…/50) × 100 = 33.333…%.
+        let third = payout_bp(&m, reduce(20_000, 3), true);
+        assert_eq!(third, reduce(10_000, 3));
+        // 6000.00 × 100% × 33.333…% = 2000.00 exactly; × 40% weight = 800.00.
+        assert_eq!(measure_pay(600_000, 10_000, third), 200_000);
+        assert_eq!(measure_pay(600_000, 4_000, third), 80_000);
+        // Half a minor unit rounds away from zero: 0.01 × 50% = 0.005 → 0.01.
+        assert_eq!(measure_pay(1, 10_000, Frac::int(5_000)), 1);
+    }
+
+    #[test]
+    fn quarters_follow_the_fiscal_year() {
+        let m = |s: &str| Month::parse(s).unwrap();
+        assert_eq!(
+            period_months(CompPeriod::Quarter, m("2026-11"), 1),
+            vec![m("2026-10"), m("2026-11"), m("2026-12")]
+        );
+        assert_eq!(
+            period_months(CompPeriod::Quarter, m("2026-11"), 4),
+            vec![m("2026-10"), m("2026-11"), m("2026-12")]
+        );
+        assert_eq!(
+            period_months(CompPeriod::Quarter, m("2026-11"), 2),
+            vec![m("2026-11"), m("2026-12"), m("2027-01")]
+        );
+        assert_eq!(
+            period_months(CompPeriod::Month, m("2026-11"), 2),
+            vec![m("2026-11")]
+        );
+    }
+}
