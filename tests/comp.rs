@@ -13,7 +13,8 @@ use serde_json::Value;
 /// ÷ working days in the month), so that the projection is computable by hand.
 const CONFIG: &str = "[org]\ncurrency = \"EUR\"\n\n[pace]\ncurve = \"linear\"\n";
 
-/// ana and ben in north, and cy, who joins north for December.
+/// ana and ben in north, and cy, who joins north for December. Every deal is opened
+/// before it is won (as CRMs tell it); none is open at the tick.
 ///
 /// November (closed by the tick of 10 December):
 /// - ana: plan total 100 000.00, new 40 000.00, retention 60 000.00;
@@ -33,6 +34,10 @@ const EVENTS: &str = r#"{"event_id":"r-ana","source":"hris","occurred_at":"2026-
 {"event_id":"r-cy","source":"hris","occurred_at":"2026-10-01T08:00:00Z","type":"rep_registered","rep":"cy","name":"Cy Park","team":"north","manager":"maria","region":"emea"}
 {"event_id":"plan-1","source":"finance","occurred_at":"2026-10-20T08:00:00Z","type":"plan_published","plan":"fy27","version":1,"basis":"top_down","horizon_start":"2026-11","effective_from":"2026-11","currency":"EUR","lines":[{"rep":"ana","month":"2026-11","bucket":"total","target":"100000"},{"rep":"ana","month":"2026-11","bucket":"new_customer","target":"40000"},{"rep":"ana","month":"2026-11","bucket":"retention","target":"60000"},{"rep":"ana","month":"2026-12","bucket":"total","target":"80000"},{"rep":"ana","month":"2026-12","bucket":"new_customer","target":"40000"},{"rep":"ana","month":"2026-12","bucket":"retention","target":"40000"},{"rep":"ben","month":"2026-11","bucket":"total","target":"10000"},{"rep":"ben","month":"2026-11","bucket":"new_customer","target":"5000"},{"rep":"ben","month":"2026-11","bucket":"retention","target":"5000"},{"rep":"cy","month":"2026-12","bucket":"total","target":"10000"},{"rep":"cy","month":"2026-12","bucket":"new_customer","target":"5000"},{"rep":"cy","month":"2026-12","bucket":"retention","target":"5000"}]}
 {"event_id":"fx-usd-11","source":"finance","occurred_at":"2026-11-01T08:00:00Z","type":"fx_rate_set","currency":"USD","month":"2026-11","rate":"0.9"}
+{"event_id":"o1","source":"crm","occurred_at":"2026-11-02T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d1","account":"acme","customer_kind":"new","amount":"20000.00","currency":"EUR","expected_close":"2026-11-05","probability":50}
+{"event_id":"o2","source":"crm","occurred_at":"2026-11-02T11:00:00Z","type":"deal_opened","rep":"ana","deal":"d2","account":"zeta","customer_kind":"new","amount":"10000.00","currency":"USD","expected_close":"2026-11-10","probability":50}
+{"event_id":"o3","source":"crm","occurred_at":"2026-12-01T10:00:00Z","type":"deal_opened","rep":"ana","deal":"d3","account":"gamma","customer_kind":"new","amount":"20000.00","currency":"EUR","expected_close":"2026-12-03","probability":50}
+{"event_id":"o5","source":"crm","occurred_at":"2026-12-01T11:00:00Z","type":"deal_opened","rep":"cy","deal":"d5","account":"delta","customer_kind":"new","amount":"4000.00","currency":"EUR","expected_close":"2026-12-04","probability":50}
 {"event_id":"w1","source":"crm","occurred_at":"2026-11-05T10:00:00Z","type":"deal_won","rep":"ana","deal":"d1","account":"acme","customer_kind":"new","amount":"20000.00","currency":"EUR","closed_on":"2026-11-05"}
 {"event_id":"w2","source":"crm","occurred_at":"2026-11-10T10:00:00Z","type":"deal_won","rep":"ana","deal":"d2","account":"zeta","customer_kind":"new","amount":"10000.00","currency":"USD","closed_on":"2026-11-10","splits":[{"rep":"ana","percent":"60"},{"rep":"ben","percent":"40"}]}
 {"event_id":"n1","source":"crm","occurred_at":"2026-11-12T10:00:00Z","type":"renewed","rep":"ana","account":"beta","amount":"57000.00","currency":"EUR","effective_on":"2026-11-12"}
@@ -194,6 +199,18 @@ fn earned_and_projected_pay_are_the_hand_computed_figures() {
         ]
     );
     assert_eq!(ana["payouts"][1]["total"], "1200.00");
+    // What moves the needle: her median won new-customer deal is 20 000.00 (d1
+    // 20 000.00, d2 9 000.00, d3 20 000.00). One more this month: new 57 500 + 20 000
+    // = 77 500 → 193.75% → 240.625% → cap 200% → 3 600.00, 618.75 more; total is at
+    // its cap already.
+    assert_eq!(ana["needle"]["deal_kind"], "new_customer");
+    assert_eq!(ana["needle"]["typical_deal"], "20000.00");
+    assert_eq!(ana["needle"]["deals_seen"], 3);
+    assert_eq!(ana["needle"]["adds"], "618.75");
+    assert_eq!(
+        ana["needle"]["message"],
+        "a 20,000.00 EUR new_customer deal (the median of 3 won) adds 618.75 EUR to the pay projected this month at today's pace"
+    );
 
     // cy neglects retention: total 4 200 × 23 ÷ 8 = 12 075 → 120.75%, but retention
     // 200 × 23 ÷ 8 = 575 of 5 000 = 11.5% < 90%: the gate is closed, 1:1 above 100 →
@@ -211,6 +228,12 @@ fn earned_and_projected_pay_are_the_hand_computed_figures() {
     );
     assert_eq!(cy["payouts"][0]["measures"][0]["gate_open"], false);
     assert_eq!(cy["payouts"][0]["total"], "3611.25");
+    // One more 4 000.00 deal: total 12 075 + 4 000 = 16 075 → 160.75%, the gate still
+    // closed → 1:1 → cap 150% → 2 250.00: 438.75 more (new customers are capped).
+    assert_eq!(cy["needle"]["deal_kind"], "total");
+    assert_eq!(cy["needle"]["adds"], "438.75");
+    // A closed month has nothing left to move.
+    assert!(nov.iter().all(|s| s["needle"].is_null()));
 
     // The table says the same for people.
     let cfg = tmp.path().join("pacer.toml");

@@ -16,7 +16,7 @@
 //! problem found there is named by the row of the measure it is about.
 
 use pacer_projections::comp::{Payout, PeriodStatus, Scenario, Statement};
-use pacer_projections::money::{format_decimal, Currency};
+use pacer_projections::money::{format_decimal, group_thousands, Currency};
 use serde_json::{json, Map, Value};
 
 use crate::plan_file::PlanProblem;
@@ -333,5 +333,32 @@ pub fn statement_json(s: &Statement<'_>, currency: Currency) -> Value {
         "currency": currency.code(),
         "variable_pay": format_decimal(s.variable_pay, currency.exponent()),
         "payouts": s.payouts.iter().map(|p| payout_json(p, currency)).collect::<Vec<_>>(),
+        "needle": s.needle.as_ref().map(|n| json!({
+            "deal_kind": n.kind,
+            "typical_deal": format_decimal(n.deal, currency.exponent()),
+            "deals_seen": n.deals_seen,
+            "adds": format_decimal(n.adds, currency.exponent()),
+            "message": needle_text(n, s.plan.period, currency),
+        })),
     })
+}
+
+/// What moves the needle, as a sentence a rep reads: "a 20,000.00 USD new_customer
+/// deal adds 1,150.00 USD to the pay projected this quarter".
+pub fn needle_text(
+    n: &pacer_projections::comp::Needle,
+    period: pacer_projections::event::CompPeriod,
+    currency: Currency,
+) -> String {
+    let money = |v: i64| group_thousands(&format_decimal(v, currency.exponent()));
+    format!(
+        "a {} {} {} deal (the median of {} won) adds {} {} to the pay projected this {} at today's pace",
+        money(n.deal),
+        currency.code(),
+        n.kind,
+        n.deals_seen,
+        money(n.adds),
+        currency.code(),
+        period.as_str()
+    )
 }

@@ -313,6 +313,117 @@ pub struct Statement<'s> {
     pub variable_pay: i64,
     /// Closed: the earned pay; open: the pay at today's pace and at the forecast.
     pub payouts: Vec<Payout>,
+    /// Open: what one more typical deal would add at today's pace.
+    pub needle: Option<Needle>,
+}
+
+/// What moves the needle: of the deals a rep typically wins (the median won deal of
+/// each kind a measure counts), the one that adds most to the pay projected at
+/// today's pace if one more closes this period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Needle {
+    /// The kind of deal: `new_customer`, `retention` or `product:<name>` (or `total`:
+    /// any deal, where no finer measure is paid on).
+    pub kind: String,
+    /// The rep's median won deal of that kind (minor units).
+    pub deal: i64,
+    /// Won deals of that kind the median is of.
+    pub deals_seen: usize,
+    /// What it adds to the projected pay (minor units).
+    pub adds: i64,
+}
+
+fn median(mut v: Vec<i64>) -> Option<i64> {
+    v.sort_unstable();
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some(div_round_half_away(i128::from(v[n / 2 - 1]) + i128::from(v[n / 2]), 2) as i64),
+    }
+}
+
+/// The deal that moves the pay most (see [`Needle`]); `None` when none adds
+/// anything (every measure capped, or no won deal to go by).
+fn needle(
+    state: &State,
+    rep: &str,
+    plan: &CompPlanPublished,
+    variable_pay: i64,
+    months: &[Month],
+    base: i64,
+) -> Option<Needle> {
+    use crate::event::CustomerKind;
+    use crate::state::deals::DealStatus;
+    let won: Vec<_> = state
+        .rep_deals(rep)
+        .filter(|d| d.status == DealStatus::Won && d.amount > 0)
+        .collect();
+    // The kinds of deal the plan's measures count, each with the buckets such a deal
+    // adds to.
+    let mut kinds: Vec<(String, Vec<Bucket>, Vec<i64>)> = Vec::new();
+    // The measures' buckets, and the gates' (a deal may open a gate).
+    let mut candidates: Vec<&Bucket> = Vec::new();
+    for m in &plan.measures {
+        if let CompMeasureKind::Bucket(b) = &m.kind {
+            candidates.push(b);
+        }
+        if let Some(g) = &m.gate {
+            candidates.push(&g.bucket);
+        }
+    }
+    for b in candidates {
+        if kinds.iter().any(|(k, _, _)| *k == b.to_string()) {
+            continue;
+        }
+        let amounts = |f: &dyn Fn(&crate::state::deals::DealView<'_>) -> bool| -> Vec<i64> {
+            won.iter().filter(|d| f(d)).map(|d| d.amount).collect()
+        };
+        let (buckets, amounts) = match b {
+            Bucket::NewCustomer => (
+                vec![Bucket::Total, Bucket::NewCustomer],
+                amounts(&|d| d.customer_kind == CustomerKind::New),
+            ),
+            Bucket::Retention => (
+                vec![Bucket::Total, Bucket::Retention],
+                amounts(&|d| d.customer_kind == CustomerKind::Existing),
+            ),
+            Bucket::Product(p) => (
+                vec![Bucket::Total, b.clone()],
+                amounts(&|d| d.product == Some(p.as_str())),
+            ),
+            Bucket::Total => (vec![Bucket::Total], amounts(&|_| true)),
+            _ => continue,
+        };
+        kinds.push((b.to_string(), buckets, amounts));
+    }
+    let mut best: Option<Needle> = None;
+    for (kind, buckets, amounts) in kinds {
+        let seen = amounts.len();
+        let Some(deal) = median(amounts) else {
+            continue;
+        };
+        let extra: Vec<(Bucket, i64)> = buckets.into_iter().map(|b| (b, deal)).collect();
+        let with = payout(
+            state,
+            rep,
+            plan,
+            variable_pay,
+            months,
+            Scenario::Pace,
+            &extra,
+        );
+        let adds = with.total.saturating_sub(base);
+        if adds > 0 && best.as_ref().is_none_or(|b| adds > b.adds) {
+            best = Some(Needle {
+                kind,
+                deal,
+                deals_seen: seen,
+                adds,
+            });
+        }
+    }
+    best
 }
 
 /// The comp plan in force for `rep` in `month`, and the rep's variable pay: among
@@ -366,6 +477,7 @@ fn bucket_figures(
     bucket: &Bucket,
     now: Option<Month>,
     scenario: Scenario,
+    extra: &[(Bucket, i64)],
 ) -> (i64, i64) {
     let row = |m: Month| {
         let q = ReportQuery {
@@ -406,6 +518,11 @@ fn bucket_figures(
             }
         }
     }
+    for (b, v) in extra {
+        if b == bucket {
+            actual = actual.saturating_add(*v);
+        }
+    }
     (plan, actual)
 }
 
@@ -421,13 +538,14 @@ fn payout(
     variable_pay: i64,
     months: &[Month],
     scenario: Scenario,
+    extra: &[(Bucket, i64)],
 ) -> Payout {
     let now = state.current_month();
     let mut measures = Vec::with_capacity(plan.measures.len());
     for m in &plan.measures {
         let (name, p, a, att) = match &m.kind {
             CompMeasureKind::Bucket(b) => {
-                let (p, a) = bucket_figures(state, rep, months, b, now, scenario);
+                let (p, a) = bucket_figures(state, rep, months, b, now, scenario, extra);
                 (b.to_string(), p, a, attainment(p, a))
             }
             CompMeasureKind::ReportCard { target_score } => {
@@ -444,7 +562,7 @@ fn payout(
             }
         };
         let gate_open = m.gate.as_ref().is_none_or(|g| {
-            let (gp, ga) = bucket_figures(state, rep, months, &g.bucket, now, scenario);
+            let (gp, ga) = bucket_figures(state, rep, months, &g.bucket, now, scenario, extra);
             attainment(gp, ga).is_some_and(|at| !at.lt(Frac::int(i128::from(g.min_bp))))
         });
         let payout = att.map_or(Frac::int(0), |at| payout_bp(m, at, gate_open));
@@ -491,12 +609,27 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
             variable_pay,
             &months,
             Scenario::Earned,
+            &[],
         )],
         PeriodStatus::Open => vec![
-            payout(state, rep, plan, variable_pay, &months, Scenario::Pace),
-            payout(state, rep, plan, variable_pay, &months, Scenario::Forecast),
+            payout(state, rep, plan, variable_pay, &months, Scenario::Pace, &[]),
+            payout(
+                state,
+                rep,
+                plan,
+                variable_pay,
+                &months,
+                Scenario::Forecast,
+                &[],
+            ),
         ],
         PeriodStatus::Future => Vec::new(),
+    };
+    let needle = match (status, payouts.first()) {
+        (PeriodStatus::Open, Some(pace)) => {
+            needle(state, rep, plan, variable_pay, &months, pace.total)
+        }
+        _ => None,
     };
     Some(Statement {
         rep: rep.to_owned(),
@@ -506,6 +639,7 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
         status,
         variable_pay,
         payouts,
+        needle,
     })
 }
 

@@ -302,6 +302,12 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
                     }
                     out.push_str(&format!("    {:<22} {:>73}\n", "total", money(p.total)));
                 }
+                if let Some(n) = &s.needle {
+                    out.push_str(&format!(
+                        "  what moves the needle: {}\n",
+                        pacer_engine::comp_file::needle_text(n, s.plan.period, currency)
+                    ));
+                }
                 out.push('\n');
             }
             write_stdout(&out)?;
