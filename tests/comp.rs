@@ -375,3 +375,70 @@ fn a_bad_comp_plan_is_refused_naming_row_and_column_and_nothing_is_published() {
         stderr(&o)
     );
 }
+
+/// `GET /v1/comp` answers what `pacer comp report --format json` prints, within the
+/// caller's scope: a rep their own pay, a manager their team's, finance everyone's.
+#[test]
+fn pay_over_http_is_the_clis_and_each_role_sees_its_own() {
+    use common::nats::{free_port, Serve};
+    let (tmp, data) = org();
+    let cfg = tmp.path().join("pacer.toml");
+    let ana = user_token(&data, "ana", "rep", &["--rep", "ana"]);
+    let maria = user_token(&data, "maria", "manager", &["--teams", "north"]);
+    let fin = user_token(&data, "fin", "finance", &[]);
+    let cli = |args: &[&str]| -> Value {
+        let out = ok(pacer(&data)
+            .args([
+                "--config",
+                cfg.to_str().unwrap(),
+                "comp",
+                "report",
+                "--format",
+                "json",
+            ])
+            .args(args)
+            .output()
+            .unwrap());
+        serde_json::from_str(&out).unwrap()
+    };
+    // What the CLI prints, read before the server holds the data dir.
+    let want_ana = cli(&["--rep", "ana", "--period", "2026-12"]);
+    let want_team = cli(&["--team", "north", "--period", "2026-11"]);
+    let want_all = cli(&["--period", "2026-11"]);
+    let port = free_port();
+    let _server = Serve::start_with(
+        "serve",
+        &data,
+        &cfg,
+        "",
+        &["--http".into(), format!("127.0.0.1:{port}")],
+    );
+    let get = |token: &str, query: &str| -> (u16, String) {
+        let r = ureq::get(&format!("http://127.0.0.1:{port}/v1/comp?{query}"))
+            .set("authorization", &format!("Bearer {token}"))
+            .call();
+        match r {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap_or_default()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let json = |t: &str| -> Value { serde_json::from_str(t).unwrap() };
+    let (code, own) = get(&ana, "rep=ana&period=2026-12");
+    assert_eq!(code, 200, "{own}");
+    assert_eq!(json(&own), want_ana);
+    assert_eq!(
+        get(&ana, "rep=ben&period=2026-11").0,
+        403,
+        "a rep sees only their own pay"
+    );
+    assert_eq!(get(&ana, "period=2026-11").0, 403);
+    let (code, team) = get(&maria, "team=north&period=2026-11");
+    assert_eq!(code, 200);
+    assert_eq!(json(&team), want_team);
+    assert_eq!(get(&maria, "team=south").0, 403);
+    let (code, all) = get(&fin, "period=2026-11");
+    assert_eq!(code, 200);
+    assert_eq!(json(&all), want_all);
+    assert_eq!(json(&all)["statements"].as_array().unwrap().len(), 3);
+}

@@ -308,6 +308,23 @@ fn payout_json(p: &Payout, currency: Currency) -> Value {
     })
 }
 
+/// The comp report's answer for the period holding `month`: `{"statements": [...]}`,
+/// what `pacer comp report --format json`, `GET /v1/comp` and the NATS `comp` query
+/// all send.
+pub fn statements_json(
+    state: &pacer_projections::state::State,
+    month: pacer_projections::time::Month,
+    rep: Option<&str>,
+    team: Option<&str>,
+) -> Value {
+    let currency = state.config().currency;
+    let list: Vec<Value> = pacer_projections::comp::statements(state, month, rep, team)
+        .iter()
+        .map(|s| statement_json(s, currency))
+        .collect();
+    json!({"statements": list})
+}
+
 /// A rep's comp statement as JSON: money in the reporting currency as decimal
 /// strings, percentages with two decimals (rounded half away from zero for display;
 /// the pay is computed from the exact fractions).

@@ -643,6 +643,32 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
     })
 }
 
+/// The statements for the period holding `month` of one rep, a team's reps (their
+/// team in that month) or every rep, in rep order; only reps a comp plan pays.
+pub fn statements<'s>(
+    state: &'s State,
+    month: Month,
+    rep: Option<&str>,
+    team: Option<&str>,
+) -> Vec<Statement<'s>> {
+    let reps: Vec<&String> = match rep {
+        Some(r) => state
+            .reps()
+            .get_key_value(r)
+            .map(|(k, _)| k)
+            .into_iter()
+            .collect(),
+        None => state
+            .reps()
+            .keys()
+            .filter(|r| team.is_none() || state.team_at(r, month).as_deref() == team)
+            .collect(),
+    };
+    reps.into_iter()
+        .filter_map(|r| statement(state, r, month))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

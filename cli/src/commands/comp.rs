@@ -8,9 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use pacer_engine::comp_file::{problem_of, read_comp_csv, statement_json};
+use pacer_engine::comp_file::{problem_of, read_comp_csv, statement_json, statements_json};
 use pacer_engine::ingest::Ingest;
-use pacer_projections::comp::{statement, PeriodStatus, Scenario};
+use pacer_projections::comp::{statements, PeriodStatus, Scenario};
 use pacer_projections::money::{format_decimal, group_thousands};
 use pacer_projections::time::Month;
 use serde_json::{json, Value};
@@ -177,19 +177,7 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
             .context("no clock tick yet: name the period with --period YYYY-MM")?,
     };
     let currency = ctx.config.org.currency;
-    let reps: Vec<String> = match (&a.rep, &a.team) {
-        (Some(r), _) => vec![r.clone()],
-        (None, team) => state
-            .reps()
-            .keys()
-            .filter(|r| team.is_none() || state.team_at(r, month) == *team)
-            .cloned()
-            .collect(),
-    };
-    let statements: Vec<_> = reps
-        .iter()
-        .filter_map(|r| statement(state, r, month))
-        .collect();
+    let statements = statements(state, month, a.rep.as_deref(), a.team.as_deref());
     if statements.is_empty() {
         bail!(
             "no comp plan pays {} in {month} (pacer comp publish)",
@@ -202,11 +190,9 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
     }
     match a.format {
         CompFormat::Json => {
-            let list: Vec<Value> = statements
-                .iter()
-                .map(|s| statement_json(s, currency))
-                .collect();
-            say!("{}", json_text(&json!({"statements": list}))?)?;
+            // The answer of `GET /v1/comp` and the NATS `comp` query, byte for byte.
+            let answer = statements_json(state, month, a.rep.as_deref(), a.team.as_deref());
+            say!("{}", json_text(&answer)?)?;
         }
         CompFormat::Csv => {
             let mut w = csv::Writer::from_writer(Vec::new());

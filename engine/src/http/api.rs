@@ -121,6 +121,17 @@ pub(super) async fn alerts(
     query(&g, &method, &headers, "alerts", params(q))
 }
 
+/// `GET /v1/comp?period=&rep=&team=`: comp statements (a rep: their own; a manager:
+/// their teams'; finance and admin: everyone's).
+pub(super) async fn comp(
+    State(g): State<Arc<Gateway>>,
+    method: Method,
+    headers: HeaderMap,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    query(&g, &method, &headers, "comp", params(q))
+}
+
 /// `GET /v1/digest/<team>?week=`.
 pub(super) async fn digest(
     State(g): State<Arc<Gateway>>,

@@ -42,7 +42,7 @@ use axum::Router;
 
 use crate::webhook::Crm;
 use api::{
-    acknowledge, alert_stream, alerts, config_reload, digest, dlq_drop, dlq_list, dlq_retry,
+    acknowledge, alert_stream, alerts, comp, config_reload, digest, dlq_drop, dlq_list, dlq_retry,
     dlq_show, health, log_in, log_out, me, metrics, report,
 };
 
@@ -77,6 +77,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             .route("/v1/alerts/{id}/ack", post(acknowledge))
             .merge(crate::web::routes())
             .route("/v1/digest/{team}", get(digest))
+            .route("/v1/comp", get(comp))
             .route(
                 "/v1/subscriptions",
                 get(subscriptions::list).post(subscriptions::add),

@@ -151,7 +151,7 @@ pub async fn serve_queries(
         .await
         .map_err(|e| service_err(&e))?;
     let group = service.group(subjects.query_group());
-    for name in ["report", "alerts", "digest", "log"] {
+    for name in ["report", "alerts", "digest", "comp", "log"] {
         let mut endpoint = group.endpoint(name).await.map_err(|e| service_err(&e))?;
         let (ctx, client) = (ctx.clone(), client.clone());
         tokio::spawn(async move {
@@ -167,7 +167,7 @@ pub async fn serve_queries(
             }
         });
     }
-    for name in ["report", "alerts", "digest"] {
+    for name in ["report", "alerts", "digest", "comp"] {
         let mut endpoint = group
             .endpoint_builder()
             .name(format!("team-{name}"))
@@ -258,6 +258,7 @@ fn cache_key(name: &str, params: &Map<String, Value>) -> Option<String> {
         "report" => &["bucket", "month", "rep", "team", "view"],
         "alerts" => &["manager", "rep", "status", "team"],
         "digest" => &["manager", "team", "week"],
+        "comp" => &["period", "rep", "team"],
         _ => return None,
     };
     let mut key = name.to_owned();
@@ -359,6 +360,7 @@ pub fn answer_params(name: &str, params: &Map<String, Value>, ctx: &QueryContext
         "report" => report_query(params, ctx),
         "alerts" => alerts_query(params, ctx),
         "digest" => digest_query(params, ctx),
+        "comp" => comp_query(params, ctx),
         "log" => log_query(params, ctx),
         _ => Err(format!("no query named {name:?}")),
     };
@@ -403,6 +405,27 @@ fn report_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value
             "view: {other:?} is not plan-vs-actual or productivity"
         )),
     }
+}
+
+/// `comp`: the comp statements of the period holding `period` (a month; default the
+/// current one) for `rep`, `team` or everyone.
+fn comp_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, String> {
+    let state = ctx
+        .state
+        .read()
+        .map_err(|_| "the state is unavailable".to_owned())?;
+    let month = match text(params, "period")? {
+        Some(p) => Month::parse(p).map_err(|e| format!("period: {p:?}: {e}"))?,
+        None => state
+            .current_month()
+            .ok_or_else(|| "period: no clock tick yet; name a month (YYYY-MM)".to_owned())?,
+    };
+    Ok(crate::comp_file::statements_json(
+        &state,
+        month,
+        text(params, "rep")?,
+        text(params, "team")?,
+    ))
 }
 
 fn alerts_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, String> {
