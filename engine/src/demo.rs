@@ -116,7 +116,7 @@ impl Builder {
         }
         self.counter += 1;
         let source = match body {
-            EventBody::PlanPublished(_) => "finance",
+            EventBody::PlanPublished(_) | EventBody::CompPlanPublished(_) => "finance",
             EventBody::RepRegistered(_) | EventBody::RepReassigned(_) => "hris",
             EventBody::CustomerRated(_) => "survey",
             _ => "crm",
@@ -402,30 +402,114 @@ fn plan_events<'a>(
             105,
         ),
     ];
-    prior.chain(
-        versions
-            .into_iter()
-            .flat_map(move |(version, basis, from, day, level_pct)| {
-                let at = day.at_local_hour(9, org.timezone);
-                (0..PlanPublished::HORIZON_MONTHS)
-                    .map(move |k| horizon_start.plus(k))
-                    .filter(move |month| *month >= from)
-                    .map(move |month| {
-                        (
-                            at,
-                            format!("finance-plan-v{version}-{month}"),
-                            EventBody::PlanPublished(PlanPublished {
-                                plan: "demo-plan".into(),
-                                version,
-                                basis,
-                                horizon_start,
-                                effective_from: month,
-                                currency,
-                                lines: plan_lines(reps, month, currency, level_pct),
-                            }),
-                        )
-                    })
-            }),
+    prior
+        .chain(std::iter::once(comp_plan_event(org, currency)))
+        .chain(
+            versions
+                .into_iter()
+                .flat_map(move |(version, basis, from, day, level_pct)| {
+                    let at = day.at_local_hour(9, org.timezone);
+                    (0..PlanPublished::HORIZON_MONTHS)
+                        .map(move |k| horizon_start.plus(k))
+                        .filter(move |month| *month >= from)
+                        .map(move |month| {
+                            (
+                                at,
+                                format!("finance-plan-v{version}-{month}"),
+                                EventBody::PlanPublished(PlanPublished {
+                                    plan: "demo-plan".into(),
+                                    version,
+                                    basis,
+                                    horizon_start,
+                                    effective_from: month,
+                                    currency,
+                                    lines: plan_lines(reps, month, currency, level_pct),
+                                }),
+                            )
+                        })
+                }),
+        )
+}
+
+/// The demo's incentive plan, from the plan's first month: quarterly, every team's
+/// reps on 15 000 of variable pay, paid for balance — total 40% (no accelerator
+/// unless retention is at 90%), new customers 25%, retention 20%, the report card 15%.
+fn comp_plan_event(org: &Org, currency: Currency) -> (Timestamp, String, EventBody) {
+    use pacer_projections::event::{
+        CompAssignment, CompGate, CompMeasure, CompMeasureKind, CompPeriod, CompPlanPublished,
+        CurvePoint,
+    };
+    let curve = |points: &[(u32, u32)]| -> Vec<CurvePoint> {
+        points
+            .iter()
+            .map(|&(a, p)| CurvePoint {
+                attainment_bp: a * 100,
+                payout_bp: p * 100,
+            })
+            .collect()
+    };
+    let pay = 15_000 * 10i64.pow(currency.exponent());
+    let at = org
+        .horizon_start
+        .first_day()
+        .add_days(-9)
+        .at_local_hour(9, org.timezone);
+    let bucket = |b: Bucket| CompMeasureKind::Bucket(b);
+    (
+        at,
+        "finance-comp-plan-v1".into(),
+        EventBody::CompPlanPublished(CompPlanPublished {
+            comp_plan: "demo-comp".into(),
+            version: 1,
+            effective_from: org.horizon_start,
+            period: CompPeriod::Quarter,
+            currency,
+            assignments: TEAMS
+                .iter()
+                .map(|(team, _, _)| CompAssignment {
+                    rep: None,
+                    team: Some((*team).to_owned()),
+                    variable_pay: pay,
+                })
+                .collect(),
+            measures: vec![
+                CompMeasure {
+                    kind: bucket(Bucket::Total),
+                    weight_bp: 4_000,
+                    curve: curve(&[(50, 0), (100, 100)]),
+                    accelerator: Some(200),
+                    cap_bp: Some(20_000),
+                    gate: Some(CompGate {
+                        bucket: Bucket::Retention,
+                        min_bp: 9_000,
+                    }),
+                },
+                CompMeasure {
+                    kind: bucket(Bucket::NewCustomer),
+                    weight_bp: 2_500,
+                    curve: curve(&[(50, 0), (100, 100)]),
+                    accelerator: Some(150),
+                    cap_bp: Some(20_000),
+                    gate: None,
+                },
+                CompMeasure {
+                    kind: bucket(Bucket::Retention),
+                    weight_bp: 2_000,
+                    curve: curve(&[(70, 0), (100, 100)]),
+                    accelerator: None,
+                    cap_bp: Some(15_000),
+                    gate: None,
+                },
+                CompMeasure {
+                    kind: CompMeasureKind::ReportCard { target_score: 400 },
+                    weight_bp: 1_500,
+                    curve: curve(&[(80, 0), (100, 100)]),
+                    accelerator: None,
+                    cap_bp: Some(10_000),
+                    gate: None,
+                },
+            ],
+        }),
     )
 }
 

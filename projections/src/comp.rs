@@ -23,7 +23,7 @@
 use crate::bucket::Bucket;
 use crate::event::{CompMeasure, CompMeasureKind, CompPeriod, CompPlanPublished};
 use crate::money::div_round_half_away;
-use crate::report::{report, ReportQuery};
+use crate::report::{report_of, ReportQuery};
 use crate::state::{score_hundredths, State};
 use crate::time::Month;
 
@@ -347,10 +347,9 @@ fn median(mut v: Vec<i64>) -> Option<i64> {
 /// anything (every measure capped, or no won deal to go by).
 fn needle(
     state: &State,
+    rows: &Rows<'_>,
     rep: &str,
-    plan: &CompPlanPublished,
-    variable_pay: i64,
-    months: &[Month],
+    terms: Terms<'_>,
     base: i64,
 ) -> Option<Needle> {
     use crate::event::CustomerKind;
@@ -364,7 +363,7 @@ fn needle(
     let mut kinds: Vec<(String, Vec<Bucket>, Vec<i64>)> = Vec::new();
     // The measures' buckets, and the gates' (a deal may open a gate).
     let mut candidates: Vec<&Bucket> = Vec::new();
-    for m in &plan.measures {
+    for m in &terms.plan.measures {
         if let CompMeasureKind::Bucket(b) = &m.kind {
             candidates.push(b);
         }
@@ -404,15 +403,7 @@ fn needle(
             continue;
         };
         let extra: Vec<(Bucket, i64)> = buckets.into_iter().map(|b| (b, deal)).collect();
-        let with = payout(
-            state,
-            rep,
-            plan,
-            variable_pay,
-            months,
-            Scenario::Pace,
-            &extra,
-        );
+        let with = payout(state, rows, rep, terms, Scenario::Pace, &extra);
         let adds = with.total.saturating_sub(base);
         if adds > 0 && best.as_ref().is_none_or(|b| adds > b.adds) {
             best = Some(Needle {
@@ -469,9 +460,67 @@ pub fn plan_for<'s>(
     best.map(|(p, pay, _, _)| (p, pay))
 }
 
+/// One report row's figures.
+#[derive(Clone, Copy, Debug)]
+struct Fig {
+    plan: i64,
+    actual: i64,
+    projection: Option<i64>,
+    forecast: Option<i64>,
+}
+
+/// The report rows statements read: each month's report made once (for one rep, or
+/// for every rep), looked up by rep, month and bucket.
+pub struct Rows<'s> {
+    map: std::collections::HashMap<(&'s str, Month, &'s Bucket), Fig>,
+}
+
+impl<'s> Rows<'s> {
+    /// The rows of these months and buckets, of one rep or (`None`) every rep.
+    pub fn of(
+        state: &'s State,
+        months: &[Month],
+        buckets: &[&Bucket],
+        rep: Option<&str>,
+    ) -> Rows<'s> {
+        let mut map = std::collections::HashMap::new();
+        let q = ReportQuery {
+            rep: rep.map(str::to_owned),
+            team: None,
+            bucket: None,
+        };
+        for &m in months {
+            for r in report_of(state, m, &q, |b| buckets.contains(&b)) {
+                map.insert(
+                    (r.rep, r.month, r.bucket),
+                    Fig {
+                        plan: r.plan,
+                        actual: r.actual,
+                        projection: r.projection,
+                        forecast: r.forecast,
+                    },
+                );
+            }
+        }
+        Rows { map }
+    }
+
+    fn get(&self, rep: &str, month: Month, bucket: &Bucket) -> Option<Fig> {
+        self.map.get(&(rep, month, bucket)).copied()
+    }
+}
+
+/// What a rep is paid under, for one period.
+#[derive(Clone, Copy)]
+struct Terms<'a> {
+    plan: &'a CompPlanPublished,
+    variable_pay: i64,
+    months: &'a [Month],
+}
+
 /// One bucket's plan and (scenario) actual over the period's months.
 fn bucket_figures(
-    state: &State,
+    rows: &Rows<'_>,
     rep: &str,
     months: &[Month],
     bucket: &Bucket,
@@ -479,14 +528,7 @@ fn bucket_figures(
     scenario: Scenario,
     extra: &[(Bucket, i64)],
 ) -> (i64, i64) {
-    let row = |m: Month| {
-        let q = ReportQuery {
-            rep: Some(rep.to_owned()),
-            team: None,
-            bucket: Some(bucket.clone()),
-        };
-        report(state, m, &q).into_iter().next()
-    };
+    let row = |m: Month| rows.get(rep, m, bucket);
     let mut plan = 0i64;
     let mut actual = 0i64;
     // The current month's projected attainment, for the period's later months.
@@ -533,19 +575,23 @@ fn attainment(plan: i64, actual: i64) -> Option<Frac> {
 /// One rep's payout for one period and scenario.
 fn payout(
     state: &State,
+    rows: &Rows<'_>,
     rep: &str,
-    plan: &CompPlanPublished,
-    variable_pay: i64,
-    months: &[Month],
+    terms: Terms<'_>,
     scenario: Scenario,
     extra: &[(Bucket, i64)],
 ) -> Payout {
+    let Terms {
+        plan,
+        variable_pay,
+        months,
+    } = terms;
     let now = state.current_month();
     let mut measures = Vec::with_capacity(plan.measures.len());
     for m in &plan.measures {
         let (name, p, a, att) = match &m.kind {
             CompMeasureKind::Bucket(b) => {
-                let (p, a) = bucket_figures(state, rep, months, b, now, scenario, extra);
+                let (p, a) = bucket_figures(rows, rep, months, b, now, scenario, extra);
                 (b.to_string(), p, a, attainment(p, a))
             }
             CompMeasureKind::ReportCard { target_score } => {
@@ -562,7 +608,7 @@ fn payout(
             }
         };
         let gate_open = m.gate.as_ref().is_none_or(|g| {
-            let (gp, ga) = bucket_figures(state, rep, months, &g.bucket, now, scenario, extra);
+            let (gp, ga) = bucket_figures(rows, rep, months, &g.bucket, now, scenario, extra);
             attainment(gp, ga).is_some_and(|at| !at.lt(Frac::int(i128::from(g.min_bp))))
         });
         let payout = att.map_or(Frac::int(0), |at| payout_bp(m, at, gate_open));
@@ -592,6 +638,37 @@ fn payout(
 /// A rep's statement for the period holding `month`, under the comp plan in force
 /// then; `None` when no comp plan pays the rep.
 pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statement<'s>> {
+    let (plan, _) = plan_for(state, rep, month)?;
+    let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
+    let rows = Rows::of(state, &months, &plan_buckets([plan]), Some(rep));
+    statement_with(state, &rows, rep, month)
+}
+
+/// The buckets these plans read: their measures' and their gates'.
+fn plan_buckets<'p>(plans: impl IntoIterator<Item = &'p CompPlanPublished>) -> Vec<&'p Bucket> {
+    let mut out: Vec<&Bucket> = Vec::new();
+    for p in plans {
+        for m in &p.measures {
+            if let CompMeasureKind::Bucket(b) = &m.kind {
+                out.push(b);
+            }
+            if let Some(g) = &m.gate {
+                out.push(&g.bucket);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// [`statement`] over rows made already (see [`statements`]).
+fn statement_with<'s>(
+    state: &'s State,
+    rows: &Rows<'_>,
+    rep: &str,
+    month: Month,
+) -> Option<Statement<'s>> {
     let (plan, variable_pay) = plan_for(state, rep, month)?;
     let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
     let now = state.current_month();
@@ -601,34 +678,21 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
         Some(n) if months.iter().all(|m| *m > n) => PeriodStatus::Future,
         Some(_) => PeriodStatus::Open,
     };
+    let terms = Terms {
+        plan,
+        variable_pay,
+        months: &months,
+    };
     let payouts = match status {
-        PeriodStatus::Closed => vec![payout(
-            state,
-            rep,
-            plan,
-            variable_pay,
-            &months,
-            Scenario::Earned,
-            &[],
-        )],
+        PeriodStatus::Closed => vec![payout(state, rows, rep, terms, Scenario::Earned, &[])],
         PeriodStatus::Open => vec![
-            payout(state, rep, plan, variable_pay, &months, Scenario::Pace, &[]),
-            payout(
-                state,
-                rep,
-                plan,
-                variable_pay,
-                &months,
-                Scenario::Forecast,
-                &[],
-            ),
+            payout(state, rows, rep, terms, Scenario::Pace, &[]),
+            payout(state, rows, rep, terms, Scenario::Forecast, &[]),
         ],
         PeriodStatus::Future => Vec::new(),
     };
     let needle = match (status, payouts.first()) {
-        (PeriodStatus::Open, Some(pace)) => {
-            needle(state, rep, plan, variable_pay, &months, pace.total)
-        }
+        (PeriodStatus::Open, Some(pace)) => needle(state, rows, rep, terms, pace.total),
         _ => None,
     };
     Some(Statement {
@@ -644,7 +708,8 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
 }
 
 /// The statements for the period holding `month` of one rep, a team's reps (their
-/// team in that month) or every rep, in rep order; only reps a comp plan pays.
+/// team in that month) or every rep, in rep order; only reps a comp plan pays. Each
+/// month's report is made once for them all.
 pub fn statements<'s>(
     state: &'s State,
     month: Month,
@@ -664,8 +729,28 @@ pub fn statements<'s>(
             .filter(|r| team.is_none() || state.team_at(r, month).as_deref() == team)
             .collect(),
     };
+    // Every month and bucket a comp plan in force then may read: the periods holding
+    // `month`, the measures' and gates' buckets.
+    let fiscal = state.config().fiscal_year_start_month;
+    let in_force: Vec<&CompPlanPublished> = state
+        .comp_plans()
+        .values()
+        .flat_map(|versions| versions.iter())
+        .filter(|(_, p)| p.effective_from <= month)
+        .map(|(_, p)| p)
+        .collect();
+    let mut months: Vec<Month> = in_force
+        .iter()
+        .flat_map(|p| period_months(p.period, month, fiscal))
+        .collect();
+    months.sort_unstable();
+    months.dedup();
+    if months.is_empty() {
+        return Vec::new();
+    }
+    let rows = Rows::of(state, &months, &plan_buckets(in_force), rep);
     reps.into_iter()
-        .filter_map(|r| statement(state, r, month))
+        .filter_map(|r| statement_with(state, &rows, r, month))
         .collect()
 }
 

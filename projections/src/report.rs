@@ -277,6 +277,19 @@ pub fn team_course(
 /// Plan vs actual for one month: a row for every bucket that has a plan line or a
 /// non-zero actual, sorted by rep, then bucket name.
 pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<ReportRow<'s>> {
+    report_of(state, month, query, |b| {
+        query.bucket.as_ref().is_none_or(|q| q == b)
+    })
+}
+
+/// [`report`] of the buckets `keep` says (the comp report reads a few buckets of
+/// every rep: the others are left out before their rows are made).
+pub fn report_of<'s>(
+    state: &'s State,
+    month: Month,
+    query: &ReportQuery,
+    keep: impl Fn(&Bucket) -> bool,
+) -> Vec<ReportRow<'s>> {
     let pace = state.pace().filter(|p| p.month == month);
     let currency = state.config().currency;
     // Every rep with a plan line or an actual is a rep the log knows (plans and
@@ -304,9 +317,7 @@ pub fn report<'s>(state: &'s State, month: Month, query: &ReportQuery) -> Vec<Re
                 .map(|(b, a)| (b, *a)),
             &mut cells,
         );
-        if let Some(b) = &query.bucket {
-            cells.retain(|c| c.bucket == b);
-        }
+        cells.retain(|c| keep(c.bucket));
         if cells.is_empty() {
             continue;
         }

@@ -348,18 +348,24 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(sizes) = &queries {
         let ms = |(p50, p99): (f64, f64)| format!("{p50:.3} / {p99:.3} ms");
         for size in sizes {
-            for (which, list) in [("team", &size.team), ("org", &size.org)] {
+            for (which, list) in [
+                ("team", &size.team),
+                ("org", &size.org),
+                ("comp", &size.comp),
+            ] {
                 for (path, f) in list.iter() {
                     let what = match which {
                         "team" => format!(
                             "query: team report ({} of {} reps), {path}",
                             size.team_reps, size.reps
                         ),
-                        _ => format!("query: org report ({} reps), {path}", size.reps),
+                        "org" => format!("query: org report ({} reps), {path}", size.reps),
+                        _ => format!("query: org comp report ({} reps), {path}", size.reps),
                     };
                     let target = match (which, *path, size.reps) {
                         ("team", "HTTP", 1600) => "p99 ≤ 0.5 ms",
                         ("org", "HTTP", 10_000) => "p99 ≤ 2 ms",
+                        ("comp", "in process", 10_000) => "< 100 ms",
                         _ => "",
                     };
                     if let Some(why) = &f.skipped {

@@ -5,7 +5,8 @@
 //! nats-server of the bench's own, as the NATS query service does, then times:
 //!
 //! - the team report (`month`, `team`, `bucket=total`) and the org report
-//!   (`month`, `bucket=total`);
+//!   (`month`, `bucket=total`), and the org's comp report (every rep's pay this
+//!   quarter under the demo's comp plan: `GET /v1/comp`);
 //! - on three paths: in process (`answer_bytes`, the function both servers call),
 //!   over HTTP (`GET /v1/report`, an admin's token, a kept-alive connection) and over
 //!   NATS (a request to `<prefix>.query.report`);
@@ -54,6 +55,8 @@ pub struct SizeFigures {
     pub events: u64,
     pub team: Vec<(&'static str, PathFigures)>,
     pub org: Vec<(&'static str, PathFigures)>,
+    /// The org's comp statements (`comp`, no filter).
+    pub comp: Vec<(&'static str, PathFigures)>,
 }
 
 impl SizeFigures {
@@ -73,6 +76,7 @@ impl SizeFigures {
         json!({
             "reps": self.reps, "team_reps": self.team_reps, "events": self.events,
             "team_report": paths(&self.team), "org_report": paths(&self.org),
+            "org_comp_report": paths(&self.comp),
         })
     }
 }
@@ -185,9 +189,14 @@ fn measure_size(
         events: written.events,
         ..SizeFigures::default()
     };
-    for (which, query) in [
-        ("team", format!("month={m}&team={TEAM}&bucket=total")),
-        ("org", format!("month={m}&bucket=total")),
+    for (which, name, query) in [
+        (
+            "team",
+            "report",
+            format!("month={m}&team={TEAM}&bucket=total"),
+        ),
+        ("org", "report", format!("month={m}&bucket=total")),
+        ("comp", "comp", format!("period={m}")),
     ] {
         let params: Map<String, Value> = query
             .split('&')
@@ -197,8 +206,8 @@ fn measure_size(
         let body = serde_json::to_vec(&params)?;
         // Each path: (name, one question → bytes).
         let mut ask_in_process =
-            || -> anyhow::Result<usize> { Ok(answer_bytes("report", &params, &ctx).0.len()) };
-        let url = format!("{base}/v1/report?{query}");
+            || -> anyhow::Result<usize> { Ok(answer_bytes(name, &params, &ctx).0.len()) };
+        let url = format!("{base}/v1/{name}?{query}");
         let ask_http = || -> anyhow::Result<usize> {
             let resp = agent
                 .get(&url)
@@ -207,7 +216,7 @@ fn measure_size(
                 .with_context(|| format!("GET {url}"))?;
             Ok(resp.into_string()?.len())
         };
-        let report_subject = format!("{}.report", subjects.query_group());
+        let report_subject = format!("{}.{name}", subjects.query_group());
         let ask_nats = |client: &async_nats::Client| -> anyhow::Result<usize> {
             let reply = rt.block_on(async {
                 tokio::time::timeout(
@@ -250,7 +259,7 @@ fn measure_size(
             })
         };
         say(&format!(
-            "timing the {which} report ({requests} questions a path, twice)"
+            "timing the {which} {name} ({requests} questions a path, twice)"
         ));
         let mut list = vec![
             ("in process", time(&mut ask_in_process, &mut fold)?),
@@ -269,7 +278,8 @@ fn measure_size(
         }
         match which {
             "team" => figures.team = list,
-            _ => figures.org = list,
+            "org" => figures.org = list,
+            _ => figures.comp = list,
         }
     }
     drop(nats_client);
