@@ -442,3 +442,97 @@ fn pay_over_http_is_the_clis_and_each_role_sees_its_own() {
     assert_eq!(json(&all), want_all);
     assert_eq!(json(&all)["statements"].as_array().unwrap().len(), 3);
 }
+
+/// Finance's view: each month's accrual by team (a month's pay is its period's:
+/// earned for November, projected at today's pace for December), and what changed
+/// between two versions of the plan.
+#[test]
+fn accruals_by_month_and_team_and_the_plan_diff() {
+    let (tmp, data) = org();
+    let cfg = tmp.path().join("pacer.toml");
+    let c = cfg.to_str().unwrap();
+    let out = ok(pacer(&data)
+        .args([
+            "--config", c, "comp", "accruals", "--from", "2026-11", "--to", "2026-12",
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap());
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let rows: Vec<(String, String, i64, String, String, String)> = v["accruals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let t = |k: &str| r[k].as_str().unwrap().to_owned();
+            (
+                t("month"),
+                t("team"),
+                r["reps"].as_i64().unwrap(),
+                t("earned"),
+                t("projected"),
+                t("total"),
+            )
+        })
+        .collect();
+    // November: ana 2 926.50 + ben 270.00 + cy 0 (no plan then) earned.
+    // December: ana 8 681.25 + cy 3 611.25 + ben 0 (no plan) projected.
+    assert_eq!(
+        rows,
+        [
+            (
+                "2026-11".into(),
+                "north".into(),
+                3,
+                "3196.50".into(),
+                "0.00".into(),
+                "3196.50".into()
+            ),
+            (
+                "2026-12".into(),
+                "north".into(),
+                3,
+                "0.00".into(),
+                "12292.50".into(),
+                "12292.50".into()
+            ),
+        ]
+    );
+
+    // Version 2: ana's pay and the total measure's cap change.
+    let v2 = COMP
+        .replace("pay,rep:ana,6000.00", "pay,rep:ana,6500.00")
+        .replace("2,150,retention", "2,160,retention");
+    std::fs::write(tmp.path().join("comp2.csv"), v2).unwrap();
+    ok(pacer(&data)
+        .args(["--config", c, "comp", "publish"])
+        .arg(tmp.path().join("comp2.csv"))
+        .args([
+            "--comp-plan",
+            "fy27-comp",
+            "--version",
+            "2",
+            "--effective-from",
+            "2026-12",
+        ])
+        .output()
+        .unwrap());
+    let diff = ok(pacer(&data)
+        .args(["--config", c, "comp", "diff", "1", "2"])
+        .output()
+        .unwrap());
+    assert_eq!(
+        diff,
+        "effective_from\t2026-11\t→ 2026-12\nmeasure total cap_pct\t150.00\t→ 160.00\npay rep:ana\t6000.00\t→ 6500.00\n"
+    );
+    // From December version 2 pays ana: total 158.75% is under the new cap of 160% →
+    // 6 500 × 50% × 158.75% = 5 159.375 → 5 159.38; new 6 500 × 30% × 165.625% =
+    // 3 229.6875 → 3 229.69; the report card 6 500 × 20% × 100% = 1 300.00; in all
+    // 9 689.07. November is still version 1's.
+    let dec = statements(&tmp, &data, &["--period", "2026-12", "--rep", "ana"]);
+    assert_eq!(dec[0]["version"], 2);
+    assert_eq!(dec[0]["payouts"][0]["total"], "9689.07");
+    let nov = statements(&tmp, &data, &["--period", "2026-11", "--rep", "ana"]);
+    assert_eq!(nov[0]["version"], 1);
+    assert_eq!(nov[0]["payouts"][0]["total"], "2926.50");
+}

@@ -379,3 +379,78 @@ pub fn needle_text(
         period.as_str()
     )
 }
+
+/// What differs between two versions of a comp plan, line by line: `(what, from,
+/// to)`, with `–` for what one of them does not have.
+pub fn diff(
+    a: &pacer_projections::event::CompPlanPublished,
+    b: &pacer_projections::event::CompPlanPublished,
+) -> Vec<(String, String, String)> {
+    let fields = |p: &pacer_projections::event::CompPlanPublished| -> std::collections::BTreeMap<String, String> {
+        let v = crate::wire::encode(&pacer_projections::event::Event {
+            event_id: String::new(),
+            source: String::new(),
+            occurred_at: pacer_projections::time::Timestamp::from_micros(0),
+            body: pacer_projections::event::EventBody::CompPlanPublished(p.clone()),
+        });
+        let mut out = std::collections::BTreeMap::new();
+        for k in ["effective_from", "period", "currency"] {
+            out.insert(k.to_owned(), v[k].as_str().unwrap_or_default().to_owned());
+        }
+        for a in v["assignments"].as_array().into_iter().flatten() {
+            let who = a["rep"]
+                .as_str()
+                .map(|r| format!("rep:{r}"))
+                .or_else(|| a["team"].as_str().map(|t| format!("team:{t}")))
+                .unwrap_or_default();
+            out.insert(
+                format!("pay {who}"),
+                a["variable_pay"].as_str().unwrap_or_default().to_owned(),
+            );
+        }
+        for m in v["measures"].as_array().into_iter().flatten() {
+            let name = m["measure"].as_str().unwrap_or_default();
+            for (k, val) in m.as_object().into_iter().flatten() {
+                if k == "measure" {
+                    continue;
+                }
+                let text = match val {
+                    Value::String(s) => s.clone(),
+                    Value::Array(points) => points
+                        .iter()
+                        .map(|p| {
+                            format!(
+                                "{}:{}",
+                                p["attainment_pct"].as_str().unwrap_or_default(),
+                                p["payout_pct"].as_str().unwrap_or_default()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    Value::Object(g) => format!(
+                        "{}>={}",
+                        g.get("measure").and_then(Value::as_str).unwrap_or_default(),
+                        g.get("min_attainment_pct").and_then(Value::as_str).unwrap_or_default()
+                    ),
+                    other => other.to_string(),
+                };
+                out.insert(format!("measure {name} {k}"), text);
+            }
+        }
+        out
+    };
+    let (fa, fb) = (fields(a), fields(b));
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (x, y) = (fa.get(k), fb.get(k));
+            (x != y).then(|| {
+                (
+                    k.clone(),
+                    x.cloned().unwrap_or_else(|| "–".into()),
+                    y.cloned().unwrap_or_else(|| "–".into()),
+                )
+            })
+        })
+        .collect()
+}

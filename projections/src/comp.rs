@@ -754,6 +754,69 @@ pub fn statements<'s>(
         .collect()
 }
 
+/// One team's accrual for one month: its reps' pay of the periods holding the
+/// month, each period's pay in equal parts over its months (earned for a closed
+/// period, projected at today's pace for the open one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accrual {
+    pub month: Month,
+    pub team: String,
+    pub reps: usize,
+    pub earned: i64,
+    pub projected: i64,
+}
+
+/// Splits `total` into `n` parts that add up to it exactly: equal parts, the minor
+/// units left over one each to the first parts.
+fn parts(total: i64, n: usize) -> Vec<i64> {
+    let n = n.max(1) as i64;
+    let (q, r) = (total.div_euclid(n), total.rem_euclid(n));
+    (0..n).map(|i| q + i64::from(i < r)).collect()
+}
+
+/// The accruals of the months `from..=to`, by month and team (in that order).
+pub fn accruals(state: &State, from: Month, to: Month) -> Vec<Accrual> {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<(Month, String), Accrual> = BTreeMap::new();
+    let mut done: std::collections::BTreeSet<(Month, String)> = Default::default();
+    let mut m = from;
+    while m <= to {
+        for s in statements(state, m, None, None) {
+            let first = s.months.first().copied().unwrap_or(m);
+            // A period is accrued once, from the first month of the range it holds.
+            if !done.insert((first, s.rep.clone())) {
+                continue;
+            }
+            let Some(pay) = s.payouts.first() else {
+                continue;
+            };
+            let closed = s.status == PeriodStatus::Closed;
+            for (month, part) in s.months.iter().zip(parts(pay.total, s.months.len())) {
+                if *month < from || *month > to {
+                    continue;
+                }
+                let a = by
+                    .entry((*month, s.team.clone()))
+                    .or_insert_with(|| Accrual {
+                        month: *month,
+                        team: s.team.clone(),
+                        reps: 0,
+                        earned: 0,
+                        projected: 0,
+                    });
+                a.reps += 1;
+                if closed {
+                    a.earned = a.earned.saturating_add(part);
+                } else {
+                    a.projected = a.projected.saturating_add(part);
+                }
+            }
+        }
+        m = m.plus(1);
+    }
+    by.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,6 +860,14 @@ mod tests {
         assert_eq!(measure_pay(600_000, 4_000, third), 80_000);
         // Half a minor unit rounds away from zero: 0.01 × 50% = 0.005 → 0.01.
         assert_eq!(measure_pay(1, 10_000, Frac::int(5_000)), 1);
+    }
+
+    #[test]
+    fn a_periods_pay_is_split_over_its_months_to_the_minor_unit() {
+        assert_eq!(parts(1_000, 3), vec![334, 333, 333]);
+        assert_eq!(parts(999, 3), vec![333, 333, 333]);
+        assert_eq!(parts(5, 1), vec![5]);
+        assert_eq!(parts(0, 3), vec![0, 0, 0]);
     }
 
     #[test]

@@ -36,6 +36,15 @@ Weights sum to 100; a curve's attainment rises and its payout never falls; a cap
 above the curve; a gate holds the accelerator back while its bucket is below the percent."
     )]
     Publish(PublishArgs),
+    /// Finance's accruals by month and team: each period's pay (earned, or projected at
+    /// today's pace) in equal parts over its months.
+    #[command(
+        after_help = "Examples:\n  pacer comp accruals\n  pacer comp accruals --from 2026-01 --to 2026-12 --format csv > accruals.csv"
+    )]
+    Accruals(AccrualArgs),
+    /// What changed between two versions of a comp plan.
+    #[command(after_help = "Example:\n  pacer comp diff 1 2 --comp-plan fy27-comp")]
+    Diff(DiffArgs),
     /// Each rep's pay for a period: earned (closed) or projected (the current one).
     #[command(
         after_help = "Examples:\n  pacer comp report --team north\n  pacer comp report --rep ana --period 2026-09 --format json"
@@ -73,6 +82,29 @@ pub struct ReportArgs {
     as_of: AsOf,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct AccrualArgs {
+    /// The first month (default: eleven months before the current one).
+    #[arg(long)]
+    from: Option<String>,
+    /// The last month (default: the current one).
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long)]
+    team: Option<String>,
+    #[arg(long, value_enum, default_value_t = CompFormat::Table)]
+    format: CompFormat,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DiffArgs {
+    v1: u32,
+    v2: u32,
+    /// The comp plan (default: the only one).
+    #[arg(long)]
+    comp_plan: Option<String>,
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum CompFormat {
     Table,
@@ -84,6 +116,8 @@ pub fn run(ctx: &Context, cmd: CompCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         CompCommand::Publish(a) => publish(ctx, a),
         CompCommand::Report(a) => report(ctx, a),
+        CompCommand::Accruals(a) => accruals(ctx, a),
+        CompCommand::Diff(a) => diff(ctx, a),
     }
 }
 
@@ -298,6 +332,160 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
             }
             write_stdout(&out)?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn month_arg(flag: &str, v: &str) -> anyhow::Result<Month> {
+    Month::parse(v).map_err(|e| anyhow::anyhow!("{flag}: {v:?}: {e}"))
+}
+
+fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let model = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
+    let state = model.state();
+    let now = state.current_month();
+    let to = match &a.to {
+        Some(v) => month_arg("--to", v)?,
+        None => now.context("no clock tick yet: give --to YYYY-MM")?,
+    };
+    let from = match &a.from {
+        Some(v) => month_arg("--from", v)?,
+        None => to.plus(-11),
+    };
+    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+    anyhow::ensure!(
+        from.months_until(to) < 120,
+        "--from {from} --to {to}: at most 120 months at once"
+    );
+    let currency = ctx.config.org.currency;
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    let rows: Vec<_> = pacer_projections::comp::accruals(state, from, to)
+        .into_iter()
+        .filter(|r| a.team.as_ref().is_none_or(|t| *t == r.team))
+        .collect();
+    match a.format {
+        CompFormat::Json => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({"month": r.month.to_string(), "team": r.team, "reps": r.reps,
+                           "earned": money(r.earned), "projected": money(r.projected),
+                           "total": money(r.earned + r.projected)})
+                })
+                .collect();
+            say!(
+                "{}",
+                json_text(&json!({"currency": currency.code(), "accruals": list}))?
+            )?;
+        }
+        CompFormat::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([
+                "month",
+                "team",
+                "reps",
+                "earned",
+                "projected",
+                "total",
+                "currency",
+            ])?;
+            for r in &rows {
+                w.write_record([
+                    r.month.to_string(),
+                    r.team.clone(),
+                    r.reps.to_string(),
+                    money(r.earned),
+                    money(r.projected),
+                    money(r.earned + r.projected),
+                    currency.code().to_owned(),
+                ])?;
+            }
+            write_stdout(&String::from_utf8(w.into_inner()?)?)?;
+        }
+        CompFormat::Table => {
+            let g = |v: i64| group_thousands(&money(v));
+            let mut out = format!(
+                "{:<8} {:<12} {:>5} {:>16} {:>16} {:>16}  ({})\n",
+                "month",
+                "team",
+                "reps",
+                "earned",
+                "projected",
+                "total",
+                currency.code()
+            );
+            let mut month_total: std::collections::BTreeMap<Month, (i64, i64)> = Default::default();
+            for r in &rows {
+                out.push_str(&format!(
+                    "{:<8} {:<12} {:>5} {:>16} {:>16} {:>16}\n",
+                    r.month.to_string(),
+                    r.team,
+                    r.reps,
+                    g(r.earned),
+                    g(r.projected),
+                    g(r.earned + r.projected)
+                ));
+                let t = month_total.entry(r.month).or_default();
+                t.0 += r.earned;
+                t.1 += r.projected;
+            }
+            for (m, (e, p)) in month_total {
+                out.push_str(&format!(
+                    "{:<8} {:<12} {:>5} {:>16} {:>16} {:>16}\n",
+                    m.to_string(),
+                    "(all)",
+                    "",
+                    g(e),
+                    g(p),
+                    g(e + p)
+                ));
+            }
+            write_stdout(&out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn diff(ctx: &Context, a: DiffArgs) -> anyhow::Result<ExitCode> {
+    let log = open_existing_log(ctx)?;
+    let model = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
+    let plans = model.state().comp_plans();
+    let name = match &a.comp_plan {
+        Some(n) => n.clone(),
+        None => match plans.keys().collect::<Vec<_>>().as_slice() {
+            [one] => (*one).clone(),
+            [] => bail!("no comp plan is published (pacer comp publish)"),
+            many => bail!(
+                "--comp-plan: which one? {}",
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        },
+    };
+    let versions = plans
+        .get(&name)
+        .with_context(|| format!("--comp-plan: no comp plan {name:?}"))?;
+    let find = |v: u32| {
+        versions
+            .iter()
+            .map(|(_, p)| p)
+            .find(|p| p.version == v)
+            .with_context(|| format!("comp plan {name} has no version {v}"))
+    };
+    let (p1, p2) = (find(a.v1)?, find(a.v2)?);
+    let lines = pacer_engine::comp_file::diff(p1, p2);
+    if lines.is_empty() {
+        say!(
+            "comp plan {name}: versions {} and {} say the same",
+            a.v1,
+            a.v2
+        )?;
+    }
+    for (what, from, to) in lines {
+        say!("{what}\t{from}\t→ {to}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
