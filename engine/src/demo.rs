@@ -1111,8 +1111,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(reps, whole.reps);
-        // Registrations and the move, 24 + 17 plan events, 3 slices of reps, the tick.
-        assert_eq!(slices.len(), 1 + 24 + 17 + 3 + 1);
+        // Registrations and the move, 24 + 17 plan events and the comp plan, 3 slices
+        // of reps, the tick.
+        assert_eq!(slices.len(), 1 + 24 + 17 + 1 + 3 + 1);
         let mut sliced: Vec<Event> = slices.into_iter().flatten().collect();
         assert_eq!(sliced.last(), whole.events.last(), "the tick ends both");
         let mut all = whole.events.clone();
