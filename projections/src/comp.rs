@@ -641,7 +641,7 @@ pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statem
     let (plan, _) = plan_for(state, rep, month)?;
     let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
     let rows = Rows::of(state, &months, &plan_buckets([plan]), Some(rep));
-    statement_with(state, &rows, rep, month)
+    statement_with(state, &rows, rep, month, true)
 }
 
 /// The buckets these plans read: their measures' and their gates'.
@@ -668,6 +668,7 @@ fn statement_with<'s>(
     rows: &Rows<'_>,
     rep: &str,
     month: Month,
+    with_needle: bool,
 ) -> Option<Statement<'s>> {
     let (plan, variable_pay) = plan_for(state, rep, month)?;
     let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
@@ -692,7 +693,9 @@ fn statement_with<'s>(
         PeriodStatus::Future => Vec::new(),
     };
     let needle = match (status, payouts.first()) {
-        (PeriodStatus::Open, Some(pace)) => needle(state, rows, rep, terms, pace.total),
+        (PeriodStatus::Open, Some(pace)) if with_needle => {
+            needle(state, rows, rep, terms, pace.total)
+        }
         _ => None,
     };
     Some(Statement {
@@ -709,7 +712,8 @@ fn statement_with<'s>(
 
 /// The statements for the period holding `month` of one rep, a team's reps (their
 /// team in that month) or every rep, in rep order; only reps a comp plan pays. Each
-/// month's report is made once for them all.
+/// month's report is made once for them all. The needle is a rep's and a team's: an
+/// org-wide answer (finance's) leaves it out, as it reads every deal of every rep.
 pub fn statements<'s>(
     state: &'s State,
     month: Month,
@@ -749,8 +753,9 @@ pub fn statements<'s>(
         return Vec::new();
     }
     let rows = Rows::of(state, &months, &plan_buckets(in_force), rep);
+    let with_needle = rep.is_some() || team.is_some();
     reps.into_iter()
-        .filter_map(|r| statement_with(state, &rows, r, month))
+        .filter_map(|r| statement_with(state, &rows, r, month, with_needle))
         .collect()
 }
 
