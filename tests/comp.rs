@@ -13,7 +13,7 @@ use serde_json::Value;
 /// ÷ working days in the month), so that the projection is computable by hand.
 const CONFIG: &str = "[org]\ncurrency = \"EUR\"\n\n[pace]\ncurve = \"linear\"\n";
 
-/// ana and ben in north, and cy, who joins north for December. Every deal is opened
+/// ana, ben and cy in north (cy has a plan for December only). Every deal is opened
 /// before it is won (as CRMs tell it); none is open at the tick.
 ///
 /// November (closed by the tick of 10 December):
@@ -230,7 +230,8 @@ fn earned_and_projected_pay_are_the_hand_computed_figures() {
     assert_eq!(cy["payouts"][0]["total"], "3611.25");
     // One more 4 000.00 deal: total 12 075 + 4 000 = 16 075 → 160.75%, the gate still
     // closed → 1:1 → cap 150% → 2 250.00: 438.75 more (new customers are capped).
-    assert_eq!(cy["needle"]["deal_kind"], "total");
+    // A new-customer deal adds as much (new customers are capped): the finer kind.
+    assert_eq!(cy["needle"]["deal_kind"], "new_customer");
     assert_eq!(cy["needle"]["adds"], "438.75");
     // A closed month has nothing left to move.
     assert!(nov.iter().all(|s| s["needle"].is_null()));
@@ -437,6 +438,10 @@ fn pay_over_http_is_the_clis_and_each_role_sees_its_own() {
     assert_eq!(code, 200);
     assert_eq!(json(&team), want_team);
     assert_eq!(get(&maria, "team=south").0, 403);
+    // Naming herself is not a way round her scope: pay is asked of a rep or a team.
+    let (code, why) = get(&maria, "manager=maria&period=2026-11");
+    assert_eq!(code, 400, "{why}");
+    assert!(!why.contains("statements"), "{why}");
     let (code, all) = get(&fin, "period=2026-11");
     assert_eq!(code, 200);
     assert_eq!(json(&all), want_all);

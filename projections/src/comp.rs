@@ -16,7 +16,9 @@
 //!
 //! Months of an open period: a closed month counts its actual; the current month its
 //! projection at today's pace (or its pipeline forecast); a later month of the period
-//! its plan × the current month's projected attainment.
+//! its plan × the current month's projected attainment (nothing, when the current
+//! month has no plan to take an attainment from). A period is the one holding the
+//! month asked about, under the comp plan in force that month.
 //!
 //! Pure: no I/O, no clock ("now" is the state's latest tick).
 
@@ -144,8 +146,16 @@ pub fn payout_bp(m: &CompMeasure, attainment_bp: Frac, gate_open: bool) -> Frac 
 /// A measure's pay: variable pay × weight × payout, rounded once (half away from
 /// zero) to the minor unit.
 pub fn measure_pay(variable_pay: i64, weight_bp: u32, payout: Frac) -> i64 {
-    let num = i128::from(variable_pay) * i128::from(weight_bp) * payout.num;
-    let den = FULL_BP * FULL_BP * payout.den;
+    // Past i128 only with absurd figures: the most it can be, never a wrapped value.
+    let Some(num) = i128::from(variable_pay)
+        .checked_mul(i128::from(weight_bp))
+        .and_then(|v| v.checked_mul(payout.num))
+    else {
+        return i64::MAX;
+    };
+    let Some(den) = (FULL_BP * FULL_BP).checked_mul(payout.den) else {
+        return 0;
+    };
     div_round_half_away(num, den).clamp(0, i128::from(i64::MAX)) as i64
 }
 
@@ -177,6 +187,20 @@ pub fn check_plan(p: &CompPlanPublished) -> Result<(), (String, String)> {
                 format!("assignments[{i}].variable_pay"),
                 "is negative".into(),
             ));
+        }
+    }
+    for (i, a) in p.assignments.iter().enumerate() {
+        if p.assignments[..i]
+            .iter()
+            .any(|o| o.rep == a.rep && o.team == a.team)
+        {
+            let who = a
+                .rep
+                .as_ref()
+                .map(|r| format!("rep {r}"))
+                .or_else(|| a.team.as_ref().map(|t| format!("team {t}")))
+                .unwrap_or_default();
+            return Err((format!("assignments[{i}]"), format!("{who} is paid twice")));
         }
     }
     let weights: u64 = p.measures.iter().map(|m| u64::from(m.weight_bp)).sum();
@@ -234,11 +258,24 @@ pub fn check_plan(p: &CompPlanPublished) -> Result<(), (String, String)> {
                 return Err((f("target_score"), "must be above 0".into()));
             }
         }
-        if m.gate.is_some() && m.accelerator.is_none() {
+        if m.gate.is_some() && m.accelerator.is_none_or(|a| a < 100) {
             return Err((
                 f("gate"),
-                "gates an accelerator: give the measure one".into(),
+                "gates an accelerator: give the measure one of at least 1 (a closed gate pays 1:1)"
+                    .into(),
             ));
+        }
+        if let CompMeasureKind::ReportCard { target_score } = m.kind {
+            if target_score > 500 {
+                return Err((f("target_score"), "is above 5.00, the best score".into()));
+            }
+        }
+        let key = |k: &CompMeasureKind| match k {
+            CompMeasureKind::Bucket(b) => b.to_string(),
+            CompMeasureKind::ReportCard { .. } => "report_card".to_owned(),
+        };
+        if p.measures[..i].iter().any(|o| key(&o.kind) == key(&m.kind)) {
+            return Err((f("measure"), format!("{} is measured twice", key(&m.kind))));
         }
     }
     Ok(())
@@ -405,7 +442,9 @@ fn needle(
         let extra: Vec<(Bucket, i64)> = buckets.into_iter().map(|b| (b, deal)).collect();
         let with = payout(state, rows, rep, terms, Scenario::Pace, &extra);
         let adds = with.total.saturating_sub(base);
-        if adds > 0 && best.as_ref().is_none_or(|b| adds > b.adds) {
+        // A tie goes to the finer kind of deal: `total` only where none is finer.
+        let better = |b: &Needle| adds > b.adds || (adds == b.adds && b.kind == "total");
+        if adds > 0 && best.as_ref().is_none_or(better) {
             best = Some(Needle {
                 kind,
                 deal,
@@ -552,7 +591,8 @@ fn bucket_figures(
             (_, Some(_)) => {
                 let v = match later_ratio {
                     Some((v0, p0)) if p0 > 0 => {
-                        div_round_half_away(i128::from(p) * i128::from(v0), i128::from(p0)) as i64
+                        div_round_half_away(i128::from(p) * i128::from(v0), i128::from(p0))
+                            .clamp(0, i128::from(i64::MAX)) as i64
                     }
                     _ => 0,
                 };
@@ -603,7 +643,13 @@ fn payout(
                 let n = list.len() as i64;
                 let sum: i64 = list.iter().flat_map(|r| r.scores).map(i64::from).sum();
                 let score = if n == 0 { 0 } else { score_hundredths(sum, n) };
-                let att = (n > 0).then(|| attainment(*target_score, score)).flatten();
+                // The exact average ÷ the target: (sum ÷ 4n) ÷ (target ÷ 100).
+                let att = (n > 0 && *target_score > 0).then(|| {
+                    reduce(
+                        i128::from(sum) * 100 * FULL_BP,
+                        4 * i128::from(n) * i128::from(*target_score),
+                    )
+                });
                 ("report_card".to_owned(), *target_score, score, att)
             }
         };
@@ -720,18 +766,17 @@ pub fn statements<'s>(
     rep: Option<&str>,
     team: Option<&str>,
 ) -> Vec<Statement<'s>> {
+    // Both given (a team's subject, a rep asked): the rep only while in that team.
+    let in_team = |r: &str| team.is_none() || state.team_at(r, month).as_deref() == team;
     let reps: Vec<&String> = match rep {
         Some(r) => state
             .reps()
             .get_key_value(r)
             .map(|(k, _)| k)
+            .filter(|k| in_team(k))
             .into_iter()
             .collect(),
-        None => state
-            .reps()
-            .keys()
-            .filter(|r| team.is_none() || state.team_at(r, month).as_deref() == team)
-            .collect(),
+        None => state.reps().keys().filter(|r| in_team(r)).collect(),
     };
     // Every month and bucket a comp plan in force then may read: the periods holding
     // `month`, the measures' and gates' buckets.
@@ -779,42 +824,33 @@ fn parts(total: i64, n: usize) -> Vec<i64> {
     (0..n).map(|i| q + i64::from(i < r)).collect()
 }
 
-/// The accruals of the months `from..=to`, by month and team (in that order).
+/// The accruals of the months `from..=to`, by month and team (in that order): each
+/// month gets its part of the pay of the period that holds it under the comp plan in
+/// force that month, so every month is accrued once even where a new version changes
+/// the period.
 pub fn accruals(state: &State, from: Month, to: Month) -> Vec<Accrual> {
     use std::collections::BTreeMap;
     let mut by: BTreeMap<(Month, String), Accrual> = BTreeMap::new();
-    let mut done: std::collections::BTreeSet<(Month, String)> = Default::default();
     let mut m = from;
     while m <= to {
         for s in statements(state, m, None, None) {
-            let first = s.months.first().copied().unwrap_or(m);
-            // A period is accrued once, from the first month of the range it holds.
-            if !done.insert((first, s.rep.clone())) {
-                continue;
-            }
-            let Some(pay) = s.payouts.first() else {
+            let (Some(pay), Some(i)) = (s.payouts.first(), s.months.iter().position(|x| *x == m))
+            else {
                 continue;
             };
-            let closed = s.status == PeriodStatus::Closed;
-            for (month, part) in s.months.iter().zip(parts(pay.total, s.months.len())) {
-                if *month < from || *month > to {
-                    continue;
-                }
-                let a = by
-                    .entry((*month, s.team.clone()))
-                    .or_insert_with(|| Accrual {
-                        month: *month,
-                        team: s.team.clone(),
-                        reps: 0,
-                        earned: 0,
-                        projected: 0,
-                    });
-                a.reps += 1;
-                if closed {
-                    a.earned = a.earned.saturating_add(part);
-                } else {
-                    a.projected = a.projected.saturating_add(part);
-                }
+            let part = parts(pay.total, s.months.len())[i];
+            let a = by.entry((m, s.team.clone())).or_insert_with(|| Accrual {
+                month: m,
+                team: s.team.clone(),
+                reps: 0,
+                earned: 0,
+                projected: 0,
+            });
+            a.reps += 1;
+            if s.status == PeriodStatus::Closed {
+                a.earned = a.earned.saturating_add(part);
+            } else {
+                a.projected = a.projected.saturating_add(part);
             }
         }
         m = m.plus(1);

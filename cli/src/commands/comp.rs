@@ -169,7 +169,7 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
             "comp plan {} version {} is already published: publish the new terms as version {}",
             a.comp_plan,
             a.version,
-            a.version + 1
+            a.version.saturating_add(1)
         );
     }
     let mut clock = move || now;

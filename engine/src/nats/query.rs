@@ -258,7 +258,7 @@ fn cache_key(name: &str, params: &Map<String, Value>) -> Option<String> {
         "report" => &["bucket", "month", "rep", "team", "view"],
         "alerts" => &["manager", "rep", "status", "team"],
         "digest" => &["manager", "team", "week"],
-        "comp" => &["period", "rep", "team"],
+        "comp" => &["manager", "period", "rep", "team"],
         _ => return None,
     };
     let mut key = name.to_owned();
@@ -410,6 +410,13 @@ fn report_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value
 /// `comp`: the comp statements of the period holding `period` (a month; default the
 /// current one) for `rep`, `team` or everyone.
 fn comp_query(params: &Map<String, Value>, ctx: &QueryContext) -> Result<Value, String> {
+    // A manager names themself to pass the scope check; pay is asked of a rep or a
+    // team, never of a manager's whole organisation.
+    if params.get("manager").is_some_and(|v| !v.is_null()) {
+        return Err(
+            "manager: the comp query takes rep or team (a manager asks for their team)".into(),
+        );
+    }
     let state = ctx
         .state
         .read()
