@@ -214,7 +214,10 @@ fn measure_size(
                 .set("Authorization", &format!("Bearer {token}"))
                 .call()
                 .with_context(|| format!("GET {url}"))?;
-            Ok(resp.into_string()?.len())
+            // Read whole, whatever its size (an org's comp report is megabytes).
+            let mut body = Vec::new();
+            std::io::Read::read_to_end(&mut resp.into_reader(), &mut body)?;
+            Ok(body.len())
         };
         let report_subject = format!("{}.{name}", subjects.query_group());
         let ask_nats = |client: &async_nats::Client| -> anyhow::Result<usize> {
