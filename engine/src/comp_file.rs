@@ -454,3 +454,51 @@ pub fn diff(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str =
+        "kind,name,variable_pay,measure,weight_pct,curve,accelerator,cap_pct,gate,target_score
+pay,team:north,3000.00,,,,,,,
+measure,,,total,70,50:0 100:100,2,150,retention>=90,
+measure,,,report_card,30,80:0 100:100,,100,,4.00
+";
+
+    /// A workbook finance saved (numbers as numbers, an empty cell as nothing) reads as
+    /// its CSV does.
+    #[test]
+    fn a_workbook_reads_as_its_csv() {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (r, line) in FILE.lines().enumerate() {
+            for (c, cell) in line.split(',').enumerate() {
+                let (r, c) = (r as u32, c as u16);
+                match cell.parse::<f64>() {
+                    Ok(n) if r > 0 => sheet.write_number(r, c, n).map(|_| ()),
+                    _ if cell.is_empty() => Ok(()),
+                    _ => sheet.write_string(r, c, cell).map(|_| ()),
+                }
+                .unwrap();
+            }
+        }
+        let bytes = book.save_to_buffer().unwrap();
+        let (csv, origin) = crate::xlsx::xlsx_to_csv_at(&bytes).unwrap();
+        assert_eq!(origin, (0, 0));
+        let eur = Currency::from_code("EUR").unwrap();
+        let from_sheet = read_comp_csv(&csv, "p", 1, "2026-11", "month", eur)
+            .unwrap_or_else(|e| panic!("{e:?}\n{csv}"));
+        let from_csv = read_comp_csv(FILE, "p", 1, "2026-11", "month", eur).unwrap();
+        // The same event, up to how the numbers were written (3000 vs 3000.00).
+        let decode = |f: &CompFile| {
+            let mut v = f.fields.clone();
+            v.insert("event_id".into(), "e".into());
+            v.insert("source".into(), "t".into());
+            v.insert("occurred_at".into(), "2026-11-01T00:00:00Z".into());
+            crate::wire::decode_value(&Value::Object(v), &crate::wire::Limits::default()).unwrap()
+        };
+        assert_eq!(decode(&from_sheet), decode(&from_csv));
+        assert_eq!(from_sheet.measure_rows, vec![3, 4]);
+    }
+}
