@@ -260,7 +260,7 @@ fn a_manager_gets_alerts_by_email_slack_teams_and_a_signed_webhook_and_the_team_
         .trim()
         .to_owned();
     // By the CLI: the burst by email, and the weekly digest.
-    let email = subscribe(
+    let _email = subscribe(
         &data,
         &cfg,
         &[
@@ -272,7 +272,7 @@ fn a_manager_gets_alerts_by_email_slack_teams_and_a_signed_webhook_and_the_team_
             "north",
         ],
     );
-    let weekly = subscribe(
+    let _weekly = subscribe(
         &data,
         &cfg,
         &[
@@ -623,7 +623,6 @@ fn a_manager_gets_alerts_by_email_slack_teams_and_a_signed_webhook_and_the_team_
         (3, 2),
         "nothing is sent twice after a restart"
     );
-    let _ = (email, weekly);
 }
 
 #[test]
@@ -631,7 +630,7 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
     let r = Receivers::start();
     let (_tmp, data, cfg, admin) = org(&r, "give_up_after_s = 5\n");
     user_token(&data, "maria", "manager", &["--teams", "north"]);
-    let email = subscribe(
+    let _email = subscribe(
         &data,
         &cfg,
         &[
@@ -881,7 +880,6 @@ fn a_failing_receiver_gets_one_message_under_one_key_and_a_gone_one_stops_its_su
         .find(|q| q["status"] == 200)
         .unwrap();
     assert_eq!(ok_req["webhook_id"].as_str().unwrap(), down_key);
-    let _ = email;
 }
 
 #[test]

@@ -816,12 +816,10 @@ pub struct Accrual {
     pub projected: i64,
 }
 
-/// Splits `total` into `n` parts that add up to it exactly: equal parts, the minor
-/// units left over one each to the first parts.
+/// Splits `total` into `n` equal parts that add up to it exactly (the minor units
+/// left over one each to the first parts).
 fn parts(total: i64, n: usize) -> Vec<i64> {
-    let n = n.max(1) as i64;
-    let (q, r) = (total.div_euclid(n), total.rem_euclid(n));
-    (0..n).map(|i| q + i64::from(i < r)).collect()
+    crate::money::largest_remainder(total, &vec![1; n.max(1)])
 }
 
 /// The accruals of the months `from..=to`, by month and team (in that order): each

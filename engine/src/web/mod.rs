@@ -41,12 +41,15 @@ use pacer_projections::report::team_course;
 use pacer_projections::time::Month;
 use serde_json::{Map, Value};
 
-use crate::access::{Caller, Role, Scope};
+use crate::access::{Role, Scope};
 use crate::http::gateway::Gateway;
 use crate::http::scope::{ack_alert, in_scope};
 use crate::nats::query::answer_params;
 use fmt::Fmt;
-use page::{ask, bucket_rank, encode, major, page, page_markup, params, refused, respond, who, Q};
+use page::{
+    ask, bucket_rank, encode, form_caller, major, page, page_markup, params, refused, respond, who,
+    Q,
+};
 
 const CSS: &str = include_str!("app.css");
 const JS: &str = include_str!("app.js");
@@ -189,21 +192,12 @@ struct CsrfForm {
     back: String,
 }
 
-/// The caller of a form post, its CSRF field checked (a form cannot send a header).
-fn form_caller(g: &Gateway, headers: &HeaderMap, csrf: &str) -> Result<Caller, Box<Response>> {
-    let mut h = headers.clone();
-    if let Ok(v) = header::HeaderValue::from_str(csrf) {
-        h.insert("x-csrf-token", v);
-    }
-    who(g, &Method::POST, &h, "/")
-}
-
 async fn logout(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = form_caller(&g, &headers, &f.csrf_token) {
+    if let Err(r) = form_caller(&g, &headers, &f.csrf_token, "/") {
         return *r;
     }
     g.access
@@ -848,7 +842,7 @@ async fn ack_form(
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let c = match form_caller(&g, &headers, &f.csrf_token) {
+    let c = match form_caller(&g, &headers, &f.csrf_token, "/") {
         Ok(c) => c,
         Err(r) => return *r,
     };

@@ -35,6 +35,21 @@ pub(super) fn who(
     })
 }
 
+/// The caller of a form post, its CSRF field checked (a form cannot send a header);
+/// without a session, the way to the log-in page and back to `back`.
+pub(super) fn form_caller(
+    g: &Gateway,
+    headers: &HeaderMap,
+    csrf: &str,
+    back: &str,
+) -> Result<Caller, Box<Response>> {
+    let mut h = headers.clone();
+    if let Ok(v) = axum::http::HeaderValue::from_str(csrf) {
+        h.insert("x-csrf-token", v);
+    }
+    who(g, &Method::POST, &h, back)
+}
+
 /// The caller's answer to a query within scope, or the refusal page.
 pub(super) fn ask(
     g: &Gateway,

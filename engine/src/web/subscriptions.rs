@@ -14,7 +14,7 @@ use axum::Form;
 use maud::html;
 use pacer_projections::alerts::Rule;
 
-use super::page::{page, who, Q};
+use super::page::{form_caller, page, who, Q};
 use crate::access::Role;
 use crate::deliver::subscription::{Channel, Subscription, Subscriptions, Wish};
 use crate::http::gateway::Gateway;
@@ -47,18 +47,6 @@ pub(super) struct AddForm {
 pub(super) struct TokenForm {
     #[serde(default)]
     csrf_token: String,
-}
-
-fn form_caller(
-    g: &Gateway,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<crate::access::Caller, Box<Response>> {
-    let mut h = headers.clone();
-    if let Ok(v) = axum::http::HeaderValue::from_str(csrf) {
-        h.insert("x-csrf-token", v);
-    }
-    who(g, &Method::POST, &h, "/subscriptions")
 }
 
 fn back(message: &str, error: bool) -> Response {
@@ -217,7 +205,7 @@ pub(super) async fn add(
     headers: HeaderMap,
     Form(f): Form<AddForm>,
 ) -> Response {
-    let c = match form_caller(&g, &headers, &f.csrf_token) {
+    let c = match form_caller(&g, &headers, &f.csrf_token, "/subscriptions") {
         Ok(c) => c,
         Err(r) => return *r,
     };
@@ -291,7 +279,7 @@ async fn change(
     f: fn(&mut Subscriptions, &str) -> Result<(), crate::access::AccessError>,
     done: &str,
 ) -> Response {
-    let c = match form_caller(&g, &headers, csrf) {
+    let c = match form_caller(&g, &headers, csrf, "/subscriptions") {
         Ok(c) => c,
         Err(r) => return *r,
     };
