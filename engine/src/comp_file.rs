@@ -16,7 +16,7 @@
 //! problem found there is named by the row of the measure it is about.
 
 use pacer_projections::comp::{Payout, PeriodStatus, Scenario, Statement};
-use pacer_projections::money::{format_decimal, group_thousands, Currency};
+use pacer_projections::money::{format_decimal, group_thousands, Currency, Decimal};
 use serde_json::{json, Map, Value};
 
 use crate::plan_file::PlanProblem;
@@ -273,9 +273,85 @@ pub fn problem_of(file: &CompFile, field: &str, message: &str) -> PlanProblem {
     }
 }
 
-fn payout_json(p: &Payout, currency: Currency) -> Value {
-    let money = |v: i64| Value::String(format_decimal(v, currency.exponent()));
-    let measures: Vec<Value> = p
+/// A value written as a JSON string through its `Display`, with no `String` in
+/// between.
+struct Shown<T>(T);
+
+impl<T: std::fmt::Display> serde::Serialize for Shown<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// A period's months as a statement names it: `2026-11`, or `2026-10..2026-12`.
+struct PeriodName<'a>(&'a [pacer_projections::time::Month]);
+
+impl std::fmt::Display for PeriodName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.0.first(), self.0.last()) {
+            (Some(a), Some(b)) if a == b => write!(f, "{a}"),
+            (Some(a), Some(b)) => write!(f, "{a}..{b}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One measure line of a payout, as the statement's JSON has it.
+#[derive(serde::Serialize)]
+struct MeasureOut<'a> {
+    measure: &'a str,
+    weight_pct: Shown<Decimal>,
+    plan: Shown<Decimal>,
+    actual: Shown<Decimal>,
+    attainment_pct: Option<Shown<Decimal>>,
+    payout_pct: Shown<Decimal>,
+    gate_open: bool,
+    pay: Shown<Decimal>,
+}
+
+/// One payout (earned, or projected under one scenario).
+#[derive(serde::Serialize)]
+struct PayoutOut<'a> {
+    basis: &'static str,
+    measures: Vec<MeasureOut<'a>>,
+    total: Shown<Decimal>,
+}
+
+/// What moves the needle.
+#[derive(serde::Serialize)]
+struct NeedleOut<'a> {
+    deal_kind: &'a str,
+    typical_deal: Shown<Decimal>,
+    deals_seen: usize,
+    adds: Shown<Decimal>,
+    message: String,
+}
+
+/// A rep's statement, its fields in the order the answer writes them.
+#[derive(serde::Serialize)]
+struct StatementOut<'a> {
+    rep: &'a str,
+    team: &'a str,
+    comp_plan: &'a str,
+    version: u32,
+    period: Shown<PeriodName<'a>>,
+    period_kind: &'static str,
+    status: &'static str,
+    currency: &'a str,
+    variable_pay: Shown<Decimal>,
+    payouts: Vec<PayoutOut<'a>>,
+    needle: Option<NeedleOut<'a>>,
+}
+
+/// The comp report's answer.
+#[derive(serde::Serialize)]
+struct StatementsOut<'a> {
+    statements: Vec<StatementOut<'a>>,
+}
+
+fn payout_out(p: &Payout, currency: Currency) -> PayoutOut<'_> {
+    let money = |v: i64| Shown(Decimal(v, currency.exponent()));
+    let measures = p
         .measures
         .iter()
         .map(|l| {
@@ -285,32 +361,60 @@ fn payout_json(p: &Payout, currency: Currency) -> Value {
                 pacer_projections::bucket::Bucket::parse(&l.measure)
                     .map_or(currency.exponent(), |b| b.scale(currency))
             };
-            json!({
-                "measure": l.measure,
-                "weight_pct": format_decimal(i64::from(l.weight_bp), 2),
-                "plan": format_decimal(l.plan, scale),
-                "actual": format_decimal(l.actual, scale),
-                "attainment_pct": l.attainment_bp.map(|a| format_decimal(a.rounded(), 2)),
-                "payout_pct": format_decimal(l.payout_bp.rounded(), 2),
-                "gate_open": l.gate_open,
-                "pay": money(l.pay),
-            })
+            MeasureOut {
+                measure: &l.measure,
+                weight_pct: Shown(Decimal(i64::from(l.weight_bp), 2)),
+                plan: Shown(Decimal(l.plan, scale)),
+                actual: Shown(Decimal(l.actual, scale)),
+                attainment_pct: l.attainment_bp.map(|a| Shown(Decimal(a.rounded(), 2))),
+                payout_pct: Shown(Decimal(l.payout_bp.rounded(), 2)),
+                gate_open: l.gate_open,
+                pay: money(l.pay),
+            }
         })
         .collect();
-    json!({
-        "basis": match p.scenario {
+    PayoutOut {
+        basis: match p.scenario {
             Scenario::Earned => "earned",
             Scenario::Pace => "projected_at_pace",
             Scenario::Forecast => "projected_at_forecast",
         },
-        "measures": measures,
-        "total": money(p.total),
-    })
+        measures,
+        total: money(p.total),
+    }
+}
+
+fn statement_out<'a>(s: &'a Statement<'_>, currency: &'a Currency) -> StatementOut<'a> {
+    let money = |v: i64| Shown(Decimal(v, currency.exponent()));
+    StatementOut {
+        rep: &s.rep,
+        team: &s.team,
+        comp_plan: &s.plan.comp_plan,
+        version: s.plan.version,
+        period: Shown(PeriodName(&s.months)),
+        period_kind: s.plan.period.as_str(),
+        status: match s.status {
+            PeriodStatus::Closed => "closed",
+            PeriodStatus::Open => "open",
+            PeriodStatus::Future => "future",
+        },
+        currency: currency.code(),
+        variable_pay: money(s.variable_pay),
+        payouts: s.payouts.iter().map(|p| payout_out(p, *currency)).collect(),
+        needle: s.needle.as_ref().map(|n| NeedleOut {
+            deal_kind: &n.kind,
+            typical_deal: money(n.deal),
+            deals_seen: n.deals_seen,
+            adds: money(n.adds),
+            message: needle_text(n, s.plan.period, *currency),
+        }),
+    }
 }
 
 /// The comp report's answer for the period holding `month`: `{"statements": [...]}`,
 /// what `pacer comp report --format json`, `GET /v1/comp` and the NATS `comp` query
-/// all send.
+/// all send, as a JSON value ([`statements_json_bytes`] writes the same bytes with
+/// no JSON tree in between).
 pub fn statements_json(
     state: &pacer_projections::state::State,
     month: pacer_projections::time::Month,
@@ -318,46 +422,181 @@ pub fn statements_json(
     team: Option<&str>,
 ) -> Value {
     let currency = state.config().currency;
-    let list: Vec<Value> = pacer_projections::comp::statements(state, month, rep, team)
-        .iter()
-        .map(|s| statement_json(s, currency))
-        .collect();
-    json!({"statements": list})
+    let list = pacer_projections::comp::statements(state, month, rep, team);
+    let out = StatementsOut {
+        statements: list.iter().map(|s| statement_out(s, &currency)).collect(),
+    };
+    serde_json::to_value(out).expect("a statement serialises")
+}
+
+/// The room [`statements_json_bytes`] makes for each statement at first: an open
+/// period's statement is about 1.6 KB (two payouts), a closed one's half that.
+const STATEMENT_BYTES_MAX: usize = 1800;
+
+/// From this many reps on, [`statements_json_bytes`] makes the report in two halves
+/// side by side (a team's is made in one go).
+pub const COMP_SPLIT_REPS_MIN: usize = 2_000;
+
+/// [`statements_json`]'s bytes, written statement by statement with no JSON tree in
+/// between: what the HTTP and NATS queries send. A large report (the org's, for
+/// finance) is made in two halves on two threads, the second half's bytes appended
+/// to the first's.
+pub fn statements_json_bytes(
+    state: &pacer_projections::state::State,
+    month: pacer_projections::time::Month,
+    rep: Option<&str>,
+    team: Option<&str>,
+) -> Vec<u8> {
+    statements_bytes_split(state, month, rep, team, COMP_SPLIT_REPS_MIN)
+}
+
+/// [`statements_json_bytes`], in two halves from `split_reps_min` reps on.
+pub(crate) fn statements_bytes_split(
+    state: &pacer_projections::state::State,
+    month: pacer_projections::time::Month,
+    rep: Option<&str>,
+    team: Option<&str>,
+    split_reps_min: usize,
+) -> Vec<u8> {
+    let currency = state.config().currency;
+    let asked = pacer_projections::comp::Asked::new(state, month, rep, team);
+    let n = asked.reps();
+    // The statements of `range`, each written after a comma if `out` has one before.
+    let write = |out: &mut Vec<u8>, range: std::ops::Range<usize>| {
+        let list = asked.statements(range);
+        out.reserve(list.len() * STATEMENT_BYTES_MAX);
+        for s in &list {
+            if !matches!(out.last(), Some(b'[') | None) {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, &statement_out(s, &currency))
+                .expect("writing JSON to memory cannot fail");
+        }
+    };
+    let mut out = b"{\"statements\":[".to_vec();
+    if n < split_reps_min {
+        write(&mut out, 0..n);
+    } else {
+        let mid = n / 2;
+        let second = std::thread::scope(|scope| {
+            let second = scope.spawn(|| {
+                let mut part = Vec::new();
+                write(&mut part, mid..n);
+                part
+            });
+            write(&mut out, 0..mid);
+            second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        if !second.is_empty() && out.last() != Some(&b'[') {
+            out.push(b',');
+        }
+        out.extend_from_slice(&second);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// A rep's comp statement as JSON: money in the reporting currency as decimal
 /// strings, percentages with two decimals (rounded half away from zero for display;
 /// the pay is computed from the exact fractions).
 pub fn statement_json(s: &Statement<'_>, currency: Currency) -> Value {
-    let months = &s.months;
-    let period = match (months.first(), months.last()) {
-        (Some(a), Some(b)) if a == b => a.to_string(),
-        (Some(a), Some(b)) => format!("{a}..{b}"),
-        _ => String::new(),
-    };
-    json!({
-        "rep": s.rep,
-        "team": s.team,
-        "comp_plan": s.plan.comp_plan,
-        "version": s.plan.version,
-        "period": period,
-        "period_kind": s.plan.period.as_str(),
-        "status": match s.status {
-            PeriodStatus::Closed => "closed",
-            PeriodStatus::Open => "open",
-            PeriodStatus::Future => "future",
-        },
-        "currency": currency.code(),
-        "variable_pay": format_decimal(s.variable_pay, currency.exponent()),
-        "payouts": s.payouts.iter().map(|p| payout_json(p, currency)).collect::<Vec<_>>(),
-        "needle": s.needle.as_ref().map(|n| json!({
-            "deal_kind": n.kind,
-            "typical_deal": format_decimal(n.deal, currency.exponent()),
-            "deals_seen": n.deals_seen,
-            "adds": format_decimal(n.adds, currency.exponent()),
-            "message": needle_text(n, s.plan.period, currency),
-        })),
-    })
+    serde_json::to_value(statement_out(s, &currency)).expect("a statement serialises")
+}
+
+/// The statements as a table, a row per measure of each payout: what `pacer comp
+/// report --format csv|xlsx` writes (the figures as the JSON has them).
+pub fn statements_table(statements: &[Statement<'_>], currency: Currency) -> crate::plans::Table {
+    let header = [
+        "rep",
+        "team",
+        "comp_plan",
+        "version",
+        "period",
+        "status",
+        "basis",
+        "measure",
+        "weight_pct",
+        "plan",
+        "actual",
+        "attainment_pct",
+        "payout_pct",
+        "gate_open",
+        "pay",
+        "currency",
+    ];
+    let mut rows = Vec::new();
+    for s in statements {
+        let out = statement_out(s, &currency);
+        for p in &out.payouts {
+            for m in &p.measures {
+                rows.push(vec![
+                    out.rep.to_owned(),
+                    out.team.to_owned(),
+                    out.comp_plan.to_owned(),
+                    out.version.to_string(),
+                    out.period.0.to_string(),
+                    out.status.to_owned(),
+                    p.basis.to_owned(),
+                    m.measure.to_owned(),
+                    m.weight_pct.0.to_string(),
+                    m.plan.0.to_string(),
+                    m.actual.0.to_string(),
+                    m.attainment_pct
+                        .as_ref()
+                        .map_or(String::new(), |a| a.0.to_string()),
+                    m.payout_pct.0.to_string(),
+                    m.gate_open.to_string(),
+                    m.pay.0.to_string(),
+                    out.currency.to_owned(),
+                ]);
+            }
+        }
+    }
+    crate::plans::Table {
+        header: header.map(str::to_owned).to_vec(),
+        rows,
+        // Percentages, figures and pay are numbers in a workbook.
+        money: vec![8, 9, 10, 11, 12, 14],
+    }
+}
+
+/// Accruals as a table, a row per month and team: what `pacer comp accruals
+/// --format csv|xlsx` writes.
+pub fn accruals_table(
+    accruals: &[pacer_projections::comp::Accrual],
+    currency: Currency,
+) -> crate::plans::Table {
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    crate::plans::Table {
+        header: [
+            "month",
+            "team",
+            "reps",
+            "earned",
+            "projected",
+            "total",
+            "currency",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows: accruals
+            .iter()
+            .map(|r| {
+                vec![
+                    r.month.to_string(),
+                    r.team.clone(),
+                    r.reps.to_string(),
+                    money(r.earned),
+                    money(r.projected),
+                    money(r.earned.saturating_add(r.projected)),
+                    currency.code().to_owned(),
+                ]
+            })
+            .collect(),
+        money: vec![3, 4, 5],
+    }
 }
 
 /// What moves the needle, as a sentence a rep reads: "a 20,000.00 USD new_customer

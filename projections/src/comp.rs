@@ -25,7 +25,8 @@
 use crate::bucket::Bucket;
 use crate::event::{CompMeasure, CompMeasureKind, CompPeriod, CompPlanPublished};
 use crate::money::div_round_half_away;
-use crate::report::{report_of, ReportQuery};
+use crate::report::RowMaker;
+use crate::state::names::BucketId;
 use crate::state::{score_hundredths, State};
 use crate::time::Month;
 
@@ -52,18 +53,6 @@ impl Frac {
         self.num * o.den < o.num * self.den
     }
 
-    fn add(self, o: Frac) -> Frac {
-        reduce(self.num * o.den + o.num * self.den, self.den * o.den)
-    }
-
-    fn sub(self, o: Frac) -> Frac {
-        reduce(self.num * o.den - o.num * self.den, self.den * o.den)
-    }
-
-    fn mul(self, o: Frac) -> Frac {
-        reduce(self.num * o.num, self.den * o.den)
-    }
-
     fn min(self, o: Frac) -> Frac {
         if o.lt(self) {
             o
@@ -86,13 +75,63 @@ impl Frac {
     }
 }
 
-fn gcd(mut a: i128, mut b: i128) -> i128 {
-    a = a.abs();
-    b = b.abs();
-    while b != 0 {
-        (a, b) = (b, a % b);
+/// The greatest common divisor (at least 1), by Stein's binary method: shifts and
+/// subtractions, no 128-bit division (a statement reduces a few dozen fractions),
+/// in 64 bits when both fit.
+fn gcd(a: i128, b: i128) -> i128 {
+    let (a, b) = (a.unsigned_abs(), b.unsigned_abs());
+    let g = match (u64::try_from(a), u64::try_from(b)) {
+        (Ok(a), Ok(b)) => u128::from(binary_gcd(a, b)),
+        _ => binary_gcd(a, b),
+    };
+    // Divides |a| and |b| (or is 1): at most 2^127, which only i128::MIN reaches.
+    i128::try_from(g.max(1)).unwrap_or(1)
+}
+
+fn binary_gcd<T>(mut a: T, mut b: T) -> T
+where
+    T: Copy
+        + Ord
+        + std::ops::BitOr<Output = T>
+        + std::ops::Shr<u32, Output = T>
+        + std::ops::Shl<u32, Output = T>
+        + std::ops::SubAssign
+        + From<u8>
+        + TrailingZeros,
+{
+    let zero = T::from(0);
+    if a == zero || b == zero {
+        return a | b;
     }
-    a.max(1)
+    let shift = (a | b).zeros();
+    a = a >> a.zeros();
+    loop {
+        b = b >> b.zeros();
+        if a > b {
+            std::mem::swap(&mut a, &mut b);
+        }
+        b -= a;
+        if b == zero {
+            return a << shift;
+        }
+    }
+}
+
+/// `trailing_zeros` of the unsigned integers [`binary_gcd`] works in.
+trait TrailingZeros {
+    fn zeros(self) -> u32;
+}
+
+impl TrailingZeros for u64 {
+    fn zeros(self) -> u32 {
+        self.trailing_zeros()
+    }
+}
+
+impl TrailingZeros for u128 {
+    fn zeros(self) -> u32 {
+        self.trailing_zeros()
+    }
 }
 
 fn reduce(num: i128, den: i128) -> Frac {
@@ -104,39 +143,37 @@ fn reduce(num: i128, den: i128) -> Frac {
 }
 
 /// The payout, in basis points (a fraction), of a measure at `attainment_bp` (a
-/// fraction of basis points), with the gate `open` or not.
+/// fraction of basis points), with the gate `open` or not. Worked out over the
+/// attainment's numerator and denominator and reduced once.
 pub fn payout_bp(m: &CompMeasure, attainment_bp: Frac, gate_open: bool) -> Frac {
     let Some(first) = m.curve.first() else {
         return Frac::int(0);
     };
-    let a = if attainment_bp.num < 0 {
-        Frac::int(0)
-    } else {
-        attainment_bp
-    };
-    if a.lt(Frac::int(i128::from(first.attainment_bp))) {
+    // The attainment n ÷ d (d > 0); below zero it counts as zero.
+    let (n, d) = (attainment_bp.num.max(0), attainment_bp.den);
+    let at = |bp: u32| i128::from(bp) * d;
+    if n < at(first.attainment_bp) {
         return Frac::int(0);
     }
-    let mut pay = None;
-    for w in m.curve.windows(2) {
-        let (a0, p0) = (i128::from(w[0].attainment_bp), i128::from(w[0].payout_bp));
-        let (a1, p1) = (i128::from(w[1].attainment_bp), i128::from(w[1].payout_bp));
-        if a.lt(Frac::int(a1)) {
-            // p0 + (a - a0) × (p1 - p0) / (a1 - a0)
-            let rise = a.sub(Frac::int(a0)).mul(reduce(p1 - p0, a1 - a0));
-            pay = Some(Frac::int(p0).add(rise));
-            break;
+    let pay = match m.curve.windows(2).find(|w| n < at(w[1].attainment_bp)) {
+        Some(w) => {
+            // p0 + (a - a0) × (p1 - p0) ÷ (a1 - a0)
+            let (a0, p0) = (i128::from(w[0].attainment_bp), i128::from(w[0].payout_bp));
+            let (a1, p1) = (i128::from(w[1].attainment_bp), i128::from(w[1].payout_bp));
+            reduce(p0 * (a1 - a0) * d + (n - a0 * d) * (p1 - p0), (a1 - a0) * d)
         }
-    }
-    let pay = pay.unwrap_or_else(|| {
-        let last = m.curve[m.curve.len() - 1];
-        let above = a.sub(Frac::int(i128::from(last.attainment_bp)));
-        let slope = match (m.accelerator, gate_open) {
-            (Some(acc), true) => reduce(i128::from(acc), 100),
-            _ => Frac::int(1),
-        };
-        Frac::int(i128::from(last.payout_bp)).add(above.mul(slope))
-    });
+        None => {
+            // Past the last point: its payout plus the rest at the accelerator's
+            // slope (with the gate open), else one for one.
+            let last = m.curve[m.curve.len() - 1];
+            let (rise, run) = match (m.accelerator, gate_open) {
+                (Some(acc), true) => (i128::from(acc), 100),
+                _ => (1, 1),
+            };
+            let (la, lp) = (i128::from(last.attainment_bp), i128::from(last.payout_bp));
+            reduce(lp * run * d + (n - la * d) * rise, run * d)
+        }
+    };
     match m.cap_bp {
         Some(cap) => pay.min(Frac::int(i128::from(cap))),
         None => pay,
@@ -508,44 +545,56 @@ struct Fig {
     forecast: Option<i64>,
 }
 
-/// The report rows statements read: each month's report made once (for one rep, or
-/// for every rep), looked up by rep, month and bucket.
+/// The report rows one rep's statement reads: the rows of the period's months in
+/// the buckets the comp plans read (a dozen or so, looked up by month and bucket).
 pub struct Rows<'s> {
-    map: std::collections::HashMap<(&'s str, Month, &'s Bucket), Fig>,
+    figs: Vec<(Month, &'s Bucket, Fig)>,
+    /// Kept for the next rep's rows (see [`Rows::of_rep`]).
+    rows: Vec<crate::report::ReportRow<'s>>,
 }
 
 impl<'s> Rows<'s> {
-    /// The rows of these months and buckets, of one rep or (`None`) every rep.
-    pub fn of(
-        state: &'s State,
+    fn new() -> Rows<'s> {
+        Rows {
+            figs: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Made anew for `rep` (its rows of these months and buckets), reusing what the
+    /// last rep's rows held.
+    fn of_rep(
+        &mut self,
+        maker: &mut RowMaker<'s>,
+        rep: &'s str,
+        record: &'s crate::state::Rep,
         months: &[Month],
-        buckets: &[&Bucket],
-        rep: Option<&str>,
-    ) -> Rows<'s> {
-        let mut map = std::collections::HashMap::new();
-        let q = ReportQuery {
-            rep: rep.map(str::to_owned),
-            team: None,
-            bucket: None,
-        };
+        buckets: &[(BucketId, &'s Bucket)],
+    ) {
+        self.figs.clear();
         for &m in months {
-            for r in report_of(state, m, &q, |b| buckets.contains(&b)) {
-                map.insert(
-                    (r.rep, r.month, r.bucket),
+            self.rows.clear();
+            maker.rep_rows_of(rep, record, m, buckets, &mut self.rows);
+            self.figs.extend(self.rows.iter().map(|r| {
+                (
+                    r.month,
+                    r.bucket,
                     Fig {
                         plan: r.plan,
                         actual: r.actual,
                         projection: r.projection,
                         forecast: r.forecast,
                     },
-                );
-            }
+                )
+            }));
         }
-        Rows { map }
     }
 
-    fn get(&self, rep: &str, month: Month, bucket: &Bucket) -> Option<Fig> {
-        self.map.get(&(rep, month, bucket)).copied()
+    fn get(&self, month: Month, bucket: &Bucket) -> Option<Fig> {
+        self.figs
+            .iter()
+            .find(|(m, b, _)| *m == month && *b == bucket)
+            .map(|(_, _, f)| *f)
     }
 }
 
@@ -560,14 +609,13 @@ struct Terms<'a> {
 /// One bucket's plan and (scenario) actual over the period's months.
 fn bucket_figures(
     rows: &Rows<'_>,
-    rep: &str,
     months: &[Month],
     bucket: &Bucket,
     now: Option<Month>,
     scenario: Scenario,
     extra: &[(Bucket, i64)],
 ) -> (i64, i64) {
-    let row = |m: Month| rows.get(rep, m, bucket);
+    let row = |m: Month| rows.get(m, bucket);
     let mut plan = 0i64;
     let mut actual = 0i64;
     // The current month's projected attainment, for the period's later months.
@@ -631,7 +679,7 @@ fn payout(
     for m in &plan.measures {
         let (name, p, a, att) = match &m.kind {
             CompMeasureKind::Bucket(b) => {
-                let (p, a) = bucket_figures(rows, rep, months, b, now, scenario, extra);
+                let (p, a) = bucket_figures(rows, months, b, now, scenario, extra);
                 (b.to_string(), p, a, attainment(p, a))
             }
             CompMeasureKind::ReportCard { target_score } => {
@@ -654,7 +702,7 @@ fn payout(
             }
         };
         let gate_open = m.gate.as_ref().is_none_or(|g| {
-            let (gp, ga) = bucket_figures(rows, rep, months, &g.bucket, now, scenario, extra);
+            let (gp, ga) = bucket_figures(rows, months, &g.bucket, now, scenario, extra);
             attainment(gp, ga).is_some_and(|at| !at.lt(Frac::int(i128::from(g.min_bp))))
         });
         let payout = att.map_or(Frac::int(0), |at| payout_bp(m, at, gate_open));
@@ -686,12 +734,24 @@ fn payout(
 pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statement<'s>> {
     let (plan, _) = plan_for(state, rep, month)?;
     let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
-    let rows = Rows::of(state, &months, &plan_buckets([plan]), Some(rep));
+    let (rep, record) = state.reps().get_key_value(rep)?;
+    let mut rows = Rows::new();
+    rows.of_rep(
+        &mut RowMaker::new(state),
+        rep,
+        record,
+        &months,
+        &plan_buckets(state, [plan]),
+    );
     statement_with(state, &rows, rep, month, true)
 }
 
-/// The buckets these plans read: their measures' and their gates'.
-fn plan_buckets<'p>(plans: impl IntoIterator<Item = &'p CompPlanPublished>) -> Vec<&'p Bucket> {
+/// The buckets these plans read (their measures' and their gates') in bucket order,
+/// with the ids the state keeps them under (one nothing has named has no rows).
+fn plan_buckets<'p>(
+    state: &State,
+    plans: impl IntoIterator<Item = &'p CompPlanPublished>,
+) -> Vec<(BucketId, &'p Bucket)> {
     let mut out: Vec<&Bucket> = Vec::new();
     for p in plans {
         for m in &p.measures {
@@ -705,7 +765,9 @@ fn plan_buckets<'p>(plans: impl IntoIterator<Item = &'p CompPlanPublished>) -> V
     }
     out.sort_unstable();
     out.dedup();
-    out
+    out.into_iter()
+        .filter_map(|b| Some((state.bucket_id(b)?, b)))
+        .collect()
 }
 
 /// [`statement`] over rows made already (see [`statements`]).
@@ -757,51 +819,94 @@ fn statement_with<'s>(
 }
 
 /// The statements for the period holding `month` of one rep, a team's reps (their
-/// team in that month) or every rep, in rep order; only reps a comp plan pays. Each
-/// month's report is made once for them all. The needle is a rep's and a team's: an
-/// org-wide answer (finance's) leaves it out, as it reads every deal of every rep.
+/// team in that month) or every rep, in rep order; only reps a comp plan pays. The
+/// needle is a rep's and a team's: an org-wide answer (finance's) leaves it out, as
+/// it reads every deal of every rep.
 pub fn statements<'s>(
     state: &'s State,
     month: Month,
     rep: Option<&str>,
     team: Option<&str>,
 ) -> Vec<Statement<'s>> {
-    // Both given (a team's subject, a rep asked): the rep only while in that team.
-    let in_team = |r: &str| team.is_none() || state.team_at(r, month).as_deref() == team;
-    let reps: Vec<&String> = match rep {
-        Some(r) => state
-            .reps()
-            .get_key_value(r)
-            .map(|(k, _)| k)
-            .filter(|k| in_team(k))
-            .into_iter()
-            .collect(),
-        None => state.reps().keys().filter(|r| in_team(r)).collect(),
-    };
-    // Every month and bucket a comp plan in force then may read: the periods holding
-    // `month`, the measures' and gates' buckets.
-    let fiscal = state.config().fiscal_year_start_month;
-    let in_force: Vec<&CompPlanPublished> = state
-        .comp_plans()
-        .values()
-        .flat_map(|versions| versions.iter())
-        .filter(|(_, p)| p.effective_from <= month)
-        .map(|(_, p)| p)
-        .collect();
-    let mut months: Vec<Month> = in_force
-        .iter()
-        .flat_map(|p| period_months(p.period, month, fiscal))
-        .collect();
-    months.sort_unstable();
-    months.dedup();
-    if months.is_empty() {
-        return Vec::new();
+    let asked = Asked::new(state, month, rep, team);
+    asked.statements(0..asked.reps())
+}
+
+/// A comp report asked for: whose statements (in rep order), and what they read.
+/// [`Asked::statements`] makes any run of them, so that a large report can be made
+/// in parts side by side, each part's statements the same as in one go.
+pub struct Asked<'s> {
+    state: &'s State,
+    month: Month,
+    reps: Vec<(&'s String, &'s crate::state::Rep)>,
+    /// Every month a comp plan in force may read (the periods holding `month`).
+    months: Vec<Month>,
+    /// Every bucket they may read: the measures' and the gates'.
+    buckets: Vec<(BucketId, &'s Bucket)>,
+    with_needle: bool,
+}
+
+impl<'s> Asked<'s> {
+    pub fn new(state: &'s State, month: Month, rep: Option<&str>, team: Option<&str>) -> Asked<'s> {
+        // Both given (a team's subject, a rep asked): the rep only while in that team.
+        let in_team = |r: &str| team.is_none() || state.team_at(r, month).as_deref() == team;
+        let mut reps: Vec<(&String, &crate::state::Rep)> = match rep {
+            Some(r) => state
+                .reps()
+                .get_key_value(r)
+                .filter(|(k, _)| in_team(k))
+                .into_iter()
+                .collect(),
+            None => state.reps().iter().filter(|(r, _)| in_team(r)).collect(),
+        };
+        let fiscal = state.config().fiscal_year_start_month;
+        let in_force: Vec<&CompPlanPublished> = state
+            .comp_plans()
+            .values()
+            .flat_map(|versions| versions.iter())
+            .filter(|(_, p)| p.effective_from <= month)
+            .map(|(_, p)| p)
+            .collect();
+        let mut months: Vec<Month> = in_force
+            .iter()
+            .flat_map(|p| period_months(p.period, month, fiscal))
+            .collect();
+        months.sort_unstable();
+        months.dedup();
+        if months.is_empty() {
+            // No comp plan in force: no statement.
+            reps.clear();
+        }
+        Asked {
+            state,
+            month,
+            reps,
+            months,
+            buckets: plan_buckets(state, in_force),
+            with_needle: rep.is_some() || team.is_some(),
+        }
     }
-    let rows = Rows::of(state, &months, &plan_buckets(in_force), rep);
-    let with_needle = rep.is_some() || team.is_some();
-    reps.into_iter()
-        .filter_map(|r| statement_with(state, &rows, r, month, with_needle))
-        .collect()
+
+    /// How many reps are asked about (a statement each, for those a comp plan pays).
+    pub fn reps(&self) -> usize {
+        self.reps.len()
+    }
+
+    /// The statements of the reps `range` (in rep order; of those a comp plan pays).
+    pub fn statements(&self, range: std::ops::Range<usize>) -> Vec<Statement<'s>> {
+        let Some(reps) = self.reps.get(range) else {
+            return Vec::new();
+        };
+        // Each rep's rows made just before its statement, the teams' shares once.
+        let mut maker = RowMaker::new(self.state);
+        let mut rows = Rows::new();
+        reps.iter()
+            .filter_map(|&(r, record)| {
+                rows.of_rep(&mut maker, r, record, &self.months, &self.buckets);
+                statement_with(self.state, &rows, r, self.month, self.with_needle)
+            })
+            .collect()
+    }
 }
 
 /// One team's accrual for one month: its reps' pay of the periods holding the
@@ -860,6 +965,32 @@ pub fn accruals(state: &State, from: Month, to: Month) -> Vec<Accrual> {
 mod tests {
     use super::*;
     use crate::event::CurvePoint;
+
+    /// Euclid's, by remainders: what the binary method must agree with.
+    fn euclid(a: i128, b: i128) -> i128 {
+        let (mut a, mut b) = (a.unsigned_abs(), b.unsigned_abs());
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        i128::try_from(a.max(1)).unwrap_or(1)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_binary_gcd_is_euclids(
+            a in -(1i128 << 120)..(1i128 << 120),
+            b in -(1i128 << 120)..(1i128 << 120),
+            small in 0i64..1_000_000_000,
+            k in 1i64..1_000_000,
+        ) {
+            proptest::prop_assert_eq!(gcd(a, b), euclid(a, b));
+            // Common factors, in 64 bits and past them.
+            let (x, y) = (i128::from(small) * i128::from(k), i128::from(k) * 6);
+            proptest::prop_assert_eq!(gcd(x, y), euclid(x, y));
+            proptest::prop_assert_eq!(gcd(x << 64, y << 64), euclid(x << 64, y << 64));
+            proptest::prop_assert_eq!(gcd(0, x), euclid(0, x));
+        }
+    }
 
     fn measure(curve: &[(u32, u32)], accelerator: Option<u32>, cap: Option<u32>) -> CompMeasure {
         CompMeasure {

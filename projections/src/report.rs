@@ -12,10 +12,11 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::bucket::{Bucket, BucketRef};
-use crate::contribution::{weighted, Movement};
+use crate::contribution::weighted;
 use crate::money::{mul_div_round, Currency, Ratio};
 pub use crate::pacing::Pace;
 use crate::pacing::{CurveSource, Share, ShareMemo};
+use crate::state::names::BucketId;
 use crate::state::State;
 use crate::time::{Date, Month};
 
@@ -72,19 +73,12 @@ impl State {
         rep: &str,
         month: Month,
     ) -> impl Iterator<Item = (i64, [BucketRef<'a>; 5])> + 'a {
-        self.open_deals_closing(rep, month).map(move |d| {
-            let hundredths = d.probability.map_or(0, |p| p.hundredths());
-            let movement = Movement {
-                rep: d.rep,
-                on: d.expected_close,
-                account: d.account,
-                customer_kind: d.customer_kind,
-                product: d.product,
-                region: d.region,
-                amount: weighted(d.amount, hundredths),
-            };
-            (movement.amount, movement.bucket_refs())
-        })
+        self.open_forecasts_closing(rep, month)
+            .map(move |(movement, probability)| {
+                let hundredths = probability.map_or(0, |p| p.hundredths());
+                let amount = weighted(movement.amount, hundredths);
+                (amount, movement.bucket_refs())
+            })
     }
 }
 
@@ -290,24 +284,60 @@ pub fn report_of<'s>(
     query: &ReportQuery,
     keep: impl Fn(&Bucket) -> bool,
 ) -> Vec<ReportRow<'s>> {
-    let pace = state.pace().filter(|p| p.month == month);
-    let currency = state.config().currency;
     // Every rep with a plan line or an actual is a rep the log knows (plans and
     // contributions register theirs), so the report walks reps, not the whole book.
     let reps: Vec<(&String, &crate::state::Rep)> = match &query.rep {
         Some(r) => state.reps().get_key_value(r).into_iter().collect(),
         None => state.reps().iter().collect(),
     };
+    let mut maker = RowMaker::new(state);
     let mut rows = Vec::new();
-    let mut cells: Vec<Cell<'s>> = Vec::new();
-    // Each team's share of the month expected by today, worked out once per team.
-    let mut shares = ShareMemo::default();
     for (rep, record) in reps {
-        let team = record.team_at(month);
-        if query.team.as_ref().is_some_and(|t| t != team) {
+        if query
+            .team
+            .as_ref()
+            .is_some_and(|t| t != record.team_at(month))
+        {
             continue;
         }
-        cells.clear();
+        maker.rep_rows(rep, record, month, &keep, &mut rows);
+    }
+    rows
+}
+
+/// Makes report rows one rep and month at a time, doing each team's work once (its
+/// share of the month expected by today): [`report_of`] walks every rep with it, the
+/// comp report one rep's few rows after another's.
+pub struct RowMaker<'s> {
+    state: &'s State,
+    /// Where "now" is ([`State::pace`]), worked out once.
+    pace: Option<Pace>,
+    cells: Vec<Cell<'s>>,
+    shares: ShareMemo,
+}
+
+impl<'s> RowMaker<'s> {
+    pub fn new(state: &'s State) -> RowMaker<'s> {
+        RowMaker {
+            state,
+            pace: state.pace(),
+            cells: Vec::new(),
+            shares: ShareMemo::default(),
+        }
+    }
+
+    /// Appends to `rows` the rep's rows of `month` in bucket order, of the buckets
+    /// `keep` says.
+    pub fn rep_rows(
+        &mut self,
+        rep: &'s str,
+        record: &'s crate::state::Rep,
+        month: Month,
+        keep: impl Fn(&Bucket) -> bool,
+        rows: &mut Vec<ReportRow<'s>>,
+    ) {
+        let state = self.state;
+        self.cells.clear();
         merge_cells(
             state.plans().rep_lines(rep, month),
             state
@@ -315,11 +345,65 @@ pub fn report_of<'s>(
                 .into_iter()
                 .flatten()
                 .map(|(b, a)| (b, *a)),
-            &mut cells,
+            &mut self.cells,
         );
-        cells.retain(|c| keep(c.bucket));
+        self.cells.retain(|c| keep(c.bucket));
+        self.rows_of_cells(rep, record, month, rows);
+    }
+
+    /// [`RowMaker::rep_rows`] of a few buckets, named by their ids (see
+    /// [`State::bucket_id`]) in bucket order: each looked up, not merged with the
+    /// rep's other buckets (what the comp report reads of every rep).
+    pub(crate) fn rep_rows_of(
+        &mut self,
+        rep: &'s str,
+        record: &'s crate::state::Rep,
+        month: Month,
+        buckets: &[(BucketId, &'s Bucket)],
+        rows: &mut Vec<ReportRow<'s>>,
+    ) {
+        let state = self.state;
+        let plan = state
+            .plans()
+            .rep_month(rep, month)
+            .map_or(&[][..], |l| l.cells());
+        let actual = state
+            .month_actuals(rep, month)
+            .map_or(&[][..], |a| a.cells());
+        let find = |cells: &[(BucketId, i64)], id: BucketId| {
+            cells.iter().find(|(b, _)| *b == id).map(|(_, v)| *v)
+        };
+        self.cells.clear();
+        for &(id, bucket) in buckets {
+            let (p, a) = (find(plan, id), find(actual, id));
+            if p.is_some() || a.is_some() {
+                self.cells.push(Cell {
+                    bucket,
+                    plan: p.unwrap_or(0),
+                    actual: a.unwrap_or(0),
+                    pipeline: 0,
+                });
+            }
+        }
+        self.rows_of_cells(rep, record, month, rows);
+    }
+
+    /// The rows of the cells made (in bucket order): their pipeline, share of the
+    /// month expected by today, projection and forecast.
+    fn rows_of_cells(
+        &mut self,
+        rep: &'s str,
+        record: &'s crate::state::Rep,
+        month: Month,
+        rows: &mut Vec<ReportRow<'s>>,
+    ) {
+        let state = self.state;
+        let pace = self.pace.filter(|p| p.month == month);
+        let currency = state.config().currency;
+        let team = record.team_at(month);
+        let cells = &mut self.cells;
         if cells.is_empty() {
-            continue;
+            return;
         }
         if pace.is_some() {
             // Each deal's weight, added in deal-id order to the cells it names (a
@@ -333,7 +417,7 @@ pub fn report_of<'s>(
                 }
             }
         }
-        let money_share = pace.map(|p| shares.get(state, team, &p));
+        let money_share = pace.map(|p| self.shares.get(state, team, &p));
         rows.extend(cells.iter().map(|c| {
             let share = match (pace, money_share) {
                 (Some(p), _) if c.bucket.is_activity() => {
@@ -359,5 +443,4 @@ pub fn report_of<'s>(
             }
         }));
     }
-    rows
 }

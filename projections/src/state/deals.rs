@@ -22,6 +22,7 @@ use std::hash::BuildHasher;
 
 use super::names::{Names, Sym};
 use super::varint::{read_i64, read_u64, write_i64, write_u64};
+use crate::contribution::Movement;
 use crate::event::{CustomerKind, Percent};
 use crate::time::{Date, Month};
 
@@ -162,6 +163,22 @@ impl ViewCore {
 
     fn is_open(&self) -> bool {
         self.status == DealStatus::Open
+    }
+
+    /// What the deal would add if it closed as it stands: its movement on its
+    /// expected close, and its probability. No id, no stage: a forecast reads
+    /// neither, and fetching them is a cache miss a deal.
+    fn forecast<'s>(&self, names: &'s Names) -> (Movement<'s>, Option<Percent>) {
+        let movement = Movement {
+            rep: names.name(self.rep),
+            on: self.expected_close,
+            account: names.name(self.account),
+            customer_kind: self.customer_kind,
+            product: self.product.map(|s| names.name(s)),
+            region: self.region.map(|s| names.name(s)),
+            amount: self.amount,
+        };
+        (movement, self.probability)
     }
 
     fn named<'s>(&self, deal: &'s str, names: &'s Names) -> DealView<'s> {
@@ -724,6 +741,15 @@ impl Deals {
     /// The kept view of an open deal, with names.
     pub(super) fn open_view<'s>(&'s self, open: &Open, names: &'s Names) -> DealView<'s> {
         open.view.named(self.id(open.ix), names)
+    }
+
+    /// [`ViewCore::forecast`] of an open deal.
+    pub(super) fn open_forecast<'s>(
+        &self,
+        open: &Open,
+        names: &'s Names,
+    ) -> (Movement<'s>, Option<Percent>) {
+        open.view.forecast(names)
     }
 
     /// The reps with at least one open deal, in no particular order.

@@ -817,6 +817,11 @@ impl State {
             .unwrap_or(0)
     }
 
+    /// The id `bucket` is kept under, if any plan line or actual has named it.
+    pub(crate) fn bucket_id(&self, bucket: &Bucket) -> Option<names::BucketId> {
+        self.buckets.get(bucket.borrowed())
+    }
+
     /// The actual of one bucket (borrowed) of a rep's month.
     pub fn actual_of(&self, rep: &str, month: Month, bucket: BucketRef<'_>) -> i64 {
         let (Some(rep), Some(id)) = (self.names.get(rep), self.buckets.get(bucket)) else {
@@ -909,6 +914,28 @@ impl State {
         open.iter()
             .filter(move |o| o.close == month)
             .map(|o| self.deals.open_view(o, &self.names))
+    }
+
+    /// What each of the rep's open deals expected to close in `month` would add if it
+    /// closed as it stands, and its probability ([`State::open_deals_closing`]
+    /// without the ids and stages a forecast does not read).
+    pub fn open_forecasts_closing<'a>(
+        &'a self,
+        rep: &str,
+        month: Month,
+    ) -> impl Iterator<
+        Item = (
+            crate::contribution::Movement<'a>,
+            Option<crate::event::Percent>,
+        ),
+    > + 'a {
+        let open = self
+            .names
+            .get(rep)
+            .map_or(&[][..], |r| self.deals.open_of_rep(r));
+        open.iter()
+            .filter(move |o| o.close == month)
+            .map(|o| self.deals.open_forecast(o, &self.names))
     }
 
     /// Every deal the rep owns (open, won or lost), in deal-id order.
