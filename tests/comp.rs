@@ -541,3 +541,95 @@ fn accruals_by_month_and_team_and_the_plan_diff() {
     assert_eq!(nov[0]["version"], 1);
     assert_eq!(nov[0]["payouts"][0]["total"], "2926.50");
 }
+
+/// The comp report and the accruals leave Pacer as finance opens them: CSV, and a
+/// workbook whose cells are the CSV's (figures as numbers).
+#[test]
+fn the_comp_report_and_accruals_export_as_csv_and_as_a_workbook() {
+    use calamine::Reader;
+    let (tmp, data) = org();
+    let cfg = tmp.path().join("pacer.toml");
+    let c = cfg.to_str().unwrap();
+    let run = |args: &[&str]| {
+        ok(pacer(&data)
+            .current_dir(tmp.path())
+            .args(["--config", c, "comp"])
+            .args(args)
+            .output()
+            .unwrap())
+    };
+    // Each (CSV, workbook) pair: the workbook's rows are the CSV's, cell for cell, a
+    // figure's shortest decimal being the exact one.
+    let same = |csv: &str, file: &str, sheet: &str| {
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(tmp.path().join(file)).unwrap();
+        let range = book.worksheet_range(sheet).unwrap();
+        let mut rows = range.rows();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let first: Vec<String> = rows.next().unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(first, header);
+        for record in reader.records() {
+            let record = record.unwrap();
+            let cells = rows.next().expect("a row per CSV line");
+            for (cell, text) in cells.iter().zip(record.iter()) {
+                let trimmed = if text.contains('.') {
+                    text.trim_end_matches('0').trim_end_matches('.')
+                } else {
+                    text
+                };
+                assert_eq!(cell.to_string(), trimmed, "{record:?}");
+            }
+        }
+        assert!(rows.next().is_none(), "no row the CSV does not have");
+    };
+
+    let csv = run(&[
+        "report", "--period", "2026-12", "--rep", "ana", "--format", "csv",
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    // Two payouts (at pace, at the forecast) × three measures, under a header.
+    assert_eq!(lines.len(), 7, "{csv}");
+    assert_eq!(
+        lines[1],
+        "ana,north,fy27-comp,1,2026-12,open,projected_at_pace,total,50.00,80000.00,103500.00,129.38,150.00,true,4500.00,EUR",
+        "the hand-computed figures of the test above"
+    );
+    // A workbook is not written to a terminal.
+    let o = pacer(&data)
+        .args(["--config", c, "comp", "report", "--format", "xlsx"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("pass --out FILE.xlsx"), "{err}");
+    let out = run(&[
+        "report",
+        "--period",
+        "2026-12",
+        "--rep",
+        "ana",
+        "--format",
+        "xlsx",
+        "--out",
+        "comp.xlsx",
+    ]);
+    assert!(out.contains("wrote comp.xlsx"), "{out}");
+    same(&csv, "comp.xlsx", "comp");
+
+    let csv = run(&[
+        "accruals", "--from", "2026-11", "--to", "2026-12", "--format", "csv",
+    ]);
+    assert_eq!(
+        csv,
+        "month,team,reps,earned,projected,total,currency\n2026-11,north,3,3196.50,0.00,3196.50,EUR\n2026-12,north,3,0.00,12292.50,12292.50,EUR\n"
+    );
+    run(&[
+        "accruals", "--from", "2026-11", "--to", "2026-12", "--format", "xlsx", "--out", "acc.xlsx",
+    ]);
+    same(&csv, "acc.xlsx", "accruals");
+}

@@ -16,9 +16,9 @@ use pacer_projections::time::Month;
 use serde_json::{json, Value};
 
 use super::common::{
-    json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock, AsOf,
+    emit, json_text, open_existing_log, open_log_for_append, rebuild_state, wall_clock, AsOf,
 };
-use crate::context::{say, write_stdout, Context};
+use crate::context::{say, Context};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CompCommand {
@@ -78,6 +78,9 @@ pub struct ReportArgs {
     team: Option<String>,
     #[arg(long, value_enum, default_value_t = CompFormat::Table)]
     format: CompFormat,
+    /// Write to this file instead of standard output (required for xlsx).
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[command(flatten)]
     as_of: AsOf,
 }
@@ -94,6 +97,9 @@ pub struct AccrualArgs {
     team: Option<String>,
     #[arg(long, value_enum, default_value_t = CompFormat::Table)]
     format: CompFormat,
+    /// Write to this file instead of standard output (required for xlsx).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -105,11 +111,29 @@ pub struct DiffArgs {
     comp_plan: Option<String>,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompFormat {
     Table,
     Json,
     Csv,
+    /// A workbook of one sheet (with --out FILE.xlsx): figures as numbers.
+    Xlsx,
+}
+
+/// A table as CSV or a workbook (the other formats are written by their command).
+fn table_bytes(
+    format: CompFormat,
+    table: &pacer_engine::plans::Table,
+    sheet: &str,
+) -> anyhow::Result<Vec<u8>> {
+    Ok(match format {
+        CompFormat::Xlsx => pacer_engine::xlsx::table_xlsx(table, sheet)?,
+        _ => pacer_engine::output::csv_text(
+            &table.header.iter().map(String::as_str).collect::<Vec<_>>(),
+            &table.rows,
+        )
+        .into_bytes(),
+    })
 }
 
 pub fn run(ctx: &Context, cmd: CompCommand) -> anyhow::Result<ExitCode> {
@@ -201,6 +225,9 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
+    if a.format == CompFormat::Xlsx && a.out.is_none() {
+        bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
+    }
     let log = open_existing_log(ctx)?;
     let model = rebuild_state(ctx, &log, a.as_of.cut())?;
     let state = model.state();
@@ -226,59 +253,14 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
         CompFormat::Json => {
             // The answer of `GET /v1/comp` and the NATS `comp` query, byte for byte.
             let answer = statements_json(state, month, a.rep.as_deref(), a.team.as_deref());
-            say!("{}", json_text(&answer)?)?;
+            emit(
+                a.out.as_deref(),
+                format!("{}\n", json_text(&answer)?).as_bytes(),
+            )?;
         }
-        CompFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record([
-                "rep",
-                "team",
-                "comp_plan",
-                "version",
-                "period",
-                "status",
-                "basis",
-                "measure",
-                "weight_pct",
-                "plan",
-                "actual",
-                "attainment_pct",
-                "payout_pct",
-                "gate_open",
-                "pay",
-                "currency",
-            ])?;
-            for s in &statements {
-                let j = statement_json(s, currency);
-                for p in j["payouts"].as_array().into_iter().flatten() {
-                    for m in p["measures"].as_array().into_iter().flatten() {
-                        let t = |v: &Value| match v {
-                            Value::String(s) => s.clone(),
-                            Value::Null => String::new(),
-                            other => other.to_string(),
-                        };
-                        w.write_record([
-                            t(&j["rep"]),
-                            t(&j["team"]),
-                            t(&j["comp_plan"]),
-                            t(&j["version"]),
-                            t(&j["period"]),
-                            t(&j["status"]),
-                            t(&p["basis"]),
-                            t(&m["measure"]),
-                            t(&m["weight_pct"]),
-                            t(&m["plan"]),
-                            t(&m["actual"]),
-                            t(&m["attainment_pct"]),
-                            t(&m["payout_pct"]),
-                            t(&m["gate_open"]),
-                            t(&m["pay"]),
-                            currency.code().to_owned(),
-                        ])?;
-                    }
-                }
-            }
-            write_stdout(&String::from_utf8(w.into_inner()?)?)?;
+        CompFormat::Csv | CompFormat::Xlsx => {
+            let table = pacer_engine::comp_file::statements_table(&statements, currency);
+            emit(a.out.as_deref(), &table_bytes(a.format, &table, "comp")?)?;
         }
         CompFormat::Table => {
             let money = |v: i64| group_thousands(&format_decimal(v, currency.exponent()));
@@ -330,7 +312,7 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
                 }
                 out.push('\n');
             }
-            write_stdout(&out)?;
+            emit(a.out.as_deref(), out.as_bytes())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -341,6 +323,9 @@ fn month_arg(flag: &str, v: &str) -> anyhow::Result<Month> {
 }
 
 fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
+    if a.format == CompFormat::Xlsx && a.out.is_none() {
+        bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
+    }
     let log = open_existing_log(ctx)?;
     let model = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
     let state = model.state();
@@ -374,34 +359,18 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
                            "total": money(r.earned + r.projected)})
                 })
                 .collect();
-            say!(
-                "{}",
-                json_text(&json!({"currency": currency.code(), "accruals": list}))?
+            let answer = json!({"currency": currency.code(), "accruals": list});
+            emit(
+                a.out.as_deref(),
+                format!("{}\n", json_text(&answer)?).as_bytes(),
             )?;
         }
-        CompFormat::Csv => {
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record([
-                "month",
-                "team",
-                "reps",
-                "earned",
-                "projected",
-                "total",
-                "currency",
-            ])?;
-            for r in &rows {
-                w.write_record([
-                    r.month.to_string(),
-                    r.team.clone(),
-                    r.reps.to_string(),
-                    money(r.earned),
-                    money(r.projected),
-                    money(r.earned + r.projected),
-                    currency.code().to_owned(),
-                ])?;
-            }
-            write_stdout(&String::from_utf8(w.into_inner()?)?)?;
+        CompFormat::Csv | CompFormat::Xlsx => {
+            let table = pacer_engine::comp_file::accruals_table(&rows, currency);
+            emit(
+                a.out.as_deref(),
+                &table_bytes(a.format, &table, "accruals")?,
+            )?;
         }
         CompFormat::Table => {
             let g = |v: i64| group_thousands(&money(v));
@@ -441,7 +410,7 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
                     g(e + p)
                 ));
             }
-            write_stdout(&out)?;
+            emit(a.out.as_deref(), out.as_bytes())?;
         }
     }
     Ok(ExitCode::SUCCESS)
