@@ -67,71 +67,6 @@ fn cli_json(s: &Setup, args: &[&str]) -> Value {
     ok_json(pacer_with(&s.config, &s.data, args))
 }
 
-/// `n` activity events for 50 reps in November 2026, ids `{tag}-{i}`.
-fn activities(tag: &str, n: usize) -> Vec<(String, String)> {
-    (0..n)
-        .map(|i| {
-            let id = format!("{tag}-{i}");
-            let line = format!(
-                r#"{{"event_id":"{id}","source":"crm","occurred_at":"2026-11-{:02}T{:02}:{:02}:00Z","type":"activity_logged","rep":"rep{}","kind":"call"}}"#,
-                2 + i % 20,
-                8 + i % 10,
-                i % 60,
-                i % 50
-            );
-            (id, line)
-        })
-        .collect()
-}
-
-/// Each (event id, line) to publish with the event id as its `Nats-Msg-Id`.
-fn with_msg_ids(events: &[(String, String)]) -> Vec<(Option<String>, String)> {
-    events
-        .iter()
-        .map(|(id, l)| (Some(id.clone()), l.clone()))
-        .collect()
-}
-
-/// Publishes every (msg id, payload) to `pacer.events.activity_logged`, retrying what
-/// is not acknowledged (the broker may be down) with the same `Nats-Msg-Id`.
-async fn publish_all(js: &jetstream::Context, items: &[(Option<String>, String)]) {
-    for chunk in items.chunks(256) {
-        let mut todo: Vec<&(Option<String>, String)> = chunk.iter().collect();
-        while !todo.is_empty() {
-            let mut acks = Vec::new();
-            for item in &todo {
-                let mut headers = async_nats::HeaderMap::new();
-                if let Some(id) = &item.0 {
-                    headers.insert("Nats-Msg-Id", id.as_str());
-                }
-                let sent = js
-                    .publish_with_headers(
-                        "pacer.events.activity_logged",
-                        headers,
-                        Bytes::from(item.1.clone()),
-                    )
-                    .await;
-                acks.push((*item, sent));
-            }
-            let mut failed = Vec::new();
-            for (item, sent) in acks {
-                match sent {
-                    Ok(ack) => {
-                        if ack.await.is_err() {
-                            failed.push(item);
-                        }
-                    }
-                    Err(_) => failed.push(item),
-                }
-            }
-            if !failed.is_empty() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            todo = failed;
-        }
-    }
-}
-
 /// The event ids in the log, checking that none is there twice.
 fn stored_ids(s: &Setup) -> BTreeSet<String> {
     let out = ok(pacer_with(&s.config, &s.data, &["log"]));
@@ -580,6 +515,12 @@ fn secure_nats(dir: &Path) -> SecureNats {
     );
     let conf = dir.join("secure.conf");
     std::fs::write(&conf, ours).unwrap();
+    // The users and permissions it includes, as shipped.
+    std::fs::copy(
+        shipped.with_file_name("permissions.conf"),
+        dir.join("permissions.conf"),
+    )
+    .unwrap();
     let mut cmd = std::process::Command::new(nats_server_bin());
     cmd.arg("-c").arg(&conf);
     for (k, v) in PASSWORDS {

@@ -319,3 +319,72 @@ pub async fn wait_drained(js: &async_nats::jetstream::Context, timeout: Duration
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// `n` activity events for 50 reps in November 2026, ids `{tag}-{i}`.
+pub fn activities(tag: &str, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{tag}-{i}");
+            let line = format!(
+                r#"{{"event_id":"{id}","source":"crm","occurred_at":"2026-11-{:02}T{:02}:{:02}:00Z","type":"activity_logged","rep":"rep{}","kind":"call"}}"#,
+                2 + i % 20,
+                8 + i % 10,
+                i % 60,
+                i % 50
+            );
+            (id, line)
+        })
+        .collect()
+}
+
+/// Each (event id, line) to publish with the event id as its `Nats-Msg-Id`.
+pub fn with_msg_ids(events: &[(String, String)]) -> Vec<(Option<String>, String)> {
+    events
+        .iter()
+        .map(|(id, l)| (Some(id.clone()), l.clone()))
+        .collect()
+}
+
+/// Publishes every (msg id, payload) to `pacer.events.activity_logged`, retrying what
+/// is not acknowledged (the broker may be down) with the same `Nats-Msg-Id`.
+pub async fn publish_all(js: &async_nats::jetstream::Context, items: &[(Option<String>, String)]) {
+    for chunk in items.chunks(256) {
+        let mut todo: Vec<&(Option<String>, String)> = chunk.iter().collect();
+        while !todo.is_empty() {
+            let mut acks = Vec::new();
+            for item in &todo {
+                let mut headers = async_nats::HeaderMap::new();
+                if let Some(id) = &item.0 {
+                    headers.insert("Nats-Msg-Id", id.as_str());
+                }
+                let sent = js
+                    .publish_with_headers(
+                        "pacer.events.activity_logged",
+                        headers,
+                        bytes::Bytes::from(item.1.clone()),
+                    )
+                    .await;
+                acks.push((*item, sent));
+            }
+            // The acks awaited together: while a cluster elects a stream leader none
+            // comes, and each would otherwise wait out its timeout in turn.
+            let outcomes =
+                futures::future::join_all(acks.into_iter().map(|(item, sent)| async move {
+                    match sent {
+                        Ok(ack) => (item, ack.await.is_ok()),
+                        Err(_) => (item, false),
+                    }
+                }))
+                .await;
+            let failed: Vec<&(Option<String>, String)> = outcomes
+                .into_iter()
+                .filter(|(_, stored)| !stored)
+                .map(|(item, _)| item)
+                .collect();
+            if !failed.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            todo = failed;
+        }
+    }
+}

@@ -132,11 +132,28 @@ async fn ensure_stream(
                 .into_iter()
                 .filter(|s| !config.subjects.contains(s))
                 .collect();
-            if !missing.is_empty() {
+            // Fewer copies than configured (a stream made on one node, before the
+            // cluster): the cluster makes the others. More: left as found.
+            let replicate = config.num_replicas < replicas;
+            if replicate {
+                eprintln!(
+                    "pacer serve: stream {name} has {} replica(s); raising it to the configured {replicas}",
+                    config.num_replicas
+                );
+                config.num_replicas = replicas;
+            }
+            if !missing.is_empty() || replicate {
                 config.subjects.extend(missing);
-                js.update_stream(config)
-                    .await
-                    .map_err(|e| err("adding subjects to the stream", &e))?;
+                js.update_stream(config).await.map_err(|e| {
+                    err(
+                        if replicate {
+                            "raising its replicas to [nats] replicas (is the cluster that big?)"
+                        } else {
+                            "adding subjects to the stream"
+                        },
+                        &e,
+                    )
+                })?;
             }
             Ok(())
         }

@@ -103,16 +103,34 @@ impl Mirror {
         replicas: usize,
     ) -> Result<Mirror, MirrorError> {
         let bucket = bucket_name(prefix);
+        let unavailable = |doing, e: &dyn std::fmt::Display| MirrorError::Unavailable {
+            doing,
+            reason: e.to_string(),
+        };
         if let Ok(store) = js.get_key_value(&bucket).await {
+            // Made with fewer copies than configured (before the cluster): the
+            // cluster makes the others. More: left as found.
+            let mut stream = js
+                .get_stream(format!("KV_{bucket}"))
+                .await
+                .map_err(|e| unavailable("reading the bucket", &e))?;
+            let mut config = stream
+                .info()
+                .await
+                .map_err(|e| unavailable("reading the bucket", &e))?
+                .config
+                .clone();
+            if config.num_replicas < replicas {
+                config.num_replicas = replicas;
+                js.update_stream(config)
+                    .await
+                    .map_err(|e| unavailable("raising its replicas to [nats] replicas", &e))?;
+            }
             return Ok(Mirror::Kv(store));
         }
         // The bucket's stream is made here, as async-nats would make it: its own
         // `create_key_value` first reads account info in a shape the 2.9 server
         // does not send.
-        let unavailable = |doing, e: &dyn std::fmt::Display| MirrorError::Unavailable {
-            doing,
-            reason: e.to_string(),
-        };
         js.get_or_create_stream(stream::Config {
             name: format!("KV_{bucket}"),
             description: Some("Pacer: each CRM deal's properties and what Pacer was told".into()),

@@ -1,0 +1,361 @@
+//! Pacer on a three-node NATS cluster, started from the shipped
+//! deploy/nats/cluster/ configs (only ports and store dirs are the test's; routes,
+//! JetStream and the role permissions are as shipped): the engine makes its streams
+//! R3, a node is killed -9 mid-stream (the events stream's leader), and every event
+//! published is stored once, the engine going on within seconds; the report equals
+//! a one-process ingest of the same events.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::nats::*;
+use common::*;
+use serde_json::Value;
+
+const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\n\n[nats]\nreplicas = 3\n";
+
+const PASSWORDS: [(&str, &str); 5] = [
+    ("PACER_NATS_ENGINE_PASSWORD", "engine-pw-c1"),
+    ("PACER_NATS_GATEWAY_PASSWORD", "gateway-pw-c2"),
+    ("PACER_NATS_FINANCE_PASSWORD", "finance-pw-c3"),
+    ("PACER_NATS_NORTH_PASSWORD", "north-pw-c4"),
+    ("PACER_NATS_ADMIN_PASSWORD", "admin-pw-c5"),
+];
+
+fn password(key: &str) -> &'static str {
+    PASSWORDS.iter().find(|(k, _)| *k == key).unwrap().1
+}
+
+/// One node of the cluster: its client, route and monitoring ports.
+struct Node {
+    name: String,
+    client: u16,
+    http: u16,
+    conf: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(nats_server_bin());
+        cmd.arg("-c").arg(&self.conf);
+        for (k, v) in PASSWORDS {
+            cmd.env(k, v);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        self.child = Some(
+            cmd.stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("nats-server starts"),
+        );
+        wait_for_port(self.client, &self.name);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().ok();
+            c.wait().ok();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.client)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The three nodes from the shipped configs, with this test's ports and store dirs.
+fn cluster(dir: &Path) -> Vec<Node> {
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/nats");
+    // The nodes include ../permissions.conf: the same layout here.
+    std::fs::create_dir_all(dir.join("cluster")).unwrap();
+    std::fs::copy(
+        shipped.join("permissions.conf"),
+        dir.join("permissions.conf"),
+    )
+    .unwrap();
+    let ports: Vec<(u16, u16, u16)> = (0..3)
+        .map(|_| (free_port(), free_port(), free_port()))
+        .collect();
+    (1..=3)
+        .map(|n| {
+            let text =
+                std::fs::read_to_string(shipped.join(format!("cluster/nats-{n}.conf"))).unwrap();
+            let (client, route, http) = ports[n - 1];
+            let mut ours = text
+                .replace(
+                    "listen: 0.0.0.0:4222",
+                    &format!("listen: 127.0.0.1:{client}"),
+                )
+                .replace("http: 127.0.0.1:8222", &format!("http: 127.0.0.1:{http}"))
+                .replace(
+                    "listen: 0.0.0.0:6222",
+                    &format!("listen: 127.0.0.1:{route}"),
+                )
+                .replace(
+                    "store_dir: /var/lib/nats/jetstream",
+                    &format!("store_dir: {}", dir.join(format!("js-{n}")).display()),
+                );
+            for (k, (_, r, _)) in ports.iter().enumerate() {
+                ours = ours.replace(
+                    &format!("nats-route://nats-{}:6222", k + 1),
+                    &format!("nats-route://127.0.0.1:{r}"),
+                );
+            }
+            assert!(
+                !ours.contains("0.0.0.0") && !ours.contains("nats-route://nats-"),
+                "the shipped node config names its ports and routes as expected:\n{ours}"
+            );
+            let conf = dir.join(format!("cluster/nats-{n}.conf"));
+            std::fs::write(&conf, ours).unwrap();
+            let mut node = Node {
+                name: format!("pacer-nats-{n}"),
+                client,
+                http,
+                conf,
+                log: dir.join(format!("nats-{n}.log")),
+                child: None,
+            };
+            node.spawn();
+            node
+        })
+        .collect()
+}
+
+/// Waits until the cluster's JetStream has a meta leader (streams can be made).
+fn wait_meta_leader(nodes: &[Node]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let led = nodes.iter().any(|n| {
+            http_get(n.http, "/jsz")
+                .and_then(|r| r.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()))
+                .and_then(|b| serde_json::from_str::<Value>(&b).ok())
+                .is_some_and(|v| {
+                    v["meta_cluster"]["leader"]
+                        .as_str()
+                        .is_some_and(|l| !l.is_empty())
+                })
+        });
+        if led {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster elected no meta leader"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The administrator's JetStream, through every node.
+async fn admin(urls: &[String]) -> async_nats::jetstream::Context {
+    let client = async_nats::ConnectOptions::with_user_and_password(
+        "admin".into(),
+        password("PACER_NATS_ADMIN_PASSWORD").into(),
+    )
+    .retry_on_initial_connect()
+    .connect(urls)
+    .await
+    .unwrap();
+    async_nats::jetstream::new(client)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_doubled() {
+    let (tmp, data) = temp_org(CONFIG);
+    let dir = tmp.path().to_owned();
+    let config = dir.join("pacer.toml");
+    let mut nodes = cluster(&dir);
+    wait_meta_leader(&nodes);
+    let urls: Vec<String> = nodes.iter().map(Node::url).collect();
+    let all = urls.join(",");
+
+    let mut engine = Serve::start_with(
+        "serve",
+        &data,
+        &config,
+        &all,
+        &[
+            "--user".into(),
+            "engine".into(),
+            "--password".into(),
+            password("PACER_NATS_ENGINE_PASSWORD").into(),
+        ],
+    );
+    let js = admin(&urls).await;
+    // Every stream the engine made is kept on all three nodes.
+    for name in ["PACER_EVENTS", "PACER_ALERTS", "PACER_DLQ"] {
+        let info = js
+            .get_stream(name)
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone();
+        assert_eq!(info.config.num_replicas, 3, "{name}");
+        let cluster = info.cluster.expect("a clustered stream");
+        assert_eq!(
+            cluster.replicas.len(),
+            2,
+            "{name}: a leader and two replicas"
+        );
+    }
+
+    // The CRMs' side: a gateway's user, publishing through any node, retrying what
+    // was not acknowledged under the same message id.
+    let gateway = async_nats::ConnectOptions::with_user_and_password(
+        "gateway".into(),
+        password("PACER_NATS_GATEWAY_PASSWORD").into(),
+    )
+    .connect(urls.as_slice())
+    .await
+    .unwrap();
+    let gjs = async_nats::jetstream::new(gateway);
+    let events = activities("cluster", 12_000);
+    let (first, second) = events.split_at(5_000);
+    publish_all(&gjs, &with_msg_ids(first)).await;
+
+    // Mid-stream: the engine is consuming when the events stream's leader dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while accepted(&engine.metrics()) == 0 {
+        assert!(Instant::now() < deadline, "{}", engine.output());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let leader = js
+        .get_stream("PACER_EVENTS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .cluster
+        .clone()
+        .and_then(|c| c.leader)
+        .expect("the stream has a leader");
+    let victim = nodes.iter().position(|n| n.name == leader).unwrap();
+    let before = accepted(&engine.metrics());
+    let killed_at = Instant::now();
+    nodes[victim].kill();
+    // The rest is published while the node is away.
+    let publishing = {
+        let gjs = gjs.clone();
+        let second = with_msg_ids(second);
+        tokio::spawn(async move { publish_all(&gjs, &second).await })
+    };
+    // How long until the engine stores again, and until an event published after the
+    // kill is stored (a publisher waits out one ack timeout, 5 s, while the stream
+    // elects a new leader).
+    let (mut resumed, mut new_stored) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while new_stored.is_none() {
+        let n = accepted(&engine.metrics());
+        if n > before && resumed.is_none() {
+            resumed = Some(killed_at.elapsed());
+        }
+        if n > first.len() as u64 {
+            new_stored = Some(killed_at.elapsed());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine did not go on without {leader}:\n{}",
+            engine.output()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let new_stored = new_stored.unwrap_or_default();
+    eprintln!(
+        "cluster: {leader} (the events stream's leader) killed -9 with {before} of {} events stored; \
+         the engine stored again after {} ms, and the first event published after the kill after {} ms",
+        first.len(),
+        resumed.unwrap_or(new_stored).as_millis(),
+        new_stored.as_millis()
+    );
+    assert!(new_stored < Duration::from_secs(30), "{new_stored:?}");
+    publishing.await.unwrap();
+
+    // Drained through the two nodes left; then the node comes back and catches up.
+    wait_drained(&js, Duration::from_secs(180)).await;
+    nodes[victim].spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = js
+            .get_stream("PACER_EVENTS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .clone();
+        let current = info
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.replicas.len() == 2 && c.replicas.iter().all(|r| r.current));
+        if current {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{leader} did not catch up: {:?}",
+            info.cluster
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(engine.stop(), Some(0), "{}", engine.output());
+
+    // Every event published is stored once.
+    let out = ok(pacer(&data)
+        .arg("--config")
+        .arg(&config)
+        .arg("log")
+        .output()
+        .unwrap());
+    let mut stored = BTreeSet::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let id = v["event_id"].as_str().unwrap().to_owned();
+        assert!(stored.insert(id.clone()), "{id} is in the log twice");
+    }
+    let want: BTreeSet<String> = events.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(stored, want);
+
+    // The report is the one a single process gives for the same events.
+    let (one_tmp, one) = temp_org(CONFIG);
+    let file = one_tmp.path().join("events.jsonl");
+    let lines: Vec<&str> = events.iter().map(|(_, l)| l.as_str()).collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let one_config = one_tmp.path().join("pacer.toml");
+    ok(pacer(&one)
+        .arg("--config")
+        .arg(&one_config)
+        .arg("ingest")
+        .arg(&file)
+        .output()
+        .unwrap());
+    let report = |data: &Path, config: &Path| {
+        ok(pacer(data)
+            .arg("--config")
+            .arg(config)
+            .args(["report", "--month", "2026-11", "--format", "json"])
+            .output()
+            .unwrap())
+    };
+    let clustered = report(&data, &config);
+    assert!(clustered.len() > 1_000, "{clustered}");
+    assert_eq!(clustered, report(&one, &one_config));
+}
