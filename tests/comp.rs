@@ -576,13 +576,22 @@ fn the_comp_report_and_accruals_export_as_csv_and_as_a_workbook() {
         for record in reader.records() {
             let record = record.unwrap();
             let cells = rows.next().expect("a row per CSV line");
+            assert_eq!(cells.len(), record.len(), "{record:?}");
             for (cell, text) in cells.iter().zip(record.iter()) {
-                let trimmed = if text.contains('.') {
+                // A figure's cell is a number: its shortest decimal.
+                let numeric = text.parse::<f64>().is_ok();
+                let trimmed = if numeric && text.contains('.') {
                     text.trim_end_matches('0').trim_end_matches('.')
                 } else {
                     text
                 };
                 assert_eq!(cell.to_string(), trimmed, "{record:?}");
+                if numeric {
+                    assert!(
+                        matches!(cell, calamine::Data::Float(_) | calamine::Data::Int(_)),
+                        "{cell:?} of {record:?} is a number"
+                    );
+                }
             }
         }
         assert!(rows.next().is_none(), "no row the CSV does not have");

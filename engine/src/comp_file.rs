@@ -433,8 +433,8 @@ pub fn statements_json(
 /// period's statement is about 1.6 KB (two payouts), a closed one's half that.
 const STATEMENT_BYTES_MAX: usize = 1800;
 
-/// From this many reps on, [`statements_json_bytes`] makes the report in two halves
-/// side by side (a team's is made in one go).
+/// From this many reps asked about on, [`statements_json_bytes`] makes the report in
+/// two halves side by side (under it, in one go).
 pub const COMP_SPLIT_REPS_MIN: usize = 2_000;
 
 /// [`statements_json`]'s bytes, written statement by statement with no JSON tree in
@@ -557,8 +557,8 @@ pub fn statements_table(statements: &[Statement<'_>], currency: Currency) -> cra
     crate::plans::Table {
         header: header.map(str::to_owned).to_vec(),
         rows,
-        // Percentages, figures and pay are numbers in a workbook.
-        money: vec![8, 9, 10, 11, 12, 14],
+        // The version, percentages, figures and pay are numbers in a workbook.
+        money: vec![3, 8, 9, 10, 11, 12, 14],
     }
 }
 
@@ -595,7 +595,7 @@ pub fn accruals_table(
                 ]
             })
             .collect(),
-        money: vec![3, 4, 5],
+        money: vec![2, 3, 4, 5],
     }
 }
 
@@ -739,5 +739,121 @@ measure,,,report_card,30,80:0 100:100,,100,,4.00
         };
         assert_eq!(decode(&from_sheet), decode(&from_csv));
         assert_eq!(from_sheet.measure_rows, vec![3, 4]);
+    }
+
+    /// The statement's JSON as the `json!` trees made it before the serde structs:
+    /// the oracle the bytes are held to.
+    fn old_statement_json(s: &Statement<'_>, currency: Currency) -> Value {
+        let payout = |p: &Payout| {
+            let money = |v: i64| Value::String(format_decimal(v, currency.exponent()));
+            let measures: Vec<Value> = p
+                .measures
+                .iter()
+                .map(|l| {
+                    let scale = if l.measure == "report_card" {
+                        2
+                    } else {
+                        pacer_projections::bucket::Bucket::parse(&l.measure)
+                            .map_or(currency.exponent(), |b| b.scale(currency))
+                    };
+                    json!({
+                        "measure": l.measure,
+                        "weight_pct": format_decimal(i64::from(l.weight_bp), 2),
+                        "plan": format_decimal(l.plan, scale),
+                        "actual": format_decimal(l.actual, scale),
+                        "attainment_pct": l.attainment_bp.map(|a| format_decimal(a.rounded(), 2)),
+                        "payout_pct": format_decimal(l.payout_bp.rounded(), 2),
+                        "gate_open": l.gate_open,
+                        "pay": money(l.pay),
+                    })
+                })
+                .collect();
+            json!({
+                "basis": match p.scenario {
+                    Scenario::Earned => "earned",
+                    Scenario::Pace => "projected_at_pace",
+                    Scenario::Forecast => "projected_at_forecast",
+                },
+                "measures": measures,
+                "total": money(p.total),
+            })
+        };
+        let months = &s.months;
+        let period = match (months.first(), months.last()) {
+            (Some(a), Some(b)) if a == b => a.to_string(),
+            (Some(a), Some(b)) => format!("{a}..{b}"),
+            _ => String::new(),
+        };
+        json!({
+            "rep": s.rep,
+            "team": s.team,
+            "comp_plan": s.plan.comp_plan,
+            "version": s.plan.version,
+            "period": period,
+            "period_kind": s.plan.period.as_str(),
+            "status": match s.status {
+                PeriodStatus::Closed => "closed",
+                PeriodStatus::Open => "open",
+                PeriodStatus::Future => "future",
+            },
+            "currency": currency.code(),
+            "variable_pay": format_decimal(s.variable_pay, currency.exponent()),
+            "payouts": s.payouts.iter().map(payout).collect::<Vec<_>>(),
+            "needle": s.needle.as_ref().map(|n| json!({
+                "deal_kind": n.kind,
+                "typical_deal": format_decimal(n.deal, currency.exponent()),
+                "deals_seen": n.deals_seen,
+                "adds": format_decimal(n.adds, currency.exponent()),
+                "message": needle_text(n, s.plan.period, currency),
+            })),
+        })
+    }
+
+    #[test]
+    fn the_comp_reports_bytes_are_what_the_json_trees_made() {
+        for seed in [2_u64, 29] {
+            let dir = tempfile::tempdir().unwrap();
+            let (log, org) = crate::demo::demo_log(dir.path(), 12, seed);
+            let model =
+                crate::replay::rebuild(&log, &org, crate::replay::Cut::All, |_| {}).unwrap();
+            let state = model.state();
+            let currency = state.config().currency;
+            let now = state.current_month().unwrap();
+            let team = state.teams_now().into_iter().next().unwrap();
+            let rep = state.reps().keys().nth(2).unwrap().clone();
+            let asked: [(pacer_projections::time::Month, Option<&str>, Option<&str>); 5] = [
+                (now, None, None),
+                (now, None, Some(team.as_str())),
+                (now, Some(rep.as_str()), None),
+                (now.plus(-3), None, Some(team.as_str())),
+                (now.plus(-6), None, None),
+            ];
+            for (month, r, t) in asked {
+                let list = pacer_projections::comp::statements(state, month, r, t);
+                let old: Vec<Value> = list
+                    .iter()
+                    .map(|s| old_statement_json(s, currency))
+                    .collect();
+                let want = serde_json::to_vec(&json!({ "statements": old })).unwrap();
+                assert_eq!(
+                    String::from_utf8(statements_json_bytes(state, month, r, t)).unwrap(),
+                    String::from_utf8(want.clone()).unwrap(),
+                    "seed {seed}: {month} {r:?} {t:?}"
+                );
+                for split in [1, 5] {
+                    assert_eq!(
+                        statements_bytes_split(state, month, r, t, split),
+                        want,
+                        "seed {seed}: {month} {r:?} {t:?} in halves from {split}"
+                    );
+                }
+                if t.is_some() && month == now {
+                    assert!(
+                        list.iter().any(|s| s.needle.is_some()),
+                        "a team's open period names what moves the needle"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1009,6 +1009,78 @@ mod tests {
         }
     }
 
+    /// The curve as it was read before it was reduced once: a reduction after each
+    /// of the chained operations, the oracle of [`payout_bp`].
+    fn chained_payout_bp(m: &CompMeasure, attainment_bp: Frac, gate_open: bool) -> Frac {
+        let add = |a: Frac, b: Frac| reduce(a.num * b.den + b.num * a.den, a.den * b.den);
+        let sub = |a: Frac, b: Frac| reduce(a.num * b.den - b.num * a.den, a.den * b.den);
+        let mul = |a: Frac, b: Frac| reduce(a.num * b.num, a.den * b.den);
+        let Some(first) = m.curve.first() else {
+            return Frac::int(0);
+        };
+        let a = if attainment_bp.num < 0 {
+            Frac::int(0)
+        } else {
+            attainment_bp
+        };
+        if a.lt(Frac::int(i128::from(first.attainment_bp))) {
+            return Frac::int(0);
+        }
+        let mut pay = None;
+        for w in m.curve.windows(2) {
+            let (a0, p0) = (i128::from(w[0].attainment_bp), i128::from(w[0].payout_bp));
+            let (a1, p1) = (i128::from(w[1].attainment_bp), i128::from(w[1].payout_bp));
+            if a.lt(Frac::int(a1)) {
+                let rise = mul(sub(a, Frac::int(a0)), reduce(p1 - p0, a1 - a0));
+                pay = Some(add(Frac::int(p0), rise));
+                break;
+            }
+        }
+        let pay = pay.unwrap_or_else(|| {
+            let last = m.curve[m.curve.len() - 1];
+            let above = sub(a, Frac::int(i128::from(last.attainment_bp)));
+            let slope = match (m.accelerator, gate_open) {
+                (Some(acc), true) => reduce(i128::from(acc), 100),
+                _ => Frac::int(1),
+            };
+            add(Frac::int(i128::from(last.payout_bp)), mul(above, slope))
+        });
+        match m.cap_bp {
+            Some(cap) => pay.min(Frac::int(i128::from(cap))),
+            None => pay,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_curve_reduced_once_is_the_chained_one(
+            steps in proptest::collection::vec((1u32..40_000, 0u32..30_000), 1..5),
+            start in 0u32..10_000,
+            accelerator in proptest::option::of(0u32..1_000),
+            cap in proptest::option::of(0u32..200_000),
+            actual in -1_000_000_000_000i64..1_000_000_000_000_000,
+            plan in 1i64..1_000_000_000_000,
+            gate_open in proptest::bool::ANY,
+        ) {
+            // A rising curve (any payouts: the oracle does not need a sane one).
+            let mut at = start;
+            let curve: Vec<(u32, u32)> = steps
+                .iter()
+                .map(|&(rise, pay)| {
+                    at += rise;
+                    (at, pay)
+                })
+                .collect();
+            let m = measure(&curve, accelerator, cap);
+            let a = reduce(i128::from(actual) * FULL_BP, i128::from(plan));
+            proptest::prop_assert_eq!(
+                payout_bp(&m, a, gate_open),
+                chained_payout_bp(&m, a, gate_open),
+                "{:?} at {:?}", curve, a
+            );
+        }
+    }
+
     #[test]
     fn the_curve_by_hand() {
         // 50% → 0, 100% → 100%, ×2 above, capped at 150%.

@@ -163,6 +163,10 @@ pub struct Decimal(pub i64, pub u32);
 
 impl std::fmt::Display for Decimal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A width (`{:>12}`) pads the whole figure; without one, no String is made.
+        if f.width().is_some() {
+            return f.pad(&format_decimal(self.0, self.1));
+        }
         write_decimal(f, self.0, self.1)
     }
 }
@@ -327,6 +331,7 @@ mod tests {
         fn format_decimal_writes_what_format_wrote(value in proptest::prelude::any::<i64>(), scale in 0u32..=4) {
             proptest::prop_assert_eq!(format_decimal(value, scale), formatted(value, scale));
             proptest::prop_assert_eq!(Decimal(value, scale).to_string(), formatted(value, scale));
+            proptest::prop_assert_eq!(format!("{:>30}", Decimal(value, scale)), format!("{:>30}", formatted(value, scale)));
         }
     }
 

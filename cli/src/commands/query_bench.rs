@@ -129,8 +129,33 @@ fn measure_size(
         .or(members.first())
         .cloned()
         .context("the bench org has no reps")?;
+    // The demo's comp plan pays its own teams: its next version pays the bench's team
+    // too, so that the org's comp report has a statement for every rep.
+    let comp = state
+        .comp_plans()
+        .values()
+        .flat_map(|versions| versions.iter().map(|(_, p)| p))
+        .max_by_key(|p| p.version)
+        .cloned();
     drop(state);
     move_into_team(&mut log, &members, TEAM, "bench-manager", month, now)?;
+    if let Some(mut plan) = comp {
+        plan.version += 1;
+        let pay = plan.assignments.first().map_or(0, |a| a.variable_pay);
+        plan.assignments
+            .push(pacer_projections::event::CompAssignment {
+                rep: None,
+                team: Some(TEAM.into()),
+                variable_pay: pay,
+            });
+        let event = Event {
+            event_id: format!("bench-comp-{reps}"),
+            source: "pacer-bench".into(),
+            occurred_at: now,
+            body: EventBody::CompPlanPublished(plan),
+        };
+        log.append_batch(vec![event], now)?;
+    }
     say("replaying it");
     let state = rebuild(&log, &config.org, Cut::All, |_| {})?;
     let rt = runtime()?;

@@ -79,8 +79,9 @@ pub async fn connect(cfg: &NatsConfig, name: &str) -> Result<Client, NatsError> 
 }
 
 /// Creates the streams Pacer needs, or extends existing ones with the subjects they
-/// lack. An existing stream keeps its limits, storage and everything else: Pacer
-/// never deletes or shrinks a stream (it may be someone else's).
+/// lack and raises their replicas to `[nats] replicas` (a stream made on one node,
+/// before the cluster). An existing stream keeps its limits, storage and everything
+/// else: Pacer never deletes or shrinks a stream (it may be someone else's).
 pub async fn ensure_streams(
     js: &jetstream::Context,
     cfg: &NatsConfig,
@@ -123,8 +124,8 @@ async fn ensure_stream(
             let mut config = info.config.clone();
             if config.duplicate_window < duplicate_window {
                 eprintln!(
-                    "pacer serve: stream {name} keeps Nats-Msg-Id for {:?}, less than the configured {:?}; \
-                     a restart after that long may publish an alert twice (Pacer does not shrink or change streams it finds)",
+                    "pacer: stream {name} keeps Nats-Msg-Id for {:?}, less than the configured {:?}; \
+                     a restart after that long may publish an alert twice (Pacer does not shrink a stream's limits)",
                     config.duplicate_window, duplicate_window
                 );
             }
@@ -137,7 +138,7 @@ async fn ensure_stream(
             let replicate = config.num_replicas < replicas;
             if replicate {
                 eprintln!(
-                    "pacer serve: stream {name} has {} replica(s); raising it to the configured {replicas}",
+                    "pacer: stream {name} has {} replica(s); raising it to the configured {replicas}",
                     config.num_replicas
                 );
                 config.num_replicas = replicas;
