@@ -169,6 +169,20 @@ fn wait_meta_leader(nodes: &[Node]) {
     }
 }
 
+/// What the cluster says of stream `name` now.
+async fn stream_info(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> async_nats::jetstream::stream::Info {
+    js.get_stream(name)
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .clone()
+}
+
 /// The administrator's JetStream, through every node.
 async fn admin(urls: &[String]) -> async_nats::jetstream::Context {
     let client = async_nats::ConnectOptions::with_user_and_password(
@@ -214,23 +228,26 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
             password("PACER_NATS_ENGINE_PASSWORD").into(),
         ],
     );
-    // Every stream the engine made, or found, is kept on all three nodes.
+    // Every stream the engine made, or found, is kept on all three nodes (a raised
+    // one settles in a moment: its peers change while the cluster copies it).
     for name in ["PACER_EVENTS", "PACER_ALERTS", "PACER_DLQ"] {
-        let info = js
-            .get_stream(name)
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .clone();
+        let info = stream_info(&js, name).await;
         assert_eq!(info.config.num_replicas, 3, "{name}");
-        let cluster = info.cluster.expect("a clustered stream");
-        assert_eq!(
-            cluster.replicas.len(),
-            2,
-            "{name}: a leader and two replicas"
-        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let cluster = stream_info(&js, name).await.cluster;
+            let settled = cluster.as_ref().is_some_and(|c| {
+                c.leader.is_some() && c.replicas.len() == 2 && c.replicas.iter().all(|r| r.current)
+            });
+            if settled {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: not a leader and two current replicas: {cluster:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     // The CRMs' side: a gateway's user, publishing through any node, retrying what
@@ -253,15 +270,9 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         assert!(Instant::now() < deadline, "{}", engine.output());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let leader = js
-        .get_stream("PACER_EVENTS")
+    let leader = stream_info(&js, "PACER_EVENTS")
         .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
         .cluster
-        .clone()
         .and_then(|c| c.leader)
         .expect("the stream has a leader");
     let victim = nodes.iter().position(|n| n.name == leader).unwrap();
@@ -310,16 +321,10 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     // NATS itself stored each event once (the publisher's retries carried the same
     // Nats-Msg-Id). The engine may meet an event again (an ack lost with the node is
     // redelivered), and drops it by its event_id: printed, the log checked below.
-    let held = js
-        .get_stream("PACER_EVENTS")
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .state
-        .messages;
-    assert_eq!(held, events.len() as u64);
+    assert_eq!(
+        stream_messages(&js, "PACER_EVENTS").await,
+        events.len() as u64
+    );
     let metrics = engine.metrics();
     let duplicates = metrics
         .lines()
@@ -333,14 +338,7 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     nodes[victim].spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let info = js
-            .get_stream("PACER_EVENTS")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .clone();
+        let info = stream_info(&js, "PACER_EVENTS").await;
         let current = info
             .cluster
             .as_ref()

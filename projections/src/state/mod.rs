@@ -907,13 +907,17 @@ impl State {
         rep: &str,
         month: Month,
     ) -> impl Iterator<Item = DealView<'a>> + 'a {
+        self.open_closing(rep, month)
+            .map(|o| self.deals.open_view(o, &self.names))
+    }
+
+    /// The rep's open deals expected to close in `month`, as kept.
+    fn open_closing(&self, rep: &str, month: Month) -> impl Iterator<Item = &deals::Open> + '_ {
         let open = self
             .names
             .get(rep)
             .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter()
-            .filter(move |o| o.close == month)
-            .map(|o| self.deals.open_view(o, &self.names))
+        open.iter().filter(move |o| o.close == month)
     }
 
     /// What each of the rep's open deals expected to close in `month` would add if it
@@ -929,12 +933,7 @@ impl State {
             Option<crate::event::Percent>,
         ),
     > + 'a {
-        let open = self
-            .names
-            .get(rep)
-            .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter()
-            .filter(move |o| o.close == month)
+        self.open_closing(rep, month)
             .map(|o| self.deals.open_forecast(o, &self.names))
     }
 
