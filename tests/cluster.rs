@@ -183,6 +183,22 @@ async fn stream_info(
         .clone()
 }
 
+/// `pacer cluster status --format json` as the administrator: its exit code and
+/// answer.
+fn cluster_status(data: &Path, config: &Path, urls: &str) -> (Option<i32>, Value) {
+    let o = pacer(data)
+        .arg("--config")
+        .arg(config)
+        .args(["cluster", "status", "--format", "json", "--nats", urls])
+        .args(["--user", "admin"])
+        .env("PACER_NATS_PASSWORD", password("PACER_NATS_ADMIN_PASSWORD"))
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
+    (o.status.code(), v)
+}
+
 /// The administrator's JetStream, through every node.
 async fn admin(urls: &[String]) -> async_nats::jetstream::Context {
     let client = async_nats::ConnectOptions::with_user_and_password(
@@ -249,6 +265,44 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    // What the engineer on call sees: healthy (once the consumers have elected their
+    // leaders), each stream on three nodes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (code, status) = loop {
+        let (code, status) = cluster_status(&data, &config, &all);
+        if code == Some(0) || Instant::now() > deadline {
+            break (code, status);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(code, Some(0), "{status:#}");
+    assert_eq!(status["problems"], serde_json::json!([]));
+    for s in status["streams"].as_array().unwrap().iter().take(3) {
+        assert_eq!(s["replicas"], 3, "{s}");
+        assert_eq!(s["followers"].as_array().map(Vec::len), Some(2), "{s}");
+    }
+    assert_eq!(status["consumers"][0]["consumer"], "pacer-engine");
+    assert_eq!(status["consumers"][0]["found"], true);
+    // The same as a table: each stream with its leader and two current followers.
+    let table = ok(pacer(&data)
+        .arg("--config")
+        .arg(&config)
+        .args(["cluster", "status", "--nats", &all, "--user", "admin"])
+        .env("PACER_NATS_PASSWORD", password("PACER_NATS_ADMIN_PASSWORD"))
+        .output()
+        .unwrap());
+    eprintln!("{table}");
+    let events_line = table
+        .lines()
+        .find(|l| l.starts_with("PACER_EVENTS"))
+        .unwrap();
+    let leader_now = status["streams"][0]["leader"].as_str().unwrap();
+    assert!(
+        events_line.contains(leader_now) && events_line.matches("(current)").count() == 2,
+        "{table}"
+    );
+    assert!(table.ends_with("healthy\n"), "{table}");
 
     // The CRMs' side: a gateway's user, publishing through any node, retrying what
     // was not acknowledged under the same message id.
@@ -335,6 +389,14 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         "cluster: redelivered events the engine dropped as duplicates: {}",
         duplicates.as_deref().unwrap_or("?")
     );
+    // While the node is away, the status says so, naming it.
+    let (code, status) = cluster_status(&data, &config, &all);
+    assert_eq!(code, Some(2), "{status:#}");
+    let problems = status["problems"].to_string();
+    assert!(
+        problems.contains(&format!("{leader} is")),
+        "{leader} named: {status:#}"
+    );
     nodes[victim].spawn();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -352,6 +414,16 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
             info.cluster
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And healthy again once every stream and consumer has caught up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, status) = cluster_status(&data, &config, &all);
+        if code == Some(0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not healthy again: {status:#}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(engine.stop(), Some(0), "{}", engine.output());
 

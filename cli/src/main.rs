@@ -126,6 +126,9 @@ enum Command {
     /// Webhook items Pacer could not take: list, show, retry, drop.
     #[command(subcommand)]
     Dlq(commands::dlq::DlqCommand),
+    /// The NATS cluster as Pacer uses it: streams, consumers, leaders, followers.
+    #[command(subcommand)]
+    Cluster(commands::cluster::ClusterCommand),
     /// A running server's configuration: reload (as SIGHUP does).
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
@@ -185,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => commands::replay::run(&ctx, args),
         Command::Plan(cmd) => commands::plan::run(&ctx, cmd),
         Command::Dlq(cmd) => commands::dlq::run(&ctx, cmd),
+        Command::Cluster(cmd) => commands::cluster::run(&ctx, cmd),
         Command::Config(cmd) => commands::config::run(cmd),
         Command::User(cmd) => commands::user::run_user(&ctx, cmd),
         Command::Token(cmd) => commands::user::run_token(&ctx, cmd),

@@ -4,6 +4,7 @@
 pub mod ack;
 pub mod alerts;
 pub mod bench;
+pub mod cluster;
 pub mod common;
 pub mod comp;
 pub mod config;

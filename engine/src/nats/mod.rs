@@ -17,6 +17,7 @@ pub mod live;
 pub mod pipeline;
 pub mod publish;
 pub mod query;
+pub mod status;
 
 use std::time::Duration;
 

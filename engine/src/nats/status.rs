@@ -1,0 +1,241 @@
+//! What the engineer on call asks of a NATS cluster first (`pacer cluster status`):
+//! for each of Pacer's streams (events, alerts, dead letters, the deal mirror) its
+//! replicas, leader and each follower's state, and for each of Pacer's consumers how
+//! far behind it is and who leads it. Read from JetStream's own stream and consumer
+//! info; nothing is kept.
+
+use async_nats::jetstream;
+use serde::Serialize;
+
+use crate::error::NatsError;
+use crate::subjects::Subjects;
+
+/// One copy of a stream or consumer other than the leader's.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Follower {
+    pub server: String,
+    /// Caught up with the leader.
+    pub current: bool,
+    /// The group considers it gone.
+    pub offline: bool,
+    /// Operations it is behind the leader, when the leader knows.
+    pub lag: Option<u64>,
+    /// Since it was last heard from.
+    pub active_ms: u64,
+}
+
+/// One of Pacer's streams; `found: false` when it does not exist (yet).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StreamStatus {
+    pub stream: String,
+    pub found: bool,
+    /// Not there is fine: the deal mirror exists only where a gateway has run.
+    pub optional: bool,
+    pub replicas: usize,
+    pub messages: u64,
+    pub leader: Option<String>,
+    pub followers: Vec<Follower>,
+}
+
+/// One of Pacer's durable consumers.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ConsumerStatus {
+    pub stream: String,
+    pub consumer: String,
+    pub found: bool,
+    /// Messages not yet delivered to it.
+    pub pending: u64,
+    /// Delivered and not yet acknowledged.
+    pub ack_pending: usize,
+    pub redelivered: usize,
+    pub leader: Option<String>,
+    pub followers: Vec<Follower>,
+}
+
+/// The cluster as Pacer uses it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ClusterStatus {
+    pub streams: Vec<StreamStatus>,
+    pub consumers: Vec<ConsumerStatus>,
+}
+
+impl ClusterStatus {
+    /// What is wrong, one line each: a stream or consumer missing, without a leader,
+    /// or with a follower offline or behind. Empty: healthy.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let followers = |out: &mut Vec<String>, what: &str, list: &[Follower]| {
+            for f in list {
+                if f.offline {
+                    out.push(format!("{what}: {} is offline", f.server));
+                } else if !f.current {
+                    out.push(format!(
+                        "{what}: {} is behind the leader ({} operations)",
+                        f.server,
+                        f.lag.map_or("?".to_owned(), |l| l.to_string())
+                    ));
+                }
+            }
+        };
+        for s in &self.streams {
+            let what = format!("stream {}", s.stream);
+            if !s.found {
+                if !s.optional {
+                    out.push(format!("{what}: not found"));
+                }
+                continue;
+            }
+            if s.leader.is_none() && s.replicas > 1 {
+                out.push(format!("{what}: no leader"));
+            }
+            followers(&mut out, &what, &s.followers);
+        }
+        for c in &self.consumers {
+            let what = format!("consumer {} of {}", c.consumer, c.stream);
+            if !c.found {
+                out.push(format!("{what}: not found"));
+                continue;
+            }
+            if c.leader.is_none() && !c.followers.is_empty() {
+                out.push(format!("{what}: no leader"));
+            }
+            followers(&mut out, &what, &c.followers);
+        }
+        out
+    }
+}
+
+fn followers(cluster: Option<&jetstream::stream::ClusterInfo>) -> (Option<String>, Vec<Follower>) {
+    let Some(c) = cluster else {
+        return (None, Vec::new());
+    };
+    let mut list: Vec<Follower> = c
+        .replicas
+        .iter()
+        .map(|p| Follower {
+            server: p.name.clone(),
+            current: p.current,
+            offline: p.offline,
+            lag: p.lag,
+            active_ms: u64::try_from(p.active.as_millis()).unwrap_or(u64::MAX),
+        })
+        .collect();
+    list.sort_by(|a, b| a.server.cmp(&b.server));
+    (c.leader.clone(), list)
+}
+
+/// Reads the status of Pacer's streams (`<PREFIX>_EVENTS`, `_ALERTS`, `_DLQ`, and
+/// `KV_<PREFIX>_DEALS`) and consumers (the engine's and the deliverer's).
+pub async fn cluster_status(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+) -> Result<ClusterStatus, NatsError> {
+    let names = [
+        (subjects.events_stream(), false),
+        (subjects.stream("ALERTS"), false),
+        (subjects.stream("DLQ"), false),
+        (
+            format!(
+                "KV_{}",
+                crate::webhook::mirror::bucket_name(&subjects.prefix)
+            ),
+            true,
+        ),
+    ];
+    let mut streams = Vec::new();
+    for (name, optional) in names {
+        let info = match js.get_stream(&name).await {
+            Ok(mut s) => Some(
+                s.info()
+                    .await
+                    .map_err(|e| NatsError::Stream {
+                        stream: name.clone(),
+                        doing: "reading its state",
+                        reason: e.to_string(),
+                    })?
+                    .clone(),
+            ),
+            // Not there (a gateway-less site has no deal mirror), or JetStream
+            // unavailable: said as not found; the connection error, if any, is the
+            // caller's.
+            Err(_) => None,
+        };
+        streams.push(match info {
+            None => StreamStatus {
+                stream: name,
+                found: false,
+                optional,
+                replicas: 0,
+                messages: 0,
+                leader: None,
+                followers: Vec::new(),
+            },
+            Some(info) => {
+                let (leader, followers) = followers(info.cluster.as_ref());
+                StreamStatus {
+                    stream: name,
+                    found: true,
+                    optional,
+                    replicas: info.config.num_replicas,
+                    messages: info.state.messages,
+                    leader,
+                    followers,
+                }
+            }
+        });
+    }
+    let mut consumers = Vec::new();
+    for (stream, consumer) in [
+        (subjects.events_stream(), subjects.consumer()),
+        (
+            subjects.stream("ALERTS"),
+            crate::nats::deliver::consumer_name(subjects),
+        ),
+    ] {
+        let info = match js.get_stream(&stream).await {
+            Ok(s) => match s
+                .get_consumer::<jetstream::consumer::pull::Config>(&consumer)
+                .await
+            {
+                Ok(mut c) => Some(
+                    c.info()
+                        .await
+                        .map_err(|e| NatsError::Consumer {
+                            consumer: consumer.clone(),
+                            doing: "reading its state",
+                            reason: e.to_string(),
+                        })?
+                        .clone(),
+                ),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        };
+        consumers.push(match info {
+            None => ConsumerStatus {
+                stream,
+                consumer,
+                found: false,
+                pending: 0,
+                ack_pending: 0,
+                redelivered: 0,
+                leader: None,
+                followers: Vec::new(),
+            },
+            Some(info) => {
+                let (leader, followers) = followers(info.cluster.as_ref());
+                ConsumerStatus {
+                    stream,
+                    consumer,
+                    found: true,
+                    pending: info.num_pending,
+                    ack_pending: info.num_ack_pending,
+                    redelivered: info.num_redelivered,
+                    leader,
+                    followers,
+                }
+            }
+        });
+    }
+    Ok(ClusterStatus { streams, consumers })
+}
