@@ -169,20 +169,6 @@ fn wait_meta_leader(nodes: &[Node]) {
     }
 }
 
-/// What the cluster says of stream `name` now.
-async fn stream_info(
-    js: &async_nats::jetstream::Context,
-    name: &str,
-) -> async_nats::jetstream::stream::Info {
-    js.get_stream(name)
-        .await
-        .unwrap()
-        .info()
-        .await
-        .unwrap()
-        .clone()
-}
-
 /// `pacer cluster status --format json` as the administrator: its exit code and
 /// answer.
 fn cluster_status(data: &Path, config: &Path, urls: &str) -> (Option<i32>, Value) {

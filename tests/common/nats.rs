@@ -272,16 +272,23 @@ pub async fn connect_js(url: &str) -> (async_nats::Client, async_nats::jetstream
     (client.clone(), async_nats::jetstream::new(client))
 }
 
-/// How many messages the stream `name` holds.
-pub async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+/// What the server says of stream `name` now.
+pub async fn stream_info(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> async_nats::jetstream::stream::Info {
     js.get_stream(name)
         .await
         .unwrap()
         .info()
         .await
         .unwrap()
-        .state
-        .messages
+        .clone()
+}
+
+/// How many messages the stream `name` holds.
+pub async fn stream_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+    stream_info(js, name).await.state.messages
 }
 
 /// The engine's consumer, as the server sees it: (pending, ack pending, delivered
