@@ -16,7 +16,7 @@ use common::nats::*;
 use common::*;
 use serde_json::Value;
 
-const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\n\n[nats]\nreplicas = 3\n";
+const CONFIG: &str = "[org]\ncurrency = \"EUR\"\ntimezone = \"Europe/Berlin\"\n\n[serve]\ntick_interval_s = 0\nbatch_events_max = 500\n\n[nats]\nreplicas = 3\n\n[webhooks.native]\nbearer_tokens = [\"native-token-0123456789\"]\n";
 
 const PASSWORDS: [(&str, &str); 5] = [
     ("PACER_NATS_ENGINE_PASSWORD", "engine-pw-c1"),
@@ -218,6 +218,22 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     .await
     .unwrap();
 
+    // The deal mirror made on one node before (R1), as async-nats would make a
+    // bucket: the gateway raises it.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "KV_PACER_DEALS".into(),
+        subjects: vec!["$KV.PACER_DEALS.>".into()],
+        max_messages_per_subject: 1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: async_nats::jetstream::stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
     let mut engine = Serve::start_with(
         "serve",
         &data,
@@ -230,9 +246,26 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
             password("PACER_NATS_ENGINE_PASSWORD").into(),
         ],
     );
+    let _gateway = Serve::start_with(
+        "gateway",
+        &dir.join("gw"),
+        &config,
+        &all,
+        &[
+            "--user".into(),
+            "gateway".into(),
+            "--password".into(),
+            password("PACER_NATS_GATEWAY_PASSWORD").into(),
+        ],
+    );
     // Every stream the engine made, or found, is kept on all three nodes (a raised
     // one settles in a moment: its peers change while the cluster copies it).
-    for name in ["PACER_EVENTS", "PACER_ALERTS", "PACER_DLQ"] {
+    for name in [
+        "PACER_EVENTS",
+        "PACER_ALERTS",
+        "PACER_DLQ",
+        "KV_PACER_DEALS",
+    ] {
         let info = stream_info(&js, name).await;
         assert_eq!(info.config.num_replicas, 3, "{name}");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -264,7 +297,9 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     };
     assert_eq!(code, Some(0), "{status:#}");
     assert_eq!(status["problems"], serde_json::json!([]));
-    for s in status["streams"].as_array().unwrap().iter().take(3) {
+    // Events, alerts, dead letters and the deal mirror (raised by the gateway).
+    assert_eq!(status["streams"][3]["stream"], "KV_PACER_DEALS");
+    for s in status["streams"].as_array().unwrap() {
         assert_eq!(s["replicas"], 3, "{s}");
         assert_eq!(s["followers"].as_array().map(Vec::len), Some(2), "{s}");
     }
