@@ -421,12 +421,22 @@ pub fn statements_json(
     rep: Option<&str>,
     team: Option<&str>,
 ) -> Value {
-    let currency = state.config().currency;
     let list = pacer_projections::comp::statements(state, month, rep, team);
+    statements_list_json(&list, state.config().currency)
+}
+
+/// [`statements_json`] of statements made already (`pacer comp report` checks that
+/// there are any before it writes them).
+pub fn statements_list_json(list: &[Statement<'_>], currency: Currency) -> Value {
     let out = StatementsOut {
         statements: list.iter().map(|s| statement_out(s, &currency)).collect(),
     };
     serde_json::to_value(out).expect("a statement serialises")
+}
+
+/// A period's months as a statement names them: `2026-11`, or `2026-10..2026-12`.
+pub fn period_name(months: &[pacer_projections::time::Month]) -> String {
+    PeriodName(months).to_string()
 }
 
 /// The room [`statements_json_bytes`] makes for each statement at first: an open
@@ -568,35 +578,53 @@ pub fn accruals_table(
     accruals: &[pacer_projections::comp::Accrual],
     currency: Currency,
 ) -> crate::plans::Table {
-    let money = |v: i64| format_decimal(v, currency.exponent());
+    let mut header = ACCRUAL_FIELDS.map(str::to_owned).to_vec();
+    header.push("currency".into());
     crate::plans::Table {
-        header: [
-            "month",
-            "team",
-            "reps",
-            "earned",
-            "projected",
-            "total",
-            "currency",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
+        header,
         rows: accruals
             .iter()
             .map(|r| {
-                vec![
-                    r.month.to_string(),
-                    r.team.clone(),
-                    r.reps.to_string(),
-                    money(r.earned),
-                    money(r.projected),
-                    money(r.earned.saturating_add(r.projected)),
-                    currency.code().to_owned(),
-                ]
+                let mut row = accrual_cells(r, currency).to_vec();
+                row.push(currency.code().to_owned());
+                row
             })
             .collect(),
         money: vec![2, 3, 4, 5],
     }
+}
+
+/// Accruals as `pacer comp accruals --format json` writes them:
+/// `{"currency": ..., "accruals": [{month, team, reps, earned, projected, total}]}`.
+pub fn accruals_json(accruals: &[pacer_projections::comp::Accrual], currency: Currency) -> Value {
+    let list: Vec<Value> = accruals
+        .iter()
+        .map(|r| {
+            let mut m = Map::new();
+            for (k, v) in ACCRUAL_FIELDS.iter().zip(accrual_cells(r, currency)) {
+                m.insert((*k).to_owned(), Value::String(v));
+            }
+            m.insert("reps".into(), r.reps.into());
+            Value::Object(m)
+        })
+        .collect();
+    json!({"currency": currency.code(), "accruals": list})
+}
+
+/// An accrual's fields, in the order every form writes them.
+const ACCRUAL_FIELDS: [&str; 6] = ["month", "team", "reps", "earned", "projected", "total"];
+
+/// An accrual's [`ACCRUAL_FIELDS`] as text (money as exact decimals).
+fn accrual_cells(r: &pacer_projections::comp::Accrual, currency: Currency) -> [String; 6] {
+    let money = |v: i64| format_decimal(v, currency.exponent());
+    [
+        r.month.to_string(),
+        r.team.clone(),
+        r.reps.to_string(),
+        money(r.earned),
+        money(r.projected),
+        money(r.earned.saturating_add(r.projected)),
+    ]
 }
 
 /// What moves the needle, as a sentence a rep reads: "a 20,000.00 USD new_customer

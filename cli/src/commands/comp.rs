@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _};
-use pacer_engine::comp_file::{problem_of, read_comp_csv, statement_json, statements_json};
+use pacer_engine::comp_file::{
+    accruals_json, accruals_table, period_name, problem_of, read_comp_csv, statements_list_json,
+};
 use pacer_engine::ingest::Ingest;
 use pacer_projections::comp::{statements, PeriodStatus, Scenario};
 use pacer_projections::money::{format_decimal, group_thousands};
@@ -76,13 +78,44 @@ pub struct ReportArgs {
     rep: Option<String>,
     #[arg(long)]
     team: Option<String>,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    as_of: AsOf,
+}
+
+/// How a report is written, and where.
+#[derive(clap::Args, Debug)]
+pub struct Output {
     #[arg(long, value_enum, default_value_t = CompFormat::Table)]
     format: CompFormat,
     /// Write to this file instead of standard output (required for xlsx).
     #[arg(long)]
     out: Option<PathBuf>,
-    #[command(flatten)]
-    as_of: AsOf,
+}
+
+impl Output {
+    /// Refuses a workbook to the terminal, before any work.
+    fn check(&self) -> anyhow::Result<()> {
+        if self.format == CompFormat::Xlsx && self.out.is_none() {
+            bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
+        }
+        Ok(())
+    }
+
+    fn emit(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        emit(self.out.as_deref(), bytes)
+    }
+
+    /// JSON, pretty, with a final newline.
+    fn emit_json(&self, v: &Value) -> anyhow::Result<()> {
+        self.emit(format!("{}\n", json_text(v)?).as_bytes())
+    }
+
+    /// A table as CSV or a workbook.
+    fn emit_table(&self, table: &pacer_engine::plans::Table, sheet: &str) -> anyhow::Result<()> {
+        self.emit(&table_bytes(self.format, table, sheet)?)
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,11 +128,8 @@ pub struct AccrualArgs {
     to: Option<String>,
     #[arg(long)]
     team: Option<String>,
-    #[arg(long, value_enum, default_value_t = CompFormat::Table)]
-    format: CompFormat,
-    /// Write to this file instead of standard output (required for xlsx).
-    #[arg(long)]
-    out: Option<PathBuf>,
+    #[command(flatten)]
+    output: Output,
 }
 
 #[derive(clap::Args, Debug)]
@@ -225,9 +255,7 @@ fn publish(ctx: &Context, a: PublishArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
-    if a.format == CompFormat::Xlsx && a.out.is_none() {
-        bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
-    }
+    a.output.check()?;
     let log = open_existing_log(ctx)?;
     let model = rebuild_state(ctx, &log, a.as_of.cut())?;
     let state = model.state();
@@ -249,31 +277,27 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
-    match a.format {
+    match a.output.format {
         CompFormat::Json => {
-            // The answer of `GET /v1/comp` and the NATS `comp` query, byte for byte.
-            let answer = statements_json(state, month, a.rep.as_deref(), a.team.as_deref());
-            emit(
-                a.out.as_deref(),
-                format!("{}\n", json_text(&answer)?).as_bytes(),
-            )?;
+            // The answer of `GET /v1/comp` and the NATS `comp` query.
+            a.output
+                .emit_json(&statements_list_json(&statements, currency))?;
         }
         CompFormat::Csv | CompFormat::Xlsx => {
             let table = pacer_engine::comp_file::statements_table(&statements, currency);
-            emit(a.out.as_deref(), &table_bytes(a.format, &table, "comp")?)?;
+            a.output.emit_table(&table, "comp")?;
         }
         CompFormat::Table => {
             let money = |v: i64| group_thousands(&format_decimal(v, currency.exponent()));
             let mut out = String::new();
             for s in &statements {
-                let j = statement_json(s, currency);
                 out.push_str(&format!(
                     "{} ({}) · comp plan {} v{} · {} ({}) · {} · variable pay {} {}\n",
                     s.rep,
                     s.team,
                     s.plan.comp_plan,
                     s.plan.version,
-                    j["period"].as_str().unwrap_or(""),
+                    period_name(&s.months),
                     s.plan.period.as_str(),
                     match s.status {
                         PeriodStatus::Closed => "closed: earned",
@@ -312,7 +336,7 @@ fn report(ctx: &Context, a: ReportArgs) -> anyhow::Result<ExitCode> {
                 }
                 out.push('\n');
             }
-            emit(a.out.as_deref(), out.as_bytes())?;
+            a.output.emit(out.as_bytes())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -323,9 +347,7 @@ fn month_arg(flag: &str, v: &str) -> anyhow::Result<Month> {
 }
 
 fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
-    if a.format == CompFormat::Xlsx && a.out.is_none() {
-        bail!("--format xlsx writes a workbook: pass --out FILE.xlsx");
-    }
+    a.output.check()?;
     let log = open_existing_log(ctx)?;
     let model = rebuild_state(ctx, &log, pacer_engine::replay::Cut::All)?;
     let state = model.state();
@@ -349,28 +371,11 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .filter(|r| a.team.as_ref().is_none_or(|t| *t == r.team))
         .collect();
-    match a.format {
-        CompFormat::Json => {
-            let list: Vec<Value> = rows
-                .iter()
-                .map(|r| {
-                    json!({"month": r.month.to_string(), "team": r.team, "reps": r.reps,
-                           "earned": money(r.earned), "projected": money(r.projected),
-                           "total": money(r.earned + r.projected)})
-                })
-                .collect();
-            let answer = json!({"currency": currency.code(), "accruals": list});
-            emit(
-                a.out.as_deref(),
-                format!("{}\n", json_text(&answer)?).as_bytes(),
-            )?;
-        }
+    match a.output.format {
+        CompFormat::Json => a.output.emit_json(&accruals_json(&rows, currency))?,
         CompFormat::Csv | CompFormat::Xlsx => {
-            let table = pacer_engine::comp_file::accruals_table(&rows, currency);
-            emit(
-                a.out.as_deref(),
-                &table_bytes(a.format, &table, "accruals")?,
-            )?;
+            a.output
+                .emit_table(&accruals_table(&rows, currency), "accruals")?;
         }
         CompFormat::Table => {
             let g = |v: i64| group_thousands(&money(v));
@@ -410,7 +415,7 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
                     g(e + p)
                 ));
             }
-            emit(a.out.as_deref(), out.as_bytes())?;
+            a.output.emit(out.as_bytes())?;
         }
     }
     Ok(ExitCode::SUCCESS)
