@@ -322,6 +322,114 @@ async fn kill_9_of_the_engine_loses_nothing_and_doubles_nothing() {
     assert_eq!(ids, want);
 }
 
+/// How many messages stream `name` holds once the count has not moved for a second.
+async fn settled_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+    let mut last = stream_messages(js, name).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = stream_messages(js, name).await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_stream_and_publishes_no_alert_again(
+) {
+    let s = setup();
+    let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    // The scenario (ana's alerts, a digest), a bad event, 3 000 activities.
+    let bad = "{\"event_id\":\"bad-1\",\"source\":\"crm\",\"type\":\"deal_won\"}\n";
+    let file = s.dir.join("events.jsonl");
+    std::fs::write(&file, format!("{}{bad}", events())).unwrap();
+    ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
+    ));
+    let before = activities("before", 3_000);
+    publish_all(&js, &with_msg_ids(&before)).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    let alerts = settled_messages(&js, "PACER_ALERTS").await;
+    assert!(alerts >= 3, "ana's three alerts were published: {alerts}");
+    assert_eq!(stream_messages(&js, "PACER_DLQ").await, 1);
+
+    // The engine's machine is gone with its disk: a new engine on an empty data dir,
+    // the same consumer.
+    first.kill();
+    let data = s.dir.join("data-new");
+    let mut second = Serve::start(&data, &s.config, &s.nats.url());
+    let scenario = events().lines().count();
+    let out = second.output();
+    assert!(
+        out.contains("storing the rest from the stream first"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            " s: {} events stored, 0 already here, 1 rejected ones skipped",
+            scenario + 3_000
+        )),
+        "{out}"
+    );
+    // Nothing published again: no alert, no digest, no dead letter.
+    assert_eq!(settled_messages(&js, "PACER_ALERTS").await, alerts);
+    assert_eq!(stream_messages(&js, "PACER_DLQ").await, 1);
+
+    // It goes on with the stream.
+    let after = activities("after", 1_000);
+    publish_all(&js, &with_msg_ids(&after)).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    let live = request(&client, "pacer.query.report", r#"{"month":"2026-11"}"#).await;
+
+    // What one process makes of the same good events.
+    let all: String = events()
+        .lines()
+        .chain(before.iter().map(|(_, l)| l.as_str()))
+        .chain(after.iter().map(|(_, l)| l.as_str()))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let all_file = s.dir.join("all.jsonl");
+    std::fs::write(&all_file, &all).unwrap();
+    let reference = s.dir.join("data-reference");
+    ok(pacer_with(
+        &s.config,
+        &reference,
+        &["ingest", all_file.to_str().unwrap()],
+    ));
+    let want = ok_json(pacer_with(
+        &s.config,
+        &reference,
+        &["report", "--month", "2026-11", "--format", "json"],
+    ));
+    assert_eq!(live, want);
+
+    // Every event once, in the new log; a restart finds it current.
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+    let log = ok(pacer_with(&s.config, &data, &["log"]));
+    let mut ids = BTreeSet::new();
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(ids.insert(v["event_id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(ids.len(), scenario + 3_000 + 1_000);
+    second.spawn();
+    second.wait_ready();
+    assert_eq!(second.stop(), Some(0));
+    assert_eq!(
+        second
+            .output()
+            .matches("storing the rest from the stream first")
+            .count(),
+        1,
+        "{}",
+        second.output()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_broker_loses_no_acknowledged_event() {
     let mut s = setup();

@@ -494,9 +494,8 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         published_seq,
     );
     pipeline.queue_unpublished(pending);
-    metrics
-        .ready
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // Ready once the pipeline has its consumer and holds every event it delivered
+    // (`Pipeline::run` says so in the metrics).
     pipeline.run(stop_rx).await?;
     delivering.store(true, Ordering::Release);
     if let Some(task) = http_server {

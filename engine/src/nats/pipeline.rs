@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::HeaderMap;
 use futures::{FutureExt, StreamExt};
@@ -58,6 +58,15 @@ const PUBLISHER_QUEUE_MAX: usize = 4 * 1024;
 /// Events folded between two hand-overs to the publisher.
 const FOLD_PART_EVENTS: usize = 256;
 
+/// The log's meta key for the highest sequence of the events stream whose message
+/// this log has handled (stored, found a duplicate, or dead-lettered). It may lag
+/// after a crash (it becomes durable with the next append's flush), never run ahead.
+pub const STREAM_SEQ: &str = "nats.stream_seq";
+
+/// How long the catch-up waits for the stream's next message before it asks whether
+/// any is left.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
 /// The running engine: the engine core, driven by a JetStream consumer, and the
 /// publisher of its outbox.
 pub struct Pipeline {
@@ -80,6 +89,8 @@ pub struct Pipeline {
     last_saved: Instant,
     alerts_dirty: bool,
     last_counted: Instant,
+    /// [`STREAM_SEQ`] as last noted; `None` until [`Pipeline::run`] has read it.
+    stream_seq: Option<u64>,
 }
 
 impl Pipeline {
@@ -108,6 +119,7 @@ impl Pipeline {
             last_saved: Instant::now(),
             alerts_dirty: true,
             last_counted: Instant::now() - Duration::from_secs(60),
+            stream_seq: None,
         }
     }
 
@@ -217,6 +229,10 @@ impl Pipeline {
             .metrics()
             .batch_events
             .observe(messages.len() as f64);
+        let handled_through = messages
+            .iter()
+            .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
+            .max();
         let limits = self.engine.config().limits;
         let mut rules = self.engine.rules();
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
@@ -246,10 +262,11 @@ impl Pipeline {
             }
         }
         if good.is_empty() {
-            return Ok(());
+            return self.note_stream_seq(handled_through);
         }
         let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
         let stored = self.append(events)?;
+        self.note_stream_seq(handled_through)?;
         // Durable: now, and only now, every message of the batch is acknowledged (one
         // deadline for the batch, not a timer per message).
         let acks = async {
@@ -336,12 +353,244 @@ impl Pipeline {
         self.last_counted = Instant::now();
     }
 
+    /// Notes that the log has handled the events stream's messages through `seq`
+    /// (durable with the next flush; see [`STREAM_SEQ`]).
+    fn note_stream_seq(&mut self, seq: Option<u64>) -> Result<(), NatsError> {
+        if let Some(seq) = seq.filter(|&s| self.stream_seq.is_none_or(|noted| s > noted)) {
+            self.engine
+                .log_mut()
+                .note_meta(STREAM_SEQ, &seq.to_string())?;
+            self.stream_seq = Some(seq);
+        }
+        Ok(())
+    }
+
+    /// Where this log stands in the events stream: its [`STREAM_SEQ`]; for a log
+    /// written before that was kept, `delivered` (the log is taken to be the one of
+    /// the engine the consumer delivered them to); 0 for an empty log.
+    fn stream_seq_at_start(&mut self, delivered: u64) -> Result<u64, NatsError> {
+        if let Some(seq) = self.stream_seq {
+            return Ok(seq);
+        }
+        let noted = self.engine.log().meta(STREAM_SEQ)?;
+        let seq = match noted.as_deref().map(str::parse::<u64>) {
+            Some(Ok(seq)) => seq,
+            Some(Err(_)) => {
+                return Err(NatsError::Log(crate::error::LogError::Corrupt {
+                    seq: 0,
+                    reason: format!("the log's {STREAM_SEQ} is {noted:?}, not a number"),
+                }))
+            }
+            None if self.engine.log().last_seq() == 0 => 0,
+            None => {
+                self.engine
+                    .log_mut()
+                    .set_meta(STREAM_SEQ, &delivered.to_string())?;
+                delivered
+            }
+        };
+        self.stream_seq = Some(seq);
+        Ok(seq)
+    }
+
+    /// Stores the events the durable consumer has already delivered that this log
+    /// does not hold — an engine replaced on an empty data dir, or a log restored from
+    /// a backup — reading them from the events stream before the consumer is read,
+    /// in stream order, through the same decode → validate → dedupe → append → flush
+    /// and fold. Delivered, not only acknowledged: a message acknowledged after one
+    /// that was not is above the consumer's ack floor and is not delivered again.
+    /// Their alert changes are not published: the engine they were delivered to did
+    /// (what it had not yet published when it stopped is the one thing lost). A
+    /// message it rejected is skipped (it dead-lettered it); one delivered and not
+    /// acknowledged comes again from the consumer and is found a duplicate. Each batch
+    /// notes how far it got, so a catch-up cut short goes on where it stopped.
+    async fn catch_up(
+        &mut self,
+        consumer: &mut PullConsumer,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Result<(), NatsError> {
+        let name = self.engine.subjects().consumer();
+        let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
+            consumer: name.clone(),
+            doing,
+            reason: e.to_string(),
+        };
+        let delivered = consumer
+            .info()
+            .await
+            .map_err(|e| err("reading the consumer", &e))?
+            .delivered
+            .stream_sequence;
+        let from = self.stream_seq_at_start(delivered)?;
+        if delivered <= from {
+            return Ok(());
+        }
+        let stream_name = self.engine.subjects().events_stream();
+        let mut stream = self
+            .js
+            .get_stream(&stream_name)
+            .await
+            .map_err(|e| err("finding the events stream", &e))?;
+        let first = stream
+            .info()
+            .await
+            .map_err(|e| err("reading the events stream", &e))?
+            .state
+            .first_sequence;
+        eprintln!(
+            "pacer serve: {name} has delivered {stream_name} through seq {delivered}, this log holds it only through {from}: storing the rest from the stream first"
+        );
+        if first > from + 1 {
+            eprintln!(
+                "pacer serve: {stream_name} no longer holds seqs {} to {}: their events cannot be stored here (restore the log from a backup to have them)",
+                from + 1,
+                first - 1
+            );
+        }
+        let reader = stream
+            .create_consumer(pull::Config {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: from + 1,
+                },
+                ack_policy: AckPolicy::None,
+                filter_subject: self.engine.subjects().events_all(),
+                inactive_threshold: Duration::from_secs(60),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating a consumer to catch up", &e))?;
+        let batch_max = self.engine.config().serve.batch_events_max;
+        let mut messages = reader
+            .stream()
+            .max_messages_per_batch(batch_max)
+            .messages()
+            .await
+            .map_err(|e| err("reading the stream to catch up", &e))?;
+        let limits = self.engine.config().limits;
+        let started = Instant::now();
+        let (mut stored_n, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+        let mut through = from;
+        let mut beyond = false;
+        'read: while through < delivered && !beyond && !*shutdown.borrow() {
+            let mut batch = Vec::new();
+            let mut last = through;
+            while batch.len() < batch_max {
+                let next = if batch.is_empty() {
+                    match tokio::time::timeout(CATCH_UP_WAIT, messages.next()).await {
+                        Ok(next) => next,
+                        // Nothing came: the stream holds nothing more of ours up to
+                        // `delivered` (the rest were other subjects), or it is away.
+                        Err(_) if *shutdown.borrow() => break 'read,
+                        Err(_) => {
+                            let mut reader = reader.clone();
+                            let pending = reader
+                                .info()
+                                .await
+                                .map_err(|e| err("reading the catch-up consumer", &e))?
+                                .num_pending;
+                            if pending == 0 {
+                                break 'read;
+                            }
+                            continue;
+                        }
+                    }
+                } else {
+                    match messages.next().now_or_never() {
+                        Some(next) => next,
+                        None => break,
+                    }
+                };
+                let msg = match next {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => return Err(err("reading the stream to catch up", &e)),
+                    None => break 'read,
+                };
+                let seq = msg
+                    .info()
+                    .map_err(|e| err("reading a message's stream seq", &e))?
+                    .stream_sequence;
+                if seq > delivered {
+                    // The consumer delivers it.
+                    beyond = true;
+                    break;
+                }
+                last = seq;
+                batch.push(msg);
+            }
+            let mut rules = self.engine.rules();
+            let mut events = Vec::with_capacity(batch.len());
+            for msg in &batch {
+                let checked = if msg.payload.len() > limits.bytes_max() {
+                    Err(too_long(msg.payload.len(), limits.bytes_max()))
+                } else {
+                    match decode(&msg.payload, &limits) {
+                        Ok(ev) => self.engine.check(&mut rules, &ev)?.map(|()| ev),
+                        Err(r) => Err(r),
+                    }
+                };
+                match checked {
+                    Ok(ev) => events.push(ev),
+                    Err(_) => skipped += 1,
+                }
+            }
+            if !events.is_empty() {
+                let stored = self.append(events)?;
+                stored_n += stored.records.len();
+                duplicates += stored.duplicates;
+                // Folded for the projections; the messages were published long ago.
+                let _ = self
+                    .engine
+                    .fold_part(&stored, 0..stored.records.len(), None);
+                if let Some(r) = stored.records.last() {
+                    self.mark_through(r.seq);
+                }
+            }
+            self.note_stream_seq(Some(last))?;
+            through = last;
+        }
+        drop(messages);
+        // Its server would drop it after a minute of nothing; now is better.
+        let reader_name = reader.cached_info().name.clone();
+        let _ = stream.delete_consumer(&reader_name).await;
+        // How far it got, made durable now.
+        self.engine
+            .log_mut()
+            .set_meta(STREAM_SEQ, &through.to_string())?;
+        self.alerts_dirty = true;
+        let seconds = started.elapsed().as_secs_f64();
+        let counts = format!(
+            "{stored_n} events stored, {duplicates} already here, {skipped} rejected ones skipped"
+        );
+        if through < delivered && !beyond && *shutdown.borrow() {
+            eprintln!(
+                "pacer serve: stopped catching up at {stream_name} seq {through} of {delivered} after {seconds:.1} s ({counts}); the next start goes on from there"
+            );
+        } else {
+            eprintln!(
+                "pacer serve: caught up through {stream_name} seq {through} in {seconds:.1} s: {counts}; their alerts are not published again"
+            );
+        }
+        Ok(())
+    }
+
     /// Runs until `shutdown` turns true: then takes what was already fetched, stores
     /// and acks it, publishes what it can, and returns.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), NatsError> {
         let consumer = loop {
-            match self.consumer().await {
-                Ok(c) => break c,
+            let caught_up = match self.consumer().await {
+                Ok(mut c) => self.catch_up(&mut c, &shutdown).await.map(|()| c),
+                Err(e) => Err(e),
+            };
+            match caught_up {
+                Ok(c) => {
+                    // Queries now answer with every event the consumer delivered.
+                    self.engine
+                        .metrics()
+                        .ready
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    break c;
+                }
+                Err(e @ NatsError::Log(_)) => return Err(e),
                 Err(e) => {
                     eprintln!("pacer serve: {e}; retrying");
                     if wait_or_shutdown(&mut shutdown, Duration::from_secs(1)).await {
