@@ -360,6 +360,10 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     // The engine's machine is gone with its disk: a new engine on an empty data dir,
     // the same consumer.
     first.kill();
+    // Whatever is published from now on is heard here, before a stream could drop a
+    // copy under the message id it had.
+    let mut heard = client.subscribe("pacer.>").await.unwrap();
+    client.flush().await.unwrap();
     let data = s.dir.join("data-new");
     let mut second = Serve::start(&data, &s.config, &s.nats.url());
     let scenario = events().lines().count();
@@ -378,6 +382,16 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     // Nothing published again: no alert, no digest, no dead letter.
     assert_eq!(settled_messages(&js, "PACER_ALERTS").await, alerts);
     assert_eq!(stream_messages(&js, "PACER_DLQ").await, 1);
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), heard.next()).await {
+        assert!(
+            !m.subject.starts_with("pacer.alerts.")
+                && !m.subject.starts_with("pacer.digest.")
+                && !m.subject.starts_with("pacer.dlq."),
+            "published again: {} {}",
+            m.subject,
+            String::from_utf8_lossy(&m.payload)
+        );
+    }
 
     // It goes on with the stream.
     let after = activities("after", 1_000);

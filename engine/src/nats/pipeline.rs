@@ -381,7 +381,12 @@ impl Pipeline {
                     reason: format!("the log's {STREAM_SEQ} is {noted:?}, not a number"),
                 }))
             }
-            None if self.engine.log().last_seq() == 0 => 0,
+            None if self.engine.log().last_seq() == 0 => {
+                // Written before anything is appended: a log with events and no mark
+                // is one from before the mark was kept, never a catch-up cut short.
+                self.engine.log_mut().set_meta(STREAM_SEQ, "0")?;
+                0
+            }
             None => {
                 self.engine
                     .log_mut()
@@ -403,12 +408,15 @@ impl Pipeline {
     /// (what it had not yet published when it stopped is the one thing lost). A
     /// message it rejected is skipped (it dead-lettered it); one delivered and not
     /// acknowledged comes again from the consumer and is found a duplicate. Each batch
-    /// notes how far it got, so a catch-up cut short goes on where it stopped.
+    /// is made durable with how far it got, in the stream and in publishing, so a
+    /// catch-up cut short (a stop, a kill -9) goes on where it stopped and publishes
+    /// nothing of it. `Ok(false)`: stopped by `shutdown` before the end; the consumer
+    /// must not be read.
     async fn catch_up(
         &mut self,
         consumer: &mut PullConsumer,
         shutdown: &watch::Receiver<bool>,
-    ) -> Result<(), NatsError> {
+    ) -> Result<bool, NatsError> {
         let name = self.engine.subjects().consumer();
         let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
             consumer: name.clone(),
@@ -423,8 +431,13 @@ impl Pipeline {
             .stream_sequence;
         let from = self.stream_seq_at_start(delivered)?;
         if delivered <= from {
-            return Ok(());
+            return Ok(true);
         }
+        // Every alert change of the log's own events was published: the caught-up
+        // events' changes can be marked published as they are folded. Otherwise (a
+        // log restored from a backup, with changes still to publish) the mark moves
+        // once the publisher has sent those.
+        let published_all = self.progress.get() >= self.engine.log().last_seq();
         let stream_name = self.engine.subjects().events_stream();
         let mut stream = self
             .js
@@ -489,6 +502,7 @@ impl Pipeline {
                                 .map_err(|e| err("reading the catch-up consumer", &e))?
                                 .num_pending;
                             if pending == 0 {
+                                beyond = true;
                                 break 'read;
                             }
                             continue;
@@ -503,7 +517,12 @@ impl Pipeline {
                 let msg = match next {
                     Some(Ok(m)) => m,
                     Some(Err(e)) => return Err(err("reading the stream to catch up", &e)),
-                    None => break 'read,
+                    None => {
+                        return Err(err(
+                            "reading the stream to catch up",
+                            &"the server ended the read",
+                        ))
+                    }
                 };
                 let seq = msg
                     .info()
@@ -542,11 +561,31 @@ impl Pipeline {
                     .engine
                     .fold_part(&stored, 0..stored.records.len(), None);
                 if let Some(r) = stored.records.last() {
-                    self.mark_through(r.seq);
+                    if published_all {
+                        self.progress.reached(r.seq);
+                        self.engine
+                            .log_mut()
+                            .note_meta(PUBLISHED_SEQ, &r.seq.to_string())?;
+                        self.published_seq_saved = r.seq;
+                    } else {
+                        self.mark_through(r.seq);
+                    }
                 }
             }
+            // Both marks durable with the batch (one more flush a batch).
             self.note_stream_seq(Some(last))?;
+            self.engine
+                .log_mut()
+                .set_meta(STREAM_SEQ, &last.to_string())?;
+            self.published_seq_flushed = self.published_seq_saved;
             through = last;
+        }
+        let finished = beyond || through >= delivered;
+        if finished {
+            // Whatever it did not see up to `delivered` is not ours (other subjects) or
+            // gone from the stream.
+            through = through.max(delivered);
+            self.note_stream_seq(Some(through))?;
         }
         drop(messages);
         // Its server would drop it after a minute of nothing; now is better.
@@ -561,7 +600,7 @@ impl Pipeline {
         let counts = format!(
             "{stored_n} events stored, {duplicates} already here, {skipped} rejected ones skipped"
         );
-        if through < delivered && !beyond && *shutdown.borrow() {
+        if !finished {
             eprintln!(
                 "pacer serve: stopped catching up at {stream_name} seq {through} of {delivered} after {seconds:.1} s ({counts}); the next start goes on from there"
             );
@@ -570,7 +609,7 @@ impl Pipeline {
                 "pacer serve: caught up through {stream_name} seq {through} in {seconds:.1} s: {counts}; their alerts are not published again"
             );
         }
-        Ok(())
+        Ok(finished)
     }
 
     /// Runs until `shutdown` turns true: then takes what was already fetched, stores
@@ -578,11 +617,13 @@ impl Pipeline {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), NatsError> {
         let consumer = loop {
             let caught_up = match self.consumer().await {
-                Ok(mut c) => self.catch_up(&mut c, &shutdown).await.map(|()| c),
+                Ok(mut c) => self.catch_up(&mut c, &shutdown).await.map(|done| (c, done)),
                 Err(e) => Err(e),
             };
             match caught_up {
-                Ok(c) => {
+                // Stopped while catching up: nothing else to do (the marks are saved).
+                Ok((_, false)) => return Ok(()),
+                Ok((c, true)) => {
                     // Queries now answer with every event the consumer delivered.
                     self.engine
                         .metrics()
