@@ -445,6 +445,70 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_nothing() {
+    let s = setup();
+    let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let file = s.dir.join("events.jsonl");
+    std::fs::write(&file, events()).unwrap();
+    ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
+    ));
+    let history = activities("history", 60_000);
+    publish_all(&js, &with_msg_ids(&history)).await;
+    wait_drained(&js, Duration::from_secs(180)).await;
+    let alerts = settled_messages(&js, "PACER_ALERTS").await;
+    first.kill();
+    let mut heard = client.subscribe("pacer.>").await.unwrap();
+    client.flush().await.unwrap();
+
+    // A new engine on an empty data dir, killed as soon as it says it is catching up.
+    let data = s.dir.join("data-new");
+    let mut second = Serve::spawned(&data, &s.config, &s.nats.url());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !second
+        .output()
+        .contains("storing the rest from the stream first")
+    {
+        assert!(Instant::now() < deadline, "{}", second.output());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    second.kill();
+    let cut_short = !second.output().contains("caught up through");
+    second.spawn();
+    second.wait_ready();
+    let out = second.output();
+    assert_eq!(
+        out.matches("storing the rest from the stream first")
+            .count(),
+        if cut_short { 2 } else { 1 },
+        "{out}"
+    );
+    assert_eq!(settled_messages(&js, "PACER_ALERTS").await, alerts);
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), heard.next()).await {
+        assert!(
+            !m.subject.starts_with("pacer.alerts.")
+                && !m.subject.starts_with("pacer.digest.")
+                && !m.subject.starts_with("pacer.dlq."),
+            "published again: {} {}",
+            m.subject,
+            String::from_utf8_lossy(&m.payload)
+        );
+    }
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+    let log = ok(pacer_with(&s.config, &data, &["log"]));
+    let mut ids = BTreeSet::new();
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        assert!(ids.insert(v["event_id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(ids.len(), events().lines().count() + 60_000);
+    assert!(cut_short, "the kill came after the catch-up:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_broker_loses_no_acknowledged_event() {
     let mut s = setup();
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());

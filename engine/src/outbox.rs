@@ -73,7 +73,9 @@ pub fn rebuild_for_serve(
     progress: impl FnMut(u64),
 ) -> Result<Rebuilt, NatsError> {
     let published_seq = match log.meta(PUBLISHED_SEQ)?.and_then(|s| s.parse::<u64>().ok()) {
-        Some(seq) => seq,
+        // A catch-up marks a batch published up to the seqs it could take before it
+        // is appended (`Pipeline::catch_up`): past the log's end, the mark is its end.
+        Some(seq) => seq.min(log.last_seq()),
         None => {
             let seq = log.last_seq();
             log.set_meta(PUBLISHED_SEQ, &seq.to_string())?;

@@ -126,6 +126,22 @@ impl Serve {
         Serve::start_with("serve", data, config, url, &[])
     }
 
+    /// Starts `pacer serve` without waiting for it to get ready.
+    pub fn spawned(data: &Path, config: &Path, url: &str) -> Self {
+        let mut s = Serve {
+            data: data.to_owned(),
+            config: config.to_owned(),
+            url: url.to_owned(),
+            metrics_port: free_port(),
+            child: None,
+            command: "serve",
+            extra: Vec::new(),
+            log: data.with_extension("serve.log"),
+        };
+        s.spawn();
+        s
+    }
+
     /// Starts `pacer <command>` with more arguments and waits until it is ready.
     pub fn start_with(
         command: &'static str,

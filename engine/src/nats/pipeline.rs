@@ -408,9 +408,9 @@ impl Pipeline {
     /// (what it had not yet published when it stopped is the one thing lost). A
     /// message it rejected is skipped (it dead-lettered it); one delivered and not
     /// acknowledged comes again from the consumer and is found a duplicate. Each batch
-    /// is made durable with how far it got, in the stream and in publishing, so a
-    /// catch-up cut short (a stop, a kill -9) goes on where it stopped and publishes
-    /// nothing of it. `Ok(false)`: stopped by `shutdown` before the end; the consumer
+    /// is made durable with the mark that its changes are published, so a catch-up cut
+    /// short (a stop, a kill -9) publishes nothing of it, and goes on where it stopped
+    /// (at most a batch read again, found duplicates). `Ok(false)`: stopped by `shutdown` before the end; the consumer
     /// must not be read.
     async fn catch_up(
         &mut self,
@@ -553,6 +553,15 @@ impl Pipeline {
                 }
             }
             if !events.is_empty() {
+                if published_all {
+                    // Marked published with the append's own flush: at most the seqs
+                    // the batch can take (a start-up lowers a mark past the log's end
+                    // to it), so a kill -9 right after it publishes none of them.
+                    let bound = self.engine.log().last_seq() + events.len() as u64;
+                    self.engine
+                        .log_mut()
+                        .note_meta(PUBLISHED_SEQ, &bound.to_string())?;
+                }
                 let stored = self.append(events)?;
                 stored_n += stored.records.len();
                 duplicates += stored.duplicates;
@@ -572,12 +581,9 @@ impl Pipeline {
                     }
                 }
             }
-            // Both marks durable with the batch (one more flush a batch).
+            // Durable with the next batch's flush (a kill -9 before it reads this batch
+            // again: duplicates).
             self.note_stream_seq(Some(last))?;
-            self.engine
-                .log_mut()
-                .set_meta(STREAM_SEQ, &last.to_string())?;
-            self.published_seq_flushed = self.published_seq_saved;
             through = last;
         }
         let finished = beyond || through >= delivered;
@@ -595,6 +601,7 @@ impl Pipeline {
         self.engine
             .log_mut()
             .set_meta(STREAM_SEQ, &through.to_string())?;
+        self.published_seq_flushed = self.published_seq_saved;
         self.alerts_dirty = true;
         let seconds = started.elapsed().as_secs_f64();
         let counts = format!(
