@@ -69,7 +69,12 @@ fn cli_json(s: &Setup, args: &[&str]) -> Value {
 
 /// The event ids in the log, checking that none is there twice.
 fn stored_ids(s: &Setup) -> BTreeSet<String> {
-    let out = ok(pacer_with(&s.config, &s.data, &["log"]));
+    ids_once(&s.config, &s.data)
+}
+
+/// The event ids in the log of `data`, checking that none is there twice.
+fn ids_once(config: &Path, data: &Path) -> BTreeSet<String> {
+    let out = ok(pacer_with(config, data, &["log"]));
     let mut ids = BTreeSet::new();
     for line in out.lines() {
         let v: Value = serde_json::from_str(line).unwrap();
@@ -322,6 +327,21 @@ async fn kill_9_of_the_engine_loses_nothing_and_doubles_nothing() {
     assert_eq!(ids, want);
 }
 
+/// Fails on any alert change, digest or dead letter `heard` gets until a second
+/// passes without a message.
+async fn assert_nothing_published(heard: &mut async_nats::Subscriber) {
+    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), heard.next()).await {
+        assert!(
+            !m.subject.starts_with("pacer.alerts.")
+                && !m.subject.starts_with("pacer.digest.")
+                && !m.subject.starts_with("pacer.dlq."),
+            "published again: {} {}",
+            m.subject,
+            String::from_utf8_lossy(&m.payload)
+        );
+    }
+}
+
 /// How many messages stream `name` holds once the count has not moved for a second.
 async fn settled_messages(js: &async_nats::jetstream::Context, name: &str) -> u64 {
     let mut last = stream_messages(js, name).await;
@@ -382,16 +402,7 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     // Nothing published again: no alert, no digest, no dead letter.
     assert_eq!(settled_messages(&js, "PACER_ALERTS").await, alerts);
     assert_eq!(stream_messages(&js, "PACER_DLQ").await, 1);
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), heard.next()).await {
-        assert!(
-            !m.subject.starts_with("pacer.alerts.")
-                && !m.subject.starts_with("pacer.digest.")
-                && !m.subject.starts_with("pacer.dlq."),
-            "published again: {} {}",
-            m.subject,
-            String::from_utf8_lossy(&m.payload)
-        );
-    }
+    assert_nothing_published(&mut heard).await;
 
     // It goes on with the stream.
     let after = activities("after", 1_000);
@@ -423,12 +434,7 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
 
     // Every event once, in the new log; a restart finds it current.
     assert_eq!(second.stop(), Some(0), "{}", second.output());
-    let log = ok(pacer_with(&s.config, &data, &["log"]));
-    let mut ids = BTreeSet::new();
-    for line in log.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        assert!(ids.insert(v["event_id"].as_str().unwrap().to_owned()));
-    }
+    let ids = ids_once(&s.config, &data);
     assert_eq!(ids.len(), scenario + 3_000 + 1_000);
     second.spawn();
     second.wait_ready();
@@ -487,23 +493,9 @@ async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_noth
         "{out}"
     );
     assert_eq!(settled_messages(&js, "PACER_ALERTS").await, alerts);
-    while let Ok(Some(m)) = tokio::time::timeout(Duration::from_secs(1), heard.next()).await {
-        assert!(
-            !m.subject.starts_with("pacer.alerts.")
-                && !m.subject.starts_with("pacer.digest.")
-                && !m.subject.starts_with("pacer.dlq."),
-            "published again: {} {}",
-            m.subject,
-            String::from_utf8_lossy(&m.payload)
-        );
-    }
+    assert_nothing_published(&mut heard).await;
     assert_eq!(second.stop(), Some(0), "{}", second.output());
-    let log = ok(pacer_with(&s.config, &data, &["log"]));
-    let mut ids = BTreeSet::new();
-    for line in log.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        assert!(ids.insert(v["event_id"].as_str().unwrap().to_owned()));
-    }
+    let ids = ids_once(&s.config, &data);
     assert_eq!(ids.len(), events().lines().count() + 60_000);
     assert!(cut_short, "the kill came after the catch-up:\n{out}");
 }

@@ -128,18 +128,22 @@ impl Serve {
 
     /// Starts `pacer serve` without waiting for it to get ready.
     pub fn spawned(data: &Path, config: &Path, url: &str) -> Self {
-        let mut s = Serve {
+        let mut s = Serve::new("serve", data, config, url, &[]);
+        s.spawn();
+        s
+    }
+
+    fn new(command: &'static str, data: &Path, config: &Path, url: &str, extra: &[String]) -> Self {
+        Serve {
             data: data.to_owned(),
             config: config.to_owned(),
             url: url.to_owned(),
             metrics_port: free_port(),
             child: None,
-            command: "serve",
-            extra: Vec::new(),
-            log: data.with_extension("serve.log"),
-        };
-        s.spawn();
-        s
+            command,
+            extra: extra.to_vec(),
+            log: data.with_extension(format!("{command}.log")),
+        }
     }
 
     /// Starts `pacer <command>` with more arguments and waits until it is ready.
@@ -150,16 +154,7 @@ impl Serve {
         url: &str,
         extra: &[String],
     ) -> Self {
-        let mut s = Serve {
-            data: data.to_owned(),
-            config: config.to_owned(),
-            url: url.to_owned(),
-            metrics_port: free_port(),
-            child: None,
-            command,
-            extra: extra.to_vec(),
-            log: data.with_extension(format!("{command}.log")),
-        };
+        let mut s = Serve::new(command, data, config, url, extra);
         s.spawn();
         s.wait_ready();
         s

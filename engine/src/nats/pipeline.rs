@@ -40,6 +40,7 @@ use crate::log::Log;
 use crate::metrics::Metrics;
 pub use crate::outbox::{rebuild_for_serve, Rebuilt};
 use crate::outbox::{Entry, Progress, OUTBOX_MAX, PUBLISHED_SEQ};
+use crate::validate::BatchRules;
 use crate::wire::decode;
 
 /// How long an ack may wait for room in the client's buffer (NATS away).
@@ -223,6 +224,23 @@ impl Pipeline {
         Ok(())
     }
 
+    /// A message's event, decoded and validated; the rejection of a bad one. An
+    /// `Err` is the log failing (reading what validation needs).
+    fn checked(
+        &mut self,
+        rules: &mut BatchRules,
+        payload: &[u8],
+    ) -> Result<Result<Event, Rejection>, NatsError> {
+        let limits = self.engine.config().limits;
+        if payload.len() > limits.bytes_max() {
+            return Ok(Err(too_long(payload.len(), limits.bytes_max())));
+        }
+        Ok(match decode(payload, &limits) {
+            Ok(ev) => self.engine.check(rules, &ev)?.map(|()| ev),
+            Err(r) => Err(r),
+        })
+    }
+
     /// One batch of messages, in the brief's order.
     async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
         self.engine
@@ -233,18 +251,10 @@ impl Pipeline {
             .iter()
             .filter_map(|m| m.info().ok().map(|i| i.stream_sequence))
             .max();
-        let limits = self.engine.config().limits;
         let mut rules = self.engine.rules();
         let mut good: Vec<(Event, jetstream::Message)> = Vec::with_capacity(messages.len());
         for msg in messages {
-            let checked = if msg.payload.len() > limits.bytes_max() {
-                Err(too_long(msg.payload.len(), limits.bytes_max()))
-            } else {
-                match decode(&msg.payload, &limits) {
-                    Ok(ev) => self.engine.check(&mut rules, &ev)?.map(|()| ev),
-                    Err(r) => Err(r),
-                }
-            };
+            let checked = self.checked(&mut rules, &msg.payload)?;
             match checked {
                 Ok(ev) => good.push((ev, msg)),
                 Err(rejection) => {
@@ -479,7 +489,6 @@ impl Pipeline {
             .messages()
             .await
             .map_err(|e| err("reading the stream to catch up", &e))?;
-        let limits = self.engine.config().limits;
         let started = Instant::now();
         let (mut stored_n, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
         let mut through = from;
@@ -539,15 +548,7 @@ impl Pipeline {
             let mut rules = self.engine.rules();
             let mut events = Vec::with_capacity(batch.len());
             for msg in &batch {
-                let checked = if msg.payload.len() > limits.bytes_max() {
-                    Err(too_long(msg.payload.len(), limits.bytes_max()))
-                } else {
-                    match decode(&msg.payload, &limits) {
-                        Ok(ev) => self.engine.check(&mut rules, &ev)?.map(|()| ev),
-                        Err(r) => Err(r),
-                    }
-                };
-                match checked {
+                match self.checked(&mut rules, &msg.payload)? {
                     Ok(ev) => events.push(ev),
                     Err(_) => skipped += 1,
                 }
