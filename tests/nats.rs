@@ -450,6 +450,74 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     );
 }
 
+/// The batch in flight when an engine stops was delivered and never acknowledged:
+/// at the next start the catch-up stores it, and its alerts go out then (not half a
+/// minute later, when the consumer would deliver it again as duplicates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_the_next_start() {
+    let s = setup();
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let file = s.dir.join("events.jsonl");
+    std::fs::write(&file, events()).unwrap();
+    ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
+    ));
+    // The engine's consumer hands the scenario out, and nobody acknowledges it: an
+    // engine killed after the delivery, before its flush.
+    let consumer: jetstream::consumer::PullConsumer = js
+        .get_stream("PACER_EVENTS")
+        .await
+        .unwrap()
+        .get_consumer("pacer-engine")
+        .await
+        .unwrap();
+    let scenario = events().lines().count();
+    let mut taken = consumer
+        .fetch()
+        .max_messages(scenario)
+        .messages()
+        .await
+        .unwrap();
+    let mut n = 0;
+    while let Some(m) = taken.next().await {
+        m.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, scenario);
+    let (_, ack_pending, delivered, acked) = consumer_state(&js).await.unwrap();
+    assert_eq!(
+        (ack_pending, delivered, acked),
+        (scenario, scenario as u64, 0)
+    );
+
+    let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
+    client.flush().await.unwrap();
+    serve.spawn();
+    serve.wait_ready();
+    let mut raised = BTreeSet::new();
+    while raised.len() < 3 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), alerts.next())
+            .await
+            .unwrap_or_else(|_| panic!("ana's alerts were not published:\n{}", serve.output()))
+            .unwrap();
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        raised.insert(v["rule"].as_str().unwrap().to_owned());
+    }
+    assert!(
+        serve.output().contains(&format!(
+            "the alerts of the {scenario} never acknowledged go out now"
+        )),
+        "{}",
+        serve.output()
+    );
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    assert_eq!(stored_ids(&s).len(), scenario);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_nothing() {
     let s = setup();

@@ -349,18 +349,24 @@ struct StatementsOut<'a> {
     statements: Vec<StatementOut<'a>>,
 }
 
+/// The decimal places of a measure's plan and actual: a report card's score has two,
+/// a bucket its own (money in the currency's minor units, counts none).
+fn measure_scale(measure: &str, currency: Currency) -> u32 {
+    if measure == "report_card" {
+        2
+    } else {
+        pacer_projections::bucket::Bucket::parse(measure)
+            .map_or(currency.exponent(), |b| b.scale(currency))
+    }
+}
+
 fn payout_out(p: &Payout, currency: Currency) -> PayoutOut<'_> {
     let money = |v: i64| Shown(Decimal(v, currency.exponent()));
     let measures = p
         .measures
         .iter()
         .map(|l| {
-            let scale = if l.measure == "report_card" {
-                2
-            } else {
-                pacer_projections::bucket::Bucket::parse(&l.measure)
-                    .map_or(currency.exponent(), |b| b.scale(currency))
-            };
+            let scale = measure_scale(&l.measure, currency);
             MeasureOut {
                 measure: &l.measure,
                 weight_pct: Shown(Decimal(i64::from(l.weight_bp), 2)),
@@ -506,13 +512,6 @@ pub(crate) fn statements_bytes_split(
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// A rep's comp statement as JSON: money in the reporting currency as decimal
-/// strings, percentages with two decimals (rounded half away from zero for display;
-/// the pay is computed from the exact fractions).
-pub fn statement_json(s: &Statement<'_>, currency: Currency) -> Value {
-    serde_json::to_value(statement_out(s, &currency)).expect("a statement serialises")
 }
 
 /// The statements as a table, a row per measure of each payout: what `pacer comp
@@ -778,12 +777,7 @@ measure,,,report_card,30,80:0 100:100,,100,,4.00
                 .measures
                 .iter()
                 .map(|l| {
-                    let scale = if l.measure == "report_card" {
-                        2
-                    } else {
-                        pacer_projections::bucket::Bucket::parse(&l.measure)
-                            .map_or(currency.exponent(), |b| b.scale(currency))
-                    };
+                    let scale = measure_scale(&l.measure, currency);
                     json!({
                         "measure": l.measure,
                         "weight_pct": format_decimal(i64::from(l.weight_bp), 2),

@@ -729,23 +729,6 @@ fn payout(
     }
 }
 
-/// A rep's statement for the period holding `month`, under the comp plan in force
-/// then; `None` when no comp plan pays the rep.
-pub fn statement<'s>(state: &'s State, rep: &str, month: Month) -> Option<Statement<'s>> {
-    let (plan, _) = plan_for(state, rep, month)?;
-    let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
-    let (rep, record) = state.reps().get_key_value(rep)?;
-    let mut rows = Rows::new();
-    rows.of_rep(
-        &mut RowMaker::new(state),
-        rep,
-        record,
-        &months,
-        &plan_buckets(state, [plan]),
-    );
-    statement_with(state, &rows, rep, month, true)
-}
-
 /// The buckets these plans read (their measures' and their gates') in bucket order,
 /// with the ids the state keeps them under (one nothing has named has no rows).
 fn plan_buckets<'p>(
@@ -770,15 +753,16 @@ fn plan_buckets<'p>(
         .collect()
 }
 
-/// [`statement`] over rows made already (see [`statements`]).
+/// A rep's statement for the period holding `month` under `plan` (the one in force,
+/// [`plan_for`]), over rows made already (see [`statements`]).
 fn statement_with<'s>(
     state: &'s State,
     rows: &Rows<'_>,
     rep: &str,
     month: Month,
+    (plan, variable_pay): (&'s CompPlanPublished, i64),
     with_needle: bool,
-) -> Option<Statement<'s>> {
-    let (plan, variable_pay) = plan_for(state, rep, month)?;
+) -> Statement<'s> {
     let months = period_months(plan.period, month, state.config().fiscal_year_start_month);
     let now = state.current_month();
     let status = match now {
@@ -806,7 +790,7 @@ fn statement_with<'s>(
         }
         _ => None,
     };
-    Some(Statement {
+    Statement {
         rep: rep.to_owned(),
         team: state.team_at(rep, month).unwrap_or_default(),
         plan,
@@ -815,7 +799,7 @@ fn statement_with<'s>(
         variable_pay,
         payouts,
         needle,
-    })
+    }
 }
 
 /// The statements for the period holding `month` of one rep, a team's reps (their
@@ -902,8 +886,17 @@ impl<'s> Asked<'s> {
         let mut rows = Rows::new();
         reps.iter()
             .filter_map(|&(r, record)| {
+                // A rep no comp plan pays has no statement: no rows made for it.
+                let plan = plan_for(self.state, r, self.month)?;
                 rows.of_rep(&mut maker, r, record, &self.months, &self.buckets);
-                statement_with(self.state, &rows, r, self.month, self.with_needle)
+                Some(statement_with(
+                    self.state,
+                    &rows,
+                    r,
+                    self.month,
+                    plan,
+                    self.with_needle,
+                ))
             })
             .collect()
     }

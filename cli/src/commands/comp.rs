@@ -398,11 +398,11 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
                     r.reps,
                     g(r.earned),
                     g(r.projected),
-                    g(r.earned + r.projected)
+                    g(r.earned.saturating_add(r.projected))
                 ));
                 let t = month_total.entry(r.month).or_default();
-                t.0 += r.earned;
-                t.1 += r.projected;
+                t.0 = t.0.saturating_add(r.earned);
+                t.1 = t.1.saturating_add(r.projected);
             }
             for (m, (e, p)) in month_total {
                 out.push_str(&format!(
@@ -412,7 +412,7 @@ fn accruals(ctx: &Context, a: AccrualArgs) -> anyhow::Result<ExitCode> {
                     "",
                     g(e),
                     g(p),
-                    g(e + p)
+                    g(e.saturating_add(p))
                 ));
             }
             a.output.emit(out.as_bytes())?;

@@ -414,14 +414,16 @@ impl Pipeline {
     /// in stream order, through the same decode → validate → dedupe → append → flush
     /// and fold. Delivered, not only acknowledged: a message acknowledged after one
     /// that was not is above the consumer's ack floor and is not delivered again.
-    /// Their alert changes are not published: the engine they were delivered to did
-    /// (what it had not yet published when it stopped is the one thing lost). A
-    /// message it rejected is skipped (it dead-lettered it); one delivered and not
-    /// acknowledged comes again from the consumer and is found a duplicate. Each batch
-    /// is made durable with the mark that its changes are published, so a catch-up cut
-    /// short (a stop, a kill -9) publishes nothing of it, and goes on where it stopped
-    /// (at most a batch read again, found duplicates). `Ok(false)`: stopped by `shutdown` before the end; the consumer
-    /// must not be read.
+    /// The alert changes of those up to the ack floor are not published: the engine
+    /// that acknowledged them did (what it had not yet published when it stopped is the
+    /// one thing lost). Those above it were in flight when it stopped (a restart's
+    /// usual case): theirs go to the outbox as any batch's. A message rejected is
+    /// skipped (it was dead-lettered, or will be when the consumer delivers it again);
+    /// one delivered and not acknowledged comes again from the consumer and is found a
+    /// duplicate. Each quiet batch is made durable with the mark that its changes are
+    /// published, so a catch-up cut short (a stop, a kill -9) publishes nothing of it,
+    /// and goes on where it stopped (at most a batch read again, found duplicates).
+    /// `Ok(false)`: stopped by `shutdown` before the end; the consumer must not be read.
     async fn catch_up(
         &mut self,
         consumer: &mut PullConsumer,
@@ -433,12 +435,14 @@ impl Pipeline {
             doing,
             reason: e.to_string(),
         };
-        let delivered = consumer
+        let info = consumer
             .info()
             .await
-            .map_err(|e| err("reading the consumer", &e))?
-            .delivered
-            .stream_sequence;
+            .map_err(|e| err("reading the consumer", &e))?;
+        let (delivered, acked) = (
+            info.delivered.stream_sequence,
+            info.ack_floor.stream_sequence,
+        );
         let from = self.stream_seq_at_start(delivered)?;
         if delivered <= from {
             return Ok(true);
@@ -447,7 +451,7 @@ impl Pipeline {
         // events' changes can be marked published as they are folded. Otherwise (a
         // log restored from a backup, with changes still to publish) the mark moves
         // once the publisher has sent those.
-        let published_all = self.progress.get() >= self.engine.log().last_seq();
+        let mut published_all = self.progress.get() >= self.engine.log().last_seq();
         let stream_name = self.engine.subjects().events_stream();
         let mut stream = self
             .js
@@ -491,6 +495,8 @@ impl Pipeline {
             .map_err(|e| err("reading the stream to catch up", &e))?;
         let started = Instant::now();
         let (mut stored_n, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
+        // Stored here, delivered but never acknowledged: their alerts go out as usual.
+        let mut unacked_n = 0usize;
         let mut through = from;
         let mut beyond = false;
         'read: while through < delivered && !beyond && !*shutdown.borrow() {
@@ -543,43 +549,30 @@ impl Pipeline {
                     break;
                 }
                 last = seq;
-                batch.push(msg);
+                batch.push((seq, msg));
             }
-            let mut rules = self.engine.rules();
-            let mut events = Vec::with_capacity(batch.len());
-            for msg in &batch {
-                match self.checked(&mut rules, &msg.payload)? {
-                    Ok(ev) => events.push(ev),
-                    Err(_) => skipped += 1,
+            // Up to the ack floor the engine they were delivered to stored them and
+            // published their alerts; above it, they were in flight when it stopped
+            // (a restart's usual case) and nobody did.
+            let split = batch.partition_point(|(seq, _)| *seq <= acked);
+            for (part, quiet) in [(&batch[..split], true), (&batch[split..], false)] {
+                let mut rules = self.engine.rules();
+                let mut events = Vec::with_capacity(part.len());
+                for (_, msg) in part {
+                    match self.checked(&mut rules, &msg.payload)? {
+                        Ok(ev) => events.push(ev),
+                        Err(_) => skipped += 1,
+                    }
                 }
-            }
-            if !events.is_empty() {
-                if published_all {
-                    // Marked published with the append's own flush: at most the seqs
-                    // the batch can take (a start-up lowers a mark past the log's end
-                    // to it), so a kill -9 right after it publishes none of them.
-                    let bound = self.engine.log().last_seq() + events.len() as u64;
-                    self.engine
-                        .log_mut()
-                        .note_meta(PUBLISHED_SEQ, &bound.to_string())?;
+                if events.is_empty() {
+                    continue;
                 }
-                let stored = self.append(events)?;
+                let stored = self.store_caught_up(events, quiet, published_all)?;
                 stored_n += stored.records.len();
                 duplicates += stored.duplicates;
-                // Folded for the projections; the messages were published long ago.
-                let _ = self
-                    .engine
-                    .fold_part(&stored, 0..stored.records.len(), None);
-                if let Some(r) = stored.records.last() {
-                    if published_all {
-                        self.progress.reached(r.seq);
-                        self.engine
-                            .log_mut()
-                            .note_meta(PUBLISHED_SEQ, &r.seq.to_string())?;
-                        self.published_seq_saved = r.seq;
-                    } else {
-                        self.mark_through(r.seq);
-                    }
+                if !quiet {
+                    unacked_n += stored.records.len();
+                    published_all = false;
                 }
             }
             // Durable with the next batch's flush (a kill -9 before it reads this batch
@@ -608,16 +601,62 @@ impl Pipeline {
         let counts = format!(
             "{stored_n} events stored, {duplicates} already here, {skipped} rejected ones skipped"
         );
+        let alerts = if unacked_n > 0 {
+            format!("the alerts of the {unacked_n} never acknowledged go out now, the others' are not published again")
+        } else {
+            "their alerts are not published again".to_owned()
+        };
         if !finished {
             eprintln!(
                 "pacer serve: stopped catching up at {stream_name} seq {through} of {delivered} after {seconds:.1} s ({counts}); the next start goes on from there"
             );
         } else {
             eprintln!(
-                "pacer serve: caught up through {stream_name} seq {through} in {seconds:.1} s: {counts}; their alerts are not published again"
+                "pacer serve: caught up through {stream_name} seq {through} in {seconds:.1} s: {counts}; {alerts}"
             );
         }
         Ok(finished)
+    }
+
+    /// Stores and folds events the catch-up read. `quiet`: their alert changes were
+    /// published by the engine that acknowledged them, so they are marked published
+    /// — with the append's own flush when nothing waits to be published
+    /// (`published_all`; the mark then at most the seqs the batch can take, which a
+    /// start-up lowers to the log's end), so a kill -9 at any point publishes none of
+    /// them. Otherwise they go to the outbox like any batch's.
+    fn store_caught_up(
+        &mut self,
+        events: Vec<Event>,
+        quiet: bool,
+        published_all: bool,
+    ) -> Result<Stored, NatsError> {
+        if !quiet {
+            let stored = self.append(events)?;
+            self.fold(&stored);
+            return Ok(stored);
+        }
+        if published_all {
+            let bound = self.engine.log().last_seq() + events.len() as u64;
+            self.engine
+                .log_mut()
+                .note_meta(PUBLISHED_SEQ, &bound.to_string())?;
+        }
+        let stored = self.append(events)?;
+        let _ = self
+            .engine
+            .fold_part(&stored, 0..stored.records.len(), None);
+        if published_all {
+            // The log's end, stored or not (every one a duplicate): never the bound.
+            let end = self.engine.log().last_seq();
+            self.progress.reached(end);
+            self.engine
+                .log_mut()
+                .note_meta(PUBLISHED_SEQ, &end.to_string())?;
+            self.published_seq_saved = end;
+        } else if let Some(r) = stored.records.last() {
+            self.mark_through(r.seq);
+        }
+        Ok(stored)
     }
 
     /// Runs until `shutdown` turns true: then takes what was already fetched, stores
