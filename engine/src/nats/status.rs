@@ -4,7 +4,11 @@
 //! far behind it is and who leads it. Read from JetStream's own stream and consumer
 //! info; nothing is kept.
 
-use async_nats::jetstream;
+use async_nats::jetstream::{
+    self,
+    context::{ConsumerInfoErrorKind, GetStreamErrorKind},
+    ErrorCode,
+};
 use serde::Serialize;
 
 use crate::error::NatsError;
@@ -155,10 +159,23 @@ pub async fn cluster_status(
                     })?
                     .clone(),
             ),
-            // Not there (a gateway-less site has no deal mirror), or JetStream
-            // unavailable: said as not found; the connection error, if any, is the
-            // caller's.
-            Err(_) => None,
+            // Not there (a gateway-less site has no deal mirror).
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                None
+            }
+            // A time-out, a refusal, a stream without a leader: said as what it is.
+            Err(e) => {
+                return Err(NatsError::Stream {
+                    stream: name,
+                    doing: "finding it",
+                    reason: e.to_string(),
+                })
+            }
         };
         streams.push(match info {
             None => StreamStatus {
@@ -192,24 +209,35 @@ pub async fn cluster_status(
             crate::nats::deliver::consumer_name(subjects),
         ),
     ] {
+        let lost = |e: &dyn std::fmt::Display| NatsError::Consumer {
+            consumer: consumer.clone(),
+            doing: "reading its state",
+            reason: e.to_string(),
+        };
+        // A missing stream or consumer is said as not found; any other failure as
+        // what it is.
         let info = match js.get_stream(&stream).await {
-            Ok(s) => match s
-                .get_consumer::<jetstream::consumer::pull::Config>(&consumer)
-                .await
-            {
-                Ok(mut c) => Some(
-                    c.info()
-                        .await
-                        .map_err(|e| NatsError::Consumer {
-                            consumer: consumer.clone(),
-                            doing: "reading its state",
-                            reason: e.to_string(),
-                        })?
-                        .clone(),
-                ),
-                Err(_) => None,
+            Ok(s) => match s.consumer_info(&consumer).await {
+                Ok(info) => Some(info),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
+                    ) =>
+                {
+                    None
+                }
+                Err(e) => return Err(lost(&e)),
             },
-            Err(_) => None,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                None
+            }
+            Err(e) => return Err(lost(&e)),
         };
         consumers.push(match info {
             None => ConsumerStatus {
