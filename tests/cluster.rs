@@ -1,9 +1,12 @@
 //! Pacer on a three-node NATS cluster, started from the shipped
 //! deploy/nats/cluster/ configs (only ports and store dirs are the test's; routes,
 //! JetStream and the role permissions are as shipped): the engine makes its streams
-//! R3, a node is killed -9 mid-stream (the events stream's leader), and every event
-//! published is stored once, the engine going on within seconds; the report equals
-//! a one-process ingest of the same events.
+//! and its lease bucket R3, a second engine stands by, a node is killed -9 mid-stream
+//! (the events stream's leader) and then the engine: of 100 000 events published
+//! through the gateway's user, every one is stored once, the engine going on within
+//! seconds of the node's death and the standby within the lease's TTL of the
+//! engine's (both times printed); the report equals a one-process ingest of the same
+//! events.
 
 mod common;
 
@@ -234,18 +237,18 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     .await
     .unwrap();
 
-    let mut engine = Serve::start_with(
-        "serve",
-        &data,
-        &config,
-        &all,
-        &[
-            "--user".into(),
-            "engine".into(),
-            "--password".into(),
-            password("PACER_NATS_ENGINE_PASSWORD").into(),
-        ],
-    );
+    let engine_user: [String; 4] = [
+        "--user".into(),
+        "engine".into(),
+        "--password".into(),
+        password("PACER_NATS_ENGINE_PASSWORD").into(),
+    ];
+    let mut engine = Serve::start_with("serve", &data, &config, &all, &engine_user);
+    // A second engine on another data dir: it stands by, storing what the first
+    // acknowledges, through the node's death too.
+    let standby_data = dir.join("standby");
+    let mut standby = Serve::spawned_with(&standby_data, &config, &all, &engine_user);
+    standby.wait_said("standing by: engine");
     let _gateway = Serve::start_with(
         "gateway",
         &dir.join("gw"),
@@ -265,6 +268,7 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         "PACER_ALERTS",
         "PACER_DLQ",
         "KV_PACER_DEALS",
+        "KV_PACER_LEASES",
     ] {
         let info = stream_info(&js, name).await;
         assert_eq!(info.config.num_replicas, 3, "{name}");
@@ -305,6 +309,17 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     }
     assert_eq!(status["consumers"][0]["consumer"], "pacer-engine");
     assert_eq!(status["consumers"][0]["found"], true);
+    // The engine lease: the first engine holds it.
+    let holder = status["lease"]["holder"]["engine"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        engine.output().contains("took the engine lease"),
+        "{}",
+        engine.output()
+    );
+    assert!(standby.output().contains(&holder), "{}", standby.output());
     // The same as a table: each stream with its leader and two current followers.
     let table = ok(pacer(&data)
         .arg("--config")
@@ -335,8 +350,9 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     .await
     .unwrap();
     let gjs = async_nats::jetstream::new(gateway);
-    let events = activities("cluster", 12_000);
-    let (first, second) = events.split_at(5_000);
+    let events = activities("cluster", 100_000);
+    let (first, rest) = events.split_at(10_000);
+    let (second, third) = rest.split_at(20_000);
     publish_all(&gjs, &with_msg_ids(first)).await;
 
     // Mid-stream: the engine is consuming when the events stream's leader dies.
@@ -398,7 +414,7 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
     // redelivered), and drops it by its event_id: printed, the log checked below.
     assert_eq!(
         stream_messages(&js, "PACER_EVENTS").await,
-        events.len() as u64
+        (first.len() + second.len()) as u64
     );
     let metrics = engine.metrics();
     let duplicates = metrics
@@ -446,7 +462,49 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         assert!(Instant::now() < deadline, "not healthy again: {status:#}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert_eq!(engine.stop(), Some(0), "{}", engine.output());
+
+    // The rest, and the engine killed -9 among them: the standby takes over.
+    let publishing = {
+        let gjs = gjs.clone();
+        let third = with_msg_ids(third);
+        tokio::spawn(async move { publish_all(&gjs, &third).await })
+    };
+    let stored_before = (first.len() + second.len()) as u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while accepted(&engine.metrics()) < stored_before + 10_000 {
+        assert!(Instant::now() < deadline, "{}", engine.output());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.kill();
+    let killed_at = Instant::now();
+    standby.wait_ready();
+    let failover = killed_at.elapsed();
+    eprintln!(
+        "cluster: the engine killed -9 mid-stream; the standby ready after {} ms (lease TTL 15 s)",
+        failover.as_millis()
+    );
+    assert!(failover < Duration::from_secs(30), "{}", standby.output());
+    assert!(
+        standby
+            .output()
+            .contains("took over the engine lease of engine"),
+        "{}",
+        standby.output()
+    );
+    publishing.await.unwrap();
+    wait_drained(&js, Duration::from_secs(180)).await;
+    assert_eq!(
+        stream_messages(&js, "PACER_EVENTS").await,
+        events.len() as u64
+    );
+    let (_, status) = cluster_status(&data, &config, &all);
+    assert_ne!(
+        status["lease"]["holder"]["engine"],
+        holder.as_str(),
+        "{status:#}"
+    );
+    assert_eq!(standby.stop(), Some(0), "{}", standby.output());
+    let data = standby_data;
 
     // Every event published is stored once.
     let out = ok(pacer(&data)

@@ -252,6 +252,23 @@ async fn the_engine_ticks_the_clock_on_its_own() {
         .filter(|l| l.contains("\"clock_tick\"") && l.contains("\"pacer-serve\""))
         .count();
     assert!(ticks >= 3, "{ticks} ticks:\n{out}");
+
+    // The ticks went through the events stream, each once: an engine on an empty
+    // data dir (ticking on its own never) holds the same ones, in the same order.
+    let (_, js) = connect_js(&s.nats.url()).await;
+    let published = stream_contents(&js, "PACER_EVENTS").await;
+    assert_eq!(published.len(), ticks);
+    assert!(published
+        .iter()
+        .all(|(subject, id, _)| subject == "pacer.events.clock_tick"
+            && id.starts_with("pacer-tick-")));
+    let quiet = s.dir.join("no-ticks.toml");
+    std::fs::write(&quiet, CONFIG).unwrap();
+    let data = s.dir.join("data-new");
+    let mut replacement = Serve::start(&data, &quiet, &s.nats.url());
+    wait_drained(&js, Duration::from_secs(60)).await;
+    assert_eq!(replacement.stop(), Some(0));
+    assert_eq!(log_ids(&quiet, &data), log_ids(&s.config, &s.data));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,6 +376,7 @@ async fn settled_messages(js: &async_nats::jetstream::Context, name: &str) -> u6
 async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_stream_and_publishes_no_alert_again(
 ) {
     let s = setup();
+    short_lease(&s);
     let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
     let (client, js) = connect_js(&s.nats.url()).await;
     // The scenario (ana's alerts, a digest), a bad event, 3 000 activities.
@@ -378,8 +396,9 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     assert_eq!(stream_messages(&js, "PACER_DLQ").await, 1);
 
     // The engine's machine is gone with its disk: a new engine on an empty data dir,
-    // the same consumer.
+    // the same consumer, once the lease has expired (before, it would stand by).
     first.kill();
+    wait_lease_expired(&js).await;
     // Whatever is published from now on is heard here, before a stream could drop a
     // copy under the message id it had.
     let mut heard = client.subscribe("pacer.>").await.unwrap();
@@ -509,7 +528,7 @@ async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_th
     }
     assert!(
         serve.output().contains(&format!(
-            "the alerts of the {scenario} never acknowledged go out now"
+            "the alerts of the {scenario} never acknowledged or never published go out now"
         )),
         "{}",
         serve.output()
@@ -521,6 +540,7 @@ async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_nothing() {
     let s = setup();
+    short_lease(&s);
     let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
     let (client, js) = connect_js(&s.nats.url()).await;
     let file = s.dir.join("events.jsonl");
@@ -535,6 +555,7 @@ async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_noth
     wait_drained(&js, Duration::from_secs(180)).await;
     let alerts = settled_messages(&js, "PACER_ALERTS").await;
     first.kill();
+    wait_lease_expired(&js).await;
     let mut heard = client.subscribe("pacer.>").await.unwrap();
     client.flush().await.unwrap();
 
@@ -979,4 +1000,231 @@ async fn the_shipped_nats_permissions_keep_each_role_to_its_own() {
     let south: Value = serde_json::from_slice(&south.payload).unwrap();
     assert!(south.is_array(), "{south}");
     assert_eq!(engine.stop(), Some(0), "{}", engine.output());
+}
+
+/// The engine lease lasts 3 s in this test's config (not 15): a replacement started
+/// after a kill -9 waits less.
+fn short_lease(s: &Setup) {
+    std::fs::write(
+        &s.config,
+        CONFIG.replace("[serve]\n", "[serve]\nlease_ttl_s = 3\n"),
+    )
+    .unwrap();
+}
+
+/// Waits until the lease of a killed engine has expired.
+async fn wait_lease_expired(js: &async_nats::jetstream::Context) {
+    let leases = js.get_key_value("PACER_LEASES").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while leases
+        .entry("engine")
+        .await
+        .unwrap()
+        .is_some_and(|e| e.operation == async_nats::jetstream::kv::Operation::Put)
+    {
+        assert!(Instant::now() < deadline, "the lease did not expire");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every message stream `name` holds, in order: (subject, `Nats-Msg-Id`, payload).
+async fn stream_contents(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> Vec<(String, String, String)> {
+    let mut stream = js.get_stream(name).await.unwrap();
+    let n = stream.info().await.unwrap().state.messages as usize;
+    let reader = stream
+        .create_consumer(jetstream::consumer::pull::Config {
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = reader.messages().await.unwrap();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("the stream's messages come")
+            .unwrap()
+            .unwrap();
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        out.push((
+            m.subject.to_string(),
+            id,
+            String::from_utf8_lossy(&m.payload).into_owned(),
+        ));
+    }
+    out
+}
+
+/// The event ids of a log, in the log's order.
+fn log_ids(config: &Path, data: &Path) -> Vec<String> {
+    ok(pacer_with(config, data, &["log"]))
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["event_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// (event id, line) of each line of JSON Lines.
+fn with_ids(lines: &str) -> Vec<(String, String)> {
+    lines
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["event_id"].as_str().unwrap().to_owned(), l.to_owned())
+        })
+        .collect()
+}
+
+/// Two engines on one stream: one holds the lease and consumes, the other stands by,
+/// storing what the first acknowledges. The first is killed with kill -9 mid-stream:
+/// the standby takes over within the lease's TTL, publishes again what the first may
+/// not have published (the alerts stream drops what it has), and goes on. The alerts
+/// stream then holds exactly what a single engine publishes for the same events, each
+/// id once, and the logs hold the same events in the same order. A clean stop hands
+/// the lease over at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_from_a_killed_engine_and_the_alerts_stream_is_a_single_engines() {
+    let s = setup();
+    short_lease(&s);
+    let config = s.config.clone();
+    let url = s.nats.url();
+    let mut first = Serve::start(&s.data, &config, &url);
+    let data_b = s.dir.join("data-b");
+    let mut second = Serve::spawned(&data_b, &config, &url);
+    second.wait_said("standing by: engine");
+    // A standby answers no query and is not ready.
+    assert!(
+        http_get(second.metrics_port, "/healthz").is_some_and(|r| !r.starts_with("HTTP/1.1 200")),
+        "{}",
+        second.output()
+    );
+
+    // Ana's plan and deals, Tuesday's tick, 2 000 activities; then 4 000 more, the
+    // first engine killed among them; then Wednesday's tick (alerts and a digest)
+    // and 500 more.
+    let all = events();
+    let (scenario, wednesday) = all.split_at(all.find(r#"{"event_id":"t-1""#).unwrap());
+    let before: Vec<(String, String)> = with_ids(scenario)
+        .into_iter()
+        .chain(activities("before", 2_000))
+        .collect();
+    let during = activities("during", 4_000);
+    let after: Vec<(String, String)> = with_ids(wednesday)
+        .into_iter()
+        .chain(activities("after", 500))
+        .collect();
+    let (client, js) = connect_js(&url).await;
+    publish_all(&js, &with_msg_ids(&before)).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    let publishing = {
+        let js = js.clone();
+        let during = with_msg_ids(&during);
+        tokio::spawn(async move { publish_all(&js, &during).await })
+    };
+    let base = before.len() as u64;
+    while accepted(&first.metrics()) < base + 1_000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    first.kill();
+    let killed = Instant::now();
+    second.wait_ready();
+    // The killed engine's log, as it left it.
+    let first_ids = log_ids(&config, &s.data);
+    let failover = killed.elapsed();
+    println!(
+        "failover: {:.1} s from kill -9 to the standby ready (lease TTL 3 s)",
+        failover.as_secs_f64()
+    );
+    let out = second.output();
+    assert!(
+        out.contains("took over the engine lease of engine"),
+        "{out}"
+    );
+    assert!(failover < Duration::from_secs(30), "{out}");
+    publishing.await.unwrap();
+    publish_all(&js, &with_msg_ids(&after)).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    let alerts = settled_messages(&js, "PACER_ALERTS").await;
+    let live = request(&client, "pacer.query.report", r#"{"month":"2026-11"}"#).await;
+
+    // A single engine, on a server of its own, given the same events in the same order.
+    let reference_dir = s.dir.join("reference");
+    std::fs::create_dir_all(&reference_dir).unwrap();
+    let reference_nats = NatsServer::start(&reference_dir.join("jetstream"));
+    let reference_data = reference_dir.join("data");
+    let mut reference = Serve::start(&reference_data, &config, &reference_nats.url());
+    let (_, reference_js) = connect_js(&reference_nats.url()).await;
+    for part in [&before, &during, &after] {
+        publish_all(&reference_js, &with_msg_ids(part)).await;
+    }
+    wait_drained(&reference_js, Duration::from_secs(120)).await;
+    assert_eq!(
+        settled_messages(&reference_js, "PACER_ALERTS").await,
+        alerts
+    );
+    let want = stream_contents(&reference_js, "PACER_ALERTS").await;
+    let got = stream_contents(&js, "PACER_ALERTS").await;
+    assert!(
+        want.iter()
+            .any(|(subject, _, _)| subject == "pacer.digest.north"),
+        "the reference published north's digest: {want:?}"
+    );
+    assert_eq!(got, want, "the alerts stream after the failover");
+    let reference_report = request(
+        &async_nats::connect(reference_nats.url()).await.unwrap(),
+        "pacer.query.report",
+        r#"{"month":"2026-11"}"#,
+    )
+    .await;
+    assert_eq!(live, reference_report);
+    assert_eq!(reference.stop(), Some(0));
+    let reference_ids = log_ids(&config, &reference_data);
+
+    // The first engine, started again, stands by; a clean stop of the second hands
+    // it the lease at once.
+    first.spawn();
+    first.wait_said("standing by: engine");
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+    let stopped = Instant::now();
+    // The logs: the killed engine's is where the standby's begins, and the standby's
+    // is the single engine's; every event once.
+    let second_ids = log_ids(&config, &data_b);
+    assert!(first_ids.len() > before.len(), "{}", first_ids.len());
+    assert_eq!(second_ids[..first_ids.len()], first_ids[..]);
+    assert_eq!(second_ids, reference_ids);
+    assert_eq!(
+        ids_once(&config, &data_b).len(),
+        before.len() + during.len() + after.len()
+    );
+    first.wait_ready();
+    println!(
+        "handover: {:.1} s from the clean stop to the standby ready",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(
+        first
+            .output()
+            .contains("took over the engine lease released by engine"),
+        "{}",
+        first.output()
+    );
+    let last = activities("last", 200);
+    publish_all(&js, &with_msg_ids(&last)).await;
+    wait_drained(&js, Duration::from_secs(120)).await;
+    assert_eq!(first.stop(), Some(0), "{}", first.output());
+    assert_eq!(
+        ids_once(&config, &s.data).len(),
+        before.len() + during.len() + after.len() + last.len()
+    );
 }

@@ -516,7 +516,7 @@ pub async fn ingest(
             let _ = stop.send(true);
             elapsed
         };
-        let (ran, durable_s) = tokio::join!(pipeline.run(stopped), watch);
+        let (ran, durable_s) = tokio::join!(pipeline.run(stopped, None), watch);
         ran?;
         durable_rounds.push(n as f64 / durable_s.max(1e-9));
         let _ = std::fs::remove_dir_all(&log_dir);

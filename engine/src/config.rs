@@ -231,9 +231,15 @@ pub struct ServeConfig {
     pub acks_pending_max: i64,
     /// How long NATS waits for an ack before redelivering.
     pub ack_wait_s: u64,
-    /// A `clock_tick` is appended this often (and once at start-up); 0: never, for
-    /// deployments where ticks arrive as events from elsewhere (a scheduler, tests).
+    /// A `clock_tick` is published to the events stream this often (and once at
+    /// start-up) by the engine that holds the lease; 0: never, for deployments where
+    /// ticks arrive as events from elsewhere (a scheduler, tests).
     pub tick_interval_s: u64,
+    /// The engine lease (`pacer serve` on NATS): the engine that holds it consumes the
+    /// stream and renews it every third of this; another engine started beside it
+    /// waits as a hot standby and takes over once it has not been renewed for this
+    /// long.
+    pub lease_ttl_s: u64,
     /// The weekly digest goes out at this weekday and local time (org time zone).
     pub digest_weekday: chrono::Weekday,
     pub digest_hour: u32,
@@ -251,6 +257,7 @@ impl Default for ServeConfig {
             acks_pending_max: 20_000,
             ack_wait_s: 30,
             tick_interval_s: 15 * 60,
+            lease_ttl_s: 15,
             digest_weekday: chrono::Weekday::Mon,
             digest_hour: 7,
             digest_minute: 0,
@@ -363,6 +370,7 @@ struct RawServe {
     acks_pending_max: Option<i64>,
     ack_wait_s: Option<i64>,
     tick_interval_s: Option<i64>,
+    lease_ttl_s: Option<i64>,
     /// `monday` ... `sunday`.
     digest_weekday: Option<String>,
     /// `HH:MM`, local time.
@@ -772,6 +780,14 @@ fn serve_config(raw: RawServe) -> Result<ServeConfig, String> {
         tick_interval_s: match raw.tick_interval_s {
             Some(0) => 0,
             v => positive("serve.tick_interval_s", v, d.tick_interval_s, 7 * 24 * 3600)?,
+        },
+        lease_ttl_s: match positive("serve.lease_ttl_s", raw.lease_ttl_s, d.lease_ttl_s, 300)? {
+            ttl if ttl < 3 => {
+                return Err(format!(
+                    "serve.lease_ttl_s: {ttl} is too short (at least 3 s: the lease is renewed every third of it)"
+                ))
+            }
+            ttl => ttl,
         },
         digest_weekday,
         digest_hour,

@@ -68,6 +68,11 @@ impl Engine {
         &mut self.log
     }
 
+    /// The log, the model let go.
+    pub fn into_log(self) -> Log {
+        self.log
+    }
+
     pub fn state(&self) -> &Arc<RwLock<Model>> {
         &self.state
     }

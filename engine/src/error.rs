@@ -149,6 +149,20 @@ pub enum NatsError {
     Http { addr: String, reason: String },
     #[error("cannot read {}: {reason}", path.display())]
     Read { path: PathBuf, reason: String },
+    #[error("the engine lease in KV bucket {bucket}: {doing}: {reason}")]
+    Lease {
+        bucket: String,
+        doing: &'static str,
+        reason: String,
+    },
+    #[error("the engine lease: KV bucket {bucket} keeps a lease {bucket_s} s, [serve] lease_ttl_s is {configured_s}; every engine of a deployment must use the same (to change it, stop them all and delete the bucket)")]
+    LeaseTtl {
+        bucket: String,
+        bucket_s: u64,
+        configured_s: u64,
+    },
+    #[error("the engine lease in KV bucket {bucket} is lost: {reason}; this engine takes no more events (start it again: it waits as the standby)")]
+    LeaseLost { bucket: String, reason: String },
     #[error(transparent)]
     Log(#[from] LogError),
 }

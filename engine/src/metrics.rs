@@ -32,6 +32,8 @@ pub struct Metrics {
     pub batch_events: Histogram,
     pub flush_seconds: Histogram,
     pub consumer_pending: Gauge,
+    /// 1 while this engine holds the engine lease (it consumes), 0 while it stands by.
+    pub lease_held: Gauge,
     pub alerts: Family<Labels, Gauge>,
     pub alerts_published: Counter,
     /// Webhook requests by CRM and HTTP status.
@@ -61,6 +63,8 @@ pub struct Metrics {
     dlq_waiting: Mutex<(i64, Option<i64>)>,
     /// The rebuild is done and the pipeline runs.
     pub ready: AtomicBool,
+    /// Another engine holds the lease: this one stands by.
+    pub standing_by: AtomicBool,
     client: Mutex<Option<Client>>,
 }
 
@@ -80,6 +84,7 @@ impl Metrics {
             batch_events: Histogram::new(exponential_buckets(1.0, 4.0, 9)),
             flush_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             consumer_pending: Gauge::default(),
+            lease_held: Gauge::default(),
             alerts: Family::default(),
             alerts_published: Counter::default(),
             webhook_requests: Family::default(),
@@ -95,6 +100,7 @@ impl Metrics {
             deliveries_failed: Family::default(),
             dlq_waiting: Mutex::new((0, None)),
             ready: AtomicBool::new(false),
+            standing_by: AtomicBool::new(false),
             client: Mutex::new(None),
         };
         {
@@ -128,6 +134,11 @@ impl Metrics {
                 "consumer_pending",
                 "Messages on the stream not yet delivered to the engine",
                 m.consumer_pending.clone(),
+            );
+            r.register(
+                "lease_held",
+                "1 while this engine holds the engine lease and consumes, 0 while it stands by",
+                m.lease_held.clone(),
             );
             r.register("alerts", "Alerts by rule and status", m.alerts.clone());
             r.register(
@@ -271,6 +282,9 @@ impl Metrics {
 
     /// `Ok` when ready, else why not.
     pub fn health(&self) -> Result<(), &'static str> {
+        if self.standing_by.load(Ordering::SeqCst) {
+            return Err("standing by: another engine holds the engine lease");
+        }
         if !self.ready.load(Ordering::SeqCst) {
             return Err("rebuilding the projections");
         }

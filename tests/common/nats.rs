@@ -128,9 +128,28 @@ impl Serve {
 
     /// Starts `pacer serve` without waiting for it to get ready.
     pub fn spawned(data: &Path, config: &Path, url: &str) -> Self {
-        let mut s = Serve::new("serve", data, config, url, &[]);
+        Serve::spawned_with(data, config, url, &[])
+    }
+
+    /// Starts `pacer serve` with more arguments, without waiting for it to get ready
+    /// (a standby never is, until it takes over).
+    pub fn spawned_with(data: &Path, config: &Path, url: &str, extra: &[String]) -> Self {
+        let mut s = Serve::new("serve", data, config, url, extra);
         s.spawn();
         s
+    }
+
+    /// Waits until the process has said `what` (on stderr).
+    pub fn wait_said(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.output().contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "did not say {what:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn new(command: &'static str, data: &Path, config: &Path, url: &str, extra: &[String]) -> Self {

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use pacer_engine::nats::status::{cluster_status, ClusterStatus, Follower};
+use pacer_engine::nats::status::{cluster_status, ClusterStatus, Follower, LeaseStatus};
 use pacer_engine::nats::{connect, Subjects};
 
 use super::common::json_text;
@@ -115,6 +115,14 @@ fn table(s: &ClusterStatus, problems: &[String]) -> String {
             c.leader.as_deref().unwrap_or("–"),
             followers_text(&c.followers)
         ));
+    }
+    match &s.lease {
+        None => {}
+        Some(LeaseStatus { holder: None }) => out.push_str("\nengine lease: nobody holds it\n"),
+        Some(LeaseStatus { holder: Some(h) }) => out.push_str(&format!(
+            "\nengine lease: {} on {} (alerts published through its log's seq {})\n",
+            h.engine, h.host, h.published_seq
+        )),
     }
     if problems.is_empty() {
         out.push_str("\nhealthy\n");

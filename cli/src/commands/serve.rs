@@ -1,10 +1,12 @@
-//! `pacer serve`: the running service. Rebuilds the projections from the log, then,
-//! with NATS (`--nats` or `[nats] urls`), consumes events from JetStream, appends
-//! clock ticks, publishes alerts and digests, answers queries, and serves metrics;
-//! `--http` adds the webhook endpoints, which publish to JetStream, and the queries,
-//! the live alert stream and the web app over this engine's projections. Without NATS it
-//! is one process: the webhook endpoints write straight to the log, and the queries
-//! and the live alert stream are served over HTTP. Runs until SIGTERM or SIGINT.
+//! `pacer serve`: the running service. With NATS (`--nats` or `[nats] urls`) it takes
+//! the engine lease (or stands by, storing what the holder acknowledged, until the
+//! lease is free), rebuilds the projections from the log, then consumes events from
+//! JetStream, publishes clock ticks to it, publishes alerts and digests, answers
+//! queries, and serves metrics; `--http` adds the webhook endpoints, which publish to
+//! JetStream, and the queries, the live alert stream and the web app over this
+//! engine's projections. Without NATS it rebuilds and is one process: the webhook
+//! endpoints write straight to the log, and the queries and the live alert stream are
+//! served over HTTP. Runs until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +24,11 @@ use pacer_engine::http::{Gateway, Live, Sink, Stores};
 use pacer_engine::local::Local;
 use pacer_engine::local::DELIVERY_FEED_MAX;
 use pacer_engine::metrics::{serve_http, Metrics};
-use pacer_engine::nats::pipeline::{rebuild_for_serve, Pipeline};
+use pacer_engine::error::NatsError;
+use pacer_engine::nats::lease::{self, Held, Holder, Leases, Look};
+use pacer_engine::nats::pipeline::{
+    rebuild_for_serve, Pipeline, Progress, Takeover, PUBLISHED_SEQ,
+};
 use pacer_engine::nats::query::{serve_queries, QueryContext};
 use pacer_engine::nats::{connect, ensure_streams, Subjects};
 use pacer_engine::replay::rebuild_for_append;
@@ -380,7 +386,27 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         serve_http(addr, Arc::clone(&metrics)).await?;
         eprintln!("pacer serve: metrics on http://{addr}/metrics, readiness on /healthz");
     }
-    let mut log = open_log_for_append(ctx)?;
+    let log = open_log_for_append(ctx)?;
+    let subjects = Subjects::new(&config.nats.subject_prefix);
+    let client = connect(&config.nats, "pacer serve").await?;
+    metrics.set_client(client.clone());
+    let js = async_nats::jetstream::new(client.clone());
+    let mut stop = stop_rx.clone();
+    let webhooks = config.serve.http_addr.is_some();
+    let Some(mirror) = jetstream_ready(&js, &config.nats, "pacer serve", webhooks, &mut stop).await
+    else {
+        return Ok(());
+    };
+    // One engine consumes; any other started beside it waits as a hot standby.
+    let Some(Taken {
+        mut log,
+        held,
+        mark,
+        before,
+    }) = take_lease(log, &config, &js, &subjects, &metrics, &mut stop).await?
+    else {
+        return Ok(());
+    };
     let store = Store::new(log.side_tree(deliver::TREE)?);
     // The stream feeds the deliverer here: a later one-process start begins at the
     // log's end instead of delivering again what NATS delivered.
@@ -405,16 +431,6 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         state.events_applied(),
         state.events_applied() as f64 / secs.max(1e-9)
     );
-    let subjects = Subjects::new(&config.nats.subject_prefix);
-    let client = connect(&config.nats, "pacer serve").await?;
-    metrics.set_client(client.clone());
-    let js = async_nats::jetstream::new(client.clone());
-    let mut stop = stop_rx.clone();
-    let webhooks = config.serve.http_addr.is_some();
-    let Some(mirror) = jetstream_ready(&js, &config.nats, "pacer serve", webhooks, &mut stop).await
-    else {
-        return Ok(());
-    };
     let state = Arc::new(RwLock::new(state));
     let deliverer = Arc::new(Deliverer::new(
         ctx.data_dir.clone(),
@@ -492,11 +508,13 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
         Arc::clone(&metrics),
         Box::new(wall_clock),
         published_seq,
-    );
+    )
+    .publishing_to(mark);
+    pipeline.published_before(before);
     pipeline.queue_unpublished(pending);
     // Ready once the pipeline has its consumer and holds every event it delivered
     // (`Pipeline::run` says so in the metrics).
-    pipeline.run(stop_rx).await?;
+    pipeline.run(stop_rx, Some(held)).await?;
     delivering.store(true, Ordering::Release);
     if let Some(task) = http_server {
         let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
@@ -505,6 +523,120 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     let _ = tokio::time::timeout(Duration::from_secs(5), client.flush()).await;
     eprintln!("pacer serve: stopped cleanly");
     Ok(())
+}
+
+/// The engine lease, taken.
+struct Taken {
+    log: pacer_engine::Log,
+    /// Held from now on, renewed with `mark`.
+    held: Held,
+    /// How far alert changes are published; the pipeline moves it.
+    mark: Progress,
+    /// The mark of the engine before this one, when another's was taken over.
+    before: Option<u64>,
+}
+
+/// Takes the engine lease, waiting as a hot standby while another engine holds it
+/// (`None`: asked to stop meanwhile). A takeover lowers the log's published mark to
+/// the one the engine before left in the lease, so that the rebuild publishes again
+/// what it may not have published (the alerts stream drops what it has).
+async fn take_lease(
+    mut log: pacer_engine::Log,
+    config: &pacer_engine::Config,
+    js: &async_nats::jetstream::Context,
+    subjects: &Subjects,
+    metrics: &Arc<Metrics>,
+    stop: &mut watch::Receiver<bool>,
+) -> anyhow::Result<Option<Taken>> {
+    let ttl = Duration::from_secs(config.serve.lease_ttl_s);
+    let leases = loop {
+        match Leases::open(js, subjects, ttl, config.nats.replicas as usize).await {
+            Ok(l) => break l,
+            Err(e @ NatsError::LeaseTtl { .. }) => return Err(e.into()),
+            Err(e) => {
+                eprintln!("pacer serve: {e}; retrying");
+                tokio::select! {
+                    _ = stop.changed() => return Ok(None),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    let host = lease::host_name();
+    let me = Holder {
+        engine: lease::engine_id(&mut log, &host)?,
+        host,
+        published_seq: 0,
+        released: false,
+    };
+    let takeover = match leases.look(&me).await? {
+        Look::Taken(lease) => Takeover {
+            lease: *lease,
+            last_seen: None,
+        },
+        Look::Held(..) => {
+            // A standby: the projections (validation reads them) and the quiet
+            // catch-up, until the lease is free.
+            let rebuilt =
+                tokio::task::block_in_place(|| rebuild_for_serve(&mut log, config, |_| {}))?;
+            let mut standby = Pipeline::new(
+                log,
+                Arc::new(RwLock::new(rebuilt.state)),
+                config.clone(),
+                js.clone(),
+                Arc::clone(metrics),
+                Box::new(wall_clock),
+                rebuilt.published_seq,
+            );
+            metrics.standing_by.store(true, Ordering::SeqCst);
+            let taken = standby.stand_by(&leases, &me, stop).await;
+            metrics.standing_by.store(false, Ordering::SeqCst);
+            log = standby.into_log();
+            match taken? {
+                Some(t) => t,
+                None => return Ok(None),
+            }
+        }
+    };
+    let before = takeover.published_before();
+    match (&takeover.last_seen, &takeover.lease.previous) {
+        (_, Some(p)) if p.engine == me.engine => {}
+        (_, Some(p)) => eprintln!(
+            "pacer serve: took over the engine lease released by engine {} on {}",
+            p.engine, p.host
+        ),
+        (Some((seen, silent)), None) => eprintln!(
+            "pacer serve: took over the engine lease of engine {} on {}, not renewed for {:.1} s",
+            seen.engine,
+            seen.host,
+            silent.as_secs_f64()
+        ),
+        (None, None) => eprintln!("pacer serve: took the engine lease"),
+    }
+    let logged = log
+        .meta(PUBLISHED_SEQ)?
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| s.min(log.last_seq()));
+    if let (Some(before), Some(logged)) = (before, logged) {
+        if before < logged {
+            eprintln!(
+                "pacer serve: publishing again the alert changes after seq {before} (the engine before may not have published them; the alerts stream drops what it has)"
+            );
+            log.set_meta(PUBLISHED_SEQ, &before.to_string())?;
+        }
+    }
+    let start = match (before, logged) {
+        (Some(b), Some(l)) => b.min(l),
+        (_, l) => l.unwrap_or(0),
+    };
+    let mark = Progress::new(start);
+    metrics.lease_held.set(1);
+    Ok(Some(Taken {
+        log,
+        held: takeover.lease.hold(mark.clone()),
+        mark,
+        before,
+    }))
 }
 
 /// On SIGHUP, the configuration file is read again and its `[webhooks]` put in

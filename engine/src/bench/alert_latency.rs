@@ -608,7 +608,7 @@ pub async fn alert_latency(
         0,
     );
     let (stop_engine, engine_stopped) = watch::channel(false);
-    let running = pipeline.run(engine_stopped);
+    let running = pipeline.run(engine_stopped, None);
     tokio::pin!(running);
     let probed = tokio::select! {
         ran = &mut running => {

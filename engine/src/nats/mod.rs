@@ -6,6 +6,8 @@
 //!   JetStream streams Pacer needs (created or extended, never shrunk or deleted).
 //! - `pipeline`: the consumer loop, in the brief's order (decode → validate → dedupe
 //!   → append → flush → ack), the clock tick, alert and digest publishing.
+//! - `lease`: which engine consumes the stream (a KV key with a TTL), the others
+//!   waiting as hot standbys.
 //! - `query`: request/reply queries on the NATS service API.
 //! - `publish`: `pacer publish FILE.jsonl`.
 //!
@@ -13,6 +15,7 @@
 //! `async-nats` server_2_10+ features are off).
 
 pub mod deliver;
+pub mod lease;
 pub mod live;
 pub mod pipeline;
 pub mod publish;
@@ -30,6 +33,15 @@ pub use crate::subjects::{token, Subjects};
 
 /// The header that carries the reason of a dead letter.
 pub const ERROR_HEADER: &str = "Pacer-Error";
+
+/// A task of the engine's that is aborted when dropped.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// Connects with the configured servers and credentials. The client reconnects by
 /// itself for as long as the process runs; the first connection is retried too, so

@@ -11,9 +11,10 @@
 //! that publishes them again is deduplicated by the stream). The loop never waits
 //! for a PubAck: the publisher does, off the loop.
 //!
-//! A `clock_tick` is appended every `tick_interval_s` through the same path, and the
-//! weekly digest is published when a tick crosses the configured weekday and local
-//! time. Which alert changes have been published is remembered in the log's meta
+//! A `clock_tick` is published to the events stream every `tick_interval_s` and
+//! comes back through the consumer like any event (so every engine reading the
+//! stream holds the same ticks); the weekly digest is published when a tick crosses
+//! the configured weekday and local time. Which alert changes have been published is remembered in the log's meta
 //! (`nats.published_seq`); on start-up the rebuild publishes whatever came after it.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -30,7 +31,8 @@ use pacer_projections::time::Timestamp;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
-use super::ERROR_HEADER;
+use super::lease::{Guard, Held, Holder, Lease, Leases, Look};
+use super::{Task, ERROR_HEADER};
 use crate::config::Config;
 pub use crate::engine::{digest_msg_id, Outgoing};
 use crate::engine::{tick_event, Engine, Stored};
@@ -38,8 +40,10 @@ use crate::error::{NatsError, Rejection};
 use crate::ingest::too_long;
 use crate::log::Log;
 use crate::metrics::Metrics;
+pub use crate::outbox::Progress;
+pub use crate::outbox::PUBLISHED_SEQ;
 pub use crate::outbox::{rebuild_for_serve, Rebuilt};
-use crate::outbox::{Entry, Progress, OUTBOX_MAX, PUBLISHED_SEQ};
+use crate::outbox::{Entry, OUTBOX_MAX};
 use crate::validate::BatchRules;
 use crate::wire::decode;
 
@@ -92,6 +96,36 @@ pub struct Pipeline {
     last_counted: Instant,
     /// [`STREAM_SEQ`] as last noted; `None` until [`Pipeline::run`] has read it.
     stream_seq: Option<u64>,
+    /// The clock tick being published, if any.
+    ticking: Option<Task>,
+    /// The lease this engine holds while it runs: checked before events are taken
+    /// and before they are acknowledged.
+    guard: Option<Guard>,
+    /// Every alert change of the events up to this seq of the log was published by
+    /// the engine that held the lease before this one (its last mark); the catch-up
+    /// publishes those after it. `None`: every one the catch-up stores quietly.
+    published_before: Option<u64>,
+}
+
+/// What one [`Pipeline::catch_up`] did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Caught {
+    /// It read as far as it was to (not stopped by a shutdown).
+    finished: bool,
+    stored: usize,
+    /// Already in the log.
+    duplicates: usize,
+    /// Rejected (dead-lettered by the engine they were delivered to).
+    skipped: usize,
+}
+
+/// How far [`Pipeline::catch_up`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CatchUp {
+    /// Before the consumer is read: up to what it delivered.
+    Delivered,
+    /// A standby, quietly: up to what the holder of the lease acknowledged.
+    AckFloor,
 }
 
 impl Pipeline {
@@ -121,6 +155,9 @@ impl Pipeline {
             alerts_dirty: true,
             last_counted: Instant::now() - Duration::from_secs(60),
             stream_seq: None,
+            ticking: None,
+            guard: None,
+            published_before: None,
         }
     }
 
@@ -139,8 +176,12 @@ impl Pipeline {
     /// handed to the publisher before the next part: an alert early in a batch of
     /// thousands goes out without waiting for the rest.
     fn fold(&mut self, stored: &Stored) {
+        self.fold_from(stored, 0);
+    }
+
+    /// [`Pipeline::fold`] of the records from index `from` on.
+    fn fold_from(&mut self, stored: &Stored, mut from: usize) {
         let records = stored.records.len();
-        let mut from = 0;
         while from < records {
             let to = (from + FOLD_PART_EVENTS).min(records);
             let out = self
@@ -216,12 +257,51 @@ impl Pipeline {
         })?)
     }
 
-    /// Appends a `clock_tick` at the wall clock's now.
-    fn tick(&mut self) -> Result<(), NatsError> {
+    /// Publishes a `clock_tick` at the wall clock's now to the events stream, off the
+    /// loop, under its `event_id` as `Nats-Msg-Id`. It comes back through the consumer
+    /// like any event, so the log stays a function of the stream: a standby or a
+    /// replacement reading the stream holds the same ticks at the same places, and
+    /// its alerts the same ids. Retried with a back-off until published or the next
+    /// tick is due (then that one goes instead).
+    fn tick(&mut self, tick_every: Duration) {
+        if self.ticking.as_ref().is_some_and(|t| !t.0.is_finished()) {
+            return;
+        }
         let tick = tick_event((self.clock)());
-        let stored = self.append(vec![tick])?;
-        self.fold(&stored);
-        Ok(())
+        let payload = bytes::Bytes::from(
+            serde_json::to_vec(&serde_json::Value::Object(crate::wire::encode(&tick)))
+                .expect("JSON values serialise"),
+        );
+        let subject = self.engine.subjects().event(tick.body.type_name());
+        let js = self.js.clone();
+        self.ticking = Some(Task(tokio::spawn(async move {
+            let deadline = Instant::now() + tick_every;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", tick.event_id.as_str());
+                let published = match js
+                    .publish_with_headers(subject.clone(), headers, payload.clone())
+                    .await
+                {
+                    Ok(ack) => match tokio::time::timeout(ACK_TIMEOUT, ack).await {
+                        Ok(Ok(_)) => return,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => "no acknowledgement in time".to_owned(),
+                    },
+                    Err(e) => e.to_string(),
+                };
+                if Instant::now() + backoff >= deadline {
+                    eprintln!(
+                        "pacer serve: the clock tick {} was not published ({published}); the next one is due",
+                        tick.event_id
+                    );
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        })));
     }
 
     /// A message's event, decoded and validated; the rejection of a bad one. An
@@ -277,6 +357,12 @@ impl Pipeline {
         let (events, messages): (Vec<Event>, Vec<jetstream::Message>) = good.into_iter().unzip();
         let stored = self.append(events)?;
         self.note_stream_seq(handled_through)?;
+        if let Some(guard) = &self.guard {
+            // Another engine may hold the lease: it is given these messages when they
+            // are not acknowledged (this log holds them too: they are found duplicates
+            // if this engine holds the lease again).
+            guard.check()?;
+        }
         // Durable: now, and only now, every message of the batch is acknowledged (one
         // deadline for the batch, not a timer per message).
         let acks = async {
@@ -423,12 +509,17 @@ impl Pipeline {
     /// duplicate. Each quiet batch is made durable with the mark that its changes are
     /// published, so a catch-up cut short (a stop, a kill -9) publishes nothing of it,
     /// and goes on where it stopped (at most a batch read again, found duplicates).
-    /// `Ok(false)`: stopped by `shutdown` before the end; the consumer must not be read.
+    /// Not `finished`: stopped by `shutdown` before the end; the consumer must not be
+    /// read.
+    ///
+    /// A standby ([`CatchUp::AckFloor`]) reads only up to the ack floor, quietly, and
+    /// says nothing of it.
     async fn catch_up(
         &mut self,
         consumer: &mut PullConsumer,
         shutdown: &watch::Receiver<bool>,
-    ) -> Result<bool, NatsError> {
+        upto: CatchUp,
+    ) -> Result<Caught, NatsError> {
         let name = self.engine.subjects().consumer();
         let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
             consumer: name.clone(),
@@ -444,9 +535,17 @@ impl Pipeline {
             info.ack_floor.stream_sequence,
         );
         let from = self.stream_seq_at_start(delivered)?;
-        if delivered <= from {
-            return Ok(true);
+        let target = match upto {
+            CatchUp::Delivered => delivered,
+            CatchUp::AckFloor => acked,
+        };
+        if target <= from {
+            return Ok(Caught {
+                finished: true,
+                ..Caught::default()
+            });
         }
+        let verbose = upto == CatchUp::Delivered;
         // Every alert change of the log's own events was published: the caught-up
         // events' changes can be marked published as they are folded. Otherwise (a
         // log restored from a backup, with changes still to publish) the mark moves
@@ -464,9 +563,11 @@ impl Pipeline {
             .map_err(|e| err("reading the events stream", &e))?
             .state
             .first_sequence;
-        eprintln!(
-            "pacer serve: {name} has delivered {stream_name} through seq {delivered}, this log holds it only through {from}: storing the rest from the stream first"
-        );
+        if verbose {
+            eprintln!(
+                "pacer serve: {name} has delivered {stream_name} through seq {delivered}, this log holds it only through {from}: storing the rest from the stream first"
+            );
+        }
         if first > from + 1 {
             eprintln!(
                 "pacer serve: {stream_name} no longer holds seqs {} to {}: their events cannot be stored here (restore the log from a backup to have them)",
@@ -499,7 +600,7 @@ impl Pipeline {
         let mut unacked_n = 0usize;
         let mut through = from;
         let mut beyond = false;
-        'read: while through < delivered && !beyond && !*shutdown.borrow() {
+        'read: while through < target && !beyond && !*shutdown.borrow() {
             let mut batch = Vec::new();
             let mut last = through;
             while batch.len() < batch_max {
@@ -543,8 +644,9 @@ impl Pipeline {
                     .info()
                     .map_err(|e| err("reading a message's stream seq", &e))?
                     .stream_sequence;
-                if seq > delivered {
-                    // The consumer delivers it.
+                if seq > target {
+                    // The consumer delivers it (or, for a standby, its holder has not
+                    // acknowledged it yet).
                     beyond = true;
                     break;
                 }
@@ -567,11 +669,11 @@ impl Pipeline {
                 if events.is_empty() {
                     continue;
                 }
-                let stored = self.store_caught_up(events, quiet, published_all)?;
+                let (stored, published) = self.store_caught_up(events, quiet, published_all)?;
                 stored_n += stored.records.len();
                 duplicates += stored.duplicates;
-                if !quiet {
-                    unacked_n += stored.records.len();
+                unacked_n += stored.records.len() - published;
+                if published < stored.records.len() {
                     published_all = false;
                 }
             }
@@ -580,11 +682,11 @@ impl Pipeline {
             self.note_stream_seq(Some(last))?;
             through = last;
         }
-        let finished = beyond || through >= delivered;
+        let finished = beyond || through >= target;
         if finished {
-            // Whatever it did not see up to `delivered` is not ours (other subjects) or
+            // Whatever it did not see up to `target` is not ours (other subjects) or
             // gone from the stream.
-            through = through.max(delivered);
+            through = through.max(target);
             self.note_stream_seq(Some(through))?;
         }
         drop(messages);
@@ -602,11 +704,12 @@ impl Pipeline {
             "{stored_n} events stored, {duplicates} already here, {skipped} rejected ones skipped"
         );
         let alerts = if unacked_n > 0 {
-            format!("the alerts of the {unacked_n} never acknowledged go out now, the others' are not published again")
+            format!("the alerts of the {unacked_n} never acknowledged or never published go out now, the others' are not published again")
         } else {
             "their alerts are not published again".to_owned()
         };
-        if !finished {
+        if !verbose {
+        } else if !finished {
             eprintln!(
                 "pacer serve: stopped catching up at {stream_name} seq {through} of {delivered} after {seconds:.1} s ({counts}); the next start goes on from there"
             );
@@ -615,61 +718,191 @@ impl Pipeline {
                 "pacer serve: caught up through {stream_name} seq {through} in {seconds:.1} s: {counts}; {alerts}"
             );
         }
-        Ok(finished)
+        Ok(Caught {
+            finished,
+            stored: stored_n,
+            duplicates,
+            skipped,
+        })
     }
 
-    /// Stores and folds events the catch-up read. `quiet`: their alert changes were
-    /// published by the engine that acknowledged them, so they are marked published
-    /// — with the append's own flush when nothing waits to be published
-    /// (`published_all`; the mark then at most the seqs the batch can take, which a
-    /// start-up lowers to the log's end), so a kill -9 at any point publishes none of
-    /// them. Otherwise they go to the outbox like any batch's.
+    /// Stores and folds events the catch-up read; returns what was stored and how
+    /// many of those were marked published. `quiet`: their alert changes were
+    /// published by the engine that acknowledged them (up to its last mark, when
+    /// known: [`Pipeline::published_before`]), so they are marked published — with
+    /// the append's own flush when nothing waits to be published (`published_all`;
+    /// the mark then at most the seqs the batch can take, which a start-up lowers to
+    /// the log's end), so a kill -9 at any point publishes none of them. The others go
+    /// to the outbox like any batch's.
     fn store_caught_up(
         &mut self,
         events: Vec<Event>,
         quiet: bool,
         published_all: bool,
-    ) -> Result<Stored, NatsError> {
-        if !quiet {
+    ) -> Result<(Stored, usize), NatsError> {
+        let quiet_through = match (quiet, self.published_before) {
+            (false, _) => 0,
+            (true, before) => before.unwrap_or(u64::MAX),
+        };
+        let start = self.engine.log().last_seq();
+        if quiet_through <= start {
             let stored = self.append(events)?;
             self.fold(&stored);
-            return Ok(stored);
+            return Ok((stored, 0));
         }
         if published_all {
-            let bound = self.engine.log().last_seq() + events.len() as u64;
+            let bound = (start + events.len() as u64).min(quiet_through);
             self.engine
                 .log_mut()
                 .note_meta(PUBLISHED_SEQ, &bound.to_string())?;
         }
         let stored = self.append(events)?;
-        let _ = self
-            .engine
-            .fold_part(&stored, 0..stored.records.len(), None);
+        let split = stored.records.partition_point(|r| r.seq <= quiet_through);
+        let _ = self.engine.fold_part(&stored, 0..split, None);
         if published_all {
             // The log's end, stored or not (every one a duplicate): never the bound.
-            let end = self.engine.log().last_seq();
+            let end = stored.records[..split]
+                .last()
+                .map_or(start, |r| r.seq)
+                .max(start);
             self.progress.reached(end);
             self.engine
                 .log_mut()
                 .note_meta(PUBLISHED_SEQ, &end.to_string())?;
             self.published_seq_saved = end;
-        } else if let Some(r) = stored.records.last() {
-            self.mark_through(r.seq);
+        } else if split > 0 {
+            self.mark_through(stored.records[split - 1].seq);
         }
-        Ok(stored)
+        // Above the last mark of the engine before: nobody published their changes.
+        self.fold_from(&stored, split);
+        Ok((stored, split))
+    }
+
+    /// Waits as a hot standby until this engine takes the lease (`Ok(Some)`, with
+    /// what it knows of the holder before) or `shutdown` turns true (`Ok(None)`).
+    /// Every second it looks at the lease and stores, quietly, what the holder's
+    /// consumer has acknowledged, so that a takeover has little left to read.
+    pub async fn stand_by(
+        &mut self,
+        leases: &Leases,
+        me: &Holder,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Takeover>, NatsError> {
+        // The holder last seen, its revision, and when that revision was first seen.
+        let mut seen: Option<(Holder, u64, Instant)> = None;
+        // What was stored since it was last said, and when that was.
+        let mut unsaid = Caught::default();
+        let mut last_said: Option<Instant> = None;
+        let mut failing: Option<(String, Instant)> = None;
+        loop {
+            match leases.look(me).await {
+                Ok(Look::Taken(lease)) => {
+                    let last_seen = seen.map(|(holder, _, at)| (holder, at.elapsed()));
+                    return Ok(Some(Takeover {
+                        lease: *lease,
+                        last_seen,
+                    }));
+                }
+                Ok(Look::Held(holder, revision)) => {
+                    if seen
+                        .as_ref()
+                        .is_none_or(|(h, _, _)| h.engine != holder.engine)
+                    {
+                        eprintln!(
+                            "pacer serve: standing by: engine {} on {} holds the lease; this engine stores what it acknowledges and takes over when its lease is not renewed for {} s",
+                            holder.engine,
+                            holder.host,
+                            leases.ttl().as_secs()
+                        );
+                    }
+                    if seen.as_ref().is_none_or(|(_, r, _)| *r != revision) {
+                        seen = Some((holder, revision, Instant::now()));
+                    }
+                }
+                Err(e) => say_failing(&mut failing, &e),
+            }
+            let started = Instant::now();
+            let caught_up = match self.consumer().await {
+                Ok(mut c) => self.catch_up(&mut c, shutdown, CatchUp::AckFloor).await,
+                Err(e) => Err(e),
+            };
+            match caught_up {
+                Ok(c) => {
+                    unsaid.stored += c.stored;
+                    unsaid.duplicates += c.duplicates;
+                    unsaid.skipped += c.skipped;
+                }
+                Err(e @ NatsError::Log(_)) => return Err(e),
+                Err(e) => say_failing(&mut failing, &e),
+            }
+            let read = unsaid.stored + unsaid.duplicates + unsaid.skipped;
+            if read > 0 && last_said.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                eprintln!(
+                    "pacer serve: standing by: holds {} through seq {} ({} events stored, {} already here, {} rejected ones skipped{})",
+                    self.engine.subjects().events_stream(),
+                    self.stream_seq.unwrap_or(0),
+                    unsaid.stored,
+                    unsaid.duplicates,
+                    unsaid.skipped,
+                    match last_said {
+                        None => format!(" in {:.1} s", started.elapsed().as_secs_f64()),
+                        Some(_) => " in the last minute".to_owned(),
+                    }
+                );
+                unsaid = Caught::default();
+                last_said = Some(Instant::now());
+            }
+            if wait_or_shutdown(shutdown, Duration::from_secs(1)).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// The log, for a new start (a standby that took the lease).
+    pub fn into_log(self) -> Log {
+        self.engine.into_log()
+    }
+
+    /// Sets the mark of the engine that held the lease before: the catch-up
+    /// publishes the alert changes of the events after it.
+    pub fn published_before(&mut self, seq: Option<u64>) {
+        self.published_before = seq;
+    }
+
+    /// Publishing moves `mark` (a lease renews with it): it starts at this
+    /// pipeline's published seq or above.
+    pub fn publishing_to(mut self, mark: Progress) -> Self {
+        mark.reached(self.progress.get());
+        self.progress = mark;
+        self
     }
 
     /// Runs until `shutdown` turns true: then takes what was already fetched, stores
-    /// and acks it, publishes what it can, and returns.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), NatsError> {
+    /// and acks it, publishes what it can, gives the lease up, and returns. With a
+    /// `lease` (held with this pipeline's [`Pipeline::publishing_to`] mark), stops
+    /// taking events (an error) as soon as it may be another engine's.
+    pub async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        lease: Option<Held>,
+    ) -> Result<(), NatsError> {
+        self.guard = lease.as_ref().map(|held| held.guard.clone());
         let consumer = loop {
             let caught_up = match self.consumer().await {
-                Ok(mut c) => self.catch_up(&mut c, &shutdown).await.map(|done| (c, done)),
+                Ok(mut c) => self
+                    .catch_up(&mut c, &shutdown, CatchUp::Delivered)
+                    .await
+                    .map(|caught| (c, caught.finished)),
                 Err(e) => Err(e),
             };
             match caught_up {
                 // Stopped while catching up: nothing else to do (the marks are saved).
-                Ok((_, false)) => return Ok(()),
+                Ok((_, false)) => {
+                    if let Some(held) = lease {
+                        held.release().await;
+                    }
+                    return Ok(());
+                }
                 Ok((c, true)) => {
                     // Queries now answer with every event the consumer delivered.
                     self.engine
@@ -707,11 +940,14 @@ impl Pipeline {
         )));
         let mut last_full_said = Instant::now() - Duration::from_secs(60);
         if ticking {
-            self.tick()?;
+            self.tick(tick_every);
         }
         let mut next_tick = tokio::time::Instant::now() + tick_every;
         let mut backoff = Duration::from_millis(100);
         let batch_max = self.engine.config().serve.batch_events_max;
+        // The lease was lost: the loop ends, what is in hand is published, and `run`
+        // returns this.
+        let mut lost: Option<NatsError> = None;
         'outer: loop {
             let mut messages = match consumer
                 .stream()
@@ -735,6 +971,10 @@ impl Pipeline {
                 }
             };
             loop {
+                if let Some(Err(e)) = self.guard.as_ref().map(Guard::check) {
+                    lost = Some(e);
+                    break 'outer;
+                }
                 self.hand_over();
                 self.save_published_seq(false)?;
                 assert!(
@@ -776,6 +1016,10 @@ impl Pipeline {
                                 if matches!(e, NatsError::Log(_)) {
                                     return Err(e);
                                 }
+                                if matches!(e, NatsError::LeaseLost { .. }) {
+                                    lost = Some(e);
+                                    break 'outer;
+                                }
                                 eprintln!("pacer serve: {e}; what was not acked will be redelivered");
                             }
                         }
@@ -783,7 +1027,7 @@ impl Pipeline {
                     }
                     _ = tokio::time::sleep_until(next_tick) => {
                         if ticking {
-                            self.tick()?;
+                            self.tick(tick_every);
                         }
                         next_tick = tokio::time::Instant::now() + tick_every;
                         continue;
@@ -807,6 +1051,10 @@ impl Pipeline {
                         if let Err(e) = self.handle(batch).await {
                             if matches!(e, NatsError::Log(_)) {
                                 return Err(e);
+                            }
+                            if matches!(e, NatsError::LeaseLost { .. }) {
+                                lost = Some(e);
+                                break 'outer;
                             }
                             eprintln!("pacer serve: {e}; the batch will be redelivered");
                             if wait_or_shutdown(&mut shutdown, backoff).await {
@@ -845,7 +1093,14 @@ impl Pipeline {
         let _ = tokio::time::timeout_at(stop, &mut publisher.0).await;
         drop(publisher);
         self.save_published_seq(true)?;
-        Ok(())
+        match (lost, lease) {
+            (Some(e), _) => Err(e),
+            (None, Some(held)) => {
+                held.release().await;
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
     }
 
     async fn consumer(&self) -> Result<PullConsumer, NatsError> {
@@ -976,12 +1231,26 @@ async fn publish_outbox(
     }
 }
 
-/// A task of the engine's that is aborted when dropped.
-struct Task(tokio::task::JoinHandle<()>);
+/// What a standby knows when it takes the lease over.
+pub struct Takeover {
+    pub lease: Lease,
+    /// The holder it saw last, and how long ago its last renewal was seen (`None`
+    /// when it saw none: the lease had expired before this engine started).
+    pub last_seen: Option<(Holder, Duration)>,
+}
 
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Takeover {
+    /// The mark of the engine that held the lease before this one: its alert changes
+    /// up to that seq are published. `None` for this engine's own lease (its log
+    /// knows) or when nothing is known of the one before.
+    pub fn published_before(&self) -> Option<u64> {
+        let me = &self.lease.holder().engine;
+        match (&self.lease.previous, &self.last_seen) {
+            (Some(previous), _) if &previous.engine == me => None,
+            (Some(previous), _) => Some(previous.published_seq),
+            (None, Some((seen, _))) => Some(seen.published_seq),
+            (None, None) => None,
+        }
     }
 }
 
@@ -993,6 +1262,19 @@ async fn count_pending(mut consumer: PullConsumer, metrics: Arc<Metrics>) {
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
+}
+
+/// Says why a standby's look failed, at most once a minute for the same reason.
+fn say_failing(failing: &mut Option<(String, Instant)>, e: &NatsError) {
+    let e = e.to_string();
+    if failing
+        .as_ref()
+        .is_some_and(|(said, at)| *said == e && at.elapsed() < Duration::from_secs(60))
+    {
+        return;
+    }
+    eprintln!("pacer serve: standing by: {e}; retrying");
+    *failing = Some((e, Instant::now()));
 }
 
 /// Sleeps for `d`; `true` when shutdown was asked for meanwhile.

@@ -12,6 +12,7 @@ use async_nats::jetstream::{
 use serde::Serialize;
 
 use crate::error::NatsError;
+use crate::nats::lease::{Holder, Leases};
 use crate::subjects::Subjects;
 
 /// One copy of a stream or consumer other than the leader's.
@@ -61,6 +62,16 @@ pub struct ConsumerStatus {
 pub struct ClusterStatus {
     pub streams: Vec<StreamStatus>,
     pub consumers: Vec<ConsumerStatus>,
+    /// Which engine consumes the events stream; `None` before any engine ran.
+    pub lease: Option<LeaseStatus>,
+}
+
+/// The engine lease ([`crate::nats::lease`]).
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct LeaseStatus {
+    /// The engine that holds it; `None`: no engine consumes (the last one stopped or
+    /// died, and no standby took over).
+    pub holder: Option<Holder>,
 }
 
 impl ClusterStatus {
@@ -93,6 +104,9 @@ impl ClusterStatus {
                 out.push(format!("{what}: no leader"));
             }
             followers(&mut out, &what, &s.followers);
+        }
+        if let Some(LeaseStatus { holder: None }) = &self.lease {
+            out.push("engine lease: no engine holds it (none consumes the events stream)".into());
         }
         for c in &self.consumers {
             let what = format!("consumer {} of {}", c.consumer, c.stream);
@@ -128,8 +142,9 @@ fn followers(cluster: Option<&jetstream::stream::ClusterInfo>) -> (Option<String
     (c.leader.clone(), list)
 }
 
-/// Reads the status of Pacer's streams (`<PREFIX>_EVENTS`, `_ALERTS`, `_DLQ`, and
-/// `KV_<PREFIX>_DEALS`) and consumers (the engine's and the deliverer's).
+/// Reads the status of Pacer's streams (`<PREFIX>_EVENTS`, `_ALERTS`, `_DLQ`, and the
+/// buckets `KV_<PREFIX>_DEALS` and `KV_<PREFIX>_LEASES`), consumers (the engine's and
+/// the deliverer's) and the engine lease.
 pub async fn cluster_status(
     js: &jetstream::Context,
     subjects: &Subjects,
@@ -145,6 +160,7 @@ pub async fn cluster_status(
             ),
             true,
         ),
+        (format!("KV_{}", subjects.stream("LEASES")), true),
     ];
     let mut streams = Vec::new();
     for (name, optional) in names {
@@ -265,5 +281,31 @@ pub async fn cluster_status(
             }
         });
     }
-    Ok(ClusterStatus { streams, consumers })
+    let lease = match streams.last() {
+        Some(s) if s.found => {
+            let bucket = subjects.stream("LEASES");
+            let store = js
+                .get_key_value(&bucket)
+                .await
+                .map_err(|e| NatsError::Lease {
+                    bucket: bucket.clone(),
+                    doing: "opening the bucket",
+                    reason: e.to_string(),
+                })?;
+            let holder = Leases::holder_in(&store)
+                .await
+                .map_err(|e| NatsError::Lease {
+                    bucket,
+                    doing: "reading the lease",
+                    reason: e.to_string(),
+                })?;
+            Some(LeaseStatus { holder })
+        }
+        _ => None,
+    };
+    Ok(ClusterStatus {
+        streams,
+        consumers,
+        lease,
+    })
 }

@@ -1,0 +1,420 @@
+//! The engine lease: which of the engines started against one deployment consumes
+//! its events stream. Any number of `pacer serve` may run against one stream; the one
+//! that holds the lease — a key in the JetStream KV bucket `<PREFIX>_LEASES`, whose
+//! entries expire `lease_ttl_s` after they were written — consumes, publishes and
+//! answers; the others wait as hot standbys, storing what it has acknowledged.
+//!
+//! The holder renews the key every third of the TTL with a compare-and-set on its
+//! revision, and writes into it how far its alert changes are published (its log's
+//! seq: every engine's log holds the stream's events in the stream's order, so a seq
+//! means the same event in each). A holder that cannot renew before the TTL is up
+//! stops taking events; one that finds the key taken by another stops. A standby
+//! takes the key when it is gone (expired: the holder died) or released (a clean
+//! stop), publishes again from the holder's last mark (the alerts stream drops what it
+//! already has, by `Nats-Msg-Id`) and consumes from there. A restart of the holder on
+//! its own data dir takes its own key back at once: the engine's id lives in its log.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, kv, stream};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::Task;
+use crate::error::NatsError;
+use crate::log::Log;
+use crate::outbox::Progress;
+use crate::subjects::Subjects;
+
+/// The log's meta key for this engine's id (made at its first start).
+pub const ENGINE_ID: &str = "engine.id";
+
+/// The lease's key in the bucket: one engine consumes the whole stream.
+pub const KEY: &str = "engine";
+
+/// How often the holder looks whether its published mark moved (and renews with it).
+const MARK_EVERY: Duration = Duration::from_millis(500);
+
+/// What the lease's key holds.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Holder {
+    /// The engine's id (its log's [`ENGINE_ID`]).
+    pub engine: String,
+    /// Where it runs (the machine's host name), for the operator.
+    pub host: String,
+    /// Every alert change of the events up to this seq of its log is published.
+    pub published_seq: u64,
+    /// Given up at a clean stop: the next engine may take it at once.
+    #[serde(default)]
+    pub released: bool,
+}
+
+/// This engine's id, made at its first start and kept in its log.
+pub fn engine_id(log: &mut Log, host: &str) -> Result<String, NatsError> {
+    if let Some(id) = log.meta(ENGINE_ID)? {
+        return Ok(id);
+    }
+    let id = format!("{host}-{:016x}", rand::random::<u64>());
+    log.set_meta(ENGINE_ID, &id)?;
+    Ok(id)
+}
+
+/// The machine's host name, or `unknown`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The bucket of a deployment's leases.
+#[derive(Clone)]
+pub struct Leases {
+    store: kv::Store,
+    bucket: String,
+    ttl: Duration,
+}
+
+/// What a look at the lease found.
+pub enum Look {
+    /// This engine holds it now (boxed: a bucket's handle is large).
+    Taken(Box<Lease>),
+    /// Another engine holds it: its last value and revision.
+    Held(Holder, u64),
+}
+
+fn lease_err(bucket: &str, doing: &'static str, e: &dyn std::fmt::Display) -> NatsError {
+    NatsError::Lease {
+        bucket: bucket.to_owned(),
+        doing,
+        reason: e.to_string(),
+    }
+}
+
+impl Leases {
+    /// Opens (or creates) the bucket: entries expire `ttl` after they were written,
+    /// `replicas` copies. A bucket made with another TTL is an error (every engine of
+    /// a deployment must agree on how long a lease lasts).
+    pub async fn open(
+        js: &jetstream::Context,
+        subjects: &Subjects,
+        ttl: Duration,
+        replicas: usize,
+    ) -> Result<Leases, NatsError> {
+        let bucket = subjects.stream("LEASES");
+        let err = |doing, e: &dyn std::fmt::Display| lease_err(&bucket, doing, e);
+        // The bucket's stream is made here, as for the deal mirror: async-nats's own
+        // `create_key_value` reads account info in a shape the 2.9 server does not send.
+        let mut stream = js
+            .get_or_create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                description: Some(
+                    "Pacer: which engine consumes the events stream (entries expire)".into(),
+                ),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                max_age: ttl,
+                duplicate_window: ttl,
+                num_replicas: replicas.max(1),
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| err("creating the bucket", &e))?;
+        let mut config = stream
+            .info()
+            .await
+            .map_err(|e| err("reading the bucket", &e))?
+            .config
+            .clone();
+        if config.max_age != ttl {
+            return Err(NatsError::LeaseTtl {
+                bucket,
+                bucket_s: config.max_age.as_secs(),
+                configured_s: ttl.as_secs(),
+            });
+        }
+        if config.num_replicas < replicas {
+            config.num_replicas = replicas;
+            js.update_stream(config)
+                .await
+                .map_err(|e| err("raising its replicas to [nats] replicas", &e))?;
+        }
+        let store = js
+            .get_key_value(&bucket)
+            .await
+            .map_err(|e| err("opening the bucket", &e))?;
+        Ok(Leases { store, bucket, ttl })
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Who holds the lease now, if anyone.
+    pub async fn holder(&self) -> Result<Option<Holder>, NatsError> {
+        Leases::holder_in(&self.store)
+            .await
+            .map_err(|e| lease_err(&self.bucket, "reading the lease", &e))
+    }
+
+    /// Who holds the lease of the bucket `store` now, if anyone (`pacer cluster
+    /// status` reads it so, without making the bucket).
+    pub async fn holder_in(store: &kv::Store) -> Result<Option<Holder>, kv::EntryError> {
+        Ok(store
+            .entry(KEY)
+            .await?
+            .filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| serde_json::from_slice::<Holder>(&e.value).ok())
+            .filter(|h| !h.released))
+    }
+
+    /// Takes the lease for `me` when it is free, released, or `me`'s own (a restart
+    /// on the same data dir); otherwise says who holds it.
+    pub async fn look(&self, me: &Holder) -> Result<Look, NatsError> {
+        let err = |doing, e: &dyn std::fmt::Display| lease_err(&self.bucket, doing, e);
+        let entry = self
+            .store
+            .entry(KEY)
+            .await
+            .map_err(|e| err("reading the lease", &e))?;
+        let value = Bytes::from(serde_json::to_vec(me).expect("a holder serialises"));
+        // The key expires a TTL after the server writes it, later than this.
+        let sent = Instant::now();
+        let (revision, previous) = match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let holder = serde_json::from_slice::<Holder>(&e.value).map_err(|x| {
+                    err(
+                        "reading the lease",
+                        &format!("its value is not a Pacer lease ({x})"),
+                    )
+                })?;
+                if holder.engine != me.engine && !holder.released {
+                    return Ok(Look::Held(holder, e.revision));
+                }
+                match self.store.update(KEY, value, e.revision).await {
+                    Ok(rev) => (rev, Some(holder)),
+                    Err(x) if x.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                        return Ok(Look::Held(holder, e.revision))
+                    }
+                    Err(x) => return Err(err("taking the lease", &x)),
+                }
+            }
+            _ => match self.store.create(KEY, value).await {
+                Ok(rev) => (rev, None),
+                Err(x) if x.kind() == kv::CreateErrorKind::AlreadyExists => {
+                    // Taken between the look and the create: look again later.
+                    let holder = self.holder().await?.unwrap_or_else(|| me.clone());
+                    return Ok(Look::Held(holder, 0));
+                }
+                Err(x) => return Err(err("taking the lease", &x)),
+            },
+        };
+        Ok(Look::Taken(Box::new(Lease {
+            leases: self.clone(),
+            me: me.clone(),
+            revision,
+            previous,
+            state: Arc::new(LeaseState::new(sent + self.ttl_held())),
+        })))
+    }
+
+    /// How long after a renewal was sent the holder still counts on it: two thirds
+    /// of the TTL (the entry expires a TTL after the server wrote it, later than
+    /// the send), so a holder that cannot renew stops well before another can take
+    /// over.
+    fn ttl_held(&self) -> Duration {
+        self.ttl * 2 / 3
+    }
+}
+
+/// The lease as its holder has it.
+pub struct Lease {
+    leases: Leases,
+    me: Holder,
+    revision: u64,
+    /// The value the key held when it was taken (this engine's own before a
+    /// restart, or a released holder's); `None` when it was gone (expired).
+    pub previous: Option<Holder>,
+    state: Arc<LeaseState>,
+}
+
+/// What the renewing task and the engine's loop share.
+struct LeaseState {
+    /// Monotonic milliseconds (since `base`) until which the lease counts as held.
+    valid_until_ms: AtomicU64,
+    base: Instant,
+    /// Another engine has it.
+    lost: AtomicBool,
+}
+
+impl LeaseState {
+    fn new(valid_until: Instant) -> Self {
+        let base = Instant::now();
+        let s = LeaseState {
+            valid_until_ms: AtomicU64::new(0),
+            base,
+            lost: AtomicBool::new(false),
+        };
+        s.extend(valid_until);
+        s
+    }
+
+    fn extend(&self, until: Instant) {
+        let ms = until.saturating_duration_since(self.base).as_millis() as u64;
+        self.valid_until_ms.store(ms, Ordering::SeqCst);
+    }
+
+    fn held(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+            && (self.base.elapsed().as_millis() as u64) < self.valid_until_ms.load(Ordering::SeqCst)
+    }
+}
+
+/// What the engine's loop asks of the lease before it takes or acknowledges events.
+#[derive(Clone)]
+pub struct Guard {
+    state: Arc<LeaseState>,
+    bucket: String,
+}
+
+impl Guard {
+    /// `Err` once the lease may be another engine's: taken by one, or not renewed
+    /// in time.
+    pub fn check(&self) -> Result<(), NatsError> {
+        if self.state.held() {
+            return Ok(());
+        }
+        Err(NatsError::LeaseLost {
+            bucket: self.bucket.clone(),
+            reason: if self.state.lost.load(Ordering::SeqCst) {
+                "another engine holds it".to_owned()
+            } else {
+                "it could not be renewed in time (NATS away?)".to_owned()
+            },
+        })
+    }
+}
+
+impl Lease {
+    pub fn guard(&self) -> Guard {
+        Guard {
+            state: Arc::clone(&self.state),
+            bucket: self.leases.bucket.clone(),
+        }
+    }
+
+    pub fn holder(&self) -> &Holder {
+        &self.me
+    }
+
+    /// Holds the lease from now on: a task renews it with how far alert changes are
+    /// published (`mark`, which the engine's publisher moves) until the returned
+    /// [`Held`] is dropped or released.
+    pub fn hold(self, mark: Progress) -> Held {
+        Held {
+            guard: self.guard(),
+            leases: self.leases.clone(),
+            me: self.me.clone(),
+            mark: mark.clone(),
+            _keeper: Task(tokio::spawn(self.keep(mark))),
+        }
+    }
+
+    /// Renews the lease every third of its TTL, and within [`MARK_EVERY`] of a move
+    /// of how far alert changes are published (so that a takeover publishes little
+    /// again), retrying every half second when NATS refuses; until another engine
+    /// holds it: returns then (the [`Guard`] says so too).
+    async fn keep(mut self, mark: Progress) {
+        let every = self.leases.ttl / 3;
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(MARK_EVERY).await;
+            let published_seq = mark.get();
+            if published_seq == self.me.published_seq && renewed.elapsed() + MARK_EVERY < every {
+                continue;
+            }
+            self.me.published_seq = published_seq;
+            let sent = Instant::now();
+            match self.renew().await {
+                Ok(true) => {
+                    self.state.extend(sent + self.leases.ttl_held());
+                    renewed = sent;
+                }
+                Ok(false) => {
+                    self.state.lost.store(true, Ordering::SeqCst);
+                    eprintln!(
+                        "pacer serve: the engine lease in {} is no longer this engine's (it expired, or another engine took it): taking no more events",
+                        self.leases.bucket
+                    );
+                    return;
+                }
+                Err(e) => eprintln!("pacer serve: {e}; retrying"),
+            }
+        }
+    }
+
+    /// One renewal: `Ok(false)` when the key is no longer this engine's revision.
+    async fn renew(&mut self) -> Result<bool, NatsError> {
+        let value = Bytes::from(serde_json::to_vec(&self.me).expect("a holder serialises"));
+        match self.leases.store.update(KEY, value, self.revision).await {
+            Ok(rev) => {
+                self.revision = rev;
+                Ok(true)
+            }
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+            Err(e) => Err(lease_err(&self.leases.bucket, "renewing the lease", &e)),
+        }
+    }
+}
+
+/// The lease while this engine holds it, renewed by a task of its own.
+pub struct Held {
+    pub guard: Guard,
+    leases: Leases,
+    me: Holder,
+    mark: Progress,
+    _keeper: Task,
+}
+
+impl Held {
+    /// Gives the lease up at a clean stop, with the final published mark, so that a
+    /// standby takes over at once. Best effort, for at most 5 s: an engine that
+    /// cannot reach NATS lets it expire.
+    pub async fn release(self) {
+        let Held {
+            leases, me, mark, ..
+        } = self;
+        let release = async {
+            let entry = leases.store.entry(KEY).await.ok()??;
+            let holder = serde_json::from_slice::<Holder>(&entry.value).ok()?;
+            if holder.engine != me.engine {
+                return None;
+            }
+            let last = Holder {
+                published_seq: mark.get(),
+                released: true,
+                ..me
+            };
+            let value = Bytes::from(serde_json::to_vec(&last).expect("a holder serialises"));
+            Some(leases.store.update(KEY, value, entry.revision).await)
+        };
+        match tokio::time::timeout(Duration::from_secs(5), release).await {
+            Ok(Some(Ok(_))) => eprintln!("pacer serve: released the engine lease"),
+            Ok(None) => {}
+            Ok(Some(Err(e))) => {
+                eprintln!("pacer serve: the engine lease was not released ({e}); it expires")
+            }
+            Err(_) => {
+                eprintln!("pacer serve: the engine lease was not released in time; it expires")
+            }
+        }
+    }
+}
