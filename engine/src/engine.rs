@@ -9,7 +9,8 @@
 //! what [`Engine::fold`] returns to the durable outbox ([`crate::outbox`]); the
 //! benchmarks drive the same calls. What a stored event's alert changes call for is
 //! an [`Outgoing`] message, named by [`Subjects`], with an id made of the alert id,
-//! the change and the event's seq, so that publishing it again is harmless.
+//! the change and the event's id, so that publishing it again is harmless (from any
+//! engine).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -68,9 +69,9 @@ impl Engine {
         &mut self.log
     }
 
-    /// The log, the model let go.
-    pub fn into_log(self) -> Log {
-        self.log
+    /// The log and the model, let go.
+    pub fn into_parts(self) -> (Log, Arc<RwLock<Model>>) {
+        (self.log, self.state)
     }
 
     pub fn state(&self) -> &Arc<RwLock<Model>> {
@@ -159,7 +160,7 @@ impl Engine {
             out.extend(changes_out(
                 &state,
                 &self.subjects,
-                rec.seq,
+                rec,
                 state.alert_book().changes(),
             ));
             if let (Some(serve), EventBody::ClockTick) = (serve, &rec.event.body) {
@@ -226,13 +227,17 @@ pub struct Outgoing {
     pub seq: u64,
 }
 
-/// The messages announcing one event's alert changes.
+/// The messages announcing the alert changes of the event `rec`. Each one's
+/// `Nats-Msg-Id` is `<prefix>:<alert_id>:<change>:<event key>`, the event key being
+/// [`event_key`] of its `event_id`: the same change of the same event has the same id
+/// in every engine, whatever seq its log gave the event.
 pub fn changes_out(
     state: &Model,
     subjects: &Subjects,
-    seq: u64,
+    rec: &Recorded,
     changes: &[(String, Change)],
 ) -> Vec<Outgoing> {
+    let seq = rec.seq;
     if changes.is_empty() {
         return Vec::new();
     }
@@ -244,6 +249,7 @@ pub fn changes_out(
         .collect();
     let focus = book.focus_of(reps, &state.config().alerts);
     let org = state.config();
+    let event = event_key(&rec.event.event_id);
     let mut out = Vec::new();
     for (id, change) in changes {
         let Some(view) = alert_view(state, id, &focus) else {
@@ -256,7 +262,7 @@ pub fn changes_out(
         }
         out.push(Outgoing {
             subject: subjects.alert(&view.team, &view.alert.rep),
-            msg_id: format!("{}:{id}:{}:{seq}", subjects.prefix, change.as_str()),
+            msg_id: format!("{}:{id}:{}:{event}", subjects.prefix, change.as_str()),
             payload: Bytes::from(serde_json::to_vec(&obj).expect("JSON values serialise")),
             seq,
         });
@@ -308,6 +314,14 @@ pub fn digests_out(
         }
     }
     out
+}
+
+/// An event's key in alert message ids: the first 16 hex digits of the SHA-256 of
+/// its `event_id` (ids run to 256 bytes of any characters; this is short and plain).
+pub fn event_key(event_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(event_id.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `Nats-Msg-Id` of a team's digest for a week: published once per week.

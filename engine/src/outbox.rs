@@ -106,7 +106,7 @@ pub fn rebuild_with_messages(
             messages.extend(changes_out(
                 state,
                 &subjects,
-                rec.seq,
+                rec,
                 state.alert_book().changes(),
             ));
             if matches!(rec.event.body, EventBody::ClockTick) {

@@ -20,11 +20,11 @@ use pacer_engine::config::NatsConfig;
 use pacer_engine::deliver::{self, store::Mark, store::Store, Deliverer, Message};
 use pacer_engine::dlq::DlqStore;
 use pacer_engine::engine::Outgoing;
+use pacer_engine::error::NatsError;
 use pacer_engine::http::{Gateway, Live, Sink, Stores};
 use pacer_engine::local::Local;
 use pacer_engine::local::DELIVERY_FEED_MAX;
 use pacer_engine::metrics::{serve_http, Metrics};
-use pacer_engine::error::NatsError;
 use pacer_engine::nats::lease::{self, Held, Holder, Leases, Look};
 use pacer_engine::nats::pipeline::{
     rebuild_for_serve, Pipeline, Progress, Takeover, PUBLISHED_SEQ,
@@ -400,6 +400,7 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     // One engine consumes; any other started beside it waits as a hot standby.
     let Some(Taken {
         mut log,
+        state,
         held,
         mark,
         before,
@@ -411,26 +412,37 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
     // The stream feeds the deliverer here: a later one-process start begins at the
     // log's end instead of delivering again what NATS delivered.
     store.forget_log_mark()?;
-    let total = log.last_seq();
-    eprintln!("pacer serve: rebuilding the projections from {total} events");
-    let started = Instant::now();
-    let mut next_report = 100_000;
-    let rebuilt = tokio::task::block_in_place(|| {
-        rebuild_for_serve(&mut log, &config, |seq| {
-            if seq >= next_report {
-                eprintln!("pacer serve: rebuilt {seq} of {total} events");
-                next_report += 100_000;
-            }
-        })
-    })?;
-    let (state, published_seq, pending) =
-        (rebuilt.state, rebuilt.published_seq, rebuilt.unpublished);
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "pacer serve: rebuilt {} events in {secs:.2} s ({:.0} events/s)",
-        state.events_applied(),
-        state.events_applied() as f64 / secs.max(1e-9)
-    );
+    let (state, published_seq, pending) = match state {
+        // A standby's projections, every change of its log published.
+        Some(state) => {
+            eprintln!(
+                "pacer serve: going on with the standby's projections of {} events (no rebuild: the engine before published every change they made)",
+                state.events_applied()
+            );
+            (state, log.last_seq(), Vec::new())
+        }
+        None => {
+            let total = log.last_seq();
+            eprintln!("pacer serve: rebuilding the projections from {total} events");
+            let started = Instant::now();
+            let mut next_report = 100_000;
+            let rebuilt = tokio::task::block_in_place(|| {
+                rebuild_for_serve(&mut log, &config, |seq| {
+                    if seq >= next_report {
+                        eprintln!("pacer serve: rebuilt {seq} of {total} events");
+                        next_report += 100_000;
+                    }
+                })
+            })?;
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "pacer serve: rebuilt {} events in {secs:.2} s ({:.0} events/s)",
+                rebuilt.state.events_applied(),
+                rebuilt.state.events_applied() as f64 / secs.max(1e-9)
+            );
+            (rebuilt.state, rebuilt.published_seq, rebuilt.unpublished)
+        }
+    };
     let state = Arc::new(RwLock::new(state));
     let deliverer = Arc::new(Deliverer::new(
         ctx.data_dir.clone(),
@@ -528,6 +540,9 @@ async fn serve(ctx: &Context, config: pacer_engine::Config) -> anyhow::Result<()
 /// The engine lease, taken.
 struct Taken {
     log: pacer_engine::Log,
+    /// A standby's projections, when they can go on as they are (every alert change
+    /// of its log published, by the holder before); `None`: rebuild from the log.
+    state: Option<pacer_projections::model::Model>,
     /// Held from now on, renewed with `mark`.
     held: Held,
     /// How far alert changes are published; the pipeline moves it.
@@ -563,18 +578,37 @@ async fn take_lease(
         }
     };
     let host = lease::host_name();
+    // The log's own mark, written with the lease when it is taken at once.
+    let logged = |log: &pacer_engine::Log| -> anyhow::Result<Option<u64>> {
+        Ok(log
+            .meta(PUBLISHED_SEQ)?
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|s| s.min(log.last_seq())))
+    };
     let me = Holder {
         engine: lease::engine_id(&mut log, &host)?,
         host,
-        published_seq: 0,
+        published_seq: logged(&log)?.unwrap_or_else(|| log.last_seq()),
         released: false,
     };
-    let takeover = match leases.look(&me).await? {
+    let mut standby_state = None;
+    let first_look = loop {
+        match leases.look(&me).await {
+            Ok(Look::Gone) => {}
+            Ok(look) => break look,
+            Err(e) => eprintln!("pacer serve: {e}; retrying"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return Ok(None),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
+    let takeover = match first_look {
         Look::Taken(lease) => Takeover {
             lease: *lease,
             last_seen: None,
         },
-        Look::Held(..) => {
+        Look::Held(..) | Look::Gone => {
             // A standby: the projections (validation reads them) and the quiet
             // catch-up, until the lease is free.
             let rebuilt =
@@ -591,7 +625,9 @@ async fn take_lease(
             metrics.standing_by.store(true, Ordering::SeqCst);
             let taken = standby.stand_by(&leases, &me, stop).await;
             metrics.standing_by.store(false, Ordering::SeqCst);
-            log = standby.into_log();
+            let (standby_log, state) = standby.into_parts();
+            log = standby_log;
+            standby_state = state;
             match taken? {
                 Some(t) => t,
                 None => return Ok(None),
@@ -613,26 +649,32 @@ async fn take_lease(
         ),
         (None, None) => eprintln!("pacer serve: took the engine lease"),
     }
-    let logged = log
-        .meta(PUBLISHED_SEQ)?
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(|s| s.min(log.last_seq()));
-    if let (Some(before), Some(logged)) = (before, logged) {
-        if before < logged {
+    // The mark of the engine before, within this log, is this log's from now on:
+    // lower (the changes after it are published again; the alerts stream drops
+    // what it has) or higher (a standby's own mark, stale from before it stood by,
+    // is not: the engine before published those).
+    let end = log.last_seq();
+    let mut logged = logged(&log)?;
+    if let Some(before) = before.map(|b| b.min(end)) {
+        if logged.is_some_and(|l| before < l) {
             eprintln!(
                 "pacer serve: publishing again the alert changes after seq {before} (the engine before may not have published them; the alerts stream drops what it has)"
             );
+        }
+        if logged != Some(before) {
             log.set_meta(PUBLISHED_SEQ, &before.to_string())?;
+            logged = Some(before);
         }
     }
-    let start = match (before, logged) {
-        (Some(b), Some(l)) => b.min(l),
-        (_, l) => l.unwrap_or(0),
-    };
+    let start = logged.unwrap_or(0);
     let mark = Progress::new(start);
     metrics.lease_held.set(1);
+    // The standby's projections go on when nothing of its log is to be published
+    // again: no rebuild, so failover does not grow with the log.
+    let state = standby_state.filter(|_| logged == Some(end) && before.is_none_or(|b| b >= end));
     Ok(Some(Taken {
         log,
+        state,
         held: takeover.lease.hold(mark.clone()),
         mark,
         before,

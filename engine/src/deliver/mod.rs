@@ -333,14 +333,8 @@ impl Deliverer {
                     Some("warning") => 1,
                     _ => 2,
                 };
-                // The event's seq ends an alert change's key (`…:<change>:<seq>`).
-                let seq = |i: &Intent| {
-                    i.key
-                        .rsplit(':')
-                        .next()
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .unwrap_or(0)
-                };
+                // The seq of the event that made the change, as its message says.
+                let seq = |i: &Intent| i.item.get("seq").and_then(Value::as_u64).unwrap_or(0);
                 (sev(a), a.created_ms, seq(a), &a.key).cmp(&(sev(b), b.created_ms, seq(b), &b.key))
             });
             let mut groups: Vec<(Kind, Vec<Intent>)> = alerts

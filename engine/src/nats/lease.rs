@@ -85,6 +85,8 @@ pub enum Look {
     Taken(Box<Lease>),
     /// Another engine holds it: its last value and revision.
     Held(Holder, u64),
+    /// Nobody holds it, and another engine was quicker to take it: look again.
+    Gone,
 }
 
 fn lease_err(bucket: &str, doing: &'static str, e: &dyn std::fmt::Display) -> NatsError {
@@ -210,9 +212,12 @@ impl Leases {
             _ => match self.store.create(KEY, value).await {
                 Ok(rev) => (rev, None),
                 Err(x) if x.kind() == kv::CreateErrorKind::AlreadyExists => {
-                    // Taken between the look and the create: look again later.
-                    let holder = self.holder().await?.unwrap_or_else(|| me.clone());
-                    return Ok(Look::Held(holder, 0));
+                    // Taken between the look and the create: say by whom (or, gone
+                    // again already, look again at the next turn).
+                    return Ok(match self.holder().await? {
+                        Some(holder) => Look::Held(holder, 0),
+                        None => Look::Gone,
+                    });
                 }
                 Err(x) => return Err(err("taking the lease", &x)),
             },
@@ -328,49 +333,97 @@ impl Lease {
         }
     }
 
-    /// Renews the lease every third of its TTL, and within [`MARK_EVERY`] of a move
-    /// of how far alert changes are published (so that a takeover publishes little
-    /// again), retrying every half second when NATS refuses; until another engine
-    /// holds it: returns then (the [`Guard`] says so too).
+    /// Renews the lease at once (with the mark it starts from), then every third of
+    /// its TTL and within [`MARK_EVERY`] of a move of how far alert changes are
+    /// published (so that a takeover publishes little again), each attempt given a
+    /// sixth of the TTL, retried every half second when NATS refuses; until another
+    /// engine holds it: returns then (the [`Guard`] says so too).
     async fn keep(mut self, mark: Progress) {
         let every = self.leases.ttl / 3;
-        let mut renewed = Instant::now();
+        let attempt = self.leases.ttl / 6;
+        let mut renewed: Option<Instant> = None;
+        let mut said_failing = false;
         loop {
-            tokio::time::sleep(MARK_EVERY).await;
             let published_seq = mark.get();
-            if published_seq == self.me.published_seq && renewed.elapsed() + MARK_EVERY < every {
-                continue;
-            }
-            self.me.published_seq = published_seq;
-            let sent = Instant::now();
-            match self.renew().await {
-                Ok(true) => {
-                    self.state.extend(sent + self.leases.ttl_held());
-                    renewed = sent;
-                }
-                Ok(false) => {
-                    self.state.lost.store(true, Ordering::SeqCst);
-                    eprintln!(
+            let due = renewed.is_none_or(|at| at.elapsed() + MARK_EVERY >= every);
+            if published_seq != self.me.published_seq || due {
+                self.me.published_seq = published_seq;
+                let sent = Instant::now();
+                let outcome = tokio::time::timeout(attempt, self.renew())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(lease_err(
+                            &self.leases.bucket,
+                            "renewing the lease",
+                            &"no answer in time",
+                        ))
+                    });
+                match outcome {
+                    Ok(true) => {
+                        self.state.extend(sent + self.leases.ttl_held());
+                        renewed = Some(sent);
+                        said_failing = false;
+                    }
+                    Ok(false) => {
+                        self.state.lost.store(true, Ordering::SeqCst);
+                        eprintln!(
                         "pacer serve: the engine lease in {} is no longer this engine's (it expired, or another engine took it): taking no more events",
                         self.leases.bucket
                     );
-                    return;
+                        return;
+                    }
+                    // Said once until a renewal succeeds again (the guard tells the
+                    // engine when it is too late).
+                    Err(e) if !said_failing => {
+                        said_failing = true;
+                        eprintln!("pacer serve: {e}; retrying every {MARK_EVERY:?}");
+                    }
+                    Err(_) => {}
                 }
-                Err(e) => eprintln!("pacer serve: {e}; retrying"),
             }
+            tokio::time::sleep(MARK_EVERY).await;
         }
     }
 
-    /// One renewal: `Ok(false)` when the key is no longer this engine's revision.
+    /// One renewal: `Ok(false)` when the key is no longer this engine's. A renewal
+    /// that timed out may have been written: a key holding this engine's value at a
+    /// later revision is taken as its own.
     async fn renew(&mut self) -> Result<bool, NatsError> {
+        let err =
+            |e: &dyn std::fmt::Display| lease_err(&self.leases.bucket, "renewing the lease", e);
         let value = Bytes::from(serde_json::to_vec(&self.me).expect("a holder serialises"));
-        match self.leases.store.update(KEY, value, self.revision).await {
+        match self
+            .leases
+            .store
+            .update(KEY, value.clone(), self.revision)
+            .await
+        {
             Ok(rev) => {
                 self.revision = rev;
                 Ok(true)
             }
-            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
-            Err(e) => Err(lease_err(&self.leases.bucket, "renewing the lease", &e)),
+            Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                let entry = self.leases.store.entry(KEY).await.map_err(|e| err(&e))?;
+                let ours = entry.filter(|e| {
+                    e.operation == kv::Operation::Put
+                        && e.revision > self.revision
+                        && serde_json::from_slice::<Holder>(&e.value)
+                            .is_ok_and(|h| h.engine == self.me.engine && !h.released)
+                });
+                let Some(ours) = ours else {
+                    return Ok(false);
+                };
+                self.revision = ours.revision;
+                match self.leases.store.update(KEY, value, self.revision).await {
+                    Ok(rev) => {
+                        self.revision = rev;
+                        Ok(true)
+                    }
+                    Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
+                    Err(e) => Err(err(&e)),
+                }
+            }
+            Err(e) => Err(err(&e)),
         }
     }
 }

@@ -264,7 +264,9 @@ impl Pipeline {
     /// its alerts the same ids. Retried with a back-off until published or the next
     /// tick is due (then that one goes instead).
     fn tick(&mut self, tick_every: Duration) {
-        if self.ticking.as_ref().is_some_and(|t| !t.0.is_finished()) {
+        if self.ticking.as_ref().is_some_and(|t| !t.0.is_finished())
+            || self.guard.as_ref().is_some_and(|g| g.check().is_err())
+        {
             return;
         }
         let tick = tick_event((self.clock)());
@@ -323,6 +325,11 @@ impl Pipeline {
 
     /// One batch of messages, in the brief's order.
     async fn handle(&mut self, messages: Vec<jetstream::Message>) -> Result<(), NatsError> {
+        if let Some(guard) = &self.guard {
+            // Nothing of a batch is acknowledged, nor dead-lettered and terminated,
+            // once the lease may be another engine's.
+            guard.check()?;
+        }
         self.engine
             .metrics()
             .batch_events
@@ -790,12 +797,19 @@ impl Pipeline {
     ) -> Result<Option<Takeover>, NatsError> {
         // The holder last seen, its revision, and when that revision was first seen.
         let mut seen: Option<(Holder, u64, Instant)> = None;
+        let mut me = me.clone();
         // What was stored since it was last said, and when that was.
         let mut unsaid = Caught::default();
         let mut last_said: Option<Instant> = None;
         let mut failing: Option<(String, Instant)> = None;
         loop {
-            match leases.look(me).await {
+            // Written when this engine takes the lease: the mark it will start from
+            // (the holder's last, within this log), until its first renewal.
+            me.published_seq = seen
+                .as_ref()
+                .map_or(0, |(h, _, _)| h.published_seq)
+                .min(self.engine.log().last_seq());
+            match leases.look(&me).await {
                 Ok(Look::Taken(lease)) => {
                     let last_seen = seen.map(|(holder, _, at)| (holder, at.elapsed()));
                     return Ok(Some(Takeover {
@@ -803,6 +817,7 @@ impl Pipeline {
                         last_seen,
                     }));
                 }
+                Ok(Look::Gone) => {}
                 Ok(Look::Held(holder, revision)) => {
                     if seen
                         .as_ref()
@@ -858,9 +873,14 @@ impl Pipeline {
         }
     }
 
-    /// The log, for a new start (a standby that took the lease).
-    pub fn into_log(self) -> Log {
-        self.engine.into_log()
+    /// The log and, unless something else holds them, the projections: for a
+    /// standby that took the lease.
+    pub fn into_parts(self) -> (Log, Option<Model>) {
+        let (log, state) = self.engine.into_parts();
+        let state = Arc::try_unwrap(state)
+            .ok()
+            .and_then(|s| s.into_inner().ok());
+        (log, state)
     }
 
     /// Sets the mark of the engine that held the lease before: the catch-up
