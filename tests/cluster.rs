@@ -492,7 +492,20 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         standby.output()
     );
     publishing.await.unwrap();
-    wait_drained(&js, Duration::from_secs(180)).await;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let state = consumer_state(&js).await;
+        let last = stream_info(&js, "PACER_EVENTS").await.state.last_sequence;
+        if matches!(state, Some((0, 0, delivered, _)) if delivered >= last) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the engine that took over did not drain the stream: {state:?} of {last}\n{}",
+            standby.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(
         stream_messages(&js, "PACER_EVENTS").await,
         events.len() as u64

@@ -291,8 +291,14 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// Another engine holds the lease: this one must stop.
+    pub fn is_lost(&self) -> bool {
+        self.state.lost.load(Ordering::SeqCst)
+    }
+
     /// `Err` once the lease may be another engine's: taken by one, or not renewed
-    /// in time.
+    /// in time (lapsed: the renewal task goes on, and takes it back if it expired
+    /// with nobody taking it).
     pub fn check(&self) -> Result<(), NatsError> {
         if self.state.held() {
             return Ok(());
@@ -385,9 +391,10 @@ impl Lease {
         }
     }
 
-    /// One renewal: `Ok(false)` when the key is no longer this engine's. A renewal
-    /// that timed out may have been written: a key holding this engine's value at a
-    /// later revision is taken as its own.
+    /// One renewal: `Ok(false)` when the key is another engine's. A renewal that
+    /// timed out may have been written: a key holding this engine's value at a later
+    /// revision is taken as its own. A key that expired with nobody taking it is
+    /// taken back (nobody consumed meanwhile: only a holder does).
     async fn renew(&mut self) -> Result<bool, NatsError> {
         let err =
             |e: &dyn std::fmt::Display| lease_err(&self.leases.bucket, "renewing the lease", e);
@@ -404,9 +411,21 @@ impl Lease {
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 let entry = self.leases.store.entry(KEY).await.map_err(|e| err(&e))?;
-                let ours = entry.filter(|e| {
-                    e.operation == kv::Operation::Put
-                        && e.revision > self.revision
+                let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+                    return match self.leases.store.create(KEY, value).await {
+                        Ok(rev) => {
+                            self.revision = rev;
+                            eprintln!(
+                                "pacer serve: the engine lease had expired with nobody taking it: taken back"
+                            );
+                            Ok(true)
+                        }
+                        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
+                        Err(e) => Err(err(&e)),
+                    };
+                };
+                let ours = Some(entry).filter(|e| {
+                    e.revision > self.revision
                         && serde_json::from_slice::<Holder>(&e.value)
                             .is_ok_and(|h| h.engine == self.me.engine && !h.released)
                 });

@@ -105,6 +105,19 @@ pub struct Pipeline {
     /// the engine that held the lease before this one (its last mark); the catch-up
     /// publishes those after it. `None`: every one the catch-up stores quietly.
     published_before: Option<u64>,
+    /// A standby's reader of the events stream, between its catch-ups.
+    reader: Option<Reader>,
+}
+
+/// A standby's reader of the events stream, kept between its catch-ups: its
+/// consumer (made once, not every second), the messages it pulls, and one read past
+/// the last catch-up's end.
+struct Reader {
+    consumer: PullConsumer,
+    messages: pull::Stream,
+    peeked: Option<jetstream::Message>,
+    /// Everything of the stream up to this seq has been handed out.
+    through: u64,
 }
 
 /// What one [`Pipeline::catch_up`] did.
@@ -158,6 +171,7 @@ impl Pipeline {
             ticking: None,
             guard: None,
             published_before: None,
+            reader: None,
         }
     }
 
@@ -582,25 +596,43 @@ impl Pipeline {
                 first - 1
             );
         }
-        let reader = stream
-            .create_consumer(pull::Config {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: from + 1,
-                },
-                ack_policy: AckPolicy::None,
-                filter_subject: self.engine.subjects().events_all(),
-                inactive_threshold: Duration::from_secs(60),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| err("creating a consumer to catch up", &e))?;
         let batch_max = self.engine.config().serve.batch_events_max;
-        let mut messages = reader
-            .stream()
-            .max_messages_per_batch(batch_max)
-            .messages()
-            .await
-            .map_err(|e| err("reading the stream to catch up", &e))?;
+        // A standby's reader goes on where its last catch-up ended (one consumer for
+        // its life, not one a second); any other catch-up reads with one of its own.
+        let mut reader = match self.reader.take() {
+            Some(r) if r.through == from => r,
+            old => {
+                if let Some(old) = old {
+                    let name = old.consumer.cached_info().name.clone();
+                    drop(old);
+                    let _ = stream.delete_consumer(&name).await;
+                }
+                let consumer = stream
+                    .create_consumer(pull::Config {
+                        deliver_policy: DeliverPolicy::ByStartSequence {
+                            start_sequence: from + 1,
+                        },
+                        ack_policy: AckPolicy::None,
+                        filter_subject: self.engine.subjects().events_all(),
+                        inactive_threshold: Duration::from_secs(60),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|e| err("creating a consumer to catch up", &e))?;
+                let messages = consumer
+                    .stream()
+                    .max_messages_per_batch(batch_max)
+                    .messages()
+                    .await
+                    .map_err(|e| err("reading the stream to catch up", &e))?;
+                Reader {
+                    consumer,
+                    messages,
+                    peeked: None,
+                    through: from,
+                }
+            }
+        };
         let started = Instant::now();
         let (mut stored_n, mut duplicates, mut skipped) = (0usize, 0usize, 0usize);
         // Stored here, delivered but never acknowledged: their alerts go out as usual.
@@ -611,15 +643,17 @@ impl Pipeline {
             let mut batch = Vec::new();
             let mut last = through;
             while batch.len() < batch_max {
-                let next = if batch.is_empty() {
-                    match tokio::time::timeout(CATCH_UP_WAIT, messages.next()).await {
+                let next = if let Some(m) = reader.peeked.take() {
+                    Some(Ok(m))
+                } else if batch.is_empty() {
+                    match tokio::time::timeout(CATCH_UP_WAIT, reader.messages.next()).await {
                         Ok(next) => next,
                         // Nothing came: the stream holds nothing more of ours up to
                         // `delivered` (the rest were other subjects), or it is away.
                         Err(_) if *shutdown.borrow() => break 'read,
                         Err(_) => {
-                            let mut reader = reader.clone();
-                            let pending = reader
+                            let mut consumer = reader.consumer.clone();
+                            let pending = consumer
                                 .info()
                                 .await
                                 .map_err(|e| err("reading the catch-up consumer", &e))?
@@ -632,7 +666,7 @@ impl Pipeline {
                         }
                     }
                 } else {
-                    match messages.next().now_or_never() {
+                    match reader.messages.next().now_or_never() {
                         Some(next) => next,
                         None => break,
                     }
@@ -653,7 +687,8 @@ impl Pipeline {
                     .stream_sequence;
                 if seq > target {
                     // The consumer delivers it (or, for a standby, its holder has not
-                    // acknowledged it yet).
+                    // acknowledged it yet: kept for the standby's next catch-up).
+                    reader.peeked = Some(msg);
                     beyond = true;
                     break;
                 }
@@ -696,10 +731,15 @@ impl Pipeline {
             through = through.max(target);
             self.note_stream_seq(Some(through))?;
         }
-        drop(messages);
-        // Its server would drop it after a minute of nothing; now is better.
-        let reader_name = reader.cached_info().name.clone();
-        let _ = stream.delete_consumer(&reader_name).await;
+        if finished && upto == CatchUp::AckFloor {
+            reader.through = through;
+            self.reader = Some(reader);
+        } else {
+            // Its server would drop it after a minute of nothing; now is better.
+            let name = reader.consumer.cached_info().name.clone();
+            drop(reader);
+            let _ = stream.delete_consumer(&name).await;
+        }
         // How far it got, made durable now.
         self.engine
             .log_mut()
@@ -991,9 +1031,42 @@ impl Pipeline {
                 }
             };
             loop {
-                if let Some(Err(e)) = self.guard.as_ref().map(Guard::check) {
-                    lost = Some(e);
-                    break 'outer;
+                if let Some(guard) = self.guard.clone() {
+                    if let Err(e) = guard.check() {
+                        if guard.is_lost() {
+                            lost = Some(e);
+                            break 'outer;
+                        }
+                        // Lapsed: take nothing until the lease is renewed or taken
+                        // back, then store first what another engine may have
+                        // consumed meanwhile.
+                        drop(messages);
+                        eprintln!("pacer serve: {e}; waiting for it to be renewed");
+                        loop {
+                            if wait_or_shutdown(&mut shutdown, Duration::from_millis(200)).await {
+                                break 'outer;
+                            }
+                            if guard.is_lost() {
+                                lost = guard.check().err();
+                                break 'outer;
+                            }
+                            if guard.check().is_ok() {
+                                break;
+                            }
+                        }
+                        eprintln!("pacer serve: the engine lease is held again");
+                        let caught_up = match self.consumer().await {
+                            Ok(mut c) => self.catch_up(&mut c, &shutdown, CatchUp::Delivered).await,
+                            Err(e) => Err(e),
+                        };
+                        match caught_up {
+                            Ok(c) if !c.finished => break 'outer,
+                            Ok(_) => {}
+                            Err(e @ NatsError::Log(_)) => return Err(e),
+                            Err(e) => eprintln!("pacer serve: {e}; going on"),
+                        }
+                        continue 'outer;
+                    }
                 }
                 self.hand_over();
                 self.save_published_seq(false)?;
@@ -1073,8 +1146,12 @@ impl Pipeline {
                                 return Err(e);
                             }
                             if matches!(e, NatsError::LeaseLost { .. }) {
-                                lost = Some(e);
-                                break 'outer;
+                                if self.guard.as_ref().is_some_and(Guard::is_lost) {
+                                    lost = Some(e);
+                                    break 'outer;
+                                }
+                                // Lapsed: the loop's top waits for the lease.
+                                continue;
                             }
                             eprintln!("pacer serve: {e}; the batch will be redelivered");
                             if wait_or_shutdown(&mut shutdown, backoff).await {
