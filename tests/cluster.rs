@@ -517,6 +517,11 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         "{status:#}"
     );
     assert_eq!(standby.stop(), Some(0), "{}", standby.output());
+    // What the engine that took over said of its lease (a lapse and a take-back
+    // would show here).
+    for line in standby.output().lines().filter(|l| l.contains("lease")) {
+        eprintln!("cluster: standby: {line}");
+    }
     let data = standby_data;
 
     // Every event published is stored once.
