@@ -58,7 +58,7 @@ const ATTEMPTS_PER_TURN_MAX: usize = 100;
 #[derive(Clone, Copy, Debug)]
 pub struct Message<'a> {
     pub subject: &'a str,
-    /// Its `Nats-Msg-Id`: alert, change and seq, or team and week.
+    /// Its `Nats-Msg-Id`: alert, change and event key, or team and week.
     pub msg_id: &'a str,
     pub payload: &'a [u8],
 }

@@ -391,10 +391,11 @@ impl Lease {
         }
     }
 
-    /// One renewal: `Ok(false)` when the key is another engine's. A renewal that
-    /// timed out may have been written: a key holding this engine's value at a later
-    /// revision is taken as its own. A key that expired with nobody taking it is
-    /// taken back (nobody consumed meanwhile: only a holder does).
+    /// One renewal: `Ok(false)` when the key is another engine's (or was: written by
+    /// another since). A renewal that timed out may have been written: a key holding
+    /// this engine's value at a later revision is taken as its own. A key that expired
+    /// with nobody writing the bucket since is taken back (nobody consumed meanwhile:
+    /// only a holder does).
     async fn renew(&mut self) -> Result<bool, NatsError> {
         let err =
             |e: &dyn std::fmt::Display| lease_err(&self.leases.bucket, "renewing the lease", e);
@@ -412,6 +413,19 @@ impl Lease {
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
                 let entry = self.leases.store.entry(KEY).await.map_err(|e| err(&e))?;
                 let Some(entry) = entry.filter(|e| e.operation == kv::Operation::Put) else {
+                    // Taken back only if nobody wrote the bucket since this engine's
+                    // last renewal: an engine that took it and let it go may have
+                    // consumed, and a standby's takeover (with its mark) is the way.
+                    let mut stream = self.leases.store.stream.clone();
+                    let last = stream
+                        .info()
+                        .await
+                        .map_err(|e| err(&e))?
+                        .state
+                        .last_sequence;
+                    if last != self.revision {
+                        return Ok(false);
+                    }
                     return match self.leases.store.create(KEY, value).await {
                         Ok(rev) => {
                             self.revision = rev;

@@ -7,7 +7,7 @@
 //! Only then are the stored events folded into the projections (the engine core,
 //! [`crate::engine`]) and the alert changes they caused handed to the outbox
 //! ([`crate::outbox`]), whose publisher task sends them through JetStream with a
-//! `Nats-Msg-Id` made of the alert id, the change and the event's seq (a restart
+//! `Nats-Msg-Id` made of the alert id, the change and a key of the event id (a restart
 //! that publishes them again is deduplicated by the stream). The loop never waits
 //! for a PubAck: the publisher does, off the loop.
 //!
@@ -118,6 +118,9 @@ struct Reader {
     peeked: Option<jetstream::Message>,
     /// Everything of the stream up to this seq has been handed out.
     through: u64,
+    /// The consumer seq of the last message read: the next must be one more (a
+    /// message lost on the way, a connection dropped, is a gap: read again).
+    consumer_seq: u64,
 }
 
 /// What one [`Pipeline::catch_up`] did.
@@ -380,9 +383,12 @@ impl Pipeline {
         self.note_stream_seq(handled_through)?;
         if let Some(guard) = &self.guard {
             // Another engine may hold the lease: it is given these messages when they
-            // are not acknowledged (this log holds them too: they are found duplicates
-            // if this engine holds the lease again).
-            guard.check()?;
+            // are not acknowledged. They are in this log, so they are folded here all
+            // the same (their redelivery finds duplicates).
+            if let Err(e) = guard.check() {
+                self.fold(&stored);
+                return Err(e);
+            }
         }
         // Durable: now, and only now, every message of the batch is acknowledged (one
         // deadline for the batch, not a timer per message).
@@ -630,6 +636,7 @@ impl Pipeline {
                     messages,
                     peeked: None,
                     through: from,
+                    consumer_seq: 0,
                 }
             }
         };
@@ -681,10 +688,26 @@ impl Pipeline {
                         ))
                     }
                 };
-                let seq = msg
+                let (seq, consumer_seq) = msg
                     .info()
-                    .map_err(|e| err("reading a message's stream seq", &e))?
-                    .stream_sequence;
+                    .map(|i| (i.stream_sequence, i.consumer_sequence))
+                    .map_err(|e| err("reading a message's stream seq", &e))?;
+                if consumer_seq <= reader.consumer_seq {
+                    // Read already (handed out again after a reconnect): skip it.
+                    continue;
+                }
+                if consumer_seq != reader.consumer_seq + 1 {
+                    // Messages lost on the way: this reader goes, the next catch-up
+                    // reads on from this log's mark with a new one.
+                    return Err(err(
+                        "reading the stream to catch up",
+                        &format!(
+                            "the reader missed messages {} to {}; reading again",
+                            reader.consumer_seq + 1,
+                            consumer_seq - 1
+                        ),
+                    ));
+                }
                 if seq > target {
                     // The consumer delivers it (or, for a standby, its holder has not
                     // acknowledged it yet: kept for the standby's next catch-up).
@@ -692,6 +715,7 @@ impl Pipeline {
                     beyond = true;
                     break;
                 }
+                reader.consumer_seq = consumer_seq;
                 last = seq;
                 batch.push((seq, msg));
             }
@@ -1008,6 +1032,9 @@ impl Pipeline {
         // The lease was lost: the loop ends, what is in hand is published, and `run`
         // returns this.
         let mut lost: Option<NatsError> = None;
+        // The lease lapsed while a batch was in hand: before pulling again, store from
+        // the stream what was delivered and not acknowledged (in stream order).
+        let mut resync = false;
         'outer: loop {
             let mut messages = match consumer
                 .stream()
@@ -1032,16 +1059,18 @@ impl Pipeline {
             };
             loop {
                 if let Some(guard) = self.guard.clone() {
-                    if let Err(e) = guard.check() {
+                    let checked = guard.check();
+                    if checked.is_err() || resync {
                         if guard.is_lost() {
-                            lost = Some(e);
+                            lost = checked.err();
                             break 'outer;
                         }
                         // Lapsed: take nothing until the lease is renewed or taken
-                        // back, then store first what another engine may have
-                        // consumed meanwhile.
+                        // back, then store first what was delivered meanwhile.
                         drop(messages);
-                        eprintln!("pacer serve: {e}; waiting for it to be renewed");
+                        if let Err(e) = checked {
+                            eprintln!("pacer serve: {e}; waiting for it to be renewed");
+                        }
                         loop {
                             if wait_or_shutdown(&mut shutdown, Duration::from_millis(200)).await {
                                 break 'outer;
@@ -1054,17 +1083,28 @@ impl Pipeline {
                                 break;
                             }
                         }
-                        eprintln!("pacer serve: the engine lease is held again");
-                        let caught_up = match self.consumer().await {
-                            Ok(mut c) => self.catch_up(&mut c, &shutdown, CatchUp::Delivered).await,
-                            Err(e) => Err(e),
-                        };
-                        match caught_up {
-                            Ok(c) if !c.finished => break 'outer,
-                            Ok(_) => {}
-                            Err(e @ NatsError::Log(_)) => return Err(e),
-                            Err(e) => eprintln!("pacer serve: {e}; going on"),
+                        eprintln!("pacer serve: the engine lease is held: storing what was delivered meanwhile");
+                        loop {
+                            let caught_up = match self.consumer().await {
+                                Ok(mut c) => {
+                                    self.catch_up(&mut c, &shutdown, CatchUp::Delivered).await
+                                }
+                                Err(e) => Err(e),
+                            };
+                            match caught_up {
+                                Ok(c) if c.finished => break,
+                                Ok(_) => break 'outer,
+                                Err(e @ NatsError::Log(_)) => return Err(e),
+                                Err(e) => {
+                                    eprintln!("pacer serve: {e}; retrying");
+                                    if wait_or_shutdown(&mut shutdown, Duration::from_secs(1)).await
+                                    {
+                                        break 'outer;
+                                    }
+                                }
+                            }
                         }
+                        resync = false;
                         continue 'outer;
                     }
                 }
@@ -1150,7 +1190,9 @@ impl Pipeline {
                                     lost = Some(e);
                                     break 'outer;
                                 }
-                                // Lapsed: the loop's top waits for the lease.
+                                // Lapsed: the loop's top waits for the lease, then
+                                // stores what this batch left unacknowledged.
+                                resync = true;
                                 continue;
                             }
                             eprintln!("pacer serve: {e}; the batch will be redelivered");
