@@ -63,6 +63,17 @@ fn pacer_with(config: &Path, data: &Path, args: &[&str]) -> std::process::Output
 
 /// `pacer ARGS...` on the setup's data dir and config, which must succeed, its output
 /// parsed as JSON.
+/// Puts JSON Lines onto the events stream with `pacer publish`, as an operator would.
+fn publish_lines(s: &Setup, lines: &str) {
+    let file = s.dir.join("events.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    ok(pacer_with(
+        &s.config,
+        &s.data,
+        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
+    ));
+}
+
 fn cli_json(s: &Setup, args: &[&str]) -> Value {
     ok_json(pacer_with(&s.config, &s.data, args))
 }
@@ -385,13 +396,7 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     let (client, js) = connect_js(&s.nats.url()).await;
     // The scenario (ana's alerts, a digest), a bad event, 3 000 activities.
     let bad = "{\"event_id\":\"bad-1\",\"source\":\"crm\",\"type\":\"deal_won\"}\n";
-    let file = s.dir.join("events.jsonl");
-    std::fs::write(&file, format!("{}{bad}", events())).unwrap();
-    ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
-    ));
+    publish_lines(&s, &format!("{}{bad}", events()));
     let before = activities("before", 3_000);
     publish_all(&js, &with_msg_ids(&before)).await;
     wait_drained(&js, Duration::from_secs(120)).await;
@@ -482,13 +487,7 @@ async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_th
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
     assert_eq!(serve.stop(), Some(0), "{}", serve.output());
     let (client, js) = connect_js(&s.nats.url()).await;
-    let file = s.dir.join("events.jsonl");
-    std::fs::write(&file, events()).unwrap();
-    ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
-    ));
+    publish_lines(&s, &events());
     // The engine's consumer hands the scenario out, and nobody acknowledges it: an
     // engine killed after the delivery, before its flush.
     let consumer: jetstream::consumer::PullConsumer = js
@@ -547,13 +546,7 @@ async fn kill_9_during_the_catch_up_goes_on_at_the_next_start_and_publishes_noth
     short_lease(&s);
     let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
     let (client, js) = connect_js(&s.nats.url()).await;
-    let file = s.dir.join("events.jsonl");
-    std::fs::write(&file, events()).unwrap();
-    ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
-    ));
+    publish_lines(&s, &events());
     let history = activities("history", 60_000);
     publish_all(&js, &with_msg_ids(&history)).await;
     wait_drained(&js, Duration::from_secs(180)).await;
@@ -686,13 +679,7 @@ async fn a_core_subscriber_deduplicating_on_the_message_id_hears_each_change_onc
     let (client, js) = connect_js(&s.nats.url()).await;
     let mut alerts = client.subscribe("pacer.alerts.>").await.unwrap();
     client.flush().await.unwrap();
-    std::fs::write(s.dir.join("events.jsonl"), events()).unwrap();
-    let file = s.dir.join("events.jsonl");
-    ok(pacer_with(
-        &s.config,
-        &s.data,
-        &["publish", file.to_str().unwrap(), "--nats", &s.nats.url()],
-    ));
+    publish_lines(&s, &events());
     let id_of = |m: &async_nats::Message| {
         m.headers
             .as_ref()

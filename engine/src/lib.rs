@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod kv_store;
 pub mod local;
 pub mod log;
 pub mod metrics;

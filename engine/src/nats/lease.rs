@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{self, kv, stream};
+use async_nats::jetstream::{self, kv};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::Task;
 use crate::error::NatsError;
+use crate::kv_store::{open_kv_store, KvSpec};
 use crate::log::Log;
 use crate::outbox::Progress;
 use crate::subjects::Subjects;
@@ -108,51 +109,26 @@ impl Leases {
         replicas: usize,
     ) -> Result<Leases, NatsError> {
         let bucket = subjects.stream("LEASES");
-        let err = |doing, e: &dyn std::fmt::Display| lease_err(&bucket, doing, e);
-        // The bucket's stream is made here, as for the deal mirror: async-nats's own
-        // `create_key_value` reads account info in a shape the 2.9 server does not send.
-        let mut stream = js
-            .get_or_create_stream(stream::Config {
-                name: format!("KV_{bucket}"),
-                description: Some(
-                    "Pacer: which engine consumes the events stream (entries expire)".into(),
-                ),
-                subjects: vec![format!("$KV.{bucket}.>")],
-                max_messages_per_subject: 1,
-                max_age: ttl,
-                duplicate_window: ttl,
-                num_replicas: replicas.max(1),
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: stream::DiscardPolicy::New,
-                ..Default::default()
-            })
+        let spec = KvSpec {
+            name: &bucket,
+            description: "Pacer: which engine consumes the events stream (entries expire)",
+            max_age: ttl,
+            replicas,
+        };
+        let (store, max_age) = open_kv_store(js, &spec)
             .await
-            .map_err(|e| err("creating the bucket", &e))?;
-        let mut config = stream
-            .info()
-            .await
-            .map_err(|e| err("reading the bucket", &e))?
-            .config
-            .clone();
-        if config.max_age != ttl {
+            .map_err(|e| NatsError::Lease {
+                bucket: bucket.clone(),
+                doing: e.doing,
+                reason: e.reason,
+            })?;
+        if max_age != ttl {
             return Err(NatsError::LeaseTtl {
                 bucket,
-                bucket_s: config.max_age.as_secs(),
+                bucket_s: max_age.as_secs(),
                 configured_s: ttl.as_secs(),
             });
         }
-        if config.num_replicas < replicas {
-            config.num_replicas = replicas;
-            js.update_stream(config)
-                .await
-                .map_err(|e| err("raising its replicas to [nats] replicas", &e))?;
-        }
-        let store = js
-            .get_key_value(&bucket)
-            .await
-            .map_err(|e| err("opening the bucket", &e))?;
         Ok(Leases { store, bucket, ttl })
     }
 

@@ -548,11 +548,7 @@ impl Pipeline {
         upto: CatchUp,
     ) -> Result<Caught, NatsError> {
         let name = self.engine.subjects().consumer();
-        let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
-            consumer: name.clone(),
-            doing,
-            reason: e.to_string(),
-        };
+        let err = |doing, e: &dyn std::fmt::Display| consumer_err(&name, doing, e);
         let info = consumer
             .info()
             .await
@@ -579,39 +575,38 @@ impl Pipeline {
         // once the publisher has sent those.
         let mut published_all = self.progress.get() >= self.engine.log().last_seq();
         let stream_name = self.engine.subjects().events_stream();
-        let mut stream = self
-            .js
-            .get_stream(&stream_name)
-            .await
-            .map_err(|e| err("finding the events stream", &e))?;
-        let first = stream
-            .info()
-            .await
-            .map_err(|e| err("reading the events stream", &e))?
-            .state
-            .first_sequence;
         if verbose {
             eprintln!(
                 "pacer serve: {name} has delivered {stream_name} through seq {delivered}, this log holds it only through {from}: storing the rest from the stream first"
             );
         }
-        if first > from + 1 {
-            eprintln!(
-                "pacer serve: {stream_name} no longer holds seqs {} to {}: their events cannot be stored here (restore the log from a backup to have them)",
-                from + 1,
-                first - 1
-            );
-        }
         let batch_max = self.engine.config().serve.batch_events_max;
         // A standby's reader goes on where its last catch-up ended (one consumer for
-        // its life, not one a second); any other catch-up reads with one of its own.
+        // its life, not one a second, and no look at the stream each time); any other
+        // catch-up reads with one of its own.
         let mut reader = match self.reader.take() {
             Some(r) if r.through == from => r,
             old => {
                 if let Some(old) = old {
-                    let name = old.consumer.cached_info().name.clone();
-                    drop(old);
-                    let _ = stream.delete_consumer(&name).await;
+                    self.drop_reader(old).await;
+                }
+                let mut stream = self
+                    .js
+                    .get_stream(&stream_name)
+                    .await
+                    .map_err(|e| err("finding the events stream", &e))?;
+                let first = stream
+                    .info()
+                    .await
+                    .map_err(|e| err("reading the events stream", &e))?
+                    .state
+                    .first_sequence;
+                if first > from + 1 {
+                    eprintln!(
+                        "pacer serve: {stream_name} no longer holds seqs {} to {}: their events cannot be stored here (restore the log from a backup to have them)",
+                        from + 1,
+                        first - 1
+                    );
                 }
                 let consumer = stream
                     .create_consumer(pull::Config {
@@ -759,10 +754,7 @@ impl Pipeline {
             reader.through = through;
             self.reader = Some(reader);
         } else {
-            // Its server would drop it after a minute of nothing; now is better.
-            let name = reader.consumer.cached_info().name.clone();
-            drop(reader);
-            let _ = stream.delete_consumer(&name).await;
+            self.drop_reader(reader).await;
         }
         // How far it got, made durable now.
         self.engine
@@ -795,6 +787,17 @@ impl Pipeline {
             duplicates,
             skipped,
         })
+    }
+
+    /// Stops a reader and deletes its consumer (its server would drop it after a
+    /// minute of nothing; now is better).
+    async fn drop_reader(&self, reader: Reader) {
+        let name = reader.consumer.cached_info().name.clone();
+        drop(reader);
+        let _ = self
+            .js
+            .delete_consumer_from_stream(&name, self.engine.subjects().events_stream())
+            .await;
     }
 
     /// Stores and folds events the catch-up read; returns what was stored and how
@@ -866,6 +869,7 @@ impl Pipeline {
         let mut unsaid = Caught::default();
         let mut last_said: Option<Instant> = None;
         let mut failing: Option<(String, Instant)> = None;
+        let mut consumer: Option<PullConsumer> = None;
         loop {
             // Written when this engine takes the lease: the mark it will start from
             // (the holder's last, within this log), until its first renewal.
@@ -901,10 +905,22 @@ impl Pipeline {
                 Err(e) => say_failing(&mut failing, &e),
             }
             let started = Instant::now();
-            let caught_up = match self.consumer().await {
-                Ok(mut c) => self.catch_up(&mut c, shutdown, CatchUp::AckFloor).await,
-                Err(e) => Err(e),
+            // The durable consumer is looked up once, not every turn (again after an
+            // error).
+            if consumer.is_none() {
+                consumer = self
+                    .consumer()
+                    .await
+                    .map_err(|e| say_failing(&mut failing, &e))
+                    .ok();
+            }
+            let caught_up = match consumer.as_mut() {
+                Some(c) => self.catch_up(c, shutdown, CatchUp::AckFloor).await,
+                None => Ok(Caught::default()),
             };
+            if caught_up.is_err() {
+                consumer = None;
+            }
             match caught_up {
                 Ok(c) => {
                     unsaid.stored += c.stored;
@@ -1244,11 +1260,7 @@ impl Pipeline {
 
     async fn consumer(&self) -> Result<PullConsumer, NatsError> {
         let name = self.engine.subjects().consumer();
-        let err = |doing: &'static str, e: &dyn std::fmt::Display| NatsError::Consumer {
-            consumer: name.clone(),
-            doing,
-            reason: e.to_string(),
-        };
+        let err = |doing, e: &dyn std::fmt::Display| consumer_err(&name, doing, e);
         let stream = self
             .js
             .get_stream(self.engine.subjects().events_stream())
@@ -1400,6 +1412,15 @@ async fn count_pending(mut consumer: PullConsumer, metrics: Arc<Metrics>) {
             metrics.consumer_pending.set(info.num_pending as i64);
         }
         tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+/// An error of the engine's consumer `consumer` while `doing`.
+fn consumer_err(consumer: &str, doing: &'static str, e: &dyn std::fmt::Display) -> NatsError {
+    NatsError::Consumer {
+        consumer: consumer.to_owned(),
+        doing,
+        reason: e.to_string(),
     }
 }
 

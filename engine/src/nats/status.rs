@@ -6,7 +6,7 @@
 
 use async_nats::jetstream::{
     self,
-    context::{ConsumerInfoErrorKind, GetStreamErrorKind},
+    context::{ConsumerInfoErrorKind, GetStreamError, GetStreamErrorKind},
     ErrorCode,
 };
 use serde::Serialize;
@@ -142,6 +142,14 @@ fn followers(cluster: Option<&jetstream::stream::ClusterInfo>) -> (Option<String
     (c.leader.clone(), list)
 }
 
+/// The stream is not there (as opposed to a time-out, a refusal, no leader).
+fn stream_not_found(e: &GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+    )
+}
+
 /// Reads the status of Pacer's streams (`<PREFIX>_EVENTS`, `_ALERTS`, `_DLQ`, and the
 /// buckets `KV_<PREFIX>_DEALS` and `KV_<PREFIX>_LEASES`), consumers (the engine's and
 /// the deliverer's) and the engine lease.
@@ -176,14 +184,7 @@ pub async fn cluster_status(
                     .clone(),
             ),
             // Not there (a gateway-less site has no deal mirror).
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
-                ) =>
-            {
-                None
-            }
+            Err(e) if stream_not_found(&e) => None,
             // A time-out, a refusal, a stream without a leader: said as what it is.
             Err(e) => {
                 return Err(NatsError::Stream {
@@ -245,14 +246,7 @@ pub async fn cluster_status(
                 }
                 Err(e) => return Err(lost(&e)),
             },
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND
-                ) =>
-            {
-                None
-            }
+            Err(e) if stream_not_found(&e) => None,
             Err(e) => return Err(lost(&e)),
         };
         consumers.push(match info {

@@ -9,13 +9,16 @@
 //! `waiting.<deal>` of the bucket), so that they can be listed, counted, and told
 //! when a reload maps their owner, without reading every record.
 
-use async_nats::jetstream::{kv, stream};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{DealKey, DealRecord};
+use crate::kv_store::{open_kv_store, KvSpec};
 
 /// The largest record kept for one deal (well under NATS's 1 MiB message limit).
 pub const RECORD_BYTES_MAX: usize = 256 * 1024;
@@ -102,53 +105,18 @@ impl Mirror {
         prefix: &str,
         replicas: usize,
     ) -> Result<Mirror, MirrorError> {
-        let bucket = bucket_name(prefix);
-        let unavailable = |doing, e: &dyn std::fmt::Display| MirrorError::Unavailable {
-            doing,
-            reason: e.to_string(),
+        let spec = KvSpec {
+            name: &bucket_name(prefix),
+            description: "Pacer: each CRM deal's properties and what Pacer was told",
+            max_age: Duration::ZERO,
+            replicas,
         };
-        if let Ok(store) = js.get_key_value(&bucket).await {
-            // Made with fewer copies than configured (before the cluster): the
-            // cluster makes the others. More: left as found.
-            let mut stream = js
-                .get_stream(format!("KV_{bucket}"))
-                .await
-                .map_err(|e| unavailable("reading the bucket", &e))?;
-            let mut config = stream
-                .info()
-                .await
-                .map_err(|e| unavailable("reading the bucket", &e))?
-                .config
-                .clone();
-            if config.num_replicas < replicas {
-                config.num_replicas = replicas;
-                js.update_stream(config)
-                    .await
-                    .map_err(|e| unavailable("raising its replicas to [nats] replicas", &e))?;
-            }
-            return Ok(Mirror::Kv(store));
-        }
-        // The bucket's stream is made here, as async-nats would make it: its own
-        // `create_key_value` first reads account info in a shape the 2.9 server
-        // does not send.
-        js.get_or_create_stream(stream::Config {
-            name: format!("KV_{bucket}"),
-            description: Some("Pacer: each CRM deal's properties and what Pacer was told".into()),
-            subjects: vec![format!("$KV.{bucket}.>")],
-            max_messages_per_subject: 1,
-            num_replicas: replicas.max(1),
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| unavailable("creating the bucket", &e))?;
-        let store = js
-            .get_key_value(&bucket)
+        let (store, _) = open_kv_store(js, &spec)
             .await
-            .map_err(|e| unavailable("opening the bucket", &e))?;
+            .map_err(|e| MirrorError::Unavailable {
+                doing: e.doing,
+                reason: e.reason,
+            })?;
         Ok(Mirror::Kv(store))
     }
 
