@@ -286,6 +286,72 @@ async fn the_engine_ticks_the_clock_on_its_own() {
     assert_eq!(first_log[..], in_stream[..first_log.len()]);
 }
 
+/// `n` activities tagged `tag`, with a malformed line (id `{tag}-bad-{k}`) after
+/// every `every`-th, so that dead letters fall in the middle of batches and, when
+/// `every` divides `n`, last.
+fn with_bad_lines(
+    tag: &str,
+    n: usize,
+    every: usize,
+) -> (Vec<(String, String)>, Vec<(Option<String>, String)>) {
+    let good = activities(tag, n);
+    let mut items = Vec::new();
+    for (i, item) in with_msg_ids(&good).into_iter().enumerate() {
+        items.push(item);
+        if (i + 1) % every == 0 {
+            items.push((Some(format!("{tag}-bad-{i}")), "not json".to_owned()));
+        }
+    }
+    (good, items)
+}
+
+/// The engine's consumer (its ack policy, its ack floor and what is pending).
+async fn engine_consumer(js: &jetstream::Context) -> jetstream::consumer::Info {
+    let stream = js.get_stream("PACER_EVENTS").await.unwrap();
+    let mut consumer: jetstream::consumer::PullConsumer =
+        stream.get_consumer("pacer-engine").await.unwrap();
+    consumer.info().await.unwrap().clone()
+}
+
+/// Acknowledged and nothing left pending: the ack floor at the stream's last seq.
+async fn assert_all_acknowledged(js: &jetstream::Context) {
+    wait_drained(js, Duration::from_secs(120)).await;
+    let last = stream_info(js, "PACER_EVENTS").await.state.last_sequence;
+    let info = engine_consumer(js).await;
+    assert_eq!(
+        (
+            info.num_pending,
+            info.num_ack_pending,
+            info.ack_floor.stream_sequence
+        ),
+        (0, 0, last),
+        "pending, ack pending, ack floor"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_in_the_middle_and_at_the_end_of_batches_are_acknowledged() {
+    let s = setup();
+    std::fs::write(
+        &s.config,
+        CONFIG.replace("[serve]\n", "[serve]\nack_wait_s = 2\n"),
+    )
+    .unwrap();
+    let (_client, js) = connect_js(&s.nats.url()).await;
+    let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (good, items) = with_bad_lines("mid", 3_000, 750);
+    publish_all(&js, &items).await;
+    assert_all_acknowledged(&js).await;
+    assert_eq!(stream_messages(&js, "PACER_DLQ").await, 4);
+    // Nothing comes back after the ack wait (2 s here) either.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_all_acknowledged(&js).await;
+    assert_eq!(stream_messages(&js, "PACER_DLQ").await, 4);
+    assert_eq!(serve.stop(), Some(0), "{}", serve.output());
+    let want: BTreeSet<String> = good.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(stored_ids(&s), want);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redelivered_duplicates_are_stored_once() {
     let s = setup();
