@@ -286,14 +286,13 @@ async fn the_engine_ticks_the_clock_on_its_own() {
     assert_eq!(first_log[..], in_stream[..first_log.len()]);
 }
 
+/// Messages for `publish_all`: an optional `Nats-Msg-Id` and the JSON line.
+type Items = Vec<(Option<String>, String)>;
+
 /// `n` activities tagged `tag`, with a malformed line (id `{tag}-bad-{k}`) after
 /// every `every`-th, so that dead letters fall in the middle of batches and, when
 /// `every` divides `n`, last.
-fn with_bad_lines(
-    tag: &str,
-    n: usize,
-    every: usize,
-) -> (Vec<(String, String)>, Vec<(Option<String>, String)>) {
+fn with_bad_lines(tag: &str, n: usize, every: usize) -> (Vec<(String, String)>, Items) {
     let good = activities(tag, n);
     let mut items = Vec::new();
     for (i, item) in with_msg_ids(&good).into_iter().enumerate() {
@@ -547,6 +546,63 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
 /// The batch in flight when an engine stops was delivered and never acknowledged:
 /// at the next start the catch-up stores it, and its alerts go out then (not half a
 /// minute later, when the consumer would deliver it again as duplicates).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_expired_unwatched() {
+    let s = setup();
+    short_lease(&s);
+    let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
+    let (client, js) = connect_js(&s.nats.url()).await;
+    // The alerts stream is gone (an operator's mistake, a broker that lost it): the
+    // engine stores and acknowledges the scenario, and cannot publish its changes.
+    js.delete_stream("PACER_ALERTS").await.unwrap();
+    publish_lines(&s, &events());
+    wait_drained(&js, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // It dies, and nobody stands by: a replacement on an empty data dir starts once
+    // the lease has expired.
+    first.kill();
+    wait_lease_expired(&js).await;
+    let mut heard = client.subscribe("pacer.>").await.unwrap();
+    client.flush().await.unwrap();
+    let mut second = Serve::start(&s.dir.join("data-new"), &s.config, &s.nats.url());
+    let out = second.output();
+    assert!(
+        out.contains("took the engine lease, which had expired; engine "),
+        "{out}"
+    );
+    // What the dead engine never published goes out now: ana's three alerts and
+    // north's digest, once each.
+    let mut got = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 4 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, heard.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {got:?} were published; {}", second.output()))
+            .unwrap();
+        let v: Value = serde_json::from_slice(&msg.payload).unwrap();
+        let what = match msg.subject.as_str() {
+            "pacer.alerts.north.ana" => v["rule"].as_str().unwrap().to_owned(),
+            "pacer.digest.north" => "digest".to_owned(),
+            other => panic!("published {other}: {v}"),
+        };
+        assert!(got.insert(what.clone()), "{what} published twice");
+    }
+    assert_eq!(
+        got,
+        BTreeSet::from([
+            "activity_behind".into(),
+            "behind_pace".into(),
+            "digest".into(),
+            "low_coverage".into()
+        ])
+    );
+    assert_eq!(settled_messages(&js, "PACER_ALERTS").await, 4);
+    assert_nothing_published(&mut heard).await;
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_the_next_start() {
     let s = setup();

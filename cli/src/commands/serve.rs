@@ -647,7 +647,13 @@ async fn take_lease(
             seen.host,
             silent.as_secs_f64()
         ),
-        (None, None) => eprintln!("pacer serve: took the engine lease"),
+        (None, None) => match &takeover.lease.expired {
+            Some(dead) => eprintln!(
+                "pacer serve: took the engine lease, which had expired; engine {} on {} held it last and had published the alert changes up to seq {}: the catch-up publishes those after it",
+                dead.engine, dead.host, dead.published_seq
+            ),
+            None => eprintln!("pacer serve: took the engine lease"),
+        },
     }
     // The mark of the engine before, within this log, is this log's from now on:
     // lower (the changes after it are published again; the alerts stream drops

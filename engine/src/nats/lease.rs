@@ -13,6 +13,12 @@
 //! stop), publishes again from the holder's last mark (the alerts stream drops what it
 //! already has, by `Nats-Msg-Id`) and consumes from there. A restart of the holder on
 //! its own data dir takes its own key back at once: the engine's id lives in its log.
+//!
+//! The holder also writes its mark, when it moves, to the key `engine` of the bucket
+//! `<PREFIX>_MARKS`, whose entries do not expire: an engine that takes a lease which
+//! expired with no standby watching (a replacement started after the holder died, on
+//! its own data dir or an empty one) publishes again from there, so the changes the
+//! dead holder had not published still go out.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -72,12 +78,14 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// The bucket of a deployment's leases.
+/// The bucket of a deployment's leases, and the one of the holders' last marks.
 #[derive(Clone)]
 pub struct Leases {
     store: kv::Store,
     bucket: String,
     ttl: Duration,
+    marks: kv::Store,
+    marks_bucket: String,
 }
 
 /// What a look at the lease found.
@@ -129,7 +137,39 @@ impl Leases {
                 configured_s: ttl.as_secs(),
             });
         }
-        Ok(Leases { store, bucket, ttl })
+        let marks_bucket = subjects.stream("MARKS");
+        let spec = KvSpec {
+            name: &marks_bucket,
+            description: "Pacer: how far the last engine to hold the lease published (kept)",
+            max_age: Duration::ZERO,
+            replicas,
+        };
+        let (marks, _) = open_kv_store(js, &spec)
+            .await
+            .map_err(|e| NatsError::Lease {
+                bucket: marks_bucket.clone(),
+                doing: e.doing,
+                reason: e.reason,
+            })?;
+        Ok(Leases {
+            store,
+            bucket,
+            ttl,
+            marks,
+            marks_bucket,
+        })
+    }
+
+    /// The last mark a holder wrote, if any (kept after its lease expired).
+    pub async fn last_mark(&self) -> Result<Option<Holder>, NatsError> {
+        let entry = self
+            .marks
+            .entry(KEY)
+            .await
+            .map_err(|e| lease_err(&self.marks_bucket, "reading the last mark", &e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .and_then(|e| serde_json::from_slice::<Holder>(&e.value).ok()))
     }
 
     pub fn ttl(&self) -> Duration {
@@ -198,11 +238,18 @@ impl Leases {
                 Err(x) => return Err(err("taking the lease", &x)),
             },
         };
+        // Gone: the holder before may have died with changes unpublished; its last
+        // mark says how far it got (this engine's own log knows its own).
+        let expired = match previous {
+            Some(_) => None,
+            None => self.last_mark().await?.filter(|h| h.engine != me.engine),
+        };
         Ok(Look::Taken(Box::new(Lease {
             leases: self.clone(),
             me: me.clone(),
             revision,
             previous,
+            expired,
             state: Arc::new(LeaseState::new(sent + self.ttl_held())),
         })))
     }
@@ -224,6 +271,8 @@ pub struct Lease {
     /// The value the key held when it was taken (this engine's own before a
     /// restart, or a released holder's); `None` when it was gone (expired).
     pub previous: Option<Holder>,
+    /// When it was gone: the last mark another engine wrote (see the module doc).
+    pub expired: Option<Holder>,
     state: Arc<LeaseState>,
 }
 
@@ -325,6 +374,9 @@ impl Lease {
         let attempt = self.leases.ttl / 6;
         let mut renewed: Option<Instant> = None;
         let mut said_failing = false;
+        // The mark last written to the marks bucket (`None`: not yet).
+        let mut kept_mark: Option<u64> = None;
+        let mut said_mark_failing = false;
         loop {
             let published_seq = mark.get();
             let due = renewed.is_none_or(|at| at.elapsed() + MARK_EVERY >= every);
@@ -345,6 +397,31 @@ impl Lease {
                         self.state.extend(sent + self.leases.ttl_held());
                         renewed = Some(sent);
                         said_failing = false;
+                        if kept_mark != Some(published_seq) {
+                            // Retried with the next renewal when it fails; meanwhile
+                            // a replacement would publish a little more again (the
+                            // alerts stream drops what it has).
+                            let kept = tokio::time::timeout(attempt, self.keep_mark())
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(lease_err(
+                                        &self.leases.marks_bucket,
+                                        "writing the published mark",
+                                        &"no answer in time",
+                                    ))
+                                });
+                            match kept {
+                                Ok(()) => {
+                                    kept_mark = Some(published_seq);
+                                    said_mark_failing = false;
+                                }
+                                Err(e) if !said_mark_failing => {
+                                    said_mark_failing = true;
+                                    eprintln!("pacer serve: {e}; retrying with the lease");
+                                }
+                                Err(_) => {}
+                            }
+                        }
                     }
                     Ok(false) => {
                         self.state.lost.store(true, Ordering::SeqCst);
@@ -365,6 +442,18 @@ impl Lease {
             }
             tokio::time::sleep(MARK_EVERY).await;
         }
+    }
+
+    /// Writes this holder's value (its mark) to the marks bucket: only the engine
+    /// that has just renewed the lease writes it.
+    async fn keep_mark(&self) -> Result<(), NatsError> {
+        let value = Bytes::from(serde_json::to_vec(&self.me).expect("a holder serialises"));
+        self.leases
+            .marks
+            .put(KEY, value)
+            .await
+            .map(|_| ())
+            .map_err(|e| lease_err(&self.leases.marks_bucket, "writing the published mark", &e))
     }
 
     /// One renewal: `Ok(false)` when the key is another engine's (or was: written by
@@ -466,7 +555,16 @@ impl Held {
                 ..me
             };
             let value = Bytes::from(serde_json::to_vec(&last).expect("a holder serialises"));
-            Some(leases.store.update(KEY, value, entry.revision).await)
+            let released = leases
+                .store
+                .update(KEY, value.clone(), entry.revision)
+                .await;
+            if released.is_ok() {
+                // The final mark is kept too, for an engine that starts after the
+                // released key expired (a failure costs only changes published again).
+                let _ = leases.marks.put(KEY, value).await;
+            }
+            Some(released)
         };
         match tokio::time::timeout(Duration::from_secs(5), release).await {
             Ok(Some(Ok(_))) => eprintln!("pacer serve: released the engine lease"),

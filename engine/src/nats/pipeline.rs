@@ -1392,15 +1392,18 @@ pub struct Takeover {
 
 impl Takeover {
     /// The mark of the engine that held the lease before this one: its alert changes
-    /// up to that seq are published. `None` for this engine's own lease (its log
-    /// knows) or when nothing is known of the one before.
+    /// up to that seq are published. From the value released or last seen, or, when
+    /// the lease expired with nobody watching, from the marks bucket. `None` for
+    /// this engine's own lease (its log knows) or when nothing is known of the one
+    /// before.
     pub fn published_before(&self) -> Option<u64> {
         let me = &self.lease.holder().engine;
         match (&self.lease.previous, &self.last_seen) {
             (Some(previous), _) if &previous.engine == me => None,
             (Some(previous), _) => Some(previous.published_seq),
             (None, Some((seen, _))) => Some(seen.published_seq),
-            (None, None) => None,
+            // Expired with nobody watching: the holder's last mark, kept apart.
+            (None, None) => self.lease.expired.as_ref().map(|h| h.published_seq),
         }
     }
 }

@@ -151,7 +151,7 @@ fn stream_not_found(e: &GetStreamError) -> bool {
 }
 
 /// Reads the status of Pacer's streams (`<PREFIX>_EVENTS`, `_ALERTS`, `_DLQ`, and the
-/// buckets `KV_<PREFIX>_DEALS` and `KV_<PREFIX>_LEASES`), consumers (the engine's and
+/// buckets `KV_<PREFIX>_DEALS`, `KV_<PREFIX>_LEASES` and `KV_<PREFIX>_MARKS`), consumers (the engine's and
 /// the deliverer's) and the engine lease.
 pub async fn cluster_status(
     js: &jetstream::Context,
@@ -169,6 +169,7 @@ pub async fn cluster_status(
             true,
         ),
         (format!("KV_{}", subjects.stream("LEASES")), true),
+        (format!("KV_{}", subjects.stream("MARKS")), true),
     ];
     let mut streams = Vec::new();
     for (name, optional) in names {
