@@ -269,6 +269,7 @@ async fn a_three_node_cluster_loses_a_node_mid_stream_and_no_event_is_lost_or_do
         "PACER_DLQ",
         "KV_PACER_DEALS",
         "KV_PACER_LEASES",
+        "KV_PACER_MARKS",
     ] {
         let info = stream_info(&js, name).await;
         assert_eq!(info.config.num_replicas, 3, "{name}");

@@ -543,9 +543,9 @@ async fn a_replacement_engine_on_an_empty_data_dir_stores_the_history_from_the_s
     );
 }
 
-/// The batch in flight when an engine stops was delivered and never acknowledged:
-/// at the next start the catch-up stores it, and its alerts go out then (not half a
-/// minute later, when the consumer would deliver it again as duplicates).
+/// An engine that stored and acknowledged a scenario but could not publish its
+/// changes dies with nobody standing by: the engine that takes the expired lease
+/// publishes them, from the mark the dead one kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_expired_unwatched() {
     let s = setup();
@@ -603,6 +603,9 @@ async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_e
     assert_eq!(second.stop(), Some(0), "{}", second.output());
 }
 
+/// The batch in flight when an engine stops was delivered and never acknowledged:
+/// at the next start the catch-up stores it, and its alerts go out then (not half a
+/// minute later, when the consumer would deliver it again as duplicates).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_delivered_and_never_acknowledged_has_its_alerts_published_at_the_next_start() {
     let s = setup();

@@ -634,7 +634,20 @@ async fn take_lease(
             }
         }
     };
-    let before = takeover.published_before();
+    // The mark of the engine before; on this engine's own lease, the one it took it
+    // over with, until its own mark has passed it (a stop during that catch-up).
+    let before = match takeover.published_before() {
+        Some(b) => {
+            log.set_meta(lease::TAKEN_AFTER, &b.to_string())?;
+            Some(b)
+        }
+        None => {
+            let own = logged(&log)?.unwrap_or(0);
+            log.meta(lease::TAKEN_AFTER)?
+                .and_then(|s| s.parse::<u64>().ok())
+                .filter(|b| *b > own)
+        }
+    };
     match (&takeover.last_seen, &takeover.lease.previous) {
         (_, Some(p)) if p.engine == me.engine => {}
         (_, Some(p)) => eprintln!(
@@ -681,7 +694,7 @@ async fn take_lease(
     Ok(Some(Taken {
         log,
         state,
-        held: takeover.lease.hold(mark.clone()),
+        held: takeover.lease.hold(mark.clone(), before.unwrap_or(0)),
         mark,
         before,
     }))

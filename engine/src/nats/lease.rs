@@ -38,6 +38,11 @@ use crate::subjects::Subjects;
 /// The log's meta key for this engine's id (made at its first start).
 pub const ENGINE_ID: &str = "engine.id";
 
+/// The log's meta key for the mark of the engine this one took the lease from: until
+/// this engine's own published mark passes it, a restart on its data dir (which takes
+/// its own lease back) publishes from there too, as the takeover did.
+pub const TAKEN_AFTER: &str = "lease.taken_after";
+
 /// The lease's key in the bucket: one engine consumes the whole stream.
 pub const KEY: &str = "engine";
 
@@ -160,16 +165,21 @@ impl Leases {
         })
     }
 
-    /// The last mark a holder wrote, if any (kept after its lease expired).
-    pub async fn last_mark(&self) -> Result<Option<Holder>, NatsError> {
+    /// The last mark a holder wrote, if any (kept after its lease expired), and the
+    /// revision of its key (0: none yet).
+    pub async fn last_mark(&self) -> Result<(Option<Holder>, u64), NatsError> {
         let entry = self
             .marks
             .entry(KEY)
             .await
             .map_err(|e| lease_err(&self.marks_bucket, "reading the last mark", &e))?;
-        Ok(entry
-            .filter(|e| e.operation == kv::Operation::Put)
-            .and_then(|e| serde_json::from_slice::<Holder>(&e.value).ok()))
+        Ok(match entry {
+            Some(e) if e.operation == kv::Operation::Put => {
+                (serde_json::from_slice::<Holder>(&e.value).ok(), e.revision)
+            }
+            Some(e) => (None, e.revision),
+            None => (None, 0),
+        })
     }
 
     pub fn ttl(&self) -> Duration {
@@ -206,6 +216,7 @@ impl Leases {
         let value = Bytes::from(serde_json::to_vec(me).expect("a holder serialises"));
         // The key expires a TTL after the server writes it, later than this.
         let sent = Instant::now();
+        let mut kept: Option<(Option<Holder>, u64)> = None;
         let (revision, previous) = match entry {
             Some(e) if e.operation == kv::Operation::Put => {
                 let holder = serde_json::from_slice::<Holder>(&e.value).map_err(|x| {
@@ -225,24 +236,29 @@ impl Leases {
                     Err(x) => return Err(err("taking the lease", &x)),
                 }
             }
-            _ => match self.store.create(KEY, value).await {
-                Ok(rev) => (rev, None),
-                Err(x) if x.kind() == kv::CreateErrorKind::AlreadyExists => {
-                    // Taken between the look and the create: say by whom (or, gone
-                    // again already, look again at the next turn).
-                    return Ok(match self.holder().await? {
-                        Some(holder) => Look::Held(holder, 0),
-                        None => Look::Gone,
-                    });
+            _ => {
+                // Gone: the holder before may have died with changes unpublished;
+                // its last mark says how far it got. Read before the key is taken:
+                // a failure then takes nothing (the next turn looks again).
+                kept = Some(self.last_mark().await?);
+                match self.store.create(KEY, value).await {
+                    Ok(rev) => (rev, None),
+                    Err(x) if x.kind() == kv::CreateErrorKind::AlreadyExists => {
+                        // Taken between the look and the create: say by whom (or,
+                        // gone again already, look again at the next turn).
+                        return Ok(match self.holder().await? {
+                            Some(holder) => Look::Held(holder, 0),
+                            None => Look::Gone,
+                        });
+                    }
+                    Err(x) => return Err(err("taking the lease", &x)),
                 }
-                Err(x) => return Err(err("taking the lease", &x)),
-            },
+            }
         };
-        // Gone: the holder before may have died with changes unpublished; its last
-        // mark says how far it got (this engine's own log knows its own).
-        let expired = match previous {
-            Some(_) => None,
-            None => self.last_mark().await?.filter(|h| h.engine != me.engine),
+        // This engine's own mark is its log's to know.
+        let (expired, marks_revision) = match kept {
+            Some((mark, rev)) => (mark.filter(|h| h.engine != me.engine), Some(rev)),
+            None => (None, None),
         };
         Ok(Look::Taken(Box::new(Lease {
             leases: self.clone(),
@@ -250,6 +266,7 @@ impl Leases {
             revision,
             previous,
             expired,
+            marks_revision,
             state: Arc::new(LeaseState::new(sent + self.ttl_held())),
         })))
     }
@@ -273,6 +290,10 @@ pub struct Lease {
     pub previous: Option<Holder>,
     /// When it was gone: the last mark another engine wrote (see the module doc).
     pub expired: Option<Holder>,
+    /// The revision of the marks key as this holder last knew it (`None`: to be
+    /// read): its writes are compare-and-set on it, so a late write of an engine
+    /// that held the lease before cannot replace a later holder's mark.
+    marks_revision: Option<u64>,
     state: Arc<LeaseState>,
 }
 
@@ -353,14 +374,17 @@ impl Lease {
 
     /// Holds the lease from now on: a task renews it with how far alert changes are
     /// published (`mark`, which the engine's publisher moves) until the returned
-    /// [`Held`] is dropped or released.
-    pub fn hold(self, mark: Progress) -> Held {
+    /// [`Held`] is dropped or released. The mark is kept in the marks bucket once it
+    /// reaches `kept_from` (the mark of the engine before, which a mark below it
+    /// must not replace: an engine taking over after this one dies in its catch-up
+    /// would publish again what the one before had published long ago).
+    pub fn hold(self, mark: Progress, kept_from: u64) -> Held {
         Held {
             guard: self.guard(),
             leases: self.leases.clone(),
             me: self.me.clone(),
             mark: mark.clone(),
-            _keeper: Task(tokio::spawn(self.keep(mark))),
+            _keeper: Task(tokio::spawn(self.keep(mark, kept_from))),
         }
     }
 
@@ -369,7 +393,7 @@ impl Lease {
     /// published (so that a takeover publishes little again), each attempt given a
     /// sixth of the TTL, retried every half second when NATS refuses; until another
     /// engine holds it: returns then (the [`Guard`] says so too).
-    async fn keep(mut self, mark: Progress) {
+    async fn keep(mut self, mark: Progress, kept_from: u64) {
         let every = self.leases.ttl / 3;
         let attempt = self.leases.ttl / 6;
         let mut renewed: Option<Instant> = None;
@@ -397,7 +421,7 @@ impl Lease {
                         self.state.extend(sent + self.leases.ttl_held());
                         renewed = Some(sent);
                         said_failing = false;
-                        if kept_mark != Some(published_seq) {
+                        if kept_mark != Some(published_seq) && published_seq >= kept_from {
                             // Retried with the next renewal when it fails; meanwhile
                             // a replacement would publish a little more again (the
                             // alerts stream drops what it has).
@@ -444,16 +468,42 @@ impl Lease {
         }
     }
 
-    /// Writes this holder's value (its mark) to the marks bucket: only the engine
-    /// that has just renewed the lease writes it.
-    async fn keep_mark(&self) -> Result<(), NatsError> {
+    /// Writes this holder's value (its mark) to the marks bucket, compare-and-set on
+    /// the revision it knows: only the engine that has just renewed the lease writes
+    /// it, and a conflict (a late write of another) is read again and retried with the
+    /// next renewal.
+    async fn keep_mark(&mut self) -> Result<(), NatsError> {
+        let err = |e: &dyn std::fmt::Display| {
+            lease_err(&self.leases.marks_bucket, "writing the published mark", e)
+        };
         let value = Bytes::from(serde_json::to_vec(&self.me).expect("a holder serialises"));
-        self.leases
-            .marks
-            .put(KEY, value)
-            .await
-            .map(|_| ())
-            .map_err(|e| lease_err(&self.leases.marks_bucket, "writing the published mark", &e))
+        let revision = match self.marks_revision {
+            Some(r) => r,
+            None => self.leases.last_mark().await?.1,
+        };
+        let written = if revision == 0 {
+            self.leases
+                .marks
+                .create(KEY, value)
+                .await
+                .map_err(|e| err(&e))
+        } else {
+            self.leases
+                .marks
+                .update(KEY, value, revision)
+                .await
+                .map_err(|e| err(&e))
+        };
+        match written {
+            Ok(rev) => {
+                self.marks_revision = Some(rev);
+                Ok(())
+            }
+            Err(e) => {
+                self.marks_revision = None;
+                Err(e)
+            }
+        }
     }
 
     /// One renewal: `Ok(false)` when the key is another engine's (or was: written by
@@ -561,8 +611,18 @@ impl Held {
                 .await;
             if released.is_ok() {
                 // The final mark is kept too, for an engine that starts after the
-                // released key expired (a failure costs only changes published again).
-                let _ = leases.marks.put(KEY, value).await;
+                // released key expired (a failure costs only changes published
+                // again), unless the kept one is another's or further on.
+                if let Ok((kept, revision)) = leases.last_mark().await {
+                    let ours = kept.is_none_or(|k| {
+                        k.engine == last.engine && k.published_seq <= last.published_seq
+                    });
+                    if ours && revision > 0 {
+                        let _ = leases.marks.update(KEY, value, revision).await;
+                    } else if revision == 0 {
+                        let _ = leases.marks.create(KEY, value).await;
+                    }
+                }
             }
             Some(released)
         };
