@@ -240,7 +240,15 @@ impl Leases {
                 // Gone: the holder before may have died with changes unpublished;
                 // its last mark says how far it got. Read before the key is taken:
                 // a failure then takes nothing (the next turn looks again).
-                kept = Some(self.last_mark().await?);
+                kept = Some(match self.last_mark().await {
+                    Ok(k) => k,
+                    // A standby knows the mark it saw; only an engine nobody watched
+                    // needs the kept one: taking over is not held up for it.
+                    Err(e) => {
+                        eprintln!("pacer serve: {e}; taking the lease without it");
+                        (None, 0)
+                    }
+                });
                 match self.store.create(KEY, value).await {
                     Ok(rev) => (rev, None),
                     Err(x) if x.kind() == kv::CreateErrorKind::AlreadyExists => {
@@ -257,7 +265,10 @@ impl Leases {
         };
         // This engine's own mark is its log's to know.
         let (expired, marks_revision) = match kept {
-            Some((mark, rev)) => (mark.filter(|h| h.engine != me.engine), Some(rev)),
+            Some((mark, rev)) => (
+                mark.filter(|h| h.engine != me.engine),
+                Some(rev).filter(|r| *r > 0),
+            ),
             None => (None, None),
         };
         Ok(Look::Taken(Box::new(Lease {
@@ -379,11 +390,13 @@ impl Lease {
     /// must not replace: an engine taking over after this one dies in its catch-up
     /// would publish again what the one before had published long ago).
     pub fn hold(self, mark: Progress, kept_from: u64) -> Held {
+        let kept_from = Arc::new(AtomicU64::new(kept_from));
         Held {
             guard: self.guard(),
             leases: self.leases.clone(),
             me: self.me.clone(),
             mark: mark.clone(),
+            kept_from: Arc::clone(&kept_from),
             _keeper: Task(tokio::spawn(self.keep(mark, kept_from))),
         }
     }
@@ -393,7 +406,7 @@ impl Lease {
     /// published (so that a takeover publishes little again), each attempt given a
     /// sixth of the TTL, retried every half second when NATS refuses; until another
     /// engine holds it: returns then (the [`Guard`] says so too).
-    async fn keep(mut self, mark: Progress, kept_from: u64) {
+    async fn keep(mut self, mark: Progress, kept_from: Arc<AtomicU64>) {
         let every = self.leases.ttl / 3;
         let attempt = self.leases.ttl / 6;
         let mut renewed: Option<Instant> = None;
@@ -421,7 +434,9 @@ impl Lease {
                         self.state.extend(sent + self.leases.ttl_held());
                         renewed = Some(sent);
                         said_failing = false;
-                        if kept_mark != Some(published_seq) && published_seq >= kept_from {
+                        if kept_mark != Some(published_seq)
+                            && published_seq >= kept_from.load(Ordering::SeqCst)
+                        {
                             // Retried with the next renewal when it fails; meanwhile
                             // a replacement would publish a little more again (the
                             // alerts stream drops what it has).
@@ -582,16 +597,30 @@ pub struct Held {
     leases: Leases,
     me: Holder,
     mark: Progress,
+    /// The mark below which this holder's is not kept (see [`Lease::hold`]); 0 once
+    /// the takeover's catch-up is done.
+    kept_from: Arc<AtomicU64>,
     _keeper: Task,
 }
 
 impl Held {
+    /// The takeover's catch-up is done: this holder's mark is kept from now on (where
+    /// it is below the mark it took over from, the two logs number events apart, and
+    /// its own says where this log's publishing stands).
+    pub fn caught_up(&self) {
+        self.kept_from.store(0, Ordering::SeqCst);
+    }
+
     /// Gives the lease up at a clean stop, with the final published mark, so that a
     /// standby takes over at once. Best effort, for at most 5 s: an engine that
     /// cannot reach NATS lets it expire.
     pub async fn release(self) {
         let Held {
-            leases, me, mark, ..
+            leases,
+            me,
+            mark,
+            kept_from,
+            ..
         } = self;
         let release = async {
             let entry = leases.store.entry(KEY).await.ok()??;
@@ -613,14 +642,12 @@ impl Held {
                 // The final mark is kept too, for an engine that starts after the
                 // released key expired (a failure costs only changes published
                 // again), unless the kept one is another's or further on.
-                if let Ok((kept, revision)) = leases.last_mark().await {
-                    let ours = kept.is_none_or(|k| {
-                        k.engine == last.engine && k.published_seq <= last.published_seq
-                    });
-                    if ours && revision > 0 {
-                        let _ = leases.marks.update(KEY, value, revision).await;
-                    } else if revision == 0 {
-                        let _ = leases.marks.create(KEY, value).await;
+                if last.published_seq >= kept_from.load(Ordering::SeqCst) {
+                    if let Ok((_, revision)) = leases.last_mark().await {
+                        let _ = match revision {
+                            0 => leases.marks.create(KEY, value).await.map(|_| ()).ok(),
+                            r => leases.marks.update(KEY, value, r).await.map(|_| ()).ok(),
+                        };
                     }
                 }
             }

@@ -31,7 +31,7 @@ use pacer_projections::time::Timestamp;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 
-use super::lease::{Guard, Held, Holder, Lease, Leases, Look};
+use super::lease::{Guard, Held, Holder, Lease, Leases, Look, TAKEN_AFTER};
 use super::{Task, ERROR_HEADER};
 use crate::config::Config;
 pub use crate::engine::{digest_msg_id, Outgoing};
@@ -1009,6 +1009,19 @@ impl Pipeline {
                         .metrics()
                         .ready
                         .store(true, std::sync::atomic::Ordering::SeqCst);
+                    // Past the mark of the engine it took the lease from (or that
+                    // mark counts events otherwise): a restart goes on from its own.
+                    if let Some(held) = &lease {
+                        held.caught_up();
+                    }
+                    if self
+                        .engine
+                        .log()
+                        .meta(TAKEN_AFTER)?
+                        .is_some_and(|v| v != "0")
+                    {
+                        self.engine.log_mut().set_meta(TAKEN_AFTER, "0")?;
+                    }
                     break c;
                 }
                 Err(e @ NatsError::Log(_)) => return Err(e),
