@@ -52,6 +52,11 @@ fn setup() -> Setup {
     }
 }
 
+/// Writes the setup's config: the tests' one with `from` replaced by `to`.
+fn configure(s: &Setup, from: &str, to: &str) {
+    std::fs::write(&s.config, CONFIG.replace(from, to)).unwrap();
+}
+
 fn pacer_with(config: &Path, data: &Path, args: &[&str]) -> std::process::Output {
     pacer(data)
         .arg("--config")
@@ -240,11 +245,7 @@ async fn alerts_reach_subscribers_bad_input_reaches_the_dlq_and_queries_answer_l
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_engine_ticks_the_clock_on_its_own() {
     let s = setup();
-    std::fs::write(
-        &s.config,
-        CONFIG.replace("tick_interval_s = 0", "tick_interval_s = 1"),
-    )
-    .unwrap();
+    configure(&s, "tick_interval_s = 0", "tick_interval_s = 1");
     let started = Instant::now();
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
     // One at start-up, then one a second: the third cannot come before 2 s (however
@@ -331,11 +332,7 @@ async fn assert_all_acknowledged(js: &jetstream::Context) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_in_the_middle_and_at_the_end_of_batches_are_acknowledged() {
     let s = setup();
-    std::fs::write(
-        &s.config,
-        CONFIG.replace("[serve]\n", "[serve]\nack_wait_s = 2\n"),
-    )
-    .unwrap();
+    configure(&s, "[serve]\n", "[serve]\nack_wait_s = 2\n");
     let (_client, js) = connect_js(&s.nats.url()).await;
     let mut serve = Serve::start(&s.data, &s.config, &s.nats.url());
     let (good, items) = with_bad_lines("mid", 3_000, 750);
@@ -1129,11 +1126,7 @@ async fn the_shipped_nats_permissions_keep_each_role_to_its_own() {
 /// The engine lease lasts 3 s in this test's config (not 15): a replacement started
 /// after a kill -9 waits less.
 fn short_lease(s: &Setup) {
-    std::fs::write(
-        &s.config,
-        CONFIG.replace("[serve]\n", "[serve]\nlease_ttl_s = 3\n"),
-    )
-    .unwrap();
+    configure(s, "[serve]\n", "[serve]\nlease_ttl_s = 3\n");
 }
 
 /// Waits until the lease of a killed engine has expired.

@@ -634,6 +634,7 @@ async fn take_lease(
             }
         }
     };
+    let mut logged = logged(&log)?;
     // The mark of the engine before; on this engine's own lease, the one it took it
     // over with, until its own mark has passed it (a stop during that catch-up).
     let before = match takeover.published_before() {
@@ -641,12 +642,10 @@ async fn take_lease(
             log.set_meta(lease::TAKEN_AFTER, &b.to_string())?;
             Some(b)
         }
-        None => {
-            let own = logged(&log)?.unwrap_or(0);
-            log.meta(lease::TAKEN_AFTER)?
-                .and_then(|s| s.parse::<u64>().ok())
-                .filter(|b| *b > own)
-        }
+        None => log
+            .meta(lease::TAKEN_AFTER)?
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|b| *b > logged.unwrap_or(0)),
     };
     match (&takeover.last_seen, &takeover.lease.previous) {
         (_, Some(p)) if p.engine == me.engine => {}
@@ -673,7 +672,6 @@ async fn take_lease(
     // what it has) or higher (a standby's own mark, stale from before it stood by,
     // is not: the engine before published those).
     let end = log.last_seq();
-    let mut logged = logged(&log)?;
     if let Some(before) = before.map(|b| b.min(end)) {
         if logged.is_some_and(|l| before < l) {
             eprintln!(

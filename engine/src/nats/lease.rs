@@ -103,6 +103,18 @@ pub enum Look {
     Gone,
 }
 
+/// `work`, given `limit`: no answer by then is an error of `bucket` while `doing`.
+async fn within<T>(
+    limit: Duration,
+    bucket: &str,
+    doing: &'static str,
+    work: impl std::future::Future<Output = Result<T, NatsError>>,
+) -> Result<T, NatsError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(lease_err(bucket, doing, &"no answer in time")))
+}
+
 fn lease_err(bucket: &str, doing: &'static str, e: &dyn std::fmt::Display) -> NatsError {
     NatsError::Lease {
         bucket: bucket.to_owned(),
@@ -121,20 +133,28 @@ impl Leases {
         ttl: Duration,
         replicas: usize,
     ) -> Result<Leases, NatsError> {
-        let bucket = subjects.stream("LEASES");
-        let spec = KvSpec {
-            name: &bucket,
-            description: "Pacer: which engine consumes the events stream (entries expire)",
-            max_age: ttl,
-            replicas,
+        let open = |name: String, description: &'static str, max_age: Duration| async move {
+            let spec = KvSpec {
+                name: &name,
+                description,
+                max_age,
+                replicas,
+            };
+            match open_kv_store(js, &spec).await {
+                Ok((store, max_age)) => Ok((store, max_age, name)),
+                Err(e) => Err(NatsError::Lease {
+                    bucket: name.clone(),
+                    doing: e.doing,
+                    reason: e.reason,
+                }),
+            }
         };
-        let (store, max_age) = open_kv_store(js, &spec)
-            .await
-            .map_err(|e| NatsError::Lease {
-                bucket: bucket.clone(),
-                doing: e.doing,
-                reason: e.reason,
-            })?;
+        let (store, max_age, bucket) = open(
+            subjects.stream("LEASES"),
+            "Pacer: which engine consumes the events stream (entries expire)",
+            ttl,
+        )
+        .await?;
         if max_age != ttl {
             return Err(NatsError::LeaseTtl {
                 bucket,
@@ -142,20 +162,12 @@ impl Leases {
                 configured_s: ttl.as_secs(),
             });
         }
-        let marks_bucket = subjects.stream("MARKS");
-        let spec = KvSpec {
-            name: &marks_bucket,
-            description: "Pacer: how far the last engine to hold the lease published (kept)",
-            max_age: Duration::ZERO,
-            replicas,
-        };
-        let (marks, _) = open_kv_store(js, &spec)
-            .await
-            .map_err(|e| NatsError::Lease {
-                bucket: marks_bucket.clone(),
-                doing: e.doing,
-                reason: e.reason,
-            })?;
+        let (marks, _, marks_bucket) = open(
+            subjects.stream("MARKS"),
+            "Pacer: how far the last engine to hold the lease published (kept)",
+            Duration::ZERO,
+        )
+        .await?;
         Ok(Leases {
             store,
             bucket,
@@ -180,6 +192,23 @@ impl Leases {
             Some(e) => (None, e.revision),
             None => (None, 0),
         })
+    }
+
+    /// Writes `value` to the marks key, compare-and-set on `revision` (0: the key must
+    /// not hold a value yet); returns the new revision.
+    async fn write_mark(&self, value: Bytes, revision: u64) -> Result<u64, NatsError> {
+        let written = if revision == 0 {
+            self.marks
+                .create(KEY, value)
+                .await
+                .map_err(|e| e.to_string())
+        } else {
+            self.marks
+                .update(KEY, value, revision)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        written.map_err(|e| lease_err(&self.marks_bucket, "writing the published mark", &e))
     }
 
     pub fn ttl(&self) -> Duration {
@@ -414,21 +443,14 @@ impl Lease {
         // The mark last written to the marks bucket (`None`: not yet).
         let mut kept_mark: Option<u64> = None;
         let mut said_mark_failing = false;
+        let (bucket, marks_bucket) = (self.leases.bucket.clone(), self.leases.marks_bucket.clone());
         loop {
             let published_seq = mark.get();
             let due = renewed.is_none_or(|at| at.elapsed() + MARK_EVERY >= every);
             if published_seq != self.me.published_seq || due {
                 self.me.published_seq = published_seq;
                 let sent = Instant::now();
-                let outcome = tokio::time::timeout(attempt, self.renew())
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(lease_err(
-                            &self.leases.bucket,
-                            "renewing the lease",
-                            &"no answer in time",
-                        ))
-                    });
+                let outcome = within(attempt, &bucket, "renewing the lease", self.renew()).await;
                 match outcome {
                     Ok(true) => {
                         self.state.extend(sent + self.leases.ttl_held());
@@ -440,16 +462,13 @@ impl Lease {
                             // Retried with the next renewal when it fails; meanwhile
                             // a replacement would publish a little more again (the
                             // alerts stream drops what it has).
-                            let kept = tokio::time::timeout(attempt, self.keep_mark())
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(lease_err(
-                                        &self.leases.marks_bucket,
-                                        "writing the published mark",
-                                        &"no answer in time",
-                                    ))
-                                });
-                            match kept {
+                            let kept = within(
+                                attempt,
+                                &marks_bucket,
+                                "writing the published mark",
+                                self.keep_mark(),
+                            );
+                            match kept.await {
                                 Ok(()) => {
                                     kept_mark = Some(published_seq);
                                     said_mark_failing = false;
@@ -488,28 +507,12 @@ impl Lease {
     /// it, and a conflict (a late write of another) is read again and retried with the
     /// next renewal.
     async fn keep_mark(&mut self) -> Result<(), NatsError> {
-        let err = |e: &dyn std::fmt::Display| {
-            lease_err(&self.leases.marks_bucket, "writing the published mark", e)
-        };
         let value = Bytes::from(serde_json::to_vec(&self.me).expect("a holder serialises"));
         let revision = match self.marks_revision {
             Some(r) => r,
             None => self.leases.last_mark().await?.1,
         };
-        let written = if revision == 0 {
-            self.leases
-                .marks
-                .create(KEY, value)
-                .await
-                .map_err(|e| err(&e))
-        } else {
-            self.leases
-                .marks
-                .update(KEY, value, revision)
-                .await
-                .map_err(|e| err(&e))
-        };
-        match written {
+        match self.leases.write_mark(value, revision).await {
             Ok(rev) => {
                 self.marks_revision = Some(rev);
                 Ok(())
@@ -644,10 +647,7 @@ impl Held {
                 // again), unless the kept one is another's or further on.
                 if last.published_seq >= kept_from.load(Ordering::SeqCst) {
                     if let Ok((_, revision)) = leases.last_mark().await {
-                        let _ = match revision {
-                            0 => leases.marks.create(KEY, value).await.map(|_| ()).ok(),
-                            r => leases.marks.update(KEY, value, r).await.map(|_| ()).ok(),
-                        };
+                        let _ = leases.write_mark(value, revision).await;
                     }
                 }
             }
