@@ -17,7 +17,9 @@ use anyhow::{bail, Context as _};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Cell, CellAlignment, Table};
 use pacer_engine::bench::alert_latency::{alert_latency, AlertFigures, AlertSpec};
 use pacer_engine::bench::scale::{self, MemoryAtScale, ReplayMemory};
-use pacer_engine::bench::{ingest, machine, run as bench, BenchNats, BenchSpec};
+use pacer_engine::bench::{
+    ingest, machine, run as bench, BenchNats, BenchSpec, INGEST_RATIO_TARGET, REPLAY_RATIO_TARGET,
+};
 use serde_json::{json, Value};
 
 use crate::context::{say, Context};
@@ -228,7 +230,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         row(
             "replay ÷ raw scan",
             format!("{:.1}%", f.replay_ratio() * 100.0),
-            "≥ 60%",
+            &format!("≥ {:.0}%", REPLAY_RATIO_TARGET * 100.0),
         );
         if let Some(r) = &replayed {
             row(
@@ -264,7 +266,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<ExitCode> {
         row(
             "durable ÷ raw",
             format!("{:.1}%", i.ratio() * 100.0),
-            "≥ 75%",
+            &format!("≥ {:.0}%", INGEST_RATIO_TARGET * 100.0),
         );
     }
     if let Some(a) = &alerts {
