@@ -570,13 +570,84 @@ async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_e
     );
     // What the dead engine never published goes out now: ana's three alerts and
     // north's digest, once each.
+    assert_anas_changes_published_once(&js, &mut heard, &second).await;
+    assert_eq!(second.stop(), Some(0), "{}", second.output());
+}
+
+/// An engine that stored ana's scenario after a long history and could not publish
+/// its alert changes (the alerts stream deleted under it) is killed, nobody standing
+/// by; a replacement on an empty data dir takes the expired lease and is killed in
+/// turn while it is still storing the history from the stream, long before ana's
+/// events. Returns the replacement (stopped) and its data dir.
+async fn dead_engine_then_a_replacement_killed_in_its_catch_up(
+    s: &Setup,
+    js: &async_nats::jetstream::Context,
+) -> (Serve, PathBuf) {
+    let mut first = Serve::start(&s.data, &s.config, &s.nats.url());
+    publish_all(js, &with_msg_ids(&activities("history", 60_000))).await;
+    wait_drained(js, Duration::from_secs(180)).await;
+    js.delete_stream("PACER_ALERTS").await.unwrap();
+    publish_lines(s, &events());
+    wait_drained(js, Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    first.kill();
+    wait_lease_expired(js).await;
+    let marks = js.get_key_value("PACER_MARKS").await.unwrap();
+    let kept = marks.entry("engine").await.unwrap().expect("a kept mark");
+
+    let data = s.dir.join("data-second");
+    let mut second = Serve::spawned(&data, &s.config, &s.nats.url());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !second
+        .output()
+        .contains("storing the rest from the stream first")
+    {
+        assert!(Instant::now() < deadline, "{}", second.output());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Killed after it has renewed its lease once (when a holder writes its mark),
+    // still storing the history.
+    let leases = js.get_key_value("PACER_LEASES").await.unwrap();
+    let taken = leases.entry("engine").await.unwrap().map(|e| e.revision);
+    while leases.entry("engine").await.unwrap().map(|e| e.revision) == taken {
+        assert!(Instant::now() < deadline, "{}", second.output());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    second.kill();
+    // It had not got to the mark it took over: the dead engine's stays.
+    let after = marks.entry("engine").await.unwrap().expect("a kept mark");
+    assert_eq!(
+        (after.revision, &after.value),
+        (kept.revision, &kept.value),
+        "{}",
+        second.output()
+    );
+    let out = second.output();
+    assert!(
+        out.contains("took the engine lease, which had expired; engine "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("caught up through"),
+        "the kill came after the catch-up:\n{out}"
+    );
+    (second, data)
+}
+
+/// Waits for ana's three alerts and north's digest, each published once, then for
+/// nothing more.
+async fn assert_anas_changes_published_once(
+    js: &async_nats::jetstream::Context,
+    heard: &mut async_nats::Subscriber,
+    serve: &Serve,
+) {
     let mut got = BTreeSet::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.len() < 4 {
         let left = deadline.saturating_duration_since(Instant::now());
         let msg = tokio::time::timeout(left, heard.next())
             .await
-            .unwrap_or_else(|_| panic!("only {got:?} were published; {}", second.output()))
+            .unwrap_or_else(|_| panic!("only {got:?} were published; {}", serve.output()))
             .unwrap();
         let v: Value = serde_json::from_slice(&msg.payload).unwrap();
         let what = match msg.subject.as_str() {
@@ -595,9 +666,49 @@ async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_e
             "low_coverage".into()
         ])
     );
-    assert_eq!(settled_messages(&js, "PACER_ALERTS").await, 4);
-    assert_nothing_published(&mut heard).await;
+    assert_eq!(settled_messages(js, "PACER_ALERTS").await, 4);
+    assert_nothing_published(heard).await;
+}
+
+/// The replacement that died during its catch-up had not yet got to where the dead
+/// engine's publishing stood, so it kept no mark of its own: a third engine, on
+/// another empty data dir, still publishes what the first one had not, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_killed_in_its_catch_up_leaves_the_dead_engines_mark_to_the_next() {
+    let s = setup();
+    short_lease(&s);
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let (_second, _) = dead_engine_then_a_replacement_killed_in_its_catch_up(&s, &js).await;
+    wait_lease_expired(&js).await;
+    let mut heard = client.subscribe("pacer.>").await.unwrap();
+    client.flush().await.unwrap();
+    let mut third = Serve::start(&s.dir.join("data-third"), &s.config, &s.nats.url());
+    let out = third.output();
+    assert!(
+        out.contains("took the engine lease, which had expired; engine "),
+        "{out}"
+    );
+    assert_anas_changes_published_once(&js, &mut heard, &third).await;
+    assert_eq!(third.stop(), Some(0), "{}", third.output());
+}
+
+/// The replacement that died during its catch-up starts again on its own data dir
+/// (its lease still held, or expired by then): it goes on from the mark it took over
+/// with, and publishes what the dead engine had not, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacement_killed_in_its_catch_up_goes_on_from_the_mark_it_took_over_with() {
+    let s = setup();
+    short_lease(&s);
+    let (client, js) = connect_js(&s.nats.url()).await;
+    let (mut second, data) = dead_engine_then_a_replacement_killed_in_its_catch_up(&s, &js).await;
+    let mut heard = client.subscribe("pacer.>").await.unwrap();
+    client.flush().await.unwrap();
+    second.spawn();
+    second.wait_ready();
+    assert_anas_changes_published_once(&js, &mut heard, &second).await;
     assert_eq!(second.stop(), Some(0), "{}", second.output());
+    let ids = ids_once(&s.config, &data);
+    assert_eq!(ids.len(), events().lines().count() + 60_000);
 }
 
 /// The batch in flight when an engine stops was delivered and never acknowledged:
