@@ -20,6 +20,7 @@ pub mod fx;
 pub mod model;
 pub mod money;
 pub mod pacing;
+pub mod partition;
 pub mod plan;
 pub mod productivity;
 pub mod report;

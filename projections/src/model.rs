@@ -9,6 +9,7 @@ use std::ops::Deref;
 use crate::alerts::book::AlertBook;
 use crate::alerts::watch;
 use crate::event::{EventBody, Recorded};
+use crate::partition::Owner;
 use crate::state::{applicable_target, OrgConfig, State};
 
 /// The state and the alert book, folded together from the log. Reads of the state
@@ -18,6 +19,9 @@ use crate::state::{applicable_target, OrgConfig, State};
 pub struct Model {
     state: State,
     alerts: AlertBook,
+    /// For one partition of a partitioned organisation: the alert rules are
+    /// evaluated for its reps only ([`crate::partition`]).
+    owner: Option<Owner>,
 }
 
 impl Model {
@@ -25,7 +29,23 @@ impl Model {
         Model {
             state: State::new(cfg),
             alerts: AlertBook::default(),
+            owner: None,
         }
+    }
+
+    /// The model of one partition: fed the events [`crate::partition::Router`] routes
+    /// to it with [`Model::apply`] and the others with [`Model::apply_shared`], its
+    /// figures and alerts for its own reps are the whole organisation's model's.
+    pub fn partition(cfg: OrgConfig, owner: Owner) -> Self {
+        Model {
+            owner: Some(owner),
+            ..Model::new(cfg)
+        }
+    }
+
+    /// The partition this model is of, if any.
+    pub fn owner(&self) -> Option<Owner> {
+        self.owner
     }
 
     /// Folds one recorded event into the state, then into the alert book. Never
@@ -52,6 +72,43 @@ impl Model {
                 target,
                 applied.history_moved,
                 rec.seq,
+                self.owner,
+            );
+        }
+    }
+
+    /// For a partition that joins a deal ([`crate::partition::Route::joined`]), before
+    /// the event it joins with: folds one of the deal's earlier events into the facts,
+    /// the part it had not folded ([`State::fold_joined`]). No alert is evaluated: the
+    /// deal was none of this partition's reps' until the joining event, which is.
+    pub fn apply_joined(&mut self, rec: &Recorded, target: Option<&Recorded>) {
+        let target = applicable_target(rec, target);
+        self.alerts.begin_event();
+        if let Some(ev) = self.state.admit(rec) {
+            self.state.fold_joined(rec, &ev, target);
+        }
+    }
+
+    /// Folds what a partition shares of an event another partition folds in full
+    /// ([`State::fold_shared`]: a revenue event's bookings by day, a void of one),
+    /// then re-evaluates this partition's reps whose pacing curve it moved.
+    pub fn apply_shared(&mut self, rec: &Recorded, target: Option<&Recorded>) {
+        let target = applicable_target(rec, target);
+        self.alerts.begin_event();
+        let Some(ev) = self.state.admit(rec) else {
+            return;
+        };
+        let watch = watch::before_shared(&self.state, &ev, target);
+        self.state.fold_shared(rec, &ev, target);
+        if let Some(watch) = watch {
+            watch.after(
+                &self.state,
+                &mut self.alerts,
+                &ev,
+                target,
+                false,
+                rec.seq,
+                self.owner,
             );
         }
     }

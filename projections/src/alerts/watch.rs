@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::event::{Event, EventBody, Recorded};
 use crate::pacing::{CurveMode, CurveSource, Share, ShareMemo};
+use crate::partition::Owner;
 use crate::state::{deal_of, DealStatus, State, UNASSIGNED_TEAM};
 use crate::time::{alert_week, Month, Timestamp};
 
@@ -82,9 +83,27 @@ pub fn before(
     })
 }
 
+/// [`before`] for an event a partition folds only the shared part of
+/// ([`crate::state::State::fold_shared`]): what it can move of this partition's
+/// alerts is the curves of its reps, when it is revenue in a learning month.
+pub fn before_shared(state: &State, ev: &Event, target: Option<&Recorded>) -> Option<Watch> {
+    if state.now().is_none() || rules_moved_by(&ev.body).is_empty() {
+        return None;
+    }
+    let curves_before = Some(learning_curves(state, ev, target)?);
+    Some(Watch {
+        before: Touched::None,
+        deal_after: None,
+        curves_before,
+        close_before: None,
+    })
+}
+
 impl Watch {
     /// After the facts' fold took `ev` (event `seq`; `history_moved` as it said):
-    /// re-evaluates the rules the event may have moved for the reps it touched.
+    /// re-evaluates the rules the event may have moved for the reps it touched (of
+    /// `owner`'s partition only, in a partitioned organisation).
+    #[allow(clippy::too_many_arguments)]
     pub fn after(
         self,
         state: &State,
@@ -93,6 +112,7 @@ impl Watch {
         target: Option<&Recorded>,
         history_moved: bool,
         seq: u64,
+        owner: Option<Owner>,
     ) {
         let mut touched = self.before.union(touched_after(state, ev));
         if history_moved {
@@ -125,7 +145,7 @@ impl Watch {
                 scope
             }
         };
-        evaluate(state, book, touched, scope, seq);
+        evaluate(state, book, touched, scope, seq, owner);
     }
 }
 
@@ -294,9 +314,17 @@ fn touched_after(state: &State, ev: &Event) -> Touched {
     Touched::Reps(reps)
 }
 
-/// Re-evaluates these alert rules for the touched reps (nothing before the first
-/// `clock_tick`: without "now" there is no pace).
-fn evaluate(state: &State, book: &mut AlertBook, touched: Touched, scope: Scope<'_>, seq: u64) {
+/// Re-evaluates these alert rules for the touched reps, those of `owner`'s partition
+/// when there is one (nothing before the first `clock_tick`: without "now" there is
+/// no pace).
+fn evaluate(
+    state: &State,
+    book: &mut AlertBook,
+    touched: Touched,
+    scope: Scope<'_>,
+    seq: u64,
+    owner: Option<Owner>,
+) {
     let Some(now) = state.now() else {
         return;
     };
@@ -305,8 +333,16 @@ fn evaluate(state: &State, book: &mut AlertBook, touched: Touched, scope: Scope<
     }
     let reps: Vec<String> = match touched {
         Touched::None => return,
-        Touched::All => state.reps().keys().cloned().collect(),
+        Touched::All => state
+            .reps()
+            .keys()
+            .filter(|r| owner.is_none_or(|o| o.owns(r)))
+            .cloned()
+            .collect(),
         Touched::Reps(mut reps) => {
+            if let Some(o) = owner {
+                reps.retain(|r| o.owns(r));
+            }
             reps.sort();
             reps.dedup();
             reps

@@ -46,6 +46,17 @@ use names::{Buckets, Names, Sym};
 use plans::PlanBook;
 pub use plans::{PlanVersion, Plans, RepLines, Review};
 
+/// What a fold of an event takes in: everything; in a partition that does not fold
+/// the event in full, only what every partition shares, a revenue event's bookings
+/// by day ([`State::fold_shared`]); or, when such a partition joins the event's deal
+/// later, the rest ([`State::fold_joined`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fold {
+    Full,
+    Shared,
+    Rest,
+}
+
 /// The team (and manager) of a rep the log never registered.
 pub const UNASSIGNED_TEAM: &str = "unassigned";
 
@@ -348,9 +359,60 @@ impl State {
         Some(normalized)
     }
 
+    /// For a partition that does not fold the admitted event `ev` in full
+    /// ([`crate::partition`]): what every partition shares of it, a revenue event's
+    /// `total` by day (the team and organisation curves learn from it, and a rep's
+    /// move refiles it) and the void of one. Other events fold nothing here (an
+    /// engine need not hand them over; [`State::admit`] only counts them).
+    pub fn fold_shared(&mut self, rec: &Recorded, ev: &Event, target: Option<&Recorded>) {
+        match &ev.body {
+            EventBody::DealWon(w) => {
+                let rep = Some((w.rep.as_str(), self.ensure_rep(&w.rep)));
+                self.remember_converted(rec, &w.amount);
+                self.add_contributions(ev, 1, rep, Fold::Shared);
+                for s in &w.splits {
+                    self.ensure_rep(&s.rep);
+                }
+            }
+            EventBody::Retention(_, r) => {
+                let rep = Some((r.rep.as_str(), self.ensure_rep(&r.rep)));
+                self.remember_converted(rec, &r.amount);
+                self.add_contributions(ev, 1, rep, Fold::Shared);
+            }
+            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target, Fold::Shared),
+            _ => {}
+        }
+    }
+
     /// The second half of [`State::apply`]: folds the admitted event `ev` (recorded as
     /// `rec`; `target` as [`applicable_target`] gives it).
     pub fn fold(&mut self, rec: &Recorded, ev: &Event, target: Option<&Recorded>) -> Applied {
+        self.fold_with(rec, ev, target, Fold::Full)
+    }
+
+    /// For a partition that joins a deal ([`crate::partition::Route::joined`]): folds
+    /// one of the deal's earlier events, which it had folded only the shared part of
+    /// ([`State::fold_shared`]) or nothing: everything else now.
+    pub fn fold_joined(
+        &mut self,
+        rec: &Recorded,
+        ev: &Event,
+        target: Option<&Recorded>,
+    ) -> Applied {
+        let fold = match ev.body {
+            EventBody::DealWon(_) | EventBody::Retention(..) => Fold::Rest,
+            _ => Fold::Full,
+        };
+        self.fold_with(rec, ev, target, fold)
+    }
+
+    fn fold_with(
+        &mut self,
+        rec: &Recorded,
+        ev: &Event,
+        target: Option<&Recorded>,
+        fold: Fold,
+    ) -> Applied {
         // The event's rep, interned once for what follows.
         let rep = ev.body.rep().map(|rep| (rep, self.ensure_rep(rep)));
         let tz = self.cfg.timezone;
@@ -434,16 +496,16 @@ impl State {
             }
             EventBody::DealWon(w) => {
                 self.remember_converted(rec, &w.amount);
-                self.add_contributions(ev, 1, rep);
+                self.add_contributions(ev, 1, rep, fold);
                 self.add_deal_fact(ev, rec.seq);
                 for s in &w.splits {
                     self.ensure_rep(&s.rep);
                 }
             }
-            EventBody::ActivityLogged(_) => self.add_contributions(ev, 1, rep),
+            EventBody::ActivityLogged(_) => self.add_contributions(ev, 1, rep, fold),
             EventBody::Retention(_, r) => {
                 self.remember_converted(rec, &r.amount);
-                self.add_contributions(ev, 1, rep);
+                self.add_contributions(ev, 1, rep, fold);
             }
             EventBody::CustomerRated(r) => {
                 self.ratings.entry(r.rep.clone()).or_default().push(Rating {
@@ -453,7 +515,7 @@ impl State {
                     scores: r.scores(),
                 });
             }
-            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target),
+            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target, fold),
             EventBody::AlertAcknowledged(AlertAcknowledged { alert_id, by, note }) => {
                 if !self.acks.contains_key(alert_id) {
                     self.acks.insert(
@@ -553,13 +615,24 @@ impl State {
         self.bookings.refile(rep, |m| before.at(m), |m| after.at(m))
     }
 
-    /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals.
+    /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals and
+    /// its `total` to the bookings by day; with `Fold::Shared`, to the bookings only
+    /// (a partition's share of another partition's revenue: [`State::fold_shared`]).
     /// `rep` is a name of the event already interned, if any: most contributions of
     /// an event are its own rep's (five for a deal won without splits).
-    fn add_contributions<'e>(&mut self, ev: &'e Event, sign: i64, rep: Option<(&'e str, Sym)>) {
+    fn add_contributions<'e>(
+        &mut self,
+        ev: &'e Event,
+        sign: i64,
+        rep: Option<(&'e str, Sym)>,
+        fold: Fold,
+    ) {
         let tz = self.cfg.timezone;
         let mut last = rep;
         each_contribution(ev, tz, |c| {
+            if fold == Fold::Shared && c.bucket != BucketRef::Total {
+                return;
+            }
             let rep = match last {
                 Some((name, sym)) if std::ptr::eq(name, c.rep) => sym,
                 _ => {
@@ -574,8 +647,10 @@ impl State {
             } else {
                 c.delta
             };
-            self.actuals.add(rep, c.month, bucket, delta, &self.buckets);
-            if c.bucket == BucketRef::Total {
+            if fold != Fold::Shared {
+                self.actuals.add(rep, c.month, bucket, delta, &self.buckets);
+            }
+            if c.bucket == BucketRef::Total && fold != Fold::Rest {
                 // A split's rep may not be known yet (it is made sure of after its
                 // deal): until registered, every rep is in team "unassigned".
                 let team = match self.rep_teams.get(&rep) {
@@ -654,24 +729,37 @@ impl State {
     /// `event` is the voided event as the log holds it, when it came before the void;
     /// it counted unless it was voided before (this id is then already in `voided`)
     /// or, in another currency, had no rate (then nothing was converted for it).
-    fn void(&mut self, target: &str, event: Option<&Recorded>) {
+    /// Undoes what `event` (the event named `target`, when the log has it) folded;
+    /// with `Fold::Shared`, only its bookings by day (what a partition folded of
+    /// another's revenue).
+    fn void(&mut self, target: &str, event: Option<&Recorded>, fold: Fold) {
         if !self.voided.insert(target.to_owned()) {
             return;
         }
         let Some(t) = event else {
             return;
         };
+        if fold == Fold::Shared
+            && !matches!(
+                t.event.body,
+                EventBody::DealWon(_) | EventBody::Retention(..)
+            )
+        {
+            return;
+        }
         match &t.event.body {
-            EventBody::ActivityLogged(_) => self.add_contributions(&t.event, -1, None),
+            EventBody::ActivityLogged(_) => self.add_contributions(&t.event, -1, None, fold),
             EventBody::DealWon(w) => {
                 if let Some(counted) = self.counted(t, &w.amount) {
-                    self.add_contributions(&counted, -1, None);
-                    self.deals.remove(&w.deal, t.seq);
+                    self.add_contributions(&counted, -1, None, fold);
+                    if fold != Fold::Shared {
+                        self.deals.remove(&w.deal, t.seq);
+                    }
                 }
             }
             EventBody::Retention(_, r) => {
                 if let Some(counted) = self.counted(t, &r.amount) {
-                    self.add_contributions(&counted, -1, None);
+                    self.add_contributions(&counted, -1, None, fold);
                 }
             }
             EventBody::DealOpened(d) => self.deals.remove(&d.deal, t.seq),
