@@ -1,12 +1,15 @@
 //! Partitioned folds against the single fold (docs/partitions.md, step 1): a demo
-//! organisation's history, with split deals, reassigned deals, voids (some before
-//! their event) and a deal's stage change before its opening added, routed by
+//! organisation's history, with split deals, deals handed to another partition's
+//! rep (while open, and after their win) in a currency whose rate is set again
+//! between, voids (some before their event, some after a partition joined their
+//! deal) and a deal's stage change before its opening added, routed by
 //! `partition::Router` over 2 and 3 partitions. Each partition folds in full what is
-//! routed to it (first, when it joins a deal, the deal's earlier events) and the
-//! shared part of the rest. For every rep, its partition's report rows, alerts and
-//! team pacing curves must be the single fold's.
+//! routed to it (first, when it joins a deal, the deal's earlier events as they were
+//! converted when they came) and the shared part of the rest. For every rep, its
+//! partition's report rows, productivity and alerts, every team's merged answers
+//! and every team's pacing curve must be the single fold's.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use pacer_engine::demo::{generate, DemoSpec};
 use pacer_projections::alerts::{
@@ -14,9 +17,12 @@ use pacer_projections::alerts::{
 };
 use pacer_projections::digest::{digest, Audience, RepDigest};
 use pacer_projections::event::{
-    DealOpened, DealStageChanged, Event, EventBody, EventVoided, Percent, Recorded, Split,
+    DealOpened, DealStageChanged, Event, EventBody, EventVoided, FxRate, FxRateSet, Percent,
+    Recorded, Split,
 };
+use pacer_projections::fx::normalize;
 use pacer_projections::model::Model;
+use pacer_projections::money::Currency;
 use pacer_projections::pacing::CurveSource;
 use pacer_projections::partition::{merge, partition_of, Owner, Router};
 use pacer_projections::productivity::productivity;
@@ -49,27 +55,66 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
     let mut later: Vec<(usize, Event)> = Vec::new();
     let (mut won, mut opened, mut staged, mut revenue) = (0, 0, 0, 0);
     let mut to_move: HashMap<String, (String, DealOpened)> = HashMap::new();
+    // The deals handed over are in a currency other than the reporting one (pounds
+    // for the default org, which reports in dollars), whose rate is set again
+    // halfway: a partition that joins one must take its earlier amounts as they were
+    // converted.
+    let other_currency = Currency::from_code(if org.currency.code() == "USD" {
+        "GBP"
+    } else {
+        "USD"
+    })
+    .unwrap();
+    let mut in_other: HashSet<String> = HashSet::new();
+    let mut last_stage: HashMap<String, Event> = HashMap::new();
+    let now = Timestamp::parse_rfc3339("2026-11-18T15:00:00Z").unwrap();
+    let this_month = now.local_date(org.timezone).month();
+    let rates = |tag: &str, rate: &str, at: Timestamp| -> Vec<Event> {
+        (-30..=30)
+            .map(|i| {
+                let month = this_month.plus(i);
+                Event {
+                    event_id: format!("fx-{month}-{tag}"),
+                    source: "finance".into(),
+                    occurred_at: at,
+                    body: EventBody::FxRateSet(FxRateSet {
+                        currency: other_currency,
+                        month,
+                        rate: FxRate::parse(rate).unwrap(),
+                    }),
+                }
+            })
+            .collect()
+    };
+    let first = demo.events[0].occurred_at;
+    events.extend(rates("first", "1.1", first));
     for (i, mut ev) in demo.events.into_iter().enumerate() {
         let at = ev.occurred_at;
+        let id = ev.event_id.clone();
         let like = |id: String, body: EventBody| Event {
             event_id: id,
             source: "test".into(),
             occurred_at: at,
             body,
         };
-        let void = |ev: &Event| {
+        let void_of = |tag: &str, id: &str| {
             like(
-                format!("void-{}", ev.event_id),
+                format!("void-{tag}-{id}"),
                 EventBody::EventVoided(EventVoided {
-                    voided_event_id: ev.event_id.clone(),
+                    voided_event_id: id.to_owned(),
                     reason: None,
                 }),
             )
         };
+        let void = |ev: &Event| void_of("", &ev.event_id);
         match &mut ev.body {
             EventBody::DealWon(w) => {
                 won += 1;
+                if in_other.contains(&w.deal) {
+                    w.amount.currency = other_currency;
+                }
                 if won % 23 == 0 {
+                    w.amount.currency = other_currency;
                     // Handed to a rep of another partition after it was won (an
                     // account handed over): that partition joins a deal whose win it
                     // had folded only the bookings of.
@@ -86,11 +131,25 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
                     };
                     later.push((
                         events.len() + 5,
+                        like(format!("{id}-handed"), EventBody::DealOpened(handed)),
+                    ));
+                    // Its month's rate set again between the win and the handover,
+                    // and every other one's win voided after the handover.
+                    later.push((
+                        events.len() + 4,
                         like(
-                            format!("{}-handed", ev.event_id),
-                            EventBody::DealOpened(handed),
+                            format!("fx-{id}"),
+                            EventBody::FxRateSet(FxRateSet {
+                                currency: other_currency,
+                                month: w.closed_on.month(),
+                                rate: FxRate::parse(if won % 2 == 0 { "1.3" } else { "1.2" })
+                                    .unwrap(),
+                            }),
                         ),
                     ));
+                    if won % 46 == 0 {
+                        later.push((events.len() + 7, void_of("after", &id)));
+                    }
                 } else if won % 5 == 0 {
                     let partner = other(&w.rep, i);
                     w.splits = vec![
@@ -108,6 +167,8 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
             EventBody::DealOpened(o) => {
                 opened += 1;
                 if opened % 9 == 0 {
+                    in_other.insert(o.deal.clone());
+                    o.amount.currency = other_currency;
                     // Handed to a rep of another partition just before it closes,
                     // after its stage changes.
                     let moved = DealOpened {
@@ -137,7 +198,10 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
                     ));
                 }
             }
-            EventBody::DealStageChanged(_) => {
+            EventBody::DealStageChanged(c) => {
+                if let Some(a) = c.amount.as_mut().filter(|_| in_other.contains(&c.deal)) {
+                    a.currency = other_currency;
+                }
                 staged += 1;
                 if staged % 17 == 0 {
                     later.push((events.len() + 2, void(&ev)));
@@ -149,16 +213,33 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
             }
             _ => {}
         }
-        if let Some((id, moved)) = deal_of(&ev.body)
+        if let EventBody::DealStageChanged(c) = &ev.body {
+            last_stage.insert(c.deal.clone(), ev.clone());
+        }
+        if let Some((moved_id, moved)) = deal_of(&ev.body)
             .filter(|_| matches!(ev.body, EventBody::DealWon(_) | EventBody::DealLost(_)))
             .and_then(|d| to_move.remove(d))
         {
+            let stage = last_stage.get(&moved.deal).map(|e| e.event_id.clone());
             events.push(Event {
-                event_id: id,
+                event_id: moved_id,
                 source: "test".into(),
                 occurred_at: ev.occurred_at,
                 body: EventBody::DealOpened(moved),
             });
+            // Its last stage change voided after the handover: the partition that
+            // joined the deal folded that change when it joined.
+            if let Some(stage) = stage {
+                events.push(Event {
+                    event_id: format!("void-after-{stage}"),
+                    source: "test".into(),
+                    occurred_at: ev.occurred_at,
+                    body: EventBody::EventVoided(EventVoided {
+                        voided_event_id: stage,
+                        reason: None,
+                    }),
+                });
+            }
         }
         if matches!(ev.body, EventBody::DealWon(_) | EventBody::Retention(..)) {
             revenue += 1;
@@ -172,6 +253,10 @@ fn history(seed: u64) -> (Vec<Recorded>, OrgConfig) {
     for (at, ev) in later {
         events.insert(at.min(events.len()), ev);
     }
+    // That currency's rates set again halfway through.
+    let half = events.len() / 2;
+    let again = rates("again", "1.25", events[half].occurred_at);
+    events.splice(half..half, again);
     let records = events
         .into_iter()
         .enumerate()
@@ -211,14 +296,27 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
     let target = |i: usize| targets[i].map(|j| &records[j]);
     let mut router = Router::new(count);
     let mut models: Vec<Model> = (0..count)
-        .map(|index| Model::partition(org.clone(), Owner { index, count }))
+        .map(|index| Model::partition(org.clone(), Owner::new(index, count).unwrap()))
         .collect();
     let mut full = vec![0usize; count as usize];
     // Per deal, its events and the voids of them, in order, with who folded each.
     let mut deals: HashMap<String, Vec<usize>> = HashMap::new();
     let mut folded = Vec::with_capacity(records.len());
-    let mut joins = 0;
+    // Each event with its amounts as converted when it came: what the partition
+    // holding it hands over to one that joins its deal.
+    let mut as_came: Vec<Recorded> = Vec::with_capacity(records.len());
+    let (mut joins, mut joined_converted) = (0, 0);
     for (i, rec) in records.iter().enumerate() {
+        let fx = models[0].fx();
+        as_came.push(
+            match normalize(&rec.event, org.currency, org.timezone, fx) {
+                Ok(event) => Recorded {
+                    event: event.into_owned(),
+                    ..rec.clone()
+                },
+                Err(_) => rec.clone(),
+            },
+        );
         let route = router.route(rec, target(i));
         let deal = deal_of(&rec.event.body)
             .or_else(|| target(i).and_then(|t| deal_of(&t.event.body)))
@@ -239,7 +337,10 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
                 for &j in earlier {
                     let went: &pacer_projections::partition::PartitionSet = &folded[j];
                     if !went.contains(k) {
-                        model.apply_joined(&records[j], target(j));
+                        if as_came[j].event != records[j].event {
+                            joined_converted += 1;
+                        }
+                        model.apply_joined(&as_came[j], target(j));
                     }
                 }
             }
@@ -252,8 +353,8 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
         }
     }
     assert!(
-        joins > 0,
-        "no partition joined a deal: the test lost its point"
+        joins > 0 && joined_converted > 0,
+        "{joins} joins, {joined_converted} events in another currency folded by joining: the test lost its point"
     );
     (models, full)
 }
@@ -354,7 +455,9 @@ fn compare(records: &[Recorded], org: &OrgConfig, count: u32) {
     }
     // A team's answers merged from the partitions' (each narrowed to its own reps)
     // are the single engine's: report rows, alert listings, the weekly digest.
-    let owners: Vec<Owner> = (0..count).map(|index| Owner { index, count }).collect();
+    let owners: Vec<Owner> = (0..count)
+        .map(|index| Owner::new(index, count).unwrap())
+        .collect();
     let week = alert_week(one.now().unwrap(), one.config().timezone);
     let mut merged = 0;
     for team in one.teams_now() {

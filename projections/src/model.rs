@@ -35,7 +35,9 @@ impl Model {
 
     /// The model of one partition: fed the events [`crate::partition::Router`] routes
     /// to it with [`Model::apply`] and the others with [`Model::apply_shared`], its
-    /// figures and alerts for its own reps are the whole organisation's model's.
+    /// figures and alerts for its own reps are the whole organisation's model's. For
+    /// other reps it knows only part (their plans, their bookings by day): callers
+    /// answer for [`Owner::owns`] reps only.
     pub fn partition(cfg: OrgConfig, owner: Owner) -> Self {
         Model {
             owner: Some(owner),
@@ -79,12 +81,12 @@ impl Model {
 
     /// For a partition that joins a deal ([`crate::partition::Route::joined`]), before
     /// the event it joins with: folds one of the deal's earlier events into the facts,
-    /// the part it had not folded ([`State::fold_joined`]). No alert is evaluated: the
-    /// deal was none of this partition's reps' until the joining event, which is.
+    /// the part it had not folded ([`State::fold_joined`]), its amounts as converted
+    /// when it came (the holding partition hands it over so). No alert is evaluated:
+    /// the deal was none of this partition's reps' until the joining event, which is.
     pub fn apply_joined(&mut self, rec: &Recorded, target: Option<&Recorded>) {
         let target = applicable_target(rec, target);
-        self.alerts.begin_event();
-        if let Some(ev) = self.state.admit(rec) {
+        if let Some(ev) = self.state.admit_again(rec) {
             self.state.fold_joined(rec, &ev, target);
         }
     }

@@ -13,7 +13,8 @@
 //!   grows. A partition that joins a deal's set must first fold the deal's earlier
 //!   events, which another partition holds ([`Route::joined`]). A rep-less fact of a
 //!   deal not yet opened goes to every partition;
-//! - for a void, wherever its target went.
+//! - for a void, wherever its target went, and to the partitions that joined the
+//!   target's deal since (they folded the target when they joined).
 //!
 //! A partition that does not fold a revenue event in full still folds its day
 //! amounts ([`crate::model::Model::apply_shared`]): the pacing curves are the team's
@@ -41,11 +42,25 @@ pub fn partition_of(rep: &str, count: u32) -> u32 {
 /// One partition of `count`: what a partitioned engine owns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Owner {
-    pub index: u32,
-    pub count: u32,
+    index: u32,
+    count: u32,
 }
 
 impl Owner {
+    /// Partition `index` of `count`; `None` unless `index < count ≤`
+    /// [`PARTITIONS_MAX`].
+    pub fn new(index: u32, count: u32) -> Option<Owner> {
+        (index < count && count <= PARTITIONS_MAX).then_some(Owner { index, count })
+    }
+
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
     /// Whether `rep` is this partition's.
     pub fn owns(&self, rep: &str) -> bool {
         partition_of(rep, self.count) == self.index
@@ -177,7 +192,9 @@ impl Router {
         (i > 0).then(|| history[i - 1].1)
     }
 
-    /// Where an earlier event `t` went (for a void of it).
+    /// Where a void of the earlier event `t` goes: where `t` went, and, for a deal
+    /// event, every partition that has joined the deal since (it folded `t` when it
+    /// joined).
     fn went(&self, t: &Recorded) -> PartitionSet {
         let every = PartitionSet::every(self.count);
         match &t.event.body {
@@ -186,7 +203,11 @@ impl Router {
             | EventBody::DealStageChanged(_)
             | EventBody::DealLost(_) => {
                 let deal = deal_of(&t.event.body).unwrap_or_default();
-                self.set_at(deal, t.seq).unwrap_or(every)
+                match (self.set_at(deal, t.seq), self.set_at(deal, u64::MAX)) {
+                    (Some(then), Some(now)) => then.union(now),
+                    // A fact from before the deal's opening went everywhere.
+                    _ => every,
+                }
             }
             EventBody::ActivityLogged(a) => self.of(&a.rep),
             EventBody::ForecastSubmitted(f) => self.of(&f.rep),
@@ -210,8 +231,8 @@ impl Router {
         }
         Route {
             full: after,
-            // A deal seen before only in rep-less facts went to every partition: no
-            // partition joins it later.
+            // The first set a deal gets joins no partition: a rep-less fact before
+            // it went to every partition.
             joined: match before {
                 Some(b) => after.minus(b),
                 None => PartitionSet::EMPTY,
@@ -271,6 +292,14 @@ mod tests {
                 (3, "cy", 'c')
             ]
         );
+    }
+
+    #[test]
+    fn an_owner_is_one_of_at_most_64_partitions() {
+        assert!(Owner::new(0, 1).is_some() && Owner::new(63, 64).is_some());
+        assert_eq!(Owner::new(2, 2), None);
+        assert_eq!(Owner::new(0, 65), None);
+        assert_eq!(Owner::new(0, 0), None);
     }
 
     #[test]

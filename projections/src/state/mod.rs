@@ -335,8 +335,14 @@ impl State {
     /// counts (converted to the reporting currency), or `None` when it counts for
     /// nothing: no exchange rate, or voided before it arrived.
     pub fn admit<'r>(&mut self, rec: &'r Recorded) -> Option<std::borrow::Cow<'r, Event>> {
-        self.last_seq = self.last_seq.max(rec.seq);
         self.events += 1;
+        self.admit_again(rec)
+    }
+
+    /// [`State::admit`] of an event counted before (one of a deal's earlier events,
+    /// which a joining partition folded the shared part of: [`State::fold_joined`]).
+    pub fn admit_again<'r>(&mut self, rec: &'r Recorded) -> Option<std::borrow::Cow<'r, Event>> {
+        self.last_seq = self.last_seq.max(rec.seq);
         let normalized = match crate::fx::normalize(
             &rec.event,
             self.cfg.currency,
@@ -392,15 +398,20 @@ impl State {
 
     /// For a partition that joins a deal ([`crate::partition::Route::joined`]): folds
     /// one of the deal's earlier events, which it had folded only the shared part of
-    /// ([`State::fold_shared`]) or nothing: everything else now.
+    /// ([`State::fold_shared`]) or nothing: everything else now. `ev` carries its
+    /// amounts as they were converted when the event came (a rate set again since
+    /// applies to later amounts only): the partition that holds the event hands it
+    /// over so; the reporting amount remembered for a void stays the shared fold's.
     pub fn fold_joined(
         &mut self,
         rec: &Recorded,
         ev: &Event,
         target: Option<&Recorded>,
     ) -> Applied {
+        // A deal's only revenue event is its win, whose bookings every partition
+        // folded when it came.
         let fold = match ev.body {
-            EventBody::DealWon(_) | EventBody::Retention(..) => Fold::Rest,
+            EventBody::DealWon(_) => Fold::Rest,
             _ => Fold::Full,
         };
         self.fold_with(rec, ev, target, fold)
@@ -495,7 +506,9 @@ impl State {
                 self.add_deal_fact(ev, rec.seq)
             }
             EventBody::DealWon(w) => {
-                self.remember_converted(rec, &w.amount);
+                if fold != Fold::Rest {
+                    self.remember_converted(rec, &w.amount);
+                }
                 self.add_contributions(ev, 1, rep, fold);
                 self.add_deal_fact(ev, rec.seq);
                 for s in &w.splits {
@@ -729,9 +742,8 @@ impl State {
     /// `event` is the voided event as the log holds it, when it came before the void;
     /// it counted unless it was voided before (this id is then already in `voided`)
     /// or, in another currency, had no rate (then nothing was converted for it).
-    /// Undoes what `event` (the event named `target`, when the log has it) folded;
-    /// with `Fold::Shared`, only its bookings by day (what a partition folded of
-    /// another's revenue).
+    /// With `Fold::Shared`, only a revenue event's bookings by day are undone (what a
+    /// partition folded of another partition's revenue).
     fn void(&mut self, target: &str, event: Option<&Recorded>, fold: Fold) {
         if !self.voided.insert(target.to_owned()) {
             return;
