@@ -24,7 +24,7 @@ use pacer_projections::fx::normalize;
 use pacer_projections::model::Model;
 use pacer_projections::money::Currency;
 use pacer_projections::pacing::CurveSource;
-use pacer_projections::partition::{merge, partition_of, Owner, Router};
+use pacer_projections::partition::{merge, partition_of, Owner, PartitionSet, Router};
 use pacer_projections::productivity::productivity;
 use pacer_projections::report::{report, ReportQuery};
 use pacer_projections::state::{deal_of, void_target, OrgConfig};
@@ -293,19 +293,21 @@ fn single(records: &[Recorded], org: &OrgConfig) -> Model {
 /// be; and how many events each folded in full.
 fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>, Vec<usize>) {
     let targets = targets(records);
-    let target = |i: usize| targets[i].map(|j| &records[j]);
     let mut router = Router::new(count);
     let mut models: Vec<Model> = (0..count)
         .map(|index| Model::partition(org.clone(), Owner::new(index, count).unwrap()))
         .collect();
     let mut full = vec![0usize; count as usize];
-    // Per deal, its events and the voids of them, in order, with who folded each.
+    // Per deal, its events in order.
     let mut deals: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut folded = Vec::with_capacity(records.len());
+    // Per event, the partitions that hold it in their logs: those that folded it in
+    // full, and those that joined its deal since.
+    let mut holds: Vec<PartitionSet> = Vec::with_capacity(records.len());
+    let mut by_joining: Vec<PartitionSet> = Vec::with_capacity(records.len());
     // Each event with its amounts as converted when it came: what the partition
     // holding it hands over to one that joins its deal.
     let mut as_came: Vec<Recorded> = Vec::with_capacity(records.len());
-    let (mut joins, mut joined_converted) = (0, 0);
+    let (mut joins, mut joined_converted, mut voids_after_join) = (0, 0, 0);
     for (i, rec) in records.iter().enumerate() {
         let fx = models[0].fx();
         as_came.push(
@@ -317,14 +319,35 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
                 Err(_) => rec.clone(),
             },
         );
-        let route = router.route(rec, target(i));
-        let deal = deal_of(&rec.event.body)
-            .or_else(|| target(i).and_then(|t| deal_of(&t.event.body)))
-            .map(str::to_owned);
+        let route = router.route(rec);
+        if matches!(rec.event.body, EventBody::EventVoided(_)) {
+            // Every partition undoes what it holds of the target: the event, its
+            // shared part, or nothing but the id.
+            for (k, model) in models.iter_mut().enumerate() {
+                let k = k as u32;
+                match targets[i] {
+                    Some(j) if holds[j].contains(k) => {
+                        if by_joining[j].contains(k) {
+                            voids_after_join += 1;
+                        }
+                        model.apply(rec, Some(&records[j]));
+                    }
+                    Some(j) if is_revenue(&records[j].event.body) => {
+                        model.apply_shared(rec, Some(&records[j]))
+                    }
+                    _ => model.apply(rec, None),
+                }
+                full[k as usize] += 1;
+            }
+            holds.push(route.full);
+            by_joining.push(PartitionSet::EMPTY);
+            continue;
+        }
+        let deal = deal_of(&rec.event.body).map(str::to_owned);
         for (k, model) in models.iter_mut().enumerate() {
             let k = k as u32;
             if !route.full.contains(k) {
-                model.apply_shared(rec, target(i));
+                model.apply_shared(rec, None);
                 continue;
             }
             if route.joined.contains(k) {
@@ -335,28 +358,35 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
                     .into_iter()
                     .flatten();
                 for &j in earlier {
-                    let went: &pacer_projections::partition::PartitionSet = &folded[j];
-                    if !went.contains(k) {
+                    if !holds[j].contains(k) {
                         if as_came[j].event != records[j].event {
                             joined_converted += 1;
                         }
-                        model.apply_joined(&as_came[j], target(j));
+                        model.apply_joined(&as_came[j], None);
+                        holds[j] = holds[j].union(PartitionSet::one(k));
+                        by_joining[j] = by_joining[j].union(PartitionSet::one(k));
                     }
                 }
             }
-            model.apply(rec, target(i));
+            model.apply(rec, None);
             full[k as usize] += 1;
         }
-        folded.push(route.full);
+        holds.push(route.full);
+        by_joining.push(PartitionSet::EMPTY);
         if let Some(d) = deal {
             deals.entry(d).or_default().push(i);
         }
     }
     assert!(
-        joins > 0 && joined_converted > 0,
-        "{joins} joins, {joined_converted} events in another currency folded by joining: the test lost its point"
+        joins > 0 && joined_converted > 0 && voids_after_join > 0,
+        "{joins} joins, {joined_converted} events in another currency folded by joining, \
+         {voids_after_join} voids of an event a partition held by joining: the test lost its point"
     );
     (models, full)
+}
+
+fn is_revenue(body: &EventBody) -> bool {
+    matches!(body, EventBody::DealWon(_) | EventBody::Retention(..))
 }
 
 /// An alert as the merged answer shows it: all but its place in one book's raise

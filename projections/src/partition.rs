@@ -13,8 +13,12 @@
 //!   grows. A partition that joins a deal's set must first fold the deal's earlier
 //!   events, which another partition holds ([`Route::joined`]). A rep-less fact of a
 //!   deal not yet opened goes to every partition;
-//! - for a void, wherever its target went, and to the partitions that joined the
-//!   target's deal since (they folded the target when they joined).
+//! - every partition when it is a void (rare, like acknowledgements): each undoes
+//!   what it holds of the target, which it looks up in its own log. The event, folded
+//!   in full or when the partition joined its deal: [`crate::model::Model::apply`]
+//!   with it. Only its shared part (another partition's revenue):
+//!   [`crate::model::Model::apply_shared`] with it. Nothing: `apply` without a
+//!   target, which keeps the id, should the event come later.
 //!
 //! A partition that does not fold a revenue event in full still folds its day
 //! amounts ([`crate::model::Model::apply_shared`]): the pacing curves are the team's
@@ -23,7 +27,7 @@
 use rustc_hash::FxHashMap;
 
 use crate::event::{EventBody, Recorded};
-use crate::state::{applicable_target, deal_of};
+use crate::state::deal_of;
 
 /// The most partitions an organisation can be split into.
 pub const PARTITIONS_MAX: u32 = 64;
@@ -113,7 +117,8 @@ pub struct Route {
     /// The partitions that fold it in full.
     pub full: PartitionSet,
     /// Of those, the ones that join its deal here: before this event, they fold the
-    /// deal's earlier events (and the voids of them), which they never saw.
+    /// deal's earlier events, which they never folded in full (the voids of them
+    /// reached every partition already).
     pub joined: PartitionSet,
 }
 
@@ -126,12 +131,11 @@ impl Route {
     }
 }
 
-/// The fold that routes events: each deal's partition set and how it grew, by seq.
+/// The fold that routes events: each deal's partition set.
 #[derive(Clone, Debug, Default)]
 pub struct Router {
     count: u32,
-    /// Per deal: (seq of the event that set it, the set from then on), in seq order.
-    deals: FxHashMap<String, Vec<(u64, PartitionSet)>>,
+    deals: FxHashMap<String, PartitionSet>,
 }
 
 impl Router {
@@ -143,25 +147,19 @@ impl Router {
         }
     }
 
-    /// Routes `rec` (the events before it routed already, in order); `target` is, for
-    /// a void, the event it names as the log holds it.
-    pub fn route(&mut self, rec: &Recorded, target: Option<&Recorded>) -> Route {
+    /// Routes `rec` (the events before it routed already, in order).
+    pub fn route(&mut self, rec: &Recorded) -> Route {
         let every = PartitionSet::every(self.count);
         match &rec.event.body {
-            EventBody::EventVoided(_) => match applicable_target(rec, target) {
-                Some(t) => Route::to(self.went(t)),
-                // Voided before it arrived: every partition remembers the id.
-                None => Route::to(every),
-            },
-            EventBody::DealOpened(o) => self.grow(&o.deal, [o.rep.as_str()], rec.seq),
+            EventBody::DealOpened(o) => self.grow(&o.deal, [o.rep.as_str()]),
             EventBody::DealWon(w) => self.grow(
                 &w.deal,
                 std::iter::once(w.rep.as_str()).chain(w.splits.iter().map(|s| s.rep.as_str())),
-                rec.seq,
             ),
             EventBody::DealStageChanged(_) | EventBody::DealLost(_) => {
                 let deal = deal_of(&rec.event.body).unwrap_or_default();
-                Route::to(self.set_at(deal, u64::MAX).unwrap_or(every))
+                // A fact of a deal not opened yet goes to every partition.
+                Route::to(self.deals.get(deal).copied().unwrap_or(every))
             }
             EventBody::ActivityLogged(a) => Route::to(self.of(&a.rep)),
             EventBody::ForecastSubmitted(f) => Route::to(self.of(&f.rep)),
@@ -177,7 +175,8 @@ impl Router {
             | EventBody::CompPlanPublished(_)
             | EventBody::FxRateSet(_)
             | EventBody::ClockTick
-            | EventBody::AlertAcknowledged(_) => Route::to(every),
+            | EventBody::AlertAcknowledged(_)
+            | EventBody::EventVoided(_) => Route::to(every),
         }
     }
 
@@ -185,49 +184,16 @@ impl Router {
         PartitionSet::one(partition_of(rep, self.count))
     }
 
-    /// The deal's set as of `seq` (the last change at or before it).
-    fn set_at(&self, deal: &str, seq: u64) -> Option<PartitionSet> {
-        let history = self.deals.get(deal)?;
-        let i = history.partition_point(|(s, _)| *s <= seq);
-        (i > 0).then(|| history[i - 1].1)
-    }
-
-    /// Where a void of the earlier event `t` goes: where `t` went, and, for a deal
-    /// event, every partition that has joined the deal since (it folded `t` when it
-    /// joined).
-    fn went(&self, t: &Recorded) -> PartitionSet {
-        let every = PartitionSet::every(self.count);
-        match &t.event.body {
-            EventBody::DealOpened(_)
-            | EventBody::DealWon(_)
-            | EventBody::DealStageChanged(_)
-            | EventBody::DealLost(_) => {
-                let deal = deal_of(&t.event.body).unwrap_or_default();
-                match (self.set_at(deal, t.seq), self.set_at(deal, u64::MAX)) {
-                    (Some(then), Some(now)) => then.union(now),
-                    // A fact from before the deal's opening went everywhere.
-                    _ => every,
-                }
-            }
-            EventBody::ActivityLogged(a) => self.of(&a.rep),
-            EventBody::ForecastSubmitted(f) => self.of(&f.rep),
-            EventBody::Retention(_, r) => self.of(&r.rep),
-            EventBody::CustomerRated(r) => self.of(&r.rep),
-            _ => every,
-        }
-    }
-
     /// A deal event naming `reps`: the deal's set grows by their partitions.
-    fn grow<'r>(&mut self, deal: &str, reps: impl IntoIterator<Item = &'r str>, seq: u64) -> Route {
+    fn grow<'r>(&mut self, deal: &str, reps: impl IntoIterator<Item = &'r str>) -> Route {
         let mut add = PartitionSet::EMPTY;
         for rep in reps {
             add = add.union(self.of(rep));
         }
-        let history = self.deals.entry(deal.to_owned()).or_default();
-        let before = history.last().map(|(_, s)| *s);
+        let before = self.deals.get(deal).copied();
         let after = before.unwrap_or(PartitionSet::EMPTY).union(add);
         if before != Some(after) {
-            history.push((seq, after));
+            self.deals.insert(deal.to_owned(), after);
         }
         Route {
             full: after,
