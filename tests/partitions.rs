@@ -306,17 +306,18 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
     let mut by_joining: Vec<PartitionSet> = Vec::with_capacity(records.len());
     // Each event with its amounts as converted when it came: what the partition
     // holding it hands over to one that joins its deal.
-    let mut as_came: Vec<Recorded> = Vec::with_capacity(records.len());
+    // `None` when its month had no rate: it never counted, and nothing is handed over.
+    let mut as_came: Vec<Option<Recorded>> = Vec::with_capacity(records.len());
     let (mut joins, mut joined_converted, mut voids_after_join) = (0, 0, 0);
     for (i, rec) in records.iter().enumerate() {
         let fx = models[0].fx();
         as_came.push(
             match normalize(&rec.event, org.currency, org.timezone, fx) {
-                Ok(event) => Recorded {
+                Ok(event) => Some(Recorded {
                     event: event.into_owned(),
                     ..rec.clone()
-                },
-                Err(_) => rec.clone(),
+                }),
+                Err(_) => None,
             },
         );
         let route = router.route(rec);
@@ -326,14 +327,20 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
             for (k, model) in models.iter_mut().enumerate() {
                 let k = k as u32;
                 match targets[i] {
+                    // What its log holds: the event as it came, or as handed over
+                    // when it joined the deal; a booking record, with the amount
+                    // as converted then.
                     Some(j) if holds[j].contains(k) => {
-                        if by_joining[j].contains(k) {
+                        let held = if by_joining[j].contains(k) {
                             voids_after_join += 1;
-                        }
-                        model.apply(rec, Some(&records[j]));
+                            as_came[j].as_ref().unwrap_or(&records[j])
+                        } else {
+                            &records[j]
+                        };
+                        model.apply(rec, Some(held));
                     }
                     Some(j) if is_revenue(&records[j].event.body) => {
-                        model.apply_shared(rec, Some(&records[j]))
+                        model.apply_shared(rec, Some(as_came[j].as_ref().unwrap_or(&records[j])))
                     }
                     _ => model.apply(rec, None),
                 }
@@ -359,10 +366,13 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
                     .flatten();
                 for &j in earlier {
                     if !holds[j].contains(k) {
-                        if as_came[j].event != records[j].event {
+                        let Some(handed) = &as_came[j] else {
+                            continue;
+                        };
+                        if handed.event != records[j].event {
                             joined_converted += 1;
                         }
-                        model.apply_joined(&as_came[j], None);
+                        model.apply_joined(handed, None);
                         holds[j] = holds[j].union(PartitionSet::one(k));
                         by_joining[j] = by_joining[j].union(PartitionSet::one(k));
                     }

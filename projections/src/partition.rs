@@ -14,11 +14,12 @@
 //!   events, which another partition holds ([`Route::joined`]). A rep-less fact of a
 //!   deal not yet opened goes to every partition;
 //! - every partition when it is a void (rare, like acknowledgements): each undoes
-//!   what it holds of the target, which it looks up in its own log. The event, folded
-//!   in full or when the partition joined its deal: [`crate::model::Model::apply`]
-//!   with it. Only its shared part (another partition's revenue):
-//!   [`crate::model::Model::apply_shared`] with it. Nothing: `apply` without a
-//!   target, which keeps the id, should the event come later.
+//!   what it holds of the target, which it looks up in its own log, the event
+//!   first. The event, folded in full or taken when the partition joined its deal:
+//!   [`crate::model::Model::apply`] with it. Only its shared part (another
+//!   partition's revenue): [`crate::model::Model::apply_shared`] with it. Nothing:
+//!   `apply` without a target, which keeps the id, should the event come or be taken
+//!   by joining later.
 //!
 //! A partition that does not fold a revenue event in full still folds its day
 //! amounts ([`crate::model::Model::apply_shared`]): the pacing curves are the team's
@@ -139,7 +140,8 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router for `count` partitions (1 to [`PARTITIONS_MAX`]).
+    /// A router for `count` partitions, taken into 1 to [`PARTITIONS_MAX`] (check
+    /// the count with [`Owner::new`] first).
     pub fn new(count: u32) -> Router {
         Router {
             count: count.clamp(1, PARTITIONS_MAX),

@@ -339,8 +339,10 @@ impl State {
         self.admit_again(rec)
     }
 
-    /// [`State::admit`] of an event counted before (one of a deal's earlier events,
-    /// which a joining partition folded the shared part of: [`State::fold_joined`]).
+    /// [`State::admit`] without counting the event: one of a deal's earlier events,
+    /// which a joining partition counted when it came ([`State::fold_joined`]; an
+    /// engine that does not hand a partition the events it shares nothing of counts
+    /// fewer events than a single engine).
     pub fn admit_again<'r>(&mut self, rec: &'r Recorded) -> Option<std::borrow::Cow<'r, Event>> {
         self.last_seq = self.last_seq.max(rec.seq);
         let normalized = match crate::fx::normalize(
