@@ -557,21 +557,31 @@ async fn a_replacement_publishes_what_the_dead_engine_had_not_though_its_lease_e
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // It dies, and nobody stands by: a replacement on an empty data dir starts once
-    // the lease has expired.
+    // the lease has expired, and publishes what the dead engine never did.
     first.kill();
-    wait_lease_expired(&js).await;
+    an_unwatched_replacement_publishes_anas_changes(&s, &client, &js, "data-new").await;
+}
+
+/// Once the lease has expired, starts an engine on the empty data dir `data` (in the
+/// setup's dir): it takes the expired lease and publishes ana's three alerts and
+/// north's digest, once each, and nothing more.
+async fn an_unwatched_replacement_publishes_anas_changes(
+    s: &Setup,
+    client: &async_nats::Client,
+    js: &async_nats::jetstream::Context,
+    data: &str,
+) {
+    wait_lease_expired(js).await;
     let mut heard = client.subscribe("pacer.>").await.unwrap();
     client.flush().await.unwrap();
-    let mut second = Serve::start(&s.dir.join("data-new"), &s.config, &s.nats.url());
-    let out = second.output();
+    let mut engine = Serve::start(&s.dir.join(data), &s.config, &s.nats.url());
+    let out = engine.output();
     assert!(
         out.contains("took the engine lease, which had expired; engine "),
         "{out}"
     );
-    // What the dead engine never published goes out now: ana's three alerts and
-    // north's digest, once each.
-    assert_anas_changes_published_once(&js, &mut heard, &second).await;
-    assert_eq!(second.stop(), Some(0), "{}", second.output());
+    assert_anas_changes_published_once(js, &mut heard, &engine).await;
+    assert_eq!(engine.stop(), Some(0), "{}", engine.output());
 }
 
 /// An engine that stored ana's scenario after a long history and could not publish
@@ -679,17 +689,7 @@ async fn a_replacement_killed_in_its_catch_up_leaves_the_dead_engines_mark_to_th
     short_lease(&s);
     let (client, js) = connect_js(&s.nats.url()).await;
     let (_second, _) = dead_engine_then_a_replacement_killed_in_its_catch_up(&s, &js).await;
-    wait_lease_expired(&js).await;
-    let mut heard = client.subscribe("pacer.>").await.unwrap();
-    client.flush().await.unwrap();
-    let mut third = Serve::start(&s.dir.join("data-third"), &s.config, &s.nats.url());
-    let out = third.output();
-    assert!(
-        out.contains("took the engine lease, which had expired; engine "),
-        "{out}"
-    );
-    assert_anas_changes_published_once(&js, &mut heard, &third).await;
-    assert_eq!(third.stop(), Some(0), "{}", third.output());
+    an_unwatched_replacement_publishes_anas_changes(&s, &client, &js, "data-third").await;
 }
 
 /// The replacement that died during its catch-up starts again on its own data dir

@@ -67,16 +67,29 @@ impl Model {
             }
         }
         if let Some(watch) = watch {
-            watch.after(
-                &self.state,
-                &mut self.alerts,
-                &ev,
-                target,
-                applied.history_moved,
-                rec.seq,
-                self.owner,
-            );
+            self.after(watch, &ev, target, applied.history_moved, rec.seq);
         }
+    }
+
+    /// The alert book's half of a fold: [`watch::Watch::after`] on this model.
+    fn after(
+        &mut self,
+        watch: watch::Watch,
+        ev: &crate::event::Event,
+        target: Option<&Recorded>,
+        history_moved: bool,
+        seq: u64,
+    ) {
+        let owner = self.owner;
+        watch.after(
+            &self.state,
+            &mut self.alerts,
+            ev,
+            target,
+            history_moved,
+            seq,
+            owner,
+        );
     }
 
     /// For a partition that joins a deal ([`crate::partition::Route::joined`]), before
@@ -103,15 +116,7 @@ impl Model {
         let watch = watch::before_shared(&self.state, &ev, target);
         self.state.fold_shared(rec, &ev, target);
         if let Some(watch) = watch {
-            watch.after(
-                &self.state,
-                &mut self.alerts,
-                &ev,
-                target,
-                false,
-                rec.seq,
-                self.owner,
-            );
+            self.after(watch, &ev, target, false, rec.seq);
         }
     }
 
