@@ -3,7 +3,7 @@
 //! rep (while open, and after their win) in a currency whose rate is set again
 //! between, voids (some before their event, some after a partition joined their
 //! deal) and a deal's stage change before its opening added, routed by
-//! `partition::Router` over 2 and 3 partitions. Each partition folds in full what is
+//! `partition::Router` over 1 to 4 partitions. Each partition folds in full what is
 //! routed to it (first, when it joins a deal, the deal's earlier events as they were
 //! converted when they came) and the shared part of the rest. For every rep, its
 //! partition's report rows, productivity and alerts, every team's merged answers
@@ -387,8 +387,9 @@ fn partitioned(records: &[Recorded], org: &OrgConfig, count: u32) -> (Vec<Model>
             deals.entry(d).or_default().push(i);
         }
     }
+    // One partition holds every deal: nothing to join.
     assert!(
-        joins > 0 && joined_converted > 0 && voids_after_join > 0,
+        count == 1 || (joins > 0 && joined_converted > 0 && voids_after_join > 0),
         "{joins} joins, {joined_converted} events in another currency folded by joining, \
          {voids_after_join} voids of an event a partition held by joining: the test lost its point"
     );
@@ -598,7 +599,7 @@ fn compare(records: &[Recorded], org: &OrgConfig, count: u32) {
         records.len()
     );
     assert!(
-        full.iter().all(|f| *f < records.len() * 8 / 10),
+        count == 1 || full.iter().all(|f| *f < records.len() * 8 / 10),
         "{full:?} of {}",
         records.len()
     );
@@ -614,4 +615,14 @@ fn two_partitions_answer_for_their_reps_as_one_engine_does() {
 fn three_partitions_answer_for_their_reps_as_one_engine_does() {
     let (records, org) = history(11);
     compare(&records, &org, 3);
+}
+
+/// One partition is the whole organisation; four split 24 reps thinly (a team's
+/// reps across all four).
+#[test]
+fn one_and_four_partitions_answer_for_their_reps_as_one_engine_does() {
+    let (records, org) = history(5);
+    compare(&records, &org, 1);
+    let (records, org) = history(13);
+    compare(&records, &org, 4);
 }
