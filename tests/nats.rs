@@ -607,16 +607,10 @@ async fn dead_engine_then_a_replacement_killed_in_its_catch_up(
 
     let data = s.dir.join("data-second");
     let mut second = Serve::spawned(&data, &s.config, &s.nats.url());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !second
-        .output()
-        .contains("storing the rest from the stream first")
-    {
-        assert!(Instant::now() < deadline, "{}", second.output());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    second.wait_said("storing the rest from the stream first");
     // Killed after it has renewed its lease once (when a holder writes its mark),
     // still storing the history.
+    let deadline = Instant::now() + Duration::from_secs(60);
     let leases = js.get_key_value("PACER_LEASES").await.unwrap();
     let taken = leases.entry("engine").await.unwrap().map(|e| e.revision);
     while leases.entry("engine").await.unwrap().map(|e| e.revision) == taken {

@@ -163,10 +163,12 @@ impl Router {
                 // A fact of a deal not opened yet goes to every partition.
                 Route::to(self.deals.get(deal).copied().unwrap_or(every))
             }
-            EventBody::ActivityLogged(a) => Route::to(self.of(&a.rep)),
-            EventBody::ForecastSubmitted(f) => Route::to(self.of(&f.rep)),
-            EventBody::Retention(_, r) => Route::to(self.of(&r.rep)),
-            EventBody::CustomerRated(r) => Route::to(self.of(&r.rep)),
+            EventBody::ActivityLogged(_)
+            | EventBody::ForecastSubmitted(_)
+            | EventBody::Retention(..)
+            | EventBody::CustomerRated(_) => {
+                Route::to(rec.event.body.rep().map_or(every, |rep| self.of(rep)))
+            }
             EventBody::RepRegistered(_)
             | EventBody::RepReassigned(_)
             | EventBody::RepDeparted(_)

@@ -644,7 +644,7 @@ impl Held {
             if released.is_ok() {
                 // The final mark is kept too, for an engine that starts after the
                 // released key expired (a failure costs only changes published
-                // again), unless the kept one is another's or further on.
+                // again), once it has reached the mark this holder took over from.
                 if last.published_seq >= kept_from.load(Ordering::SeqCst) {
                     if let Ok((_, revision)) = leases.last_mark().await {
                         let _ = leases.write_mark(value, revision).await;

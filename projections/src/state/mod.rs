@@ -373,23 +373,7 @@ impl State {
     /// move refiles it) and the void of one. Other events fold nothing here (an
     /// engine need not hand them over; [`State::admit`] only counts them).
     pub fn fold_shared(&mut self, rec: &Recorded, ev: &Event, target: Option<&Recorded>) {
-        match &ev.body {
-            EventBody::DealWon(w) => {
-                let rep = Some((w.rep.as_str(), self.ensure_rep(&w.rep)));
-                self.remember_converted(rec, &w.amount);
-                self.add_contributions(ev, 1, rep, Fold::Shared);
-                for s in &w.splits {
-                    self.ensure_rep(&s.rep);
-                }
-            }
-            EventBody::Retention(_, r) => {
-                let rep = Some((r.rep.as_str(), self.ensure_rep(&r.rep)));
-                self.remember_converted(rec, &r.amount);
-                self.add_contributions(ev, 1, rep, Fold::Shared);
-            }
-            EventBody::EventVoided(v) => self.void(&v.voided_event_id, target, Fold::Shared),
-            _ => {}
-        }
+        self.fold_with(rec, ev, target, Fold::Shared);
     }
 
     /// The second half of [`State::apply`]: folds the admitted event `ev` (recorded as
@@ -426,6 +410,15 @@ impl State {
         target: Option<&Recorded>,
         fold: Fold,
     ) -> Applied {
+        if fold == Fold::Shared
+            && !matches!(
+                ev.body,
+                EventBody::DealWon(_) | EventBody::Retention(..) | EventBody::EventVoided(_)
+            )
+        {
+            // Nothing else is shared between partitions.
+            return Applied::default();
+        }
         // The event's rep, interned once for what follows.
         let rep = ev.body.rep().map(|rep| (rep, self.ensure_rep(rep)));
         let tz = self.cfg.timezone;
@@ -512,7 +505,9 @@ impl State {
                     self.remember_converted(rec, &w.amount);
                 }
                 self.add_contributions(ev, 1, rep, fold);
-                self.add_deal_fact(ev, rec.seq);
+                if fold != Fold::Shared {
+                    self.add_deal_fact(ev, rec.seq);
+                }
                 for s in &w.splits {
                     self.ensure_rep(&s.rep);
                 }
