@@ -9,6 +9,7 @@ use std::ops::Deref;
 use crate::alerts::book::AlertBook;
 use crate::alerts::watch;
 use crate::event::{EventBody, Recorded};
+use crate::pacing::Memo;
 use crate::partition::Owner;
 use crate::state::{applicable_target, OrgConfig, State};
 
@@ -22,6 +23,8 @@ pub struct Model {
     /// For one partition of a partitioned organisation: the alert rules are
     /// evaluated for its reps only ([`crate::partition`]).
     owner: Option<Owner>,
+    /// What the alert rules worked out from completed months, kept between events.
+    memo: Memo,
 }
 
 impl Model {
@@ -30,6 +33,7 @@ impl Model {
             state: State::new(cfg),
             alerts: AlertBook::default(),
             owner: None,
+            memo: Memo::default(),
         }
     }
 
@@ -89,6 +93,7 @@ impl Model {
             history_moved,
             seq,
             owner,
+            &mut self.memo,
         );
     }
 

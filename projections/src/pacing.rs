@@ -35,8 +35,11 @@ use crate::bucket::{Bucket, BucketRef};
 pub use crate::config::{CurveMode, PaceConfig};
 use crate::money::{div_round_half_away, mul_div_round};
 use crate::state::names::{BucketId, Buckets};
-use crate::state::{DayAmounts, State};
-use crate::time::{Date, Month, MonthCalendar};
+use crate::state::{DayAmounts, PlanAt, RepLines, State};
+use chrono_tz::Tz;
+use rustc_hash::FxHashMap;
+
+use crate::time::{alert_week, Date, IsoWeek, Month, MonthCalendar, Timestamp};
 
 /// How far through its month "today" is, in working days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,21 +270,156 @@ impl TrackRecord<'_> {
 }
 
 /// Each team's share of the month expected by today, worked out once for the many
-/// reps of one report or one evaluation (every rep on a new day).
-#[derive(Default)]
-pub struct ShareMemo(BTreeMap<String, (Share, CurveSource)>);
+/// reps of one report or one evaluation (every rep on a new day), and kept, within a
+/// [`Memo`], from one evaluation to the next while today and the learning months'
+/// bookings stay as they were.
+#[derive(Clone, Debug, Default)]
+pub struct ShareMemo(BTreeMap<String, (Pace, u64, (Share, CurveSource))>);
 
 impl ShareMemo {
-    /// [`State::pace_share`] of `team`, worked out on the first call.
+    /// [`State::pace_share`] of `team`, worked out again only when `pace` or the
+    /// bookings of its learning months changed since it was kept.
     pub fn get(&mut self, state: &State, team: &str, pace: &Pace) -> (Share, CurveSource) {
-        if let Some(s) = self.0.get(team) {
-            return *s;
+        let stamp = state.stamp_of(state.learning_months(pace.month));
+        if let Some((p, at, s)) = self.0.get(team) {
+            if p == pace && *at == stamp {
+                debug_assert_eq!(*s, state.pace_share(team, pace), "a kept share of {team}");
+                return *s;
+            }
         }
         let s = state.pace_share(team, pace);
-        self.0.insert(team.to_owned(), s);
+        self.0.insert(team.to_owned(), (*pace, stamp, s));
         s
     }
 }
+
+/// A rep's track record as kept: for a month and a number of months, at a stamp.
+#[derive(Clone, Debug)]
+struct KeptRecord {
+    month: Month,
+    months: u32,
+    stamp: u64,
+    buckets: Vec<(BucketId, i64, i64)>,
+    bookings: (i64, i64),
+}
+
+/// What a [`Memo`] keeps of one rep.
+#[derive(Clone, Debug, Default)]
+struct RepMemo {
+    record: Option<KeptRecord>,
+    /// Where the rep's plan lines of a month are, at the stamp of the plans.
+    plan: Option<(Month, u64, Option<PlanAt>)>,
+}
+
+/// What the alert rules work out from completed months and the plans, kept from one
+/// event's evaluation to the next: each team's share of the month expected by
+/// today, each rep's track record and where each rep's plan lines are. They read
+/// only the learning months before today's month and the plans, which the events of
+/// a day rarely touch, while a new day re-evaluates every rep; so most evaluations
+/// find them here. A kept value holds while the stamp of what it read is the one it
+/// was worked out at (the fold stamps every change to a month's actuals or bookings,
+/// and to the plans: [`State::stamp_of`]); debug builds check each value found
+/// against a fresh one.
+///
+/// A memo belongs to one state's fold ([`crate::model::Model`]). It is not a fact:
+/// models compare equal whatever their memos hold.
+#[derive(Clone, Debug, Default)]
+pub struct Memo {
+    pub(crate) shares: ShareMemo,
+    reps: FxHashMap<String, RepMemo>,
+    /// "Now" and, in its time zone, where it is in its month and its alert week.
+    today: Option<(Timestamp, Tz, Pace, IsoWeek)>,
+}
+
+impl Memo {
+    /// Where `now` is in its month ([`Pace`]) and its alert week
+    /// ([`crate::time::alert_week`]), in `tz`: worked out once for every rep of an
+    /// evaluation, and again when "now" moves.
+    pub fn today(&mut self, now: Timestamp, tz: Tz) -> (Pace, IsoWeek) {
+        match self.today {
+            Some((at, zone, pace, week)) if (at, zone) == (now, tz) => (pace, week),
+            _ => {
+                let (pace, week) = (Pace::new(now.local_date(tz)), alert_week(now, tz));
+                self.today = Some((now, tz, pace, week));
+                (pace, week)
+            }
+        }
+    }
+
+    fn rep(&mut self, rep: &str) -> &mut RepMemo {
+        if !self.reps.contains_key(rep) {
+            self.reps.insert(rep.to_owned(), RepMemo::default());
+        }
+        self.reps.get_mut(rep).expect("inserted above")
+    }
+
+    /// [`crate::state::Plans::rep_month`], looked up again only after a plan event.
+    pub fn plan<'s>(&mut self, state: &'s State, rep: &str, month: Month) -> Option<RepLines<'s>> {
+        let plans = state.plans();
+        let stamp = state.stamp_of(std::iter::empty());
+        let kept = self.rep(rep);
+        let at = match kept.plan {
+            Some((m, at_stamp, at)) if (m, at_stamp) == (month, stamp) => at,
+            _ => {
+                let at = plans.locate(rep, month);
+                kept.plan = Some((month, stamp, at));
+                at
+            }
+        };
+        let lines = at.and_then(|at| plans.rep_month_at(at, month));
+        debug_assert_eq!(
+            lines.map(|l| l.cells()),
+            plans.rep_month(rep, month).map(|l| l.cells()),
+            "the kept plan lines of {rep}"
+        );
+        lines
+    }
+
+    /// [`State::track_record`], worked out again only when `month`, `months` or what
+    /// it read changed since it was kept.
+    pub fn track_record<'s>(
+        &mut self,
+        state: &'s State,
+        rep: &str,
+        month: Month,
+        months: u32,
+    ) -> TrackRecord<'s> {
+        let stamp = state.stamp_of(state.learning_months(month));
+        let kept = self.rep(rep);
+        if let Some(k) = &kept.record {
+            if (k.month, k.months, k.stamp) == (month, months, stamp) {
+                let record = TrackRecord {
+                    buckets: k.buckets.clone(),
+                    bookings: k.bookings,
+                    names: state.buckets(),
+                };
+                debug_assert_eq!(
+                    record,
+                    state.track_record(rep, month, months),
+                    "the kept track record of {rep}"
+                );
+                return record;
+            }
+        }
+        let fresh = state.track_record(rep, month, months);
+        kept.record = Some(KeptRecord {
+            month,
+            months,
+            stamp,
+            buckets: fresh.buckets.clone(),
+            bookings: fresh.bookings,
+        });
+        fresh
+    }
+}
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Memo {}
 
 impl State {
     /// The completed months the curve and the track record learn from, newest first:

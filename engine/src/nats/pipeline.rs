@@ -72,6 +72,16 @@ pub const STREAM_SEQ: &str = "nats.stream_seq";
 /// any is left.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
+/// How long one pull request of the engine's consumer stands. A request the broker
+/// lost (its consumer's leader moved to another node) holds the client's count of
+/// messages to come until it expires or a heartbeat is missed; a short expiry bounds
+/// that stall, at the cost of a new request every 10 s when the stream is idle.
+const PULL_EXPIRES: Duration = Duration::from_secs(10);
+
+/// The broker's idle heartbeat on a pull request (under half its expiry, as the
+/// server requires): two missed ones end the request.
+const PULL_HEARTBEAT: Duration = Duration::from_secs(3);
+
 /// The running engine: the engine core, driven by a JetStream consumer, and the
 /// publisher of its outbox.
 pub struct Pipeline {
@@ -1068,8 +1078,8 @@ impl Pipeline {
             let mut messages = match consumer
                 .stream()
                 .max_messages_per_batch(batch_max)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
+                .heartbeat(PULL_HEARTBEAT)
+                .expires(PULL_EXPIRES)
                 .messages()
                 .await
             {

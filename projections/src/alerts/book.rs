@@ -255,11 +255,11 @@ impl AlertBook {
         scope: Scope<'_>,
         findings: Vec<Finding>,
         now: Timestamp,
+        week: IsoWeek,
         seq: u64,
         tz: Tz,
         acks: &BTreeMap<String, Ack>,
     ) {
-        let week = alert_week(now, tz);
         // The rep's map is taken out (left empty in place) while the book changes, and
         // its alerts out of scope stay in it untouched.
         let mut after = match self.standing.get_mut(rep) {

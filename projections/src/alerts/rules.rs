@@ -18,14 +18,15 @@
 //! bucket, no open pipeline, fewer ratings or open deals than its minimum, too early in
 //! the month for a pace to mean anything, or a rep who has departed.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use crate::bucket::{Bucket, BucketRef, UNASSIGNED};
 use crate::event::{CustomerKind, EventBody, Percent};
 use crate::money::{div_round_half_away, format_decimal, mul_div_round, Currency};
-use crate::pacing::{Share, ShareMemo};
+use crate::pacing::{Memo, Share, TrackRecord};
 use crate::report::Pace;
-use crate::state::{DealView, Rep, RepLines, State};
+use crate::state::{OpenLine, Rep, RepLines, State};
 use crate::time::{Month, Timestamp};
 
 use super::config::{AlertConfig, Rule, Rules, Severity};
@@ -244,21 +245,21 @@ pub fn findings_of(
     cfg: &AlertConfig,
     scope: Scope<'_>,
 ) -> Vec<Finding> {
-    findings_with(state, rep, now, cfg, scope, &mut ShareMemo::default())
+    findings_with(state, rep, now, cfg, scope, &mut Memo::default())
 }
 
-/// [`findings_of`], reading the teams' shares through `memo`.
+/// [`findings_of`], reading the teams' shares and the rep's track record through
+/// `memo`.
 pub fn findings_with(
     state: &State,
     rep: &str,
     now: Timestamp,
     cfg: &AlertConfig,
     scope: Scope<'_>,
-    memo: &mut ShareMemo,
+    memo: &mut Memo,
 ) -> Vec<Finding> {
     let rules = scope.rules;
-    let tz = state.config().timezone;
-    let pace = Pace::new(now.local_date(tz));
+    let (pace, week) = memo.today(now, state.config().timezone);
     let month = pace.month;
     let record = state.reps().get(rep);
     if record.and_then(|r| r.departed).is_some_and(|d| d <= month) {
@@ -273,7 +274,7 @@ pub fn findings_with(
     // Only `behind_pace` reads the team's curve (activities follow the straight line).
     let share = if rules.contains(Rule::BehindPace) {
         let team = record.map_or(crate::state::UNASSIGNED_TEAM, |r| r.team_at(month));
-        memo.get(state, team, &pace).0
+        memo.shares.get(state, team, &pace).0
     } else {
         Share::linear(&pace)
     };
@@ -281,19 +282,20 @@ pub fn findings_with(
         state,
         rep,
         share,
-        week_month: crate::time::alert_week(now, tz).monday().month(),
+        week_month: week.monday().month(),
         // The name is the registration's (an unregistered rep is named by its id).
         name: record.map_or(rep, Rep::name),
         currency: state.config().currency,
         pace,
         month,
-        plan: state.plans().rep_month(rep, month),
+        plan: memo.plan(state, rep, month),
         only_bucket: scope.bucket,
         open: if rules.intersects(READ_OPEN_DEALS) {
-            state.open_deals(rep).collect()
+            state.open_lines(rep).collect()
         } else {
             Vec::new()
         },
+        memo: RefCell::new(memo),
     };
     // The rules in order, each with its switch (the first cast fixes the type).
     let checks = [
@@ -390,7 +392,7 @@ struct Eval {
 }
 
 /// What every rule reads about the rep, gathered once.
-struct Ctx<'a> {
+struct Ctx<'a, 'm> {
     state: &'a State,
     rep: &'a str,
     /// The share of the month's bookings expected by today for the rep's team (when
@@ -409,10 +411,19 @@ struct Ctx<'a> {
     /// The one bucket the findings are wanted on, if only one (see [`Scope`]); a
     /// rule may skip the others.
     only_bucket: Option<BucketRef<'a>>,
-    open: Vec<DealView<'a>>,
+    open: Vec<OpenLine<'a>>,
+    /// What earlier evaluations worked out from completed months.
+    memo: RefCell<&'m mut Memo>,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Ctx<'a, '_> {
+    /// The rep's track record over their last `months` learning months.
+    fn track_record(&self, months: u32) -> TrackRecord<'a> {
+        self.memo
+            .borrow_mut()
+            .track_record(self.state, self.rep, self.month, months)
+    }
+
     /// This month's plan lines, in bucket order.
     fn plan_lines(&self) -> impl Iterator<Item = (&'a Bucket, i64)> + 'a {
         self.plan.into_iter().flatten().map(|(b, t)| (b, *t))
@@ -437,9 +448,7 @@ impl<'a> Ctx<'a> {
         let total_plan = self.plan_of(&Bucket::Total).filter(|p| *p > 0);
         // The rep's recent months: each bucket's attainment and the bookings a month
         // (hundredths), from their learning months.
-        let history = self
-            .state
-            .track_record(self.rep, self.month, c.track_record_months);
+        let history = self.track_record(c.track_record_months);
         let bookings = history.bookings_per_month();
         // Bookings expected by today, in hundredths, for a bucket planned at `plan`.
         let expected_deals = |plan: i64| -> i64 {
@@ -703,10 +712,7 @@ impl<'a> Ctx<'a> {
             // The month-end this points to: actual + the rest of the plan at the
             // rep's recent rate for the activity (at plan pace without a record).
             let record = history
-                .get_or_insert_with(|| {
-                    self.state
-                        .track_record(self.rep, self.month, c.track_record_months)
-                })
+                .get_or_insert_with(|| self.track_record(c.track_record_months))
                 .of(bucket);
             // The rest of the month's plan, exactly: plan × (1 − f), at the rep's
             // recent rate (a ÷ p; plan pace without a record). Counts are small, so

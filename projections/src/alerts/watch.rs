@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::event::{Event, EventBody, Recorded};
-use crate::pacing::{CurveMode, CurveSource, Share, ShareMemo};
+use crate::pacing::{CurveMode, CurveSource, Memo, Share};
 use crate::partition::Owner;
 use crate::state::{deal_of, DealStatus, State, UNASSIGNED_TEAM};
 use crate::time::{alert_week, Month, Timestamp};
@@ -113,6 +113,7 @@ impl Watch {
         history_moved: bool,
         seq: u64,
         owner: Option<Owner>,
+        memo: &mut Memo,
     ) {
         let mut touched = self.before.union(touched_after(state, ev));
         if history_moved {
@@ -145,7 +146,7 @@ impl Watch {
                 scope
             }
         };
-        evaluate(state, book, touched, scope, seq, owner);
+        evaluate(state, book, touched, scope, seq, owner, memo);
     }
 }
 
@@ -324,6 +325,7 @@ fn evaluate(
     scope: Scope<'_>,
     seq: u64,
     owner: Option<Owner>,
+    memo: &mut Memo,
 ) {
     let Some(now) = state.now() else {
         return;
@@ -349,9 +351,18 @@ fn evaluate(
         }
     };
     let cfg = state.config();
-    let mut shares = ShareMemo::default();
+    let (_, week) = memo.today(now, cfg.timezone);
     for rep in reps {
-        let found = findings_with(state, &rep, now, &cfg.alerts, scope, &mut shares);
-        book.reconcile(&rep, scope, found, now, seq, cfg.timezone, state.acks());
+        let found = findings_with(state, &rep, now, &cfg.alerts, scope, memo);
+        book.reconcile(
+            &rep,
+            scope,
+            found,
+            now,
+            week,
+            seq,
+            cfg.timezone,
+            state.acks(),
+        );
     }
 }

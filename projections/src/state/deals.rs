@@ -220,6 +220,17 @@ pub struct DealView<'s> {
     pub closed_on: Option<Date>,
 }
 
+/// An open deal as the pipeline rules read it ([`crate::state::State::open_lines`]):
+/// the fields of its [`DealView`] they use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenLine<'s> {
+    /// Minor units of the reporting currency.
+    pub amount: i64,
+    pub customer_kind: CustomerKind,
+    pub product: Option<&'s str>,
+    pub expected_close: Date,
+}
+
 /// A rep's list of deals up to this long is searched for a deal's index one by one
 /// before it is searched by id.
 const SCAN_LIST_MAX: usize = 64;
@@ -741,6 +752,18 @@ impl Deals {
     /// The kept view of an open deal, with names.
     pub(super) fn open_view<'s>(&'s self, open: &Open, names: &'s Names) -> DealView<'s> {
         open.view.named(self.id(open.ix), names)
+    }
+
+    /// What the pipeline rules read of an open deal, without its id and the names
+    /// they do not read.
+    pub(super) fn open_line<'s>(&self, open: &Open, names: &'s Names) -> OpenLine<'s> {
+        let v = &open.view;
+        OpenLine {
+            amount: v.amount,
+            customer_kind: v.customer_kind,
+            product: v.product.map(|s| names.name(s)),
+            expected_close: v.expected_close,
+        }
     }
 
     /// [`ViewCore::forecast`] of an open deal.

@@ -19,6 +19,7 @@ pub mod bookings;
 pub mod deals;
 pub mod names;
 pub mod plans;
+mod stamps;
 mod varint;
 
 use std::collections::BTreeMap;
@@ -40,11 +41,12 @@ use actuals::Actuals;
 pub use actuals::{ByBucket, Cells, MonthActuals};
 use bookings::{Bookings, DayDelta};
 pub use bookings::{DayAmounts, RepMonth};
-pub use deals::{Deal, DealStatus, DealView};
+pub use deals::{Deal, DealStatus, DealView, OpenLine};
 use deals::{Deals, Fact, FactKind, Opening, StageChange};
 use names::{Buckets, Names, Sym};
 use plans::PlanBook;
-pub use plans::{PlanVersion, Plans, RepLines, Review};
+pub use plans::{PlanAt, PlanVersion, Plans, RepLines, Review};
+use stamps::Stamps;
 
 /// What a fold of an event takes in: everything; in a partition that does not fold
 /// the event in full, only what every partition shares, a revenue event's bookings
@@ -285,6 +287,9 @@ pub struct State {
     voided: HashSet<String>,
     /// Every `comp_plan_published`, by comp plan, with its seq, in log order.
     comp_plans: BTreeMap<String, Vec<(u64, crate::event::CompPlanPublished)>>,
+    /// When each month's actuals and bookings, and the plans, last changed: what
+    /// [`crate::pacing::Memo`] checks its kept values against.
+    stamps: Stamps,
 }
 
 impl State {
@@ -310,6 +315,7 @@ impl State {
             converted: HashMap::default(),
             voided: HashSet::default(),
             comp_plans: BTreeMap::new(),
+            stamps: Stamps::default(),
         }
     }
 
@@ -465,20 +471,30 @@ impl State {
                 }
                 let version = PlanVersion::of(rec, p, &mut self.buckets);
                 self.plans.publish(version);
+                self.stamps.all();
             }
-            EventBody::PlanSubmitted(s) => self.plans.submit(
-                &s.plan,
-                s.version,
-                plans::Review {
-                    submitted_by: s.by.clone(),
-                    method: s.method.clone(),
-                    submitted_seq: rec.seq,
-                    approved_by: None,
-                    rejected: None,
-                },
-            ),
-            EventBody::PlanApproved(a) => self.plans.approve(&a.plan, a.version, &a.by),
-            EventBody::PlanRejected(r) => self.plans.reject(&r.plan, r.version, &r.by, &r.reason),
+            EventBody::PlanSubmitted(s) => {
+                self.plans.submit(
+                    &s.plan,
+                    s.version,
+                    plans::Review {
+                        submitted_by: s.by.clone(),
+                        method: s.method.clone(),
+                        submitted_seq: rec.seq,
+                        approved_by: None,
+                        rejected: None,
+                    },
+                );
+                self.stamps.all();
+            }
+            EventBody::PlanApproved(a) => {
+                self.plans.approve(&a.plan, a.version, &a.by);
+                self.stamps.all();
+            }
+            EventBody::PlanRejected(r) => {
+                self.plans.reject(&r.plan, r.version, &r.by, &r.reason);
+                self.stamps.all();
+            }
             EventBody::CompPlanPublished(c) => {
                 for a in &c.assignments {
                     if let Some(rep) = &a.rep {
@@ -622,7 +638,11 @@ impl State {
             .rep_teams
             .get(&rep)
             .expect("ensure_rep gives every rep a team line");
-        self.bookings.refile(rep, |m| before.at(m), |m| after.at(m))
+        let moved = self.bookings.refile(rep, |m| before.at(m), |m| after.at(m));
+        if moved {
+            self.stamps.all();
+        }
+        moved
     }
 
     /// Adds (`sign` 1) or removes (−1) an event's contributions to the actuals and
@@ -639,6 +659,8 @@ impl State {
     ) {
         let tz = self.cfg.timezone;
         let mut last = rep;
+        // The month last stamped (an event's contributions are mostly one month's).
+        let mut stamped = None;
         each_contribution(ev, tz, |c| {
             if fold == Fold::Shared && c.bucket != BucketRef::Total {
                 return;
@@ -657,6 +679,10 @@ impl State {
             } else {
                 c.delta
             };
+            if stamped != Some(c.month) {
+                self.stamps.month(c.month);
+                stamped = Some(c.month);
+            }
             if fold != Fold::Shared {
                 self.actuals.add(rep, c.month, bucket, delta, &self.buckets);
             }
@@ -996,6 +1022,16 @@ impl State {
         open.iter().map(|o| self.deals.open_view(o, &self.names))
     }
 
+    /// [`State::open_deals`] as the pipeline rules read them ([`OpenLine`]), in the
+    /// same order.
+    pub fn open_lines<'a>(&'a self, rep: &str) -> impl Iterator<Item = OpenLine<'a>> + 'a {
+        let open = self
+            .names
+            .get(rep)
+            .map_or(&[][..], |r| self.deals.open_of_rep(r));
+        open.iter().map(|o| self.deals.open_line(o, &self.names))
+    }
+
     /// The rep's open deals expected to close in `month`, in deal-id order: the
     /// deals of `open_deals` whose `expected_close` is in the month, found without
     /// looking up the others.
@@ -1122,6 +1158,12 @@ impl State {
     /// A rep's `total` by day of a month, and its bookings.
     pub fn rep_bookings(&self, rep: &str, month: Month) -> Option<&RepMonth> {
         self.bookings.rep_month(self.names.get(rep)?, month)
+    }
+
+    /// The stamp of the actuals, bookings and plans of `months`
+    /// ([`stamps`](self::stamps)): unchanged for as long as none of them changed.
+    pub(crate) fn stamp_of(&self, months: impl Iterator<Item = Month>) -> u64 {
+        self.stamps.of_months(months)
     }
 
     /// Whether an `event_voided` has named this id (whether or not it could undo it).

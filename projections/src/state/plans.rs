@@ -118,9 +118,14 @@ impl PlanVersion {
     }
 
     fn rep_cells(&self, rep: &str, month: Month) -> Option<&[(BucketId, i64)]> {
+        let i = self.rep_place(rep, month)?;
+        Some(&self.lines.get(&month)?[i].1)
+    }
+
+    /// The rep's place among this version's reps of `month`.
+    fn rep_place(&self, rep: &str, month: Month) -> Option<usize> {
         let reps = self.lines.get(&month)?;
-        let i = reps.binary_search_by(|(r, _)| (**r).cmp(rep)).ok()?;
-        Some(&reps[i].1)
+        reps.binary_search_by(|(r, _)| (**r).cmp(rep)).ok()
     }
 
     /// Whether this version has lines for `rep` in `month`.
@@ -241,12 +246,17 @@ impl PlanBook {
     /// event's plan and version that govern the month (the governing event alone
     /// when its version has one part). No allocation: a plan read is on hot paths.
     fn parts_governing(&self, month: Month) -> impl Iterator<Item = &PlanVersion> + '_ {
+        self.parts_governing_at(month).map(|i| &self.versions[i])
+    }
+
+    /// [`PlanBook::parts_governing`] by their indices in `versions`.
+    fn parts_governing_at(&self, month: Month) -> impl Iterator<Item = usize> + '_ {
         let g = self.governing(month);
         let ixs: &[usize] = g.and_then(|g| self.parts_of(g)).map_or(&[], Vec::as_slice);
         ixs.iter()
             .rev()
-            .map(|i| &self.versions[*i])
-            .filter(move |v| v.governs(month))
+            .copied()
+            .filter(move |i| self.versions[*i].governs(month))
     }
 
     /// [`PlanBook::parts_governing`], collected.
@@ -257,9 +267,32 @@ impl PlanBook {
     /// A rep's cells in force for `month`: from the latest part in force that has
     /// them.
     fn rep_cells(&self, rep: &str, month: Month) -> Option<&[(BucketId, i64)]> {
-        self.parts_governing(month)
-            .find_map(|v| v.rep_cells(rep, month))
+        let at = self.locate(rep, month)?;
+        self.cells_at(at, month)
     }
+
+    /// Where [`PlanBook::rep_cells`] finds a rep's cells for `month`.
+    fn locate(&self, rep: &str, month: Month) -> Option<PlanAt> {
+        self.parts_governing_at(month).find_map(|i| {
+            let place = self.versions[i].rep_place(rep, month)?;
+            Some(PlanAt { version: i, place })
+        })
+    }
+
+    /// The cells at `at` in `month`, as [`PlanBook::locate`] found them.
+    fn cells_at(&self, at: PlanAt, month: Month) -> Option<&[(BucketId, i64)]> {
+        let reps = self.versions.get(at.version)?.lines.get(&month)?;
+        reps.get(at.place).map(|(_, cells)| &**cells)
+    }
+}
+
+/// Where a rep's plan lines of a month are in the plan book: the version in force
+/// that has them and the rep's place among its reps. It holds until the next plan
+/// event ([`crate::pacing::Memo`] keeps it so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanAt {
+    version: usize,
+    place: usize,
 }
 
 /// The plan book as readers see it: buckets by name.
@@ -339,6 +372,21 @@ impl<'s> Plans<'s> {
     /// One rep's plan lines for `month`, if the governing plan has any.
     pub fn rep_month(&self, rep: &str, month: Month) -> Option<RepLines<'s>> {
         let cells = self.book.rep_cells(rep, month)?;
+        Some(ByBucket {
+            cells,
+            buckets: self.buckets,
+        })
+    }
+
+    /// Where [`Plans::rep_month`] finds the rep's lines for `month`.
+    pub fn locate(&self, rep: &str, month: Month) -> Option<PlanAt> {
+        self.book.locate(rep, month)
+    }
+
+    /// The lines at `at` (from [`Plans::locate`] with the same `month`, and no plan
+    /// event since).
+    pub fn rep_month_at(&self, at: PlanAt, month: Month) -> Option<RepLines<'s>> {
+        let cells = self.book.cells_at(at, month)?;
         Some(ByBucket {
             cells,
             buckets: self.buckets,
