@@ -8,8 +8,6 @@
 //! months it read ([`Stamps::of_months`]) is the one it was worked out at. Stamps only
 //! grow, so "the same stamp" is "nothing it read changed since".
 
-use rustc_hash::FxHashMap;
-
 use crate::time::Month;
 
 /// The fold's change counter, and the count at each month's last change.
@@ -18,14 +16,31 @@ pub(super) struct Stamps {
     count: u64,
     /// The count at the last change to every month at once (a plan, a refile).
     all: u64,
-    months: FxHashMap<Month, u64>,
+    /// The month `months` starts at (its [`Month::index`]).
+    first: i32,
+    /// The count at each month's last change, from `first` on, one slot a month (a
+    /// store, not a hash, on the fold's path; the months between the earliest and
+    /// the latest the log dates anything in, at most the calendar's 120 000).
+    months: Vec<u64>,
 }
 
 impl Stamps {
     /// One month's actuals or bookings changed.
     pub(super) fn month(&mut self, month: Month) {
         self.count += 1;
-        self.months.insert(month, self.count);
+        let i = month.index();
+        if self.months.is_empty() {
+            self.first = i;
+        } else if i < self.first {
+            let earlier = (self.first - i) as usize;
+            self.months.splice(0..0, std::iter::repeat_n(0, earlier));
+            self.first = i;
+        }
+        let at = (i - self.first) as usize;
+        if at >= self.months.len() {
+            self.months.resize(at + 1, 0);
+        }
+        self.months[at] = self.count;
     }
 
     /// Something every month reads changed: the plans, or which team a rep's days
@@ -38,7 +53,10 @@ impl Stamps {
     /// The stamp of these months: the count at the last change to any of them.
     pub(super) fn of_months(&self, months: impl Iterator<Item = Month>) -> u64 {
         months
-            .filter_map(|m| self.months.get(&m).copied())
+            .filter_map(|m| {
+                let at = usize::try_from(m.index() - self.first).ok()?;
+                self.months.get(at).copied()
+            })
             .fold(self.all, u64::max)
     }
 }
@@ -66,6 +84,14 @@ mod tests {
         let at = s.of_months(read.into_iter());
         s.month(mar);
         assert_eq!(s.of_months(read.into_iter()), at, "March is not read");
+        // An earlier month after a later one, and a month never changed.
+        s.month(month(1).plus(-30));
+        assert_eq!(
+            s.of_months(read.into_iter()),
+            at,
+            "nor is a month years before"
+        );
+        assert_eq!(s.of_months([month(12)].into_iter()), 0);
         s.month(feb);
         let after_feb = s.of_months(read.into_iter());
         assert!(after_feb > at, "February is read");
