@@ -72,10 +72,11 @@ pub const STREAM_SEQ: &str = "nats.stream_seq";
 /// any is left.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
-/// How long one pull request of the engine's consumer stands. A request the broker
-/// lost (its consumer's leader moved to another node) holds the client's count of
-/// messages to come until it expires or a heartbeat is missed; a short expiry bounds
-/// that stall, at the cost of a new request every 10 s when the stream is idle.
+/// How long one pull request of the engine's consumer (and of its catch-up reader)
+/// stands. A request the broker lost (its consumer's leader moved to another node)
+/// holds the client's count of messages to come until it expires or a heartbeat is
+/// missed; a short expiry bounds that stall, at the cost of a new request every 10 s
+/// when the stream is idle.
 const PULL_EXPIRES: Duration = Duration::from_secs(10);
 
 /// The broker's idle heartbeat on a pull request (under half its expiry, as the
@@ -633,6 +634,8 @@ impl Pipeline {
                 let messages = consumer
                     .stream()
                     .max_messages_per_batch(batch_max)
+                    .heartbeat(PULL_HEARTBEAT)
+                    .expires(PULL_EXPIRES)
                     .messages()
                     .await
                     .map_err(|e| err("reading the stream to catch up", &e))?;
