@@ -1015,21 +1015,24 @@ impl State {
 
     /// The rep's open deals, in deal-id order.
     pub fn open_deals<'a>(&'a self, rep: &str) -> impl Iterator<Item = DealView<'a>> + 'a {
-        let open = self
-            .names
+        self.open_of(rep)
+            .iter()
+            .map(|o| self.deals.open_view(o, &self.names))
+    }
+
+    /// The rep's open deals as kept, in deal-id order.
+    fn open_of(&self, rep: &str) -> &[deals::Open] {
+        self.names
             .get(rep)
-            .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter().map(|o| self.deals.open_view(o, &self.names))
+            .map_or(&[][..], |r| self.deals.open_of_rep(r))
     }
 
     /// [`State::open_deals`] as the pipeline rules read them ([`OpenLine`]), in the
     /// same order.
     pub fn open_lines<'a>(&'a self, rep: &str) -> impl Iterator<Item = OpenLine<'a>> + 'a {
-        let open = self
-            .names
-            .get(rep)
-            .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter().map(|o| self.deals.open_line(o, &self.names))
+        self.open_of(rep)
+            .iter()
+            .map(|o| self.deals.open_line(o, &self.names))
     }
 
     /// The rep's open deals expected to close in `month`, in deal-id order: the
@@ -1046,11 +1049,7 @@ impl State {
 
     /// The rep's open deals expected to close in `month`, as kept.
     fn open_closing(&self, rep: &str, month: Month) -> impl Iterator<Item = &deals::Open> + '_ {
-        let open = self
-            .names
-            .get(rep)
-            .map_or(&[][..], |r| self.deals.open_of_rep(r));
-        open.iter().filter(move |o| o.close == month)
+        self.open_of(rep).iter().filter(move |o| o.close == month)
     }
 
     /// What each of the rep's open deals expected to close in `month` would add if it
