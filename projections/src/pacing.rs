@@ -277,8 +277,9 @@ impl TrackRecord<'_> {
 pub struct ShareMemo(BTreeMap<String, (Pace, u64, (Share, CurveSource))>);
 
 impl ShareMemo {
-    /// [`State::pace_share`] of `team`, worked out again only when `pace` or the
-    /// bookings of its learning months changed since it was kept.
+    /// [`State::pace_share`] of `team`, worked out again when `pace` moved or the
+    /// stamp of its learning months did (any change to their actuals or bookings,
+    /// a plan event, a rep's days filed under another team) since it was kept.
     pub fn get(&mut self, state: &State, team: &str, pace: &Pace) -> (Share, CurveSource) {
         let stamp = state.stamp_of(state.learning_months(pace.month));
         if let Some((p, at, s)) = self.0.get(team) {
@@ -318,8 +319,10 @@ struct RepMemo {
 /// a day rarely touch, while a new day re-evaluates every rep; so most evaluations
 /// find them here. A kept value holds while the stamp of what it read is the one it
 /// was worked out at (the fold stamps every change to a month's actuals or bookings,
-/// and to the plans: [`State::stamp_of`]); debug builds check each value found
-/// against a fresh one.
+/// to the plans, and to which team a rep's days are filed under:
+/// [`State::stamp_of`]); debug builds check each value found against a fresh one.
+/// Stamps are per month, not per rep: a back-dated booking in a learning month
+/// makes every rep's track record and every team's share be worked out again.
 ///
 /// A memo belongs to one state's fold ([`crate::model::Model`]). It is not a fact:
 /// models compare equal whatever their memos hold.
@@ -353,7 +356,8 @@ impl Memo {
         self.reps.get_mut(rep).expect("inserted above")
     }
 
-    /// [`crate::state::Plans::rep_month`], looked up again only after a plan event.
+    /// [`crate::state::Plans::rep_month`], looked up again for another month or after
+    /// a change that stamps every month (a plan event, a refile).
     pub fn plan<'s>(&mut self, state: &'s State, rep: &str, month: Month) -> Option<RepLines<'s>> {
         let plans = state.plans();
         let stamp = state.stamp_of(std::iter::empty());

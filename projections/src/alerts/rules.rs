@@ -248,8 +248,8 @@ pub fn findings_of(
     findings_with(state, rep, now, cfg, scope, &mut Memo::default())
 }
 
-/// [`findings_of`], reading the teams' shares and the rep's track record through
-/// `memo`.
+/// [`findings_of`], reading through `memo` the teams' shares, the rep's track record
+/// and plan lines, and today's pace and alert week.
 pub fn findings_with(
     state: &State,
     rep: &str,

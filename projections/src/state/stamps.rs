@@ -20,7 +20,7 @@ pub(super) struct Stamps {
     first: i32,
     /// The count at each month's last change, from `first` on, one slot a month (a
     /// store, not a hash, on the fold's path; the months between the earliest and
-    /// the latest the log dates anything in, at most the calendar's 120 000).
+    /// the latest whose actuals or bookings changed, at most the calendar's 120 000).
     months: Vec<u64>,
 }
 
