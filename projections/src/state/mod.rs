@@ -233,6 +233,12 @@ pub fn void_target(ev: &Event) -> Option<&str> {
     }
 }
 
+/// Whether events of this type are revenue, whose `total` by day every partition
+/// folds ([`State::fold_shared`]): a deal won, a retention movement.
+fn is_shared_revenue(body: &EventBody) -> bool {
+    matches!(body, EventBody::DealWon(_) | EventBody::Retention(..))
+}
+
 /// Whether an `event_voided` can undo events of this type: the ones that move
 /// actuals, deals, ratings or forecasts.
 pub fn is_voidable(body: &EventBody) -> bool {
@@ -417,10 +423,7 @@ impl State {
         fold: Fold,
     ) -> Applied {
         if fold == Fold::Shared
-            && !matches!(
-                ev.body,
-                EventBody::DealWon(_) | EventBody::Retention(..) | EventBody::EventVoided(_)
-            )
+            && !(is_shared_revenue(&ev.body) || matches!(ev.body, EventBody::EventVoided(_)))
         {
             // Nothing else is shared between partitions.
             return Applied::default();
@@ -774,12 +777,7 @@ impl State {
         let Some(t) = event else {
             return;
         };
-        if fold == Fold::Shared
-            && !matches!(
-                t.event.body,
-                EventBody::DealWon(_) | EventBody::Retention(..)
-            )
-        {
+        if fold == Fold::Shared && !is_shared_revenue(&t.event.body) {
             return;
         }
         match &t.event.body {
